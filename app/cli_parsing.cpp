@@ -1,0 +1,63 @@
+#include "app/cli_parsing.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace kairo::app {
+namespace {
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t end = text.find(separator, start);
+    parts.push_back(text.substr(start, end - start));
+    if (end == std::string::npos) return parts;
+    start = end + 1;
+  }
+}
+
+bool parse_float(const std::string& text, float& out) {
+  try {
+    size_t used = 0;
+    out = std::stof(text, &used);
+    return used == text.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+Size parse_size(const std::string& text, const char* flag) {
+  const auto parts = split(text, 'x');
+  Size size;
+  auto parse_int = [](const std::string& s, int& out) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+  };
+  if (parts.size() != 2 || !parse_int(parts[0], size.width) || !parse_int(parts[1], size.height))
+    throw_invalid_input(std::string(flag) + " must look like WIDTHxHEIGHT, got \"" + text + "\"");
+  if (size.width <= 0 || size.height <= 0 || size.width > 8192 || size.height > 8192)
+    throw_invalid_input(std::string(flag) + " must be between 1x1 and 8192x8192, got \"" + text + "\"");
+  return size;
+}
+
+Pose parse_pose(const std::string& text, const char* flag) {
+  const auto parts = split(text, ',');
+  float v[7];
+  if (parts.size() != 7)
+    throw_invalid_input(std::string(flag) + " needs 7 comma-separated numbers PX,PY,PZ,QX,QY,QZ,QW, got \"" + text + "\"");
+  for (size_t i = 0; i < 7; ++i)
+    if (!parse_float(parts[i], v[i]))
+      throw_invalid_input(std::string(flag) + ": \"" + parts[i] + "\" is not a number");
+  try {
+    return validated_pose(Pose{.position = {v[0], v[1], v[2]}, .orientation = glm::quat(v[6], v[3], v[4], v[5])});
+  } catch (const Error& e) {
+    throw_invalid_input(std::string(flag) + ": " + e.what());
+  }
+}
+
+}  // namespace kairo::app

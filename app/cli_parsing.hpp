@@ -1,0 +1,19 @@
+#pragma once
+// Parsing of the small value formats the command line uses (sizes, poses).
+#include <string>
+
+#include "core/pose.hpp"
+
+namespace kairo::app {
+
+struct Size {
+  int width = 0;
+  int height = 0;
+};
+
+// "WxH", both positive. Throws kairo::Error (invalid input) naming the flag.
+Size parse_size(const std::string& text, const char* flag);
+// "PX,PY,PZ,QX,QY,QZ,QW": position in metres, unit quaternion (normalised here; zero or NaN refused).
+Pose parse_pose(const std::string& text, const char* flag);
+
+}  // namespace kairo::app

@@ -1,0 +1,14 @@
+#pragma once
+// Each `kairo` subcommand registers its options on the CLI and returns the function that runs it.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace kairo::app {
+
+using Runner = std::function<int()>;
+
+Runner add_render_command(CLI::App& app);
+Runner add_trace_command(CLI::App& app);
+Runner add_gpus_command(CLI::App& app);
+
+}  // namespace kairo::app

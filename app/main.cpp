@@ -1,0 +1,53 @@
+// kairo: the one command. Subcommands register themselves in app/*_command.cpp; this file only dispatches
+// and turns every failure into a message on stderr and an exit code (1 runtime, 2 bad input), never a signal.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  // Logs go to stderr so that stdout carries only results (JSON summaries) for scripts.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kairo"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::warn);
+
+  CLI::App app{"Kairo: cloud rendering and encoding for VR streaming"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options (--log-level) may follow the subcommand
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+
+  std::vector<std::pair<CLI::App*, kairo::app::Runner>> commands;
+  auto add = [&](const char* name, const char* description, kairo::app::Runner (*add_command)(CLI::App&)) {
+    CLI::App* sub = app.add_subcommand(name, description);
+    commands.emplace_back(sub, add_command(*sub));
+  };
+  add("render", "Render stereo views of a scene to PNG, for one pose or a whole trace", kairo::app::add_render_command);
+  add("trace", "Generate a realistic synthetic head-motion trace (JSON Lines)", kairo::app::add_trace_command);
+  add("gpus", "List the Vulkan devices Kairo can render with", kairo::app::add_gpus_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  try {
+    for (auto& [sub, run] : commands)
+      if (sub->parsed()) return run();
+  } catch (const kairo::Error& e) {
+    std::fprintf(stderr, "kairo: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "kairo: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kairo: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

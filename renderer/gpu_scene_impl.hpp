@@ -1,0 +1,32 @@
+#pragma once
+// Private to renderer/: what StereoRenderer needs to draw a GpuScene.
+#include "renderer/gpu_scene.hpp"
+#include "renderer/vulkan_impl.hpp"
+
+namespace kairo {
+
+struct GpuDraw {
+  glm::mat4 model;
+  glm::mat4 normal_matrix;
+  uint32_t index_count;
+  uint32_t first_index;
+  int32_t vertex_offset;
+  uint32_t material;
+};
+
+struct GpuScene::Impl {
+  std::shared_ptr<VulkanContext> context;
+  std::string name;
+  size_t triangles = 0;
+  Buffer vertices;
+  Buffer indices;
+  Buffer material_uniforms;
+  std::vector<Image> textures;  // scene textures followed by the three defaults
+  vk::raii::Sampler sampler = nullptr;
+  vk::raii::DescriptorSetLayout material_layout = nullptr;
+  vk::raii::DescriptorPool descriptor_pool = nullptr;
+  std::vector<vk::raii::DescriptorSet> material_sets;
+  std::vector<GpuDraw> draws;  // sorted by material to minimise descriptor binds
+};
+
+}  // namespace kairo

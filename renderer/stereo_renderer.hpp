@@ -1,0 +1,94 @@
+#pragma once
+// Renders per-eye 6DoF stereo views of a GpuScene: both eyes in one multiview pass into a 2-layer target,
+// then on the device an NV12 (BT.709) picture for the encoder, and optionally RGBA for PNGs and QA.
+//
+// Frames are pipelined over `frames_in_flight` slots, each with its own command buffer, fence, target images
+// and readback memory, all created up front: the frame loop allocates nothing and never waits on the device
+// as a whole, only on the fence of the frame it collects.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "core/pose.hpp"
+#include "renderer/gpu_scene.hpp"
+
+namespace kairo {
+
+enum class Nv12Layout {
+  kNone,        // no NV12 (PNG/QA only)
+  kSideBySide,  // one picture 2W x H, left eye in the left half
+  kPerEye,      // one W x H picture per eye
+};
+
+enum class MultiviewMode {
+  kAuto,     // multiview unless the device failed the start-up probe (see multiview_is_reliable)
+  kOn,       // always one multiview pass
+  kPerEye,   // two passes, one per eye (the fallback; also a reference for tests)
+};
+
+struct RendererConfig {
+  int eye_width = 1024;
+  int eye_height = 1024;
+  int frames_in_flight = 3;
+  Nv12Layout nv12 = Nv12Layout::kSideBySide;  // needs eye_width % 4 == 0 and eye_height % 2 == 0
+  float near_plane = 0.05f;                   // metres; the far plane is at infinity (reverse-Z)
+  MultiviewMode multiview = MultiviewMode::kAuto;
+};
+
+struct FrameRequest {
+  uint64_t frame_id = 0;
+  StereoView view;
+  bool want_rgba = false;  // copy the stereo RGBA to host memory too
+};
+
+struct Nv12Picture {
+  std::span<const uint8_t> y;   // width x height bytes, stride = width
+  std::span<const uint8_t> uv;  // width x height/2 bytes, interleaved Cb Cr
+  int width = 0;
+  int height = 0;
+};
+
+struct RenderedFrame {
+  uint64_t frame_id = 0;
+  StereoView view;                 // exactly what was rendered
+  std::span<const uint8_t> rgba;   // 2W x H, left eye in the left half; empty unless requested
+  std::array<Nv12Picture, 2> nv12; // [0] only for side by side; [0] left, [1] right for per eye
+  int nv12_pictures = 0;
+  double gpu_render_ms = -1;       // device time of the multiview pass, -1 without timestamp support
+  double gpu_convert_ms = -1;      // device time of NV12 conversion and readback copies
+  int64_t submitted_ns = 0;        // steady clock
+  int64_t completed_ns = 0;        // when collect() saw the fence signalled
+};
+
+class StereoRenderer {
+ public:
+  StereoRenderer(std::shared_ptr<GpuScene> scene, const RendererConfig& config);
+  ~StereoRenderer();
+  StereoRenderer(const StereoRenderer&) = delete;
+  StereoRenderer& operator=(const StereoRenderer&) = delete;
+
+  // Records and submits a frame into a free slot. Throws if none is free: collect and release first.
+  void submit(const FrameRequest& request);
+  // Waits for the oldest submitted frame. Its data stays valid until release() of that frame.
+  const RenderedFrame& collect();
+  void release(const RenderedFrame& frame);
+
+  int free_slots() const;
+  int in_flight() const;  // submitted and not yet collected
+  const RendererConfig& config() const;
+  bool uses_multiview() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Renders a floor that crosses the near plane in one multiview pass and checks that each eye got its own
+// half. Mesa's lavapipe 22.x fails it: triangles it has to clip in view 1 land in layer 0. Cached per device.
+bool multiview_is_reliable(const std::shared_ptr<VulkanContext>& context);
+// The probe itself, for one mode (tests check that the per-eye fallback passes it).
+bool stereo_clipping_correct(const std::shared_ptr<VulkanContext>& context, MultiviewMode mode);
+
+}  // namespace kairo

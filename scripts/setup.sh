@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Kairo needs to build, test and run. Idempotent and non-interactive:
+# run as root on a fresh machine (or with sudo). Installs only what is missing, so a second run is fast.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git clang-format python3
+  clang libclang-rt-14-dev                         # libFuzzer + sanitizers
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # renderer
+  libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-tools spirv-tools
+  libassimp-dev assimp-testmodels libglm-dev libstb-dev libmeshoptimizer-dev
+  # shared core
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  # encoder
+  libavcodec-dev libavutil-dev libavformat-dev libswscale-dev libdrm-dev libva-dev ffmpeg
+  # streaming
+  libboost-dev libboost-system-dev libsodium-dev libisal-dev libprotobuf-dev protobuf-compiler libsrt-openssl-dev
+  # control plane
+  libpqxx-dev postgresql libjwt-dev libssl-dev prometheus
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: needs root to install packages (try: sudo $0)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup.sh: installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # postgresql's package would start a cluster service; Kairo starts its own throwaway servers instead.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup.sh: all ${#packages[@]} packages present"
+fi
