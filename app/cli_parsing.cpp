@@ -49,12 +49,14 @@ Pose parse_pose(const std::string& text, const char* flag) {
   const auto parts = split(text, ',');
   float v[7];
   if (parts.size() != 7)
-    throw_invalid_input(std::string(flag) + " needs 7 comma-separated numbers PX,PY,PZ,QX,QY,QZ,QW, got \"" + text + "\"");
+    throw_invalid_input(std::string(flag) + " needs 7 comma-separated numbers PX,PY,PZ,QX,QY,QZ,QW, got \"" +
+                        text + "\"");
   for (size_t i = 0; i < 7; ++i)
     if (!parse_float(parts[i], v[i]))
       throw_invalid_input(std::string(flag) + ": \"" + parts[i] + "\" is not a number");
   try {
-    return validated_pose(Pose{.position = {v[0], v[1], v[2]}, .orientation = glm::quat(v[6], v[3], v[4], v[5])});
+    return validated_pose(
+        Pose{.position = {v[0], v[1], v[2]}, .orientation = glm::quat(v[6], v[3], v[4], v[5])});
   } catch (const Error& e) {
     throw_invalid_input(std::string(flag) + ": " + e.what());
   }

@@ -1,9 +1,9 @@
 // kairo: the one command. Subcommands register themselves in app/*_command.cpp; this file only dispatches
 // and turns every failure into a message on stderr and an exit code (1 runtime, 2 bad input), never a signal.
-#include <CLI/CLI.hpp>
-#include <cstdio>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "app/commands.hpp"
 #include "core/error.hpp"
@@ -25,8 +25,10 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(name, description);
     commands.emplace_back(sub, add_command(*sub));
   };
-  add("render", "Render stereo views of a scene to PNG, for one pose or a whole trace", kairo::app::add_render_command);
-  add("trace", "Generate a realistic synthetic head-motion trace (JSON Lines)", kairo::app::add_trace_command);
+  add("render", "Render stereo views of a scene to PNG, for one pose or a whole trace",
+      kairo::app::add_render_command);
+  add("trace", "Generate a realistic synthetic head-motion trace (JSON Lines)",
+      kairo::app::add_trace_command);
   add("gpus", "List the Vulkan devices Kairo can render with", kairo::app::add_gpus_command);
 
   try {

@@ -31,13 +31,15 @@ struct RenderOptions {
 int run_render(const RenderOptions& o) {
   const Size size = parse_size(o.size, "--size");
   if (!(o.ipd >= 0.0f && o.ipd <= 0.2f)) throw_invalid_input("--ipd must be between 0 and 0.2 metres");
-  if (!(o.fov_degrees > 1.0f && o.fov_degrees < 170.0f)) throw_invalid_input("--fov must be between 1 and 170 degrees");
+  if (!(o.fov_degrees > 1.0f && o.fov_degrees < 170.0f))
+    throw_invalid_input("--fov must be between 1 and 170 degrees");
   const Fov default_fov = symmetric_fov(o.fov_degrees);
 
   // Validate all input before the (slow) device and scene set-up.
   std::vector<TraceSample> samples;
   if (!o.pose.empty()) {
-    samples.push_back(TraceSample{.t_ns = 0, .head = parse_pose(o.pose, "--pose"), .ipd = o.ipd, .fov = std::nullopt});
+    samples.push_back(
+        TraceSample{.t_ns = 0, .head = parse_pose(o.pose, "--pose"), .ipd = o.ipd, .fov = std::nullopt});
   } else {
     samples = load_trace(o.trace);
     std::error_code ec;
@@ -60,7 +62,8 @@ int run_render(const RenderOptions& o) {
     const RenderedFrame& frame = renderer.collect();
     char name[32];
     std::snprintf(name, sizeof(name), "%06llu.png", static_cast<unsigned long long>(frame.frame_id));
-    const std::filesystem::path path = o.pose.empty() ? std::filesystem::path(o.out) / name : std::filesystem::path(o.out);
+    const std::filesystem::path path =
+        o.pose.empty() ? std::filesystem::path(o.out) / name : std::filesystem::path(o.out);
     write_png(path, 2 * size.width, size.height, frame.rgba);
     gpu_ms_total += frame.gpu_render_ms + frame.gpu_convert_ms;
     renderer.release(frame);
@@ -71,20 +74,24 @@ int run_render(const RenderOptions& o) {
     const TraceSample& s = samples[i];
     const std::array<Fov, 2> fovs = s.fov.value_or(std::array<Fov, 2>{default_fov, default_fov});
     const float ipd = o.pose.empty() ? s.ipd : o.ipd;
-    renderer.submit(FrameRequest{.frame_id = i, .view = stereo_view_from_head(s.head, ipd, fovs), .want_rgba = true});
+    renderer.submit(
+        FrameRequest{.frame_id = i, .view = stereo_view_from_head(s.head, ipd, fovs), .want_rgba = true});
   }
   while (renderer.in_flight() > 0) write_oldest();
-  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
   if (context->validation_message_count() > 0)
-    throw_runtime(std::to_string(context->validation_message_count()) + " Vulkan validation messages (see log)");
+    throw_runtime(std::to_string(context->validation_message_count()) +
+                  " Vulkan validation messages (see log)");
   if (o.pose.empty()) {
-    nlohmann::json summary{{"frames", written},
-                           {"ms_per_frame", wall_ms / double(written)},
-                           {"gpu_ms_per_frame", context->has_timestamps() ? gpu_ms_total / double(written) : -1.0},
-                           {"size", o.size},
-                           {"device", context->gpu().name},
-                           {"out", o.out}};
+    nlohmann::json summary{
+        {"frames", written},
+        {"ms_per_frame", wall_ms / double(written)},
+        {"gpu_ms_per_frame", context->has_timestamps() ? gpu_ms_total / double(written) : -1.0},
+        {"size", o.size},
+        {"device", context->gpu().name},
+        {"out", o.out}};
     std::printf("%s\n", summary.dump().c_str());
   }
   return 0;
@@ -94,18 +101,24 @@ int run_render(const RenderOptions& o) {
 
 Runner add_render_command(CLI::App& app) {
   auto o = std::make_shared<RenderOptions>();
-  app.add_option("--scene", o->scene, "scene file (glTF, GLB, FBX, OBJ, Collada, ...) or project scene name")->required();
+  app.add_option("--scene", o->scene, "scene file (glTF, GLB, FBX, OBJ, Collada, ...) or project scene name")
+      ->required();
   app.add_option("--size", o->size, "per-eye size WIDTHxHEIGHT; the PNG is 2*WIDTH x HEIGHT")->required();
-  auto* pose = app.add_option("--pose", o->pose, "head pose PX,PY,PZ,QX,QY,QZ,QW (OpenXR: +Y up, -Z forward)");
-  auto* trace = app.add_option("--trace", o->trace, "pose trace (.jsonl): render every sample into --out DIR");
+  auto* pose =
+      app.add_option("--pose", o->pose, "head pose PX,PY,PZ,QX,QY,QZ,QW (OpenXR: +Y up, -Z forward)");
+  auto* trace =
+      app.add_option("--trace", o->trace, "pose trace (.jsonl): render every sample into --out DIR");
   pose->excludes(trace);
   app.add_option("--ipd", o->ipd, "interpupillary distance, metres")->capture_default_str();
-  app.add_option("--fov", o->fov_degrees, "symmetric full field of view per eye, degrees")->capture_default_str();
+  app.add_option("--fov", o->fov_degrees, "symmetric full field of view per eye, degrees")
+      ->capture_default_str();
   app.add_option("--out", o->out, "PNG file (with --pose) or directory (with --trace)")->required();
   app.add_option("--gpu", o->gpu, "Vulkan device index or name (default: the best one)");
-  app.add_option("--frames-in-flight", o->frames_in_flight, "frames pipelined on the device")->capture_default_str()
+  app.add_option("--frames-in-flight", o->frames_in_flight, "frames pipelined on the device")
+      ->capture_default_str()
       ->check(CLI::Range(1, 8));
-  app.add_flag("--validation", o->validation, "enable Vulkan validation layers; any message fails the command");
+  app.add_flag("--validation", o->validation,
+               "enable Vulkan validation layers; any message fails the command");
   return [o] {
     if (o->pose.empty() && o->trace.empty()) throw_invalid_input("render needs --pose or --trace");
     return run_render(*o);

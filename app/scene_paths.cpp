@@ -1,7 +1,7 @@
 #include "app/scene_paths.hpp"
 
-#include <cstdlib>
 #include <unistd.h>
+#include <cstdlib>
 
 namespace kairo::app {
 

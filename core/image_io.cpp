@@ -1,10 +1,10 @@
 #include "core/image_io.hpp"
 
+#include <stb_image.h>
+#include <stb_image_write.h>
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <stb_image.h>
-#include <stb_image_write.h>
 
 #include "core/error.hpp"
 
@@ -12,14 +12,16 @@ namespace kairo {
 
 void write_png(const std::filesystem::path& path, int width, int height, std::span<const uint8_t> rgba) {
   if (width <= 0 || height <= 0 || rgba.size() < static_cast<size_t>(width) * height * 4)
-    throw_runtime("write_png: image buffer does not match " + std::to_string(width) + "x" + std::to_string(height));
+    throw_runtime("write_png: image buffer does not match " + std::to_string(width) + "x" +
+                  std::to_string(height));
   if (!stbi_write_png(path.c_str(), width, height, 4, rgba.data(), width * 4))
     throw_runtime("cannot write PNG " + path.string());
 }
 
 ImageRgba8 read_png(const std::filesystem::path& path) {
   int w = 0, h = 0, channels = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load(path.c_str(), &w, &h, &channels, 4), stbi_image_free);
+  std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load(path.c_str(), &w, &h, &channels, 4),
+                                                 stbi_image_free);
   if (!data) throw_invalid_input("cannot read image " + path.string() + ": " + stbi_failure_reason());
   ImageRgba8 image{.width = w, .height = h, .pixels = {}};
   image.pixels.assign(data.get(), data.get() + static_cast<size_t>(w) * h * 4);

@@ -17,9 +17,9 @@ void write_png(const std::filesystem::path& path, int width, int height, std::sp
 ImageRgba8 read_png(const std::filesystem::path& path);
 
 struct ImageDifference {
-  double mean_abs = 0;          // mean absolute difference per channel, 0..255
-  double psnr_db = 0;           // over RGB; infinity when identical
-  double fraction_over = 0;     // share of pixels with any channel differing by more than the threshold
+  double mean_abs = 0;       // mean absolute difference per channel, 0..255
+  double psnr_db = 0;        // over RGB; infinity when identical
+  double fraction_over = 0;  // share of pixels with any channel differing by more than the threshold
   int max_abs = 0;
 };
 // Compares RGB (alpha ignored); images must have the same size.

@@ -24,7 +24,9 @@ StereoView stereo_view_from_head(const Pose& head, float ipd, const std::array<F
 }
 
 namespace {
-bool finite(const glm::vec3& v) { return std::isfinite(v.x) && std::isfinite(v.y) && std::isfinite(v.z); }
+bool finite(const glm::vec3& v) {
+  return std::isfinite(v.x) && std::isfinite(v.y) && std::isfinite(v.z);
+}
 }  // namespace
 
 Pose validated_pose(const Pose& pose) {
@@ -34,7 +36,8 @@ Pose validated_pose(const Pose& pose) {
     throw_invalid_input("pose quaternion is not finite");
   const float length = glm::length(q);
   if (length < 1e-6f) throw_invalid_input("pose quaternion has zero length");
-  if (std::abs(pose.position.x) > 1e6f || std::abs(pose.position.y) > 1e6f || std::abs(pose.position.z) > 1e6f)
+  if (std::abs(pose.position.x) > 1e6f || std::abs(pose.position.y) > 1e6f ||
+      std::abs(pose.position.z) > 1e6f)
     throw_invalid_input("pose position is more than 1000 km from the origin");
   return Pose{.position = pose.position, .orientation = q / length};
 }
@@ -74,9 +77,11 @@ glm::mat4 projection_matrix(const Fov& fov, float near_plane) {
 }
 
 glm::vec2 project_to_pixel(const EyeView& eye, const glm::vec3& world_point, int width, int height) {
-  const glm::vec4 clip = projection_matrix(eye.fov, 0.05f) * view_matrix(eye.pose) * glm::vec4(world_point, 1.0f);
+  const glm::vec4 clip =
+      projection_matrix(eye.fov, 0.05f) * view_matrix(eye.pose) * glm::vec4(world_point, 1.0f);
   const glm::vec2 ndc = glm::vec2(clip) / clip.w;
-  return glm::vec2((ndc.x + 1.0f) * 0.5f * static_cast<float>(width), (ndc.y + 1.0f) * 0.5f * static_cast<float>(height));
+  return glm::vec2((ndc.x + 1.0f) * 0.5f * static_cast<float>(width),
+                   (ndc.y + 1.0f) * 0.5f * static_cast<float>(height));
 }
 
 }  // namespace kairo

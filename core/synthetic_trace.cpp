@@ -10,7 +10,9 @@ namespace kairo {
 namespace {
 
 // Minimum-jerk profile: the velocity shape of human head turns (Flash & Hogan 1985).
-double minimum_jerk(double tau) { return tau * tau * tau * (10.0 - 15.0 * tau + 6.0 * tau * tau); }
+double minimum_jerk(double tau) {
+  return tau * tau * tau * (10.0 - 15.0 * tau + 6.0 * tau * tau);
+}
 
 // Ornstein-Uhlenbeck step: a smooth random drift pulled back towards zero.
 double ou_step(double value, double theta, double sigma, double dt, std::normal_distribution<double>& normal,

@@ -23,7 +23,8 @@ std::array<float, N> numbers(const json& object, const char* key, const char* wh
   const auto it = object.find(key);
   if (it == object.end()) throw_invalid_input(std::string("missing \"") + what + "\"");
   if (!it->is_array() || it->size() != N)
-    throw_invalid_input(std::string("\"") + what + "\" must be an array of " + std::to_string(N) + " numbers");
+    throw_invalid_input(std::string("\"") + what + "\" must be an array of " + std::to_string(N) +
+                        " numbers");
   std::array<float, N> out{};
   for (size_t i = 0; i < N; ++i) out[i] = number_at(*it, i, what);
   return out;
@@ -32,10 +33,12 @@ std::array<float, N> numbers(const json& object, const char* key, const char* wh
 Fov parse_fov(const json& object) {
   if (!object.is_object()) throw_invalid_input("\"fov\" entries must be objects {l,r,u,d}");
   Fov fov;
-  const std::pair<const char*, float*> fields[] = {{"l", &fov.left}, {"r", &fov.right}, {"u", &fov.up}, {"d", &fov.down}};
+  const std::pair<const char*, float*> fields[] = {
+      {"l", &fov.left}, {"r", &fov.right}, {"u", &fov.up}, {"d", &fov.down}};
   for (auto [key, target] : fields) {
     const auto it = object.find(key);
-    if (it == object.end() || !it->is_number()) throw_invalid_input(std::string("\"fov\" needs a number \"") + key + "\"");
+    if (it == object.end() || !it->is_number())
+      throw_invalid_input(std::string("\"fov\" needs a number \"") + key + "\"");
     *target = it->get<float>();
   }
   return validated_fov(fov);
@@ -59,7 +62,8 @@ TraceSample parse_trace_line(std::string_view line) {
   if (head == doc.end() || !head->is_object()) throw_invalid_input("missing object \"head\"");
   const auto p = numbers<3>(*head, "p", "head.p");
   const auto q = numbers<4>(*head, "q", "head.q");
-  sample.head = validated_pose(Pose{.position = {p[0], p[1], p[2]}, .orientation = glm::quat(q[3], q[0], q[1], q[2])});
+  sample.head =
+      validated_pose(Pose{.position = {p[0], p[1], p[2]}, .orientation = glm::quat(q[3], q[0], q[1], q[2])});
 
   if (const auto ipd = doc.find("ipd"); ipd != doc.end()) {
     if (!ipd->is_number()) throw_invalid_input("\"ipd\" must be a number");
@@ -68,7 +72,8 @@ TraceSample parse_trace_line(std::string_view line) {
       throw_invalid_input("\"ipd\" must be between 0 and 0.2 metres");
   }
   if (const auto fov = doc.find("fov"); fov != doc.end()) {
-    if (!fov->is_array() || fov->size() != 2) throw_invalid_input("\"fov\" must be an array of two per-eye objects");
+    if (!fov->is_array() || fov->size() != 2)
+      throw_invalid_input("\"fov\" must be an array of two per-eye objects");
     sample.fov = std::array<Fov, 2>{parse_fov((*fov)[0]), parse_fov((*fov)[1])};
   }
   return sample;
@@ -83,7 +88,8 @@ std::string format_trace_line(const TraceSample& s) {
   doc["ipd"] = s.ipd;
   if (s.fov) {
     doc["fov"] = json::array();
-    for (const Fov& f : *s.fov) doc["fov"].push_back({{"l", f.left}, {"r", f.right}, {"u", f.up}, {"d", f.down}});
+    for (const Fov& f : *s.fov)
+      doc["fov"].push_back({{"l", f.left}, {"r", f.right}, {"u", f.up}, {"d", f.down}});
   }
   return doc.dump();
 }

@@ -1,7 +1,7 @@
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
 #include "renderer/gpu_scene_impl.hpp"
@@ -21,23 +21,22 @@ uint32_t mip_count(int width, int height) {
   return static_cast<uint32_t>(std::bit_width(static_cast<unsigned>(std::max(width, height))));
 }
 
-void transition(vk::CommandBuffer cmd, vk::Image image, vk::ImageLayout from, vk::ImageLayout to, uint32_t base_mip,
-                uint32_t mip_levels, vk::PipelineStageFlags2 src_stage, vk::AccessFlags2 src_access,
-                vk::PipelineStageFlags2 dst_stage, vk::AccessFlags2 dst_access) {
-  const vk::ImageMemoryBarrier2 barrier{
-      .srcStageMask = src_stage,
-      .srcAccessMask = src_access,
-      .dstStageMask = dst_stage,
-      .dstAccessMask = dst_access,
-      .oldLayout = from,
-      .newLayout = to,
-      .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-      .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-      .image = image,
-      .subresourceRange = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                           .baseMipLevel = base_mip,
-                           .levelCount = mip_levels,
-                           .layerCount = 1}};
+void transition(vk::CommandBuffer cmd, vk::Image image, vk::ImageLayout from, vk::ImageLayout to,
+                uint32_t base_mip, uint32_t mip_levels, vk::PipelineStageFlags2 src_stage,
+                vk::AccessFlags2 src_access, vk::PipelineStageFlags2 dst_stage, vk::AccessFlags2 dst_access) {
+  const vk::ImageMemoryBarrier2 barrier{.srcStageMask = src_stage,
+                                        .srcAccessMask = src_access,
+                                        .dstStageMask = dst_stage,
+                                        .dstAccessMask = dst_access,
+                                        .oldLayout = from,
+                                        .newLayout = to,
+                                        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                        .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                        .image = image,
+                                        .subresourceRange = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                                                             .baseMipLevel = base_mip,
+                                                             .levelCount = mip_levels,
+                                                             .layerCount = 1}};
   cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
 }
 
@@ -45,10 +44,18 @@ void transition(vk::CommandBuffer cmd, vk::Image image, vk::ImageLayout from, vk
 
 GpuScene::GpuScene(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuScene::~GpuScene() = default;
-const std::string& GpuScene::name() const { return impl_->name; }
-size_t GpuScene::draw_count() const { return impl_->draws.size(); }
-size_t GpuScene::triangle_count() const { return impl_->triangles; }
-VulkanContext& GpuScene::context() const { return *impl_->context; }
+const std::string& GpuScene::name() const {
+  return impl_->name;
+}
+size_t GpuScene::draw_count() const {
+  return impl_->draws.size();
+}
+size_t GpuScene::triangle_count() const {
+  return impl_->triangles;
+}
+VulkanContext& GpuScene::context() const {
+  return *impl_->context;
+}
 
 std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> context, const SceneData& scene) {
   auto impl = std::make_unique<Impl>();
@@ -61,9 +68,12 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
   // Every texture plus three 1x1 defaults for missing maps: white sRGB, white linear, flat normal.
   std::vector<TextureData> textures = scene.textures;
   const int white_srgb = int(textures.size()), white_linear = white_srgb + 1, flat_normal = white_srgb + 2;
-  textures.push_back(TextureData{.name = "default white srgb", .width = 1, .height = 1, .srgb = true, .rgba = {255, 255, 255, 255}});
-  textures.push_back(TextureData{.name = "default white", .width = 1, .height = 1, .srgb = false, .rgba = {255, 255, 255, 255}});
-  textures.push_back(TextureData{.name = "default normal", .width = 1, .height = 1, .srgb = false, .rgba = {128, 128, 255, 255}});
+  textures.push_back(TextureData{
+      .name = "default white srgb", .width = 1, .height = 1, .srgb = true, .rgba = {255, 255, 255, 255}});
+  textures.push_back(TextureData{
+      .name = "default white", .width = 1, .height = 1, .srgb = false, .rgba = {255, 255, 255, 255}});
+  textures.push_back(TextureData{
+      .name = "default normal", .width = 1, .height = 1, .srgb = false, .rgba = {128, 128, 255, 255}});
 
   // One staging buffer for geometry and all textures, copied in one submission.
   const vk::DeviceSize vertex_bytes = scene.vertices.size() * sizeof(Vertex);
@@ -75,98 +85,119 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
     texture_offsets.push_back(staging_bytes);
     staging_bytes += t.rgba.size();
   }
-  Buffer staging = vk_ctx.create_buffer(staging_bytes, vk::BufferUsageFlagBits::eTransferSrc, true, "scene staging");
+  Buffer staging =
+      vk_ctx.create_buffer(staging_bytes, vk::BufferUsageFlagBits::eTransferSrc, true, "scene staging");
   auto* staging_bytes_ptr = static_cast<uint8_t*>(staging.mapped);
   std::memcpy(staging_bytes_ptr, scene.vertices.data(), vertex_bytes);
   std::memcpy(staging_bytes_ptr + vertex_bytes, scene.indices.data(), index_bytes);
   for (size_t i = 0; i < textures.size(); ++i)
     std::memcpy(staging_bytes_ptr + texture_offsets[i], textures[i].rgba.data(), textures[i].rgba.size());
 
-  impl->vertices = vk_ctx.create_buffer(vertex_bytes, vk::BufferUsageFlagBits::eVertexBuffer | vk::BufferUsageFlagBits::eTransferDst,
-                                        false, "scene vertices");
-  impl->indices = vk_ctx.create_buffer(index_bytes, vk::BufferUsageFlagBits::eIndexBuffer | vk::BufferUsageFlagBits::eTransferDst,
-                                       false, "scene indices");
+  impl->vertices = vk_ctx.create_buffer(
+      vertex_bytes, vk::BufferUsageFlagBits::eVertexBuffer | vk::BufferUsageFlagBits::eTransferDst, false,
+      "scene vertices");
+  impl->indices = vk_ctx.create_buffer(
+      index_bytes, vk::BufferUsageFlagBits::eIndexBuffer | vk::BufferUsageFlagBits::eTransferDst, false,
+      "scene indices");
 
   // Mipmaps by blitting need linear filtering and blit support for the format; otherwise a single level.
   auto can_blit = [&](vk::Format format) {
     const auto features = vk_ctx.physical_device.getFormatProperties(format).optimalTilingFeatures;
-    return (features & vk::FormatFeatureFlagBits::eBlitSrc) && (features & vk::FormatFeatureFlagBits::eBlitDst) &&
+    return (features & vk::FormatFeatureFlagBits::eBlitSrc) &&
+           (features & vk::FormatFeatureFlagBits::eBlitDst) &&
            (features & vk::FormatFeatureFlagBits::eSampledImageFilterLinear);
   };
   for (const TextureData& t : textures) {
     const vk::Format format = t.srgb ? vk::Format::eR8G8B8A8Srgb : vk::Format::eR8G8B8A8Unorm;
     const uint32_t mips = can_blit(format) ? mip_count(t.width, t.height) : 1;
-    impl->textures.push_back(vk_ctx.create_image(
-        format, vk::Extent3D{uint32_t(t.width), uint32_t(t.height), 1}, mips, 1,
-        vk::ImageUsageFlagBits::eSampled | vk::ImageUsageFlagBits::eTransferDst | vk::ImageUsageFlagBits::eTransferSrc,
-        vk::ImageAspectFlagBits::eColor, t.name.c_str()));
+    impl->textures.push_back(
+        vk_ctx.create_image(format, vk::Extent3D{uint32_t(t.width), uint32_t(t.height), 1}, mips, 1,
+                            vk::ImageUsageFlagBits::eSampled | vk::ImageUsageFlagBits::eTransferDst |
+                                vk::ImageUsageFlagBits::eTransferSrc,
+                            vk::ImageAspectFlagBits::eColor, t.name.c_str()));
   }
 
   vk_ctx.run_once([&](vk::CommandBuffer cmd) {
-    cmd.copyBuffer(*staging.buffer, *impl->vertices.buffer, vk::BufferCopy{.srcOffset = 0, .dstOffset = 0, .size = vertex_bytes});
+    cmd.copyBuffer(*staging.buffer, *impl->vertices.buffer,
+                   vk::BufferCopy{.srcOffset = 0, .dstOffset = 0, .size = vertex_bytes});
     cmd.copyBuffer(*staging.buffer, *impl->indices.buffer,
                    vk::BufferCopy{.srcOffset = vertex_bytes, .dstOffset = 0, .size = index_bytes});
     for (size_t i = 0; i < textures.size(); ++i) {
       const Image& image = impl->textures[i];
       const vk::Image handle = *image.image;
-      transition(cmd, handle, vk::ImageLayout::eUndefined, vk::ImageLayout::eTransferDstOptimal, 0, image.mip_levels,
-                 vk::PipelineStageFlagBits2::eNone, {}, vk::PipelineStageFlagBits2::eTransfer,
-                 vk::AccessFlagBits2::eTransferWrite);
-      cmd.copyBufferToImage(*staging.buffer, handle, vk::ImageLayout::eTransferDstOptimal,
-                            vk::BufferImageCopy{.bufferOffset = texture_offsets[i],
-                                                .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .layerCount = 1},
-                                                .imageExtent = image.extent});
+      transition(cmd, handle, vk::ImageLayout::eUndefined, vk::ImageLayout::eTransferDstOptimal, 0,
+                 image.mip_levels, vk::PipelineStageFlagBits2::eNone, {},
+                 vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite);
+      cmd.copyBufferToImage(
+          *staging.buffer, handle, vk::ImageLayout::eTransferDstOptimal,
+          vk::BufferImageCopy{
+              .bufferOffset = texture_offsets[i],
+              .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .layerCount = 1},
+              .imageExtent = image.extent});
       int32_t w = int32_t(image.extent.width), h = int32_t(image.extent.height);
       for (uint32_t level = 1; level < image.mip_levels; ++level) {
-        transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eTransferSrcOptimal, level - 1, 1,
-                   vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite,
+        transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eTransferSrcOptimal,
+                   level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite,
                    vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead);
         const int32_t next_w = std::max(1, w / 2), next_h = std::max(1, h / 2);
         const vk::ImageBlit blit{
-            .srcSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .mipLevel = level - 1, .layerCount = 1},
+            .srcSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                               .mipLevel = level - 1,
+                               .layerCount = 1},
             .srcOffsets = std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{w, h, 1}},
-            .dstSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .mipLevel = level, .layerCount = 1},
-            .dstOffsets = std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{next_w, next_h, 1}}};
-        cmd.blitImage(handle, vk::ImageLayout::eTransferSrcOptimal, handle, vk::ImageLayout::eTransferDstOptimal, blit,
-                      vk::Filter::eLinear);
-        transition(cmd, handle, vk::ImageLayout::eTransferSrcOptimal, vk::ImageLayout::eShaderReadOnlyOptimal, level - 1, 1,
-                   vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead,
+            .dstSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                               .mipLevel = level,
+                               .layerCount = 1},
+            .dstOffsets =
+                std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{next_w, next_h, 1}}};
+        cmd.blitImage(handle, vk::ImageLayout::eTransferSrcOptimal, handle,
+                      vk::ImageLayout::eTransferDstOptimal, blit, vk::Filter::eLinear);
+        transition(cmd, handle, vk::ImageLayout::eTransferSrcOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
+                   level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead,
                    vk::PipelineStageFlagBits2::eFragmentShader, vk::AccessFlagBits2::eShaderSampledRead);
         w = next_w;
         h = next_h;
       }
       transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
-                 image.mip_levels - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite,
-                 vk::PipelineStageFlagBits2::eFragmentShader, vk::AccessFlagBits2::eShaderSampledRead);
+                 image.mip_levels - 1, 1, vk::PipelineStageFlagBits2::eTransfer,
+                 vk::AccessFlagBits2::eTransferWrite, vk::PipelineStageFlagBits2::eFragmentShader,
+                 vk::AccessFlagBits2::eShaderSampledRead);
     }
   });
 
-  impl->sampler = vk::raii::Sampler(device, vk::SamplerCreateInfo{.magFilter = vk::Filter::eLinear,
-                                                                  .minFilter = vk::Filter::eLinear,
-                                                                  .mipmapMode = vk::SamplerMipmapMode::eLinear,
-                                                                  .addressModeU = vk::SamplerAddressMode::eRepeat,
-                                                                  .addressModeV = vk::SamplerAddressMode::eRepeat,
-                                                                  .addressModeW = vk::SamplerAddressMode::eRepeat,
-                                                                  .maxLod = VK_LOD_CLAMP_NONE});
+  impl->sampler =
+      vk::raii::Sampler(device, vk::SamplerCreateInfo{.magFilter = vk::Filter::eLinear,
+                                                      .minFilter = vk::Filter::eLinear,
+                                                      .mipmapMode = vk::SamplerMipmapMode::eLinear,
+                                                      .addressModeU = vk::SamplerAddressMode::eRepeat,
+                                                      .addressModeV = vk::SamplerAddressMode::eRepeat,
+                                                      .addressModeW = vk::SamplerAddressMode::eRepeat,
+                                                      .maxLod = VK_LOD_CLAMP_NONE});
 
   // Materials: one uniform block each (aligned for dynamic-free binding) and one descriptor set each.
   const vk::DeviceSize alignment =
       vk_ctx.physical_device.getProperties().limits.minUniformBufferOffsetAlignment;
   const vk::DeviceSize stride = (sizeof(MaterialUniforms) + alignment - 1) / alignment * alignment;
   const size_t material_count = scene.materials.size();
-  impl->material_uniforms =
-      vk_ctx.create_buffer(stride * material_count, vk::BufferUsageFlagBits::eUniformBuffer, true, "material uniforms");
+  impl->material_uniforms = vk_ctx.create_buffer(
+      stride * material_count, vk::BufferUsageFlagBits::eUniformBuffer, true, "material uniforms");
 
   std::array<vk::DescriptorSetLayoutBinding, 1 + kTextureSlots> bindings{};
-  bindings[0] = {.binding = 0, .descriptorType = vk::DescriptorType::eUniformBuffer, .descriptorCount = 1,
+  bindings[0] = {.binding = 0,
+                 .descriptorType = vk::DescriptorType::eUniformBuffer,
+                 .descriptorCount = 1,
                  .stageFlags = vk::ShaderStageFlagBits::eFragment};
   for (uint32_t i = 1; i <= kTextureSlots; ++i)
-    bindings[i] = {.binding = i, .descriptorType = vk::DescriptorType::eCombinedImageSampler, .descriptorCount = 1,
+    bindings[i] = {.binding = i,
+                   .descriptorType = vk::DescriptorType::eCombinedImageSampler,
+                   .descriptorCount = 1,
                    .stageFlags = vk::ShaderStageFlagBits::eFragment};
   impl->material_layout = vk::raii::DescriptorSetLayout(
-      device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = uint32_t(bindings.size()), .pBindings = bindings.data()});
+      device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = uint32_t(bindings.size()),
+                                                .pBindings = bindings.data()});
   const std::array<vk::DescriptorPoolSize, 2> pool_sizes{
-      vk::DescriptorPoolSize{.type = vk::DescriptorType::eUniformBuffer, .descriptorCount = uint32_t(material_count)},
+      vk::DescriptorPoolSize{.type = vk::DescriptorType::eUniformBuffer,
+                             .descriptorCount = uint32_t(material_count)},
       vk::DescriptorPoolSize{.type = vk::DescriptorType::eCombinedImageSampler,
                              .descriptorCount = uint32_t(material_count * kTextureSlots)}};
   impl->descriptor_pool = vk::raii::DescriptorPool(
@@ -186,34 +217,44 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
     MaterialUniforms uniforms{
         .base_color_factor = material.base_color_factor,
         .emissive_factor = glm::vec4(material.emissive_factor, 0.0f),
-        .params = glm::vec4(material.metallic, material.roughness, material.normal_scale, material.occlusion_strength),
-        .alpha = glm::vec4(material.alpha_cutoff, material.alpha_mask ? 1.0f : 0.0f, 0.0f, 0.0f)};
-    std::memcpy(static_cast<uint8_t*>(impl->material_uniforms.mapped) + m * stride, &uniforms, sizeof(uniforms));
+        .params = glm::vec4(material.metallic, material.roughness, material.normal_scale,
+                            material.occlusion_strength),
+        .alpha = glm::vec4(material.alpha_mask ? material.alpha_cutoff : -1.0f, 0.0f, 0.0f, 0.0f)};
+    std::memcpy(static_cast<uint8_t*>(impl->material_uniforms.mapped) + m * stride, &uniforms,
+                sizeof(uniforms));
 
-    const vk::DescriptorBufferInfo buffer_info{.buffer = *impl->material_uniforms.buffer, .offset = m * stride,
-                                               .range = sizeof(MaterialUniforms)};
+    const vk::DescriptorBufferInfo buffer_info{
+        .buffer = *impl->material_uniforms.buffer, .offset = m * stride, .range = sizeof(MaterialUniforms)};
     std::array<vk::DescriptorImageInfo, kTextureSlots> image_infos{};
     std::array<vk::WriteDescriptorSet, 1 + kTextureSlots> writes{};
-    writes[0] = {.dstSet = *impl->material_sets[m], .dstBinding = 0, .descriptorCount = 1,
-                 .descriptorType = vk::DescriptorType::eUniformBuffer, .pBufferInfo = &buffer_info};
+    writes[0] = {.dstSet = *impl->material_sets[m],
+                 .dstBinding = 0,
+                 .descriptorCount = 1,
+                 .descriptorType = vk::DescriptorType::eUniformBuffer,
+                 .pBufferInfo = &buffer_info};
     for (int slot = 0; slot < kTextureSlots; ++slot) {
       const int texture = material.textures[slot] >= 0 ? material.textures[slot] : defaults[slot];
-      image_infos[slot] = {.sampler = *impl->sampler, .imageView = *impl->textures[texture].view,
+      image_infos[slot] = {.sampler = *impl->sampler,
+                           .imageView = *impl->textures[texture].view,
                            .imageLayout = vk::ImageLayout::eShaderReadOnlyOptimal};
-      writes[slot + 1] = {.dstSet = *impl->material_sets[m], .dstBinding = uint32_t(slot + 1), .descriptorCount = 1,
-                          .descriptorType = vk::DescriptorType::eCombinedImageSampler, .pImageInfo = &image_infos[slot]};
+      writes[slot + 1] = {.dstSet = *impl->material_sets[m],
+                          .dstBinding = uint32_t(slot + 1),
+                          .descriptorCount = 1,
+                          .descriptorType = vk::DescriptorType::eCombinedImageSampler,
+                          .pImageInfo = &image_infos[slot]};
     }
     device.updateDescriptorSets(writes, {});
   }
 
   for (const DrawData& d : scene.draws) {
     const MeshData& mesh = scene.meshes[d.mesh];
-    impl->draws.push_back(GpuDraw{.model = d.transform,
-                                  .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.transform)))),
-                                  .index_count = mesh.index_count,
-                                  .first_index = mesh.first_index,
-                                  .vertex_offset = mesh.vertex_offset,
-                                  .material = mesh.material});
+    impl->draws.push_back(
+        GpuDraw{.model = d.transform,
+                .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.transform)))),
+                .index_count = mesh.index_count,
+                .first_index = mesh.first_index,
+                .vertex_offset = mesh.vertex_offset,
+                .material = mesh.material});
   }
   std::stable_sort(impl->draws.begin(), impl->draws.end(),
                    [](const GpuDraw& a, const GpuDraw& b) { return a.material < b.material; });

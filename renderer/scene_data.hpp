@@ -74,6 +74,7 @@ struct SceneLimits {
   uint64_t max_draws = 100'000;
   int max_texture_dimension = 16384;
   uint64_t max_texture_bytes = 2ull << 30;
+  bool refuse_on_import_errors = true;  // errors assimp logs (and works around) make the file invalid
 };
 
 // glTF 2.0 (.gltf/.glb), FBX, OBJ, Collada and everything else assimp reads. Throws kairo::Error naming the

@@ -1,15 +1,18 @@
 #include <assimp/GltfMaterial.h>
-#include <assimp/Importer.hpp>
 #include <assimp/postprocess.h>
 #include <assimp/scene.h>
+#include <meshoptimizer.h>
+#include <spdlog/spdlog.h>
+#include <stb_image.h>
+#include <assimp/DefaultLogger.hpp>
+#include <assimp/Importer.hpp>
+#include <assimp/LogStream.hpp>
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
-#include <meshoptimizer.h>
-#include <spdlog/spdlog.h>
-#include <stb_image.h>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "renderer/scene_data.hpp"
@@ -32,7 +35,8 @@ class SceneBuilder {
   SceneData build() {
     out_.name = path_.filename().string();
     check_counts();
-    for (unsigned i = 0; i < scene_.mNumMaterials; ++i) out_.materials.push_back(material(*scene_.mMaterials[i]));
+    for (unsigned i = 0; i < scene_.mNumMaterials; ++i)
+      out_.materials.push_back(material(*scene_.mMaterials[i]));
     if (out_.materials.empty()) out_.materials.push_back(MaterialData{.name = "default", .metallic = 0.0f});
     for (unsigned i = 0; i < scene_.mNumMeshes; ++i) mesh(*scene_.mMeshes[i]);
     if (scene_.mRootNode == nullptr) fail("the file has no root node");
@@ -52,7 +56,8 @@ class SceneBuilder {
       faces += scene_.mMeshes[i]->mNumFaces;
     }
     if (vertices > limits_.max_vertices)
-      fail(std::to_string(vertices) + " vertices exceed the limit of " + std::to_string(limits_.max_vertices));
+      fail(std::to_string(vertices) + " vertices exceed the limit of " +
+           std::to_string(limits_.max_vertices));
     if (faces > limits_.max_triangles)
       fail(std::to_string(faces) + " triangles exceed the limit of " + std::to_string(limits_.max_triangles));
   }
@@ -72,7 +77,8 @@ class SceneBuilder {
       } else {  // raw ARGB8888 texels
         w = static_cast<int>(embedded->mWidth);
         h = static_cast<int>(embedded->mHeight);
-        if (w > limits_.max_texture_dimension || h > limits_.max_texture_dimension) fail("embedded texture too large");
+        if (w > limits_.max_texture_dimension || h > limits_.max_texture_dimension)
+          fail("embedded texture too large");
         pixels = static_cast<stbi_uc*>(std::malloc(size_t(w) * h * 4));
         for (size_t i = 0; i < size_t(w) * h; ++i) {
           const aiTexel& t = embedded->pcData[i];
@@ -90,7 +96,8 @@ class SceneBuilder {
       int probe_w = 0, probe_h = 0, probe_c = 0;
       if (stbi_info(texture_path.c_str(), &probe_w, &probe_h, &probe_c) &&
           (probe_w > limits_.max_texture_dimension || probe_h > limits_.max_texture_dimension))
-        fail("texture " + relative + " is larger than " + std::to_string(limits_.max_texture_dimension) + " pixels");
+        fail("texture " + relative + " is larger than " + std::to_string(limits_.max_texture_dimension) +
+             " pixels");
       pixels = stbi_load(texture_path.c_str(), &w, &h, &channels, 4);
       if (pixels == nullptr) {
         // A missing texture should not make a whole scene unusable: draw with the factor alone, and say so.
@@ -100,7 +107,8 @@ class SceneBuilder {
         return -1;
       }
     }
-    if (pixels == nullptr) fail(std::string("embedded texture ") + file.C_Str() + " is corrupt: " + stbi_failure_reason());
+    if (pixels == nullptr)
+      fail(std::string("embedded texture ") + file.C_Str() + " is corrupt: " + stbi_failure_reason());
     std::unique_ptr<stbi_uc, void (*)(void*)> owned(pixels, std::free);
     if (w <= 0 || h <= 0 || w > limits_.max_texture_dimension || h > limits_.max_texture_dimension)
       fail(std::string("texture ") + file.C_Str() + " has an unsupported size");
@@ -119,7 +127,8 @@ class SceneBuilder {
     MaterialData out;
     out.name = m.GetName().C_Str();
     aiColor4D color;
-    if (m.Get(AI_MATKEY_BASE_COLOR, color) == AI_SUCCESS || m.Get(AI_MATKEY_COLOR_DIFFUSE, color) == AI_SUCCESS)
+    if (m.Get(AI_MATKEY_BASE_COLOR, color) == AI_SUCCESS ||
+        m.Get(AI_MATKEY_COLOR_DIFFUSE, color) == AI_SUCCESS)
       out.base_color_factor = glm::vec4(color.r, color.g, color.b, color.a);
     aiColor3D emissive;
     if (m.Get(AI_MATKEY_COLOR_EMISSIVE, emissive) == AI_SUCCESS)
@@ -127,21 +136,27 @@ class SceneBuilder {
     float value = 0;
     const bool has_pbr = m.Get(AI_MATKEY_METALLIC_FACTOR, value) == AI_SUCCESS;
     out.metallic = has_pbr ? value : 0.0f;  // non-PBR formats (OBJ, Collada): dielectric
-    if (m.Get(AI_MATKEY_ROUGHNESS_FACTOR, value) == AI_SUCCESS) out.roughness = value;
-    else if (!has_pbr) out.roughness = 0.6f;
+    if (m.Get(AI_MATKEY_ROUGHNESS_FACTOR, value) == AI_SUCCESS)
+      out.roughness = value;
+    else if (!has_pbr)
+      out.roughness = 0.6f;
     if (m.Get(AI_MATKEY_GLTF_ALPHACUTOFF, value) == AI_SUCCESS) out.alpha_cutoff = value;
     aiString alpha_mode;
-    if (m.Get(AI_MATKEY_GLTF_ALPHAMODE, alpha_mode) == AI_SUCCESS) out.alpha_mask = std::string(alpha_mode.C_Str()) == "MASK";
+    if (m.Get(AI_MATKEY_GLTF_ALPHAMODE, alpha_mode) == AI_SUCCESS)
+      out.alpha_mask = std::string(alpha_mode.C_Str()) == "MASK";
 
     out.textures[kBaseColor] = texture(m, aiTextureType_BASE_COLOR, true);
     if (out.textures[kBaseColor] < 0) out.textures[kBaseColor] = texture(m, aiTextureType_DIFFUSE, true);
     out.textures[kNormal] = texture(m, aiTextureType_NORMALS, false);
     out.textures[kMetallicRoughness] = texture(m, aiTextureType_DIFFUSE_ROUGHNESS, false);
-    if (out.textures[kMetallicRoughness] < 0) out.textures[kMetallicRoughness] = texture(m, aiTextureType_UNKNOWN, false);
+    if (out.textures[kMetallicRoughness] < 0)
+      out.textures[kMetallicRoughness] = texture(m, aiTextureType_UNKNOWN, false);
     out.textures[kOcclusion] = texture(m, aiTextureType_LIGHTMAP, false);
-    if (out.textures[kOcclusion] < 0) out.textures[kOcclusion] = texture(m, aiTextureType_AMBIENT_OCCLUSION, false);
+    if (out.textures[kOcclusion] < 0)
+      out.textures[kOcclusion] = texture(m, aiTextureType_AMBIENT_OCCLUSION, false);
     out.textures[kEmissive] = texture(m, aiTextureType_EMISSIVE, true);
-    if (out.textures[kEmissive] >= 0 && out.emissive_factor == glm::vec3(0.0f)) out.emissive_factor = glm::vec3(1.0f);
+    if (out.textures[kEmissive] >= 0 && out.emissive_factor == glm::vec3(0.0f))
+      out.emissive_factor = glm::vec3(1.0f);
     return out;
   }
 
@@ -164,7 +179,8 @@ class SceneBuilder {
           const float handedness = glm::dot(glm::cross(vertex.normal, t), b) < 0.0f ? -1.0f : 1.0f;
           vertex.tangent = glm::vec4(t, handedness);
         }
-        if (!std::isfinite(vertex.position.x) || !std::isfinite(vertex.position.y) || !std::isfinite(vertex.position.z))
+        if (!std::isfinite(vertex.position.x) || !std::isfinite(vertex.position.y) ||
+            !std::isfinite(vertex.position.z))
           vertex.position = glm::vec3(0.0f);  // assimp keeps infinities of malformed files: collapse them
         out_.vertices.push_back(vertex);
       }
@@ -189,13 +205,15 @@ class SceneBuilder {
   void visit(const aiNode& node, const glm::mat4& parent, int depth) {
     if (depth > 256) fail("node hierarchy deeper than 256 levels (recursive nodes?)");
     const aiMatrix4x4& t = node.mTransformation;  // row-major
-    const glm::mat4 local(t.a1, t.b1, t.c1, t.d1, t.a2, t.b2, t.c2, t.d2, t.a3, t.b3, t.c3, t.d3, t.a4, t.b4, t.c4, t.d4);
+    const glm::mat4 local(t.a1, t.b1, t.c1, t.d1, t.a2, t.b2, t.c2, t.d2, t.a3, t.b3, t.c3, t.d3, t.a4, t.b4,
+                          t.c4, t.d4);
     const glm::mat4 world = parent * local;
     for (unsigned i = 0; i < node.mNumMeshes; ++i) {
       const unsigned mesh = node.mMeshes[i];
       if (mesh >= out_.meshes.size()) fail("node refers to a mesh that does not exist");
       if (out_.meshes[mesh].index_count == 0) continue;
-      if (out_.draws.size() >= limits_.max_draws) fail("more than " + std::to_string(limits_.max_draws) + " draws");
+      if (out_.draws.size() >= limits_.max_draws)
+        fail("more than " + std::to_string(limits_.max_draws) + " draws");
       out_.draws.push_back(DrawData{.mesh = mesh, .transform = world});
     }
     for (unsigned i = 0; i < node.mNumChildren; ++i) visit(*node.mChildren[i], world, depth + 1);
@@ -206,8 +224,9 @@ class SceneBuilder {
     for (const DrawData& d : out_.draws) {
       const MeshData& m = out_.meshes[d.mesh];
       for (uint32_t i = 0; i < m.index_count; ++i) {
-        const glm::vec3 p =
-            glm::vec3(d.transform * glm::vec4(out_.vertices[m.vertex_offset + out_.indices[m.first_index + i]].position, 1));
+        const glm::vec3 p = glm::vec3(
+            d.transform *
+            glm::vec4(out_.vertices[m.vertex_offset + out_.indices[m.first_index + i]].position, 1));
         lo = glm::min(lo, p);
         hi = glm::max(hi, p);
       }
@@ -224,24 +243,63 @@ class SceneBuilder {
   uint64_t texture_bytes_ = 0;
 };
 
+// Assimp reports many malformed inputs (missing materials, broken faces) as logged errors while still
+// returning a scene. Kairo refuses such files: a scene that renders differently from what its author made
+// is worse than a clear error. Assimp's logger is process-wide, hence the lock around an import.
+class ImportErrorCapture : public Assimp::LogStream {
+ public:
+  ImportErrorCapture() {
+    if (Assimp::DefaultLogger::isNullLogger()) Assimp::DefaultLogger::create("", Assimp::Logger::NORMAL, 0);
+    Assimp::DefaultLogger::get()->attachStream(this, Assimp::Logger::Err);
+  }
+  ~ImportErrorCapture() override { Assimp::DefaultLogger::get()->detachStream(this, Assimp::Logger::Err); }
+  void write(const char* message) override {
+    if (first_error_.empty()) first_error_ = message;
+    while (!first_error_.empty() && (first_error_.back() == '\n' || first_error_.back() == '\r'))
+      first_error_.pop_back();
+  }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  std::string first_error_;
+};
+
+std::mutex import_mutex;
+
 }  // namespace
 
 SceneData load_scene(const std::filesystem::path& path, const SceneLimits& limits) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw_invalid_input(path.string() + ": no such scene file");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw_invalid_input(path.string() + ": no such scene file");
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw_invalid_input(path.string() + ": cannot read: " + ec.message());
   if (size == 0) throw_invalid_input(path.string() + ": file is empty");
-  if (size > limits.max_file_bytes) throw_invalid_input(path.string() + ": file larger than the 1 GiB scene limit");
+  if (size > limits.max_file_bytes)
+    throw_invalid_input(path.string() + ": file larger than the 1 GiB scene limit");
 
   Assimp::Importer importer;
   // Points and lines are dropped at import; vertex colours, bones and cameras are not used.
   importer.SetPropertyInteger(AI_CONFIG_PP_SBP_REMOVE, aiPrimitiveType_POINT | aiPrimitiveType_LINE);
   const unsigned flags = aiProcess_Triangulate | aiProcess_GenSmoothNormals | aiProcess_CalcTangentSpace |
-                         aiProcess_JoinIdenticalVertices | aiProcess_SortByPType | aiProcess_ValidateDataStructure |
-                         aiProcess_FindInvalidData | aiProcess_FlipUVs;  // assimp's V is bottom-up, Vulkan's top-down
-  const aiScene* scene = importer.ReadFile(path.string(), flags);
-  if (scene == nullptr) throw_invalid_input(path.string() + ": cannot load scene: " + importer.GetErrorString());
+                         aiProcess_JoinIdenticalVertices | aiProcess_SortByPType |
+                         aiProcess_ValidateDataStructure | aiProcess_FindInvalidData |
+                         aiProcess_FlipUVs;  // assimp's V is bottom-up, Vulkan's top-down
+  // Import first with errors captured, then post-process: post-processing repairs data (degenerate normals)
+  // and logs that as an error too, which must not refuse an otherwise sound file.
+  std::lock_guard lock(import_mutex);
+  const aiScene* scene = nullptr;
+  {
+    ImportErrorCapture errors;
+    scene = importer.ReadFile(path.string(), aiProcess_ValidateDataStructure);
+    if (scene == nullptr)
+      throw_invalid_input(path.string() + ": cannot load scene: " + importer.GetErrorString());
+    if (limits.refuse_on_import_errors && !errors.first_error().empty())
+      throw_invalid_input(path.string() + ": malformed scene: " + errors.first_error());
+  }
+  scene = importer.ApplyPostProcessing(flags);
+  if (scene == nullptr)
+    throw_invalid_input(path.string() + ": cannot process scene: " + importer.GetErrorString());
   if (scene->mFlags & AI_SCENE_FLAGS_INCOMPLETE) throw_invalid_input(path.string() + ": scene is incomplete");
   SceneData data = SceneBuilder(*scene, path, limits).build();
   spdlog::info("scene {}: {} draws, {} triangles, {} materials, {} textures", data.name, data.draws.size(),

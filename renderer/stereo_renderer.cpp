@@ -35,17 +35,19 @@ struct Nv12Params {
 
 constexpr vk::Format kColorFormat = vk::Format::eR8G8B8A8Unorm;  // holds sRGB-encoded values (see scene.frag)
 constexpr vk::Format kDepthFormat = vk::Format::eD32Sfloat;
-constexpr uint32_t kBothEyes = 0b11;                               // multiview mask: layer 0 left, layer 1 right
-constexpr uint64_t kFenceTimeoutNs = 20'000'000'000ull;            // a device that stalls this long is broken
+constexpr uint32_t kBothEyes = 0b11;                     // multiview mask: layer 0 left, layer 1 right
+constexpr uint64_t kFenceTimeoutNs = 20'000'000'000ull;  // a device that stalls this long is broken
 constexpr std::array<float, 4> kClearColor{0.62f, 0.70f, 0.80f, 1.0f};  // sky, sRGB-encoded
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 vk::raii::ShaderModule shader_module(const vk::raii::Device& device, std::span<const uint32_t> spirv) {
-  return vk::raii::ShaderModule(device, vk::ShaderModuleCreateInfo{.codeSize = spirv.size_bytes(), .pCode = spirv.data()});
+  return vk::raii::ShaderModule(
+      device, vk::ShaderModuleCreateInfo{.codeSize = spirv.size_bytes(), .pCode = spirv.data()});
 }
 
 enum class SlotState { kFree, kInFlight, kCollected };
@@ -92,7 +94,8 @@ struct StereoRenderer::Impl {
   size_t order_count = 0;
   size_t nv12_picture_bytes = 0;
 
-  Impl(std::shared_ptr<GpuScene> s, const RendererConfig& c) : scene(std::move(s)), vk_ctx(scene->context().impl()), config(c) {}
+  Impl(std::shared_ptr<GpuScene> s, const RendererConfig& c)
+      : scene(std::move(s)), vk_ctx(scene->context().impl()), config(c) {}
 
   void create_pipelines();
   void create_slots();
@@ -102,50 +105,80 @@ struct StereoRenderer::Impl {
 void StereoRenderer::Impl::create_pipelines() {
   const vk::raii::Device& device = vk_ctx.device;
   const vk::DescriptorSetLayoutBinding frame_binding{
-      .binding = 0, .descriptorType = vk::DescriptorType::eUniformBuffer, .descriptorCount = 1,
+      .binding = 0,
+      .descriptorType = vk::DescriptorType::eUniformBuffer,
+      .descriptorCount = 1,
       .stageFlags = vk::ShaderStageFlagBits::eVertex | vk::ShaderStageFlagBits::eFragment};
-  frame_layout = vk::raii::DescriptorSetLayout(device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = 1, .pBindings = &frame_binding});
+  frame_layout = vk::raii::DescriptorSetLayout(
+      device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = 1, .pBindings = &frame_binding});
   const std::array<vk::DescriptorSetLayout, 2> set_layouts{*frame_layout, *scene->impl().material_layout};
-  const vk::PushConstantRange draw_range{.stageFlags = vk::ShaderStageFlagBits::eVertex, .offset = 0, .size = sizeof(DrawConstants)};
-  scene_pipeline_layout = vk::raii::PipelineLayout(
-      device, vk::PipelineLayoutCreateInfo{.setLayoutCount = 2, .pSetLayouts = set_layouts.data(),
-                                           .pushConstantRangeCount = 1, .pPushConstantRanges = &draw_range});
+  const vk::PushConstantRange draw_range{
+      .stageFlags = vk::ShaderStageFlagBits::eVertex, .offset = 0, .size = sizeof(DrawConstants)};
+  scene_pipeline_layout =
+      vk::raii::PipelineLayout(device, vk::PipelineLayoutCreateInfo{.setLayoutCount = 2,
+                                                                    .pSetLayouts = set_layouts.data(),
+                                                                    .pushConstantRangeCount = 1,
+                                                                    .pPushConstantRanges = &draw_range});
 
   const auto vert = shader_module(device, shaders::scene_vert());
   const auto frag = shader_module(device, shaders::scene_frag());
   const std::array<vk::PipelineShaderStageCreateInfo, 2> stages{
-      vk::PipelineShaderStageCreateInfo{.stage = vk::ShaderStageFlagBits::eVertex, .module = *vert, .pName = "main"},
-      vk::PipelineShaderStageCreateInfo{.stage = vk::ShaderStageFlagBits::eFragment, .module = *frag, .pName = "main"}};
-  const vk::VertexInputBindingDescription binding{.binding = 0, .stride = sizeof(Vertex), .inputRate = vk::VertexInputRate::eVertex};
+      vk::PipelineShaderStageCreateInfo{
+          .stage = vk::ShaderStageFlagBits::eVertex, .module = *vert, .pName = "main"},
+      vk::PipelineShaderStageCreateInfo{
+          .stage = vk::ShaderStageFlagBits::eFragment, .module = *frag, .pName = "main"}};
+  const vk::VertexInputBindingDescription binding{
+      .binding = 0, .stride = sizeof(Vertex), .inputRate = vk::VertexInputRate::eVertex};
   const std::array<vk::VertexInputAttributeDescription, 4> attributes{
-      vk::VertexInputAttributeDescription{.location = 0, .binding = 0, .format = vk::Format::eR32G32B32Sfloat, .offset = offsetof(Vertex, position)},
-      vk::VertexInputAttributeDescription{.location = 1, .binding = 0, .format = vk::Format::eR32G32B32Sfloat, .offset = offsetof(Vertex, normal)},
-      vk::VertexInputAttributeDescription{.location = 2, .binding = 0, .format = vk::Format::eR32G32Sfloat, .offset = offsetof(Vertex, uv)},
-      vk::VertexInputAttributeDescription{.location = 3, .binding = 0, .format = vk::Format::eR32G32B32A32Sfloat, .offset = offsetof(Vertex, tangent)}};
+      vk::VertexInputAttributeDescription{.location = 0,
+                                          .binding = 0,
+                                          .format = vk::Format::eR32G32B32Sfloat,
+                                          .offset = offsetof(Vertex, position)},
+      vk::VertexInputAttributeDescription{.location = 1,
+                                          .binding = 0,
+                                          .format = vk::Format::eR32G32B32Sfloat,
+                                          .offset = offsetof(Vertex, normal)},
+      vk::VertexInputAttributeDescription{
+          .location = 2, .binding = 0, .format = vk::Format::eR32G32Sfloat, .offset = offsetof(Vertex, uv)},
+      vk::VertexInputAttributeDescription{.location = 3,
+                                          .binding = 0,
+                                          .format = vk::Format::eR32G32B32A32Sfloat,
+                                          .offset = offsetof(Vertex, tangent)}};
   const vk::PipelineVertexInputStateCreateInfo vertex_input{
-      .vertexBindingDescriptionCount = 1, .pVertexBindingDescriptions = &binding,
-      .vertexAttributeDescriptionCount = uint32_t(attributes.size()), .pVertexAttributeDescriptions = attributes.data()};
-  const vk::PipelineInputAssemblyStateCreateInfo input_assembly{.topology = vk::PrimitiveTopology::eTriangleList};
-  const vk::Viewport viewport{.x = 0, .y = 0, .width = float(config.eye_width), .height = float(config.eye_height),
-                              .minDepth = 0, .maxDepth = 1};
-  const vk::Rect2D scissor{.offset = {0, 0}, .extent = {uint32_t(config.eye_width), uint32_t(config.eye_height)}};
-  const vk::PipelineViewportStateCreateInfo viewport_state{.viewportCount = 1, .pViewports = &viewport,
-                                                           .scissorCount = 1, .pScissors = &scissor};
+      .vertexBindingDescriptionCount = 1,
+      .pVertexBindingDescriptions = &binding,
+      .vertexAttributeDescriptionCount = uint32_t(attributes.size()),
+      .pVertexAttributeDescriptions = attributes.data()};
+  const vk::PipelineInputAssemblyStateCreateInfo input_assembly{.topology =
+                                                                    vk::PrimitiveTopology::eTriangleList};
+  const vk::Viewport viewport{.x = 0,
+                              .y = 0,
+                              .width = float(config.eye_width),
+                              .height = float(config.eye_height),
+                              .minDepth = 0,
+                              .maxDepth = 1};
+  const vk::Rect2D scissor{.offset = {0, 0},
+                           .extent = {uint32_t(config.eye_width), uint32_t(config.eye_height)}};
+  const vk::PipelineViewportStateCreateInfo viewport_state{
+      .viewportCount = 1, .pViewports = &viewport, .scissorCount = 1, .pScissors = &scissor};
   // No culling: imported models often have inconsistent winding; scene.frag lights back faces correctly.
   const vk::PipelineRasterizationStateCreateInfo rasterization{.polygonMode = vk::PolygonMode::eFill,
                                                                .cullMode = vk::CullModeFlagBits::eNone,
                                                                .frontFace = vk::FrontFace::eCounterClockwise,
                                                                .lineWidth = 1.0f};
-  const vk::PipelineMultisampleStateCreateInfo multisample{.rasterizationSamples = vk::SampleCountFlagBits::e1};
+  const vk::PipelineMultisampleStateCreateInfo multisample{.rasterizationSamples =
+                                                               vk::SampleCountFlagBits::e1};
   // Reverse-Z: nearer is larger, cleared to 0.
-  const vk::PipelineDepthStencilStateCreateInfo depth{.depthTestEnable = VK_TRUE, .depthWriteEnable = VK_TRUE,
+  const vk::PipelineDepthStencilStateCreateInfo depth{.depthTestEnable = VK_TRUE,
+                                                      .depthWriteEnable = VK_TRUE,
                                                       .depthCompareOp = vk::CompareOp::eGreaterOrEqual};
   const vk::PipelineColorBlendAttachmentState blend_attachment{
       .blendEnable = VK_FALSE,
       .colorWriteMask = vk::ColorComponentFlagBits::eR | vk::ColorComponentFlagBits::eG |
                         vk::ColorComponentFlagBits::eB | vk::ColorComponentFlagBits::eA};
   const vk::PipelineColorBlendStateCreateInfo blend{.attachmentCount = 1, .pAttachments = &blend_attachment};
-  const vk::PipelineRenderingCreateInfo rendering{.viewMask = multiview ? kBothEyes : 0u, .colorAttachmentCount = 1,
+  const vk::PipelineRenderingCreateInfo rendering{.viewMask = multiview ? kBothEyes : 0u,
+                                                  .colorAttachmentCount = 1,
                                                   .pColorAttachmentFormats = &kColorFormat,
                                                   .depthAttachmentFormat = kDepthFormat};
   scene_pipeline = vk::raii::Pipeline(device, nullptr,
@@ -163,16 +196,24 @@ void StereoRenderer::Impl::create_pipelines() {
   vk_ctx.set_name(*scene_pipeline, "stereo scene pipeline");
 
   const std::array<vk::DescriptorSetLayoutBinding, 2> nv12_bindings{
-      vk::DescriptorSetLayoutBinding{.binding = 0, .descriptorType = vk::DescriptorType::eStorageImage, .descriptorCount = 1,
+      vk::DescriptorSetLayoutBinding{.binding = 0,
+                                     .descriptorType = vk::DescriptorType::eStorageImage,
+                                     .descriptorCount = 1,
                                      .stageFlags = vk::ShaderStageFlagBits::eCompute},
-      vk::DescriptorSetLayoutBinding{.binding = 1, .descriptorType = vk::DescriptorType::eStorageBuffer, .descriptorCount = 1,
+      vk::DescriptorSetLayoutBinding{.binding = 1,
+                                     .descriptorType = vk::DescriptorType::eStorageBuffer,
+                                     .descriptorCount = 1,
                                      .stageFlags = vk::ShaderStageFlagBits::eCompute}};
   nv12_layout = vk::raii::DescriptorSetLayout(
-      device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = uint32_t(nv12_bindings.size()), .pBindings = nv12_bindings.data()});
-  const vk::PushConstantRange nv12_range{.stageFlags = vk::ShaderStageFlagBits::eCompute, .offset = 0, .size = sizeof(Nv12Params)};
-  nv12_pipeline_layout = vk::raii::PipelineLayout(
-      device, vk::PipelineLayoutCreateInfo{.setLayoutCount = 1, .pSetLayouts = &*nv12_layout,
-                                           .pushConstantRangeCount = 1, .pPushConstantRanges = &nv12_range});
+      device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = uint32_t(nv12_bindings.size()),
+                                                .pBindings = nv12_bindings.data()});
+  const vk::PushConstantRange nv12_range{
+      .stageFlags = vk::ShaderStageFlagBits::eCompute, .offset = 0, .size = sizeof(Nv12Params)};
+  nv12_pipeline_layout =
+      vk::raii::PipelineLayout(device, vk::PipelineLayoutCreateInfo{.setLayoutCount = 1,
+                                                                    .pSetLayouts = &*nv12_layout,
+                                                                    .pushConstantRangeCount = 1,
+                                                                    .pPushConstantRanges = &nv12_range});
   const auto comp = shader_module(device, shaders::nv12_comp());
   nv12_pipeline = vk::raii::Pipeline(
       device, nullptr,
@@ -191,16 +232,21 @@ void StereoRenderer::Impl::create_slots() {
       vk::DescriptorPoolSize{.type = vk::DescriptorType::eStorageBuffer, .descriptorCount = n}};
   descriptor_pool = vk::raii::DescriptorPool(
       device, vk::DescriptorPoolCreateInfo{.flags = vk::DescriptorPoolCreateFlagBits::eFreeDescriptorSet,
-                                           .maxSets = 3 * n, .poolSizeCount = uint32_t(sizes.size()), .pPoolSizes = sizes.data()});
+                                           .maxSets = 3 * n,
+                                           .poolSizeCount = uint32_t(sizes.size()),
+                                           .pPoolSizes = sizes.data()});
   command_pool = vk::raii::CommandPool(
       device, vk::CommandPoolCreateInfo{.flags = vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
                                         .queueFamilyIndex = vk_ctx.queue_family});
-  vk::raii::CommandBuffers buffers(device, vk::CommandBufferAllocateInfo{.commandPool = *command_pool,
-                                                                         .level = vk::CommandBufferLevel::ePrimary,
-                                                                         .commandBufferCount = n});
+  vk::raii::CommandBuffers buffers(
+      device,
+      vk::CommandBufferAllocateInfo{
+          .commandPool = *command_pool, .level = vk::CommandBufferLevel::ePrimary, .commandBufferCount = n});
   const uint32_t w = uint32_t(config.eye_width), h = uint32_t(config.eye_height);
   nv12_picture_bytes = config.nv12 == Nv12Layout::kPerEye ? size_t(w) * h * 3 / 2 : size_t(2 * w) * h * 3 / 2;
-  const size_t nv12_bytes = config.nv12 == Nv12Layout::kNone ? 4 : nv12_picture_bytes * (config.nv12 == Nv12Layout::kPerEye ? 2 : 1);
+  const size_t nv12_bytes = config.nv12 == Nv12Layout::kNone
+                                ? 4
+                                : nv12_picture_bytes * (config.nv12 == Nv12Layout::kPerEye ? 2 : 1);
 
   slots.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -208,65 +254,95 @@ void StereoRenderer::Impl::create_slots() {
     s.cmd = std::move(buffers[i]);
     s.fence = vk::raii::Fence(device, vk::FenceCreateInfo{});
     if (vk_ctx.timestamps)
-      s.queries = vk::raii::QueryPool(device, vk::QueryPoolCreateInfo{.queryType = vk::QueryType::eTimestamp, .queryCount = 3});
+      s.queries = vk::raii::QueryPool(
+          device, vk::QueryPoolCreateInfo{.queryType = vk::QueryType::eTimestamp, .queryCount = 3});
     s.color = vk_ctx.create_image(kColorFormat, {w, h, 1}, 1, 2,
-                                  vk::ImageUsageFlagBits::eColorAttachment | vk::ImageUsageFlagBits::eStorage |
-                                      vk::ImageUsageFlagBits::eTransferSrc,
+                                  vk::ImageUsageFlagBits::eColorAttachment |
+                                      vk::ImageUsageFlagBits::eStorage | vk::ImageUsageFlagBits::eTransferSrc,
                                   vk::ImageAspectFlagBits::eColor, "stereo color");
-    s.depth = vk_ctx.create_image(kDepthFormat, {w, h, 1}, 1, 2, vk::ImageUsageFlagBits::eDepthStencilAttachment,
-                                  vk::ImageAspectFlagBits::eDepth, "stereo depth");
-    s.uniforms = vk_ctx.create_buffer(sizeof(FrameUniforms), vk::BufferUsageFlagBits::eUniformBuffer, true, "frame uniforms");
-    s.rgba = vk_ctx.create_readback_buffer(vk::DeviceSize(2) * w * h * 4, vk::BufferUsageFlagBits::eTransferDst, "rgba readback");
-    s.nv12 = vk_ctx.create_readback_buffer(nv12_bytes, vk::BufferUsageFlagBits::eStorageBuffer, "nv12 readback");
+    s.depth =
+        vk_ctx.create_image(kDepthFormat, {w, h, 1}, 1, 2, vk::ImageUsageFlagBits::eDepthStencilAttachment,
+                            vk::ImageAspectFlagBits::eDepth, "stereo depth");
+    s.uniforms = vk_ctx.create_buffer(sizeof(FrameUniforms), vk::BufferUsageFlagBits::eUniformBuffer, true,
+                                      "frame uniforms");
+    s.rgba = vk_ctx.create_readback_buffer(vk::DeviceSize(2) * w * h * 4,
+                                           vk::BufferUsageFlagBits::eTransferDst, "rgba readback");
+    s.nv12 =
+        vk_ctx.create_readback_buffer(nv12_bytes, vk::BufferUsageFlagBits::eStorageBuffer, "nv12 readback");
 
     std::array<vk::DescriptorSetLayout, 3> layouts{*frame_layout, *nv12_layout, *frame_layout};
-    vk::raii::DescriptorSets sets(device, vk::DescriptorSetAllocateInfo{.descriptorPool = *descriptor_pool,
-                                                                        .descriptorSetCount = multiview ? 2u : 3u,
-                                                                        .pSetLayouts = layouts.data()});
+    vk::raii::DescriptorSets sets(device,
+                                  vk::DescriptorSetAllocateInfo{.descriptorPool = *descriptor_pool,
+                                                                .descriptorSetCount = multiview ? 2u : 3u,
+                                                                .pSetLayouts = layouts.data()});
     s.frame_set = std::move(sets[0]);
     s.nv12_set = std::move(sets[1]);
     if (!multiview) {
       s.right_frame_set = std::move(sets[2]);
-      s.right_uniforms = vk_ctx.create_buffer(sizeof(FrameUniforms), vk::BufferUsageFlagBits::eUniformBuffer, true, "right eye uniforms");
-      const vk::DescriptorBufferInfo right_info{.buffer = *s.right_uniforms.buffer, .offset = 0, .range = sizeof(FrameUniforms)};
-      device.updateDescriptorSets(vk::WriteDescriptorSet{.dstSet = *s.right_frame_set, .dstBinding = 0, .descriptorCount = 1,
+      s.right_uniforms = vk_ctx.create_buffer(sizeof(FrameUniforms), vk::BufferUsageFlagBits::eUniformBuffer,
+                                              true, "right eye uniforms");
+      const vk::DescriptorBufferInfo right_info{
+          .buffer = *s.right_uniforms.buffer, .offset = 0, .range = sizeof(FrameUniforms)};
+      device.updateDescriptorSets(vk::WriteDescriptorSet{.dstSet = *s.right_frame_set,
+                                                         .dstBinding = 0,
+                                                         .descriptorCount = 1,
                                                          .descriptorType = vk::DescriptorType::eUniformBuffer,
                                                          .pBufferInfo = &right_info},
                                   {});
       for (uint32_t eye = 0; eye < 2; ++eye) {
         auto layer_view = [&](const Image& image, vk::ImageAspectFlags aspect) {
-          return vk::raii::ImageView(device, vk::ImageViewCreateInfo{
-              .image = *image.image, .viewType = vk::ImageViewType::e2D, .format = image.format,
-              .subresourceRange = {.aspectMask = aspect, .levelCount = 1, .baseArrayLayer = eye, .layerCount = 1}});
+          return vk::raii::ImageView(
+              device,
+              vk::ImageViewCreateInfo{
+                  .image = *image.image,
+                  .viewType = vk::ImageViewType::e2D,
+                  .format = image.format,
+                  .subresourceRange = {
+                      .aspectMask = aspect, .levelCount = 1, .baseArrayLayer = eye, .layerCount = 1}});
         };
         s.color_layers[eye] = layer_view(s.color, vk::ImageAspectFlagBits::eColor);
         s.depth_layers[eye] = layer_view(s.depth, vk::ImageAspectFlagBits::eDepth);
       }
     }
-    const vk::DescriptorBufferInfo uniform_info{.buffer = *s.uniforms.buffer, .offset = 0, .range = sizeof(FrameUniforms)};
-    const vk::DescriptorImageInfo color_info{.imageView = *s.color.view, .imageLayout = vk::ImageLayout::eGeneral};
+    const vk::DescriptorBufferInfo uniform_info{
+        .buffer = *s.uniforms.buffer, .offset = 0, .range = sizeof(FrameUniforms)};
+    const vk::DescriptorImageInfo color_info{.imageView = *s.color.view,
+                                             .imageLayout = vk::ImageLayout::eGeneral};
     const vk::DescriptorBufferInfo nv12_info{.buffer = *s.nv12.buffer, .offset = 0, .range = VK_WHOLE_SIZE};
     const std::array<vk::WriteDescriptorSet, 3> writes{
-        vk::WriteDescriptorSet{.dstSet = *s.frame_set, .dstBinding = 0, .descriptorCount = 1,
-                               .descriptorType = vk::DescriptorType::eUniformBuffer, .pBufferInfo = &uniform_info},
-        vk::WriteDescriptorSet{.dstSet = *s.nv12_set, .dstBinding = 0, .descriptorCount = 1,
-                               .descriptorType = vk::DescriptorType::eStorageImage, .pImageInfo = &color_info},
-        vk::WriteDescriptorSet{.dstSet = *s.nv12_set, .dstBinding = 1, .descriptorCount = 1,
-                               .descriptorType = vk::DescriptorType::eStorageBuffer, .pBufferInfo = &nv12_info}};
+        vk::WriteDescriptorSet{.dstSet = *s.frame_set,
+                               .dstBinding = 0,
+                               .descriptorCount = 1,
+                               .descriptorType = vk::DescriptorType::eUniformBuffer,
+                               .pBufferInfo = &uniform_info},
+        vk::WriteDescriptorSet{.dstSet = *s.nv12_set,
+                               .dstBinding = 0,
+                               .descriptorCount = 1,
+                               .descriptorType = vk::DescriptorType::eStorageImage,
+                               .pImageInfo = &color_info},
+        vk::WriteDescriptorSet{.dstSet = *s.nv12_set,
+                               .dstBinding = 1,
+                               .descriptorCount = 1,
+                               .descriptorType = vk::DescriptorType::eStorageBuffer,
+                               .pBufferInfo = &nv12_info}};
     device.updateDescriptorSets(writes, {});
 
     // The frame's views into slot memory never change: set them once.
     const auto* nv12_base = static_cast<const uint8_t*>(s.nv12.mapped);
     if (config.nv12 == Nv12Layout::kSideBySide) {
       s.frame.nv12_pictures = 1;
-      s.frame.nv12[0] = Nv12Picture{.y = {nv12_base, size_t(2 * w) * h}, .uv = {nv12_base + size_t(2 * w) * h, size_t(2 * w) * h / 2},
-                                    .width = int(2 * w), .height = int(h)};
+      s.frame.nv12[0] = Nv12Picture{.y = {nv12_base, size_t(2 * w) * h},
+                                    .uv = {nv12_base + size_t(2 * w) * h, size_t(2 * w) * h / 2},
+                                    .width = int(2 * w),
+                                    .height = int(h)};
     } else if (config.nv12 == Nv12Layout::kPerEye) {
       s.frame.nv12_pictures = 2;
       for (int eye = 0; eye < 2; ++eye) {
         const uint8_t* base = nv12_base + eye * nv12_picture_bytes;
-        s.frame.nv12[eye] = Nv12Picture{.y = {base, size_t(w) * h}, .uv = {base + size_t(w) * h, size_t(w) * h / 2},
-                                        .width = int(w), .height = int(h)};
+        s.frame.nv12[eye] = Nv12Picture{.y = {base, size_t(w) * h},
+                                        .uv = {base + size_t(w) * h, size_t(w) * h / 2},
+                                        .width = int(w),
+                                        .height = int(h)};
       }
     }
   }
@@ -302,43 +378,55 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eTopOfPipe, *s.queries, 0);
   }
 
-  const vk::ImageSubresourceRange color_range{.aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2};
-  const vk::ImageSubresourceRange depth_range{.aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2};
+  const vk::ImageSubresourceRange color_range{
+      .aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2};
+  const vk::ImageSubresourceRange depth_range{
+      .aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2};
   // Previous contents are discarded (UNDEFINED); the previous frame's readers are fenced by the slot itself.
   const std::array<vk::ImageMemoryBarrier2, 2> to_attachment{
-      vk::ImageMemoryBarrier2{.srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
-                              .srcAccessMask = {},
-                              .dstStageMask = vk::PipelineStageFlagBits2::eColorAttachmentOutput,
-                              .dstAccessMask = vk::AccessFlagBits2::eColorAttachmentWrite,
-                              .oldLayout = vk::ImageLayout::eUndefined,
-                              .newLayout = vk::ImageLayout::eColorAttachmentOptimal,
-                              .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED, .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                              .image = *s.color.image, .subresourceRange = color_range},
+      vk::ImageMemoryBarrier2{
+          .srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
+          .srcAccessMask = {},
+          .dstStageMask = vk::PipelineStageFlagBits2::eColorAttachmentOutput,
+          .dstAccessMask = vk::AccessFlagBits2::eColorAttachmentWrite,
+          .oldLayout = vk::ImageLayout::eUndefined,
+          .newLayout = vk::ImageLayout::eColorAttachmentOptimal,
+          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+          .image = *s.color.image,
+          .subresourceRange = color_range},
       vk::ImageMemoryBarrier2{.srcStageMask = vk::PipelineStageFlagBits2::eLateFragmentTests,
                               .srcAccessMask = {},
-                              .dstStageMask = vk::PipelineStageFlagBits2::eEarlyFragmentTests | vk::PipelineStageFlagBits2::eLateFragmentTests,
-                              .dstAccessMask = vk::AccessFlagBits2::eDepthStencilAttachmentWrite | vk::AccessFlagBits2::eDepthStencilAttachmentRead,
+                              .dstStageMask = vk::PipelineStageFlagBits2::eEarlyFragmentTests |
+                                              vk::PipelineStageFlagBits2::eLateFragmentTests,
+                              .dstAccessMask = vk::AccessFlagBits2::eDepthStencilAttachmentWrite |
+                                               vk::AccessFlagBits2::eDepthStencilAttachmentRead,
                               .oldLayout = vk::ImageLayout::eUndefined,
                               .newLayout = vk::ImageLayout::eDepthAttachmentOptimal,
-                              .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED, .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                              .image = *s.depth.image, .subresourceRange = depth_range}};
+                              .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                              .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                              .image = *s.depth.image,
+                              .subresourceRange = depth_range}};
   cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = uint32_t(to_attachment.size()),
                                           .pImageMemoryBarriers = to_attachment.data()});
 
   const vk::ClearValue clear_color{.color = {.float32 = kClearColor}};
   const vk::ClearValue clear_depth{.depthStencil = {.depth = 0.0f, .stencil = 0}};
   const GpuScene::Impl& gpu = scene->impl();
-  auto draw_pass = [&](vk::ImageView color_view, vk::ImageView depth_view, uint32_t view_mask, vk::DescriptorSet frame_set) {
-    const vk::RenderingAttachmentInfo color_attachment{.imageView = color_view,
-                                                       .imageLayout = vk::ImageLayout::eColorAttachmentOptimal,
-                                                       .loadOp = vk::AttachmentLoadOp::eClear,
-                                                       .storeOp = vk::AttachmentStoreOp::eStore,
-                                                       .clearValue = clear_color};
-    const vk::RenderingAttachmentInfo depth_attachment{.imageView = depth_view,
-                                                       .imageLayout = vk::ImageLayout::eDepthAttachmentOptimal,
-                                                       .loadOp = vk::AttachmentLoadOp::eClear,
-                                                       .storeOp = vk::AttachmentStoreOp::eDontCare,
-                                                       .clearValue = clear_depth};
+  auto draw_pass = [&](vk::ImageView color_view, vk::ImageView depth_view, uint32_t view_mask,
+                       vk::DescriptorSet frame_set) {
+    const vk::RenderingAttachmentInfo color_attachment{
+        .imageView = color_view,
+        .imageLayout = vk::ImageLayout::eColorAttachmentOptimal,
+        .loadOp = vk::AttachmentLoadOp::eClear,
+        .storeOp = vk::AttachmentStoreOp::eStore,
+        .clearValue = clear_color};
+    const vk::RenderingAttachmentInfo depth_attachment{
+        .imageView = depth_view,
+        .imageLayout = vk::ImageLayout::eDepthAttachmentOptimal,
+        .loadOp = vk::AttachmentLoadOp::eClear,
+        .storeOp = vk::AttachmentStoreOp::eDontCare,
+        .clearValue = clear_depth};
     cmd.beginRendering(vk::RenderingInfo{.renderArea = {.offset = {0, 0}, .extent = {w, h}},
                                          .layerCount = 1,
                                          .viewMask = view_mask,
@@ -352,11 +440,13 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     uint32_t bound_material = UINT32_MAX;
     for (const GpuDraw& draw : gpu.draws) {
       if (draw.material != bound_material) {
-        cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1, {*gpu.material_sets[draw.material]}, {});
+        cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
+                               {*gpu.material_sets[draw.material]}, {});
         bound_material = draw.material;
       }
       const DrawConstants constants{.model = draw.model, .normal_matrix = draw.normal_matrix};
-      cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0, constants);
+      cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
+                                       constants);
       cmd.drawIndexed(draw.index_count, 1, draw.first_index, draw.vertex_offset, 0);
     }
     cmd.endRendering();
@@ -367,18 +457,24 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     draw_pass(*s.color_layers[0], *s.depth_layers[0], 0, *s.frame_set);
     draw_pass(*s.color_layers[1], *s.depth_layers[1], 0, *s.right_frame_set);
   }
-  if (vk_ctx.timestamps) cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eColorAttachmentOutput, *s.queries, 1);
+  if (vk_ctx.timestamps)
+    cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eColorAttachmentOutput, *s.queries, 1);
 
   // Color attachment -> GENERAL for the NV12 compute pass (storage image) -> TRANSFER_SRC for the RGBA copy.
   vk::ImageLayout layout = vk::ImageLayout::eColorAttachmentOptimal;
   vk::PipelineStageFlags2 last_stage = vk::PipelineStageFlagBits2::eColorAttachmentOutput;
   vk::AccessFlags2 last_access = vk::AccessFlagBits2::eColorAttachmentWrite;
   auto transition_color = [&](vk::ImageLayout to, vk::PipelineStageFlags2 stage, vk::AccessFlags2 access) {
-    const vk::ImageMemoryBarrier2 barrier{
-        .srcStageMask = last_stage, .srcAccessMask = last_access, .dstStageMask = stage, .dstAccessMask = access,
-        .oldLayout = layout, .newLayout = to,
-        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED, .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-        .image = *s.color.image, .subresourceRange = color_range};
+    const vk::ImageMemoryBarrier2 barrier{.srcStageMask = last_stage,
+                                          .srcAccessMask = last_access,
+                                          .dstStageMask = stage,
+                                          .dstAccessMask = access,
+                                          .oldLayout = layout,
+                                          .newLayout = to,
+                                          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                          .image = *s.color.image,
+                                          .subresourceRange = color_range};
     cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
     layout = to;
     last_stage = stage;
@@ -386,7 +482,8 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
   };
 
   if (config.nv12 != Nv12Layout::kNone) {
-    transition_color(vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader, vk::AccessFlagBits2::eShaderStorageRead);
+    transition_color(vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader,
+                     vk::AccessFlagBits2::eShaderStorageRead);
     const bool per_eye = config.nv12 == Nv12Layout::kPerEye;
     const Nv12Params params{.eye_width = w, .eye_height = h, .per_eye = per_eye ? 1u : 0u, .unused = 0};
     cmd.bindPipeline(vk::PipelineBindPoint::eCompute, *nv12_pipeline);
@@ -396,22 +493,25 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     cmd.dispatch((blocks_x + 7) / 8, (blocks_y + 7) / 8, per_eye ? 2 : 1);
   }
   if (request.want_rgba) {
-    transition_color(vk::ImageLayout::eTransferSrcOptimal, vk::PipelineStageFlagBits2::eCopy, vk::AccessFlagBits2::eTransferRead);
+    transition_color(vk::ImageLayout::eTransferSrcOptimal, vk::PipelineStageFlagBits2::eCopy,
+                     vk::AccessFlagBits2::eTransferRead);
     // Both layers into one buffer, side by side: row length 2W, the right eye starting W pixels in.
     std::array<vk::BufferImageCopy, 2> regions{};
     for (uint32_t eye = 0; eye < 2; ++eye)
-      regions[eye] = vk::BufferImageCopy{
-          .bufferOffset = vk::DeviceSize(eye) * w * 4,
-          .bufferRowLength = 2 * w,
-          .bufferImageHeight = h,
-          .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .baseArrayLayer = eye, .layerCount = 1},
-          .imageExtent = {w, h, 1}};
+      regions[eye] = vk::BufferImageCopy{.bufferOffset = vk::DeviceSize(eye) * w * 4,
+                                         .bufferRowLength = 2 * w,
+                                         .bufferImageHeight = h,
+                                         .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                                                              .baseArrayLayer = eye,
+                                                              .layerCount = 1},
+                                         .imageExtent = {w, h, 1}};
     cmd.copyImageToBuffer(*s.color.image, vk::ImageLayout::eTransferSrcOptimal, *s.rgba.buffer, regions);
   }
-  const vk::MemoryBarrier2 to_host{.srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
-                                   .srcAccessMask = vk::AccessFlagBits2::eShaderStorageWrite | vk::AccessFlagBits2::eTransferWrite,
-                                   .dstStageMask = vk::PipelineStageFlagBits2::eHost,
-                                   .dstAccessMask = vk::AccessFlagBits2::eHostRead};
+  const vk::MemoryBarrier2 to_host{
+      .srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
+      .srcAccessMask = vk::AccessFlagBits2::eShaderStorageWrite | vk::AccessFlagBits2::eTransferWrite,
+      .dstStageMask = vk::PipelineStageFlagBits2::eHost,
+      .dstAccessMask = vk::AccessFlagBits2::eHostRead};
   cmd.pipelineBarrier2(vk::DependencyInfo{.memoryBarrierCount = 1, .pMemoryBarriers = &to_host});
   if (vk_ctx.timestamps) cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eAllCommands, *s.queries, 2);
   cmd.end();
@@ -421,16 +521,18 @@ StereoRenderer::StereoRenderer(std::shared_ptr<GpuScene> scene, const RendererCo
     : impl_(std::make_unique<Impl>(std::move(scene), config)) {
   const RendererConfig& c = impl_->config;
   if (c.eye_width <= 0 || c.eye_height <= 0 || c.eye_width > 8192 || c.eye_height > 8192)
-    throw_invalid_input("eye size must be between 1x1 and 8192x8192, got " + std::to_string(c.eye_width) + "x" +
-                        std::to_string(c.eye_height));
+    throw_invalid_input("eye size must be between 1x1 and 8192x8192, got " + std::to_string(c.eye_width) +
+                        "x" + std::to_string(c.eye_height));
   if (c.nv12 != Nv12Layout::kNone && (c.eye_width % 4 != 0 || c.eye_height % 2 != 0))
     throw_invalid_input("NV12 output needs an eye width divisible by 4 and an even eye height, got " +
                         std::to_string(c.eye_width) + "x" + std::to_string(c.eye_height));
-  if (c.frames_in_flight < 1 || c.frames_in_flight > 8) throw_invalid_input("frames in flight must be 1 to 8");
+  if (c.frames_in_flight < 1 || c.frames_in_flight > 8)
+    throw_invalid_input("frames in flight must be 1 to 8");
   if (!(c.near_plane > 0.0f)) throw_invalid_input("near plane must be positive");
   try {
-    impl_->multiview = c.multiview == MultiviewMode::kOn ||
-                       (c.multiview == MultiviewMode::kAuto && multiview_is_reliable(impl_->scene->impl().context));
+    impl_->multiview =
+        c.multiview == MultiviewMode::kOn ||
+        (c.multiview == MultiviewMode::kAuto && multiview_is_reliable(impl_->scene->impl().context));
     impl_->create_pipelines();
     impl_->create_slots();
   } catch (const vk::Error& e) {
@@ -454,7 +556,8 @@ void StereoRenderer::submit(const FrameRequest& request) {
       slot = &d.slots[index];
       break;
     }
-  if (slot == nullptr) throw std::logic_error("StereoRenderer::submit: no free frame slot (collect and release first)");
+  if (slot == nullptr)
+    throw std::logic_error("StereoRenderer::submit: no free frame slot (collect and release first)");
   for (const EyeView& eye : request.view) {
     (void)validated_pose(eye.pose);
     (void)validated_fov(eye.fov);
@@ -486,12 +589,14 @@ const RenderedFrame& StereoRenderer::collect() {
   s.state = SlotState::kCollected;
   s.frame.completed_ns = now_ns();
   const uint32_t w = uint32_t(d.config.eye_width), h = uint32_t(d.config.eye_height);
-  s.frame.rgba = s.rgba_requested ? std::span<const uint8_t>(static_cast<const uint8_t*>(s.rgba.mapped), size_t(2 * w) * h * 4)
+  s.frame.rgba = s.rgba_requested ? std::span<const uint8_t>(static_cast<const uint8_t*>(s.rgba.mapped),
+                                                             size_t(2 * w) * h * 4)
                                   : std::span<const uint8_t>();
   if (d.vk_ctx.timestamps) {
     std::array<uint64_t, 3> ticks{};
-    const vk::Result result = (*d.vk_ctx.device).getQueryPoolResults(*s.queries, 0, 3, sizeof(ticks), ticks.data(),
-                                                                      sizeof(uint64_t), vk::QueryResultFlagBits::e64);
+    const vk::Result result = (*d.vk_ctx.device)
+                                  .getQueryPoolResults(*s.queries, 0, 3, sizeof(ticks), ticks.data(),
+                                                       sizeof(uint64_t), vk::QueryResultFlagBits::e64);
     if (result == vk::Result::eSuccess) {
       const double period_ms = d.vk_ctx.timestamp_period_ns * 1e-6;
       s.frame.gpu_render_ms = double(ticks[1] - ticks[0]) * period_ms;
@@ -504,7 +609,8 @@ const RenderedFrame& StereoRenderer::collect() {
 void StereoRenderer::release(const RenderedFrame& frame) {
   for (Slot& s : impl_->slots)
     if (&s.frame == &frame) {
-      if (s.state != SlotState::kCollected) throw std::logic_error("StereoRenderer::release: frame was not collected");
+      if (s.state != SlotState::kCollected)
+        throw std::logic_error("StereoRenderer::release: frame was not collected");
       s.state = SlotState::kFree;
       return;
     }
@@ -516,31 +622,43 @@ int StereoRenderer::free_slots() const {
   for (const Slot& s : impl_->slots) n += s.state == SlotState::kFree;
   return n;
 }
-int StereoRenderer::in_flight() const { return int(impl_->order_count); }
-const RendererConfig& StereoRenderer::config() const { return impl_->config; }
-bool StereoRenderer::uses_multiview() const { return impl_->multiview; }
+int StereoRenderer::in_flight() const {
+  return int(impl_->order_count);
+}
+const RendererConfig& StereoRenderer::config() const {
+  return impl_->config;
+}
+bool StereoRenderer::uses_multiview() const {
+  return impl_->multiview;
+}
 
 bool stereo_clipping_correct(const std::shared_ptr<VulkanContext>& context, MultiviewMode mode) {
-  VulkanContext::Impl& vk_ctx = context->impl();
   bool correct = false;
   {
     // A 200 m floor under eyes 1 m apart, looking down 45 degrees: every floor triangle is clipped.
     SceneData floor;
     floor.name = "multiview probe";
     const glm::vec3 up(0, 1, 0);
-    for (glm::vec2 c : {glm::vec2(-100, -100), glm::vec2(100, -100), glm::vec2(100, 100), glm::vec2(-100, 100)})
-      floor.vertices.push_back(Vertex{.position = {c.x, 0, c.y}, .normal = up, .uv = {0, 0}, .tangent = {0, 0, 0, 0}});
+    for (glm::vec2 c :
+         {glm::vec2(-100, -100), glm::vec2(100, -100), glm::vec2(100, 100), glm::vec2(-100, 100)})
+      floor.vertices.push_back(
+          Vertex{.position = {c.x, 0, c.y}, .normal = up, .uv = {0, 0}, .tangent = {0, 0, 0, 0}});
     floor.indices = {0, 2, 1, 0, 3, 2};
-    floor.materials.push_back(MaterialData{.name = "probe", .base_color_factor = {0, 0, 0, 1}, .emissive_factor = {1, 1, 1}});
+    floor.materials.push_back(
+        MaterialData{.name = "probe", .base_color_factor = {0, 0, 0, 1}, .emissive_factor = {1, 1, 1}});
     floor.meshes.push_back(MeshData{.first_index = 0, .index_count = 6, .vertex_offset = 0, .material = 0});
     floor.draws.push_back(DrawData{.mesh = 0, .transform = glm::mat4(1.0f)});
-    StereoRenderer probe(GpuScene::upload(context, floor),
-                         RendererConfig{.eye_width = 16, .eye_height = 16, .frames_in_flight = 1, .nv12 = Nv12Layout::kNone,
-                                        .multiview = mode});
-    // Left eye level (sees the floor in its lower half only); right eye pitched down 60 degrees (floor everywhere).
+    StereoRenderer probe(GpuScene::upload(context, floor), RendererConfig{.eye_width = 16,
+                                                                          .eye_height = 16,
+                                                                          .frames_in_flight = 1,
+                                                                          .nv12 = Nv12Layout::kNone,
+                                                                          .multiview = mode});
+    // Left eye level (sees the floor in its lower half only); right eye pitched down 60 degrees (floor
+    // everywhere).
     StereoView view;
     view[0] = EyeView{.pose = {.position = {0, 1, 0}}, .fov = symmetric_fov(90)};
-    view[1] = EyeView{.pose = {.position = {1, 1, 0}, .orientation = glm::angleAxis(glm::radians(-60.0f), glm::vec3(1, 0, 0))},
+    view[1] = EyeView{.pose = {.position = {1, 1, 0},
+                               .orientation = glm::angleAxis(glm::radians(-60.0f), glm::vec3(1, 0, 0))},
                       .fov = symmetric_fov(90)};
     probe.submit(FrameRequest{.frame_id = 0, .view = view, .want_rgba = true});
     const RenderedFrame& frame = probe.collect();
@@ -557,8 +675,10 @@ bool multiview_is_reliable(const std::shared_ptr<VulkanContext>& context) {
   std::call_once(vk_ctx.multiview_probe_once, [&] {
     vk_ctx.multiview_reliable = stereo_clipping_correct(context, MultiviewMode::kOn);
     if (!vk_ctx.multiview_reliable)
-      spdlog::warn("multiview on {} misplaces clipped triangles (a known lavapipe 22.x bug): rendering the eyes in "
-                   "two passes instead", vk_ctx.info.name);
+      spdlog::warn(
+          "multiview on {} misplaces clipped triangles (a known lavapipe 22.x bug): rendering the eyes in "
+          "two passes instead",
+          vk_ctx.info.name);
   });
   return vk_ctx.multiview_reliable;
 }

@@ -22,9 +22,9 @@ enum class Nv12Layout {
 };
 
 enum class MultiviewMode {
-  kAuto,     // multiview unless the device failed the start-up probe (see multiview_is_reliable)
-  kOn,       // always one multiview pass
-  kPerEye,   // two passes, one per eye (the fallback; also a reference for tests)
+  kAuto,    // multiview unless the device failed the start-up probe (see multiview_is_reliable)
+  kOn,      // always one multiview pass
+  kPerEye,  // two passes, one per eye (the fallback; also a reference for tests)
 };
 
 struct RendererConfig {
@@ -51,14 +51,14 @@ struct Nv12Picture {
 
 struct RenderedFrame {
   uint64_t frame_id = 0;
-  StereoView view;                 // exactly what was rendered
-  std::span<const uint8_t> rgba;   // 2W x H, left eye in the left half; empty unless requested
-  std::array<Nv12Picture, 2> nv12; // [0] only for side by side; [0] left, [1] right for per eye
+  StereoView view;                  // exactly what was rendered
+  std::span<const uint8_t> rgba;    // 2W x H, left eye in the left half; empty unless requested
+  std::array<Nv12Picture, 2> nv12;  // [0] only for side by side; [0] left, [1] right for per eye
   int nv12_pictures = 0;
-  double gpu_render_ms = -1;       // device time of the multiview pass, -1 without timestamp support
-  double gpu_convert_ms = -1;      // device time of NV12 conversion and readback copies
-  int64_t submitted_ns = 0;        // steady clock
-  int64_t completed_ns = 0;        // when collect() saw the fence signalled
+  double gpu_render_ms = -1;   // device time of the multiview pass, -1 without timestamp support
+  double gpu_convert_ms = -1;  // device time of NV12 conversion and readback copies
+  int64_t submitted_ns = 0;    // steady clock
+  int64_t completed_ns = 0;    // when collect() saw the fence signalled
 };
 
 class StereoRenderer {

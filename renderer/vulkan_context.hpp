@@ -12,7 +12,8 @@ struct VulkanOptions {
   // Empty: the best device (discrete > integrated > virtual > CPU). A number picks that index from
   // list_gpus(); any other text picks the first device whose name contains it (case-insensitive).
   std::string gpu;
-  // Debian's vulkan-validationlayers; every message is counted (tests fail on any). Also on with KAIRO_VALIDATION=1.
+  // Debian's vulkan-validationlayers; every message is counted (tests fail on any). Also on with
+  // KAIRO_VALIDATION=1.
   bool validation = false;
 };
 

@@ -1,9 +1,9 @@
 #include "scenes/gltf_builder.hpp"
 
+#include <stb_image_write.h>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <stb_image_write.h>
 
 #include "core/error.hpp"
 
@@ -35,7 +35,8 @@ int GltfBuilder::add_accessor(int view, int component_type, size_t count, const 
   return int(accessors_.size() - 1);
 }
 
-int GltfBuilder::add_png_texture(const std::string& name, int width, int height, const std::vector<uint8_t>& rgba) {
+int GltfBuilder::add_png_texture(const std::string& name, int width, int height,
+                                 const std::vector<uint8_t>& rgba) {
   std::vector<uint8_t> png;
   stbi_write_png_to_func(
       [](void* context, void* data, int size) {
@@ -54,8 +55,11 @@ int GltfBuilder::add_material(const Material& m) {
            {"metallicFactor", m.metallic},
            {"roughnessFactor", m.roughness}};
   if (m.base_color_texture >= 0) pbr["baseColorTexture"] = {{"index", m.base_color_texture}};
-  if (m.metallic_roughness_texture >= 0) pbr["metallicRoughnessTexture"] = {{"index", m.metallic_roughness_texture}};
-  json material{{"name", m.name}, {"pbrMetallicRoughness", pbr}, {"emissiveFactor", {m.emissive.r, m.emissive.g, m.emissive.b}}};
+  if (m.metallic_roughness_texture >= 0)
+    pbr["metallicRoughnessTexture"] = {{"index", m.metallic_roughness_texture}};
+  json material{{"name", m.name},
+                {"pbrMetallicRoughness", pbr},
+                {"emissiveFactor", {m.emissive.r, m.emissive.g, m.emissive.b}}};
   if (m.normal_texture >= 0) material["normalTexture"] = {{"index", m.normal_texture}};
   if (m.occlusion_texture >= 0) material["occlusionTexture"] = {{"index", m.occlusion_texture}};
   if (m.emissive_texture >= 0) material["emissiveTexture"] = {{"index", m.emissive_texture}};
@@ -73,12 +77,15 @@ int GltfBuilder::add_mesh(const std::string& name, const MeshGeometry& g, int ma
       hi[i] = std::max(hi[i], p[i]);
     }
   const size_t n = g.positions.size();
-  const int pos = add_accessor(add_buffer_view(g.positions.data(), n * 12, kArrayBuffer), kFloat, n, "VEC3", &lo, &hi);
+  const int pos =
+      add_accessor(add_buffer_view(g.positions.data(), n * 12, kArrayBuffer), kFloat, n, "VEC3", &lo, &hi);
   const int nrm = add_accessor(add_buffer_view(g.normals.data(), n * 12, kArrayBuffer), kFloat, n, "VEC3");
   const int uv = add_accessor(add_buffer_view(g.uvs.data(), n * 8, kArrayBuffer), kFloat, n, "VEC2");
-  const int idx = add_accessor(add_buffer_view(g.indices.data(), g.indices.size() * 4, kElementArrayBuffer), kUint32,
-                               g.indices.size(), "SCALAR");
-  json primitive{{"attributes", {{"POSITION", pos}, {"NORMAL", nrm}, {"TEXCOORD_0", uv}}}, {"indices", idx}, {"material", material}};
+  const int idx = add_accessor(add_buffer_view(g.indices.data(), g.indices.size() * 4, kElementArrayBuffer),
+                               kUint32, g.indices.size(), "SCALAR");
+  json primitive{{"attributes", {{"POSITION", pos}, {"NORMAL", nrm}, {"TEXCOORD_0", uv}}},
+                 {"indices", idx},
+                 {"material", material}};
   meshes_.push_back(json{{"name", name}, {"primitives", json::array({primitive})}}.dump());
   return int(meshes_.size() - 1);
 }

@@ -50,8 +50,8 @@ class GltfBuilder {
 
  private:
   int add_buffer_view(const void* data, size_t bytes, std::optional<int> target);
-  int add_accessor(int view, int component_type, size_t count, const char* type, const std::vector<float>* min = nullptr,
-                   const std::vector<float>* max = nullptr);
+  int add_accessor(int view, int component_type, size_t count, const char* type,
+                   const std::vector<float>* min = nullptr, const std::vector<float>* max = nullptr);
 
   std::vector<uint8_t> binary_;
   std::vector<std::string> buffer_views_, accessors_, images_, textures_, materials_, meshes_;

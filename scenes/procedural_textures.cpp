@@ -7,7 +7,9 @@
 namespace kairo::scenes {
 namespace {
 
-Texture blank(int size) { return Texture{size, size, std::vector<uint8_t>(size_t(size) * size * 4, 255)}; }
+Texture blank(int size) {
+  return Texture{size, size, std::vector<uint8_t>(size_t(size) * size * 4, 255)};
+}
 
 void put(Texture& t, int x, int y, float r, float g, float b) {
   uint8_t* p = &t.rgba[(size_t(y) * t.width + x) * 4];

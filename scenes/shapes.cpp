@@ -22,12 +22,12 @@ void add_quad(MeshGeometry& g, glm::vec3 origin, glm::vec3 u, glm::vec3 v, glm::
 MeshGeometry box(const glm::vec3& size) {
   MeshGeometry g;
   const glm::vec3 h = size * 0.5f;
-  add_quad(g, {-h.x, -h.y, h.z}, {size.x, 0, 0}, {0, size.y, 0}, {1, 1});    // +Z
-  add_quad(g, {h.x, -h.y, -h.z}, {-size.x, 0, 0}, {0, size.y, 0}, {1, 1});   // -Z
-  add_quad(g, {h.x, -h.y, h.z}, {0, 0, -size.z}, {0, size.y, 0}, {1, 1});    // +X
-  add_quad(g, {-h.x, -h.y, -h.z}, {0, 0, size.z}, {0, size.y, 0}, {1, 1});   // -X
-  add_quad(g, {-h.x, h.y, h.z}, {size.x, 0, 0}, {0, 0, -size.z}, {1, 1});    // +Y
-  add_quad(g, {-h.x, -h.y, -h.z}, {size.x, 0, 0}, {0, 0, size.z}, {1, 1});   // -Y
+  add_quad(g, {-h.x, -h.y, h.z}, {size.x, 0, 0}, {0, size.y, 0}, {1, 1});   // +Z
+  add_quad(g, {h.x, -h.y, -h.z}, {-size.x, 0, 0}, {0, size.y, 0}, {1, 1});  // -Z
+  add_quad(g, {h.x, -h.y, h.z}, {0, 0, -size.z}, {0, size.y, 0}, {1, 1});   // +X
+  add_quad(g, {-h.x, -h.y, -h.z}, {0, 0, size.z}, {0, size.y, 0}, {1, 1});  // -X
+  add_quad(g, {-h.x, h.y, h.z}, {size.x, 0, 0}, {0, 0, -size.z}, {1, 1});   // +Y
+  add_quad(g, {-h.x, -h.y, -h.z}, {size.x, 0, 0}, {0, 0, size.z}, {1, 1});  // -Y
   return g;
 }
 

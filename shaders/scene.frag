@@ -8,7 +8,7 @@ layout(set = 1, binding = 0) uniform MaterialUniforms {
   vec4 base_color_factor;
   vec4 emissive_factor;  // rgb
   vec4 params;           // x: metallic, y: roughness, z: normal scale, w: occlusion strength
-  vec4 alpha;            // x: cutoff (masked materials), y: 1 when masked
+  vec4 alpha;            // x: alpha cutoff; -1 for opaque materials (never discards)
 } material;
 layout(set = 1, binding = 1) uniform sampler2D base_color_map;
 layout(set = 1, binding = 2) uniform sampler2D normal_map;
@@ -44,7 +44,8 @@ vec3 linear_to_srgb(vec3 c) {
 
 void main() {
   vec4 base_color = material.base_color_factor * texture(base_color_map, in_uv);
-  if (material.alpha.y > 0.5 && base_color.a < material.alpha.x) discard;
+  // No branch on a uniform alone: lavapipe recompiles shaders with such uniforms inlined (per draw).
+  if (base_color.a < material.alpha.x) discard;
 
   vec3 normal = normalize(in_normal);
   if (!gl_FrontFacing) normal = -normal;  // double-sided surfaces light from the side we see

@@ -6,8 +6,14 @@
 
 namespace kairo::shaders {
 
-std::span<const uint32_t> scene_vert() { return kairo_spirv_scene_vert; }
-std::span<const uint32_t> scene_frag() { return kairo_spirv_scene_frag; }
-std::span<const uint32_t> nv12_comp() { return kairo_spirv_nv12_comp; }
+std::span<const uint32_t> scene_vert() {
+  return kairo_spirv_scene_vert;
+}
+std::span<const uint32_t> scene_frag() {
+  return kairo_spirv_scene_frag;
+}
+std::span<const uint32_t> nv12_comp() {
+  return kairo_spirv_nv12_comp;
+}
 
 }  // namespace kairo::shaders

@@ -1,0 +1,101 @@
+// The `kairo` command's contract for outside scripts: exit codes, messages on stderr, output files.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "core/image_io.hpp"
+#include "tests/test_support.hpp"
+
+namespace kairo {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  bool signalled = false;
+  std::string out;
+  std::string err;
+};
+
+CommandResult run(const std::string& args) {
+  const auto dir = test::temp_dir();
+  const std::string command = std::string(KAIRO_BINARY) + " " + args + " > " + (dir / "out").string() +
+                              " 2> " + (dir / "err").string();
+  const int status = std::system(command.c_str());
+  CommandResult r;
+  r.signalled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  r.out = slurp(dir / "out");
+  r.err = slurp(dir / "err");
+  return r;
+}
+
+void expect_refused(const std::string& args, const std::string& message_part) {
+  const CommandResult r = run(args);
+  EXPECT_FALSE(r.signalled) << args;
+  EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 2) << args << " exited " << r.exit_code;
+  EXPECT_NE(r.err.find(message_part), std::string::npos) << args << "\nstderr: " << r.err;
+}
+
+const std::string kScene = std::string("--scene ") + KAIRO_SCENE_DIR + "/vr-room.glb";
+
+TEST(Cli, help_lists_every_subcommand) {
+  const CommandResult r = run("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* sub : {"render", "trace", "gpus"}) EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  EXPECT_EQ(run("render --help").exit_code, 0);
+}
+
+TEST(Cli, render_writes_one_side_by_side_png) {
+  const auto out = test::temp_dir() / "frame.png";
+  const CommandResult documented =
+      run("render " + kScene + " --size 64x48 --pose 0,1.6,0,0,0,0,1 --out " + out.string());
+  ASSERT_EQ(documented.exit_code, 0) << documented.err;
+  const ImageRgba8 image = read_png(out);
+  EXPECT_EQ(image.width, 128);
+  EXPECT_EQ(image.height, 48);
+}
+
+TEST(Cli, render_a_trace_writes_numbered_pngs_and_a_json_summary) {
+  const auto dir = test::temp_dir();
+  ASSERT_EQ(run("trace --duration 0.1 --rate 30 --seed 4 --out " + (dir / "t.jsonl").string()).exit_code, 0);
+  const CommandResult r = run("render " + kScene + " --size 32x32 --trace " + (dir / "t.jsonl").string() +
+                              " --out " + (dir / "frames").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "frames" / "000000.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "frames" / "000003.png"));
+  EXPECT_NE(r.out.find("\"frames\":4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"ms_per_frame\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, bad_input_gets_a_clear_message_and_an_error_code_never_a_signal) {
+  const auto dir = test::temp_dir();
+  const std::string out = " --out " + (dir / "x.png").string();
+  expect_refused("render --scene /nonexistent/room.glb --size 64x64 --pose 0,1.6,0,0,0,0,1" + out,
+                 "no such scene file");
+  std::ofstream(dir / "corrupt.glb") << "glTF this is not a real binary glTF file";
+  expect_refused(
+      "render --scene " + (dir / "corrupt.glb").string() + " --size 64x64 --pose 0,1.6,0,0,0,0,1" + out,
+      "corrupt.glb");
+  expect_refused("render " + kScene + " --size 64x64 --pose 0,1.6,0,nan,0,0,1" + out, "not finite");
+  expect_refused("render " + kScene + " --size 64x64 --pose 0,1.6,0,0,0,0,0" + out, "zero length");
+  expect_refused("render " + kScene + " --size 0x64 --pose 0,1.6,0,0,0,0,1" + out, "--size");
+  expect_refused("render " + kScene + " --size 64 --pose 0,1.6,0,0,0,0,1" + out, "WIDTHxHEIGHT");
+  expect_refused("render " + kScene + " --size 64x64 --pose 1,2,3" + out, "7 comma-separated");
+  expect_refused("render " + kScene + " --size 64x64" + out, "--pose or --trace");
+  expect_refused("render " + kScene + " --size 64x64 --pose 0,1.6,0,0,0,0,1 --gpu 99" + out, "--gpu 99");
+  std::ofstream(dir / "bad.jsonl") << R"({"t_ns":0,"head":{"p":[0,1.6,0],"q":[0,0,0,1]}})"
+                                   << "\n{oops\n";
+  expect_refused(
+      "render " + kScene + " --size 64x64 --trace " + (dir / "bad.jsonl").string() + " --out " + dir.string(),
+      "bad.jsonl:2: not valid JSON");
+  expect_refused("frobnicate", "subcommand");
+}
+
+}  // namespace
+}  // namespace kairo

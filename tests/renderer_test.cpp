@@ -1,0 +1,160 @@
+#include <gtest/gtest.h>
+#include <thread>
+
+#include "core/error.hpp"
+#include "renderer/stereo_renderer.hpp"
+#include "tests/test_support.hpp"
+
+namespace kairo {
+namespace {
+
+std::shared_ptr<GpuScene> room() {
+  static std::shared_ptr<GpuScene> scene =
+      GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
+  return scene;
+}
+
+const Pose kStanding{.position = {0, 1.6f, 0}};
+
+class Renderer : public ::testing::Test {
+ protected:
+  void TearDown() override { test::expect_validation_clean(); }
+};
+
+// BT.709 limited range, as the NV12 shader computes it, on sRGB-encoded 8-bit values.
+glm::vec3 ycbcr(const uint8_t* p) {
+  const glm::vec3 rgb = glm::vec3(p[0], p[1], p[2]) / 255.0f;
+  const float y = glm::dot(rgb, glm::vec3(0.2126f, 0.7152f, 0.0722f));
+  return {16 + 219 * y, 128 + 224 * (rgb.b - y) / 1.8556f, 128 + 224 * (rgb.r - y) / 1.5748f};
+}
+
+TEST_F(Renderer, nv12_from_the_device_matches_a_cpu_bt709_conversion_of_the_rgba) {
+  const int w = 96, h = 64;
+  StereoRenderer renderer(
+      room(), RendererConfig{
+                  .eye_width = w, .eye_height = h, .frames_in_flight = 1, .nv12 = Nv12Layout::kSideBySide});
+  renderer.submit(FrameRequest{.frame_id = 5, .view = test::head_view(kStanding), .want_rgba = true});
+  const RenderedFrame& f = renderer.collect();
+  ASSERT_EQ(f.nv12_pictures, 1);
+  const Nv12Picture& pic = f.nv12[0];
+  ASSERT_EQ(pic.width, 2 * w);
+  int worst_y = 0, worst_c = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < 2 * w; ++x) {
+      const float expected = ycbcr(&f.rgba[(size_t(y) * 2 * w + x) * 4]).x;
+      worst_y = std::max(worst_y, int(std::abs(std::round(expected) - pic.y[size_t(y) * 2 * w + x])));
+    }
+  for (int cy = 0; cy < h / 2; ++cy)
+    for (int cx = 0; cx < w; ++cx) {
+      glm::vec3 sum(0);
+      for (int dy = 0; dy < 2; ++dy)
+        for (int dx = 0; dx < 2; ++dx) sum += ycbcr(&f.rgba[(size_t(2 * cy + dy) * 2 * w + 2 * cx + dx) * 4]);
+      const glm::vec3 mean = sum / 4.0f;
+      worst_c = std::max(worst_c, int(std::abs(std::round(mean.y) - pic.uv[size_t(cy) * 2 * w + 2 * cx])));
+      worst_c =
+          std::max(worst_c, int(std::abs(std::round(mean.z) - pic.uv[size_t(cy) * 2 * w + 2 * cx + 1])));
+    }
+  EXPECT_LE(worst_y, 1);
+  EXPECT_LE(worst_c, 1);
+  renderer.release(f);
+}
+
+TEST_F(Renderer, per_eye_nv12_pictures_are_the_halves_of_the_side_by_side_picture) {
+  const int w = 64, h = 32;
+  StereoRenderer sbs(
+      room(), RendererConfig{
+                  .eye_width = w, .eye_height = h, .frames_in_flight = 1, .nv12 = Nv12Layout::kSideBySide});
+  StereoRenderer per_eye(
+      room(),
+      RendererConfig{.eye_width = w, .eye_height = h, .frames_in_flight = 1, .nv12 = Nv12Layout::kPerEye});
+  const StereoView view = test::head_view(kStanding);
+  sbs.submit(FrameRequest{.frame_id = 1, .view = view});
+  per_eye.submit(FrameRequest{.frame_id = 1, .view = view});
+  const RenderedFrame& a = sbs.collect();
+  const RenderedFrame& b = per_eye.collect();
+  ASSERT_EQ(b.nv12_pictures, 2);
+  for (int eye = 0; eye < 2; ++eye)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        ASSERT_EQ(a.nv12[0].y[size_t(y) * 2 * w + eye * w + x], b.nv12[eye].y[size_t(y) * w + x])
+            << eye << " " << x << "," << y;
+  for (int eye = 0; eye < 2; ++eye)
+    for (int y = 0; y < h / 2; ++y)
+      for (int x = 0; x < w; ++x)
+        ASSERT_EQ(a.nv12[0].uv[size_t(y) * 2 * w + eye * w + x], b.nv12[eye].uv[size_t(y) * w + x]);
+  sbs.release(a);
+  per_eye.release(b);
+}
+
+TEST_F(Renderer, frames_in_flight_come_back_in_order_with_the_view_they_were_rendered_with) {
+  StereoRenderer renderer(room(), RendererConfig{.eye_width = 32, .eye_height = 32, .frames_in_flight = 3});
+  for (uint64_t id = 10; id < 13; ++id) {
+    Pose head = kStanding;
+    head.orientation = glm::angleAxis(glm::radians(float(id) * 10.0f), glm::vec3(0, 1, 0));
+    renderer.submit(FrameRequest{.frame_id = id, .view = test::head_view(head)});
+  }
+  EXPECT_EQ(renderer.free_slots(), 0);
+  EXPECT_THROW(renderer.submit(FrameRequest{.frame_id = 99, .view = test::head_view(kStanding)}),
+               std::logic_error);
+  for (uint64_t id = 10; id < 13; ++id) {
+    const RenderedFrame& f = renderer.collect();
+    EXPECT_EQ(f.frame_id, id);
+    const glm::quat expected = glm::angleAxis(glm::radians(float(id) * 10.0f), glm::vec3(0, 1, 0));
+    EXPECT_NEAR(std::abs(glm::dot(f.view[0].pose.orientation, expected)), 1.0f, 1e-6f);
+    EXPECT_TRUE(f.rgba.empty());  // not requested
+    EXPECT_GE(f.completed_ns, f.submitted_ns);
+    if (test::vulkan()->has_timestamps()) {
+      EXPECT_GT(f.gpu_render_ms, 0.0);
+    }
+    renderer.release(f);
+  }
+  EXPECT_EQ(renderer.free_slots(), 3);
+}
+
+TEST_F(Renderer, a_different_pose_gives_a_different_image) {
+  const ImageRgba8 ahead = test::render_once(room(), 64, 64, test::head_view(kStanding));
+  Pose turned = kStanding;
+  turned.orientation = glm::angleAxis(glm::radians(90.0f), glm::vec3(0, 1, 0));
+  const ImageRgba8 left = test::render_once(room(), 64, 64, test::head_view(turned));
+  EXPECT_LT(compare_images(ahead, left, 16).psnr_db, 20.0);
+}
+
+TEST_F(Renderer, sessions_sharing_one_uploaded_scene_render_identically_in_parallel) {
+  const StereoView view = test::head_view(test::look_at({1, 1.7f, 1}, {0, 1, -3}));
+  ImageRgba8 a, b;
+  std::thread t1([&] { a = test::render_once(room(), 80, 64, view); });
+  std::thread t2([&] { b = test::render_once(room(), 80, 64, view); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(a.pixels, b.pixels);
+}
+
+TEST_F(Renderer, the_per_eye_fallback_passes_the_multiview_clipping_probe) {
+  EXPECT_TRUE(stereo_clipping_correct(test::vulkan(), MultiviewMode::kPerEye));
+  if (multiview_is_reliable(test::vulkan())) {
+    // Where multiview works, both paths must draw the same picture.
+    const StereoView view = test::head_view(kStanding);
+    const auto one_pass = test::render_once(room(), 64, 64, view, MultiviewMode::kOn);
+    const auto two_pass = test::render_once(room(), 64, 64, view, MultiviewMode::kPerEye);
+    EXPECT_GT(compare_images(one_pass, two_pass, 8).psnr_db, 45.0);
+  }
+}
+
+TEST_F(Renderer, bad_configurations_are_refused) {
+  EXPECT_THROW(StereoRenderer(room(), RendererConfig{.eye_width = 0, .eye_height = 64}), Error);
+  EXPECT_THROW(
+      StereoRenderer(room(),
+                     RendererConfig{.eye_width = 66, .eye_height = 64, .nv12 = Nv12Layout::kSideBySide}),
+      Error);
+  EXPECT_THROW(
+      StereoRenderer(room(), RendererConfig{.eye_width = 64, .eye_height = 64, .frames_in_flight = 0}),
+      Error);
+  StereoRenderer renderer(room(), RendererConfig{.eye_width = 32, .eye_height = 32, .frames_in_flight = 1});
+  StereoView bad = test::head_view(kStanding);
+  bad[1].pose.orientation = glm::quat(0, 0, 0, 0);
+  EXPECT_THROW(renderer.submit(FrameRequest{.frame_id = 1, .view = bad}), Error);
+  EXPECT_EQ(renderer.free_slots(), 1);  // a refused frame takes no slot
+}
+
+}  // namespace
+}  // namespace kairo
