@@ -10,5 +10,6 @@ using Runner = std::function<int()>;
 Runner add_render_command(CLI::App& app);
 Runner add_trace_command(CLI::App& app);
 Runner add_gpus_command(CLI::App& app);
+Runner add_contact_sheet_command(CLI::App& app);
 
 }  // namespace kairo::app

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add("trace", "Generate a realistic synthetic head-motion trace (JSON Lines)",
       kairo::app::add_trace_command);
   add("gpus", "List the Vulkan devices Kairo can render with", kairo::app::add_gpus_command);
+  add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
 
   try {
     app.parse(argc, argv);

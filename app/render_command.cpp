@@ -1,8 +1,11 @@
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
@@ -58,15 +61,26 @@ int run_render(const RenderOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   double gpu_ms_total = 0;
   size_t written = 0;
+  // PNG compression costs more than rendering: it runs on worker threads, a bounded number at a time,
+  // each with its own copy of the pixels so the frame slot goes straight back to the renderer.
+  std::deque<std::future<void>> png_writers;
+  const size_t max_writers = std::max(1u, std::thread::hardware_concurrency());
   auto write_oldest = [&] {
     const RenderedFrame& frame = renderer.collect();
     char name[32];
     std::snprintf(name, sizeof(name), "%06llu.png", static_cast<unsigned long long>(frame.frame_id));
     const std::filesystem::path path =
         o.pose.empty() ? std::filesystem::path(o.out) / name : std::filesystem::path(o.out);
-    write_png(path, 2 * size.width, size.height, frame.rgba);
+    std::vector<uint8_t> pixels(frame.rgba.begin(), frame.rgba.end());
     gpu_ms_total += frame.gpu_render_ms + frame.gpu_convert_ms;
     renderer.release(frame);
+    if (png_writers.size() >= max_writers) {
+      png_writers.front().get();  // rethrows a write error
+      png_writers.pop_front();
+    }
+    png_writers.push_back(
+        std::async(std::launch::async, [path, pixels = std::move(pixels), w = 2 * size.width,
+                                        h = size.height] { write_png(path, w, h, pixels); }));
     ++written;
   };
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -78,6 +92,7 @@ int run_render(const RenderOptions& o) {
         FrameRequest{.frame_id = i, .view = stereo_view_from_head(s.head, ipd, fovs), .want_rgba = true});
   }
   while (renderer.in_flight() > 0) write_oldest();
+  for (auto& writer : png_writers) writer.get();
   const double wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 

@@ -29,8 +29,11 @@ enum Output { kRenderOnly = 0, kWithNv12 = 1 };
 void render_frames(benchmark::State& state, const std::string& scene_name) {
   const int eye = int(state.range(0));
   const bool nv12 = state.range(1) == kWithNv12;
-  StereoRenderer renderer(scene(scene_name), RendererConfig{.eye_width = eye, .eye_height = eye, .frames_in_flight = 3,
-                                                            .nv12 = nv12 ? Nv12Layout::kSideBySide : Nv12Layout::kNone});
+  StereoRenderer renderer(scene(scene_name),
+                          RendererConfig{.eye_width = eye,
+                                         .eye_height = eye,
+                                         .frames_in_flight = 3,
+                                         .nv12 = nv12 ? Nv12Layout::kSideBySide : Nv12Layout::kNone});
   const auto trace = synthetic_trace({.duration_s = 20, .rate_hz = 90, .seed = 5});
   const Fov fov = symmetric_fov(100);
   double render_ms = 0, convert_ms = 0;
@@ -46,13 +49,15 @@ void render_frames(benchmark::State& state, const std::string& scene_name) {
   for (auto _ : state) {
     if (renderer.free_slots() == 0) collect_one();
     const TraceSample& s = trace[submitted % trace.size()];
-    renderer.submit(FrameRequest{.frame_id = submitted++, .view = stereo_view_from_head(s.head, s.ipd, {fov, fov})});
+    renderer.submit(
+        FrameRequest{.frame_id = submitted++, .view = stereo_view_from_head(s.head, s.ipd, {fov, fov})});
   }
   while (renderer.in_flight() > 0) collect_one();
   state.counters["fps"] = benchmark::Counter(double(frames), benchmark::Counter::kIsRate);
   state.counters["gpu_render_ms"] = render_ms / double(frames);
   state.counters["gpu_nv12_readback_ms"] = nv12 ? convert_ms / double(frames) : 0.0;
-  state.SetLabel(std::to_string(eye) + "x" + std::to_string(eye) + " per eye, " + (nv12 ? "render + NV12 readback" : "render only") +
+  state.SetLabel(std::to_string(eye) + "x" + std::to_string(eye) + " per eye, " +
+                 (nv12 ? "render + NV12 readback" : "render only") +
                  (renderer.uses_multiview() ? ", multiview" : ", per-eye passes"));
 }
 

@@ -25,4 +25,9 @@ struct ImageDifference {
 // Compares RGB (alpha ignored); images must have the same size.
 ImageDifference compare_images(const ImageRgba8& a, const ImageRgba8& b, int threshold);
 
+// Scales `image` to `width` pixels wide, keeping its aspect ratio.
+ImageRgba8 resized(const ImageRgba8& image, int width);
+// Tiles images (all scaled to `thumbnail_width`) left to right, `columns` per row, on a dark background.
+ImageRgba8 contact_sheet(const std::vector<ImageRgba8>& images, int thumbnail_width, int columns);
+
 }  // namespace kairo

@@ -1,7 +1,10 @@
 // 1000 frames through one renderer along a synthetic head trace, with NV12 and RGBA readback every frame.
 // Built normally it checks validation stays silent; CI also runs it from an AddressSanitizer build, where
 // LeakSanitizer fails the run on any leak.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "core/synthetic_trace.hpp"
 #include "tests/test_support.hpp"
@@ -9,8 +12,18 @@
 namespace kairo {
 namespace {
 
+// The Vulkan loader unloads the driver and layers when the instance goes, before LeakSanitizer looks: their
+// own process-lifetime allocations would then show as "<unknown module>" and escape tests/lsan.supp.
+// Pinning them (RTLD_NODELETE) keeps their names on the stacks so that only they are suppressed.
+const bool driver_pinned = [] {
+  for (const char* library : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so"})
+    dlopen(library, RTLD_NOW | RTLD_NODELETE);
+  return true;
+}();
+
 TEST(RenderSoak, a_thousand_frames_without_leaks_or_validation_messages) {
-  auto scene = GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
+  auto context = VulkanContext::create(VulkanOptions{.gpu = "", .validation = true});
+  auto scene = GpuScene::upload(context, load_scene(test::scene_path("vr-room.glb")));
   StereoRenderer renderer(
       scene, RendererConfig{
                  .eye_width = 64, .eye_height = 64, .frames_in_flight = 3, .nv12 = Nv12Layout::kSideBySide});
@@ -31,7 +44,27 @@ TEST(RenderSoak, a_thousand_frames_without_leaks_or_validation_messages) {
   while (renderer.in_flight() > 0) collect_one();
   EXPECT_EQ(collected, 1000u);
   EXPECT_GT(checksum, 0u);
-  test::expect_validation_clean();
+  EXPECT_EQ(context->validation_message_count(), 0u);
+}
+
+// The validation layer reports any Vulkan object we failed to destroy when the device goes (after which no
+// counter can be read, so its log lines are captured); LeakSanitizer cannot attribute those to us.
+TEST(RenderSoak, tearing_down_leaves_no_vulkan_object_behind) {
+  auto messages = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("teardown", messages));
+  {
+    auto context = VulkanContext::create(VulkanOptions{.gpu = "", .validation = true});
+    auto scene = GpuScene::upload(context, load_scene(test::scene_path("vr-room.glb")));
+    StereoRenderer renderer(scene, RendererConfig{.eye_width = 32, .eye_height = 32, .frames_in_flight = 2});
+    renderer.submit(FrameRequest{
+        .frame_id = 0, .view = test::head_view(Pose{.position = {0, 1.6f, 0}}), .want_rgba = true});
+    renderer.submit(FrameRequest{.frame_id = 1, .view = test::head_view(Pose{.position = {0, 1.6f, 0}})});
+    renderer.release(renderer.collect());  // one frame still in flight at destruction
+  }
+  spdlog::set_default_logger(previous);
+  for (const std::string& line : messages->last_formatted())
+    EXPECT_EQ(line.find("vulkan validation"), std::string::npos) << line;
 }
 
 }  // namespace
