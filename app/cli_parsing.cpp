@@ -62,4 +62,36 @@ Pose parse_pose(const std::string& text, const char* flag) {
   }
 }
 
+int64_t parse_bitrate(const std::string& text, const char* flag) {
+  if (text.empty()) throw_invalid_input(std::string(flag) + " is empty");
+  double scale = 1;
+  std::string number = text;
+  switch (text.back()) {
+    case 'k':
+    case 'K':
+      scale = 1e3;
+      number.pop_back();
+      break;
+    case 'm':
+    case 'M':
+      scale = 1e6;
+      number.pop_back();
+      break;
+    case 'g':
+    case 'G':
+      scale = 1e9;
+      number.pop_back();
+      break;
+    default:
+      break;
+  }
+  float value = 0;
+  if (!parse_float(number, value) || !(value > 0))
+    throw_invalid_input(std::string(flag) + " must look like 20M, 800k or 5000000, got \"" + text + "\"");
+  const double bits = double(value) * scale;
+  if (bits < 10e3 || bits > 2e9)
+    throw_invalid_input(std::string(flag) + " must be between 10k and 2G bits/s");
+  return int64_t(bits);
+}
+
 }  // namespace kairo::app

@@ -1,5 +1,6 @@
 #pragma once
 // Parsing of the small value formats the command line uses (sizes, poses).
+#include <cstdint>
 #include <string>
 
 #include "core/pose.hpp"
@@ -15,5 +16,8 @@ struct Size {
 Size parse_size(const std::string& text, const char* flag);
 // "PX,PY,PZ,QX,QY,QZ,QW": position in metres, unit quaternion (normalised here; zero or NaN refused).
 Pose parse_pose(const std::string& text, const char* flag);
+
+// Bits per second: "20M", "800k", "1.5G" or a plain number. Throws kairo::Error naming the flag.
+int64_t parse_bitrate(const std::string& text, const char* flag);
 
 }  // namespace kairo::app

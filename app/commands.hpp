@@ -11,5 +11,7 @@ Runner add_render_command(CLI::App& app);
 Runner add_trace_command(CLI::App& app);
 Runner add_gpus_command(CLI::App& app);
 Runner add_contact_sheet_command(CLI::App& app);
+Runner add_encoders_command(CLI::App& app);
+Runner add_encode_command(CLI::App& app);
 
 }  // namespace kairo::app

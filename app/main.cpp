@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   add("trace", "Generate a realistic synthetic head-motion trace (JSON Lines)",
       kairo::app::add_trace_command);
   add("gpus", "List the Vulkan devices Kairo can render with", kairo::app::add_gpus_command);
+  add("encoders", "List encoder backends, each probed with a real session, and why any is unavailable",
+      kairo::app::add_encoders_command);
+  add("encode", "Encode a .y4m file with Kairo's low-latency settings", kairo::app::add_encode_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
 
   try {

@@ -47,7 +47,8 @@ const std::string kScene = std::string("--scene ") + KAIRO_SCENE_DIR + "/vr-room
 TEST(Cli, help_lists_every_subcommand) {
   const CommandResult r = run("--help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* sub : {"render", "trace", "gpus"}) EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  for (const char* sub : {"render", "trace", "gpus", "encoders", "encode", "contact-sheet"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
   EXPECT_EQ(run("render --help").exit_code, 0);
 }
 
@@ -71,6 +72,49 @@ TEST(Cli, render_a_trace_writes_numbered_pngs_and_a_json_summary) {
   EXPECT_TRUE(std::filesystem::exists(dir / "frames" / "000003.png"));
   EXPECT_NE(r.out.find("\"frames\":4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"ms_per_frame\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, encoders_lists_every_backend_with_availability_and_reason) {
+  const CommandResult r = run("encoders --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"\"backend\":\"nvenc\"", "\"backend\":\"vaapi\"", "\"backend\":\"x264\"",
+                           "\"backend\":\"x265\"", "\"available\":true", "\"reason\""})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name << " in " << r.out;
+  EXPECT_EQ(r.out.find("Svt["), std::string::npos) << "library chatter on stdout";
+}
+
+TEST(Cli, encode_writes_an_elementary_stream_and_a_json_summary) {
+  const auto dir = test::temp_dir();
+  {
+    std::ofstream y4m(dir / "in.y4m", std::ios::binary);
+    y4m << "YUV4MPEG2 W64 H32 F30:1 Ip A1:1 C420jpeg\n";
+    for (int f = 0; f < 12; ++f) {
+      y4m << "FRAME\n";
+      for (int i = 0; i < 64 * 32; ++i) y4m.put(char(16 + (i * 3 + f * 5) % 200));
+      for (int i = 0; i < 2 * 32 * 16; ++i) y4m.put(char(128));
+    }
+  }
+  const CommandResult r =
+      run("encode --in " + (dir / "in.y4m").string() + " --codec h264 --encoder auto --bitrate 500k --out " +
+          (dir / "out.h264").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* field :
+       {"\"frames\":12", "\"bytes\"", "\"ms_per_frame_p50\"", "\"ms_per_frame_p99\"", "\"backend\":\"x264\""})
+    EXPECT_NE(r.out.find(field), std::string::npos) << field << " in " << r.out;
+  EXPECT_GT(std::filesystem::file_size(dir / "out.h264"), 100u);
+  const CommandResult hevc =
+      run("encode --in " + (dir / "in.y4m").string() + " --codec hevc --encoder x265 --bitrate 1M --out " +
+          (dir / "out.hevc").string());
+  EXPECT_EQ(hevc.exit_code, 0) << hevc.err;
+  if (!std::filesystem::exists("/dev/nvidia0"))
+    expect_refused("encode --in " + (dir / "in.y4m").string() +
+                       " --codec h264 --encoder nvenc --bitrate 5M --out " + (dir / "x.h264").string(),
+                   "nvenc (h264_nvenc) unavailable");
+  expect_refused(
+      "encode --in " + (dir / "in.y4m").string() + " --codec h264 --encoder x264 --bitrate fast --out /tmp/x",
+      "--bitrate");
+  expect_refused("encode --in /nonexistent.y4m --codec h264 --out /tmp/x", "cannot open");
+  expect_refused("encode --in " + (dir / "in.y4m").string() + " --codec vp8 --out /tmp/x", "unknown codec");
 }
 
 TEST(Cli, bad_input_gets_a_clear_message_and_an_error_code_never_a_signal) {

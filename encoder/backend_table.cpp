@@ -1,0 +1,73 @@
+#include "encoder/backend_table.hpp"
+
+namespace kairo {
+
+// Common to every backend (set on AVCodecContext in av_encoder.cpp): no B-frames, one-frame VBV, CBR,
+// infinite GOP with keyframes on request, low-delay flag. What follows is each encoder's private dialect.
+const std::vector<BackendSpec>& backend_table() {
+  static const std::vector<EncoderOption> nvenc_options = {
+      {"preset", "p1", "fastest preset: latency over compression"},
+      {"tune", "ull", "ultra-low-latency tuning"},
+      {"zerolatency", "1", "no reordering delay"},
+      {"delay", "0", "hand each packet out as soon as it is encoded"},
+      {"rc", "cbr", "constant bitrate: the pacer and the bandwidth estimate need a steady rate"},
+      {"forced-idr", "1", "a requested keyframe is an IDR the client can join at"},
+      {"rc-lookahead", "0", "no lookahead: it holds frames back"},
+      {"surfaces", "1", "single input surface: no frame queue inside the encoder"},
+  };
+  static const std::vector<EncoderOption> vaapi_options = {
+      {"async_depth", "1", "one frame in flight in the driver: no added latency"},
+      {"rc_mode", "CBR", "constant bitrate for pacing"},
+      {"slices", "{slices}", "independently decodable slices (clamped by the driver's maximum)"},
+  };
+  static const std::vector<BackendSpec> table = {
+      {"nvenc", Codec::kH264, "h264_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
+      {"vaapi", Codec::kH264, "h264_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+      {"x264",
+       Codec::kH264,
+       "libx264",
+       BackendFamily::kSoftware,
+       true,
+       true,
+       true,
+       {{"preset", "superfast", "fast enough for 90 Hz on a few cores, far better than ultrafast"},
+        {"tune", "zerolatency", "no lookahead, no frame threads, no B-frames: one frame in, one out"},
+        {"forced-idr", "1", "a requested keyframe is an IDR"},
+        {"x264-params",
+         "sliced-threads=1:slices={slices}:keyint=infinite:scenecut=0:filler=1:repeat-headers=1",
+         "threads split each picture (no frame delay); infinite GOP; headers on every IDR for late joiners; "
+         "filler keeps the rate constant; no nal-hrd: x264 refuses bitrate reconfiguration with it"}}},
+      {"nvenc", Codec::kHevc, "hevc_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
+      {"vaapi", Codec::kHevc, "hevc_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+      {"x265",
+       Codec::kHevc,
+       "libx265",
+       BackendFamily::kSoftware,
+       false,
+       false,
+       true,
+       {{"preset", "ultrafast", "x265 is several times slower than x264 at equal settings"},
+        {"tune", "zerolatency", "no B-frames, no lookahead, no frame threads"},
+        {"forced-idr", "1", "a requested keyframe is an IDR"},
+        {"x265-params",
+         "bframes=0:rc-lookahead=0:keyint=-1:scenecut=0:frame-threads=1:repeat-headers=1:info=0:log-level="
+         "error",
+         "infinite GOP, one frame thread, headers on every IDR; no slices: with them x265 holds a frame "
+         "back"}}},
+      {"nvenc", Codec::kAv1, "av1_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
+      {"vaapi", Codec::kAv1, "av1_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+      {"svtav1",
+       Codec::kAv1,
+       "libsvtav1",
+       BackendFamily::kSoftware,
+       false,
+       false,
+       false,
+       {{"preset", "12", "fastest SVT-AV1 preset"},
+        {"svtav1-params", "pred-struct=1:lookahead=0:scd=0:keyint=-1",
+         "low-delay prediction, no lookahead, infinite GOP"}}},
+  };
+  return table;
+}
+
+}  // namespace kairo

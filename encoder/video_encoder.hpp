@@ -1,0 +1,96 @@
+#pragma once
+// The encoder layer: an NV12 picture in, one compressed access unit (Annex-B) out, on whatever encoder the
+// machine has (NVENC, VA-API, x264/x265/SVT-AV1 through libavcodec), tuned for one frame of latency.
+// Light header: no FFmpeg types leak out of encoder/*.cpp.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kairo {
+
+enum class Codec { kH264, kHevc, kAv1 };
+const char* codec_name(Codec codec);         // "h264", "hevc", "av1"
+Codec parse_codec(const std::string& name);  // throws kairo::Error (invalid input)
+
+struct EncoderConfig {
+  Codec codec = Codec::kH264;
+  // "auto" probes in order NVENC, VA-API, software; or one of "nvenc", "vaapi", "x264", "x265", "svtav1".
+  std::string backend = "auto";
+  int width = 0;  // picture size; NV12 needs both even
+  int height = 0;
+  int fps = 90;
+  int64_t bitrate_bps = 20'000'000;
+  int slices = 4;                // independently decodable slices per picture (loss containment, parallelism)
+  int threads = 0;               // 0: as many as cores
+  int intra_refresh_frames = 0;  // >0: periodic intra refresh over that many frames instead of keyframes
+  std::string vaapi_device{};    // empty: the first /dev/dri/renderD* node
+};
+
+// An NV12 picture in host memory (for example a RenderedFrame's nv12 views).
+struct Nv12View {
+  std::span<const uint8_t> y;
+  std::span<const uint8_t> uv;
+  int width = 0;
+  int height = 0;
+  int y_stride = 0;   // 0: width
+  int uv_stride = 0;  // 0: width
+};
+
+struct EncodeRequest {
+  uint64_t frame_id = 0;
+  uint64_t pose_id = 0;
+  int eye = -1;  // -1: both eyes in one picture; 0 left, 1 right (one encoder per eye)
+  Nv12View picture;
+  bool keyframe = false;  // force an IDR at this frame
+};
+
+struct AccessUnit {
+  uint64_t frame_id = 0;
+  uint64_t pose_id = 0;
+  int eye = -1;
+  bool keyframe = false;
+  std::span<const uint8_t> data;  // Annex-B; valid until the next encode() on the same encoder
+  int64_t encode_start_ns = 0;    // steady clock
+  int64_t encode_end_ns = 0;
+};
+
+struct BackendStatus {
+  std::string backend;  // nvenc, vaapi, x264, x265, svtav1
+  std::string encoder;  // FFmpeg's encoder name, e.g. h264_nvenc
+  Codec codec = Codec::kH264;
+  bool available = false;
+  std::string reason;  // why not (or what was verified)
+};
+
+class VideoEncoder {
+ public:
+  // Throws kairo::Error: a forced backend that is unavailable (with the reason), or no working encoder at all
+  // (with every candidate's reason).
+  static std::unique_ptr<VideoEncoder> open(const EncoderConfig& config);
+  virtual ~VideoEncoder() = default;
+
+  // Exactly one access unit out for every picture in: the encoder holds no frame back.
+  // Throws kairo::Error (invalid input) on a picture of the wrong size.
+  virtual const AccessUnit& encode(const EncodeRequest& request) = 0;
+
+  // Runtime control. Bitrate and frame rate apply from the next frame (in place where the backend can
+  // reconfigure, else by reopening at a keyframe); resolution applies at the next frame, which is a keyframe.
+  virtual void set_bitrate(int64_t bitrate_bps) = 0;
+  virtual void set_fps(int fps) = 0;
+  virtual void set_resolution(int width, int height) = 0;
+  virtual void request_keyframe() = 0;
+
+  virtual const std::string& backend() const = 0;
+  virtual const std::string& encoder_name() const = 0;
+  virtual bool reconfigures_in_place() const = 0;  // bitrate/fps changes without a keyframe
+  virtual const EncoderConfig& config() const = 0;
+};
+
+// Every backend for `codec` in probe order, each tried with a real session (a test picture, forced keyframe,
+// first packet must be a keyframe). Reasons are concrete: "no /dev/dri render node", "libnvidia-encode.so.1
+// not found", "not in this FFmpeg build", or FFmpeg's own error.
+std::vector<BackendStatus> probe_encoders(Codec codec, const std::string& vaapi_device = "");
+
+}  // namespace kairo

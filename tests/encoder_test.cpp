@@ -1,0 +1,252 @@
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "core/synthetic_trace.hpp"
+#include "encoder/stereo_encoder.hpp"
+#include "encoder/video_decoder.hpp"
+#include "tests/test_support.hpp"
+
+namespace kairo {
+namespace {
+
+// Rendered VR-room frames (NV12) along a synthetic head trace, kept in memory for the encoder tests.
+struct RenderedClip {
+  int eye_width = 0, eye_height = 0;
+  std::vector<std::vector<uint8_t>> sbs_y, sbs_uv;                 // side by side
+  std::vector<std::array<std::vector<uint8_t>, 2>> eye_y, eye_uv;  // per eye
+
+  Nv12View side_by_side(size_t i) const {
+    return {.y = sbs_y[i], .uv = sbs_uv[i], .width = 2 * eye_width, .height = eye_height};
+  }
+  std::array<Nv12View, 2> per_eye(size_t i) const {
+    return {Nv12View{.y = eye_y[i][0], .uv = eye_uv[i][0], .width = eye_width, .height = eye_height},
+            Nv12View{.y = eye_y[i][1], .uv = eye_uv[i][1], .width = eye_width, .height = eye_height}};
+  }
+};
+
+const RenderedClip& clip() {
+  static const RenderedClip c = [] {
+    RenderedClip clip;
+    clip.eye_width = 192;
+    clip.eye_height = 128;
+    auto scene = GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
+    StereoRenderer sbs(
+        scene,
+        RendererConfig{
+            .eye_width = 192, .eye_height = 128, .frames_in_flight = 1, .nv12 = Nv12Layout::kSideBySide});
+    StereoRenderer eyes(
+        scene, RendererConfig{
+                   .eye_width = 192, .eye_height = 128, .frames_in_flight = 1, .nv12 = Nv12Layout::kPerEye});
+    const auto trace = synthetic_trace({.duration_s = 3.0, .rate_hz = 30, .seed = 9});
+    for (size_t i = 0; i < 90; ++i) {
+      const StereoView view = test::head_view(trace[i].head);
+      sbs.submit(FrameRequest{.frame_id = i, .view = view});
+      eyes.submit(FrameRequest{.frame_id = i, .view = view});
+      const RenderedFrame& a = sbs.collect();
+      clip.sbs_y.emplace_back(a.nv12[0].y.begin(), a.nv12[0].y.end());
+      clip.sbs_uv.emplace_back(a.nv12[0].uv.begin(), a.nv12[0].uv.end());
+      sbs.release(a);
+      const RenderedFrame& b = eyes.collect();
+      clip.eye_y.push_back({std::vector<uint8_t>(b.nv12[0].y.begin(), b.nv12[0].y.end()),
+                            std::vector<uint8_t>(b.nv12[1].y.begin(), b.nv12[1].y.end())});
+      clip.eye_uv.push_back({std::vector<uint8_t>(b.nv12[0].uv.begin(), b.nv12[0].uv.end()),
+                             std::vector<uint8_t>(b.nv12[1].uv.begin(), b.nv12[1].uv.end())});
+      eyes.release(b);
+    }
+    return clip;
+  }();
+  return c;
+}
+
+struct CodecCase {
+  Codec codec;
+  const char* backend;
+};
+
+class EncoderRoundTrip : public ::testing::TestWithParam<CodecCase> {};
+
+TEST_P(EncoderRoundTrip, decoded_frames_keep_38_db_psnr_in_both_layouts) {
+  const RenderedClip& c = clip();
+  for (StereoLayout layout : {StereoLayout::kSideBySide, StereoLayout::kPerEye}) {
+    SCOPED_TRACE(layout == StereoLayout::kSideBySide ? "side by side" : "per eye");
+    StereoEncoder encoder(EncoderConfig{.codec = GetParam().codec,
+                                        .backend = GetParam().backend,
+                                        .width = c.eye_width,
+                                        .height = c.eye_height,
+                                        .fps = 30,
+                                        .bitrate_bps = 8'000'000},
+                          layout);
+    const int streams = layout == StereoLayout::kSideBySide ? 1 : 2;
+    std::vector<std::unique_ptr<VideoDecoder>> decoders;
+    for (int s = 0; s < streams; ++s) decoders.push_back(std::make_unique<VideoDecoder>(GetParam().codec));
+    double worst = 1e9;
+    for (size_t i = 0; i < 30; ++i) {
+      std::array<Nv12View, 2> pictures = c.per_eye(i);
+      if (layout == StereoLayout::kSideBySide) pictures[0] = c.side_by_side(i);
+      const auto units = encoder.encode(i, 1000 + i, std::span(pictures.data(), size_t(streams)), false);
+      ASSERT_EQ(units.size(), size_t(streams));
+      for (int s = 0; s < streams; ++s) {
+        EXPECT_EQ(units[s]->frame_id, i);
+        EXPECT_EQ(units[s]->pose_id, 1000 + i);
+        EXPECT_EQ(units[s]->eye, streams == 1 ? -1 : s);
+        DecodedPicture decoded;
+        // Zero delay end to end: every access unit decodes to its own picture immediately.
+        ASSERT_TRUE(decoders[s]->decode(units[s]->data, decoded)) << "frame " << i;
+        worst = std::min(worst, plane_psnr(decoded.y, pictures[s].y));
+        EXPECT_GT(plane_psnr(decoded.uv, pictures[s].uv), 38.0);
+      }
+    }
+    EXPECT_GE(worst, 38.0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, EncoderRoundTrip,
+                         ::testing::Values(CodecCase{Codec::kH264, "x264"}, CodecCase{Codec::kHevc, "x265"}),
+                         [](const ::testing::TestParamInfo<CodecCase>& param_info) {
+                           return std::string(param_info.param.backend);
+                         });
+
+TEST(Encoder, a_keyframe_requested_at_frame_n_is_frame_n_and_no_other_frame_is_one) {
+  const RenderedClip& c = clip();
+  for (const char* backend : {"x264", "x265"}) {
+    SCOPED_TRACE(backend);
+    auto encoder = VideoEncoder::open(
+        EncoderConfig{.codec = std::string(backend) == "x264" ? Codec::kH264 : Codec::kHevc,
+                      .backend = backend,
+                      .width = 2 * c.eye_width,
+                      .height = c.eye_height,
+                      .fps = 30,
+                      .bitrate_bps = 2'000'000});
+    for (uint64_t i = 0; i < 40; ++i) {
+      const bool request = i == 17 || i == 31;
+      const AccessUnit& au =
+          encoder->encode(EncodeRequest{.frame_id = i, .picture = c.side_by_side(i), .keyframe = request});
+      EXPECT_EQ(au.frame_id, i);  // zero frames of delay: the unit out is the picture in
+      EXPECT_EQ(au.keyframe, i == 0 || request) << "frame " << i;
+      EXPECT_GE(au.encode_end_ns, au.encode_start_ns);
+    }
+  }
+}
+
+TEST(Encoder, bitrate_changes_land_within_15_percent_without_a_keyframe) {
+  const RenderedClip& c = clip();
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                  .backend = "x264",
+                                                  .width = 2 * c.eye_width,
+                                                  .height = c.eye_height,
+                                                  .fps = 30,
+                                                  .bitrate_bps = 400'000});
+  ASSERT_TRUE(encoder->reconfigures_in_place());
+  uint64_t frame = 0;
+  for (int64_t target : {400'000, 1'200'000, 250'000}) {
+    SCOPED_TRACE(target);
+    encoder->set_bitrate(target);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < 90; ++i, ++frame) {  // 3 s at 30 fps, over changing views
+      const AccessUnit& au =
+          encoder->encode(EncodeRequest{.frame_id = frame, .picture = c.side_by_side(frame % 90)});
+      if (frame > 0) {
+        EXPECT_FALSE(au.keyframe) << "frame " << frame;
+      }
+      bytes += au.data.size();
+    }
+    const double measured = double(bytes) * 8.0 / 3.0;
+    EXPECT_NEAR(measured / double(target), 1.0, 0.15) << "measured " << measured;
+  }
+}
+
+TEST(Encoder, backends_without_in_place_reconfiguration_reopen_at_a_keyframe) {
+  const RenderedClip& c = clip();
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kHevc,
+                                                  .backend = "x265",
+                                                  .width = 2 * c.eye_width,
+                                                  .height = c.eye_height,
+                                                  .fps = 30,
+                                                  .bitrate_bps = 500'000});
+  EXPECT_FALSE(encoder->reconfigures_in_place());
+  encoder->encode(EncodeRequest{.frame_id = 0, .picture = c.side_by_side(0)});
+  encoder->encode(EncodeRequest{.frame_id = 1, .picture = c.side_by_side(1)});
+  encoder->set_bitrate(1'000'000);
+  EXPECT_TRUE(encoder->encode(EncodeRequest{.frame_id = 2, .picture = c.side_by_side(2)}).keyframe);
+  encoder->set_resolution(c.eye_width, c.eye_height);
+  const AccessUnit& au = encoder->encode(EncodeRequest{.frame_id = 3, .picture = c.per_eye(3)[0]});
+  EXPECT_TRUE(au.keyframe);
+  VideoDecoder decoder(Codec::kHevc);
+  DecodedPicture picture;
+  ASSERT_TRUE(decoder.decode(au.data, picture));
+  EXPECT_EQ(picture.width, c.eye_width);
+}
+
+bool has_nvidia_or_dri() {
+  return std::filesystem::exists("/dev/nvidia0") || std::filesystem::exists("/dev/dri");
+}
+
+TEST(Encoder, hardware_backends_absent_fail_the_probe_with_reasons_and_auto_falls_back_to_software) {
+  if (has_nvidia_or_dri()) GTEST_SKIP() << "this machine has a GPU device node";
+  for (Codec codec : {Codec::kH264, Codec::kHevc}) {
+    const auto statuses = probe_encoders(codec);
+    ASSERT_GE(statuses.size(), 3u);
+    EXPECT_EQ(statuses[0].backend, "nvenc");
+    EXPECT_FALSE(statuses[0].available);
+    EXPECT_NE(statuses[0].reason.find("not found"), std::string::npos) << statuses[0].reason;
+    EXPECT_EQ(statuses[1].backend, "vaapi");
+    EXPECT_FALSE(statuses[1].available);
+    EXPECT_NE(statuses[1].reason.find("/dev/dri"), std::string::npos) << statuses[1].reason;
+    EXPECT_TRUE(statuses[2].available) << statuses[2].reason;
+  }
+  auto encoder =
+      VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .width = 64, .height = 64, .fps = 30});
+  EXPECT_EQ(encoder->backend(), "x264");
+  try {
+    VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .backend = "nvenc", .width = 64, .height = 64});
+    ADD_FAILURE() << "a forced absent backend opened";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nvenc"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("unavailable"), std::string::npos);
+  }
+  EXPECT_THROW(VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                .backend = "vaapi",
+                                                .width = 64,
+                                                .height = 64,
+                                                .vaapi_device = "/dev/dri/renderD200"}),
+               Error);
+}
+
+TEST(Encoder, a_picture_of_the_wrong_size_or_format_is_refused) {
+  auto encoder = VideoEncoder::open(
+      EncoderConfig{.codec = Codec::kH264, .backend = "x264", .width = 64, .height = 32, .fps = 30});
+  std::vector<uint8_t> y(64 * 32, 100), uv(64 * 16, 128), small(10);
+  EXPECT_THROW(encoder->encode(EncodeRequest{.picture = {.y = y, .uv = uv, .width = 32, .height = 32}}),
+               Error);
+  EXPECT_THROW(encoder->encode(EncodeRequest{.picture = {.y = small, .uv = uv, .width = 64, .height = 32}}),
+               Error);
+  EXPECT_THROW(encoder->encode(EncodeRequest{.picture = {.y = y, .uv = small, .width = 64, .height = 32}}),
+               Error);
+  EXPECT_NO_THROW(encoder->encode(EncodeRequest{.picture = {.y = y, .uv = uv, .width = 64, .height = 32}}));
+  EXPECT_THROW(
+      VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .backend = "x264", .width = 63, .height = 32}),
+      Error);
+  EXPECT_THROW(
+      VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .backend = "bogus", .width = 64, .height = 32}),
+      Error);
+  EXPECT_THROW(
+      VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .backend = "x265", .width = 64, .height = 32}),
+      Error);
+}
+
+TEST(Decoder, garbage_is_refused_without_a_crash) {
+  VideoDecoder decoder(Codec::kH264);
+  std::vector<uint8_t> garbage(4096);
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = uint8_t(i * 131 + 7);
+  DecodedPicture picture;
+  for (int i = 0; i < 5; ++i) {
+    try {
+      decoder.decode(garbage, picture);
+    } catch (const Error&) {
+    }
+  }
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace kairo
