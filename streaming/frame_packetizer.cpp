@@ -1,0 +1,129 @@
+#include "streaming/frame_packetizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "streaming/reed_solomon.hpp"
+
+namespace kairo {
+
+FramePacketizer::FramePacketizer(size_t mtu, int frames_kept)
+    : mtu_(mtu),
+      body_bytes_(mtu - wire::kHeaderSize - wire::kTagSize - wire::VideoFragment::kSize),
+      kept_(size_t(frames_kept)) {
+  if (mtu < 256 || mtu > wire::kMaxDatagram)
+    throw std::invalid_argument("MTU must be between 256 and 1472 bytes");
+}
+
+int FramePacketizer::packetize(const FrameInfo& info, std::span<const uint8_t> au, double redundancy) {
+  if (au.empty()) throw std::invalid_argument("empty access unit");
+  const size_t max_blocks = 255;
+  const size_t shards = (au.size() + body_bytes_ - 1) / body_bytes_;
+  const size_t block_count = (shards + kMaxDataPerBlock - 1) / kMaxDataPerBlock;
+  if (block_count > max_blocks) throw std::invalid_argument("access unit too large for one frame");
+  redundancy = std::clamp(redundancy, 0.0, 1.0);
+
+  KeptFrame& f = kept_[next_];
+  next_ = (next_ + 1) % kept_.size();
+  current_ = &f;
+  f.info = info;
+  f.frame_bytes = uint32_t(au.size());
+  f.blocks.clear();
+  const size_t per_block = (shards + block_count - 1) / block_count;
+  int total = 0;
+  for (size_t b = 0, first = 0; first < shards; ++b, first += per_block) {
+    const int data = int(std::min(per_block, shards - first));
+    const int parity = std::min(255 - data, int(std::ceil(redundancy * data)));
+    f.blocks.push_back(Block{.first_shard = int(first), .data = data, .parity = parity});
+    total += data + parity;
+  }
+  f.count = total;
+  const size_t payload = payload_bytes();
+  f.payloads.resize(size_t(total) * payload);  // grows to the largest frame, then stays
+  f.order.resize(size_t(total));
+
+  // Lay out fragments block by block, fill data bodies, then compute parity per block.
+  int slot = 0;
+  std::vector<int>& order = f.order;
+  int block_start_slot[256];
+  for (size_t b = 0; b < f.blocks.size(); ++b) {
+    const Block& block = f.blocks[b];
+    block_start_slot[b] = slot;
+    for (int i = 0; i < block.data + block.parity; ++i, ++slot) {
+      uint8_t* body = &f.payloads[size_t(slot) * payload + wire::VideoFragment::kSize];
+      if (i < block.data) {
+        const size_t offset = size_t(block.first_shard + i) * body_bytes_;
+        const size_t n = std::min(body_bytes_, au.size() - offset);
+        std::memcpy(body, au.data() + offset, n);
+        std::memset(body + n, 0, body_bytes_ - n);
+      }
+    }
+    const uint8_t* data[kMaxShards];
+    uint8_t* parity[kMaxShards];
+    for (int i = 0; i < block.data; ++i)
+      data[i] = &f.payloads[size_t(block_start_slot[b] + i) * payload + wire::VideoFragment::kSize];
+    for (int i = 0; i < block.parity; ++i)
+      parity[i] =
+          &f.payloads[size_t(block_start_slot[b] + block.data + i) * payload + wire::VideoFragment::kSize];
+    rs_encode(block.data, block.parity, body_bytes_, data, parity);
+  }
+  // Send order interleaves the blocks (round robin), so that a burst hits each block a little.
+  int position = 0;
+  for (int i = 0; position < total; ++i)
+    for (size_t b = 0; b < f.blocks.size(); ++b)
+      if (i < f.blocks[b].data + f.blocks[b].parity) order[size_t(position++)] = int(b << 8) | i;
+  return total;
+}
+
+std::span<uint8_t> FramePacketizer::stamp(KeptFrame& f, int position, int64_t send_time_ns,
+                                          bool retransmission) {
+  const int code = f.order[size_t(position)];
+  const int b = code >> 8, i = code & 255;
+  const Block& block = f.blocks[size_t(b)];
+  int slot = 0;
+  for (int prior = 0; prior < b; ++prior)
+    slot += f.blocks[size_t(prior)].data + f.blocks[size_t(prior)].parity;
+  slot += i;
+  const size_t payload = payload_bytes();
+  uint8_t* p = &f.payloads[size_t(slot) * payload];
+  wire::write_video_fragment(
+      wire::VideoFragment{.frame_id = f.info.frame_id,
+                          .pose_id = f.info.pose_id,
+                          .pose_time_ns = f.info.pose_time_ns,
+                          .capture_time_ns = f.info.capture_time_ns,
+                          .send_time_ns = send_time_ns,
+                          .frame_bytes = f.frame_bytes,
+                          .fragment_index = uint16_t(i),
+                          .data_count = uint16_t(block.data),
+                          .parity_count = uint16_t(block.parity),
+                          .fragment_bytes = uint16_t(body_bytes_),
+                          .stream = f.info.stream,
+                          .flags = uint8_t((f.info.keyframe ? wire::VideoFragment::kKeyframe : 0) |
+                                           (retransmission ? wire::VideoFragment::kRetransmission : 0)),
+                          .block = uint8_t(b),
+                          .block_count = uint8_t(f.blocks.size())},
+      std::span<uint8_t, wire::VideoFragment::kSize>(p, wire::VideoFragment::kSize));
+  return {p, payload};
+}
+
+std::span<const uint8_t> FramePacketizer::fragment(int index, int64_t send_time_ns) {
+  if (current_ == nullptr || index < 0 || index >= current_->count) throw std::out_of_range("fragment index");
+  return stamp(*current_, index, send_time_ns, false);
+}
+
+std::span<const uint8_t> FramePacketizer::retransmission(uint64_t frame_id, uint8_t stream, int block,
+                                                         int index, int64_t send_time_ns) {
+  for (KeptFrame& f : kept_) {
+    if (f.count == 0 || f.info.frame_id != frame_id || f.info.stream != stream) continue;
+    if (block < 0 || size_t(block) >= f.blocks.size() || index < 0 ||
+        index >= f.blocks[size_t(block)].data + f.blocks[size_t(block)].parity)
+      return {};
+    for (int position = 0; position < f.count; ++position)
+      if (f.order[size_t(position)] == ((block << 8) | index)) return stamp(f, position, send_time_ns, true);
+  }
+  return {};
+}
+
+}  // namespace kairo

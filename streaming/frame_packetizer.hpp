@@ -1,0 +1,67 @@
+#pragma once
+// Sender side of a video stream: splits an access unit into fixed-size data fragments, adds Reed-Solomon
+// parity per block (at most 255 fragments per block, as GF(2^8) allows; big keyframes span several blocks),
+// and keeps every fragment of the last frames ready to retransmit on NACK.
+// Buffers grow to the largest frame seen and are then reused: no allocation per frame in steady state.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "streaming/wire.hpp"
+
+namespace kairo {
+
+struct FrameInfo {
+  uint64_t frame_id = 0;
+  uint64_t pose_id = 0;
+  int64_t pose_time_ns = 0;
+  int64_t capture_time_ns = 0;
+  uint8_t stream = 0;
+  bool keyframe = false;
+};
+
+constexpr int kMaxDataPerBlock = 200;  // leaves room for up to 55 parity fragments in a 255-fragment block
+
+class FramePacketizer {
+ public:
+  explicit FramePacketizer(size_t mtu = wire::kDefaultMtu, int frames_kept = 8);
+
+  // Packetizes one frame with parity = ceil(redundancy * data) per block (redundancy 0..1, capped by the
+  // 255-fragment limit). Returns the number of fragments (data + parity) to send.
+  int packetize(const FrameInfo& info, std::span<const uint8_t> access_unit, double redundancy);
+
+  // The payload (VideoFragment header + body) of fragment `index` of the last packetized frame, with its send
+  // time stamped. Index order interleaves blocks so a burst loss spreads over them.
+  std::span<const uint8_t> fragment(int index, int64_t send_time_ns);
+  // A kept fragment of an earlier frame for retransmission: by frame, block, and index within the block.
+  // Empty if the frame is no longer kept or the index does not exist.
+  std::span<const uint8_t> retransmission(uint64_t frame_id, uint8_t stream, int block, int index,
+                                          int64_t send_time_ns);
+
+  size_t fragment_body_bytes() const { return body_bytes_; }
+  size_t payload_bytes() const { return body_bytes_ + wire::VideoFragment::kSize; }
+
+ private:
+  struct Block {
+    int first_shard = 0;  // in the frame's data shard numbering
+    int data = 0;
+    int parity = 0;
+  };
+  struct KeptFrame {
+    FrameInfo info;
+    uint32_t frame_bytes = 0;
+    std::vector<Block> blocks;
+    std::vector<uint8_t> payloads;  // fragments in send order, payload_bytes() each
+    std::vector<int> order;         // send position -> (block << 8) | index
+    int count = 0;
+  };
+  std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);
+
+  size_t mtu_;
+  size_t body_bytes_;
+  std::vector<KeptFrame> kept_;  // ring of the last frames
+  size_t next_ = 0;
+  KeptFrame* current_ = nullptr;
+};
+
+}  // namespace kairo

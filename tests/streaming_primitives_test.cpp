@@ -1,0 +1,196 @@
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <vector>
+
+#include "core/error.hpp"
+#include "streaming/datagram_crypto.hpp"
+#include "streaming/reed_solomon.hpp"
+#include "streaming/wire.hpp"
+
+namespace kairo {
+namespace {
+
+using wire::Direction;
+using wire::PacketType;
+
+std::vector<uint8_t> seal(DatagramSealer& sealer, std::span<const uint8_t> payload,
+                          PacketType type = PacketType::kVideo) {
+  std::vector<uint8_t> out(wire::kHeaderSize + payload.size() + wire::kTagSize);
+  out.resize(sealer.seal(type, payload, out));
+  return out;
+}
+
+struct Opened {
+  OpenResult result;
+  std::vector<uint8_t> payload;
+};
+
+Opened open(DatagramOpener& opener, std::span<const uint8_t> datagram) {
+  std::vector<uint8_t> plain(wire::kMaxDatagram);
+  wire::Header header;
+  size_t size = 0;
+  const OpenResult r = opener.open(datagram, header, plain, size);
+  plain.resize(r == OpenResult::kOk ? size : 0);
+  return {r, plain};
+}
+
+TEST(DatagramCrypto, a_sealed_datagram_opens_to_its_payload) {
+  const SessionKey key = SessionKey::random();
+  DatagramSealer sealer(key, 42, Direction::kServerToClient);
+  DatagramOpener opener(key, 42, Direction::kServerToClient);
+  const std::vector<uint8_t> payload{1, 2, 3, 4, 5};
+  const auto datagram = seal(sealer, payload);
+  EXPECT_EQ(datagram.size(), wire::kHeaderSize + 5 + wire::kTagSize);
+  const Opened o = open(opener, datagram);
+  ASSERT_EQ(o.result, OpenResult::kOk);
+  EXPECT_EQ(o.payload, payload);
+}
+
+TEST(DatagramCrypto, tampered_forged_truncated_replayed_and_misdirected_datagrams_are_rejected) {
+  const SessionKey key = SessionKey::random();
+  DatagramSealer sealer(key, 7, Direction::kServerToClient);
+  DatagramOpener opener(key, 7, Direction::kServerToClient);
+  const std::vector<uint8_t> payload(100, 0xab);
+  const auto good = seal(sealer, payload);
+
+  for (size_t i = 0; i < good.size(); ++i) {  // every single-bit flip, header included
+    auto bad = good;
+    bad[i] ^= 0x10;
+    const OpenResult r = open(opener, bad).result;
+    EXPECT_NE(r, OpenResult::kOk) << "flip at byte " << i;
+  }
+  EXPECT_EQ(open(opener, std::span(good).first(good.size() - 1)).result, OpenResult::kForged);  // truncated
+  EXPECT_EQ(open(opener, std::span(good).first(10)).result, OpenResult::kMalformed);
+  DatagramSealer forger(SessionKey::random(), 7, Direction::kServerToClient);  // wrong key
+  EXPECT_EQ(open(opener, seal(forger, payload)).result, OpenResult::kForged);
+  DatagramSealer other_session(key, 8, Direction::kServerToClient);
+  EXPECT_EQ(open(opener, seal(other_session, payload)).result, OpenResult::kWrongSession);
+  DatagramSealer reflected(key, 7, Direction::kClientToServer);  // our own traffic sent back at us
+  EXPECT_EQ(open(opener, seal(reflected, payload)).result, OpenResult::kMalformed);
+
+  EXPECT_EQ(open(opener, good).result, OpenResult::kOk);
+  EXPECT_EQ(open(opener, good).result, OpenResult::kReplayed);
+  EXPECT_EQ(opener.count(OpenResult::kReplayed), 1u);
+}
+
+TEST(DatagramCrypto, reordering_within_the_window_is_accepted_once_and_stale_datagrams_are_not) {
+  const SessionKey key = SessionKey::random();
+  DatagramSealer sealer(key, 1, Direction::kClientToServer);
+  DatagramOpener opener(key, 1, Direction::kClientToServer);
+  std::vector<std::vector<uint8_t>> datagrams;
+  for (int i = 0; i < 6000; ++i) datagrams.push_back(seal(sealer, std::vector<uint8_t>{uint8_t(i)}));
+  EXPECT_EQ(open(opener, datagrams[100]).result, OpenResult::kOk);
+  EXPECT_EQ(open(opener, datagrams[50]).result, OpenResult::kOk);  // late but within the window
+  EXPECT_EQ(open(opener, datagrams[50]).result, OpenResult::kReplayed);
+  EXPECT_EQ(open(opener, datagrams[5999]).result, OpenResult::kOk);
+  EXPECT_EQ(open(opener, datagrams[101]).result, OpenResult::kStale);  // 5898 behind: older than the window
+  EXPECT_EQ(open(opener, datagrams[5000]).result, OpenResult::kOk);
+}
+
+TEST(DatagramCrypto, nonces_never_repeat_across_a_session) {
+  const SessionKey key = SessionKey::random();
+  DatagramSealer sealer(key, 3, Direction::kServerToClient);
+  std::set<uint64_t> sequences;
+  for (int i = 0; i < 100000; ++i) {
+    const auto d = seal(sealer, std::vector<uint8_t>{1});
+    EXPECT_TRUE(sequences.insert(wire::read_header(d)->sequence).second);
+  }
+  // The two directions use disjoint nonces even at equal sequence numbers: opening one as the other fails.
+  DatagramSealer up(key, 3, Direction::kClientToServer);
+  DatagramOpener down_opener(key, 3, Direction::kServerToClient);
+  auto d = seal(up, std::vector<uint8_t>{9});
+  d[2] = 0;  // relabel as server->client: the nonce no longer matches
+  EXPECT_EQ(open(down_opener, d).result, OpenResult::kForged);
+}
+
+TEST(DatagramCrypto, keys_round_trip_through_hex_and_bad_hex_is_refused) {
+  const SessionKey key = SessionKey::random();
+  EXPECT_EQ(SessionKey::from_hex(key.to_hex()).bytes, key.bytes);
+  EXPECT_THROW(SessionKey::from_hex("abc"), Error);
+  EXPECT_THROW(SessionKey::from_hex(std::string(64, 'z')), Error);
+}
+
+TEST(ReedSolomon, recovers_the_data_from_any_k_of_n_shards) {
+  std::mt19937 rng(5);
+  for (auto [k, m] :
+       std::vector<std::pair<int, int>>{{1, 1}, {4, 2}, {10, 5}, {20, 10}, {100, 50}, {200, 55}}) {
+    SCOPED_TRACE(std::to_string(k) + "+" + std::to_string(m));
+    const size_t bytes = 64;
+    std::vector<std::vector<uint8_t>> shards(size_t(k + m), std::vector<uint8_t>(bytes));
+    for (int i = 0; i < k; ++i)
+      for (auto& b : shards[size_t(i)]) b = uint8_t(rng());
+    std::vector<const uint8_t*> data;
+    std::vector<uint8_t*> parity;
+    for (int i = 0; i < k; ++i) data.push_back(shards[size_t(i)].data());
+    for (int i = k; i < k + m; ++i) parity.push_back(shards[size_t(i)].data());
+    rs_encode(k, m, bytes, data.data(), parity.data());
+    const auto original = shards;
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<int> order(size_t(k + m));
+      for (int i = 0; i < k + m; ++i) order[size_t(i)] = i;
+      std::shuffle(order.begin(), order.end(), rng);
+      const int lose = std::uniform_int_distribution<int>(0, m)(rng);
+      std::vector<uint8_t> present_bytes(size_t(k + m), 1);
+      auto received = original;
+      for (int i = 0; i < lose; ++i) {
+        present_bytes[size_t(order[size_t(i)])] = 0;
+        std::fill(received[size_t(order[size_t(i)])].begin(), received[size_t(order[size_t(i)])].end(), 0);
+      }
+      std::vector<uint8_t*> pointers;
+      for (auto& s : received) pointers.push_back(s.data());
+      bool present[kMaxShards];
+      for (int i = 0; i < k + m; ++i) present[i] = present_bytes[size_t(i)];
+      ASSERT_TRUE(rs_reconstruct(k, m, bytes, pointers.data(), present));
+      for (int i = 0; i < k; ++i) ASSERT_EQ(received[size_t(i)], original[size_t(i)]) << "shard " << i;
+    }
+    // One loss too many: refused, nothing invented.
+    if (m < k) {
+      std::vector<uint8_t*> pointers;
+      auto received = original;
+      for (auto& s : received) pointers.push_back(s.data());
+      bool present[kMaxShards];
+      for (int i = 0; i < k + m; ++i) present[i] = i > m;
+      EXPECT_FALSE(rs_reconstruct(k, m, bytes, pointers.data(), present));
+    }
+  }
+}
+
+TEST(Wire, video_fragment_headers_round_trip_and_inconsistent_ones_are_refused) {
+  const wire::VideoFragment f{.frame_id = 99,
+                              .pose_id = 12,
+                              .pose_time_ns = -5,
+                              .capture_time_ns = 7,
+                              .send_time_ns = 8,
+                              .frame_bytes = 2500,
+                              .fragment_index = 3,
+                              .data_count = 3,
+                              .parity_count = 2,
+                              .fragment_bytes = 1000,
+                              .stream = 1,
+                              .flags = wire::VideoFragment::kKeyframe};
+  std::vector<uint8_t> payload(wire::VideoFragment::kSize + 1000);
+  wire::write_video_fragment(
+      f, std::span<uint8_t, wire::VideoFragment::kSize>(payload.data(), wire::VideoFragment::kSize));
+  const auto back = wire::read_video_fragment(payload);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->frame_id, 99u);
+  EXPECT_EQ(back->pose_time_ns, -5);
+  EXPECT_EQ(back->parity_count, 2);
+  EXPECT_FALSE(
+      wire::read_video_fragment(std::span(payload).first(payload.size() - 1)));  // body size mismatch
+  auto bad = f;
+  bad.fragment_index = 5;  // beyond k + m
+  wire::write_video_fragment(
+      bad, std::span<uint8_t, wire::VideoFragment::kSize>(payload.data(), wire::VideoFragment::kSize));
+  EXPECT_FALSE(wire::read_video_fragment(payload));
+  bad = f;
+  bad.block = 1;  // beyond the block count
+  wire::write_video_fragment(
+      bad, std::span<uint8_t, wire::VideoFragment::kSize>(payload.data(), wire::VideoFragment::kSize));
+  EXPECT_FALSE(wire::read_video_fragment(payload));
+}
+
+}  // namespace
+}  // namespace kairo
