@@ -13,5 +13,6 @@ Runner add_gpus_command(CLI::App& app);
 Runner add_contact_sheet_command(CLI::App& app);
 Runner add_encoders_command(CLI::App& app);
 Runner add_encode_command(CLI::App& app);
+Runner add_netsim_command(CLI::App& app);
 
 }  // namespace kairo::app

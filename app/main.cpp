@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   add("encoders", "List encoder backends, each probed with a real session, and why any is unavailable",
       kairo::app::add_encoders_command);
   add("encode", "Encode a .y4m file with Kairo's low-latency settings", kairo::app::add_encode_command);
+  add("netsim",
+      "UDP impairment relay: loss (random or bursty), delay, jitter, reordering, duplication, rate limit",
+      kairo::app::add_netsim_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
 
   try {

@@ -20,6 +20,15 @@ cmake --build build-asan --parallel "$(nproc)" --target kairo_render_soak_test k
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
   build-asan/tests/kairo_render_soak_test
 
+echo "== libFuzzer: datagram and message parsers (bounded)"
+mkdir -p build-fuzz
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l \
+  tests/fuzz/datagram_fuzzer.cpp streaming/wire.cpp streaming/messages.cpp streaming/datagram_crypto.cpp \
+  streaming/frame_assembler.cpp streaming/reed_solomon.cpp core/error.cpp -lsodium -lisal -o build-fuzz/datagram_fuzzer
+mkdir -p build-fuzz/corpus
+build-fuzz/datagram_fuzzer -max_total_time="${KAIRO_FUZZ_SECONDS:-60}" -max_len=1500 -rss_limit_mb=2048 \
+  -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5
+
 echo "== formatting"
 files=$(git ls-files '*.cpp' '*.hpp')
 if ! clang-format --dry-run --Werror $files; then

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <stdexcept>
+
 #include <mutex>
 
 #include "core/error.hpp"

@@ -18,13 +18,16 @@ FramePacketizer::FramePacketizer(size_t mtu, int frames_kept)
 }
 
 int FramePacketizer::packetize(const FrameInfo& info, std::span<const uint8_t> au, double redundancy) {
+  redundancy = std::clamp(redundancy, 0.0, 1.0);
+  return packetize_with(info, au, [redundancy](int k) { return int(std::ceil(redundancy * k)); });
+}
+
+int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8_t> au) {
   if (au.empty()) throw std::invalid_argument("empty access unit");
   const size_t max_blocks = 255;
   const size_t shards = (au.size() + body_bytes_ - 1) / body_bytes_;
   const size_t block_count = (shards + kMaxDataPerBlock - 1) / kMaxDataPerBlock;
   if (block_count > max_blocks) throw std::invalid_argument("access unit too large for one frame");
-  redundancy = std::clamp(redundancy, 0.0, 1.0);
-
   KeptFrame& f = kept_[next_];
   next_ = (next_ + 1) % kept_.size();
   current_ = &f;
@@ -35,7 +38,7 @@ int FramePacketizer::packetize(const FrameInfo& info, std::span<const uint8_t> a
   int total = 0;
   for (size_t b = 0, first = 0; first < shards; ++b, first += per_block) {
     const int data = int(std::min(per_block, shards - first));
-    const int parity = std::min(255 - data, int(std::ceil(redundancy * data)));
+    const int parity = std::clamp(parity_for_(data), 0, 255 - data);
     f.blocks.push_back(Block{.first_shard = int(first), .data = data, .parity = parity});
     total += data + parity;
   }

@@ -4,6 +4,7 @@
 // and keeps every fragment of the last frames ready to retransmit on NACK.
 // Buffers grow to the largest frame seen and are then reused: no allocation per frame in steady state.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -29,6 +30,14 @@ class FramePacketizer {
   // Packetizes one frame with parity = ceil(redundancy * data) per block (redundancy 0..1, capped by the
   // 255-fragment limit). Returns the number of fragments (data + parity) to send.
   int packetize(const FrameInfo& info, std::span<const uint8_t> access_unit, double redundancy);
+  // Same, with the parity count of each block chosen by `parity_for(data_fragments)` (see FecPolicy).
+  template <typename ParityFor>
+  int packetize_with(const FrameInfo& info, std::span<const uint8_t> access_unit, ParityFor&& parity_for) {
+    parity_for_ = [&](int k) { return int(parity_for(k)); };
+    const int n = packetize_impl(info, access_unit);
+    parity_for_ = nullptr;
+    return n;
+  }
 
   // The payload (VideoFragment header + body) of fragment `index` of the last packetized frame, with its send
   // time stamped. Index order interleaves blocks so a burst loss spreads over them.
@@ -56,6 +65,8 @@ class FramePacketizer {
     int count = 0;
   };
   std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);
+  int packetize_impl(const FrameInfo& info, std::span<const uint8_t> access_unit);
+  std::function<int(int)> parity_for_;
 
   size_t mtu_;
   size_t body_bytes_;

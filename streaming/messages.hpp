@@ -1,0 +1,78 @@
+#pragma once
+// The small fixed-layout messages that travel beside the video (all inside authenticated datagrams).
+// Little-endian, fixed sizes, so that parsing is a bounds check and a few loads: no allocation.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "streaming/wire.hpp"
+
+namespace kairo::wire {
+
+// Client -> server at up to 1000 Hz: the head pose the next frame should be rendered for.
+struct PoseMessage {
+  uint64_t pose_id = 0;
+  int64_t sample_time_ns = 0;   // client clock
+  int64_t display_time_ns = 0;  // client clock: when the client predicts the frame will be shown
+  float position[3] = {0, 0, 0};
+  float orientation[4] = {0, 0, 0, 1};  // x, y, z, w
+  static constexpr size_t kSize = 52;
+};
+
+// Client -> server: fragments a frame still needs.
+struct NackMessage {
+  uint64_t frame_id = 0;
+  uint8_t stream = 0;
+  uint8_t count = 0;
+  std::array<std::pair<uint8_t, uint8_t>, 64> fragments{};  // (block, index)
+  size_t size() const { return 10 + 2 * size_t(count); }
+};
+
+// Client -> server at least every 50 ms.
+struct ReportMessage {
+  uint64_t frames_delivered = 0, frames_lost = 0, frames_recovered = 0, late_fragments = 0;
+  uint64_t fragments_received = 0,
+           fragments_expected = 0;  // since the stream began: loss = 1 - received/expected
+  uint32_t jitter_us = 0;
+  float delay_trend = 0;  // ms of queueing delay growth per second (GCC trendline slope)
+  float decode_ms = 0;
+  uint64_t estimated_bitrate_bps = 0;   // the receiver's delay-based estimate (0: none yet)
+  uint64_t received_bitrate_bps = 0;    // measured over the last report interval
+  uint32_t loss_burst_mean_x100 = 100;  // mean loss run length x100 (1.00 = isolated losses)
+  static constexpr size_t kSize = 80;
+};
+
+struct PingMessage {
+  int64_t client_send_ns = 0;
+  static constexpr size_t kSize = 8;
+};
+struct PongMessage {
+  int64_t client_send_ns = 0;
+  int64_t server_receive_ns = 0;
+  int64_t server_send_ns = 0;
+  static constexpr size_t kSize = 24;
+};
+
+struct KeyframeRequestMessage {
+  uint64_t lost_frame_id = 0;
+  static constexpr size_t kSize = 8;
+};
+
+size_t write(const PoseMessage& m, std::span<uint8_t> out);
+size_t write(const NackMessage& m, std::span<uint8_t> out);
+size_t write(const ReportMessage& m, std::span<uint8_t> out);
+size_t write(const PingMessage& m, std::span<uint8_t> out);
+size_t write(const PongMessage& m, std::span<uint8_t> out);
+size_t write(const KeyframeRequestMessage& m, std::span<uint8_t> out);
+
+std::optional<PoseMessage> read_pose(std::span<const uint8_t> in);  // refuses non-finite values
+std::optional<NackMessage> read_nack(std::span<const uint8_t> in);
+std::optional<ReportMessage> read_report(std::span<const uint8_t> in);
+std::optional<PingMessage> read_ping(std::span<const uint8_t> in);
+std::optional<PongMessage> read_pong(std::span<const uint8_t> in);
+std::optional<KeyframeRequestMessage> read_keyframe_request(std::span<const uint8_t> in);
+
+}  // namespace kairo::wire

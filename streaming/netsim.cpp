@@ -1,0 +1,226 @@
+#include "streaming/netsim.hpp"
+
+#include <boost/asio.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <random>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include "core/error.hpp"
+#include "streaming/udp_address.hpp"
+
+namespace kairo {
+
+using boost::asio::ip::udp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Scheduled {
+  Clock::time_point at;
+  uint64_t order;  // ties keep arrival order
+  bool upstream;
+  std::array<uint8_t, 2048> data;
+  size_t size;
+  bool operator>(const Scheduled& other) const {
+    return at != other.at ? at > other.at : order > other.order;
+  }
+};
+
+// One direction's impairment state: its own random stream so the two directions stay independent.
+struct Link {
+  std::mt19937_64 rng;
+  bool bad = false;  // Gilbert-Elliott state
+  Clock::time_point free_at{};
+  NetsimCounters counters;
+};
+
+}  // namespace
+
+struct Netsim::Impl {
+  boost::asio::io_context io;
+  udp::socket client_side{io};  // bound to --listen
+  udp::socket server_side{io};  // talks to --forward
+  udp::endpoint forward_to, client_from;
+  bool have_client = false;
+  boost::asio::steady_timer timer{io};
+  ImpairmentConfig config;
+  std::atomic<double> rate{0};
+  Link up, down;
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> queue;
+  uint64_t order = 0;
+  std::array<uint8_t, 2048> buffer_up{}, buffer_down{};
+  udp::endpoint sender_up, sender_down;
+  mutable std::mutex counters_mutex;
+  static constexpr size_t kMaxQueued = 20000;
+
+  void receive_up() {
+    client_side.async_receive_from(boost::asio::buffer(buffer_up), sender_up, [this](auto error, size_t n) {
+      if (error == boost::asio::error::operation_aborted) return;
+      if (!error) {
+        client_from = sender_up;
+        have_client = true;
+        impair(true, buffer_up.data(), n);
+      }
+      receive_up();
+    });
+  }
+  void receive_down() {
+    server_side.async_receive_from(boost::asio::buffer(buffer_down), sender_down,
+                                   [this](auto error, size_t n) {
+                                     if (error == boost::asio::error::operation_aborted) return;
+                                     if (!error && sender_down == forward_to)
+                                       impair(false, buffer_down.data(), n);
+                                     receive_down();
+                                   });
+  }
+
+  void impair(bool upstream, const uint8_t* data, size_t size) {
+    Link& link = upstream ? up : down;
+    std::lock_guard lock(counters_mutex);
+    ++link.counters.received;
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    // Gilbert-Elliott: every packet in the bad state is lost; the state persists for `burst_mean` packets on
+    // average, and the good->bad rate is chosen so the long-run loss equals `loss_percent`.
+    const double p = config.loss_percent / 100.0;
+    if (p > 0) {
+      const double leave_bad = 1.0 / std::max(1.0, config.burst_mean);
+      const double enter_bad = std::min(1.0, p * leave_bad / std::max(1e-9, 1.0 - p));
+      link.bad = link.bad ? uniform(link.rng) >= leave_bad : uniform(link.rng) < enter_bad;
+      if (link.bad) {
+        ++link.counters.lost;
+        return;
+      }
+    }
+    const int copies = uniform(link.rng) < config.duplicate_percent / 100.0 ? 2 : 1;
+    if (copies == 2) ++link.counters.duplicated;
+    for (int copy = 0; copy < copies; ++copy) {
+      double delay =
+          config.delay_ms + (config.jitter_ms > 0 ? (uniform(link.rng) * 2 - 1) * config.jitter_ms : 0.0);
+      if (uniform(link.rng) < config.reorder_percent / 100.0) {
+        delay += 1.0 + 4.0 * uniform(link.rng);
+        ++link.counters.reordered;
+      }
+      auto at = Clock::now() + std::chrono::microseconds(int64_t(std::max(0.0, delay) * 1000));
+      const double mbitps = rate.load();
+      if (mbitps > 0) {
+        // Serialisation on a link of that rate; the queue in front of it holds at most queue_ms.
+        const auto now = Clock::now();
+        if (link.free_at < now) link.free_at = now;
+        if (link.free_at - now > std::chrono::microseconds(int64_t(config.queue_ms * 1000)) ||
+            queue.size() >= kMaxQueued) {
+          ++link.counters.queue_dropped;
+          return;
+        }
+        link.free_at += std::chrono::nanoseconds(int64_t(double(size) * 8.0 / mbitps * 1000.0));
+        at = std::max(at, link.free_at);
+      }
+      if (queue.size() >= kMaxQueued) {
+        ++link.counters.queue_dropped;
+        return;
+      }
+      Scheduled s{
+          .at = at, .order = order++, .upstream = upstream, .data = {}, .size = std::min(size, size_t(2048))};
+      std::memcpy(s.data.data(), data, s.size);
+      queue.push(s);
+    }
+    arm_timer();
+  }
+
+  void arm_timer() {
+    if (queue.empty()) return;
+    timer.expires_at(queue.top().at);
+    timer.async_wait([this](auto error) {
+      if (error == boost::asio::error::operation_aborted) return;
+      release_due();
+    });
+  }
+
+  void release_due() {
+    std::lock_guard lock(counters_mutex);
+    const auto now = Clock::now();
+    while (!queue.empty() && queue.top().at <= now) {
+      const Scheduled& s = queue.top();
+      boost::system::error_code ignored;
+      if (s.upstream) {
+        server_side.send_to(boost::asio::buffer(s.data.data(), s.size), forward_to, 0, ignored);
+        ++up.counters.forwarded;
+        up.counters.bytes += s.size;
+      } else if (have_client) {
+        client_side.send_to(boost::asio::buffer(s.data.data(), s.size), client_from, 0, ignored);
+        ++down.counters.forwarded;
+        down.counters.bytes += s.size;
+      }
+      queue.pop();
+    }
+    arm_timer();
+  }
+};
+
+Netsim::Netsim(const std::string& listen, const std::string& forward, const ImpairmentConfig& config,
+               uint64_t seed)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->config = config;
+  impl_->rate = config.rate_mbitps;
+  impl_->up.rng.seed(seed);
+  impl_->down.rng.seed(seed ^ 0x9e3779b97f4a7c15ull);
+  const udp::endpoint listen_at = resolve_udp(listen, "--listen");
+  impl_->forward_to = resolve_udp(forward, "--forward");
+  boost::system::error_code error;
+  impl_->client_side.open(listen_at.protocol());
+  impl_->client_side.bind(listen_at, error);
+  if (error) throw_runtime("netsim: cannot listen on " + listen + ": " + error.message());
+  impl_->server_side.open(impl_->forward_to.protocol());
+  impl_->server_side.bind(udp::endpoint(impl_->forward_to.protocol(), 0));
+  const int buffer = 4 << 20;  // absorb bursts of a frame's fragments
+  impl_->client_side.set_option(boost::asio::socket_base::receive_buffer_size(buffer), error);
+  impl_->server_side.set_option(boost::asio::socket_base::receive_buffer_size(buffer), error);
+}
+
+Netsim::~Netsim() {
+  stop();
+}
+
+uint16_t Netsim::listen_port() const {
+  return impl_->client_side.local_endpoint().port();
+}
+
+void Netsim::run() {
+  impl_->receive_up();
+  impl_->receive_down();
+  impl_->io.run();
+}
+
+void Netsim::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Netsim::stop() {
+  impl_->io.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Netsim::set_rate_mbitps(double rate) {
+  impl_->rate = rate;
+}
+
+NetsimCounters Netsim::counters(bool upstream) const {
+  std::lock_guard lock(impl_->counters_mutex);
+  return upstream ? impl_->up.counters : impl_->down.counters;
+}
+
+std::string Netsim::counters_json() const {
+  auto json = [](const NetsimCounters& c) {
+    return nlohmann::json{{"received", c.received},
+                          {"forwarded", c.forwarded},
+                          {"lost", c.lost},
+                          {"queue_dropped", c.queue_dropped},
+                          {"duplicated", c.duplicated},
+                          {"reordered", c.reordered},
+                          {"bytes", c.bytes}};
+  };
+  return nlohmann::json{{"upstream", json(counters(true))}, {"downstream", json(counters(false))}}.dump();
+}
+
+}  // namespace kairo

@@ -1,0 +1,236 @@
+#include "streaming/stream_client.hpp"
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include "core/error.hpp"
+#include "streaming/bandwidth_estimator.hpp"
+#include "streaming/udp_address.hpp"
+
+namespace kairo {
+
+using boost::asio::ip::udp;
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+constexpr int64_t kTickNs = 2'000'000;
+constexpr int64_t kReportIntervalNs = 50'000'000;
+}  // namespace
+
+struct StreamClient::Impl {
+  StreamClientConfig config;
+  std::function<void(const AssembledFrame&)> on_frame;
+  boost::asio::io_context io;
+  udp::socket socket{io};
+  boost::asio::steady_timer tick{io};
+  DatagramSealer sealer;
+  DatagramOpener opener;
+  FrameAssembler assembler;
+  DelayBasedEstimator estimator;
+  ClockSync clock;
+  std::array<uint8_t, wire::kMaxDatagram> receive_buffer{}, plain{}, out{};
+  int64_t last_report_ns = 0, last_ping_ns = 0;
+  std::atomic<float> decode_ms{0};
+  // Datagram sequence accounting for loss and burst length.
+  uint64_t first_sequence = 0, highest_sequence = 0, received_datagrams = 0, loss_runs = 0, lost_in_runs = 0;
+  // Interarrival jitter (RFC 3550 style) over video fragments.
+  double jitter_ns = 0;
+  int64_t last_transit_ns = 0;
+  mutable std::mutex mutex;
+  StreamClientStats stats;
+  std::thread thread;
+
+  Impl(const StreamClientConfig& c, std::function<void(const AssembledFrame&)> handler)
+      : config(c),
+        on_frame(std::move(handler)),
+        sealer(c.key, c.session_id, wire::Direction::kClientToServer),
+        opener(c.key, c.session_id, wire::Direction::kServerToClient),
+        assembler(c.mtu - wire::kHeaderSize - wire::kTagSize - wire::VideoFragment::kSize,
+                  c.deadline_ns > 0 ? c.deadline_ns : 1'000'000'000 / std::max(1, c.fps) + 30'000'000, 64),
+        estimator(c.initial_bitrate_bps) {}
+
+  void send(wire::PacketType type, std::span<const uint8_t> payload) {
+    const size_t n = sealer.seal(type, payload, out);
+    boost::system::error_code ignored;
+    socket.send(boost::asio::buffer(out.data(), n), 0, ignored);
+  }
+
+  void receive() {
+    socket.async_receive(boost::asio::buffer(receive_buffer), [this](auto error, size_t n) {
+      if (error == boost::asio::error::operation_aborted) return;
+      if (!error) handle(n);
+      receive();  // ICMP port unreachable (server not up yet) lands here as an error: keep listening
+    });
+  }
+
+  void handle(size_t n) {
+    const int64_t now = now_ns();
+    wire::Header header;
+    size_t size = 0;
+    const OpenResult r = opener.open(std::span(receive_buffer.data(), n), header, plain, size);
+    if (r != OpenResult::kOk) {
+      std::lock_guard lock(mutex);
+      ++stats.rejected[size_t(r)];
+      return;
+    }
+    track_sequence(header.sequence);
+    const std::span<const uint8_t> payload(plain.data(), size);
+    if (header.type == wire::PacketType::kVideo) {
+      if (const auto f = wire::read_video_fragment(payload)) {
+        const int64_t transit = now - f->send_time_ns;
+        if (last_transit_ns != 0)
+          jitter_ns += (double(std::abs(transit - last_transit_ns)) - jitter_ns) / 16.0;
+        last_transit_ns = transit;
+      }
+      assembler.add(payload, now);
+    } else if (header.type == wire::PacketType::kPong) {
+      if (const auto pong = wire::read_pong(payload)) clock.add(*pong, now);
+    }
+  }
+
+  void track_sequence(uint64_t s) {
+    ++received_datagrams;
+    if (first_sequence == 0) {
+      first_sequence = highest_sequence = s;
+      return;
+    }
+    if (s > highest_sequence + 1) {
+      ++loss_runs;
+      lost_in_runs += s - highest_sequence - 1;
+    }
+    highest_sequence = std::max(highest_sequence, s);
+  }
+
+  void on_tick() {
+    const int64_t now = now_ns();
+    // NACK what is missing once a frame has been quiet for 3 ms; again at most every RTT.
+    const int64_t rtt = clock.ready() ? std::max<int64_t>(clock.rtt_ns(), 5'000'000) : 20'000'000;
+    wire::NackMessage nack;
+    uint64_t nack_frame = UINT64_MAX;
+    auto flush = [&] {
+      if (nack.count == 0) return;
+      std::array<uint8_t, 10 + 2 * 64> buffer{};
+      send(wire::PacketType::kNack, std::span(buffer.data(), wire::write(nack, buffer)));
+      std::lock_guard lock(mutex);
+      ++stats.nacks_sent;
+      nack.count = 0;
+    };
+    assembler.missing(now, 3'000'000, rtt, [&](uint64_t frame, int block, int index) {
+      if (frame != nack_frame || nack.count == nack.fragments.size()) {
+        flush();
+        nack_frame = frame;
+        nack.frame_id = frame;
+      }
+      nack.fragments[nack.count++] = {uint8_t(block), uint8_t(index)};
+    });
+    flush();
+    assembler.expire(now);
+    while (const AssembledFrame* frame = assembler.pop()) {
+      estimator.on_group(frame->last_send_ns, frame->complete_ns, frame->data.size());
+      if (on_frame) on_frame(*frame);
+    }
+    const auto lost = assembler.take_lost();
+    if (!lost.empty()) {
+      std::array<uint8_t, wire::KeyframeRequestMessage::kSize> buffer{};
+      wire::write(wire::KeyframeRequestMessage{.lost_frame_id = lost.back()}, buffer);
+      send(wire::PacketType::kKeyframeRequest, buffer);
+      std::lock_guard lock(mutex);
+      ++stats.keyframe_requests;
+    }
+    if (now - last_ping_ns >= clock.ping_interval_ns()) {
+      last_ping_ns = now;
+      std::array<uint8_t, wire::PingMessage::kSize> buffer{};
+      wire::write(wire::PingMessage{.client_send_ns = now}, buffer);
+      send(wire::PacketType::kPing, buffer);
+    }
+    if (now - last_report_ns >= kReportIntervalNs) {
+      last_report_ns = now;
+      send_report();
+    }
+    tick.expires_after(std::chrono::nanoseconds(kTickNs));
+    tick.async_wait([this](auto error) {
+      if (!error) on_tick();
+    });
+  }
+
+  void send_report() {
+    const AssemblerStats& a = assembler.stats();
+    const uint64_t expected = first_sequence == 0 ? 0 : highest_sequence - first_sequence + 1;
+    wire::ReportMessage report{
+        .frames_delivered = a.frames_delivered,
+        .frames_lost = a.frames_lost,
+        .frames_recovered = a.frames_recovered,
+        .late_fragments = a.late_fragments,
+        .fragments_received = std::min(received_datagrams, expected),
+        .fragments_expected = expected,
+        .jitter_us = uint32_t(jitter_ns / 1000.0),
+        .delay_trend = float(estimator.trend_ms_per_s() * 1000.0),
+        .decode_ms = decode_ms.load(),
+        .estimated_bitrate_bps = uint64_t(std::max<int64_t>(0, estimator.estimate_bps())),
+        .received_bitrate_bps = uint64_t(std::max<int64_t>(0, estimator.received_bps())),
+        .loss_burst_mean_x100 =
+            loss_runs == 0 ? 100u : uint32_t(100.0 * double(lost_in_runs) / double(loss_runs))};
+    std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
+    wire::write(report, buffer);
+    send(wire::PacketType::kReport, buffer);
+    std::lock_guard lock(mutex);
+    stats.frames = a;
+    stats.datagrams = received_datagrams;
+    stats.clock_offset_ns = clock.offset_ns();
+    stats.rtt_ns = clock.rtt_ns();
+    stats.clock_ready = clock.ready();
+    stats.estimate_bps = estimator.estimate_bps();
+    stats.received_bps = estimator.received_bps();
+    stats.loss = expected == 0 ? 0.0 : 1.0 - double(report.fragments_received) / double(expected);
+  }
+};
+
+StreamClient::StreamClient(const StreamClientConfig& config,
+                           std::function<void(const AssembledFrame&)> on_frame)
+    : impl_(std::make_unique<Impl>(config, std::move(on_frame))) {
+  const udp::endpoint server = resolve_udp(config.server, "stream server address");
+  boost::system::error_code error;
+  impl_->socket.open(server.protocol());
+  impl_->socket.set_option(boost::asio::socket_base::receive_buffer_size(4 << 20), error);
+  impl_->socket.connect(server, error);  // a connected socket only receives from the server (or relay)
+  if (error) throw_runtime("cannot reach " + config.server + ": " + error.message());
+  impl_->receive();
+  boost::asio::post(impl_->io, [this] { impl_->on_tick(); });
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+StreamClient::~StreamClient() {
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void StreamClient::send_pose(const wire::PoseMessage& pose) {
+  boost::asio::post(impl_->io, [this, pose] {
+    std::array<uint8_t, wire::PoseMessage::kSize> buffer{};
+    wire::write(pose, buffer);
+    impl_->send(wire::PacketType::kPose, buffer);
+  });
+}
+
+void StreamClient::set_decode_ms(float ms) {
+  impl_->decode_ms = ms;
+}
+
+StreamClientStats StreamClient::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats;
+}
+
+int64_t StreamClient::server_to_client_ns(int64_t server_ns) const {
+  std::lock_guard lock(impl_->mutex);
+  return server_ns - impl_->stats.clock_offset_ns;
+}
+
+}  // namespace kairo

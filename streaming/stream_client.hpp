@@ -1,0 +1,55 @@
+#pragma once
+// Client side of a session's UDP stream (the reference client and the tests use it): authenticates and
+// decrypts, reassembles with FEC, NACKs what is missing while the frame can still make its deadline, hands
+// complete frames over in order, asks for a keyframe when a frame is lost, reports every 50 ms (loss, burst
+// length, jitter, delay trend, delay-based bandwidth estimate), keeps the clocks in sync, and sends poses.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "streaming/clock_sync.hpp"
+#include "streaming/datagram_crypto.hpp"
+#include "streaming/frame_assembler.hpp"
+#include "streaming/messages.hpp"
+
+namespace kairo {
+
+struct StreamClientConfig {
+  std::string server;  // HOST:PORT (or a relay in front of it)
+  uint32_t session_id = 1;
+  SessionKey key;
+  int fps = 90;
+  int64_t deadline_ns =
+      0;  // how long a frame may take to complete after its first fragment; 0: interval + 30 ms
+  size_t mtu = wire::kDefaultMtu;
+  int64_t initial_bitrate_bps = 10'000'000;
+};
+
+struct StreamClientStats {
+  AssemblerStats frames;
+  uint64_t datagrams = 0, keyframe_requests = 0, nacks_sent = 0;
+  std::array<uint64_t, 6> rejected{};
+  int64_t clock_offset_ns = 0, rtt_ns = 0;
+  bool clock_ready = false;
+  int64_t estimate_bps = 0, received_bps = 0;
+  double loss = 0;
+};
+
+class StreamClient {
+ public:
+  // `on_frame` runs on the client's network thread for each frame, in order; keep it short or copy out.
+  StreamClient(const StreamClientConfig& config, std::function<void(const AssembledFrame&)> on_frame);
+  ~StreamClient();
+  void send_pose(const wire::PoseMessage& pose);  // thread-safe
+  void set_decode_ms(float ms);                   // reported to the server
+  StreamClientStats stats() const;
+  int64_t server_to_client_ns(int64_t server_ns) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kairo

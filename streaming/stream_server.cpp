@@ -1,0 +1,276 @@
+#include "streaming/stream_server.hpp"
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include "core/error.hpp"
+#include "streaming/fec_policy.hpp"
+#include "streaming/udp_address.hpp"
+
+namespace kairo {
+
+using boost::asio::ip::udp;
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+struct StreamServer::Impl {
+  StreamServerConfig config;
+  boost::asio::io_context io;
+  udp::socket socket{io};
+  udp::endpoint peer, from;
+  std::atomic<bool> connected{false};
+  boost::asio::steady_timer pace_timer{io};
+  DatagramSealer sealer;
+  DatagramOpener opener;
+  FramePacketizer packetizer;
+  FecPolicy fec;
+  LossBasedController rate;
+  std::array<uint8_t, wire::kMaxDatagram> receive_buffer{}, plain{}, out{};
+  // Hand-off from send_frame(): the newest frame waits here (older unsent ones are replaced: drop policy).
+  std::mutex pending_mutex;
+  std::vector<uint8_t> pending, working;
+  FrameInfo pending_info{};
+  bool has_pending = false;
+  // Pacing state of the frame being sent.
+  int fragments = 0, next_fragment = 0, data_fragments = 0;
+  int64_t pace_start_ns = 0, pace_spacing_ns = 0;
+  // Report bookkeeping.
+  uint64_t last_received = 0, last_expected = 0;
+  mutable std::mutex state_mutex;
+  StreamServerStats stats;
+  std::optional<wire::PoseMessage> pose;
+  bool keyframe_requested = false;
+  std::thread thread;
+
+  explicit Impl(const StreamServerConfig& c)
+      : config(c),
+        sealer(c.key, c.session_id, wire::Direction::kServerToClient),
+        opener(c.key, c.session_id, wire::Direction::kClientToServer),
+        packetizer(c.mtu, 16),
+        rate(c.initial_bitrate_bps, c.min_bitrate_bps, c.max_bitrate_bps) {
+    fec.loss = c.assumed_loss;
+    stats.target_bitrate_bps = c.initial_bitrate_bps;
+  }
+
+  void send_datagram(wire::PacketType type, std::span<const uint8_t> payload) {
+    if (!connected) return;
+    const size_t n = sealer.seal(type, payload, out);
+    boost::system::error_code ignored;
+    socket.send_to(boost::asio::buffer(out.data(), n), peer, 0, ignored);
+  }
+
+  void receive() {
+    socket.async_receive_from(boost::asio::buffer(receive_buffer), from, [this](auto error, size_t n) {
+      if (error == boost::asio::error::operation_aborted) return;
+      if (!error) handle(n);
+      receive();
+    });
+  }
+
+  void handle(size_t n) {
+    const int64_t received_ns = now_ns();
+    wire::Header header;
+    size_t size = 0;
+    const OpenResult r = opener.open(std::span(receive_buffer.data(), n), header, plain, size);
+    if (r != OpenResult::kOk) {
+      std::lock_guard lock(state_mutex);
+      ++stats.rejected[size_t(r)];
+      return;
+    }
+    peer = from;  // follows the client if its address changes (NAT rebinding), only on authenticated input
+    connected = true;
+    const std::span<const uint8_t> payload(plain.data(), size);
+    switch (header.type) {
+      case wire::PacketType::kPing:
+        if (const auto ping = wire::read_ping(payload)) {
+          std::array<uint8_t, wire::PongMessage::kSize> reply{};
+          wire::write(wire::PongMessage{.client_send_ns = ping->client_send_ns,
+                                        .server_receive_ns = received_ns,
+                                        .server_send_ns = now_ns()},
+                      reply);
+          send_datagram(wire::PacketType::kPong, reply);
+          std::lock_guard lock(state_mutex);
+          ++stats.pings;
+        }
+        break;
+      case wire::PacketType::kPose:
+        if (const auto p = wire::read_pose(payload)) {
+          std::lock_guard lock(state_mutex);
+          if (!pose || p->pose_id > pose->pose_id) pose = *p;
+          ++stats.poses;
+        }
+        break;
+      case wire::PacketType::kNack:
+        if (const auto nack = wire::read_nack(payload)) on_nack(*nack);
+        break;
+      case wire::PacketType::kReport:
+        if (const auto report = wire::read_report(payload)) on_report(*report);
+        break;
+      case wire::PacketType::kKeyframeRequest:
+        if (wire::read_keyframe_request(payload)) {
+          std::lock_guard lock(state_mutex);
+          keyframe_requested = true;
+          ++stats.keyframe_requests;
+        }
+        break;
+      default:
+        break;  // video, pong: not for us
+    }
+  }
+
+  void on_nack(const wire::NackMessage& nack) {
+    uint64_t sent = 0, bytes = 0;
+    for (size_t i = 0; i < nack.count; ++i) {
+      const auto payload = packetizer.retransmission(nack.frame_id, nack.stream, nack.fragments[i].first,
+                                                     nack.fragments[i].second, now_ns());
+      if (payload.empty()) continue;  // no longer kept: the frame is past saving
+      send_datagram(wire::PacketType::kVideo, payload);
+      ++sent;
+      bytes += payload.size();
+    }
+    std::lock_guard lock(state_mutex);
+    ++stats.nacks;
+    stats.retransmitted += sent;
+    stats.retransmitted_bytes += bytes;
+  }
+
+  void on_report(const wire::ReportMessage& r) {
+    const uint64_t received = r.fragments_received - std::min(r.fragments_received, last_received);
+    const uint64_t expected = r.fragments_expected - std::min(r.fragments_expected, last_expected);
+    last_received = r.fragments_received;
+    last_expected = r.fragments_expected;
+    if (expected >= 10) {
+      // Exponential average over about ten reports (half a second): FEC follows a change within a second
+      // without flapping on single reports.
+      const double loss = 1.0 - double(received) / double(expected);
+      fec.loss = std::max(0.9 * fec.loss + 0.1 * loss, config.assumed_loss * 0.25);
+      fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
+    }
+    rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), now_ns());
+    std::lock_guard lock(state_mutex);
+    ++stats.reports;
+    stats.loss = fec.loss;
+    stats.burst_mean = fec.burst_mean;
+    stats.receiver_estimate_bps = int64_t(r.estimated_bitrate_bps);
+    stats.target_bitrate_bps = rate.target_bps();
+  }
+
+  void start_frame() {
+    {
+      std::lock_guard lock(pending_mutex);
+      if (!has_pending) return;
+      std::swap(pending, working);
+      has_pending = false;
+    }
+    // A frame still being paced when the next one is ready: finish it now rather than fall behind.
+    while (next_fragment < fragments) send_fragment(next_fragment++);
+    FrameInfo info;
+    {
+      std::lock_guard lock(pending_mutex);
+      info = pending_info;
+    }
+    fragments = packetizer.packetize_with(info, working, [this](int k) { return fec.parity_for(k); });
+    data_fragments = 0;
+    next_fragment = 0;
+    pace_start_ns = now_ns();
+    const int64_t interval = 1'000'000'000 / std::max(1, config.fps);
+    pace_spacing_ns =
+        fragments > 1 ? int64_t(config.pacing_fraction * double(interval)) / (fragments - 1) : 0;
+    {
+      std::lock_guard lock(state_mutex);
+      ++stats.frames;
+    }
+    pace();
+  }
+
+  void send_fragment(int index) {
+    const auto payload = packetizer.fragment(index, now_ns());
+    send_datagram(wire::PacketType::kVideo, payload);
+    const auto f = wire::read_video_fragment(payload);
+    std::lock_guard lock(state_mutex);
+    ++stats.datagrams;
+    if (f && f->fragment_index >= f->data_count) {
+      ++stats.fec_datagrams;
+      stats.fec_bytes += payload.size();
+    } else {
+      stats.video_bytes += payload.size();
+    }
+  }
+
+  void pace() {
+    const int64_t now = now_ns();
+    while (next_fragment < fragments && pace_start_ns + int64_t(next_fragment) * pace_spacing_ns <= now)
+      send_fragment(next_fragment++);
+    if (next_fragment >= fragments) return;
+    pace_timer.expires_after(
+        std::chrono::nanoseconds(pace_start_ns + int64_t(next_fragment) * pace_spacing_ns - now));
+    pace_timer.async_wait([this](auto error) {
+      if (!error) pace();
+    });
+  }
+};
+
+StreamServer::StreamServer(const StreamServerConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  const udp::endpoint at = resolve_udp(config.listen, "stream listen address");
+  boost::system::error_code error;
+  impl_->socket.open(at.protocol());
+  impl_->socket.bind(at, error);
+  if (error) throw_runtime("cannot bind UDP " + config.listen + ": " + error.message());
+  impl_->socket.set_option(boost::asio::socket_base::send_buffer_size(4 << 20), error);
+  impl_->socket.set_option(boost::asio::socket_base::receive_buffer_size(1 << 20), error);
+  impl_->receive();
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+StreamServer::~StreamServer() {
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+uint16_t StreamServer::port() const {
+  return impl_->socket.local_endpoint().port();
+}
+bool StreamServer::connected() const {
+  return impl_->connected;
+}
+
+void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> au) {
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    impl_->pending.assign(au.begin(), au.end());  // capacity reused after the first frames
+    impl_->pending_info = info;
+    impl_->has_pending = true;
+  }
+  boost::asio::post(impl_->io, [this] { impl_->start_frame(); });
+}
+
+int64_t StreamServer::target_bitrate_bps() const {
+  std::lock_guard lock(impl_->state_mutex);
+  return impl_->stats.target_bitrate_bps;
+}
+
+bool StreamServer::take_keyframe_request() {
+  std::lock_guard lock(impl_->state_mutex);
+  return std::exchange(impl_->keyframe_requested, false);
+}
+
+std::optional<wire::PoseMessage> StreamServer::latest_pose() const {
+  std::lock_guard lock(impl_->state_mutex);
+  return impl_->pose;
+}
+
+StreamServerStats StreamServer::stats() const {
+  std::lock_guard lock(impl_->state_mutex);
+  return impl_->stats;
+}
+
+}  // namespace kairo
