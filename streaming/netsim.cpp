@@ -1,11 +1,12 @@
 #include "streaming/netsim.hpp"
 
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
 #include <boost/asio.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
-#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include "core/error.hpp"
 #include "streaming/udp_address.hpp"

@@ -1,10 +1,11 @@
 #include "streaming/stream_server.hpp"
 
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
 #include <boost/asio.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>
-#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include "core/error.hpp"
 #include "streaming/fec_policy.hpp"

@@ -1,9 +1,10 @@
 #pragma once
 // "HOST:PORT" and "[IPv6]:PORT" to a UDP endpoint; numeric addresses and "localhost" only (no DNS lookups on
 // the hot path or in tests). Private to streaming/ and the kairo command: includes Boost.Asio.
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
 #include <boost/asio/ip/udp.hpp>
 #include <string>
-#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 namespace kairo {
 
