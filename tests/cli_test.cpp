@@ -1,9 +1,15 @@
 // The `kairo` command's contract for outside scripts: exit codes, messages on stderr, output files.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "core/image_io.hpp"
 #include "tests/test_support.hpp"
@@ -47,7 +53,7 @@ const std::string kScene = std::string("--scene ") + KAIRO_SCENE_DIR + "/vr-room
 TEST(Cli, help_lists_every_subcommand) {
   const CommandResult r = run("--help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* sub : {"render", "trace", "gpus", "encoders", "encode", "contact-sheet"})
+  for (const char* sub : {"render", "trace", "gpus", "encoders", "encode", "netsim", "contact-sheet"})
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
   EXPECT_EQ(run("render --help").exit_code, 0);
 }
@@ -115,6 +121,40 @@ TEST(Cli, encode_writes_an_elementary_stream_and_a_json_summary) {
       "--bitrate");
   expect_refused("encode --in /nonexistent.y4m --codec h264 --out /tmp/x", "cannot open");
   expect_refused("encode --in " + (dir / "in.y4m").string() + " --codec vp8 --out /tmp/x", "unknown codec");
+}
+
+TEST(Cli, netsim_relays_and_prints_its_counters_as_json_on_sigterm) {
+  const auto dir = test::temp_dir();
+  const std::string out = (dir / "netsim.json").string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen(out.c_str(), "w", stdout);
+    execl(KAIRO_BINARY, KAIRO_BINARY, "netsim", "--listen", "127.0.0.1:47311", "--forward", "127.0.0.1:47312",
+          "--loss", "50", "--seed", "4", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(47311);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 100; ++i) sendto(fd, "hello", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::ifstream in(out);
+  const std::string json((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(json.find("\"upstream\":{"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"received\":100"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"lost\":"), std::string::npos) << json;
+  expect_refused("netsim --listen 127.0.0.1 --forward 127.0.0.1:1", "HOST:PORT");
+  expect_refused("netsim --listen 127.0.0.1:0 --forward nowhere.example:1", "numeric IP");
 }
 
 TEST(Cli, bad_input_gets_a_clear_message_and_an_error_code_never_a_signal) {
