@@ -21,8 +21,8 @@ struct FrameInfo {
   bool keyframe = false;
 };
 
-// Blocks of at most 64 data fragments: decoding inverts a k x k matrix (O(k^3)), which at k = 200 costs tens of
-// milliseconds; at 64 it is well under one. Big frames span several interleaved blocks instead.
+// Blocks of at most 64 data fragments: decoding inverts a k x k matrix (O(k^3)), which at k = 200 costs tens
+// of milliseconds; at 64 it is well under one. Big frames span several interleaved blocks instead.
 constexpr int kMaxDataPerBlock = 64;
 
 class FramePacketizer {

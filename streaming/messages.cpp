@@ -144,4 +144,25 @@ std::optional<KeyframeRequestMessage> read_keyframe_request(std::span<const uint
   return KeyframeRequestMessage{.lost_frame_id = get_u64(in.data())};
 }
 
+size_t write(const InputMessage& m, std::span<uint8_t> out) {
+  fits(out, InputMessage::kSize);
+  uint8_t* p = out.data();
+  put_u64(p, uint64_t(m.time_ns));
+  p[8] = m.device;
+  p[9] = 0;
+  put_u16(p + 10, m.control);
+  put_f32(p + 12, m.value);
+  return InputMessage::kSize;
+}
+
+std::optional<InputMessage> read_input(std::span<const uint8_t> in) {
+  if (in.size() != InputMessage::kSize || in[8] > 3 || in[9] != 0) return std::nullopt;
+  InputMessage m{.time_ns = int64_t(get_u64(in.data())),
+                 .device = in[8],
+                 .control = get_u16(in.data() + 10),
+                 .value = get_f32(in.data() + 12)};
+  if (!std::isfinite(m.value) || std::abs(m.value) > 1e6f) return std::nullopt;
+  return m;
+}
+
 }  // namespace kairo::wire

@@ -56,6 +56,15 @@ struct PongMessage {
   static constexpr size_t kSize = 24;
 };
 
+// Client -> server: a button, trigger, thumbstick axis or hand-tracking event, with the client's time.
+struct InputMessage {
+  int64_t time_ns = 0;   // client clock
+  uint8_t device = 0;    // 0 head, 1 left hand, 2 right hand, 3 gamepad
+  uint16_t control = 0;  // application-defined control id
+  float value = 0;       // button 0/1, trigger 0..1, axis -1..1
+  static constexpr size_t kSize = 16;
+};
+
 struct KeyframeRequestMessage {
   uint64_t lost_frame_id = 0;
   static constexpr size_t kSize = 8;
@@ -67,6 +76,7 @@ size_t write(const ReportMessage& m, std::span<uint8_t> out);
 size_t write(const PingMessage& m, std::span<uint8_t> out);
 size_t write(const PongMessage& m, std::span<uint8_t> out);
 size_t write(const KeyframeRequestMessage& m, std::span<uint8_t> out);
+size_t write(const InputMessage& m, std::span<uint8_t> out);
 
 std::optional<PoseMessage> read_pose(std::span<const uint8_t> in);  // refuses non-finite values
 std::optional<NackMessage> read_nack(std::span<const uint8_t> in);
@@ -74,5 +84,7 @@ std::optional<ReportMessage> read_report(std::span<const uint8_t> in);
 std::optional<PingMessage> read_ping(std::span<const uint8_t> in);
 std::optional<PongMessage> read_pong(std::span<const uint8_t> in);
 std::optional<KeyframeRequestMessage> read_keyframe_request(std::span<const uint8_t> in);
+std::optional<InputMessage> read_input(
+    std::span<const uint8_t> in);  // refuses unknown devices, non-finite values
 
 }  // namespace kairo::wire

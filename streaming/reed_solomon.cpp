@@ -61,7 +61,8 @@ bool rs_reconstruct(int k, int m, size_t bytes, uint8_t* const* shards, const bo
   // A_sub[t][r] = coefficient of missing data r in parity equation t.
   for (int t = 0; t < e; ++t)
     for (int r = 0; r < e; ++r) w.submatrix[size_t(t) * e + r] = coefficient(parity[t], missing[r]);
-  if (gf_invert_matrix(w.submatrix.data(), w.inverse.data(), e) < 0) return false;  // cannot happen for Cauchy
+  if (gf_invert_matrix(w.submatrix.data(), w.inverse.data(), e) < 0)
+    return false;  // cannot happen for Cauchy
   // Sources: the e parity shards, then the k - e known data shards. Row r of the decode matrix rebuilds
   // missing data r: inv[r][t] on parity t, and sum_t inv[r][t] * A[parity t][i] on known data i.
   std::array<uint8_t*, kMaxShards> in{}, out{};
@@ -72,7 +73,8 @@ bool rs_reconstruct(int k, int m, size_t bytes, uint8_t* const* shards, const bo
     for (int t = 0; t < e; ++t) row[t] = w.inverse[size_t(r) * e + t];
     for (int i = 0; i < known_count; ++i) {
       uint8_t sum = 0;
-      for (int t = 0; t < e; ++t) sum ^= gf_mul(w.inverse[size_t(r) * e + t], coefficient(parity[t], known[i]));
+      for (int t = 0; t < e; ++t)
+        sum ^= gf_mul(w.inverse[size_t(r) * e + t], coefficient(parity[t], known[i]));
       row[e + i] = sum;
     }
     out[r] = shards[missing[r]];

@@ -220,6 +220,14 @@ void StreamClient::send_pose(const wire::PoseMessage& pose) {
   });
 }
 
+void StreamClient::send_input(const wire::InputMessage& input) {
+  boost::asio::post(impl_->io, [this, input] {
+    std::array<uint8_t, wire::InputMessage::kSize> buffer{};
+    wire::write(input, buffer);
+    impl_->send(wire::PacketType::kInput, buffer);
+  });
+}
+
 void StreamClient::set_decode_ms(float ms) {
   impl_->decode_ms = ms;
 }

@@ -41,8 +41,9 @@ class StreamClient {
   // `on_frame` runs on the client's network thread for each frame, in order; keep it short or copy out.
   StreamClient(const StreamClientConfig& config, std::function<void(const AssembledFrame&)> on_frame);
   ~StreamClient();
-  void send_pose(const wire::PoseMessage& pose);  // thread-safe
-  void set_decode_ms(float ms);                   // reported to the server
+  void send_pose(const wire::PoseMessage& pose);     // thread-safe
+  void send_input(const wire::InputMessage& input);  // thread-safe
+  void set_decode_ms(float ms);                      // reported to the server
   StreamClientStats stats() const;
   int64_t server_to_client_ns(int64_t server_ns) const;
 

@@ -49,6 +49,7 @@ struct StreamServer::Impl {
   mutable std::mutex state_mutex;
   StreamServerStats stats;
   std::optional<wire::PoseMessage> pose;
+  std::vector<wire::InputMessage> inputs;  // capacity reserved up front; bounded
   bool keyframe_requested = false;
   std::thread thread;
 
@@ -115,6 +116,17 @@ struct StreamServer::Impl {
         break;
       case wire::PacketType::kReport:
         if (const auto report = wire::read_report(payload)) on_report(*report);
+        break;
+      case wire::PacketType::kInput:
+        if (const auto input = wire::read_input(payload)) {
+          std::lock_guard lock(state_mutex);
+          if (inputs.size() >= 256) {
+            inputs.erase(inputs.begin());  // drop policy: the oldest event goes
+            ++stats.inputs_dropped;
+          }
+          inputs.push_back(*input);
+          ++stats.inputs;
+        }
         break;
       case wire::PacketType::kKeyframeRequest:
         if (wire::read_keyframe_request(payload)) {
@@ -267,6 +279,14 @@ bool StreamServer::take_keyframe_request() {
 std::optional<wire::PoseMessage> StreamServer::latest_pose() const {
   std::lock_guard lock(impl_->state_mutex);
   return impl_->pose;
+}
+
+std::vector<wire::InputMessage> StreamServer::take_inputs() {
+  std::lock_guard lock(impl_->state_mutex);
+  std::vector<wire::InputMessage> out;
+  out.swap(impl_->inputs);
+  impl_->inputs.reserve(256);
+  return out;
 }
 
 StreamServerStats StreamServer::stats() const {

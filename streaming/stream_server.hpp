@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "streaming/bandwidth_estimator.hpp"
 #include "streaming/datagram_crypto.hpp"
@@ -34,7 +35,8 @@ struct StreamServerConfig {
 struct StreamServerStats {
   uint64_t frames = 0, datagrams = 0, video_bytes = 0;
   uint64_t fec_datagrams = 0, fec_bytes = 0, retransmitted = 0, retransmitted_bytes = 0;
-  uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0;
+  uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0, inputs = 0,
+           inputs_dropped = 0;
   std::array<uint64_t, 6> rejected{};  // by OpenResult
   int64_t target_bitrate_bps = 0;
   double loss = 0, burst_mean = 1;
@@ -52,6 +54,8 @@ class StreamServer {
   int64_t target_bitrate_bps() const;
   bool take_keyframe_request();
   std::optional<wire::PoseMessage> latest_pose() const;
+  // Input events in arrival order since the last call (bounded: the oldest are dropped past 256).
+  std::vector<wire::InputMessage> take_inputs();
   StreamServerStats stats() const;
 
   struct Impl;

@@ -26,6 +26,7 @@ enum class PacketType : uint8_t {
   kPing = 5,             // clock sync request (either direction)
   kPong = 6,             // clock sync reply
   kKeyframeRequest = 7,  // unrecoverable loss: ask for an IDR (client -> server)
+  kInput = 8,            // controller input event (client -> server)
 };
 
 enum class Direction : uint8_t { kServerToClient = 0, kClientToServer = 1 };

@@ -188,6 +188,34 @@ TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_
   EXPECT_EQ(r.corrupt, 0u);
 }
 
+TEST(StreamLoopback, poses_and_input_events_travel_upstream_on_the_same_socket) {
+  const SessionKey key = SessionKey::random();
+  StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 6, .key = key});
+  StreamClient client(
+      StreamClientConfig{.server = "127.0.0.1:" + std::to_string(server.port()), .session_id = 6, .key = key},
+      nullptr);
+  for (uint64_t i = 1; i <= 500; ++i) {  // 1000 Hz for half a second
+    client.send_pose(wire::PoseMessage{.pose_id = i,
+                                       .sample_time_ns = now_ns(),
+                                       .display_time_ns = now_ns() + 30'000'000,
+                                       .position = {0, 1.6f, 0},
+                                       .orientation = {0, 0, 0, 1}});
+    if (i % 50 == 0)
+      client.send_input(wire::InputMessage{.time_ns = now_ns(), .device = 2, .control = 7, .value = 1.0f});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto pose = server.latest_pose();
+  ASSERT_TRUE(pose);
+  EXPECT_EQ(pose->pose_id, 500u);
+  EXPECT_FLOAT_EQ(pose->position[1], 1.6f);
+  const auto inputs = server.take_inputs();
+  ASSERT_EQ(inputs.size(), 10u);
+  EXPECT_EQ(inputs[0].control, 7);
+  EXPECT_EQ(server.stats().poses, 500u);
+  EXPECT_GT(server.stats().pings, 10u);  // clock sync runs beside
+}
+
 TEST(StreamLoopback, forged_and_garbage_datagrams_are_dropped_and_counted) {
   const SessionKey key = SessionKey::random();
   StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 5, .key = key});
