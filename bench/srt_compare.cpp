@@ -29,7 +29,6 @@ constexpr int kFps = 90;
 constexpr int64_t kBitrate = 16'000'000;
 constexpr double kOneWayMs = 20;
 
-
 std::vector<std::vector<uint8_t>> make_frames(int count) {
   std::mt19937 rng(9);
   std::vector<std::vector<uint8_t>> frames;
@@ -41,7 +40,9 @@ std::vector<std::vector<uint8_t>> make_frames(int count) {
   return frames;
 }
 
-int64_t deadline_ns() { return 1'000'000'000 / kFps + int64_t(kOneWayMs * 1e6) + 10'000'000; }
+int64_t deadline_ns() {
+  return 1'000'000'000 / kFps + int64_t(kOneWayMs * 1e6) + 10'000'000;
+}
 
 struct Outcome {
   double on_time = 0, overhead = 0;
@@ -49,12 +50,18 @@ struct Outcome {
 
 Outcome run_kairo(const ImpairmentConfig& impairment, const std::vector<std::vector<uint8_t>>& frames) {
   const SessionKey key = SessionKey::random();
-  StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 9, .key = key, .fps = kFps,
-                                         .initial_bitrate_bps = kBitrate, .max_bitrate_bps = kBitrate});
+  StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0",
+                                         .session_id = 9,
+                                         .key = key,
+                                         .fps = kFps,
+                                         .initial_bitrate_bps = kBitrate,
+                                         .max_bitrate_bps = kBitrate});
   Netsim relay("127.0.0.1:0", "127.0.0.1:" + std::to_string(server.port()), impairment, 77);
   relay.start();
   std::atomic<uint64_t> on_time{0};
-  StreamClient client(StreamClientConfig{.server = "127.0.0.1:" + std::to_string(relay.listen_port()), .session_id = 9, .key = key,
+  StreamClient client(StreamClientConfig{.server = "127.0.0.1:" + std::to_string(relay.listen_port()),
+                                         .session_id = 9,
+                                         .key = key,
                                          .fps = kFps},
                       [&](const AssembledFrame& f) {
                         if (f.complete_ns - f.first_send_ns <= deadline_ns()) ++on_time;
@@ -71,7 +78,8 @@ Outcome run_kairo(const ImpairmentConfig& impairment, const std::vector<std::vec
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const StreamServerStats s = server.stats();
   relay.stop();
-  return {double(on_time) / double(frames.size()), double(s.fec_bytes + s.retransmitted_bytes) / double(s.video_bytes)};
+  return {double(on_time) / double(frames.size()),
+          double(s.fec_bytes + s.retransmitted_bytes) / double(s.video_bytes)};
 }
 
 Outcome run_srt(const ImpairmentConfig& impairment, const std::vector<std::vector<uint8_t>>& frames) {
@@ -161,10 +169,13 @@ Outcome run_srt(const ImpairmentConfig& impairment, const std::vector<std::vecto
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 8.0;
   const auto frames = make_frames(int(seconds * kFps));
-  std::printf("| impairment (both directions) | Kairo on time | Kairo overhead | SRT live on time | SRT overhead |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| impairment (both directions) | Kairo on time | Kairo overhead | SRT live on time | SRT overhead "
+      "|\n|---|---|---|---|---|\n");
   const std::pair<const char*, ImpairmentConfig> cases[] = {
       {"5 % random loss, 40 ms RTT", ImpairmentConfig{.loss_percent = 5, .delay_ms = kOneWayMs}},
-      {"5 % loss in bursts of 4, 40 ms RTT", ImpairmentConfig{.loss_percent = 5, .burst_mean = 4, .delay_ms = kOneWayMs}},
+      {"5 % loss in bursts of 4, 40 ms RTT",
+       ImpairmentConfig{.loss_percent = 5, .burst_mean = 4, .delay_ms = kOneWayMs}},
       {"1 % random loss, 40 ms RTT", ImpairmentConfig{.loss_percent = 1, .delay_ms = kOneWayMs}},
   };
   for (const auto& [name, impairment] : cases) {

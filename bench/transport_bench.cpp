@@ -29,11 +29,14 @@ void sender(benchmark::State& state) {
   std::array<uint8_t, wire::kMaxDatagram> out{};
   uint64_t id = 0, datagrams = 0;
   for (auto _ : state) {
-    const int n = packetizer.packetize_with(FrameInfo{.frame_id = id++}, frame, [&](int k) { return fec.parity_for(k); });
-    for (int i = 0; i < n; ++i) benchmark::DoNotOptimize(sealer.seal(wire::PacketType::kVideo, packetizer.fragment(i, 0), out));
+    const int n = packetizer.packetize_with(FrameInfo{.frame_id = id++}, frame,
+                                            [&](int k) { return fec.parity_for(k); });
+    for (int i = 0; i < n; ++i)
+      benchmark::DoNotOptimize(sealer.seal(wire::PacketType::kVideo, packetizer.fragment(i, 0), out));
     datagrams += uint64_t(n);
   }
-  state.counters["video_Gbit/s"] = benchmark::Counter(double(frame.size()) * 8e-9 * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["video_Gbit/s"] = benchmark::Counter(
+      double(frame.size()) * 8e-9 * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["datagrams/frame"] = double(datagrams) / double(state.iterations());
 }
 
@@ -50,7 +53,8 @@ void receiver(benchmark::State& state) {
   std::bernoulli_distribution lose(loss);
   const int frames = 64;
   for (int id = 0; id < frames; ++id) {
-    const int n = packetizer.packetize_with(FrameInfo{.frame_id = uint64_t(id)}, frame, [&](int k) { return fec.parity_for(k); });
+    const int n = packetizer.packetize_with(FrameInfo{.frame_id = uint64_t(id)}, frame,
+                                            [&](int k) { return fec.parity_for(k); });
     for (int i = 0; i < n; ++i) {
       std::vector<uint8_t> d(wire::kMaxDatagram);
       d.resize(sealer.seal(wire::PacketType::kVideo, packetizer.fragment(i, 0), d));
@@ -68,12 +72,13 @@ void receiver(benchmark::State& state) {
     for (const auto& d : stream) {
       wire::Header header;
       size_t size = 0;
-      if (opener.open(d, header, plain, size) == OpenResult::kOk) assembler.add(std::span(plain.data(), size), 0);
+      if (opener.open(d, header, plain, size) == OpenResult::kOk)
+        assembler.add(std::span(plain.data(), size), 0);
       while (assembler.pop() != nullptr) ++delivered;
     }
   }
-  state.counters["video_Gbit/s"] =
-      benchmark::Counter(double(frame.size()) * 8e-9 * frames * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["video_Gbit/s"] = benchmark::Counter(
+      double(frame.size()) * 8e-9 * frames * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["delivered_share"] = double(delivered) / double(frames * state.iterations());
 }
 

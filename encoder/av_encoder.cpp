@@ -1,8 +1,10 @@
 // VideoEncoder on libavcodec: one class for every backend; the differences live in backend_table.cpp
 // (options) and in the small hardware hooks below (device probing, VA-API surface upload).
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <xf86drm.h>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -50,7 +52,8 @@ void install_av_log_capture() {
   static std::once_flag once;
   std::call_once(once, [] {
     av_log_set_callback(capture_av_log);
-    setenv("SVT_LOG", "1", 0);  // SVT-AV1 prints banners on stdout otherwise; stdout is for results
+    setenv("SVT_LOG", "0",
+           0);  // SVT-AV1 prints banners and teardown chatter otherwise; stdout is for results
   });
 }
 
@@ -67,13 +70,29 @@ struct AvBufferDeleter {
   void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
 };
 
+// The first DRM render node libdrm knows of ("" when there is none, as on a machine without a GPU).
 std::string first_render_node() {
-  std::error_code ec;
-  std::vector<std::string> nodes;
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/dri", ec))
-    if (entry.path().filename().string().rfind("renderD", 0) == 0) nodes.push_back(entry.path().string());
-  std::sort(nodes.begin(), nodes.end());
-  return nodes.empty() ? "" : nodes.front();
+  drmDevicePtr devices[16];
+  const int count = drmGetDevices2(0, devices, 16);
+  std::string node;
+  for (int i = 0; i < count && node.empty(); ++i)
+    if (devices[i]->available_nodes & (1 << DRM_NODE_RENDER)) node = devices[i]->nodes[DRM_NODE_RENDER];
+  if (count > 0) drmFreeDevices(devices, count);
+  return node;
+}
+
+// Opens the render node through libdrm and names its kernel driver, so that a probe failure can say which
+// GPU driver refused ("i915", "amdgpu", "nvidia-drm", ...). Empty when the node cannot be opened.
+std::string render_node_driver(const std::string& node) {
+  const int fd = open(node.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string name;
+  if (drmVersionPtr version = drmGetVersion(fd)) {
+    name.assign(version->name, size_t(version->name_len));
+    drmFreeVersion(version);
+  }
+  close(fd);
+  return name;
 }
 
 // Cheap checks that name the missing piece before FFmpeg is asked (its own messages are vaguer).
@@ -89,6 +108,7 @@ std::string hardware_missing(const BackendSpec& spec, const EncoderConfig& confi
     const std::string node = config.vaapi_device.empty() ? first_render_node() : config.vaapi_device;
     if (node.empty()) return "no /dev/dri render node";
     if (access(node.c_str(), R_OK | W_OK) != 0) return node + " not accessible: " + std::strerror(errno);
+    if (render_node_driver(node).empty()) return node + " is not a DRM device libdrm can open";
   }
   return "";
 }

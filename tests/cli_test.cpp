@@ -80,6 +80,26 @@ TEST(Cli, render_a_trace_writes_numbered_pngs_and_a_json_summary) {
   EXPECT_NE(r.out.find("\"ms_per_frame\""), std::string::npos) << r.out;
 }
 
+TEST(Cli, a_machine_without_a_vulkan_driver_gets_one_clear_error_line) {
+  const auto dir = test::temp_dir();
+  const std::string command =
+      "VK_ICD_FILENAMES=/nonexistent.json VK_DRIVER_FILES=/nonexistent.json " + std::string(KAIRO_BINARY) +
+      " render --scene " + KAIRO_SCENE_DIR + "/vr-room.glb --size 32x32 --pose 0,1.6,0,0,0,0,1 --out " +
+      (dir / "x.png").string() + " > " + (dir / "out").string() + " 2> " + (dir / "err").string();
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  std::ifstream in(dir / "err");
+  std::string line, all;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    all += line + "\n";
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1) << all;
+  EXPECT_NE(all.find("Vulkan"), std::string::npos) << all;
+}
+
 TEST(Cli, encoders_lists_every_backend_with_availability_and_reason) {
   const CommandResult r = run("encoders --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
