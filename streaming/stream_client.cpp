@@ -43,6 +43,8 @@ struct StreamClient::Impl {
   uint64_t first_sequence = 0, highest_sequence = 0, received_datagrams = 0, loss_runs = 0, lost_in_runs = 0;
   // Interarrival jitter (RFC 3550 style) over video fragments.
   double jitter_ns = 0;
+  uint64_t wire_bytes_since_group =
+      0;  // everything the server sent us (parity, headers) since the last frame
   int64_t last_transit_ns = 0;
   mutable std::mutex mutex;
   StreamClientStats stats;
@@ -82,6 +84,7 @@ struct StreamClient::Impl {
       return;
     }
     track_sequence(header.sequence);
+    wire_bytes_since_group += n;
     const std::span<const uint8_t> payload(plain.data(), size);
     if (header.type == wire::PacketType::kVideo) {
       if (const auto f = wire::read_video_fragment(payload)) {
@@ -134,7 +137,9 @@ struct StreamClient::Impl {
     flush();
     assembler.expire(now);
     while (const AssembledFrame* frame = assembler.pop()) {
-      estimator.on_group(frame->last_send_ns, frame->complete_ns, frame->data.size());
+      // The estimate is of the wire rate (video, parity, retransmissions, headers): the sender divides it.
+      estimator.on_group(frame->last_send_ns, frame->complete_ns, wire_bytes_since_group);
+      wire_bytes_since_group = 0;
       if (on_frame) on_frame(*frame);
     }
     const auto lost = assembler.take_lost();

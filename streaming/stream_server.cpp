@@ -46,6 +46,12 @@ struct StreamServer::Impl {
   int64_t pace_start_ns = 0, pace_spacing_ns = 0;
   // Report bookkeeping.
   uint64_t last_received = 0, last_expected = 0;
+  // Wire bytes per video byte (parity, retransmissions, headers), averaged: the estimate is a wire rate,
+  // the encoder's target a video rate. Without this, FEC answering congestion loss would add to the
+  // congestion it answers.
+  double wire_per_video = 1.1;
+  uint64_t last_wire_bytes = 0, last_video_payload = 0;
+  uint64_t wire_bytes = 0, video_payload = 0;
   mutable std::mutex state_mutex;
   StreamServerStats stats;
   std::optional<wire::PoseMessage> pose;
@@ -58,7 +64,8 @@ struct StreamServer::Impl {
         sealer(c.key, c.session_id, wire::Direction::kServerToClient),
         opener(c.key, c.session_id, wire::Direction::kClientToServer),
         packetizer(c.mtu, 16),
-        rate(c.initial_bitrate_bps, c.min_bitrate_bps, c.max_bitrate_bps) {
+        // The controller works on wire rates: up to 3x the video rate to leave room for parity.
+        rate(c.initial_bitrate_bps, c.min_bitrate_bps, 3 * c.max_bitrate_bps) {
     fec.loss = c.assumed_loss;
     stats.target_bitrate_bps = c.initial_bitrate_bps;
   }
@@ -66,6 +73,7 @@ struct StreamServer::Impl {
   void send_datagram(wire::PacketType type, std::span<const uint8_t> payload) {
     if (!connected) return;
     const size_t n = sealer.seal(type, payload, out);
+    wire_bytes += n;
     boost::system::error_code ignored;
     socket.send_to(boost::asio::buffer(out.data(), n), peer, 0, ignored);
   }
@@ -169,12 +177,20 @@ struct StreamServer::Impl {
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
     }
     rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), now_ns());
+    if (video_payload - last_video_payload > 10'000) {
+      const double ratio = double(wire_bytes - last_wire_bytes) / double(video_payload - last_video_payload);
+      wire_per_video = 0.8 * wire_per_video + 0.2 * std::clamp(ratio, 1.0, 3.0);
+      last_wire_bytes = wire_bytes;
+      last_video_payload = video_payload;
+    }
     std::lock_guard lock(state_mutex);
     ++stats.reports;
     stats.loss = fec.loss;
     stats.burst_mean = fec.burst_mean;
     stats.receiver_estimate_bps = int64_t(r.estimated_bitrate_bps);
-    stats.target_bitrate_bps = rate.target_bps();
+    stats.target_bitrate_bps = std::clamp(int64_t(double(rate.target_bps()) / wire_per_video),
+                                          config.min_bitrate_bps, config.max_bitrate_bps);
+    stats.wire_per_video = wire_per_video;
   }
 
   void start_frame() {
@@ -192,6 +208,7 @@ struct StreamServer::Impl {
       info = pending_info;
     }
     fragments = packetizer.packetize_with(info, working, [this](int k) { return fec.parity_for(k); });
+    video_payload += working.size();
     data_fragments = 0;
     next_fragment = 0;
     pace_start_ns = now_ns();

@@ -28,7 +28,7 @@ struct StreamServerConfig {
   size_t mtu = wire::kDefaultMtu;
   int64_t initial_bitrate_bps = 10'000'000;
   int64_t min_bitrate_bps = 300'000;
-  int64_t max_bitrate_bps = 500'000'000;
+  int64_t max_bitrate_bps = 500'000'000;  // video bitrate bounds for the target handed to the encoder
   double assumed_loss = 0.03;  // FEC protection until reports arrive (then decays towards the measured loss)
 };
 
@@ -41,6 +41,7 @@ struct StreamServerStats {
   int64_t target_bitrate_bps = 0;
   double loss = 0, burst_mean = 1;
   int64_t receiver_estimate_bps = 0;
+  double wire_per_video = 1;  // bytes on the wire per byte of video (parity, retransmissions, headers)
 };
 
 class StreamServer {

@@ -158,7 +158,7 @@ TEST(StreamLoopback, reordering_and_duplication_never_corrupt_a_frame) {
 
 TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_within_10s_after) {
   const int64_t initial = 16'000'000;
-  const double cap_mbitps = 11.0;
+  const double cap_mbitps = 12.5;
   double capped_at = -1, below_at = -1, lifted_at = -1, recovered_at = -1;
   const SessionResult r =
       run_session({.impairment = {.delay_ms = 10},
@@ -167,6 +167,12 @@ TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_
                    .follow_estimate = true,
                    .during = [&](double t, Netsim& relay, StreamServer& server) {
                      const int64_t target = server.target_bitrate_bps();
+                     if (std::getenv("KAIRO_TRACE_RATE") && int(t * 90) % 45 == 0) {
+                       const auto st = server.stats();
+                       std::printf("t=%.1f target=%.2f receiver=%.2f loss=%.3f wire/video=%.2f\n", t,
+                                   double(target) / 1e6, double(st.receiver_estimate_bps) / 1e6, st.loss,
+                                   st.wire_per_video);
+                     }
                      if (capped_at < 0 && t >= 3.0) {
                        relay.set_rate_mbitps(cap_mbitps);
                        capped_at = t;
