@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <algorithm>
@@ -14,6 +16,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/hwcontext.h>
+#include <libavutil/hwcontext_drm.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
@@ -163,15 +166,18 @@ class AvVideoEncoder final : public VideoEncoder {
     input->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     input->key_frame = keyframe ? 1 : 0;
     check(avcodec_send_frame(codec_.get(), input), "send frame");
+    return receive(request.frame_id, request.pose_id, request.eye);
+  }
+
+  const AccessUnit& receive(uint64_t frame_id, uint64_t pose_id, int eye) {
     const int received = avcodec_receive_packet(codec_.get(), packet_.get());
     if (received == AVERROR(EAGAIN))
       throw_runtime(encoder_name_ + " held a frame back: it is not configured for zero-delay encoding");
     check(received, "receive packet");
     keyframe_pending_ = false;
-
-    au_.frame_id = request.frame_id;
-    au_.pose_id = request.pose_id;
-    au_.eye = request.eye;
+    au_.frame_id = frame_id;
+    au_.pose_id = pose_id;
+    au_.eye = eye;
     au_.keyframe = (packet_->flags & AV_PKT_FLAG_KEY) != 0;
     au_.data = std::span<const uint8_t>(packet_->data, size_t(packet_->size));
     au_.encode_end_ns = now_ns();
@@ -202,6 +208,70 @@ class AvVideoEncoder final : public VideoEncoder {
   }
   void request_keyframe() override { keyframe_pending_ = true; }
 
+  std::optional<std::pair<int64_t, int64_t>> render_node() const override {
+    if (spec_.family != BackendFamily::kVaapi) return std::nullopt;
+    struct stat info {};
+    const std::string node = config_.vaapi_device.empty() ? first_render_node() : config_.vaapi_device;
+    if (stat(node.c_str(), &info) != 0) return std::nullopt;
+    return std::pair<int64_t, int64_t>{major(info.st_rdev), minor(info.st_rdev)};
+  }
+
+  std::optional<DevicePicture> acquire_device_picture() override {
+    if (spec_.family != BackendFamily::kVaapi || !codec_->hw_frames_ctx) return std::nullopt;
+    for (int slot = 0; slot < int(device_frames_.size()); ++slot) {
+      DeviceFrame& d = device_frames_[size_t(slot)];
+      if (d.in_use) continue;
+      if (!d.surface) {
+        d.surface.reset(av_frame_alloc());
+        d.drm.reset(av_frame_alloc());
+        if (av_hwframe_get_buffer(codec_->hw_frames_ctx, d.surface.get(), 0) < 0) return std::nullopt;
+        d.drm->format = AV_PIX_FMT_DRM_PRIME;
+        if (av_hwframe_map(d.drm.get(), d.surface.get(), AV_HWFRAME_MAP_WRITE | AV_HWFRAME_MAP_OVERWRITE) < 0)
+          return std::nullopt;
+      }
+      const auto* desc = reinterpret_cast<const AVDRMFrameDescriptor*>(d.drm->data[0]);
+      // One object, NV12 as one two-plane layer or two one-plane layers, linear: what a buffer write
+      // addresses.
+      if (desc->nb_objects != 1 || desc->objects[0].format_modifier != 0 /* DRM_FORMAT_MOD_LINEAR */) {
+        spdlog::info("encoder: VA-API surfaces are tiled; the renderer uploads through host memory instead");
+        return std::nullopt;
+      }
+      DevicePicture picture{.dmabuf_fd = desc->objects[0].fd, .size = desc->objects[0].size, .slot = slot};
+      if (desc->nb_layers == 1 && desc->layers[0].nb_planes == 2) {
+        picture.y_offset = uint32_t(desc->layers[0].planes[0].offset);
+        picture.y_pitch = uint32_t(desc->layers[0].planes[0].pitch);
+        picture.uv_offset = uint32_t(desc->layers[0].planes[1].offset);
+        picture.uv_pitch = uint32_t(desc->layers[0].planes[1].pitch);
+      } else if (desc->nb_layers == 2) {
+        picture.y_offset = uint32_t(desc->layers[0].planes[0].offset);
+        picture.y_pitch = uint32_t(desc->layers[0].planes[0].pitch);
+        picture.uv_offset = uint32_t(desc->layers[1].planes[0].offset);
+        picture.uv_pitch = uint32_t(desc->layers[1].planes[0].pitch);
+      } else {
+        return std::nullopt;
+      }
+      d.in_use = true;
+      return picture;
+    }
+    return std::nullopt;  // every surface is in flight
+  }
+
+  const AccessUnit& encode_device_picture(const DevicePicture& picture, uint64_t frame_id, uint64_t pose_id,
+                                          bool keyframe) override {
+    if (picture.slot < 0 || picture.slot >= int(device_frames_.size()) ||
+        !device_frames_[size_t(picture.slot)].in_use)
+      throw_invalid_input("device picture does not belong to this encoder");
+    DeviceFrame& d = device_frames_[size_t(picture.slot)];
+    d.in_use = false;
+    au_.encode_start_ns = now_ns();
+    keyframe = keyframe || keyframe_pending_;
+    d.surface->pts = next_pts_++;
+    d.surface->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    d.surface->key_frame = keyframe ? 1 : 0;
+    check(avcodec_send_frame(codec_.get(), d.surface.get()), "send frame");
+    return receive(frame_id, pose_id, -1);
+  }
+
   const std::string& backend() const override { return backend_; }
   const std::string& encoder_name() const override { return encoder_name_; }
   bool reconfigures_in_place() const override { return spec_.reconfigures_bitrate; }
@@ -229,6 +299,7 @@ class AvVideoEncoder final : public VideoEncoder {
     install_av_log_capture();
     last_av_log_error.clear();
     reopen_pending_ = false;
+    for (DeviceFrame& d : device_frames_) d = DeviceFrame{};  // surfaces of the old pool go with it
     if (config_.width <= 0 || config_.height <= 0 || config_.width % 2 || config_.height % 2)
       throw_invalid_input("encoder picture size must be positive and even, got " +
                           std::to_string(config_.width) + "x" + std::to_string(config_.height));
@@ -333,6 +404,11 @@ class AvVideoEncoder final : public VideoEncoder {
   std::unique_ptr<AVBufferRef, AvBufferDeleter> hw_device_;
   std::unique_ptr<AVFrame, AvFrameDeleter> frame_, hw_frame_;
   std::unique_ptr<AVPacket, AvPacketDeleter> packet_;
+  struct DeviceFrame {
+    std::unique_ptr<AVFrame, AvFrameDeleter> surface, drm;  // the VA surface and its DRM PRIME mapping
+    bool in_use = false;
+  };
+  std::array<DeviceFrame, 3> device_frames_;  // within the pool's fixed 4 surfaces (one left for uploads)
   AccessUnit au_;
   int64_t next_pts_ = 0;
   bool keyframe_pending_ = true;  // the first frame is always a keyframe
@@ -373,6 +449,10 @@ const BackendSpec* find_spec(const std::string& backend, Codec codec) {
 }
 
 }  // namespace
+
+const AccessUnit& VideoEncoder::encode_device_picture(const DevicePicture&, uint64_t, uint64_t, bool) {
+  throw_invalid_input("encoder " + backend() + " takes no device pictures");
+}
 
 const char* codec_name(Codec codec) {
   switch (codec) {

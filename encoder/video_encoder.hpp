@@ -4,8 +4,10 @@
 // Light header: no FFmpeg types leak out of encoder/*.cpp.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kairo {
@@ -64,6 +66,16 @@ struct BackendStatus {
   std::string reason;  // why not (or what was verified)
 };
 
+// A picture in the encoder's own device memory (a VA-API surface exported as DRM PRIME), for the renderer's
+// NV12 pass to write into directly when both are the same GPU (see VulkanContext::drm_render_node): no host
+// copy, no upload. Linear layout only (what a buffer write can address).
+struct DevicePicture {
+  int dmabuf_fd = -1;  // owned by the encoder; valid until the picture is encoded
+  uint64_t size = 0;
+  uint32_t y_offset = 0, y_pitch = 0, uv_offset = 0, uv_pitch = 0;
+  int slot = -1;  // the encoder's handle
+};
+
 class VideoEncoder {
  public:
   // Throws kairo::Error: a forced backend that is unavailable (with the reason), or no working encoder at all
@@ -81,6 +93,15 @@ class VideoEncoder {
   virtual void set_fps(int fps) = 0;
   virtual void set_resolution(int width, int height) = 0;
   virtual void request_keyframe() = 0;
+
+  // VA-API on a GPU: the render node's (major, minor), to compare with the renderer's device.
+  virtual std::optional<std::pair<int64_t, int64_t>> render_node() const { return std::nullopt; }
+  // A free device picture from the encoder's surface pool, or nullopt (backend without one, pool busy, or a
+  // tiled surface layout a buffer write cannot address; the reason is logged once).
+  virtual std::optional<DevicePicture> acquire_device_picture() { return std::nullopt; }
+  // Encodes a device picture the renderer has written (instead of a host picture); releases it.
+  virtual const AccessUnit& encode_device_picture(const DevicePicture& picture, uint64_t frame_id,
+                                                  uint64_t pose_id, bool keyframe);
 
   virtual const std::string& backend() const = 0;
   virtual const std::string& encoder_name() const = 0;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "core/error.hpp"
 #include "renderer/gpu_scene_impl.hpp"
@@ -30,8 +31,9 @@ struct DrawConstants {
 static_assert(sizeof(DrawConstants) == 128, "the push-constant budget every device guarantees");
 
 struct Nv12Params {
-  uint32_t eye_width, eye_height, per_eye, unused;
+  uint32_t eye_width, eye_height, per_eye, y_offset, y_pitch, uv_offset, uv_pitch, picture_stride;
 };
+static_assert(sizeof(Nv12Params) == 32);
 
 constexpr vk::Format kColorFormat = vk::Format::eR8G8B8A8Unorm;  // holds sRGB-encoded values (see scene.frag)
 constexpr vk::Format kDepthFormat = vk::Format::eD32Sfloat;
@@ -68,6 +70,7 @@ struct Slot {
   std::array<vk::raii::ImageView, 2> color_layers{nullptr, nullptr};
   std::array<vk::raii::ImageView, 2> depth_layers{nullptr, nullptr};
   vk::raii::DescriptorSet nv12_set = nullptr;
+  vk::Buffer nv12_bound;  // the buffer nv12_set currently points at
   SlotState state = SlotState::kFree;
   bool rgba_requested = false;
   RenderedFrame frame;
@@ -93,6 +96,15 @@ struct StereoRenderer::Impl {
   size_t order_head = 0;
   size_t order_count = 0;
   size_t nv12_picture_bytes = 0;
+  // Encoder-owned NV12 destinations imported once and reused (a VA-API pool has a handful of surfaces).
+  struct ImportedTarget {
+    int fd = -1;
+    void* host = nullptr;
+    Buffer buffer;
+  };
+  std::vector<ImportedTarget> imported;
+
+  vk::Buffer import_target(const ExternalNv12Target& target);
 
   Impl(std::shared_ptr<GpuScene> s, const RendererConfig& c)
       : scene(std::move(s)), vk_ctx(scene->context().impl()), config(c) {}
@@ -326,6 +338,7 @@ void StereoRenderer::Impl::create_slots() {
                                .descriptorType = vk::DescriptorType::eStorageBuffer,
                                .pBufferInfo = &nv12_info}};
     device.updateDescriptorSets(writes, {});
+    s.nv12_bound = *s.nv12.buffer;
 
     // The frame's views into slot memory never change: set them once.
     const auto* nv12_base = static_cast<const uint8_t*>(s.nv12.mapped);
@@ -347,6 +360,77 @@ void StereoRenderer::Impl::create_slots() {
     }
   }
   order.assign(n, -1);
+}
+
+vk::Buffer StereoRenderer::Impl::import_target(const ExternalNv12Target& t) {
+  const uint32_t picture_width = 2 * uint32_t(config.eye_width);
+  const uint64_t needed =
+      std::max<uint64_t>(uint64_t(t.y_offset) + uint64_t(t.y_pitch) * config.eye_height,
+                         uint64_t(t.uv_offset) + uint64_t(t.uv_pitch) * (config.eye_height / 2));
+  if (config.nv12 != Nv12Layout::kSideBySide)
+    throw_invalid_input("external NV12 targets need the side-by-side layout");
+  if ((t.y_offset | t.y_pitch | t.uv_offset | t.uv_pitch) % 4 != 0 || t.y_pitch < picture_width ||
+      t.uv_pitch < picture_width || needed > t.size)
+    throw_invalid_input(
+        "external NV12 target: offsets and pitches must be multiples of 4 and fit the picture");
+  for (const ImportedTarget& i : imported)
+    if (i.buffer.size == t.size && ((t.dmabuf_fd >= 0 && i.fd == t.dmabuf_fd) ||
+                                    (t.host_pointer != nullptr && i.host == t.host_pointer)))
+      return *i.buffer.buffer;
+  const vk::raii::Device& device = vk_ctx.device;
+  ImportedTarget imported_target{.fd = t.dmabuf_fd, .host = t.host_pointer, .buffer = {}};
+  Buffer& b = imported_target.buffer;
+  b.size = t.size;
+  if (t.dmabuf_fd >= 0) {
+    if (!vk_ctx.dmabuf_import) throw_runtime("this Vulkan device cannot import dma-bufs");
+    const vk::ExternalMemoryBufferCreateInfo external{.handleTypes =
+                                                          vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT};
+    b.buffer = vk::raii::Buffer(
+        device, vk::BufferCreateInfo{
+                    .pNext = &external, .size = t.size, .usage = vk::BufferUsageFlagBits::eStorageBuffer});
+    const auto fd_properties =
+        device.getMemoryFdPropertiesKHR(vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT, t.dmabuf_fd);
+    // Vulkan takes ownership of the fd it imports: give it a duplicate, the encoder keeps its own.
+    const int fd = dup(t.dmabuf_fd);
+    if (fd < 0) throw_runtime("cannot duplicate the dma-buf fd");
+    const vk::ImportMemoryFdInfoKHR import{.handleType = vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT,
+                                           .fd = fd};
+    const auto requirements = b.buffer.getMemoryRequirements();
+    try {
+      b.memory = vk::raii::DeviceMemory(
+          device,
+          vk::MemoryAllocateInfo{.pNext = &import,
+                                 .allocationSize = std::max<vk::DeviceSize>(t.size, requirements.size),
+                                 .memoryTypeIndex = vk_ctx.memory_type(
+                                     requirements.memoryTypeBits & fd_properties.memoryTypeBits, {})});
+    } catch (...) {
+      close(fd);
+      throw;
+    }
+  } else {
+    if (!vk_ctx.external_memory_host) throw_runtime("this Vulkan device cannot import host memory");
+    const vk::ExternalMemoryBufferCreateInfo external{
+        .handleTypes = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT};
+    b.buffer = vk::raii::Buffer(
+        device, vk::BufferCreateInfo{
+                    .pNext = &external, .size = t.size, .usage = vk::BufferUsageFlagBits::eStorageBuffer});
+    const auto pointer_properties = device.getMemoryHostPointerPropertiesEXT(
+        vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT, t.host_pointer);
+    const vk::ImportMemoryHostPointerInfoEXT import{
+        .handleType = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT,
+        .pHostPointer = t.host_pointer};
+    const auto requirements = b.buffer.getMemoryRequirements();
+    b.memory = vk::raii::DeviceMemory(
+        device, vk::MemoryAllocateInfo{.pNext = &import,
+                                       .allocationSize = t.size,
+                                       .memoryTypeIndex = vk_ctx.memory_type(
+                                           requirements.memoryTypeBits & pointer_properties.memoryTypeBits,
+                                           vk::MemoryPropertyFlagBits::eHostVisible)});
+  }
+  b.buffer.bindMemory(*b.memory, 0);
+  vk_ctx.set_name(*b.buffer, "external nv12 target");
+  imported.push_back(std::move(imported_target));
+  return *imported.back().buffer.buffer;
 }
 
 void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
@@ -485,7 +569,34 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     transition_color(vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader,
                      vk::AccessFlagBits2::eShaderStorageRead);
     const bool per_eye = config.nv12 == Nv12Layout::kPerEye;
-    const Nv12Params params{.eye_width = w, .eye_height = h, .per_eye = per_eye ? 1u : 0u, .unused = 0};
+    const uint32_t picture_width = per_eye ? w : 2 * w;
+    Nv12Params params{.eye_width = w,
+                      .eye_height = h,
+                      .per_eye = per_eye ? 1u : 0u,
+                      .y_offset = 0,
+                      .y_pitch = picture_width,
+                      .uv_offset = picture_width * h,
+                      .uv_pitch = picture_width,
+                      .picture_stride = uint32_t(nv12_picture_bytes)};
+    // Write into encoder-owned memory when given one (the slot's descriptor is free: its last frame is done).
+    const vk::Buffer destination = request.nv12_target ? import_target(*request.nv12_target) : *s.nv12.buffer;
+    if (request.nv12_target) {
+      params.y_offset = request.nv12_target->y_offset;
+      params.y_pitch = request.nv12_target->y_pitch;
+      params.uv_offset = request.nv12_target->uv_offset;
+      params.uv_pitch = request.nv12_target->uv_pitch;
+    }
+    if (destination != s.nv12_bound) {
+      const vk::DescriptorBufferInfo info{.buffer = destination, .offset = 0, .range = VK_WHOLE_SIZE};
+      vk_ctx.device.updateDescriptorSets(
+          vk::WriteDescriptorSet{.dstSet = *s.nv12_set,
+                                 .dstBinding = 1,
+                                 .descriptorCount = 1,
+                                 .descriptorType = vk::DescriptorType::eStorageBuffer,
+                                 .pBufferInfo = &info},
+          {});
+      s.nv12_bound = destination;
+    }
     cmd.bindPipeline(vk::PipelineBindPoint::eCompute, *nv12_pipeline);
     cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *nv12_pipeline_layout, 0, {*s.nv12_set}, {});
     cmd.pushConstants<Nv12Params>(*nv12_pipeline_layout, vk::ShaderStageFlagBits::eCompute, 0, params);
@@ -563,6 +674,11 @@ void StereoRenderer::submit(const FrameRequest& request) {
     (void)validated_fov(eye.fov);
   }
   d.record(*slot, request);
+  // Frames written into an external target have no NV12 in the slot's memory to hand out.
+  const int own_pictures = d.config.nv12 == Nv12Layout::kSideBySide ? 1
+                           : d.config.nv12 == Nv12Layout::kPerEye   ? 2
+                                                                    : 0;
+  slot->frame.nv12_pictures = request.nv12_target ? 0 : own_pictures;
   slot->rgba_requested = request.want_rgba;
   slot->frame.frame_id = request.frame_id;
   slot->frame.view = request.view;

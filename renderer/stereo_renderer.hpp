@@ -36,10 +36,23 @@ struct RendererConfig {
   MultiviewMode multiview = MultiviewMode::kAuto;
 };
 
+// Memory the encoder owns, for the NV12 pass to write into instead of the renderer's readback buffer: a
+// VA-API surface exported as DRM PRIME (dma-buf fd) when the encoder and this Vulkan device are the same GPU,
+// or host memory (VK_EXT_external_memory_host). Side-by-side layout only. Offsets and pitches are in bytes
+// and must be multiples of 4; the pitch at least the picture width (2 x eye width). Imports are cached per
+// fd/pointer.
+struct ExternalNv12Target {
+  int dmabuf_fd = -1;            // or:
+  void* host_pointer = nullptr;  // aligned to the device's minImportedHostPointerAlignment
+  uint64_t size = 0;
+  uint32_t y_offset = 0, y_pitch = 0, uv_offset = 0, uv_pitch = 0;
+};
+
 struct FrameRequest {
   uint64_t frame_id = 0;
   StereoView view;
-  bool want_rgba = false;  // copy the stereo RGBA to host memory too
+  bool want_rgba = false;                           // copy the stereo RGBA to host memory too
+  const ExternalNv12Target* nv12_target = nullptr;  // null: the renderer's own readback buffer
 };
 
 struct Nv12Picture {

@@ -3,7 +3,9 @@
 // Light header on purpose: vulkan_raii.hpp stays inside renderer/*.cpp (see vulkan_impl.hpp).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kairo {
@@ -38,6 +40,10 @@ class VulkanContext {
   uint64_t validation_message_count() const;
   bool has_timestamps() const;
   bool imports_host_memory() const;  // VK_EXT_external_memory_host
+  bool imports_dmabuf() const;       // VK_EXT_external_memory_dma_buf
+  // The device's DRM render node (major, minor), when the driver tells (VK_EXT_physical_device_drm): a VA-API
+  // device on the same node is the same GPU, so the NV12 pass can write into its surfaces directly.
+  std::optional<std::pair<int64_t, int64_t>> drm_render_node() const;
 
   struct Impl;
   Impl& impl() { return *impl_; }

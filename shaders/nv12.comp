@@ -7,11 +7,17 @@ layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 layout(set = 0, binding = 0, rgba8) uniform readonly image2DArray stereo_color;
 layout(set = 0, binding = 1, std430) writeonly buffer Nv12Output { uint words[]; } nv12;
 
+// Byte layout of the destination, so that it can be the renderer's readback buffer (tightly packed) or memory
+// the encoder owns (a VA-API surface exported as DRM PRIME, with the driver's pitches and plane offsets).
 layout(push_constant) uniform Params {
   uint eye_width;
   uint eye_height;
-  uint per_eye;  // 0: one picture 2W x H, eyes side by side; 1: one W x H picture per eye, back to back
-  uint unused;
+  uint per_eye;         // 0: one picture 2W x H, eyes side by side; 1: one W x H picture per eye
+  uint y_offset;        // bytes from the picture's start to its luma plane (multiples of 4)
+  uint y_pitch;         // bytes per luma row (multiple of 4)
+  uint uv_offset;       // bytes from the picture's start to its interleaved chroma plane
+  uint uv_pitch;        // bytes per chroma row
+  uint picture_stride;  // bytes from one eye's picture to the next (per-eye layout)
 } params;
 
 vec3 rgb_to_ycbcr709(vec3 rgb) {
@@ -34,8 +40,7 @@ void main() {
   uint y0 = id.y * 2u;
   uint eye = params.per_eye == 1u ? id.z : x0 / params.eye_width;
   uint local_x = params.per_eye == 1u ? x0 : x0 % params.eye_width;
-  uint picture_bytes = picture_width * params.eye_height * 3u / 2u;
-  uint base = params.per_eye == 1u ? eye * picture_bytes : 0u;
+  uint base = params.per_eye == 1u ? eye * params.picture_stride : 0u;
 
   vec4 luma[2];
   vec2 chroma[2] = vec2[2](vec2(0.0), vec2(0.0));
@@ -47,9 +52,9 @@ void main() {
       chroma[col / 2u] += ycc.yz * 0.25;
     }
   }
-  uint y_row0 = (base + y0 * picture_width + x0) / 4u;
+  uint y_row0 = (base + params.y_offset + y0 * params.y_pitch + x0) / 4u;
   nv12.words[y_row0] = pack4(luma[0]);
-  nv12.words[y_row0 + picture_width / 4u] = pack4(luma[1]);
-  uint uv = (base + picture_width * params.eye_height + id.y * picture_width + x0) / 4u;
+  nv12.words[y_row0 + params.y_pitch / 4u] = pack4(luma[1]);
+  uint uv = (base + params.uv_offset + id.y * params.uv_pitch + x0) / 4u;
   nv12.words[uv] = pack4(vec4(chroma[0], chroma[1]));
 }

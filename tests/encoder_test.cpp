@@ -234,6 +234,18 @@ TEST(Encoder, a_picture_of_the_wrong_size_or_format_is_refused) {
       Error);
 }
 
+TEST(Encoder, software_backends_offer_no_device_pictures_so_the_renderer_keeps_the_host_path) {
+  auto encoder = VideoEncoder::open(
+      EncoderConfig{.codec = Codec::kH264, .backend = "x264", .width = 64, .height = 32, .fps = 30});
+  EXPECT_FALSE(encoder->render_node().has_value());
+  EXPECT_FALSE(encoder->acquire_device_picture().has_value());
+  EXPECT_THROW(encoder->encode_device_picture(DevicePicture{}, 0, 0, false), Error);
+  // The renderer's side of that decision: lavapipe has no DRM render node to match a VA-API device with.
+  if (test::vulkan()->gpu().type == "cpu") {
+    EXPECT_FALSE(test::vulkan()->drm_render_node().has_value());
+  }
+}
+
 TEST(Decoder, garbage_is_refused_without_a_crash) {
   VideoDecoder decoder(Codec::kH264);
   std::vector<uint8_t> garbage(4096);

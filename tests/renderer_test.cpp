@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <cstring>
 #include <thread>
 
 #include "core/error.hpp"
@@ -84,6 +85,57 @@ TEST_F(Renderer, per_eye_nv12_pictures_are_the_halves_of_the_side_by_side_pictur
         ASSERT_EQ(a.nv12[0].uv[size_t(y) * 2 * w + eye * w + x], b.nv12[eye].uv[size_t(y) * w + x]);
   sbs.release(a);
   per_eye.release(b);
+}
+
+TEST_F(Renderer, nv12_goes_straight_into_encoder_owned_memory_with_its_pitches_and_offsets) {
+  if (!test::vulkan()->imports_host_memory()) GTEST_SKIP() << "no VK_EXT_external_memory_host";
+  const int w = 64, h = 32;
+  // A surface laid out as a hardware encoder would: padded pitch, chroma plane at an aligned offset.
+  const uint32_t pitch = 192, uv_offset = pitch * 48;
+  const size_t size = 64 * 1024;
+  std::unique_ptr<uint8_t, void (*)(void*)> memory(static_cast<uint8_t*>(std::aligned_alloc(65536, size)),
+                                                   std::free);
+  std::memset(memory.get(), 0xEE, size);
+  const ExternalNv12Target target{.host_pointer = memory.get(),
+                                  .size = size,
+                                  .y_offset = 0,
+                                  .y_pitch = pitch,
+                                  .uv_offset = uv_offset,
+                                  .uv_pitch = pitch};
+  StereoRenderer renderer(
+      room(), RendererConfig{
+                  .eye_width = w, .eye_height = h, .frames_in_flight = 1, .nv12 = Nv12Layout::kSideBySide});
+  const StereoView view = test::head_view(kStanding);
+  renderer.submit(FrameRequest{.frame_id = 1, .view = view});
+  const RenderedFrame& own = renderer.collect();
+  const std::vector<uint8_t> y(own.nv12[0].y.begin(), own.nv12[0].y.end()),
+      uv(own.nv12[0].uv.begin(), own.nv12[0].uv.end());
+  renderer.release(own);
+  renderer.submit(FrameRequest{.frame_id = 2, .view = view, .nv12_target = &target});
+  const RenderedFrame& external = renderer.collect();
+  EXPECT_EQ(external.nv12_pictures, 0);  // the picture is in the encoder's memory, not the slot's
+  renderer.release(external);
+  for (int row = 0; row < h; ++row) {
+    ASSERT_EQ(0, std::memcmp(memory.get() + size_t(row) * pitch, &y[size_t(row) * 2 * w], size_t(2 * w)))
+        << "luma row " << row;
+    EXPECT_EQ(memory.get()[size_t(row) * pitch + 2 * w], 0xEE) << "padding written";
+  }
+  for (int row = 0; row < h / 2; ++row)
+    ASSERT_EQ(0, std::memcmp(memory.get() + uv_offset + size_t(row) * pitch, &uv[size_t(row) * 2 * w],
+                             size_t(2 * w)))
+        << "chroma row " << row;
+  // The slot's own buffer is used again when no target is given.
+  renderer.submit(FrameRequest{.frame_id = 3, .view = view});
+  const RenderedFrame& again = renderer.collect();
+  EXPECT_EQ(again.nv12_pictures, 1);
+  EXPECT_EQ(std::vector<uint8_t>(again.nv12[0].y.begin(), again.nv12[0].y.end()), y);
+  renderer.release(again);
+  const ExternalNv12Target too_small{.host_pointer = memory.get(),
+                                     .size = 1024,
+                                     .y_pitch = pitch,
+                                     .uv_offset = uv_offset,
+                                     .uv_pitch = pitch};
+  EXPECT_THROW(renderer.submit(FrameRequest{.frame_id = 4, .view = view, .nv12_target = &too_small}), Error);
 }
 
 TEST_F(Renderer, frames_in_flight_come_back_in_order_with_the_view_they_were_rendered_with) {
