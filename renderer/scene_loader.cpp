@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "renderer/scene_data.hpp"
@@ -266,6 +267,40 @@ class ImportErrorCapture : public Assimp::LogStream {
 
 std::mutex import_mutex;
 
+// Formats that declare element counts up front (OFF, PLY) let assimp reserve memory for them before reading a
+// single element: a 300-byte OFF claiming 353 billion vertices made it touch 15 GiB. Every element takes at
+// least one byte of the file, so a count above the file size is a lie, refused before assimp sees it.
+// (Hand-written: assimp has no such limit, and only these formats need it.)
+void check_declared_counts(const std::filesystem::path& path, uint64_t file_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::string magic;
+  std::getline(in, magic);
+  while (!magic.empty() && (magic.back() == '\r' || magic.back() == ' ')) magic.pop_back();
+  auto refuse = [&](uint64_t claimed) {
+    throw_invalid_input(path.string() + ": declares " + std::to_string(claimed) + " elements in a file of " +
+                        std::to_string(file_bytes) + " bytes");
+  };
+  if (magic == "OFF" || magic == "COFF" || magic == "NOFF" || magic == "STOFF") {
+    std::string line;
+    while (std::getline(in, line) && (line.empty() || line[0] == '#')) {
+    }
+    std::istringstream counts(line);
+    double vertices = 0, faces = 0;
+    counts >> vertices >> faces;
+    if (vertices > double(file_bytes) || faces > double(file_bytes))
+      refuse(uint64_t(std::max(vertices, faces)));
+  } else if (magic == "ply") {
+    std::string line;
+    for (int lines = 0; lines < 1000 && std::getline(in, line) && line.rfind("end_header", 0) != 0; ++lines) {
+      std::istringstream words(line);
+      std::string keyword, name;
+      double count = 0;
+      if (words >> keyword >> name >> count && keyword == "element" && count > double(file_bytes))
+        refuse(uint64_t(count));
+    }
+  }
+}
+
 }  // namespace
 
 SceneData load_scene(const std::filesystem::path& path, const SceneLimits& limits) {
@@ -277,6 +312,7 @@ SceneData load_scene(const std::filesystem::path& path, const SceneLimits& limit
   if (size == 0) throw_invalid_input(path.string() + ": file is empty");
   if (size > limits.max_file_bytes)
     throw_invalid_input(path.string() + ": file larger than the 1 GiB scene limit");
+  check_declared_counts(path, size);
 
   Assimp::Importer importer;
   // Points and lines are dropped at import; vertex colours, bones and cameras are not used.

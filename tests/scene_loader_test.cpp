@@ -72,6 +72,20 @@ TEST(SceneLoader, every_invalid_assimp_test_model_is_refused_cleanly) {
   EXPECT_GE(refused, 10);
 }
 
+TEST(SceneLoader, a_file_declaring_billions_of_elements_is_refused_before_import) {
+  // assimp's own OutOfMemory.off made it touch 15 GiB before failing; the loader must refuse it up front.
+  try {
+    load_scene(test::assimp_models() / "invalid/OutOfMemory.off");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("declares 353535235358 elements"), std::string::npos) << e.what();
+  }
+  const auto ply = test::temp_dir() / "huge.ply";
+  std::ofstream(ply)
+      << "ply\nformat ascii 1.0\nelement vertex 99999999999\nproperty float x\nend_header\n0\n";
+  EXPECT_THROW(load_scene(ply), Error);
+}
+
 TEST(SceneLoader, broken_gltf_files_from_the_test_models_are_refused_or_loaded_without_crashing) {
   const auto glTF2 = test::assimp_models() / "glTF2";
   for (const char* file :

@@ -118,7 +118,8 @@ SessionResult run_session(const Scenario& s) {
 TEST(StreamLoopback, a_clean_link_delivers_every_frame_on_time) {
   const SessionResult r = run_session({.impairment = {.delay_ms = 2}, .seconds = 3});
   EXPECT_EQ(r.corrupt, 0u);
-  EXPECT_GE(r.on_time, r.sent - 1);
+  EXPECT_GE(r.on_time_share(),
+            0.99);  // a clean link: only scheduling hiccups of a shared machine may make one late
   EXPECT_TRUE(r.client.clock_ready);
   EXPECT_LT(std::abs(r.client.clock_offset_ns), 2'000'000);  // one clock on loopback: offset near zero
   EXPECT_GT(r.server.reports, 40u);
