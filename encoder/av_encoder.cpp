@@ -21,17 +21,12 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "encoder/backend_table.hpp"
 
 namespace kairo {
 namespace {
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string av_error(int code) {
   char text[AV_ERROR_MAX_STRING_SIZE] = {};
@@ -148,7 +143,7 @@ class AvVideoEncoder final : public VideoEncoder {
       throw_invalid_input("picture planes are smaller than an NV12 picture of " + std::to_string(p.width) +
                           "x" + std::to_string(p.height));
 
-    au_.encode_start_ns = now_ns();
+    au_.encode_start_ns = steady_now_ns();
     bool keyframe = request.keyframe || keyframe_pending_;
     if (reopen_pending_) {
       open_codec();
@@ -180,7 +175,7 @@ class AvVideoEncoder final : public VideoEncoder {
     au_.eye = eye;
     au_.keyframe = (packet_->flags & AV_PKT_FLAG_KEY) != 0;
     au_.data = std::span<const uint8_t>(packet_->data, size_t(packet_->size));
-    au_.encode_end_ns = now_ns();
+    au_.encode_end_ns = steady_now_ns();
     return au_;
   }
 
@@ -263,7 +258,7 @@ class AvVideoEncoder final : public VideoEncoder {
       throw_invalid_input("device picture does not belong to this encoder");
     DeviceFrame& d = device_frames_[size_t(picture.slot)];
     d.in_use = false;
-    au_.encode_start_ns = now_ns();
+    au_.encode_start_ns = steady_now_ns();
     keyframe = keyframe || keyframe_pending_;
     d.surface->pts = next_pts_++;
     d.surface->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;

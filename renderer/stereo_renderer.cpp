@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "renderer/gpu_scene_impl.hpp"
 #include "shaders/shaders.hpp"
@@ -40,12 +41,6 @@ constexpr vk::Format kDepthFormat = vk::Format::eD32Sfloat;
 constexpr uint32_t kBothEyes = 0b11;                     // multiview mask: layer 0 left, layer 1 right
 constexpr uint64_t kFenceTimeoutNs = 20'000'000'000ull;  // a device that stalls this long is broken
 constexpr std::array<float, 4> kClearColor{0.62f, 0.70f, 0.80f, 1.0f};  // sky, sRGB-encoded
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 vk::raii::ShaderModule shader_module(const vk::raii::Device& device, std::span<const uint32_t> spirv) {
   return vk::raii::ShaderModule(
@@ -682,7 +677,7 @@ void StereoRenderer::submit(const FrameRequest& request) {
   slot->rgba_requested = request.want_rgba;
   slot->frame.frame_id = request.frame_id;
   slot->frame.view = request.view;
-  slot->frame.submitted_ns = now_ns();
+  slot->frame.submitted_ns = steady_now_ns();
   d.vk_ctx.device.resetFences(*slot->fence);
   const vk::CommandBuffer handle = *slot->cmd;
   {
@@ -703,7 +698,7 @@ const RenderedFrame& StereoRenderer::collect() {
   d.order_head = (d.order_head + 1) % d.order.size();
   --d.order_count;
   s.state = SlotState::kCollected;
-  s.frame.completed_ns = now_ns();
+  s.frame.completed_ns = steady_now_ns();
   const uint32_t w = uint32_t(d.config.eye_width), h = uint32_t(d.config.eye_height);
   s.frame.rgba = s.rgba_requested ? std::span<const uint8_t>(static_cast<const uint8_t*>(s.rgba.mapped),
                                                              size_t(2 * w) * h * 4)

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "streaming/bandwidth_estimator.hpp"
 #include "streaming/udp_address.hpp"
@@ -16,11 +17,6 @@ namespace kairo {
 using boost::asio::ip::udp;
 
 namespace {
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 constexpr int64_t kTickNs = 2'000'000;
 constexpr int64_t kReportIntervalNs = 50'000'000;
 }  // namespace
@@ -74,7 +70,7 @@ struct StreamClient::Impl {
   }
 
   void handle(size_t n) {
-    const int64_t now = now_ns();
+    const int64_t now = steady_now_ns();
     wire::Header header;
     size_t size = 0;
     const OpenResult r = opener.open(std::span(receive_buffer.data(), n), header, plain, size);
@@ -113,7 +109,7 @@ struct StreamClient::Impl {
   }
 
   void on_tick() {
-    const int64_t now = now_ns();
+    const int64_t now = steady_now_ns();
     // NACK what is missing once a frame has been quiet for 3 ms; again at most every RTT.
     const int64_t rtt = clock.ready() ? std::max<int64_t>(clock.rtt_ns(), 5'000'000) : 20'000'000;
     wire::NackMessage nack;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "streaming/fec_policy.hpp"
 #include "streaming/udp_address.hpp"
@@ -14,14 +15,6 @@
 namespace kairo {
 
 using boost::asio::ip::udp;
-
-namespace {
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 struct StreamServer::Impl {
   StreamServerConfig config;
@@ -87,7 +80,7 @@ struct StreamServer::Impl {
   }
 
   void handle(size_t n) {
-    const int64_t received_ns = now_ns();
+    const int64_t received_ns = steady_now_ns();
     wire::Header header;
     size_t size = 0;
     const OpenResult r = opener.open(std::span(receive_buffer.data(), n), header, plain, size);
@@ -105,7 +98,7 @@ struct StreamServer::Impl {
           std::array<uint8_t, wire::PongMessage::kSize> reply{};
           wire::write(wire::PongMessage{.client_send_ns = ping->client_send_ns,
                                         .server_receive_ns = received_ns,
-                                        .server_send_ns = now_ns()},
+                                        .server_send_ns = steady_now_ns()},
                       reply);
           send_datagram(wire::PacketType::kPong, reply);
           std::lock_guard lock(state_mutex);
@@ -152,7 +145,7 @@ struct StreamServer::Impl {
     uint64_t sent = 0, bytes = 0;
     for (size_t i = 0; i < nack.count; ++i) {
       const auto payload = packetizer.retransmission(nack.frame_id, nack.stream, nack.fragments[i].first,
-                                                     nack.fragments[i].second, now_ns());
+                                                     nack.fragments[i].second, steady_now_ns());
       if (payload.empty()) continue;  // no longer kept: the frame is past saving
       send_datagram(wire::PacketType::kVideo, payload);
       ++sent;
@@ -176,7 +169,7 @@ struct StreamServer::Impl {
       fec.loss = std::max(0.9 * fec.loss + 0.1 * loss, config.assumed_loss * 0.25);
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
     }
-    rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), now_ns());
+    rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns());
     if (video_payload - last_video_payload > 10'000) {
       const double ratio = double(wire_bytes - last_wire_bytes) / double(video_payload - last_video_payload);
       wire_per_video = 0.8 * wire_per_video + 0.2 * std::clamp(ratio, 1.0, 3.0);
@@ -211,7 +204,7 @@ struct StreamServer::Impl {
     video_payload += working.size();
     data_fragments = 0;
     next_fragment = 0;
-    pace_start_ns = now_ns();
+    pace_start_ns = steady_now_ns();
     const int64_t interval = 1'000'000'000 / std::max(1, config.fps);
     pace_spacing_ns =
         fragments > 1 ? int64_t(config.pacing_fraction * double(interval)) / (fragments - 1) : 0;
@@ -223,7 +216,7 @@ struct StreamServer::Impl {
   }
 
   void send_fragment(int index) {
-    const auto payload = packetizer.fragment(index, now_ns());
+    const auto payload = packetizer.fragment(index, steady_now_ns());
     send_datagram(wire::PacketType::kVideo, payload);
     const auto f = wire::read_video_fragment(payload);
     std::lock_guard lock(state_mutex);
@@ -237,7 +230,7 @@ struct StreamServer::Impl {
   }
 
   void pace() {
-    const int64_t now = now_ns();
+    const int64_t now = steady_now_ns();
     while (next_fragment < fragments && pace_start_ns + int64_t(next_fragment) * pace_spacing_ns <= now)
       send_fragment(next_fragment++);
     if (next_fragment >= fragments) return;

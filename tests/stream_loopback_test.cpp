@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "streaming/netsim.hpp"
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
@@ -21,10 +22,6 @@ namespace kairo {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
 struct SessionResult {
   uint64_t sent = 0, on_time = 0, late = 0, corrupt = 0;
@@ -84,8 +81,8 @@ SessionResult run_session(const Scenario& s) {
                       });
   // Say hello until the server has seen the client (its address is learned from authenticated traffic).
   for (int i = 0; i < 100 && !server.connected(); ++i) {
-    client.send_pose(
-        wire::PoseMessage{.pose_id = uint64_t(i), .sample_time_ns = now_ns(), .display_time_ns = now_ns()});
+    client.send_pose(wire::PoseMessage{
+        .pose_id = uint64_t(i), .sample_time_ns = steady_now_ns(), .display_time_ns = steady_now_ns()});
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(server.connected());
@@ -104,7 +101,7 @@ SessionResult run_session(const Scenario& s) {
       std::lock_guard lock(mutex);
       sent_frames[id] = frame;
     }
-    server.send_frame(FrameInfo{.frame_id = id, .pose_id = id, .capture_time_ns = now_ns()}, frame);
+    server.send_frame(FrameInfo{.frame_id = id, .pose_id = id, .capture_time_ns = steady_now_ns()}, frame);
     if (s.during) s.during(double(id) / s.fps, relay, server);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -203,12 +200,13 @@ TEST(StreamLoopback, poses_and_input_events_travel_upstream_on_the_same_socket) 
       nullptr);
   for (uint64_t i = 1; i <= 500; ++i) {  // 1000 Hz for half a second
     client.send_pose(wire::PoseMessage{.pose_id = i,
-                                       .sample_time_ns = now_ns(),
-                                       .display_time_ns = now_ns() + 30'000'000,
+                                       .sample_time_ns = steady_now_ns(),
+                                       .display_time_ns = steady_now_ns() + 30'000'000,
                                        .position = {0, 1.6f, 0},
                                        .orientation = {0, 0, 0, 1}});
     if (i % 50 == 0)
-      client.send_input(wire::InputMessage{.time_ns = now_ns(), .device = 2, .control = 7, .value = 1.0f});
+      client.send_input(
+          wire::InputMessage{.time_ns = steady_now_ns(), .device = 2, .control = 7, .value = 1.0f});
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
