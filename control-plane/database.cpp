@@ -1,0 +1,126 @@
+#include "control-plane/database.hpp"
+
+#include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
+
+#include "control-plane/migrations.hpp"
+#include "core/error.hpp"
+
+namespace kairo::control {
+namespace {
+constexpr long kMigrationLock = 0x6b6169726f;  // "kairo": one advisory lock id for schema changes
+}
+
+Database::Database(std::string url, int pool_size)
+    : url_(std::move(url)), connections_(size_t(std::max(1, pool_size))), busy_(connections_.size(), false) {}
+
+Database::~Database() = default;
+
+std::unique_ptr<pqxx::connection>& Database::acquire(std::unique_lock<std::mutex>& lock, size_t& index) {
+  available_.wait(lock, [this] {
+    for (bool b : busy_)
+      if (!b) return true;
+    return false;
+  });
+  for (index = 0; busy_[index]; ++index) {
+  }
+  busy_[index] = true;
+  return connections_[index];
+}
+
+void Database::release(size_t index) {
+  {
+    std::lock_guard lock(mutex_);
+    busy_[index] = false;
+  }
+  available_.notify_one();
+}
+
+void Database::transact(const std::function<void(pqxx::work&)>& work) {
+  size_t index = 0;
+  std::unique_ptr<pqxx::connection>* slot = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    slot = &acquire(lock, index);
+  }
+  struct Release {
+    Database* db;
+    size_t index;
+    ~Release() { db->release(index); }
+  } release{this, index};
+  for (int attempt = 0;; ++attempt) {
+    try {
+      if (!*slot || !(*slot)->is_open()) *slot = std::make_unique<pqxx::connection>(url_);
+      pqxx::work transaction(**slot);
+      work(transaction);
+      transaction.commit();
+      return;
+    } catch (const pqxx::in_doubt_error&) {
+      slot->reset();
+      throw;  // the commit may or may not have happened: never run it twice
+    } catch (const pqxx::broken_connection& e) {
+      slot->reset();
+      if (attempt >= 1) throw_runtime(std::string("database unavailable: ") + e.what());
+      spdlog::warn("database connection lost; reconnecting");
+    }
+  }
+}
+
+int Database::schema_version() {
+  int version = 0;
+  transact([&](pqxx::work& w) {
+    const auto exists = w.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!exists[0][0].as<bool>()) return;
+    version = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+  });
+  return version;
+}
+
+int Database::expected_schema_version() const {
+  return int(migrations().size());
+}
+
+int Database::migrate() {
+  // A dedicated session holds the advisory lock for the whole run: a second replica waits, then finds
+  // every migration recorded and applies nothing.
+  pqxx::connection c(url_);
+  {
+    pqxx::nontransaction lock(c);  // a session-level lock: it outlives this statement's transaction
+    lock.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
+  }
+  int version = 0;
+  try {
+    pqxx::work setup(c);
+    setup.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT "
+        "NULL DEFAULT now())");
+    version = setup.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+    setup.commit();
+    const auto& all = migrations();
+    for (int v = version + 1; v <= int(all.size()); ++v) {
+      pqxx::work apply(c);
+      apply.exec(all[size_t(v - 1)]);
+      apply.exec("INSERT INTO schema_migrations (version) VALUES (" + std::to_string(v) + ")");
+      apply.commit();
+      spdlog::info("database: applied migration {}", v);
+      version = v;
+    }
+  } catch (...) {
+    pqxx::nontransaction unlock(c);
+    unlock.exec("SELECT pg_advisory_unlock_all()");
+    throw;
+  }
+  pqxx::nontransaction unlock(c);
+  unlock.exec("SELECT pg_advisory_unlock_all()");
+  return version;
+}
+
+bool Database::ready() {
+  try {
+    return schema_version() == expected_schema_version();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace kairo::control

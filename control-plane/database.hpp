@@ -1,0 +1,46 @@
+#pragma once
+// The control plane's only store: PostgreSQL through libpqxx. A fixed pool of connections; a connection
+// that broke (database restarted) is reopened on its next use, and a transaction that failed because of it
+// is retried once on the fresh connection. Schema migrations (control-plane/migrations, embedded at build
+// time) are applied at start under an advisory lock, so replicas starting together apply each one once.
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>  // libpqxx 6 has no forward-declaration header; only control-plane files include this
+#include <pqxx/transaction>
+
+namespace kairo::control {
+
+class Database {
+ public:
+  Database(std::string url, int pool_size);
+  ~Database();
+
+  // Applies every migration not yet recorded in schema_migrations. Returns the schema version.
+  int migrate();
+  int schema_version();
+  int expected_schema_version() const;
+
+  // Runs `work` in a transaction on a pooled connection and commits. A connection failure (before the commit
+  // was acknowledged) reopens the connection and runs `work` once more; other errors propagate.
+  void transact(const std::function<void(pqxx::work&)>& work);
+  // Readiness: the database answers and the schema is current.
+  bool ready();
+
+ private:
+  struct Lease;
+  std::unique_ptr<pqxx::connection>& acquire(std::unique_lock<std::mutex>& lock, size_t& index);
+  void release(size_t index);
+
+  std::string url_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> connections_;
+  std::vector<bool> busy_;
+};
+
+}  // namespace kairo::control

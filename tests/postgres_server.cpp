@@ -1,0 +1,107 @@
+#include "tests/postgres_server.hpp"
+
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace kairo::test {
+namespace {
+
+std::filesystem::path postgres_bin() {
+  std::filesystem::path best;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib/postgresql", ec))
+    if (std::filesystem::exists(entry.path() / "bin/initdb") && entry.path() > best.parent_path())
+      best = entry.path() / "bin";
+  if (best.empty())
+    throw std::runtime_error("PostgreSQL server binaries not found (Debian package postgresql)");
+  return best;
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+PostgresServer::PostgresServer() : bin_(postgres_bin()) {
+  dir_ = std::filesystem::temp_directory_path() /
+         ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(free_port()));
+  std::filesystem::create_directories(dir_);
+  if (geteuid() == 0) {
+    const passwd* user = getpwnam("postgres");
+    if (user == nullptr)
+      throw std::runtime_error("running as root but there is no 'postgres' user to run PostgreSQL as");
+    if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0)
+      throw std::runtime_error("cannot chown " + dir_.string());
+  }
+  port_ = free_port();
+  run_tool("initdb", "-D " + (dir_ / "data").string() + " -U kairo -A trust -E UTF8 --no-sync");
+  std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app)
+      << "listen_addresses = '127.0.0.1'\nport = " << port_ << "\nunix_socket_directories = '"
+      << dir_.string() << "'\nfsync = off\nsynchronous_commit = on\nmax_connections = 200\n";
+  start();
+  run_tool("createdb", "-h " + dir_.string() + " -p " + std::to_string(port_) + " -U kairo kairo");
+}
+
+PostgresServer::~PostgresServer() {
+  try {
+    stop();
+  } catch (...) {
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string PostgresServer::url() const {
+  return "postgresql://kairo@127.0.0.1:" + std::to_string(port_) + "/kairo?connect_timeout=5";
+}
+
+void PostgresServer::start() {
+  run_tool("pg_ctl",
+           "-D " + (dir_ / "data").string() + " -l " + (dir_ / "server.log").string() + " -w -t 30 start");
+  running_ = true;
+}
+
+void PostgresServer::stop() {
+  if (!running_) return;
+  running_ = false;
+  run_tool("pg_ctl", "-D " + (dir_ / "data").string() + " -m fast -w -t 30 stop");
+}
+
+void PostgresServer::run_tool(const std::string& tool, const std::string& arguments) {
+  const std::string command =
+      (bin_ / tool).string() + " " + arguments + " >> " + (dir_ / "tools.log").string() + " 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (geteuid() == 0) {
+      const passwd* user = getpwnam("postgres");
+      if (user == nullptr || setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0) _exit(126);
+    }
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream log(dir_ / "tools.log"), server(dir_ / "server.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), {}),
+        server_text((std::istreambuf_iterator<char>(server)), {});
+    throw std::runtime_error(tool + " failed:\n" + text + server_text);
+  }
+}
+
+}  // namespace kairo::test
