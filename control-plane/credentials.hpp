@@ -1,0 +1,42 @@
+#pragma once
+// Credentials of the control plane: argon2id password hashes (libsodium), signed access tokens (JWT HS256
+// through libjwt, 15 minutes), and opaque random tokens (refresh and node tokens) stored only as hashes.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace kairo::control {
+
+enum class Role { kClient, kOperator, kAdmin };
+const char* role_name(Role role);
+std::optional<Role> parse_role(const std::string& name);
+
+// Argon2id with libsodium's interactive limits: about 0.1 s and 64 MiB per hash, on purpose.
+std::string hash_password(const std::string& password);
+bool verify_password(const std::string& hash, const std::string& password);
+
+// 32 random bytes, base64url (43 characters); and the SHA-256-sized BLAKE2b hash that is stored instead.
+std::string random_token();
+std::string token_hash(const std::string& token);  // 32 raw bytes as a string
+
+struct AccessClaims {
+  int64_t user_id = 0;
+  std::string username;
+  Role role = Role::kClient;
+  int64_t expires_at = 0;  // unix seconds
+};
+
+class AccessTokens {
+ public:
+  explicit AccessTokens(std::string signing_key, int64_t lifetime_s = 15 * 60);
+  std::string issue(int64_t user_id, const std::string& username, Role role, int64_t now_s) const;
+  // Verifies signature (HS256 only: "alg":"none" and every other algorithm are refused), expiry and claims.
+  std::optional<AccessClaims> verify(const std::string& token, int64_t now_s) const;
+  int64_t lifetime_s() const { return lifetime_s_; }
+
+ private:
+  std::string key_;
+  int64_t lifetime_s_;
+};
+
+}  // namespace kairo::control
