@@ -1,0 +1,193 @@
+#include "control-plane/http_server.hpp"
+
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include <spdlog/spdlog.h>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/error.hpp"
+#include "streaming/udp_address.hpp"
+
+namespace kairo::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+HttpResponse error_response(int status, const char* code, const char* message) {
+  return {status, std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + "\"}}",
+          "application/json"};
+}
+
+// One connection: read a request, answer it, repeat while the client keeps the connection alive.
+template <typename Stream>
+class Connection : public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  Connection(Stream stream, const HttpHandler& handler, size_t body_limit, std::string remote)
+      : stream_(std::move(stream)), handler_(handler), body_limit_(body_limit), remote_(std::move(remote)) {}
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(15));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code error) {
+                                if (!error) self->read();
+                              });
+    } else {
+      read();
+    }
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(body_limit_);
+    parser_->header_limit(16 * 1024);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(15));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code error, size_t) { self->on_read(error); });
+  }
+
+  void on_read(beast::error_code error) {
+    if (error == http::error::end_of_stream || error == beast::error::timeout) return close();
+    if (error == http::error::body_limit)
+      return respond(error_response(413, "body_too_large", "request body too large"), false);
+    if (error) return respond(error_response(400, "bad_request", "malformed HTTP request"), false);
+    const auto& request = parser_->get();
+    HttpRequest in;
+    in.method = std::string(request.method_string());
+    const std::string target(request.target());
+    const size_t question = target.find('?');
+    in.path = target.substr(0, question);
+    if (question != std::string::npos) in.query = target.substr(question + 1);
+    in.authorization = std::string(request[http::field::authorization]);
+    in.content_type = std::string(request[http::field::content_type]);
+    in.body = request.body();
+    in.remote_address = remote_;
+    HttpResponse out;
+    try {
+      out = handler_(in);
+    } catch (const std::exception& e) {
+      spdlog::error("http {} {}: {}", in.method, in.path, e.what());
+      out = error_response(500, "internal", "internal error");
+    }
+    respond(std::move(out), request.keep_alive());
+  }
+
+  void respond(HttpResponse out, bool keep_alive) {
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<http::status>(out.status));
+    response_.set(http::field::server, "kairo");
+    response_.set(http::field::content_type, out.content_type);
+    response_.set(http::field::cache_control, "no-store");
+    response_.keep_alive(keep_alive);
+    response_.body() = std::move(out.body);
+    response_.prepare_payload();
+    http::async_write(stream_, response_,
+                      [self = this->shared_from_this(), keep_alive](beast::error_code error, size_t) {
+                        if (!error && keep_alive)
+                          self->read();
+                        else
+                          self->close();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  Stream stream_;
+  const HttpHandler& handler_;
+  size_t body_limit_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::optional<asio::ssl::context> tls;
+  std::vector<std::thread> threads;
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code error, tcp::socket socket) {
+      if (error == asio::error::operation_aborted) return;
+      if (!error) {
+        beast::error_code ignored;
+        const auto remote = socket.remote_endpoint(ignored).address().to_string();
+        if (tls) {
+          std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
+              beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), handler,
+              options.body_limit, remote)
+              ->start();
+        } else {
+          std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), handler,
+                                                          options.body_limit, remote)
+              ->start();
+        }
+      }
+      accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->handler = std::move(handler);
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    if (options.tls_cert_file.empty() || options.tls_key_file.empty())
+      throw_invalid_input("TLS needs both --tls-cert and --tls-key");
+    impl_->tls.emplace(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code error;
+    impl_->tls->use_certificate_chain_file(options.tls_cert_file, error);
+    if (!error) impl_->tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, error);
+    if (error) throw_invalid_input("cannot load the TLS certificate or key: " + error.message());
+  }
+  const auto udp_endpoint = resolve_udp(options.listen, "--listen");  // same HOST:PORT syntax
+  const tcp::endpoint at(udp_endpoint.address(), udp_endpoint.port());
+  boost::system::error_code error;
+  impl_->acceptor.open(at.protocol(), error);
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  impl_->acceptor.bind(at, error);
+  if (error) throw_runtime("cannot listen on " + options.listen + ": " + error.message());
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  impl_->accept();
+  for (int i = 0; i < std::max(1, options.threads); ++i)
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+}
+
+HttpServer::~HttpServer() {
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+bool HttpServer::tls() const {
+  return impl_->tls.has_value();
+}
+
+}  // namespace kairo::control

@@ -1,0 +1,143 @@
+// The control plane's HTTP API against a real PostgreSQL, over real HTTP on loopback.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "control-plane/control_api.hpp"
+#include "tests/http_client.hpp"
+#include "tests/postgres_server.hpp"
+
+namespace kairo::control {
+namespace {
+
+using nlohmann::json;
+
+class ControlApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pg = new test::PostgresServer();
+    db = new Database(pg->url(), 4);
+    db->migrate();
+    tokens = new AccessTokens(std::string(48, 'q'));
+    auth = new AuthService(*db, *tokens);
+    auth->bootstrap_admin("admin", "admin-password");
+    api = new ControlApi(*db, *auth, *tokens);
+    server = new HttpServer(HttpServerOptions{.listen = "127.0.0.1:0"},
+                            [](const HttpRequest& r) { return api->handle(r); });
+  }
+  static void TearDownTestSuite() {
+    delete server;
+    delete api;
+    delete auth;
+    delete tokens;
+    delete db;
+    delete pg;
+  }
+  static test::HttpResult call(const std::string& method, const std::string& target,
+                               const std::string& body = "", const std::string& bearer = "") {
+    return test::http_request(server->port(), method, target, body, bearer);
+  }
+  static std::string login(const std::string& user, const std::string& password) {
+    const auto r = call("POST", "/v1/auth/login", json{{"username", user}, {"password", password}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body).value("access_token", "");
+  }
+  static std::string error_code(const test::HttpResult& r) {
+    const json body = json::parse(r.body, nullptr, false);
+    return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
+  }
+
+  static test::PostgresServer* pg;
+  static Database* db;
+  static AccessTokens* tokens;
+  static AuthService* auth;
+  static ControlApi* api;
+  static HttpServer* server;
+};
+test::PostgresServer* ControlApiTest::pg = nullptr;
+Database* ControlApiTest::db = nullptr;
+AccessTokens* ControlApiTest::tokens = nullptr;
+AuthService* ControlApiTest::auth = nullptr;
+ControlApi* ControlApiTest::api = nullptr;
+HttpServer* ControlApiTest::server = nullptr;
+
+TEST_F(ControlApiTest, health_readiness_and_metrics_answer) {
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+  call("GET", "/nowhere");
+  const auto metrics = call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("kairo_http_requests_total{route=\"GET /readyz\",code=\"200\"}"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("kairo_http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(ControlApiTest, login_refresh_logout_over_http) {
+  const auto login_response =
+      call("POST", "/v1/auth/login", R"({"username":"admin","password":"admin-password"})");
+  ASSERT_EQ(login_response.status, 200);
+  const json pair = json::parse(login_response.body);
+  EXPECT_EQ(pair["expires_in"], 900);
+  const auto refreshed =
+      call("POST", "/v1/auth/refresh", json{{"refresh_token", pair["refresh_token"]}}.dump());
+  ASSERT_EQ(refreshed.status, 200);
+  const json second = json::parse(refreshed.body);
+  EXPECT_EQ(call("POST", "/v1/auth/refresh", json{{"refresh_token", pair["refresh_token"]}}.dump()).status,
+            401);  // reuse
+  EXPECT_EQ(call("POST", "/v1/auth/logout", json{{"refresh_token", second["refresh_token"]}}.dump()).status,
+            204);
+  EXPECT_EQ(error_code(call("POST", "/v1/auth/login", R"({"username":"admin","password":"nope"})")),
+            "invalid_credentials");
+}
+
+TEST_F(ControlApiTest, creating_users_needs_an_admin_token) {
+  const std::string admin = login("admin", "admin-password");
+  const std::string body = R"({"username":"eve","password":"eve-password","role":"client"})";
+  EXPECT_EQ(call("POST", "/v1/users", body).status, 401);
+  EXPECT_EQ(call("POST", "/v1/users", body, "not-a-token").status, 401);
+  EXPECT_EQ(call("POST", "/v1/users", body, admin).status, 201);
+  EXPECT_EQ(call("POST", "/v1/users", body, admin).status, 409);
+  const std::string eve = login("eve", "eve-password");
+  EXPECT_EQ(call("POST", "/v1/users", R"({"username":"mallory","password":"mallory-pw","role":"admin"})", eve)
+                .status,
+            403);
+  EXPECT_EQ(error_code(call("POST", "/v1/users",
+                            R"({"username":"x1","password":"x1-password","role":"king"})", admin)),
+            "invalid_role");
+}
+
+TEST_F(ControlApiTest, bad_requests_get_4xx_json_errors_never_500) {
+  const std::string admin = login("admin", "admin-password");
+  EXPECT_EQ(error_code(call("POST", "/v1/auth/login", "{not json")), "malformed_json");
+  EXPECT_EQ(error_code(call("POST", "/v1/auth/login", "[1,2]")), "malformed_json");
+  EXPECT_EQ(error_code(call("POST", "/v1/auth/login", R"({"username":"admin","password":"x","admin":true})")),
+            "unknown_field");
+  EXPECT_EQ(error_code(call("POST", "/v1/auth/login", R"({"username":5,"password":"x"})")), "invalid_field");
+  EXPECT_EQ(call("POST", "/v1/auth/login", std::string(200 * 1024, 'a')).status, 413);
+  const auto injection =
+      call("POST", "/v1/users",
+           R"({"username":"a'; DROP TABLE users; --","password":"long-enough","role":"client"})", admin);
+  EXPECT_EQ(injection.status, 400);
+  EXPECT_EQ(call("GET", "/readyz").status, 200);  // the users table is still there
+  EXPECT_EQ(call("DELETE", "/v1/auth/login").status, 404);
+}
+
+TEST_F(ControlApiTest, login_attempts_are_rate_limited_per_user_and_audited) {
+  auth->create_user("frank", "frank-password", Role::kClient);
+  int limited = 0;
+  for (int i = 0; i < 8; ++i)
+    limited += call("POST", "/v1/auth/login", R"({"username":"frank","password":"guess"})").status == 429;
+  EXPECT_GE(limited, 3);
+  int audited = 0;
+  db->transact([&](pqxx::work& w) {
+    audited =
+        w.exec(
+             "SELECT count(*) FROM audit_log WHERE event = 'login_rate_limited' AND username = 'frank'")[0][0]
+            .as<int>();
+  });
+  EXPECT_EQ(audited, limited);
+}
+
+}  // namespace
+}  // namespace kairo::control
