@@ -14,5 +14,6 @@ Runner add_contact_sheet_command(CLI::App& app);
 Runner add_encoders_command(CLI::App& app);
 Runner add_encode_command(CLI::App& app);
 Runner add_netsim_command(CLI::App& app);
+Runner add_control_command(CLI::App& app);
 
 }  // namespace kairo::app

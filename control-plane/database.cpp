@@ -115,6 +115,18 @@ int Database::migrate() {
   return version;
 }
 
+std::string Database::shared_secret(const std::string& name, const std::string& candidate) {
+  std::string value;
+  transact([&](pqxx::work& w) {
+    w.exec_params("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name,
+                  pqxx::binarystring(candidate.data(), candidate.size()));
+    const auto row = w.exec_params("SELECT value FROM settings WHERE name = $1", name);
+    const pqxx::binarystring stored(row[0][0]);
+    value.assign(reinterpret_cast<const char*>(stored.data()), stored.size());
+  });
+  return value;
+}
+
 bool Database::ready() {
   try {
     return schema_version() == expected_schema_version();

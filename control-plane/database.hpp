@@ -30,6 +30,8 @@ class Database {
   void transact(const std::function<void(pqxx::work&)>& work);
   // Readiness: the database answers and the schema is current.
   bool ready();
+  // A shared secret setting: the stored value, or `candidate` stored first if none (replicas agree).
+  std::string shared_secret(const std::string& name, const std::string& candidate);
 
  private:
   struct Lease;

@@ -1,0 +1,78 @@
+#include <spdlog/spdlog.h>
+#include <csignal>
+#include <cstdio>
+
+#include "app/commands.hpp"
+#include "control-plane/control_api.hpp"
+#include "core/error.hpp"
+
+namespace kairo::app {
+
+Runner add_control_command(CLI::App& app) {
+  struct Options {
+    std::string db, listen = "127.0.0.1:8080", tls_cert, tls_key, bootstrap_admin, node_token, token_key;
+    bool allow_plain_http = false;
+    int threads = 2, pool = 8;
+  };
+  auto o = std::make_shared<Options>();
+  // Every flag can also come from a KAIRO_-prefixed environment variable (secrets belong there, not in argv).
+  app.add_option("--db", o->db, "PostgreSQL URL")->envname("KAIRO_DB")->required();
+  app.add_option("--listen", o->listen, "HOST:PORT")->envname("KAIRO_LISTEN")->capture_default_str();
+  app.add_option("--tls-cert", o->tls_cert, "PEM certificate chain (HTTPS)")->envname("KAIRO_TLS_CERT");
+  app.add_option("--tls-key", o->tls_key, "PEM private key (HTTPS)")->envname("KAIRO_TLS_KEY");
+  app.add_option("--bootstrap-admin", o->bootstrap_admin, "USER:PASSWORD of the first admin")
+      ->envname("KAIRO_BOOTSTRAP_ADMIN");
+  app.add_option("--node-token", o->node_token, "a node token accepted without minting (simple deployments)")
+      ->envname("KAIRO_NODE_TOKEN");
+  app.add_option("--token-key", o->token_key,
+                 "access-token signing key (default: generated once, shared in the database)")
+      ->envname("KAIRO_TOKEN_KEY");
+  app.add_flag("--allow-plain-http", o->allow_plain_http, "serve plain HTTP on a non-loopback address")
+      ->envname("KAIRO_ALLOW_PLAIN_HTTP");
+  app.add_option("--threads", o->threads, "HTTP threads")
+      ->envname("KAIRO_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--db-pool", o->pool, "database connections")
+      ->envname("KAIRO_DB_POOL")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 200));
+  return [o] {
+    const bool tls = !o->tls_cert.empty() || !o->tls_key.empty();
+    const bool loopback = o->listen.rfind("127.", 0) == 0 || o->listen.rfind("[::1]", 0) == 0 ||
+                          o->listen.rfind("localhost", 0) == 0;
+    if (!tls && !loopback && !o->allow_plain_http)
+      throw_invalid_input("refusing plain HTTP on " + o->listen +
+                          ": give --tls-cert and --tls-key, or --allow-plain-http");
+    control::Database db(o->db, o->pool);
+    const int version = db.migrate();
+    const std::string key =
+        o->token_key.empty() ? db.shared_secret("token_signing_key", control::random_token()) : o->token_key;
+    control::AccessTokens tokens(key);
+    control::AuthService auth(db, tokens);
+    if (!o->bootstrap_admin.empty()) {
+      const size_t colon = o->bootstrap_admin.find(':');
+      if (colon == std::string::npos) throw_invalid_input("--bootstrap-admin must be USER:PASSWORD");
+      auth.bootstrap_admin(o->bootstrap_admin.substr(0, colon), o->bootstrap_admin.substr(colon + 1));
+    }
+    control::ControlApi api(db, auth, tokens);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    control::HttpServer server(control::HttpServerOptions{.listen = o->listen,
+                                                          .threads = o->threads,
+                                                          .body_limit = 64 * 1024,
+                                                          .tls_cert_file = o->tls_cert,
+                                                          .tls_key_file = o->tls_key},
+                               [&api](const control::HttpRequest& r) { return api.handle(r); });
+    std::fprintf(stderr, "kairo control: schema v%d, listening on %s port %u (%s)\n", version,
+                 o->listen.c_str(), server.port(), server.tls() ? "https" : "http");
+    int received = 0;
+    sigwait(&signals, &received);
+    return 0;
+  };
+}
+
+}  // namespace kairo::app
