@@ -55,7 +55,9 @@ Runner add_control_command(CLI::App& app) {
       if (colon == std::string::npos) throw_invalid_input("--bootstrap-admin must be USER:PASSWORD");
       auth.bootstrap_admin(o->bootstrap_admin.substr(0, colon), o->bootstrap_admin.substr(colon + 1));
     }
-    control::ControlApi api(db, auth, tokens);
+    control::FleetService fleet(db, 2.0);
+    control::DownNodeSweeper sweeper(fleet, 2.0);
+    control::ControlApi api(db, auth, tokens, fleet, o->node_token);
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   add("netsim",
       "UDP impairment relay: loss (random or bursty), delay, jitter, reordering, duplication, rate limit",
       kairo::app::add_netsim_command);
-  add("control", "The control plane: auth, users and (next) sessions and nodes, on PostgreSQL",
+  add("control", "The control plane: auth, users, GPU nodes and session placement, on PostgreSQL",
       kairo::app::add_control_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
 

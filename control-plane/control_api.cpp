@@ -1,5 +1,6 @@
 #include "control-plane/control_api.hpp"
 
+#include <sodium.h>
 #include <array>
 #include <chrono>
 #include <map>
@@ -125,11 +126,182 @@ class Metrics {
 }  // namespace
 
 struct ControlApi::Impl {
-  Impl(Database& d, AuthService& a, const AccessTokens& t) : db(d), auth(a), tokens(t) {}
+  Impl(Database& d, AuthService& a, const AccessTokens& t, FleetService& f, std::string node_token)
+      : db(d), auth(a), tokens(t), fleet(f), static_node_token(std::move(node_token)) {}
   Database& db;
   AuthService& auth;
   const AccessTokens& tokens;
-  RateLimiter login_by_address{20, 30}, login_by_user{5, 10};
+  FleetService& fleet;
+  std::string static_node_token;
+  RateLimiter login_by_address{20, 30}, login_by_user{5, 10}, sessions_by_user{50, 600};
+
+  void authenticate_node(const HttpRequest& r) {
+    const std::string prefix = "Bearer ";
+    if (r.authorization.rfind(prefix, 0) != 0) throw ApiError(401, "unauthenticated", "missing node token");
+    const std::string token = r.authorization.substr(prefix.size());
+    if (token.empty() || token.size() > 256) throw ApiError(401, "unauthenticated", "invalid node token");
+    const bool static_match = !static_node_token.empty() && token.size() == static_node_token.size() &&
+                              sodium_memcmp(token.data(), static_node_token.data(), token.size()) == 0;
+    if (!static_match && !fleet.node_token_valid(token))
+      throw ApiError(401, "unauthenticated", "invalid node token");
+  }
+
+  static std::optional<int64_t> own_scope(const AccessClaims& who) {
+    return who.role == Role::kClient ? std::optional<int64_t>(who.user_id) : std::nullopt;
+  }
+
+  static int64_t id_segment(const std::string& text) {
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+      throw ApiError(404, "not_found", "no such resource");
+    return std::stoll(text);
+  }
+
+  static std::string session_segment(const std::string& text) {
+    if (text.size() != 32 || text.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw ApiError(404, "not_found", "no such session");
+    return text;
+  }
+
+  static int int_field(const json& body, const char* name, bool required, int fallback) {
+    const auto it = body.find(name);
+    if (it == body.end()) {
+      if (required) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
+      return fallback;
+    }
+    if (!it->is_number_integer())
+      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be an integer");
+    const int64_t v = it->get<int64_t>();
+    if (v < -1'000'000'000 || v > 1'000'000'000)
+      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" out of range");
+    return int(v);
+  }
+
+  static std::vector<std::string> string_list(const json& body, const char* name) {
+    std::vector<std::string> out;
+    const auto it = body.find(name);
+    if (it == body.end()) return out;
+    if (!it->is_array() || it->size() > 256)
+      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be a list of strings");
+    for (const auto& v : *it) {
+      if (!v.is_string() || v.get<std::string>().size() > 256)
+        throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be a list of strings");
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
+
+  HttpResponse fleet_route(const HttpRequest& r, std::string& route_name,
+                           const std::vector<std::string>& parts) {
+    // parts: path split on '/', without the leading empty element: {"v1", "nodes", "7", "heartbeat"}.
+    auto named = [&](const std::string& pattern) { route_name = r.method + " " + pattern; };
+    const size_t n = parts.size();
+    if (n == 2 && parts[1] == "node-tokens" && r.method == "POST") {
+      named("/v1/node-tokens");
+      const AccessClaims who = authenticate(r);
+      require(who, {Role::kOperator, Role::kAdmin});
+      if (!r.body.empty()) parse_object(r, {});
+      const auto [id, token] = fleet.mint_node_token(who.user_id);
+      auth.audit("node_token_minted", who.username, r.remote_address, "id " + std::to_string(id));
+      return json_response(201, {{"id", id}, {"token", token}});
+    }
+    if (n == 3 && parts[1] == "node-tokens" && r.method == "DELETE") {
+      named("/v1/node-tokens/{id}");
+      const AccessClaims who = authenticate(r);
+      require(who, {Role::kOperator, Role::kAdmin});
+      if (!fleet.revoke_node_token(id_segment(parts[2])))
+        throw ApiError(404, "not_found", "no such node token");
+      auth.audit("node_token_revoked", who.username, r.remote_address, "id " + parts[2]);
+      return {204, "", "application/json"};
+    }
+    if (n == 3 && parts[1] == "nodes" && parts[2] == "register" && r.method == "POST") {
+      named("/v1/nodes/register");
+      authenticate_node(r);
+      const json body = parse_object(r, {"name", "address", "device", "encoders", "scenes", "max_sessions"});
+      NodeRegistration node{.name = string_field(body, "name", 128),
+                            .address = string_field(body, "address", 256),
+                            .device = body.contains("device") ? string_field(body, "device", 256) : "",
+                            .encoders = string_list(body, "encoders"),
+                            .scenes = string_list(body, "scenes"),
+                            .max_sessions = int_field(body, "max_sessions", true, 0)};
+      return json_response(201, {{"node_id", fleet.register_node(node)}});
+    }
+    if (n == 4 && parts[1] == "nodes" && parts[3] == "heartbeat" && r.method == "POST") {
+      named("/v1/nodes/{id}/heartbeat");
+      authenticate_node(r);
+      const json body = parse_object(r, {"load", "active_sessions"});
+      double load = 0;
+      if (const auto it = body.find("load"); it != body.end()) {
+        if (!it->is_number()) throw ApiError(400, "invalid_field", "\"load\" must be a number");
+        load = std::clamp(it->get<double>(), 0.0, 1e6);
+      }
+      if (!fleet.heartbeat(id_segment(parts[2]), load)) throw ApiError(404, "not_found", "no such node");
+      return json_response(200, {{"heartbeat_interval_s", 2}});
+    }
+    if (n == 2 && parts[1] == "nodes" && r.method == "GET") {
+      named("/v1/nodes");
+      require(authenticate(r), {Role::kOperator, Role::kAdmin});
+      return json_response(200, fleet.list_nodes());
+    }
+    if (n == 4 && parts[1] == "nodes" && (parts[3] == "drain" || parts[3] == "undrain") &&
+        r.method == "POST") {
+      named("/v1/nodes/{id}/" + parts[3]);
+      const AccessClaims who = authenticate(r);
+      require(who, {Role::kOperator, Role::kAdmin});
+      if (!fleet.set_drained(id_segment(parts[2]), parts[3] == "drain"))
+        throw ApiError(404, "not_found", "no such node");
+      auth.audit("node_" + parts[3], who.username, r.remote_address, "node " + parts[2]);
+      return json_response(200, {{"node_id", id_segment(parts[2])}, {"drained", parts[3] == "drain"}});
+    }
+    if (n == 2 && parts[1] == "capacity" && r.method == "GET") {
+      named("/v1/capacity");
+      require(authenticate(r), {Role::kOperator, Role::kAdmin});
+      return json_response(200, fleet.capacity());
+    }
+    if (n == 2 && parts[1] == "sessions" && r.method == "POST") {
+      named("/v1/sessions");
+      const AccessClaims who = authenticate(r);
+      if (!sessions_by_user.allow(std::to_string(who.user_id)))
+        throw ApiError(429, "rate_limited", "too many sessions created");
+      const json body = parse_object(r, {"scene", "eye_width", "eye_height", "fps", "codec", "room"});
+      SessionRequest q{.scene = string_field(body, "scene", 256),
+                       .eye_width = int_field(body, "eye_width", true, 0),
+                       .eye_height = int_field(body, "eye_height", true, 0),
+                       .fps = int_field(body, "fps", true, 0),
+                       .codec = body.contains("codec") ? string_field(body, "codec", 16) : "h264",
+                       .room = std::nullopt};
+      if (body.contains("room")) q.room = string_field(body, "room", 128);
+      return json_response(201, fleet.create_session(who.user_id, q));
+    }
+    if (n == 2 && parts[1] == "sessions" && r.method == "GET") {
+      named("/v1/sessions");
+      return json_response(200, fleet.list_sessions(own_scope(authenticate(r))));
+    }
+    if (n == 3 && parts[1] == "sessions" && (r.method == "GET" || r.method == "DELETE")) {
+      named("/v1/sessions/{id}");
+      const AccessClaims who = authenticate(r);
+      const std::string id = session_segment(parts[2]);
+      if (r.method == "DELETE") {
+        if (!fleet.end_session(id, own_scope(who))) throw ApiError(404, "not_found", "no such session");
+        return {204, "", "application/json"};
+      }
+      const auto session = fleet.get_session(id, own_scope(who));
+      if (!session) throw ApiError(404, "not_found", "no such session");
+      return json_response(200, *session);
+    }
+    if (n == 4 && parts[1] == "sessions" && parts[3] == "quality" && r.method == "PATCH") {
+      named("/v1/sessions/{id}/quality");
+      const AccessClaims who = authenticate(r);
+      const json body = parse_object(r, {"max_bitrate_bps"});
+      const auto it = body.find("max_bitrate_bps");
+      if (it == body.end() || !it->is_number_integer())
+        throw ApiError(400, "invalid_field", "\"max_bitrate_bps\" must be an integer");
+      if (!fleet.set_quality(session_segment(parts[2]), own_scope(who), it->get<int64_t>()))
+        throw ApiError(404, "not_found", "no such active session");
+      return json_response(200, {{"max_bitrate_bps", it->get<int64_t>()}});
+    }
+    route_name = "unknown";
+    throw ApiError(404, "not_found", "no such route");
+  }
   Metrics metrics;
 
   AccessClaims authenticate(const HttpRequest& r) {
@@ -201,13 +373,22 @@ struct ControlApi::Impl {
       auth.audit("user_created", who.username, r.remote_address, "id " + std::to_string(id));
       return json_response(201, {{"id", id}});
     }
+    std::vector<std::string> parts;
+    for (size_t start = 1; start <= r.path.size();) {
+      const size_t slash = r.path.find('/', start);
+      parts.push_back(r.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (slash == std::string::npos || parts.size() > 8) break;
+      start = slash + 1;
+    }
+    if (parts.size() >= 2 && parts[0] == "v1") return fleet_route(r, route_name, parts);
     route_name = "unknown";
     throw ApiError(404, "not_found", "no such route");
   }
 };
 
-ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens)
-    : impl_(std::make_unique<Impl>(db, auth, tokens)) {}
+ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
+                       std::string static_node_token)
+    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token))) {}
 ControlApi::~ControlApi() = default;
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {

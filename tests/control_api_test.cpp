@@ -21,13 +21,15 @@ class ControlApiTest : public ::testing::Test {
     tokens = new AccessTokens(std::string(48, 'q'));
     auth = new AuthService(*db, *tokens);
     auth->bootstrap_admin("admin", "admin-password");
-    api = new ControlApi(*db, *auth, *tokens);
+    fleet = new FleetService(*db, 0.2);
+    api = new ControlApi(*db, *auth, *tokens, *fleet, "static-node-token-for-tests");
     server = new HttpServer(HttpServerOptions{.listen = "127.0.0.1:0"},
                             [](const HttpRequest& r) { return api->handle(r); });
   }
   static void TearDownTestSuite() {
     delete server;
     delete api;
+    delete fleet;
     delete auth;
     delete tokens;
     delete db;
@@ -51,9 +53,11 @@ class ControlApiTest : public ::testing::Test {
   static Database* db;
   static AccessTokens* tokens;
   static AuthService* auth;
+  static FleetService* fleet;
   static ControlApi* api;
   static HttpServer* server;
 };
+FleetService* ControlApiTest::fleet = nullptr;
 test::PostgresServer* ControlApiTest::pg = nullptr;
 Database* ControlApiTest::db = nullptr;
 AccessTokens* ControlApiTest::tokens = nullptr;

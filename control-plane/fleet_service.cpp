@@ -1,0 +1,338 @@
+#include "control-plane/fleet_service.hpp"
+
+#include <sodium.h>
+#include <pqxx/pqxx>
+
+#include "control-plane/api_error.hpp"
+
+namespace kairo::control {
+
+using nlohmann::json;
+
+namespace {
+
+pqxx::binarystring bytes(const std::string& raw) {
+  return pqxx::binarystring(raw.data(), raw.size());
+}
+
+std::string array_literal(const std::vector<std::string>& items) {
+  // A PostgreSQL text[] literal with every element quoted and escaped (values also pass as parameters).
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string hex(const std::string& raw) {
+  std::string out(raw.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  out.pop_back();
+  return out;
+}
+
+json session_json(const pqxx::row& r) {
+  json s{{"session_id", r["id"].as<std::string>()},
+         {"scene", r["scene"].as<std::string>()},
+         {"eye_width", r["eye_width"].as<int>()},
+         {"eye_height", r["eye_height"].as<int>()},
+         {"fps", r["fps"].as<int>()},
+         {"codec", r["codec"].as<std::string>()},
+         {"state", r["state"].as<std::string>()},
+         {"node_address", r["address"].is_null() ? "" : r["address"].as<std::string>()}};
+  if (!r["failure_reason"].is_null()) s["failure_reason"] = r["failure_reason"].as<std::string>();
+  if (!r["max_bitrate_bps"].is_null()) s["max_bitrate_bps"] = r["max_bitrate_bps"].as<int64_t>();
+  if (!r["room"].is_null()) s["room"] = r["room"].as<std::string>();
+  return s;
+}
+
+constexpr const char* kSessionColumns =
+    "s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.failure_reason, s.max_bitrate_bps, "
+    "s.room, n.address";
+
+}  // namespace
+
+FleetService::FleetService(Database& db, double heartbeat_interval_s)
+    : db_(db), heartbeat_interval_s_(heartbeat_interval_s) {}
+
+std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by) {
+  const std::string token = random_token();
+  int64_t id = 0;
+  db_.transact([&](pqxx::work& w) {
+    id = w.exec_params("INSERT INTO node_tokens (token_hash, created_by) VALUES ($1, $2) RETURNING id",
+                       bytes(token_hash(token)), created_by)[0][0]
+             .as<int64_t>();
+  });
+  return {id, token};
+}
+
+bool FleetService::revoke_node_token(int64_t id) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found =
+        !w.exec_params(
+              "UPDATE node_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+              id)
+             .empty();
+  });
+  return found;
+}
+
+bool FleetService::node_token_valid(const std::string& token) {
+  bool valid = false;
+  db_.transact([&](pqxx::work& w) {
+    valid = !w.exec_params("SELECT 1 FROM node_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                           bytes(token_hash(token)))
+                 .empty();
+  });
+  return valid;
+}
+
+int64_t FleetService::register_node(const NodeRegistration& n) {
+  if (n.name.empty() || n.name.size() > 128 || n.address.empty() || n.address.size() > 256)
+    throw ApiError(400, "invalid_node", "name and address are required (at most 128 and 256 characters)");
+  if (n.max_sessions < 0 || n.max_sessions > 10000)
+    throw ApiError(400, "invalid_node", "max_sessions must be 0 to 10000");
+  int64_t id = 0;
+  db_.transact([&](pqxx::work& w) {
+    id = w.exec_params(
+              "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
+              "last_heartbeat) "
+              "VALUES ($1, $2, $3, $4::text[], $5::text[], $6, 'up', now()) ON CONFLICT (name) DO UPDATE SET "
+              "address = "
+              "excluded.address, device = excluded.device, encoders = excluded.encoders, scenes = "
+              "excluded.scenes, "
+              "max_sessions = excluded.max_sessions, state = 'up', last_heartbeat = now() RETURNING id",
+              n.name, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes),
+              n.max_sessions)[0][0]
+             .as<int64_t>();
+  });
+  return id;
+}
+
+bool FleetService::heartbeat(int64_t node_id, double load) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found =
+        !w.exec_params(
+              "UPDATE nodes SET last_heartbeat = now(), load = $2, state = 'up' WHERE id = $1 RETURNING id",
+              node_id, load)
+             .empty();
+  });
+  return found;
+}
+
+bool FleetService::set_drained(int64_t node_id, bool drained) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found =
+        !w.exec_params("UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id", node_id, drained).empty();
+  });
+  return found;
+}
+
+json FleetService::list_nodes() {
+  json out = json::array();
+  db_.transact([&](pqxx::work& w) {
+    for (const auto& r :
+         w.exec("SELECT n.id, n.name, n.address, n.device, n.max_sessions, n.state, n.drained, n.load, "
+                "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state IN "
+                "('placed','running')) AS active "
+                "FROM nodes n ORDER BY n.id"))
+      out.push_back({{"node_id", r[0].as<int64_t>()},
+                     {"name", r[1].as<std::string>()},
+                     {"address", r[2].as<std::string>()},
+                     {"device", r[3].as<std::string>()},
+                     {"max_sessions", r[4].as<int>()},
+                     {"state", r[5].as<std::string>()},
+                     {"drained", r[6].as<bool>()},
+                     {"load", r[7].as<double>()},
+                     {"active_sessions", r[8].as<int>()}});
+  });
+  return out;
+}
+
+json FleetService::capacity() {
+  json out;
+  db_.transact([&](pqxx::work& w) {
+    const auto r = w.exec(
+        "SELECT count(*) FILTER (WHERE state = 'up' AND NOT drained), count(*) FILTER (WHERE state = "
+        "'down'), "
+        "count(*) FILTER (WHERE drained), coalesce(sum(max_sessions) FILTER (WHERE state = 'up' AND NOT "
+        "drained), 0), "
+        "(SELECT count(*) FROM sessions WHERE state IN ('placed','running')) FROM nodes")[0];
+    const int64_t slots = r[3].as<int64_t>(), active = r[4].as<int64_t>();
+    out = {{"nodes_available", r[0].as<int64_t>()},
+           {"nodes_down", r[1].as<int64_t>()},
+           {"nodes_drained", r[2].as<int64_t>()},
+           {"session_slots", slots},
+           {"sessions_active", active},
+           {"session_slots_free", std::max<int64_t>(0, slots - active)},
+           {"utilisation", slots > 0 ? double(active) / double(slots) : 1.0}};
+  });
+  return out;
+}
+
+int FleetService::sweep_down_nodes() {
+  int down = 0;
+  db_.transact([&](pqxx::work& w) {
+    const auto rows = w.exec_params(
+        "UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat < now() - make_interval(secs "
+        "=> $1) RETURNING id",
+        3.0 * heartbeat_interval_s_);
+    down = int(rows.size());
+    for (const auto& r : rows)
+      w.exec_params(
+          "UPDATE sessions SET state = 'failed', failure_reason = 'node stopped responding', ended_at = "
+          "now() "
+          "WHERE node_id = $1 AND state IN ('placed','running')",
+          r[0].as<int64_t>());
+  });
+  return down;
+}
+
+json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
+  if (q.scene.empty() || q.scene.size() > 256)
+    throw ApiError(400, "invalid_scene", "scene must be 1 to 256 characters");
+  if (q.eye_width < 16 || q.eye_width > 8192 || q.eye_height < 16 || q.eye_height > 8192)
+    throw ApiError(400, "invalid_size", "eye_width and eye_height must be 16 to 8192");
+  if (q.fps < 1 || q.fps > 240) throw ApiError(400, "invalid_fps", "fps must be 1 to 240");
+  if (q.codec != "h264" && q.codec != "hevc" && q.codec != "av1")
+    throw ApiError(400, "invalid_codec", "codec must be h264, hevc or av1");
+  unsigned char id_bytes[16], key_bytes[32];
+  randombytes_buf(id_bytes, sizeof(id_bytes));
+  randombytes_buf(key_bytes, sizeof(key_bytes));
+  const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
+  const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
+  json result;
+  db_.transact([&](pqxx::work& w) {
+    // Lock every candidate node row, always in id order (two placements locking in different orders would
+    // deadlock), then count their active sessions under the lock and take the least loaded one with room.
+    // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
+    const auto nodes = w.exec_params(
+        "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
+        "ANY(scenes) "
+        "AND max_sessions > 0 ORDER BY id FOR UPDATE",
+        q.scene);
+    int64_t best = -1;
+    double best_ratio = 2.0, best_load = 0;
+    std::string best_address;
+    for (const auto& n : nodes) {
+      const int64_t node = n[0].as<int64_t>();
+      const int capacity = n[2].as<int>();
+      const int active =
+          w.exec_params("SELECT count(*) FROM sessions WHERE node_id = $1 AND state IN ('placed','running')",
+                        node)[0][0]
+              .as<int>();
+      if (active >= capacity) continue;
+      const double ratio = double(active) / capacity, load = n[3].as<double>();
+      if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
+        best = node;
+        best_ratio = ratio;
+        best_load = load;
+        best_address = n[1].as<std::string>();
+      }
+    }
+    if (best < 0) return;
+    w.exec_params(
+        "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
+        "session_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
+        id, user_id, best, q.scene, q.eye_width, q.eye_height, q.fps, q.codec, q.room, bytes(key));
+    result = {{"session_id", id},
+              {"node_id", best},
+              {"node_address", best_address},
+              {"session_key", hex(key)},
+              {"state", "placed"}};
+  });
+  if (result.is_null())
+    throw ApiError(503, "no_capacity", "no live, undrained node with this scene has a free slot");
+  return result;
+}
+
+json FleetService::list_sessions(std::optional<int64_t> user_id) {
+  json out = json::array();
+  db_.transact([&](pqxx::work& w) {
+    const std::string sql =
+        std::string("SELECT ") + kSessionColumns +
+        " FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE ($1::bigint IS NULL OR s.user_id = $1) "
+        "ORDER BY s.created_at LIMIT 1000";
+    for (const auto& r : w.exec_params(sql, user_id)) out.push_back(session_json(r));
+  });
+  return out;
+}
+
+std::optional<json> FleetService::get_session(const std::string& id, std::optional<int64_t> user_id) {
+  std::optional<json> out;
+  db_.transact([&](pqxx::work& w) {
+    const std::string sql =
+        std::string("SELECT ") + kSessionColumns +
+        " FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE s.id = $1 AND ($2::bigint IS NULL OR "
+        "s.user_id = $2)";
+    const auto rows = w.exec_params(sql, id, user_id);
+    if (!rows.empty()) out = session_json(rows[0]);
+  });
+  return out;
+}
+
+bool FleetService::end_session(const std::string& id, std::optional<int64_t> user_id) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found = !w.exec_params(
+                  "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE "
+                  "state END, "
+                  "ended_at = coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = "
+                  "$2) RETURNING id",
+                  id, user_id)
+                 .empty();
+  });
+  return found;
+}
+
+bool FleetService::set_quality(const std::string& id, std::optional<int64_t> user_id,
+                               int64_t max_bitrate_bps) {
+  if (max_bitrate_bps < 100'000 || max_bitrate_bps > 2'000'000'000)
+    throw ApiError(400, "invalid_bitrate", "max_bitrate_bps must be 100000 to 2000000000");
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found = !w.exec_params(
+                  "UPDATE sessions SET max_bitrate_bps = $3 WHERE id = $1 AND ($2::bigint IS NULL OR user_id "
+                  "= $2) "
+                  "AND state IN ('placed','running') RETURNING id",
+                  id, user_id, max_bitrate_bps)
+                 .empty();
+  });
+  return found;
+}
+
+DownNodeSweeper::DownNodeSweeper(FleetService& fleet, double interval_s)
+    : fleet_(fleet), interval_s_(interval_s) {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::duration<double>(interval_s_), [this] { return stopping_; })) {
+      lock.unlock();
+      try {
+        fleet_.sweep_down_nodes();
+      } catch (const std::exception&) {
+        // database briefly unavailable: the next sweep catches up
+      }
+      lock.lock();
+    }
+  });
+}
+
+DownNodeSweeper::~DownNodeSweeper() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+}  // namespace kairo::control

@@ -1,0 +1,237 @@
+// Nodes, placement and session lifecycle through the HTTP API of two replicas on one real PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "control-plane/control_api.hpp"
+#include "tests/http_client.hpp"
+#include "tests/postgres_server.hpp"
+
+namespace kairo::control {
+namespace {
+
+using nlohmann::json;
+const std::string kNodeToken = "fleet-test-node-token-0123456789";
+
+struct Replica {
+  Replica(const std::string& url, const std::string& key)
+      : db(url, 8),
+        tokens(key),
+        auth(db, tokens),
+        fleet(db, 0.2),
+        api(db, auth, tokens, fleet, kNodeToken),
+        server(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4},
+               [this](const HttpRequest& r) { return api.handle(r); }) {}
+  Database db;
+  AccessTokens tokens;
+  AuthService auth;
+  FleetService fleet;
+  ControlApi api;
+  HttpServer server;
+  test::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
+                        const std::string& bearer = "") {
+    return test::http_request(server.port(), method, target, body, bearer);
+  }
+};
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg = std::make_unique<test::PostgresServer>();
+    {
+      Database db(pg->url(), 1);
+      db.migrate();
+    }
+    const std::string key(48, 'f');
+    a = std::make_unique<Replica>(pg->url(), key);
+    b = std::make_unique<Replica>(pg->url(), key);
+    a->auth.bootstrap_admin("admin", "admin-password");
+  }
+  std::string login(Replica& r, const std::string& user, const std::string& password) {
+    const auto res =
+        r.call("POST", "/v1/auth/login", json{{"username", user}, {"password", password}}.dump());
+    EXPECT_EQ(res.status, 200) << res.body;
+    return json::parse(res.body).value("access_token", "");
+  }
+  int64_t register_node(const std::string& name, int capacity,
+                        std::vector<std::string> scenes = {"vr-room"}) {
+    const auto res = a->call("POST", "/v1/nodes/register",
+                             json{{"name", name},
+                                  {"address", "127.0.0.1:9" + std::to_string(capacity)},
+                                  {"device", "test"},
+                                  {"encoders", {"x264"}},
+                                  {"scenes", scenes},
+                                  {"max_sessions", capacity}}
+                                 .dump(),
+                             kNodeToken);
+    EXPECT_EQ(res.status, 201) << res.body;
+    return json::parse(res.body).value("node_id", int64_t(0));
+  }
+  std::unique_ptr<test::PostgresServer> pg;
+  std::unique_ptr<Replica> a, b;
+};
+
+TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_exceed_capacity) {
+  const std::string admin = login(*a, "admin", "admin-password");
+  std::vector<int64_t> live = {register_node("n1", 5), register_node("n2", 7), register_node("n3", 8)};
+  const int64_t drained = register_node("drained", 50),
+                wrong_scene = register_node("other-scene", 50, {"stress"}), down = register_node("down", 50);
+  ASSERT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(drained) + "/drain", "", admin).status, 200);
+  a->db.transact([&](pqxx::work& w) {
+    w.exec_params("UPDATE nodes SET last_heartbeat = now() - interval '1 hour' WHERE id = $1", down);
+  });
+  a->fleet.sweep_down_nodes();
+
+  std::vector<std::string> users;
+  for (int u = 0; u < 8; ++u) {
+    a->auth.create_user("user" + std::to_string(u), "user-password", Role::kClient);
+    users.push_back(login(u % 2 ? *b : *a, "user" + std::to_string(u), "user-password"));
+  }
+  std::atomic<int> created{0}, full{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      Replica& r = t % 2 ? *b : *a;
+      for (int i = 0; i < 200 / 16 + (t < 200 % 16); ++i) {
+        const auto res =
+            r.call("POST", "/v1/sessions", R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})",
+                   users[size_t(t % 8)]);
+        (res.status == 201 ? created : res.status == 503 ? full : other)++;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created + full + other, 200);
+  EXPECT_EQ(other, 0);
+  EXPECT_EQ(created, 20);  // every free slot used, none beyond
+  const json nodes = json::parse(a->call("GET", "/v1/nodes", "", admin).body);
+  std::map<int64_t, json> by_id;
+  for (const auto& n : nodes) by_id[n["node_id"].get<int64_t>()] = n;
+  for (int64_t id : live) EXPECT_EQ(by_id[id]["active_sessions"], by_id[id]["max_sessions"]) << id;
+  for (int64_t id : {drained, wrong_scene, down}) EXPECT_EQ(by_id[id]["active_sessions"], 0) << id;
+  const json capacity = json::parse(b->call("GET", "/v1/capacity", "", admin).body);
+  EXPECT_EQ(capacity["session_slots_free"], 50);  // only on the node that lacks the scene
+  EXPECT_EQ(capacity["nodes_down"], 1);
+}
+
+TEST_F(FleetTest, a_node_that_stops_heartbeating_is_marked_down_and_its_sessions_fail) {
+  const int64_t node = register_node("beating", 4);
+  a->auth.create_user("gina", "gina-password", Role::kClient);
+  const std::string gina = login(*a, "gina", "gina-password");
+  const auto created = a->call("POST", "/v1/sessions",
+                               R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", gina);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const json session = json::parse(created.body);
+  EXPECT_EQ(session["session_key"].get<std::string>().size(), 64u);
+  EXPECT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(node) + "/heartbeat", R"({"load":0.5})", kNodeToken)
+                .status,
+            200);
+  DownNodeSweeper sweeper(a->fleet, 0.1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // 3 intervals of 0.2 s, plus sweeping slack
+  const json after =
+      json::parse(a->call("GET", "/v1/sessions/" + session["session_id"].get<std::string>(), "", gina).body);
+  EXPECT_EQ(after["state"], "failed");
+  EXPECT_EQ(after["failure_reason"], "node stopped responding");
+  EXPECT_EQ(a->call("POST", "/v1/sessions",
+                    R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", gina)
+                .status,
+            503);
+}
+
+TEST_F(FleetTest, sessions_belong_to_their_user_and_operators_see_all) {
+  register_node("n", 10);
+  a->auth.create_user("hal", "hal-password", Role::kClient);
+  a->auth.create_user("ivy", "ivy-password", Role::kClient);
+  a->auth.create_user("op", "op-password", Role::kOperator);
+  const std::string hal = login(*a, "hal", "hal-password"), ivy = login(*a, "ivy", "ivy-password"),
+                    op = login(*a, "op", "op-password");
+  const json s = json::parse(
+      a->call("POST", "/v1/sessions",
+              R"({"scene":"vr-room","eye_width":512,"eye_height":512,"fps":72,"codec":"hevc"})", hal)
+          .body);
+  const std::string path = "/v1/sessions/" + s["session_id"].get<std::string>();
+  EXPECT_EQ(a->call("GET", path, "", hal).status, 200);
+  EXPECT_EQ(a->call("GET", path, "", ivy).status, 404);  // not theirs: indistinguishable from absent
+  EXPECT_EQ(a->call("GET", path, "", op).status, 200);
+  EXPECT_EQ(json::parse(a->call("GET", "/v1/sessions", "", ivy).body).size(), 0u);
+  EXPECT_EQ(json::parse(a->call("GET", "/v1/sessions", "", op).body).size(), 1u);
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_bitrate_bps":8000000})", hal).status, 200);
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_bitrate_bps":8000000})", ivy).status, 404);
+  EXPECT_EQ(json::parse(a->call("GET", path, "", hal).body)["max_bitrate_bps"], 8000000);
+  EXPECT_EQ(a->call("DELETE", path, "", ivy).status, 404);
+  EXPECT_EQ(a->call("DELETE", path, "", hal).status, 204);
+  EXPECT_EQ(json::parse(a->call("GET", path, "", hal).body)["state"], "ended");
+  EXPECT_EQ(
+      a->call("POST", "/v1/sessions", R"({"scene":"vr-room","eye_width":5,"eye_height":512,"fps":72})", hal)
+          .status,
+      400);
+  EXPECT_EQ(a->call("POST", "/v1/sessions",
+                    R"({"scene":"vr-room","eye_width":512,"eye_height":512,"fps":72,"gpu":"all"})", hal)
+                .status,
+            400);
+}
+
+TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
+  const int64_t node = register_node("matrix", 10);
+  a->auth.create_user("c", "c-password", Role::kClient);
+  a->auth.create_user("o", "o-password", Role::kOperator);
+  const std::map<std::string, std::string> tokens = {{"none", ""},
+                                                     {"client", login(*a, "c", "c-password")},
+                                                     {"operator", login(*a, "o", "o-password")},
+                                                     {"admin", login(*a, "admin", "admin-password")}};
+  const std::string n = std::to_string(node);
+  struct Route {
+    std::string method, path, body;
+    std::set<std::string> allowed;  // roles that pass authorisation (status neither 401 nor 403)
+  };
+  const std::vector<Route> routes = {
+      {"POST",
+       "/v1/sessions",
+       R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30})",
+       {"client", "operator", "admin"}},
+      {"GET", "/v1/sessions", "", {"client", "operator", "admin"}},
+      {"GET", "/v1/nodes", "", {"operator", "admin"}},
+      {"POST", "/v1/nodes/" + n + "/drain", "", {"operator", "admin"}},
+      {"POST", "/v1/nodes/" + n + "/undrain", "", {"operator", "admin"}},
+      {"GET", "/v1/capacity", "", {"operator", "admin"}},
+      {"POST", "/v1/node-tokens", "", {"operator", "admin"}},
+      {"DELETE", "/v1/node-tokens/999", "", {"operator", "admin"}},
+      {"POST",
+       "/v1/users",
+       R"({"username":"new-user-x","password":"new-password","role":"client"})",
+       {"admin"}},
+      {"POST",
+       "/v1/nodes/register",
+       R"({"name":"x","address":"a:1","max_sessions":1})",
+       {}},  // node tokens only
+      {"POST", "/v1/nodes/" + n + "/heartbeat", R"({"load":1})", {}},
+  };
+  for (const Route& route : routes)
+    for (const auto& [role, token] : tokens) {
+      const int status = a->call(route.method, route.path, route.body, token).status;
+      SCOPED_TRACE(route.method + " " + route.path + " as " + role + " -> " + std::to_string(status));
+      if (role == "none") {
+        EXPECT_EQ(status, 401);
+      } else if (route.allowed.count(role)) {
+        EXPECT_TRUE(status != 401 && status != 403);
+      } else {
+        EXPECT_TRUE(status == 403 || status == 401);
+      }
+    }
+  // Node routes with a node token; a minted token works until revoked.
+  EXPECT_EQ(a->call("POST", "/v1/nodes/" + n + "/heartbeat", R"({"load":1})", kNodeToken).status, 200);
+  const json minted = json::parse(a->call("POST", "/v1/node-tokens", "", tokens.at("operator")).body);
+  EXPECT_EQ(a->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", minted["token"]).status, 200);
+  EXPECT_EQ(a->call("DELETE", "/v1/node-tokens/" + std::to_string(minted["id"].get<int64_t>()), "",
+                    tokens.at("admin"))
+                .status,
+            204);
+  EXPECT_EQ(a->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", minted["token"]).status, 401);
+}
+
+}  // namespace
+}  // namespace kairo::control
