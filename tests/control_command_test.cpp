@@ -16,21 +16,9 @@
 namespace kairo {
 namespace {
 
-int free_tcp_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 TEST(ControlCommand, serves_the_api_from_environment_settings_and_stops_on_sigterm) {
   test::PostgresServer pg;
-  const int port = free_tcp_port();
+  const int port = test::free_tcp_port();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

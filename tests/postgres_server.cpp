@@ -23,7 +23,9 @@ std::filesystem::path postgres_bin() {
   return best;
 }
 
-int free_port() {
+}  // namespace
+
+int free_tcp_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -35,11 +37,9 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
-}  // namespace
-
 PostgresServer::PostgresServer() : bin_(postgres_bin()) {
   dir_ = std::filesystem::temp_directory_path() /
-         ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(free_port()));
+         ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(free_tcp_port()));
   std::filesystem::create_directories(dir_);
   if (geteuid() == 0) {
     const passwd* user = getpwnam("postgres");
@@ -48,7 +48,7 @@ PostgresServer::PostgresServer() : bin_(postgres_bin()) {
     if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0)
       throw std::runtime_error("cannot chown " + dir_.string());
   }
-  port_ = free_port();
+  port_ = free_tcp_port();
   run_tool("initdb", "-D " + (dir_ / "data").string() + " -U kairo -A trust -E UTF8 --no-sync");
   std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app)
       << "listen_addresses = '127.0.0.1'\nport = " << port_ << "\nunix_socket_directories = '"
