@@ -338,7 +338,15 @@ struct ControlApi::Impl {
       return json_response(ready ? 200 : 503,
                            {{"status", ready ? "ready" : "database unavailable or schema not current"}});
     }
-    if (is("GET", "/metrics")) return {200, metrics.render(), "text/plain; version=0.0.4"};
+    if (is("GET", "/metrics")) {
+      std::string text = metrics.render();
+      try {
+        text += fleet.metrics_text();
+      } catch (const std::exception&) {
+        // database down: request metrics still answer, the fleet gauges come back with it
+      }
+      return {200, text, "text/plain; version=0.0.4"};
+    }
     if (is("POST", "/v1/auth/login")) {
       const json body = parse_object(r, {"username", "password"});
       const std::string username = string_field(body, "username", 64),

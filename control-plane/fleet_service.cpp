@@ -1,6 +1,7 @@
 #include "control-plane/fleet_service.hpp"
 
 #include <sodium.h>
+#include <map>
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
@@ -174,6 +175,26 @@ json FleetService::capacity() {
            {"sessions_active", active},
            {"session_slots_free", std::max<int64_t>(0, slots - active)},
            {"utilisation", slots > 0 ? double(active) / double(slots) : 1.0}};
+  });
+  return out;
+}
+
+std::string FleetService::metrics_text() {
+  std::string out = "# HELP kairo_sessions Sessions by state.\n# TYPE kairo_sessions gauge\n";
+  db_.transact([&](pqxx::work& w) {
+    std::map<std::string, int64_t> sessions{{"placed", 0}, {"running", 0}, {"ended", 0}, {"failed", 0}};
+    for (const auto& r : w.exec("SELECT state, count(*) FROM sessions GROUP BY state"))
+      sessions[r[0].as<std::string>()] = r[1].as<int64_t>();
+    for (const auto& [state, n] : sessions)
+      out += "kairo_sessions{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    const auto nodes = w.exec(
+        "SELECT count(*) FILTER (WHERE state = 'up' AND NOT drained), count(*) FILTER (WHERE state = "
+        "'down'), "
+        "count(*) FILTER (WHERE drained AND state = 'up') FROM nodes")[0];
+    out += "# HELP kairo_nodes GPU nodes by state.\n# TYPE kairo_nodes gauge\n";
+    out += "kairo_nodes{state=\"up\"} " + nodes[0].as<std::string>() + "\n";
+    out += "kairo_nodes{state=\"down\"} " + nodes[1].as<std::string>() + "\n";
+    out += "kairo_nodes{state=\"drained\"} " + nodes[2].as<std::string>() + "\n";
   });
   return out;
 }

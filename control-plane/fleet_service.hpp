@@ -45,6 +45,8 @@ class FleetService {
   bool set_drained(int64_t node_id, bool drained);
   nlohmann::json list_nodes();
   nlohmann::json capacity();
+  // Prometheus gauges: sessions by state, nodes by state (up, down, drained). No ids as labels.
+  std::string metrics_text();
   // Marks nodes silent for 3 heartbeat intervals down and fails their sessions. Returns how many went down.
   int sweep_down_nodes();
 

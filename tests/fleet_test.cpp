@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <set>
@@ -113,6 +114,9 @@ TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_ex
   for (const auto& n : nodes) by_id[n["node_id"].get<int64_t>()] = n;
   for (int64_t id : live) EXPECT_EQ(by_id[id]["active_sessions"], by_id[id]["max_sessions"]) << id;
   for (int64_t id : {drained, wrong_scene, down}) EXPECT_EQ(by_id[id]["active_sessions"], 0) << id;
+  const std::string metrics = b->call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("kairo_sessions{state=\"placed\"} 20"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kairo_nodes{state=\"down\"} 1"), std::string::npos);
   const json capacity = json::parse(b->call("GET", "/v1/capacity", "", admin).body);
   EXPECT_EQ(capacity["session_slots_free"], 50);  // only on the node that lacks the scene
   EXPECT_EQ(capacity["nodes_down"], 1);
@@ -173,6 +177,61 @@ TEST_F(FleetTest, sessions_belong_to_their_user_and_operators_see_all) {
                     R"({"scene":"vr-room","eye_width":512,"eye_height":512,"fps":72,"gpu":"all"})", hal)
                 .status,
             400);
+}
+
+TEST_F(FleetTest, a_database_restart_under_load_loses_no_acknowledged_session_and_the_api_recovers) {
+  register_node("steady", 1000);
+  std::vector<std::string> users;  // one per client thread, to stay under the per-user creation rate limit
+  for (int t = 0; t < 4; ++t) {
+    a->auth.create_user("load" + std::to_string(t), "load-password", Role::kClient);
+    users.push_back(login(*a, "load" + std::to_string(t), "load-password"));
+  }
+  std::mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::atomic<int> unavailable{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&, t] {
+      Replica& r = t % 2 ? *b : *a;
+      while (!stop) {
+        try {
+          const auto res =
+              r.call("POST", "/v1/sessions", R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30})",
+                     users[size_t(t)]);
+          if (res.status == 201) {
+            std::lock_guard lock(mutex);
+            acknowledged.push_back(json::parse(res.body)["session_id"].get<std::string>());
+          } else if (res.status == 503) {
+            ++unavailable;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          } else if (res.status == 429) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          } else {
+            ADD_FAILURE() << res.status << " " << res.body;
+          }
+        } catch (const std::exception&) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pg->stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pg->start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_GT(unavailable, 0);  // the outage was seen as 503s, not 500s or crashes
+  EXPECT_EQ(a->call("GET", "/readyz").status, 200);
+  EXPECT_EQ(b->call("GET", "/readyz").status, 200);
+  ASSERT_FALSE(acknowledged.empty());
+  int present = 0;
+  a->db.transact([&](pqxx::work& w) {
+    for (const std::string& id : acknowledged)
+      present += int(w.exec_params("SELECT 1 FROM sessions WHERE id = $1", id).size());
+  });
+  EXPECT_EQ(present, int(acknowledged.size()));
 }
 
 TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
