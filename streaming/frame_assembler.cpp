@@ -199,8 +199,8 @@ std::span<const uint64_t> FrameAssembler::take_lost() {
   return handed_;
 }
 
-void FrameAssembler::missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
-                             const std::function<void(uint64_t, int, int)>& need) {
+void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
+                                  void (*need)(void*, uint64_t, int, int), void* context) {
   for (Slot& s : slots_) {
     if (!s.used || s.complete || now_ns - s.last_arrival_ns < quiet_ns || now_ns - s.last_nack_ns < renack_ns)
       continue;
@@ -211,12 +211,12 @@ void FrameAssembler::missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns
       const int total = k + std::max(0, s.parity_count[size_t(b)]);
       for (int i = 0; i < total && deficit > 0; ++i)
         if (!s.present[size_t(b) * 255 + size_t(i)]) {
-          need(s.frame_id, b, i);
+          need(context, s.frame_id, b, i);
           --deficit;
         }
       // A block none of whose fragments arrived yet: its parity count is unknown, ask for its data.
       for (int i = 0; deficit > 0 && s.parity_count[size_t(b)] < 0 && i < k; ++i, --deficit)
-        need(s.frame_id, b, i);
+        need(context, s.frame_id, b, i);
     }
   }
 }

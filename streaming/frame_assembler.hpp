@@ -6,8 +6,8 @@
 // Memory is bounded: a fixed number of frames in progress, each slot's buffers grown once and reused; when
 // all slots are busy the oldest frame in progress is declared lost to make room.
 #include <cstdint>
-#include <functional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "streaming/wire.hpp"
@@ -50,8 +50,17 @@ class FrameAssembler {
   std::span<const uint64_t> take_lost();
   // For every incomplete frame whose newest fragment is older than `quiet_ns` and that was not NACKed within
   // `renack_ns`: the fragments still needed (missing data first, then parity, no more than the deficit).
-  void missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
-               const std::function<void(uint64_t frame_id, int block, int index)>& need);
+  template <typename Need>  // void(uint64_t frame_id, int block, int index)
+  void missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, Need&& need) {
+    // A plain function pointer and context rather than std::function: this runs every tick, and a capturing
+    // lambda in a std::function may allocate.
+    missing_impl(
+        now_ns, quiet_ns, renack_ns,
+        [](void* context, uint64_t frame_id, int block, int index) {
+          (*static_cast<std::remove_reference_t<Need>*>(context))(frame_id, block, index);
+        },
+        &need);
+  }
 
   const AssemblerStats& stats() const { return stats_; }
   uint64_t next_frame_id() const { return next_id_; }
@@ -69,6 +78,8 @@ class FrameAssembler {
     std::vector<int> received;     // per block
     std::vector<int> data_count, parity_count;
   };
+  void missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
+                    void (*need)(void*, uint64_t, int, int), void* context);
   Slot* slot_for(uint64_t frame_id);
   Slot* allocate(uint64_t frame_id);
   void complete_block(Slot& s, int block);

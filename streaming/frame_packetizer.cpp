@@ -116,6 +116,12 @@ std::span<const uint8_t> FramePacketizer::fragment(int index, int64_t send_time_
   return stamp(*current_, index, send_time_ns, false);
 }
 
+bool FramePacketizer::is_parity(int index) const {
+  if (current_ == nullptr || index < 0 || index >= current_->count) throw std::out_of_range("fragment index");
+  const int code = current_->order[size_t(index)];
+  return (code & 255) >= current_->blocks[size_t(code >> 8)].data;
+}
+
 std::span<const uint8_t> FramePacketizer::retransmission(uint64_t frame_id, uint8_t stream, int block,
                                                          int index, int64_t send_time_ns) {
   for (KeptFrame& f : kept_) {

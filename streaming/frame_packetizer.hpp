@@ -44,6 +44,7 @@ class FramePacketizer {
   // The payload (VideoFragment header + body) of fragment `index` of the last packetized frame, with its send
   // time stamped. Index order interleaves blocks so a burst loss spreads over them.
   std::span<const uint8_t> fragment(int index, int64_t send_time_ns);
+  bool is_parity(int index) const;  // of the last packetized frame, in send order
   // A kept fragment of an earlier frame for retransmission: by frame, block, and index within the block.
   // Empty if the frame is no longer kept or the index does not exist.
   std::span<const uint8_t> retransmission(uint64_t frame_id, uint8_t stream, int block, int index,

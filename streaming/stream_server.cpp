@@ -218,10 +218,11 @@ struct StreamServer::Impl {
   void send_fragment(int index) {
     const auto payload = packetizer.fragment(index, steady_now_ns());
     send_datagram(wire::PacketType::kVideo, payload);
-    const auto f = wire::read_video_fragment(payload);
+    const bool parity =
+        packetizer.is_parity(index);  // known from the layout: no need to parse our own header
     std::lock_guard lock(state_mutex);
     ++stats.datagrams;
-    if (f && f->fragment_index >= f->data_count) {
+    if (parity) {
       ++stats.fec_datagrams;
       stats.fec_bytes += payload.size();
     } else {
