@@ -237,6 +237,21 @@ struct ControlApi::Impl {
       if (!fleet.heartbeat(id_segment(parts[2]), load)) throw ApiError(404, "not_found", "no such node");
       return json_response(200, {{"heartbeat_interval_s", 2}});
     }
+    if (n == 4 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "GET") {
+      named("/v1/nodes/{id}/sessions");
+      authenticate_node(r);
+      return json_response(200, fleet.node_sessions(id_segment(parts[2])));
+    }
+    if (n == 5 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "POST") {
+      named("/v1/nodes/{id}/sessions/{session_id}");
+      authenticate_node(r);
+      const json body = parse_object(r, {"state", "reason"});
+      const std::string reason = body.contains("reason") ? string_field(body, "reason", 512) : "";
+      if (!fleet.report_session_state(id_segment(parts[2]), session_segment(parts[4]),
+                                      string_field(body, "state", 16), reason))
+        throw ApiError(404, "not_found", "no such session on this node");
+      return {204, "", "application/json"};
+    }
     if (n == 2 && parts[1] == "nodes" && r.method == "GET") {
       named("/v1/nodes");
       require(authenticate(r), {Role::kOperator, Role::kAdmin});

@@ -331,6 +331,49 @@ bool FleetService::set_quality(const std::string& id, std::optional<int64_t> use
   return found;
 }
 
+json FleetService::node_sessions(int64_t node_id) {
+  json out = json::array();
+  db_.transact([&](pqxx::work& w) {
+    for (const auto& r : w.exec_params(
+             "SELECT id, scene, eye_width, eye_height, fps, codec, state, max_bitrate_bps, session_key FROM "
+             "sessions WHERE node_id = $1 AND state IN ('placed','running') ORDER BY created_at LIMIT 10000",
+             node_id)) {
+      json s{{"session_id", r[0].as<std::string>()},
+             {"scene", r[1].as<std::string>()},
+             {"eye_width", r[2].as<int>()},
+             {"eye_height", r[3].as<int>()},
+             {"fps", r[4].as<int>()},
+             {"codec", r[5].as<std::string>()},
+             {"state", r[6].as<std::string>()},
+             {"session_key", hex(std::string(pqxx::binarystring(r[8]).str()))}};
+      if (!r[7].is_null()) s["max_bitrate_bps"] = r[7].as<int64_t>();
+      out.push_back(std::move(s));
+    }
+  });
+  return out;
+}
+
+bool FleetService::report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
+                                        const std::string& reason) {
+  if (state != "running" && state != "ended" && state != "failed")
+    throw ApiError(400, "invalid_state", "state must be running, ended or failed");
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended.
+    found = !w.exec_params(
+                  "UPDATE sessions SET state = CASE WHEN state = 'placed' AND $3 = 'running' THEN 'running' "
+                  "WHEN state IN ('placed','running') AND $3 <> 'running' THEN $3 ELSE state END, "
+                  "failure_reason = CASE WHEN state IN ('placed','running') AND $3 = 'failed' THEN $4 ELSE "
+                  "failure_reason END, "
+                  "ended_at = CASE WHEN state IN ('placed','running') AND $3 <> 'running' THEN now() ELSE "
+                  "ended_at END "
+                  "WHERE id = $1 AND node_id = $2 RETURNING id",
+                  session_id, node_id, state, reason)
+                 .empty();
+  });
+  return found;
+}
+
 DownNodeSweeper::DownNodeSweeper(FleetService& fleet, double interval_s)
     : fleet_(fleet), interval_s_(interval_s) {
   thread_ = std::thread([this] {

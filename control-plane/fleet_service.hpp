@@ -58,6 +58,13 @@ class FleetService {
   bool end_session(const std::string& id, std::optional<int64_t> user_id);
   bool set_quality(const std::string& id, std::optional<int64_t> user_id, int64_t max_bitrate_bps);
 
+  // The node's view: its placed and running sessions with their key material and quality caps (polled by the
+  // node agent), and the node's reports of what became of them. `state` is running, ended or failed; a
+  // session already ended or failed stays so. Returns false when the session is not on this node.
+  nlohmann::json node_sessions(int64_t node_id);
+  bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
+                            const std::string& reason);
+
  private:
   Database& db_;
   double heartbeat_interval_s_;

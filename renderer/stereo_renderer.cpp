@@ -33,8 +33,10 @@ static_assert(sizeof(DrawConstants) == 128, "the push-constant budget every devi
 
 struct Nv12Params {
   uint32_t eye_width, eye_height, per_eye, y_offset, y_pitch, uv_offset, uv_pitch, picture_stride;
+  uint32_t source_width, source_height, pad0, pad1;
+  std::array<glm::vec4, 4> warp;  // [eye * 2 + axis]: a, b, coded a, coded b
 };
-static_assert(sizeof(Nv12Params) == 32);
+static_assert(sizeof(Nv12Params) == 112, "within the 128 push-constant bytes every device guarantees");
 
 constexpr vk::Format kColorFormat = vk::Format::eR8G8B8A8Unorm;  // holds sRGB-encoded values (see scene.frag)
 constexpr vk::Format kDepthFormat = vk::Format::eD32Sfloat;
@@ -84,6 +86,7 @@ struct StereoRenderer::Impl {
   vk::raii::PipelineLayout nv12_pipeline_layout = nullptr;
   vk::raii::Pipeline scene_pipeline = nullptr;
   vk::raii::Pipeline nv12_pipeline = nullptr;
+  vk::raii::Pipeline nv12_resample_pipeline = nullptr;  // FOVEATED = true: warped or scaled
   vk::raii::DescriptorPool descriptor_pool = nullptr;
   vk::raii::CommandPool command_pool = nullptr;
   std::vector<Slot> slots;
@@ -228,6 +231,18 @@ void StereoRenderer::Impl::create_pipelines() {
           .stage = {.stage = vk::ShaderStageFlagBits::eCompute, .module = *comp, .pName = "main"},
           .layout = *nv12_pipeline_layout});
   vk_ctx.set_name(*nv12_pipeline, "nv12 conversion pipeline");
+  const vk::Bool32 foveated = VK_TRUE;
+  const vk::SpecializationMapEntry entry{.constantID = 0, .offset = 0, .size = sizeof(vk::Bool32)};
+  const vk::SpecializationInfo specialization{
+      .mapEntryCount = 1, .pMapEntries = &entry, .dataSize = sizeof(foveated), .pData = &foveated};
+  nv12_resample_pipeline =
+      vk::raii::Pipeline(device, nullptr,
+                         vk::ComputePipelineCreateInfo{.stage = {.stage = vk::ShaderStageFlagBits::eCompute,
+                                                                 .module = *comp,
+                                                                 .pName = "main",
+                                                                 .pSpecializationInfo = &specialization},
+                                                       .layout = *nv12_pipeline_layout});
+  vk_ctx.set_name(*nv12_resample_pipeline, "nv12 foveated/scaled conversion pipeline");
 }
 
 void StereoRenderer::Impl::create_slots() {
@@ -564,15 +579,30 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     transition_color(vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader,
                      vk::AccessFlagBits2::eShaderStorageRead);
     const bool per_eye = config.nv12 == Nv12Layout::kPerEye;
-    const uint32_t picture_width = per_eye ? w : 2 * w;
-    Nv12Params params{.eye_width = w,
-                      .eye_height = h,
+    const uint32_t cw = request.coded_width > 0 ? uint32_t(request.coded_width) : w;
+    const uint32_t ch = request.coded_height > 0 ? uint32_t(request.coded_height) : h;
+    const bool resample = cw != w || ch != h || request.foveation.strength > 0;
+    const uint32_t picture_width = per_eye ? cw : 2 * cw;
+    Nv12Params params{.eye_width = cw,
+                      .eye_height = ch,
                       .per_eye = per_eye ? 1u : 0u,
                       .y_offset = 0,
                       .y_pitch = picture_width,
-                      .uv_offset = picture_width * h,
+                      .uv_offset = picture_width * ch,
                       .uv_pitch = picture_width,
-                      .picture_stride = uint32_t(nv12_picture_bytes)};
+                      .picture_stride = uint32_t(nv12_picture_bytes),
+                      .source_width = w,
+                      .source_height = h,
+                      .pad0 = 0,
+                      .pad1 = 0,
+                      .warp = {}};
+    for (int eye = 0; eye < 2; ++eye) {
+      const FoveationParams& f = request.foveation;
+      const AxisWarp x = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength);
+      const AxisWarp y = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength);
+      params.warp[eye * 2] = glm::vec4(x.a, x.b, x.coded_a, x.coded_b);
+      params.warp[eye * 2 + 1] = glm::vec4(y.a, y.b, y.coded_a, y.coded_b);
+    }
     // Write into encoder-owned memory when given one (the slot's descriptor is free: its last frame is done).
     const vk::Buffer destination = request.nv12_target ? import_target(*request.nv12_target) : *s.nv12.buffer;
     if (request.nv12_target) {
@@ -592,10 +622,10 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
           {});
       s.nv12_bound = destination;
     }
-    cmd.bindPipeline(vk::PipelineBindPoint::eCompute, *nv12_pipeline);
+    cmd.bindPipeline(vk::PipelineBindPoint::eCompute, resample ? *nv12_resample_pipeline : *nv12_pipeline);
     cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *nv12_pipeline_layout, 0, {*s.nv12_set}, {});
     cmd.pushConstants<Nv12Params>(*nv12_pipeline_layout, vk::ShaderStageFlagBits::eCompute, 0, params);
-    const uint32_t blocks_x = (per_eye ? w : 2 * w) / 4, blocks_y = h / 2;
+    const uint32_t blocks_x = picture_width / 4, blocks_y = ch / 2;
     cmd.dispatch((blocks_x + 7) / 8, (blocks_y + 7) / 8, per_eye ? 2 : 1);
   }
   if (request.want_rgba) {
@@ -668,7 +698,33 @@ void StereoRenderer::submit(const FrameRequest& request) {
     (void)validated_pose(eye.pose);
     (void)validated_fov(eye.fov);
   }
+  const int w = d.config.eye_width, h = d.config.eye_height;
+  const int cw = request.coded_width > 0 ? request.coded_width : w;
+  const int ch = request.coded_height > 0 ? request.coded_height : h;
+  if (cw > w || ch > h || cw < 16 || ch < 16 || ((cw != w || ch != h) && (cw % 8 != 0 || ch % 8 != 0)))
+    throw_invalid_input("coded eye size " + std::to_string(cw) + "x" + std::to_string(ch) +
+                        " must be multiples of 8 between 16 and the rendered size");
+  if (request.nv12_target && (cw != w || ch != h || request.foveation.strength > 0))
+    throw_invalid_input("an external NV12 target takes the rendered size only");
+  if (!(request.foveation.strength >= 0 && request.foveation.strength <= 1))
+    throw_invalid_input("foveation strength must be 0 to 1");
   d.record(*slot, request);
+  // The NV12 views of this frame: tightly packed at the coded size.
+  const auto* nv12_base = static_cast<const uint8_t*>(slot->nv12.mapped);
+  if (d.config.nv12 == Nv12Layout::kSideBySide) {
+    slot->frame.nv12[0] = Nv12Picture{.y = {nv12_base, size_t(2 * cw) * ch},
+                                      .uv = {nv12_base + size_t(2 * cw) * ch, size_t(2 * cw) * ch / 2},
+                                      .width = 2 * cw,
+                                      .height = ch};
+  } else if (d.config.nv12 == Nv12Layout::kPerEye) {
+    for (int eye = 0; eye < 2; ++eye) {
+      const uint8_t* base = nv12_base + eye * d.nv12_picture_bytes;
+      slot->frame.nv12[eye] = Nv12Picture{.y = {base, size_t(cw) * ch},
+                                          .uv = {base + size_t(cw) * ch, size_t(cw) * ch / 2},
+                                          .width = cw,
+                                          .height = ch};
+    }
+  }
   // Frames written into an external target have no NV12 in the slot's memory to hand out.
   const int own_pictures = d.config.nv12 == Nv12Layout::kSideBySide ? 1
                            : d.config.nv12 == Nv12Layout::kPerEye   ? 2

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 
+#include "core/foveation.hpp"
 #include "core/pose.hpp"
 #include "renderer/gpu_scene.hpp"
 
@@ -53,6 +54,12 @@ struct FrameRequest {
   StereoView view;
   bool want_rgba = false;                           // copy the stereo RGBA to host memory too
   const ExternalNv12Target* nv12_target = nullptr;  // null: the renderer's own readback buffer
+  // Coded size of one eye in the NV12 picture(s): 0 for the rendered size. Smaller sizes scale the eye
+  // down, through the foveation warp when `foveation.strength` > 0 (see core/foveation.hpp), uniformly
+  // otherwise. Multiples of 8, at most the rendered size.
+  int coded_width = 0;
+  int coded_height = 0;
+  FoveationParams foveation{};
 };
 
 struct Nv12Picture {

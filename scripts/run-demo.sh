@@ -1,24 +1,131 @@
 #!/usr/bin/env bash
-# The README's main-job command: installs what is missing, builds, and runs Kairo's main job.
-# Until the node and client exist, the main job is the renderer's: the project's VR room rendered along a
-# head-motion trace (the recorded one in ../shared when present, else a seeded synthetic one) into PNGs,
-# with a summary line and a contact sheet of every 30th frame.
+# The README's main-job command: installs what is missing, builds, and runs Kairo end to end on loopback:
+# a throwaway PostgreSQL, the control plane, one GPU node (lavapipe here), and the reference client streaming
+# the VR room for about 20 s along a recorded head trace (a synthetic one without ../shared) through
+# `kairo netsim` with mild loss. Ends with a short report and a contact sheet of decoded frames.
+# Everything it starts is stopped at the end, also on Ctrl-C.
+# Usage: scripts/run-demo.sh [--no-setup] [--duration S] [--size WxH] [--fps N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
-scripts/setup.sh
-scripts/build.sh
-
-out=out/demo
-rm -rf "$out" && mkdir -p "$out"
-trace=../shared/data/head-traces/real-user1.jsonl
-if [ -f "$trace" ]; then
-  head -n 300 "$trace" > "$out/trace.jsonl"   # about 5 s of a real user's head motion
-  echo "demo: rendering 300 samples of a recorded head trace"
-else
-  build/kairo trace --duration 5 --rate 60 --seed 1 --out "$out/trace.jsonl" >/dev/null
-  echo "demo: rendering a 5 s synthetic head trace"
+setup=1 duration=20 size=512x512 fps=30
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-setup) setup=0 ;;
+    --duration) duration=$2; shift ;;
+    --size) size=$2; shift ;;
+    --fps) fps=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$setup" = 1 ]; then
+  scripts/setup.sh
+  scripts/build.sh
 fi
-build/kairo render --scene vr-room --size 512x512 --trace "$out/trace.jsonl" --out "$out/frames" | tee "$out/summary.json"
-build/kairo contact-sheet --in "$out/frames" --every 30 --out "$out/contact-sheet.png" >/dev/null
-echo "demo: frames in $out/frames, contact sheet $out/contact-sheet.png"
+
+out=$root/out/demo
+rm -rf "$out" && mkdir -p "$out"
+work=$(mktemp -d /tmp/kairo-demo.XXXXXX)
+pids=()
+cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -f "$work/pg/postmaster.pid" ]; then
+    as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# 1. A throwaway PostgreSQL (as the postgres user when running as root: PostgreSQL refuses root).
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$work"
+  as_pg() { runuser -u postgres -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+pg_port=$(free_port)
+as_pg "$pg_bin/initdb" -D "$work/pg" -U kairo -A trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1
+printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\n" "$pg_port" "$work" \
+  | as_pg tee -a "$work/pg/postgresql.auto.conf" >/dev/null
+as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w -t 30 start >/dev/null
+as_pg "$pg_bin/createdb" -h "$work" -p "$pg_port" -U kairo kairo
+echo "demo: PostgreSQL on 127.0.0.1:$pg_port (throwaway, in $work)"
+
+# 2. Control plane, node, netsim. Secrets travel in the environment, not argv.
+control_port=$(free_port) node_port=$(free_udp_port) relay_port=$(free_udp_port) metrics_port=$(free_port)
+export KAIRO_NODE_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export KAIRO_BOOTSTRAP_ADMIN="demo:demo-password-$RANDOM$RANDOM"
+build/kairo control --db "postgresql://kairo@127.0.0.1:$pg_port/kairo" --listen "127.0.0.1:$control_port" \
+  --log-level info 2>"$out/control.log" &
+pids+=($!)
+build/kairo node --control "http://127.0.0.1:$control_port" --listen-udp "127.0.0.1:$node_port" \
+  --metrics "127.0.0.1:$metrics_port" --max-sessions 2 --log-level info 2>"$out/node.log" &
+pids+=($!)
+build/kairo netsim --listen "127.0.0.1:$relay_port" --forward "127.0.0.1:$node_port" --loss 1 --delay 10 \
+  --jitter 2 --seed 1 >"$out/netsim.json" 2>"$out/netsim.log" &
+pids+=($!)
+echo "demo: control plane http://127.0.0.1:$control_port, node UDP $node_port (metrics :$metrics_port)," \
+  "netsim $relay_port -> $node_port (1 % loss, 10 ms delay, 2 ms jitter)"
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "demo: $what did not happen in time; logs in $out/" >&2
+      tail -n 5 "$out"/control.log "$out"/node.log >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+wait_for 30 "control plane ready" python3 -c \
+  "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "http://127.0.0.1:$control_port/readyz"
+wait_for 90 "node registration" grep -q "registered as id" "$out/node.log"
+
+# 3. The reference client through netsim.
+trace=../shared/data/head-traces/real-user1.jsonl
+trace_args=()
+if [ -f "$trace" ]; then
+  trace_args=(--trace "$trace")
+  echo "demo: head motion from a recorded trace ($trace)"
+else
+  echo "demo: synthetic head motion"
+fi
+user=${KAIRO_BOOTSTRAP_ADMIN%%:*}
+KAIRO_PASSWORD=${KAIRO_BOOTSTRAP_ADMIN#*:} build/kairo client --control "http://127.0.0.1:$control_port" \
+  --user "$user" --scene vr-room --size "$size" --fps "$fps" --duration "$duration" "${trace_args[@]}" \
+  --via "127.0.0.1:$relay_port" --save "$out/frames" --save-every 15 --report "$out/report.json" \
+  --log-level info >/dev/null 2>"$out/client.log" || {
+  echo "demo: the client failed:" >&2
+  tail -n 20 "$out/client.log" >&2
+  exit 1
+}
+python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())" \
+  "http://127.0.0.1:$metrics_port/metrics" >"$out/node-metrics.txt" || true
+build/kairo contact-sheet --in "$out/frames" --every 1 --out "$out/contact-sheet.png" >/dev/null
+
+# 4. The report.
+python3 - "$out/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"demo: {r['frames_decoded']} of {r['frames_sent']} frames decoded in {r['duration_s']:.1f} s "
+      f"({r['fps']:.1f} fps), {r['frames_lost']} lost, {r['frames_late']} late, "
+      f"{r['frames_recovered']} recovered by FEC/NACK, bitrate {r['bitrate_bps'] / 1e6:.2f} Mbit/s, "
+      f"RTT {r['rtt_ms']:.1f} ms")
+print("demo: latency, pose sampled -> frame decoded (ms):")
+print(f"  {'stage':<14}{'p50':>8}{'p99':>8}")
+order = ["uplink", "pose_wait", "render", "encode_queue", "encode", "pacing", "send", "network", "decode", "total"]
+for stage in order:
+    v = r["latency_ms"].get(stage, {"p50": 0, "p99": 0})
+    print(f"  {stage:<14}{v['p50']:>8.1f}{v['p99']:>8.1f}")
+PY
+echo "demo: report $out/report.json, contact sheet $out/contact-sheet.png, logs in $out/"

@@ -9,8 +9,13 @@ layout(set = 0, binding = 1, std430) writeonly buffer Nv12Output { uint words[];
 
 // Byte layout of the destination, so that it can be the renderer's readback buffer (tightly packed) or memory
 // the encoder owns (a VA-API surface exported as DRM PRIME, with the driver's pitches and plane offsets).
+// Foveated variant (a specialization constant, so that lavapipe compiles each variant once rather than
+// branching on a uniform): each output pixel samples the rendered eye through the piecewise-linear warp of
+// core/foveation.hpp, bilinearly.
+layout(constant_id = 0) const bool FOVEATED = false;
+
 layout(push_constant) uniform Params {
-  uint eye_width;
+  uint eye_width;       // output (coded) size of one eye
   uint eye_height;
   uint per_eye;         // 0: one picture 2W x H, eyes side by side; 1: one W x H picture per eye
   uint y_offset;        // bytes from the picture's start to its luma plane (multiples of 4)
@@ -18,7 +23,35 @@ layout(push_constant) uniform Params {
   uint uv_offset;       // bytes from the picture's start to its interleaved chroma plane
   uint uv_pitch;        // bytes per chroma row
   uint picture_stride;  // bytes from one eye's picture to the next (per-eye layout)
+  uint source_width;    // rendered size of one eye (FOVEATED only)
+  uint source_height;
+  uint pad0;
+  uint pad1;
+  vec4 warp[4];  // [eye * 2 + axis]: source fovea (a, b) and where it lands in the coded picture (ca, cb)
 } params;
+
+float coded_to_source(vec4 w, float u) {
+  if (u < w.z) return -1.0 + (u + 1.0) * (w.x + 1.0) / max(1e-6, w.z + 1.0);
+  if (u <= w.w) return w.x + (u - w.z) * (w.y - w.x) / max(1e-6, w.w - w.z);
+  return w.y + (u - w.w) * (1.0 - w.y) / max(1e-6, 1.0 - w.w);
+}
+
+vec3 load_clamped(ivec2 p, uint eye) {
+  p = clamp(p, ivec2(0), ivec2(params.source_width, params.source_height) - 1);
+  return imageLoad(stereo_color, ivec3(p, eye)).rgb;
+}
+
+vec3 sample_eye(uint x, uint y, uint eye) {
+  if (!FOVEATED) return imageLoad(stereo_color, ivec3(x, y, eye)).rgb;
+  vec2 u = (vec2(x, y) + 0.5) / vec2(params.eye_width, params.eye_height) * 2.0 - 1.0;
+  vec2 s = vec2(coded_to_source(params.warp[eye * 2u], u.x), coded_to_source(params.warp[eye * 2u + 1u], u.y));
+  vec2 p = (s + 1.0) * 0.5 * vec2(params.source_width, params.source_height) - 0.5;
+  ivec2 i = ivec2(floor(p));
+  vec2 f = p - vec2(i);
+  vec3 top = mix(load_clamped(i, eye), load_clamped(i + ivec2(1, 0), eye), f.x);
+  vec3 bottom = mix(load_clamped(i + ivec2(0, 1), eye), load_clamped(i + ivec2(1, 1), eye), f.x);
+  return mix(top, bottom, f.y);
+}
 
 vec3 rgb_to_ycbcr709(vec3 rgb) {
   float y = dot(rgb, vec3(0.2126, 0.7152, 0.0722));
@@ -46,7 +79,7 @@ void main() {
   vec2 chroma[2] = vec2[2](vec2(0.0), vec2(0.0));
   for (uint row = 0u; row < 2u; ++row) {
     for (uint col = 0u; col < 4u; ++col) {
-      vec3 rgb = imageLoad(stereo_color, ivec3(local_x + col, y0 + row, eye)).rgb;
+      vec3 rgb = sample_eye(local_x + col, y0 + row, eye);
       vec3 ycc = rgb_to_ycbcr709(rgb);
       luma[row][col] = ycc.x;
       chroma[col / 2u] += ycc.yz * 0.25;

@@ -35,6 +35,12 @@ SessionKey SessionKey::random() {
   return key;
 }
 
+uint32_t udp_session_id(const std::string& session_id) {
+  if (session_id.size() < 8 || session_id.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw_invalid_input("a session id is hexadecimal digits (at least 8)");
+  return uint32_t(std::stoul(session_id.substr(0, 8), nullptr, 16));
+}
+
 SessionKey SessionKey::from_hex(const std::string& hex) {
   ensure_sodium();
   SessionKey key;

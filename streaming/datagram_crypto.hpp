@@ -19,6 +19,10 @@ struct SessionKey {
   std::string to_hex() const;
 };
 
+// The 32-bit id in every datagram header for a control-plane session id (32 hex digits): its first eight
+// digits. Throws kairo::Error (invalid input) for anything else.
+uint32_t udp_session_id(const std::string& session_id);
+
 class DatagramSealer {
  public:
   DatagramSealer(const SessionKey& key, uint32_t session_id, wire::Direction direction);

@@ -86,6 +86,7 @@ size_t write(const ReportMessage& m, std::span<uint8_t> out) {
   put_u64(p + 60, m.estimated_bitrate_bps);
   put_u64(p + 68, m.received_bitrate_bps);
   put_u32(p + 76, m.loss_burst_mean_x100);
+  put_u32(p + 80, m.rtt_us);
   return ReportMessage::kSize;
 }
 
@@ -103,7 +104,8 @@ std::optional<ReportMessage> read_report(std::span<const uint8_t> in) {
                   .decode_ms = get_f32(p + 56),
                   .estimated_bitrate_bps = get_u64(p + 60),
                   .received_bitrate_bps = get_u64(p + 68),
-                  .loss_burst_mean_x100 = get_u32(p + 76)};
+                  .loss_burst_mean_x100 = get_u32(p + 76),
+                  .rtt_us = get_u32(p + 80)};
   if (!std::isfinite(m.delay_trend) || !std::isfinite(m.decode_ms) ||
       m.fragments_received > m.fragments_expected)
     return std::nullopt;

@@ -42,7 +42,8 @@ struct ReportMessage {
   uint64_t estimated_bitrate_bps = 0;   // the receiver's delay-based estimate (0: none yet)
   uint64_t received_bitrate_bps = 0;    // measured over the last report interval
   uint32_t loss_burst_mean_x100 = 100;  // mean loss run length x100 (1.00 = isolated losses)
-  static constexpr size_t kSize = 80;
+  uint32_t rtt_us = 0;                  // the client's clock-sync round trip (0: not measured yet)
+  static constexpr size_t kSize = 84;
 };
 
 struct PingMessage {

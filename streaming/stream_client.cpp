@@ -3,6 +3,7 @@
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include <boost/asio.hpp>
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -178,7 +179,8 @@ struct StreamClient::Impl {
         .estimated_bitrate_bps = uint64_t(std::max<int64_t>(0, estimator.estimate_bps())),
         .received_bitrate_bps = uint64_t(std::max<int64_t>(0, estimator.received_bps())),
         .loss_burst_mean_x100 =
-            loss_runs == 0 ? 100u : uint32_t(100.0 * double(lost_in_runs) / double(loss_runs))};
+            loss_runs == 0 ? 100u : uint32_t(100.0 * double(lost_in_runs) / double(loss_runs)),
+        .rtt_us = clock.ready() ? uint32_t(std::clamp<int64_t>(clock.rtt_ns() / 1000, 0, 10'000'000)) : 0u};
     std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
     wire::write(report, buffer);
     send(wire::PacketType::kReport, buffer);

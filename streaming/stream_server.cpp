@@ -2,8 +2,10 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
+#include <sys/socket.h>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -48,9 +50,18 @@ struct StreamServer::Impl {
   mutable std::mutex state_mutex;
   StreamServerStats stats;
   std::optional<wire::PoseMessage> pose;
+  int64_t pose_received_ns = 0;
   std::vector<wire::InputMessage> inputs;  // capacity reserved up front; bounded
   bool keyframe_requested = false;
   std::thread thread;
+  // Shared-socket mode: the inbox deliver() fills (a ring of fixed slots, no allocation per datagram).
+  static constexpr size_t kInboxSlots = 64;
+  std::mutex inbox_mutex;
+  std::array<std::array<uint8_t, wire::kMaxDatagram>, kInboxSlots> inbox{};
+  std::array<size_t, kInboxSlots> inbox_sizes{};
+  std::array<udp::endpoint, kInboxSlots> inbox_from{};
+  size_t inbox_head = 0, inbox_count = 0;
+  bool drain_posted = false;
 
   explicit Impl(const StreamServerConfig& c)
       : config(c),
@@ -67,8 +78,34 @@ struct StreamServer::Impl {
     if (!connected) return;
     const size_t n = sealer.seal(type, payload, out);
     wire_bytes += n;
+    if (config.shared_socket_fd >= 0) {
+      // sendto(2) on a shared socket is safe from any thread; Asio's socket object would not be.
+      (void)::sendto(config.shared_socket_fd, out.data(), n, MSG_DONTWAIT, peer.data(),
+                     socklen_t(peer.size()));
+      return;
+    }
     boost::system::error_code ignored;
     socket.send_to(boost::asio::buffer(out.data(), n), peer, 0, ignored);
+  }
+
+  // Shared-socket mode, on the session's thread: handle what deliver() queued, one datagram at a time.
+  void drain_inbox() {
+    for (;;) {
+      size_t n = 0;
+      {
+        std::lock_guard lock(inbox_mutex);
+        if (inbox_count == 0) {
+          drain_posted = false;
+          return;
+        }
+        n = inbox_sizes[inbox_head];
+        std::memcpy(receive_buffer.data(), inbox[inbox_head].data(), n);
+        from = inbox_from[inbox_head];
+        inbox_head = (inbox_head + 1) % kInboxSlots;
+        --inbox_count;
+      }
+      handle(n);
+    }
   }
 
   void receive() {
@@ -89,6 +126,10 @@ struct StreamServer::Impl {
       ++stats.rejected[size_t(r)];
       return;
     }
+    {
+      std::lock_guard lock(state_mutex);
+      stats.last_client_datagram_ns = received_ns;
+    }
     peer = from;  // follows the client if its address changes (NAT rebinding), only on authenticated input
     connected = true;
     const std::span<const uint8_t> payload(plain.data(), size);
@@ -108,7 +149,10 @@ struct StreamServer::Impl {
       case wire::PacketType::kPose:
         if (const auto p = wire::read_pose(payload)) {
           std::lock_guard lock(state_mutex);
-          if (!pose || p->pose_id > pose->pose_id) pose = *p;
+          if (!pose || p->pose_id > pose->pose_id) {
+            pose = *p;
+            pose_received_ns = received_ns;
+          }
           ++stats.poses;
         }
         break;
@@ -184,6 +228,11 @@ struct StreamServer::Impl {
     stats.target_bitrate_bps = std::clamp(int64_t(double(rate.target_bps()) / wire_per_video),
                                           config.min_bitrate_bps, config.max_bitrate_bps);
     stats.wire_per_video = wire_per_video;
+    stats.client_decode_ms = r.decode_ms;
+    stats.rtt_ms = double(r.rtt_us) / 1000.0;
+    stats.client_frames_lost = r.frames_lost;
+    stats.client_frames_recovered = r.frames_recovered;
+    stats.client_fragments_lost = r.fragments_expected - r.fragments_received;
   }
 
   void start_frame() {
@@ -244,6 +293,13 @@ struct StreamServer::Impl {
 };
 
 StreamServer::StreamServer(const StreamServerConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  if (config.shared_socket_fd >= 0) {
+    impl_->thread = std::thread([this] {
+      auto guard = boost::asio::make_work_guard(impl_->io);
+      impl_->io.run();
+    });
+    return;
+  }
   const udp::endpoint at = resolve_udp(config.listen, "stream listen address");
   boost::system::error_code error;
   impl_->socket.open(at.protocol());
@@ -261,7 +317,30 @@ StreamServer::~StreamServer() {
 }
 
 uint16_t StreamServer::port() const {
+  if (impl_->config.shared_socket_fd >= 0) return 0;
   return impl_->socket.local_endpoint().port();
+}
+
+void StreamServer::deliver(std::span<const uint8_t> datagram, const void* from, size_t from_length) {
+  if (datagram.size() > wire::kMaxDatagram || from_length > sizeof(sockaddr_storage)) return;
+  Impl& s = *impl_;
+  std::lock_guard lock(s.inbox_mutex);
+  if (s.inbox_count == Impl::kInboxSlots) {
+    std::lock_guard state_lock(s.state_mutex);
+    ++s.stats.inbox_dropped;
+    return;
+  }
+  const size_t slot = (s.inbox_head + s.inbox_count) % Impl::kInboxSlots;
+  std::memcpy(s.inbox[slot].data(), datagram.data(), datagram.size());
+  s.inbox_sizes[slot] = datagram.size();
+  udp::endpoint& endpoint = s.inbox_from[slot];
+  std::memcpy(endpoint.data(), from, from_length);
+  endpoint.resize(from_length);
+  ++s.inbox_count;
+  if (!s.drain_posted) {
+    s.drain_posted = true;
+    boost::asio::post(s.io, [&s] { s.drain_inbox(); });
+  }
 }
 bool StreamServer::connected() const {
   return impl_->connected;
@@ -298,6 +377,12 @@ std::vector<wire::InputMessage> StreamServer::take_inputs() {
   out.swap(impl_->inputs);
   impl_->inputs.reserve(256);
   return out;
+}
+
+std::optional<ReceivedPose> StreamServer::latest_received_pose() const {
+  std::lock_guard lock(impl_->state_mutex);
+  if (!impl_->pose) return std::nullopt;
+  return ReceivedPose{*impl_->pose, impl_->pose_received_ns};
 }
 
 StreamServerStats StreamServer::stats() const {

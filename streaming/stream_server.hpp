@@ -30,11 +30,15 @@ struct StreamServerConfig {
   int64_t min_bitrate_bps = 300'000;
   int64_t max_bitrate_bps = 500'000'000;  // video bitrate bounds for the target handed to the encoder
   double assumed_loss = 0.03;  // FEC protection until reports arrive (then decays towards the measured loss)
+  // >= 0: no socket of its own. Datagrams arrive through deliver() (a UdpMux routes them by session id) and
+  // leave through this shared socket, so that every session of a node is reachable at one address.
+  int shared_socket_fd = -1;
 };
 
 struct StreamServerStats {
   uint64_t frames = 0, datagrams = 0, video_bytes = 0;
   uint64_t fec_datagrams = 0, fec_bytes = 0, retransmitted = 0, retransmitted_bytes = 0;
+  uint64_t inbox_dropped = 0;  // shared-socket mode: datagrams dropped because the session fell behind
   uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0, inputs = 0,
            inputs_dropped = 0;
   std::array<uint64_t, 6> rejected{};  // by OpenResult
@@ -42,19 +46,32 @@ struct StreamServerStats {
   double loss = 0, burst_mean = 1;
   int64_t receiver_estimate_bps = 0;
   double wire_per_video = 1;  // bytes on the wire per byte of video (parity, retransmissions, headers)
+  double client_decode_ms = 0, rtt_ms = 0;  // from the latest receiver report
+  uint64_t client_frames_lost = 0, client_frames_recovered = 0, client_fragments_lost = 0;
+  int64_t last_client_datagram_ns = 0;  // steady clock; 0: none yet
+};
+
+struct ReceivedPose {
+  wire::PoseMessage pose;
+  int64_t received_ns = 0;  // node clock
 };
 
 class StreamServer {
  public:
   explicit StreamServer(const StreamServerConfig& config);
   ~StreamServer();
-  uint16_t port() const;
+  uint16_t port() const;  // 0 in shared-socket mode
+  // Shared-socket mode: one received datagram and its sender (a sockaddr of `from_length` bytes). Copied into
+  // a fixed inbox of 64 datagrams and handled on the session's thread; when the inbox is full the datagram
+  // is dropped (counted): one slow session never blocks the node's receive thread.
+  void deliver(std::span<const uint8_t> datagram, const void* from, size_t from_length);
   bool connected() const;  // an authenticated datagram has arrived from the client
   // Thread-safe. Copies the access unit; its fragments go out paced on the session's thread.
   void send_frame(const FrameInfo& info, std::span<const uint8_t> access_unit);
   int64_t target_bitrate_bps() const;
   bool take_keyframe_request();
   std::optional<wire::PoseMessage> latest_pose() const;
+  std::optional<ReceivedPose> latest_received_pose() const;
   // Input events in arrival order since the last call (bounded: the oldest are dropped past 256).
   std::vector<wire::InputMessage> take_inputs();
   StreamServerStats stats() const;

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control-plane/control_api.hpp"
-#include "tests/http_client.hpp"
+#include "control-plane/http_client.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
@@ -35,16 +35,16 @@ class ControlApiTest : public ::testing::Test {
     delete db;
     delete pg;
   }
-  static test::HttpResult call(const std::string& method, const std::string& target,
+  static control::HttpResult call(const std::string& method, const std::string& target,
                                const std::string& body = "", const std::string& bearer = "") {
-    return test::http_request(server->port(), method, target, body, bearer);
+    return control::http_request(server->port(), method, target, body, bearer);
   }
   static std::string login(const std::string& user, const std::string& password) {
     const auto r = call("POST", "/v1/auth/login", json{{"username", user}, {"password", password}}.dump());
     EXPECT_EQ(r.status, 200) << r.body;
     return json::parse(r.body).value("access_token", "");
   }
-  static std::string error_code(const test::HttpResult& r) {
+  static std::string error_code(const control::HttpResult& r) {
     const json body = json::parse(r.body, nullptr, false);
     return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
   }

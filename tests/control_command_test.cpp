@@ -10,7 +10,7 @@
 #include <csignal>
 #include <thread>
 
-#include "tests/http_client.hpp"
+#include "control-plane/http_client.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo {
@@ -31,14 +31,14 @@ TEST(ControlCommand, serves_the_api_from_environment_settings_and_stops_on_sigte
   int status_code = 0;
   for (int i = 0; i < 100 && status_code != 200; ++i) {
     try {
-      status_code = test::http_request(port, "GET", "/readyz").status;
+      status_code = control::http_request(port, "GET", "/readyz").status;
     } catch (const std::exception&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   EXPECT_EQ(status_code, 200);
   EXPECT_EQ(
-      test::http_request(port, "POST", "/v1/auth/login", R"({"username":"root","password":"root-password"})")
+      control::http_request(port, "POST", "/v1/auth/login", R"({"username":"root","password":"root-password"})")
           .status,
       200);
   kill(pid, SIGTERM);

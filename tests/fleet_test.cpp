@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "control-plane/control_api.hpp"
-#include "tests/http_client.hpp"
+#include "control-plane/http_client.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
@@ -34,9 +34,9 @@ struct Replica {
   FleetService fleet;
   ControlApi api;
   HttpServer server;
-  test::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
+  control::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
                         const std::string& bearer = "") {
-    return test::http_request(server.port(), method, target, body, bearer);
+    return control::http_request(server.port(), method, target, body, bearer);
   }
 };
 

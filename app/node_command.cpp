@@ -1,0 +1,51 @@
+#include <cstdio>
+
+#include "app/commands.hpp"
+#include "app/scene_paths.hpp"
+#include "app/signal_stop.hpp"
+#include "node/node_agent.hpp"
+
+namespace kairo::app {
+
+Runner add_node_command(CLI::App& app) {
+  auto o = std::make_shared<NodeOptions>();
+  app.add_option("--control", o->control_url, "control plane URL (http://HOST:PORT or https://...)")
+      ->envname("KAIRO_CONTROL")
+      ->required();
+  app.add_option("--node-token", o->node_token, "node token (minted by an operator, or the control plane's)")
+      ->envname("KAIRO_NODE_TOKEN")
+      ->required();
+  app.add_option("--listen-udp", o->listen_udp, "HOST:PORT for every session's UDP stream")
+      ->envname("KAIRO_LISTEN_UDP")
+      ->capture_default_str();
+  app.add_option("--advertise", o->advertise_address, "HOST:PORT clients are told (default: --listen-udp)")
+      ->envname("KAIRO_ADVERTISE");
+  app.add_option("--scenes", o->scenes_dir, "directory of scene files (default: the project's scenes)")
+      ->envname("KAIRO_SCENES");
+  app.add_option("--max-sessions", o->max_sessions, "sessions this node takes at once")
+      ->envname("KAIRO_MAX_SESSIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--metrics", o->metrics_listen, "HOST:PORT for Prometheus /metrics")
+      ->envname("KAIRO_METRICS");
+  app.add_option("--name", o->name, "node name in the fleet (default: node-<udp port>)")
+      ->envname("KAIRO_NODE_NAME");
+  app.add_option("--encoder", o->encoder_backend, "auto, nvenc, vaapi, x264, x265")
+      ->envname("KAIRO_ENCODER")
+      ->capture_default_str();
+  app.add_option("--ca-file", o->ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
+  app.add_flag("!--no-foveation", o->foveation,
+               "never foveate (the quality controller uses resolution instead)");
+  return [o] {
+    if (o->scenes_dir.empty()) o->scenes_dir = default_scene_dir().string();
+    SignalStop signals;
+    NodeAgent agent(*o);
+    std::fprintf(
+        stderr, "kairo node: UDP port %u%s\n", agent.udp_port(),
+        agent.metrics_port() ? (", metrics port " + std::to_string(agent.metrics_port())).c_str() : "");
+    agent.run(signals.stop);
+    return 0;
+  };
+}
+
+}  // namespace kairo::app

@@ -1,0 +1,338 @@
+#include "client/reference_client.hpp"
+
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "client/frame_reconstruction.hpp"
+#include "control-plane/http_client.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/image_io.hpp"
+#include "core/synthetic_trace.hpp"
+#include "core/trace.hpp"
+#include "streaming/stream_client.hpp"
+
+namespace kairo {
+
+using nlohmann::json;
+
+namespace {
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double rank = p * double(v.size() - 1);
+  const size_t lo = size_t(rank);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (rank - double(lo));
+}
+
+std::string api_error(const control::HttpResult& r) {
+  const json body = json::parse(r.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_object())
+    return body["error"].value("code", "") + ": " + body["error"].value("message", "");
+  return "HTTP " + std::to_string(r.status);
+}
+
+// Head pose at `t_ns` into a trace (looped), interpolated between samples.
+class TracePlayer {
+ public:
+  explicit TracePlayer(std::vector<TraceSample> samples) : samples_(std::move(samples)) {
+    if (samples_.empty()) throw_invalid_input("the pose trace is empty");
+    span_ = std::max<int64_t>(1, samples_.back().t_ns - samples_.front().t_ns);
+  }
+  Pose at(int64_t t_ns) {
+    const int64_t t = samples_.front().t_ns + (samples_.size() > 1 ? t_ns % span_ : 0);
+    if (index_ >= samples_.size() || samples_[index_].t_ns > t) index_ = 0;  // looped around
+    while (index_ + 1 < samples_.size() && samples_[index_ + 1].t_ns <= t) ++index_;
+    if (index_ + 1 >= samples_.size()) return samples_[index_].head;
+    const TraceSample& a = samples_[index_];
+    const TraceSample& b = samples_[index_ + 1];
+    const float f = float(double(t - a.t_ns) / double(std::max<int64_t>(1, b.t_ns - a.t_ns)));
+    Pose p;
+    p.position = glm::mix(a.head.position, b.head.position, f);
+    p.orientation = glm::normalize(glm::slerp(a.head.orientation, b.head.orientation, f));
+    return p;
+  }
+
+ private:
+  std::vector<TraceSample> samples_;
+  int64_t span_ = 1;
+  size_t index_ = 0;
+};
+
+struct ReceivedFrame {
+  std::vector<uint8_t> data;
+  int64_t first_send_ns = 0, last_send_ns = 0, complete_ns = 0;
+  int fec_recovered = 0, retransmitted = 0;
+};
+
+}  // namespace
+
+json ClientReport::to_json() const {
+  json latency = json::object();
+  for (const auto& [stage, samples] : latency_ms) {
+    double sum = 0;
+    for (double v : samples) sum += v;
+    latency[stage] = {{"p50", percentile(samples, 0.5)},
+                      {"p99", percentile(samples, 0.99)},
+                      {"mean", samples.empty() ? 0.0 : sum / double(samples.size())}};
+  }
+  return json{{"session_id", session_id},
+              {"node_address", node_address},
+              {"frames_sent", frames_sent},
+              {"frames_decoded", frames_decoded},
+              {"frames_late", frames_late},
+              {"frames_lost", frames_lost},
+              {"frames_recovered", frames_recovered},
+              {"keyframes", keyframes},
+              {"fec_recovered_fragments", fec_recovered_fragments},
+              {"retransmitted_fragments", retransmitted_fragments},
+              {"duration_s", duration_s},
+              {"fps", fps},
+              {"bitrate_bps", bitrate_bps},
+              {"rtt_ms", rtt_ms},
+              {"latency_ms", latency},
+              {"saved_frames", saved_frames.size()}};
+}
+
+ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
+  if (o.duration_s <= 0 || o.duration_s > 86400) throw_invalid_input("--duration must be 0 to 86400 seconds");
+  if (o.save_every < 1) throw_invalid_input("--save-every must be at least 1");
+  TracePlayer trace(o.trace.empty()
+                        ? synthetic_trace(SyntheticTraceOptions{.duration_s = std::max(10.0, o.duration_s),
+                                                                .rate_hz = 90,
+                                                                .seed = 7,
+                                                                .eye_height_m = 1.6f,
+                                                                .ipd = kDefaultIpdMetres,
+                                                                .mean_turn_interval_s = 2.5})
+                        : load_trace(o.trace));
+  if (!o.save_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.save_dir, ec);
+    if (ec) throw_runtime("cannot create " + o.save_dir + ": " + ec.message());
+  }
+  const control::ControlUrl url = control::parse_control_url(o.control_url);
+  const control::HttpClientOptions http{.timeout_s = 10, .ca_file = o.ca_file};
+
+  // 1. Log in and create the session.
+  auto r = control::http_request(url, "POST", "/v1/auth/login",
+                                 json{{"username", o.user}, {"password", o.password}}.dump(), "", http);
+  if (r.status != 200) throw_invalid_input("login refused: " + api_error(r));
+  const std::string token = json::parse(r.body).at("access_token").get<std::string>();
+  r = control::http_request(url, "POST", "/v1/sessions",
+                            json{{"scene", o.scene},
+                                 {"eye_width", o.eye_width},
+                                 {"eye_height", o.eye_height},
+                                 {"fps", o.fps},
+                                 {"codec", o.codec}}
+                                .dump(),
+                            token, http);
+  if (r.status != 201) throw_runtime("session refused: " + api_error(r));
+  const json session = json::parse(r.body);
+  ClientReport report;
+  report.session_id = session.at("session_id").get<std::string>();
+  report.node_address = session.at("node_address").get<std::string>();
+  spdlog::info("session {} placed on {}", report.session_id.substr(0, 8), report.node_address);
+
+  // 2. Stream: the network thread queues complete frames, the decode thread decodes and measures them.
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::array<ReceivedFrame, 16> queue;  // ring; buffers grow once and are reused
+  size_t head = 0, count = 0;
+  uint64_t dropped = 0;
+  bool decoding_done = false;
+  StreamClient* client_ptr = nullptr;
+  std::atomic<int64_t> latency_estimate_ns{50'000'000};
+
+  StreamClient client(
+      StreamClientConfig{.server = o.via.empty() ? report.node_address : o.via,
+                         .session_id = udp_session_id(report.session_id),
+                         .key = SessionKey::from_hex(session.at("session_key").get<std::string>()),
+                         .fps = o.fps,
+                         .deadline_ns = 0,
+                         .mtu = wire::kDefaultMtu,
+                         .initial_bitrate_bps = 8'000'000},
+      [&](const AssembledFrame& f) {
+        std::lock_guard lock(mutex);
+        if (count == queue.size()) {
+          ++dropped;  // the decoder fell 16 frames behind: drop the newest rather than block the network
+          return;
+        }
+        ReceivedFrame& slot = queue[(head + count) % queue.size()];
+        slot.data.assign(f.data.begin(), f.data.end());
+        slot.first_send_ns = f.first_send_ns;
+        slot.last_send_ns = f.last_send_ns;
+        slot.complete_ns = f.complete_ns;
+        slot.fec_recovered = f.fec_recovered;
+        slot.retransmitted = f.retransmitted;
+        ++count;
+        wake.notify_one();
+      });
+  client_ptr = &client;
+
+  const Codec codec = parse_codec(o.codec);
+  std::exception_ptr decode_error;
+  std::thread decoder_thread([&] {
+    try {
+      VideoDecoder decoder(codec);
+      DecodedPicture picture;
+      ReceivedFrame frame;
+      uint64_t decoded_index = 0;
+      for (;;) {
+        {
+          std::unique_lock lock(mutex);
+          wake.wait(lock, [&] { return count > 0 || decoding_done; });
+          if (count == 0) return;
+          std::swap(frame, queue[head]);
+          head = (head + 1) % queue.size();
+          --count;
+        }
+        const auto m = read_frame_metadata(frame.data);
+        if (!m) {
+          spdlog::warn("frame without valid metadata dropped");
+          continue;
+        }
+        const auto au = std::span<const uint8_t>(frame.data).subspan(FrameMetadata::kSize);
+        bool got = false;
+        try {
+          got = decoder.decode(au, picture);
+        } catch (const kairo::Error& e) {
+          spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
+        }
+        const int64_t decoded_ns = steady_now_ns();
+        if (!got) continue;
+        auto to_client = [&](int64_t node_ns) { return client_ptr->server_to_client_ns(node_ns); };
+        const int64_t received = to_client(m->pose_received_ns);
+        const std::array<std::pair<const char*, double>, 10> stages{
+            {{"uplink", double(received - m->pose_sample_ns)},
+             {"pose_wait", double(m->render_start_ns - m->pose_received_ns)},
+             {"render", double(m->render_end_ns - m->render_start_ns)},
+             {"encode_queue", double(m->encode_start_ns - m->render_end_ns)},
+             {"encode", double(m->encode_end_ns - m->encode_start_ns)},
+             {"pacing", double(frame.first_send_ns - m->encode_end_ns)},
+             {"send", double(frame.last_send_ns - frame.first_send_ns)},
+             {"network", double(frame.complete_ns - to_client(frame.last_send_ns))},
+             {"decode", double(decoded_ns - frame.complete_ns)},
+             {"total", double(decoded_ns - m->pose_sample_ns)}}};
+        const bool late = decoded_ns > m->display_time_ns;
+        {
+          std::lock_guard lock(mutex);
+          for (const auto& [name, ns] : stages) report.latency_ms[name].push_back(ns * 1e-6);
+          ++report.frames_decoded;
+          report.frames_late += late ? 1 : 0;
+          report.keyframes += m->keyframe ? 1 : 0;
+          report.fec_recovered_fragments += uint64_t(frame.fec_recovered);
+          report.retransmitted_fragments += uint64_t(frame.retransmitted);
+        }
+        // The pose for the next frames is predicted this far ahead: the measured median-ish latency.
+        latency_estimate_ns = int64_t(0.9 * double(latency_estimate_ns) + 0.1 * stages[9].second);
+        client_ptr->set_decode_ms(float(stages[8].second * 1e-6));
+        if (o.on_decoded) o.on_decoded(*m, picture);
+        if (!o.save_dir.empty() && decoded_index % uint64_t(o.save_every) == 0) {
+          const ImageRgba8 image = reconstruct_stereo(picture, *m);
+          char name[64];
+          std::snprintf(name, sizeof(name), "frame-%06llu.png", static_cast<unsigned long long>(m->frame_id));
+          const auto path = std::filesystem::path(o.save_dir) / name;
+          write_png(path, image.width, image.height, image.pixels);
+          std::lock_guard lock(mutex);
+          report.saved_frames.push_back(path.string());
+        }
+        ++decoded_index;
+      }
+    } catch (...) {
+      decode_error = std::current_exception();
+    }
+  });
+  auto stop_decoder = [&] {
+    {
+      std::lock_guard lock(mutex);
+      decoding_done = true;
+    }
+    wake.notify_all();
+    if (decoder_thread.joinable()) decoder_thread.join();
+  };
+
+  // 3. Poses at the display rate; the session's state checked once a second.
+  std::string failure;
+  const int64_t start = steady_now_ns();
+  const int64_t interval = 1'000'000'000LL / o.fps;
+  int64_t next = start, last_check = start, last_progress = start;
+  uint64_t pose_id = 0, last_decoded = 0;
+  while (!stop) {
+    const int64_t now = steady_now_ns();
+    if (double(now - start) * 1e-9 >= o.duration_s) break;
+    const Pose head_pose = trace.at(now - start);
+    wire::PoseMessage pose{.pose_id = ++pose_id,
+                           .sample_time_ns = now,
+                           .display_time_ns = now + latency_estimate_ns.load(),
+                           .position = {head_pose.position.x, head_pose.position.y, head_pose.position.z},
+                           .orientation = {head_pose.orientation.x, head_pose.orientation.y,
+                                           head_pose.orientation.z, head_pose.orientation.w}};
+    client.send_pose(pose);
+    if (now - last_check >= 1'000'000'000LL) {
+      last_check = now;
+      uint64_t decoded;
+      {
+        std::lock_guard lock(mutex);
+        decoded = report.frames_decoded;
+      }
+      if (decoded != last_decoded) last_progress = now;
+      last_decoded = decoded;
+      try {
+        const auto s =
+            control::http_request(url, "GET", "/v1/sessions/" + report.session_id, "", token, http);
+        if (s.status == 200) {
+          const json state = json::parse(s.body);
+          if (state.value("state", "") == "failed") {
+            failure = "the session failed: " + state.value("failure_reason", std::string("no reason given"));
+            break;
+          }
+          if (state.value("state", "") == "ended") {
+            failure = "the session was ended by the control plane";
+            break;
+          }
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("session status: {}", e.what());
+      }
+      if (now - last_progress > 10'000'000'000LL) {
+        failure = "no frames decoded for 10 s (node " + report.node_address + ")";
+        break;
+      }
+    }
+    next += interval;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
+  }
+  const double elapsed = double(steady_now_ns() - start) * 1e-9;
+  // Frames in flight when the poses stop still count: give them a moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const StreamClientStats transport = client.stats();
+  stop_decoder();
+  try {
+    control::http_request(url, "DELETE", "/v1/sessions/" + report.session_id, "", token, http);
+  } catch (const std::exception& e) {
+    spdlog::warn("could not end the session: {}", e.what());
+  }
+  if (decode_error) std::rethrow_exception(decode_error);
+  if (!failure.empty()) throw_runtime(failure);
+
+  report.duration_s = elapsed;
+  report.frames_lost = transport.frames.frames_lost;
+  report.frames_recovered = transport.frames.frames_recovered;
+  report.frames_sent = transport.frames.frames_delivered + transport.frames.frames_lost;
+  report.frames_late += dropped;
+  report.fps = double(report.frames_decoded) / std::max(1e-9, elapsed);
+  report.rtt_ms = double(transport.rtt_ns) * 1e-6;
+  report.bitrate_bps = double(transport.received_bps);
+  return report;
+}
+
+}  // namespace kairo

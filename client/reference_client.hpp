@@ -1,0 +1,57 @@
+#pragma once
+// Kairo's reference thin client, headless: logs in, creates a session, sends head poses from a trace (or
+// synthetic head motion) at the display rate, receives the stream, decodes it with libavcodec, undoes
+// foveation, and measures every frame's latency from pose sampled to frame decoded, stage by stage, in the
+// client's clock (node timestamps converted with the transport's clock offset).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "encoder/video_decoder.hpp"
+#include "streaming/frame_metadata.hpp"
+
+namespace kairo {
+
+struct ClientOptions {
+  std::string control_url;
+  std::string user, password;
+  std::string scene = "vr-room";
+  int eye_width = 512, eye_height = 512, fps = 30;
+  std::string codec = "h264";
+  std::string trace{};  // JSONL; empty: synthetic head motion
+  double duration_s = 10;
+  std::string via{};       // HOST:PORT of a relay in front of the node
+  std::string save_dir{};  // decoded frames as PNG
+  int save_every = 1;      // every Nth decoded frame
+  std::string ca_file{};
+  // Called on the decode thread for every decoded frame (tests compare it with a direct render).
+  std::function<void(const FrameMetadata&, const DecodedPicture&)> on_decoded{};
+};
+
+// Per-frame latency stages in milliseconds; they add up to the total.
+inline const std::vector<std::string>& latency_stage_names() {
+  static const std::vector<std::string> names{"uplink", "pose_wait", "render",  "encode_queue", "encode",
+                                              "pacing", "send",      "network", "decode",       "total"};
+  return names;
+}
+
+struct ClientReport {
+  std::string session_id, node_address, encoder_note;
+  uint64_t frames_sent = 0, frames_decoded = 0, frames_late = 0, frames_lost = 0, frames_recovered = 0;
+  uint64_t keyframes = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
+  double duration_s = 0, fps = 0, bitrate_bps = 0, rtt_ms = 0;
+  std::map<std::string, std::vector<double>> latency_ms;  // per stage, one sample per decoded frame
+  std::vector<std::string> saved_frames;
+  nlohmann::json to_json() const;  // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
+};
+
+// Throws kairo::Error with a clear message: login refused, no capacity, the node went down (the control
+// plane's failure reason), no frames arriving.
+ClientReport run_client(const ClientOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace kairo

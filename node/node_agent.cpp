@@ -1,0 +1,295 @@
+#include "node/node_agent.hpp"
+
+#include <spdlog/spdlog.h>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "control-plane/http_client.hpp"
+#include "control-plane/http_server.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "encoder/video_encoder.hpp"
+#include "node/node_metrics.hpp"
+#include "node/session_pipeline.hpp"
+#include "renderer/gpu_scene.hpp"
+#include "renderer/scene_data.hpp"
+#include "renderer/vulkan_context.hpp"
+#include "streaming/udp_mux.hpp"
+
+namespace kairo {
+
+using nlohmann::json;
+
+namespace {
+
+bool is_scene_file(const std::filesystem::path& p) {
+  static const char* kExtensions[] = {".glb", ".gltf", ".obj", ".fbx", ".dae",
+                                      ".ply", ".off",  ".stl", ".3ds"};
+  std::string ext = p.extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* e : kExtensions)
+    if (ext == e) return true;
+  return false;
+}
+
+}  // namespace
+
+struct NodeAgent::Impl {
+  NodeOptions options;
+  control::ControlUrl url;
+  std::shared_ptr<VulkanContext> vulkan;
+  std::unique_ptr<UdpMux> mux;
+  NodeMetrics metrics;
+  std::unique_ptr<control::HttpServer> metrics_server;
+  std::map<std::string, std::filesystem::path> scene_files;  // by file name and by stem
+  std::map<std::filesystem::path, std::shared_ptr<GpuScene>> loaded;
+  std::vector<std::string> encoders;
+  mutable std::mutex sessions_mutex;
+  std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
+  int64_t node_id = -1;
+
+  control::HttpResult call(const std::string& method, const std::string& target, const json& body) {
+    return control::http_request(url, method, target, body.is_null() ? "" : body.dump(), options.node_token,
+                                 control::HttpClientOptions{.timeout_s = 5, .ca_file = options.ca_file});
+  }
+
+  std::string advertised() const {
+    if (!options.advertise_address.empty()) return options.advertise_address;
+    const std::string& l = options.listen_udp;
+    return l.substr(0, l.rfind(':')) + ":" + std::to_string(mux->port());
+  }
+
+  void register_node() {
+    json scenes = json::array();
+    for (const auto& [name, path] : scene_files) scenes.push_back(name);
+    const json body{
+        {"name", options.name}, {"address", advertised()}, {"device", vulkan->gpu().name},
+        {"encoders", encoders}, {"scenes", scenes},        {"max_sessions", options.max_sessions}};
+    const auto r = call("POST", "/v1/nodes/register", body);
+    if (r.status == 401) throw_invalid_input("the control plane refused the node token");
+    if (r.status != 201)
+      throw_runtime("node registration failed: HTTP " + std::to_string(r.status) + " " + r.body);
+    node_id = json::parse(r.body).at("node_id").get<int64_t>();
+    spdlog::info("node {} registered as id {} at {} ({} scenes, {} sessions max)", options.name, node_id,
+                 advertised(), scene_files.size(), options.max_sessions);
+  }
+
+  std::shared_ptr<GpuScene> scene(const std::string& name) {
+    const auto it = scene_files.find(name);
+    if (it == scene_files.end()) throw_invalid_input("this node has no scene \"" + name + "\"");
+    auto& cached = loaded[it->second];
+    if (!cached) cached = GpuScene::upload(vulkan, load_scene(it->second));
+    return cached;
+  }
+
+  void report(const std::string& session, const std::string& state, const std::string& reason) {
+    try {
+      call("POST", "/v1/nodes/" + std::to_string(node_id) + "/sessions/" + session,
+           json{{"state", state}, {"reason", reason.substr(0, 500)}});
+    } catch (const std::exception& e) {
+      spdlog::warn("could not report session {} {}: {}", session.substr(0, 8), state, e.what());
+    }
+  }
+
+  void start_session(const json& s) {
+    const std::string id = s.at("session_id").get<std::string>();
+    SessionSpec spec{.id = id,
+                     .scene = s.at("scene").get<std::string>(),
+                     .eye_width = s.at("eye_width").get<int>(),
+                     .eye_height = s.at("eye_height").get<int>(),
+                     .fps = s.at("fps").get<int>(),
+                     .codec = parse_codec(s.at("codec").get<std::string>()),
+                     .key = SessionKey::from_hex(s.at("session_key").get<std::string>()),
+                     .max_bitrate_bps = std::nullopt};
+    if (s.contains("max_bitrate_bps")) spec.max_bitrate_bps = s["max_bitrate_bps"].get<int64_t>();
+    try {
+      auto pipeline =
+          std::make_unique<SessionPipeline>(spec, scene(spec.scene), *mux, metrics,
+                                            PipelineOptions{.encoder_backend = options.encoder_backend,
+                                                            .initial_bitrate_bps = 8'000'000,
+                                                            .client_timeout_s = 3.0,
+                                                            .connect_timeout_s = 20.0,
+                                                            .foveation = options.foveation,
+                                                            .fixed_foveation = 0});
+      spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}", id.substr(0, 8), spec.scene,
+                   spec.eye_width, spec.eye_height, spec.fps, pipeline->stats().encoder_backend);
+      {
+        std::lock_guard lock(sessions_mutex);
+        sessions[id] = std::move(pipeline);
+      }
+      report(id, "running", "");
+    } catch (const std::exception& e) {
+      spdlog::warn("session {} could not start: {}", id.substr(0, 8), e.what());
+      report(id, "failed", std::string("the node could not start the session: ") + e.what());
+    }
+  }
+
+  void poll_sessions() {
+    const auto r = call("GET", "/v1/nodes/" + std::to_string(node_id) + "/sessions", json());
+    if (r.status != 200) throw_runtime("session poll: HTTP " + std::to_string(r.status));
+    const json placed = json::parse(r.body);
+    std::map<std::string, const json*> wanted;
+    for (const json& s : placed) wanted[s.at("session_id").get<std::string>()] = &s;
+    // Sessions the control plane no longer lists (ended by the client or an operator): tear down.
+    std::vector<std::unique_ptr<SessionPipeline>> stopped;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto it = sessions.begin(); it != sessions.end();) {
+        if (!wanted.count(it->first)) {
+          spdlog::info("session {} ended by the control plane", it->first.substr(0, 8));
+          stopped.push_back(std::move(it->second));
+          it = sessions.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    stopped.clear();  // joins the pipelines' threads outside the lock
+    for (const auto& [id, s] : wanted) {
+      bool running;
+      {
+        std::lock_guard lock(sessions_mutex);
+        const auto it = sessions.find(id);
+        running = it != sessions.end();
+        if (running) {
+          it->second->set_max_bitrate(s->contains("max_bitrate_bps")
+                                          ? std::optional<int64_t>((*s)["max_bitrate_bps"].get<int64_t>())
+                                          : std::nullopt);
+        }
+      }
+      if (!running) start_session(*s);
+    }
+  }
+
+  void reap_finished() {
+    std::vector<std::pair<std::string, std::unique_ptr<SessionPipeline>>> done;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto it = sessions.begin(); it != sessions.end();) {
+        if (it->second->finished()) {
+          done.emplace_back(it->first, std::move(it->second));
+          it = sessions.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& [id, pipeline] : done) {
+      const bool failed = pipeline->failed();
+      const std::string reason = pipeline->reason();
+      pipeline.reset();  // frees the session's renderer, encoder and transport before telling anyone
+      report(id, failed ? "failed" : "ended", reason);
+    }
+  }
+
+  void heartbeat() {
+    int active;
+    {
+      std::lock_guard lock(sessions_mutex);
+      active = int(sessions.size());
+    }
+    const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/heartbeat",
+                        json{{"load", options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0},
+                             {"active_sessions", active}});
+    if (r.status == 404) register_node();  // forgotten (database restored?): register again
+  }
+};
+
+NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& d = *impl_;
+  d.options = options;
+  d.url = control::parse_control_url(options.control_url);
+  if (options.node_token.empty()) throw_invalid_input("a node token is required (--node-token)");
+  if (options.max_sessions < 1 || options.max_sessions > 1000)
+    throw_invalid_input("--max-sessions must be 1 to 1000");
+  const std::filesystem::path dir = options.scenes_dir;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file() || !is_scene_file(entry.path())) continue;
+    d.scene_files[entry.path().filename().string()] = entry.path();
+    d.scene_files.emplace(entry.path().stem().string(), entry.path());
+  }
+  if (ec) throw_invalid_input("cannot read the scenes directory " + dir.string() + ": " + ec.message());
+  if (d.scene_files.empty()) throw_invalid_input("no scene files in " + dir.string());
+  d.mux = std::make_unique<UdpMux>(options.listen_udp);
+  if (d.options.name.empty()) d.options.name = "node-" + std::to_string(d.mux->port());
+  d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
+  for (const BackendStatus& b : probe_encoders(Codec::kH264))
+    if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
+  for (const BackendStatus& b : probe_encoders(Codec::kHevc))
+    if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
+  if (d.encoders.empty()) throw_runtime("no working video encoder on this node");
+  if (!options.metrics_listen.empty())
+    d.metrics_server = std::make_unique<control::HttpServer>(
+        control::HttpServerOptions{.listen = options.metrics_listen,
+                                   .threads = 1,
+                                   .body_limit = 1024,
+                                   .tls_cert_file = {},
+                                   .tls_key_file = {}},
+        [&d](const control::HttpRequest& r) {
+          if (r.method == "GET" && r.path == "/metrics")
+            return control::HttpResponse{200, d.metrics.render(), "text/plain; version=0.0.4"};
+          if (r.method == "GET" && r.path == "/healthz")
+            return control::HttpResponse{200, R"({"status":"ok"})", "application/json"};
+          return control::HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})",
+                                       "application/json"};
+        });
+}
+
+NodeAgent::~NodeAgent() {
+  std::lock_guard lock(impl_->sessions_mutex);
+  impl_->sessions.clear();
+}
+
+uint16_t NodeAgent::udp_port() const {
+  return impl_->mux->port();
+}
+uint16_t NodeAgent::metrics_port() const {
+  return impl_->metrics_server ? impl_->metrics_server->port() : 0;
+}
+int NodeAgent::active_sessions() const {
+  std::lock_guard lock(impl_->sessions_mutex);
+  return int(impl_->sessions.size());
+}
+
+void NodeAgent::run(const std::atomic<bool>& stop) {
+  Impl& d = *impl_;
+  // The control plane may still be starting: retry registration for a while before giving up.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      d.register_node();
+      break;
+    } catch (const kairo::Error& e) {
+      if (e.exit_code() == 2 || attempt >= 60 || stop) throw;
+      spdlog::warn("registration failed ({}); retrying", e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  int64_t last_heartbeat = 0;
+  while (!stop) {
+    const int64_t now = steady_now_ns();
+    try {
+      d.reap_finished();
+      if (double(now - last_heartbeat) * 1e-9 >= d.options.heartbeat_interval_s) {
+        d.heartbeat();
+        last_heartbeat = now;
+      }
+      d.poll_sessions();
+    } catch (const std::exception& e) {
+      spdlog::warn("control plane: {}", e.what());  // sessions carry on; try again next round
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(d.options.poll_interval_s));
+  }
+  std::lock_guard lock(d.sessions_mutex);
+  for (auto& [id, pipeline] : d.sessions) {
+    pipeline.reset();
+    d.report(id, "ended", "the node shut down");
+  }
+  d.sessions.clear();
+}
+
+}  // namespace kairo

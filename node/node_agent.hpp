@@ -1,0 +1,47 @@
+#pragma once
+// The node's life with the control plane: registers (node token) with its device, encoders, scenes and
+// capacity; heartbeats its load every 2 s; polls for the sessions placed on it (every 250 ms, so a new
+// session starts within a frame interval or so of its creation); starts a SessionPipeline for each, reports
+// it running, and reports it ended or failed (with the reason) when it finishes; tears down sessions the
+// control plane ended. Scenes are loaded on first use and shared by all sessions. If the control plane is
+// briefly unreachable, running sessions carry on and the agent retries.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace kairo {
+
+struct NodeOptions {
+  std::string control_url;
+  std::string node_token;
+  std::string listen_udp = "127.0.0.1:7000";
+  std::string advertise_address{};  // what clients are told; empty: listen_udp (with the bound port)
+  std::string scenes_dir{};         // empty: the project's own scenes
+  int max_sessions = 4;
+  std::string metrics_listen{};  // HOST:PORT for /metrics; empty: none
+  std::string name{};            // empty: node-<udp port>
+  std::string encoder_backend = "auto";
+  std::string ca_file{};
+  double heartbeat_interval_s = 2.0;
+  double poll_interval_s = 0.25;
+  bool foveation = true;
+};
+
+class NodeAgent {
+ public:
+  explicit NodeAgent(const NodeOptions& options);  // binds sockets, probes the device; throws kairo::Error
+  ~NodeAgent();
+  uint16_t udp_port() const;
+  uint16_t metrics_port() const;  // 0 without metrics
+  // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.
+  void run(const std::atomic<bool>& stop);
+  int active_sessions() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kairo

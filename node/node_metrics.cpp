@@ -1,0 +1,103 @@
+#include "node/node_metrics.hpp"
+
+#include <cstdio>
+
+namespace kairo {
+
+namespace {
+constexpr const char* kStageNames[] = {"pose_wait", "render", "encode", "node_total"};
+constexpr const char* kOutcomeNames[] = {"rendered", "sent", "failed"};
+constexpr const char* kDatagramNames[] = {"sent", "retransmitted", "fec", "lost"};
+
+std::string number(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", v);
+  return buffer;
+}
+}  // namespace
+
+void NodeMetrics::observe_stage(Stage stage, double seconds) {
+  Histogram& h = stages_[size_t(stage)];
+  size_t bucket = kBounds.size();
+  for (size_t i = 0; i < kBounds.size(); ++i)
+    if (seconds <= kBounds[i]) {
+      bucket = i;
+      break;
+    }
+  ++h.buckets[bucket];
+  ++h.count;
+  h.sum_us += int64_t(seconds * 1e6);
+}
+
+void NodeMetrics::session_started(const std::string& backend) {
+  ++active_;
+  std::lock_guard lock(mutex_);
+  ++backends_[backend];
+}
+
+void NodeMetrics::session_ended(const std::string& backend, bool failed) {
+  --active_;
+  std::lock_guard lock(mutex_);
+  if (auto it = backends_.find(backend); it != backends_.end() && --it->second == 0) backends_.erase(it);
+  ++sessions_ended_[failed ? "failed" : "ended"];
+}
+
+void NodeMetrics::quality_decision(const std::string& knob, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  ++decisions_[{knob, reason}];
+}
+
+std::string NodeMetrics::render() const {
+  std::string out;
+  out += "# HELP kairo_frame_stage_duration_seconds Time each frame spent in each node stage.\n";
+  out += "# TYPE kairo_frame_stage_duration_seconds histogram\n";
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const Histogram& h = stages_[s];
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kBounds.size(); ++i) {
+      cumulative += h.buckets[i];
+      out += std::string("kairo_frame_stage_duration_seconds_bucket{stage=\"") + kStageNames[s] + "\",le=\"" +
+             number(kBounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += std::string("kairo_frame_stage_duration_seconds_bucket{stage=\"") + kStageNames[s] +
+           "\",le=\"+Inf\"} " + std::to_string(h.count.load()) + "\n";
+    out += std::string("kairo_frame_stage_duration_seconds_sum{stage=\"") + kStageNames[s] + "\"} " +
+           number(double(h.sum_us.load()) * 1e-6) + "\n";
+    out += std::string("kairo_frame_stage_duration_seconds_count{stage=\"") + kStageNames[s] + "\"} " +
+           std::to_string(h.count.load()) + "\n";
+  }
+  out += "# HELP kairo_frames_total Frames by outcome.\n# TYPE kairo_frames_total counter\n";
+  for (size_t i = 0; i < frames_.size(); ++i)
+    out += std::string("kairo_frames_total{outcome=\"") + kOutcomeNames[i] + "\"} " +
+           std::to_string(frames_[i].load()) + "\n";
+  out += "# HELP kairo_video_bytes_total Encoded video bytes sent.\n# TYPE kairo_video_bytes_total counter\n";
+  out += "kairo_video_bytes_total " + std::to_string(video_bytes_.load()) + "\n";
+  out += "# HELP kairo_packets_total Datagrams by kind (lost: as the clients report).\n";
+  out += "# TYPE kairo_packets_total counter\n";
+  for (size_t i = 0; i < datagrams_.size(); ++i)
+    out += std::string("kairo_packets_total{kind=\"") + kDatagramNames[i] + "\"} " +
+           std::to_string(datagrams_[i].load()) + "\n";
+  out +=
+      "# HELP kairo_rtt_seconds Latest round-trip time a client measured.\n# TYPE kairo_rtt_seconds gauge\n";
+  out += "kairo_rtt_seconds " + number(double(rtt_us_.load()) * 1e-6) + "\n";
+  out += "# HELP kairo_sessions_active Sessions running on this node.\n# TYPE kairo_sessions_active gauge\n";
+  out += "kairo_sessions_active " + std::to_string(active_.load()) + "\n";
+  std::lock_guard lock(mutex_);
+  out +=
+      "# HELP kairo_encoder_sessions Sessions by encoder backend in use.\n# TYPE kairo_encoder_sessions "
+      "gauge\n";
+  for (const auto& [backend, n] : backends_)
+    out += "kairo_encoder_sessions{backend=\"" + backend + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP kairo_sessions_finished_total Sessions finished, by result.\n";
+  out += "# TYPE kairo_sessions_finished_total counter\n";
+  for (const auto& [result, n] : sessions_ended_)
+    out += "kairo_sessions_finished_total{result=\"" + result + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP kairo_quality_decisions_total Quality controller changes by knob and reason.\n";
+  out += "# TYPE kairo_quality_decisions_total counter\n";
+  for (const auto& [key, n] : decisions_)
+    out += "kairo_quality_decisions_total{knob=\"" + key.first + "\",reason=\"" + key.second + "\"} " +
+           std::to_string(n) + "\n";
+  return out;
+}
+
+}  // namespace kairo

@@ -1,0 +1,52 @@
+#pragma once
+// The node's Prometheus metrics, aggregated over its sessions (never a session id as a label): per-stage
+// latency histograms, frames by outcome, video bytes, datagrams by kind, RTT, active sessions, encoder
+// backend, quality decisions. Lock-free counters on the frame path; render() writes the text format.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace kairo {
+
+enum class Stage { kPoseWait, kRender, kEncode, kNodeTotal, kCount };
+enum class FrameOutcome { kRendered, kSent, kFailed, kCount };
+enum class DatagramKind { kSent, kRetransmitted, kFec, kLost, kCount };
+
+class NodeMetrics {
+ public:
+  void observe_stage(Stage stage, double seconds);
+  void count_frame(FrameOutcome outcome) { ++frames_[size_t(outcome)]; }
+  void add_video_bytes(uint64_t n) { video_bytes_ += n; }
+  void add_datagrams(DatagramKind kind, uint64_t n) { datagrams_[size_t(kind)] += n; }
+  void set_rtt_seconds(double rtt) { rtt_us_ = int64_t(rtt * 1e6); }
+  void session_started(const std::string& encoder_backend);
+  void session_ended(const std::string& encoder_backend, bool failed);
+  void quality_decision(const std::string& knob, const std::string& reason);
+  int active_sessions() const { return active_.load(); }
+  std::string render() const;
+
+ private:
+  static constexpr std::array<double, 12> kBounds{0.001, 0.002, 0.005, 0.01, 0.02, 0.035,
+                                                  0.05,  0.075, 0.1,   0.2,  0.5,  1.0};
+  struct Histogram {
+    std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets{};  // last: +Inf
+    std::atomic<uint64_t> count{0};
+    std::atomic<int64_t> sum_us{0};
+  };
+  std::array<Histogram, size_t(Stage::kCount)> stages_;
+  std::array<std::atomic<uint64_t>, size_t(FrameOutcome::kCount)> frames_{};
+  std::array<std::atomic<uint64_t>, size_t(DatagramKind::kCount)> datagrams_{};
+  std::atomic<uint64_t> video_bytes_{0};
+  std::atomic<int64_t> rtt_us_{0};
+  std::atomic<int> active_{0};
+  // Session start/end and quality decisions are rare: a mutex is fine there.
+  mutable std::mutex mutex_;
+  std::map<std::string, int> backends_;
+  std::map<std::string, uint64_t> sessions_ended_;
+  std::map<std::pair<std::string, std::string>, uint64_t> decisions_;
+};
+
+}  // namespace kairo

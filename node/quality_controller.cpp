@@ -1,0 +1,130 @@
+#include "node/quality_controller.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kairo {
+
+namespace {
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr double kScales[] = {1.0, 0.75, 0.5};
+constexpr float kFoveationStep = 0.3f, kFoveationMax = 0.6f;
+}  // namespace
+
+QualityController::QualityController(const QualityCaps& caps, int eye_width, int eye_height,
+                                     int64_t initial_bitrate_bps)
+    : caps_(caps), eye_width_(eye_width), eye_height_(eye_height) {
+  settings_.fps = caps.max_fps;
+  settings_.bitrate_bps =
+      caps.max_bitrate_bps ? std::min(initial_bitrate_bps, *caps.max_bitrate_bps) : initial_bitrate_bps;
+  decisions_.reserve(8);
+}
+
+double QualityController::bits_per_pixel(int64_t bitrate, int fps, double scale) const {
+  const double pixels = 2.0 * eye_width_ * eye_height_ * scale * scale;
+  return double(bitrate) / (pixels * std::max(1, fps));
+}
+
+void QualityController::change(const char* knob, double from, double to, const char* reason) {
+  decisions_.push_back(QualityDecision{knob, from, to, reason});
+}
+
+const std::vector<QualityDecision>& QualityController::update(const QualityInputs& in) {
+  decisions_.clear();
+  // 1. Bitrate: what the transport can carry, under the control plane's cap.
+  int64_t bitrate = in.transport_target_bps > 0 ? in.transport_target_bps : settings_.bitrate_bps;
+  const char* reason = "bandwidth_estimate";
+  if (caps_.max_bitrate_bps && bitrate > *caps_.max_bitrate_bps) {
+    bitrate = *caps_.max_bitrate_bps;
+    reason = "control_plane_cap";
+  }
+  // Ignore changes under 5 %: every reconfiguration costs the encoder something, and estimates wobble.
+  const double relative = std::abs(double(bitrate - settings_.bitrate_bps)) / double(settings_.bitrate_bps);
+  if (relative > 0.05 || (caps_.max_bitrate_bps && settings_.bitrate_bps > *caps_.max_bitrate_bps)) {
+    change("bitrate", double(settings_.bitrate_bps), double(bitrate), reason);
+    settings_.bitrate_bps = bitrate;
+  }
+
+  // 2. Frame rate against node load and client decode time: a pipeline whose slowest stage (or the client's
+  // decoder) takes more than 90 % of the frame interval for half a second cannot hold that rate.
+  const double interval_ms = 1000.0 / settings_.fps;
+  const double busiest_ms = std::max(in.slowest_stage_ms, in.client_decode_ms);
+  if (busiest_ms > 0.9 * interval_ms && settings_.fps > caps_.min_fps) {
+    if (overloaded_since_ < 0) overloaded_since_ = in.now_ns;
+    if (in.now_ns - overloaded_since_ >= kSecond / 2) {
+      const int achievable = int(std::floor(0.9 * 1000.0 / busiest_ms));
+      const int fps = std::clamp(achievable, caps_.min_fps, settings_.fps - 1);
+      change("fps", settings_.fps, fps,
+             in.client_decode_ms > in.slowest_stage_ms ? "client_decode" : "node_load");
+      settings_.fps = fps;
+      overloaded_since_ = -1;
+      relaxed_since_ = -1;
+    }
+  } else {
+    overloaded_since_ = -1;
+  }
+  // Back up when one step up (10 fps) would still leave 40 % headroom, for three seconds.
+  const int next_fps = std::min(caps_.max_fps, settings_.fps + 10);
+  if (next_fps > settings_.fps && busiest_ms < 0.6 * 1000.0 / next_fps &&
+      bits_per_pixel(settings_.bitrate_bps, next_fps, settings_.resolution_scale) > kStarvedBpp) {
+    if (relaxed_since_ < 0) relaxed_since_ = in.now_ns;
+    if (in.now_ns - relaxed_since_ >= 3 * kSecond) {
+      change("fps", settings_.fps, next_fps, "headroom");
+      settings_.fps = next_fps;
+      relaxed_since_ = -1;
+    }
+  } else {
+    relaxed_since_ = -1;
+  }
+  if (settings_.fps > caps_.max_fps) {
+    change("fps", settings_.fps, caps_.max_fps, "control_plane_cap");
+    settings_.fps = caps_.max_fps;
+  }
+
+  // 3. Starved picture: spend fewer pixels. One structural change per second at most, so that each one's
+  // effect shows in the estimate before the next.
+  const double bpp = bits_per_pixel(settings_.bitrate_bps, settings_.fps, settings_.resolution_scale);
+  const bool settled = last_structural_change_ < 0 || in.now_ns - last_structural_change_ >= kSecond;
+  if (bpp < kStarvedBpp) {
+    headroom_since_ = -1;
+    if (starved_since_ < 0) starved_since_ = in.now_ns;
+    if (settled && in.now_ns - starved_since_ >= kSecond / 2) {
+      if (caps_.foveation_available && settings_.foveation < kFoveationMax) {
+        const float to = std::min(kFoveationMax, settings_.foveation + kFoveationStep);
+        change("foveation", settings_.foveation, to, "starved");
+        settings_.foveation = to;
+      } else if (settings_.resolution_scale > kScales[2]) {
+        const double to = settings_.resolution_scale > kScales[1] ? kScales[1] : kScales[2];
+        change("resolution_scale", settings_.resolution_scale, to, "starved");
+        settings_.resolution_scale = to;
+      } else if (settings_.fps > caps_.min_fps) {
+        const int to = std::max(caps_.min_fps, settings_.fps * 2 / 3);
+        change("fps", settings_.fps, to, "starved");
+        settings_.fps = to;
+      }
+      last_structural_change_ = in.now_ns;
+      starved_since_ = -1;
+    }
+  } else if (bpp > kHeadroomBpp) {
+    starved_since_ = -1;
+    if (headroom_since_ < 0) headroom_since_ = in.now_ns;
+    if (settled && in.now_ns - headroom_since_ >= 3 * kSecond) {
+      if (settings_.resolution_scale < 1.0) {
+        const double to = settings_.resolution_scale < kScales[1] ? kScales[1] : kScales[0];
+        change("resolution_scale", settings_.resolution_scale, to, "headroom");
+        settings_.resolution_scale = to;
+      } else if (settings_.foveation > 0) {
+        const float to = std::max(0.0f, settings_.foveation - kFoveationStep);
+        change("foveation", settings_.foveation, to, "headroom");
+        settings_.foveation = to;
+      }
+      last_structural_change_ = in.now_ns;
+      headroom_since_ = -1;
+    }
+  } else {
+    starved_since_ = headroom_since_ = -1;
+  }
+  return decisions_;
+}
+
+}  // namespace kairo

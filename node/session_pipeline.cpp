@@ -1,0 +1,412 @@
+#include "node/session_pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/foveation.hpp"
+#include "node/node_metrics.hpp"
+#include "node/pose_predictor.hpp"
+#include "node/quality_controller.hpp"
+#include "renderer/stereo_renderer.hpp"
+#include "streaming/frame_metadata.hpp"
+#include "streaming/stream_server.hpp"
+#include "streaming/udp_mux.hpp"
+
+namespace kairo {
+
+namespace {
+
+// What the render thread hands the encode thread: the rendered frame (its slot stays owned until the render
+// thread releases it) and everything the encoder and the client need to know about it.
+struct EncodeJob {
+  const RenderedFrame* frame = nullptr;
+  FrameMetadata metadata;
+  QualitySettings settings;
+};
+
+double ms_between(int64_t from_ns, int64_t to_ns) {
+  return double(to_ns - from_ns) * 1e-6;
+}
+
+}  // namespace
+
+struct SessionPipeline::Impl {
+  SessionSpec spec;
+  PipelineOptions options;
+  NodeMetrics& metrics;
+  UdpMux& mux;
+  uint32_t udp_id;
+  std::unique_ptr<StereoRenderer> renderer;
+  std::unique_ptr<StreamServer> server;
+  std::unique_ptr<VideoEncoder> encoder;
+  std::string backend;
+
+  std::atomic<bool> stopping{false}, done{false}, has_failed{false};
+  mutable std::mutex mutex;  // guards: reason, caps, stats, the hand-offs below
+  std::condition_variable job_ready, job_taken;
+  std::string finish_reason;
+  std::optional<int64_t> max_bitrate_bps;
+  bool caps_changed = false;
+  SessionPipelineStats stats;
+  std::optional<EncodeJob> job;                  // render -> encode, capacity one (back-pressure)
+  std::vector<const RenderedFrame*> to_release;  // encode -> render, at most frames_in_flight
+  std::thread render_thread, encode_thread;
+  StreamServerStats counted{};  // what account_datagrams() has already added to the node's metrics
+
+  void account_datagrams(const StreamServerStats& t) {
+    metrics.add_datagrams(DatagramKind::kSent, t.datagrams - counted.datagrams);
+    metrics.add_datagrams(DatagramKind::kRetransmitted, t.retransmitted - counted.retransmitted);
+    metrics.add_datagrams(DatagramKind::kFec, t.fec_datagrams - counted.fec_datagrams);
+    metrics.add_datagrams(
+        DatagramKind::kLost,
+        t.client_fragments_lost - std::min(t.client_fragments_lost, counted.client_fragments_lost));
+    counted = t;
+  }
+
+  Impl(const SessionSpec& s, UdpMux& m, NodeMetrics& n, const PipelineOptions& o)
+      : spec(s),
+        options(o),
+        metrics(n),
+        mux(m),
+        udp_id(udp_session_id(s.id)),
+        max_bitrate_bps(s.max_bitrate_bps) {
+    to_release.reserve(4);
+  }
+
+  void finish(const std::string& why, bool failure) {
+    {
+      std::lock_guard lock(mutex);
+      if (done) return;
+      finish_reason = why;
+    }
+    has_failed = failure;
+    done = true;
+    stopping = true;
+    job_ready.notify_all();
+    job_taken.notify_all();
+    if (failure)
+      spdlog::warn("session {} failed: {}", spec.id.substr(0, 8), why);
+    else
+      spdlog::info("session {} ended: {}", spec.id.substr(0, 8), why);
+  }
+
+  void render_loop() {
+    try {
+      render_frames();
+    } catch (const std::exception& e) {
+      finish(std::string("render: ") + e.what(), true);
+    }
+  }
+
+  void render_frames() {
+    PosePredictor predictor;
+    uint64_t last_pose_id = 0;
+    bool have_pose = false;
+    QualityController quality(QualityCaps{.max_bitrate_bps = max_bitrate_bps,
+                                          .max_fps = spec.fps,
+                                          .min_fps = std::min(spec.fps, std::max(10, spec.fps / 3)),
+                                          .foveation_available = options.foveation},
+                              spec.eye_width, spec.eye_height, options.initial_bitrate_bps);
+    const std::array<Fov, 2> fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+    const int64_t started = steady_now_ns();
+    int64_t next_tick = started, last_quality = 0;
+    double render_ms = 0, encode_ms_seen = 0;
+    uint64_t frame_id = 0;
+    while (!stopping) {
+      const QualitySettings settings = quality.settings();
+      const int64_t interval = 1'000'000'000LL / std::max(1, settings.fps);
+      next_tick += interval;
+      const int64_t now = steady_now_ns();
+      if (next_tick < now - interval) next_tick = now;  // fell behind: do not try to catch up with a burst
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next_tick - now)));
+      release_returned_frames();
+
+      // Liveness: the client's datagrams are the session's heartbeat.
+      const StreamServerStats transport = server->stats();
+      const int64_t t = steady_now_ns();
+      if (transport.last_client_datagram_ns == 0) {
+        if (ms_between(started, t) > options.connect_timeout_s * 1000.0)
+          return finish("the client never connected", true);
+        continue;
+      }
+      if (ms_between(transport.last_client_datagram_ns, t) > options.client_timeout_s * 1000.0)
+        return finish("the client stopped responding", false);
+
+      const auto received = server->latest_received_pose();
+      if (!received) continue;  // nothing to render for yet
+      const wire::PoseMessage& p = received->pose;
+      if (!have_pose || p.pose_id != last_pose_id) {
+        Pose head;
+        head.position = glm::vec3(p.position[0], p.position[1], p.position[2]);
+        head.orientation = glm::quat(p.orientation[3], p.orientation[0], p.orientation[1], p.orientation[2]);
+        predictor.add(p.sample_time_ns, validated_pose(head));
+        last_pose_id = p.pose_id;
+        have_pose = true;
+      }
+
+      // Quality, ten times a second.
+      if (t - last_quality >= 100'000'000) {
+        last_quality = t;
+        {
+          std::lock_guard lock(mutex);
+          encode_ms_seen = stats.encode_ms;
+          if (caps_changed) {
+            QualityCaps caps = quality.caps();
+            caps.max_bitrate_bps = max_bitrate_bps;
+            quality.set_caps(caps);
+            caps_changed = false;
+          }
+        }
+        const auto& decisions =
+            quality.update(QualityInputs{.now_ns = t,
+                                         .transport_target_bps = transport.target_bitrate_bps,
+                                         .loss = transport.loss,
+                                         .client_decode_ms = transport.client_decode_ms,
+                                         .slowest_stage_ms = std::max(render_ms, encode_ms_seen)});
+        for (const QualityDecision& d : decisions) {
+          spdlog::info("session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
+                       d.reason);
+          metrics.quality_decision(d.knob, d.reason);
+        }
+        metrics.set_rtt_seconds(transport.rtt_ms * 1e-3);
+        account_datagrams(transport);
+      }
+
+      if (renderer->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
+      const QualitySettings q = quality.settings();
+      const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
+      const glm::ivec2 coded = coded_eye_size(spec.eye_width, spec.eye_height, q.resolution_scale, strength);
+      FrameRequest request{
+          .frame_id = frame_id,
+          .view = stereo_view_from_head(predictor.predict(p.display_time_ns), kDefaultIpdMetres, fovs),
+          .want_rgba = false,
+          .nv12_target = nullptr,
+          .coded_width = coded.x,
+          .coded_height = coded.y,
+          .foveation = FoveationParams{.strength = strength, .centre = {}, .fovea_radius = 0.4f}};
+      renderer->submit(request);
+      const RenderedFrame& frame = renderer->collect();
+      metrics.count_frame(FrameOutcome::kRendered);
+      render_ms = 0.8 * render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
+      metrics.observe_stage(Stage::kPoseWait, double(frame.submitted_ns - received->received_ns) * 1e-9);
+      metrics.observe_stage(Stage::kRender, double(frame.completed_ns - frame.submitted_ns) * 1e-9);
+
+      EncodeJob next;
+      next.frame = &frame;
+      next.settings = q;
+      FrameMetadata& m = next.metadata;
+      m.frame_id = frame_id;
+      m.pose_id = p.pose_id;
+      m.pose_sample_ns = p.sample_time_ns;
+      m.display_time_ns = p.display_time_ns;
+      m.pose_received_ns = received->received_ns;
+      m.render_start_ns = frame.submitted_ns;
+      m.render_end_ns = frame.completed_ns;
+      m.view = frame.view;
+      m.eye_width = uint16_t(spec.eye_width);
+      m.eye_height = uint16_t(spec.eye_height);
+      m.coded_width = uint16_t(coded.x);
+      m.coded_height = uint16_t(coded.y);
+      m.foveation = request.foveation;
+      {
+        std::unique_lock lock(mutex);
+        job_taken.wait(lock, [&] { return !job || stopping; });  // back-pressure: wait for the encoder
+        if (stopping) {
+          renderer->release(frame);
+          return;
+        }
+        job = next;
+        stats.frames_rendered = frame_id + 1;
+        stats.render_ms = render_ms;
+      }
+      job_ready.notify_one();
+      ++frame_id;
+    }
+  }
+
+  void release_returned_frames() {
+    std::vector<const RenderedFrame*> returned;  // small and reused: swap with the shared list
+    {
+      std::lock_guard lock(mutex);
+      returned.swap(to_release);
+      to_release.reserve(4);
+    }
+    for (const RenderedFrame* f : returned) renderer->release(*f);
+  }
+
+  void encode_loop() {
+    try {
+      encode_frames();
+    } catch (const std::exception& e) {
+      finish(std::string("encode: ") + e.what(), true);
+    }
+  }
+
+  void encode_frames() {
+    std::vector<uint8_t> payload;  // metadata + access unit; capacity reused from the first frames on
+    payload.reserve(1 << 20);
+    QualitySettings applied;
+    applied.bitrate_bps = encoder->config().bitrate_bps;
+    applied.fps = spec.fps;
+    int coded_width = spec.eye_width, coded_height = spec.eye_height;
+    bool first = true;
+    double encode_ms = 0;
+    for (;;) {
+      EncodeJob work;
+      {
+        std::unique_lock lock(mutex);
+        job_ready.wait(lock, [&] { return job.has_value() || stopping; });
+        if (stopping) return;
+        work = *job;
+        job.reset();
+      }
+      job_taken.notify_one();
+      const FrameMetadata& m = work.metadata;
+      bool keyframe = first || server->take_keyframe_request();
+      if (m.coded_width != coded_width || m.coded_height != coded_height) {
+        coded_width = m.coded_width;
+        coded_height = m.coded_height;
+        encoder->set_resolution(2 * coded_width, coded_height);
+        keyframe = true;
+      }
+      if (work.settings.bitrate_bps != applied.bitrate_bps) encoder->set_bitrate(work.settings.bitrate_bps);
+      if (work.settings.fps != applied.fps) encoder->set_fps(work.settings.fps);
+      applied = work.settings;
+      const Nv12Picture& picture = work.frame->nv12[0];
+      const AccessUnit& au = encoder->encode(EncodeRequest{
+          .frame_id = m.frame_id,
+          .pose_id = m.pose_id,
+          .eye = -1,
+          .picture =
+              Nv12View{.y = picture.y, .uv = picture.uv, .width = picture.width, .height = picture.height},
+          .keyframe = keyframe});
+      first = false;
+      {
+        std::lock_guard lock(mutex);
+        to_release.push_back(work.frame);  // the slot can be rendered into again
+      }
+      FrameMetadata sent = m;
+      sent.encode_start_ns = au.encode_start_ns;
+      sent.encode_end_ns = au.encode_end_ns;
+      sent.keyframe = au.keyframe;
+      payload.resize(FrameMetadata::kSize + au.data.size());
+      write(sent, payload);
+      std::memcpy(payload.data() + FrameMetadata::kSize, au.data.data(), au.data.size());
+      server->send_frame(FrameInfo{.frame_id = m.frame_id,
+                                   .pose_id = m.pose_id,
+                                   .pose_time_ns = m.pose_sample_ns,
+                                   .capture_time_ns = m.render_start_ns,
+                                   .stream = 0,
+                                   .keyframe = au.keyframe},
+                         payload);
+      encode_ms = 0.8 * encode_ms + 0.2 * ms_between(au.encode_start_ns, au.encode_end_ns);
+      metrics.observe_stage(Stage::kEncode, double(au.encode_end_ns - au.encode_start_ns) * 1e-9);
+      metrics.observe_stage(Stage::kNodeTotal, double(au.encode_end_ns - m.pose_received_ns) * 1e-9);
+      metrics.count_frame(FrameOutcome::kSent);
+      metrics.add_video_bytes(au.data.size());
+      std::lock_guard lock(mutex);
+      ++stats.frames_sent;
+      stats.encode_ms = encode_ms;
+      stats.bitrate_bps = applied.bitrate_bps;
+      stats.fps = applied.fps;
+      stats.resolution_scale = applied.resolution_scale;
+      stats.foveation = m.foveation.strength;
+    }
+  }
+};
+
+SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux,
+                                 NodeMetrics& metrics, const PipelineOptions& options)
+    : impl_(std::make_unique<Impl>(spec, mux, metrics, options)) {
+  Impl& d = *impl_;
+  if (spec.eye_width % 8 != 0 || spec.eye_height % 8 != 0)
+    throw_invalid_input("eye size must be multiples of 8 (the NV12 pass and encoders need it)");
+  if (spec.fps < 1 || spec.fps > 240) throw_invalid_input("fps must be 1 to 240");
+  d.renderer =
+      std::make_unique<StereoRenderer>(std::move(scene), RendererConfig{.eye_width = spec.eye_width,
+                                                                        .eye_height = spec.eye_height,
+                                                                        .frames_in_flight = 3,
+                                                                        .nv12 = Nv12Layout::kSideBySide,
+                                                                        .near_plane = 0.05f,
+                                                                        .multiview = MultiviewMode::kAuto});
+  const int64_t initial = spec.max_bitrate_bps ? std::min(*spec.max_bitrate_bps, options.initial_bitrate_bps)
+                                               : options.initial_bitrate_bps;
+  d.encoder = VideoEncoder::open(EncoderConfig{.codec = spec.codec,
+                                               .backend = options.encoder_backend,
+                                               .width = 2 * spec.eye_width,
+                                               .height = spec.eye_height,
+                                               .fps = spec.fps,
+                                               .bitrate_bps = initial,
+                                               .slices = 4,
+                                               .threads = 0,
+                                               .intra_refresh_frames = 0,
+                                               .vaapi_device = {}});
+  d.backend = d.encoder->backend();
+  d.stats.encoder_backend = d.backend;
+  d.server = std::make_unique<StreamServer>(StreamServerConfig{.listen = {},
+                                                               .session_id = d.udp_id,
+                                                               .key = spec.key,
+                                                               .fps = spec.fps,
+                                                               .pacing_fraction = 0.5,
+                                                               .mtu = wire::kDefaultMtu,
+                                                               .initial_bitrate_bps = initial,
+                                                               .min_bitrate_bps = 200'000,
+                                                               .max_bitrate_bps = 200'000'000,
+                                                               .assumed_loss = 0.03,
+                                                               .shared_socket_fd = mux.socket_fd()});
+  if (!mux.add(d.udp_id, d.server.get()))
+    throw_invalid_input("another session on this node has the same datagram id");
+  metrics.session_started(d.backend);
+  d.render_thread = std::thread([&d] { d.render_loop(); });
+  d.encode_thread = std::thread([&d] { d.encode_loop(); });
+}
+
+SessionPipeline::~SessionPipeline() {
+  Impl& d = *impl_;
+  d.stopping = true;
+  d.job_ready.notify_all();
+  d.job_taken.notify_all();
+  if (d.render_thread.joinable()) d.render_thread.join();
+  if (d.encode_thread.joinable()) d.encode_thread.join();
+  d.mux.remove(d.udp_id);
+  d.account_datagrams(d.server->stats());
+  d.metrics.session_ended(d.backend, d.has_failed);
+  // Frames still collected but not released belong to the renderer, which frees all of its slots itself.
+}
+
+const SessionSpec& SessionPipeline::spec() const {
+  return impl_->spec;
+}
+
+void SessionPipeline::set_max_bitrate(std::optional<int64_t> max_bitrate_bps) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->max_bitrate_bps == max_bitrate_bps) return;
+  impl_->max_bitrate_bps = max_bitrate_bps;
+  impl_->caps_changed = true;
+}
+
+bool SessionPipeline::finished() const {
+  return impl_->done;
+}
+bool SessionPipeline::failed() const {
+  return impl_->has_failed;
+}
+std::string SessionPipeline::reason() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->finish_reason;
+}
+
+SessionPipelineStats SessionPipeline::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats;
+}
+
+}  // namespace kairo

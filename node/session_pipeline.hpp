@@ -1,0 +1,74 @@
+#pragma once
+// One session on a node: poses from the client -> prediction to the client's display time -> stereo render
+// -> NV12 (foveated or scaled by the quality controller) on the device -> encode -> packetize, pace, send.
+// Two threads overlap the stages across frame slots: the render thread renders frame N while the encode
+// thread encodes N-1 and the transport's thread paces N-2 out, so throughput is bounded by the slowest stage.
+// Between render and encode the queue holds one frame and applies back-pressure (a rendered frame is never
+// thrown away); the transport keeps only the newest unsent frame. Sessions share nothing but the scene and
+// the node's socket: a slow or lossy client stalls only its own threads.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "encoder/video_encoder.hpp"
+#include "streaming/datagram_crypto.hpp"
+
+namespace kairo {
+
+class GpuScene;
+class UdpMux;
+class NodeMetrics;
+
+struct SessionSpec {
+  std::string id;  // the control plane's session id (32 hex digits)
+  std::string scene;
+  int eye_width = 0, eye_height = 0, fps = 0;
+  Codec codec = Codec::kH264;
+  SessionKey key;
+  std::optional<int64_t> max_bitrate_bps;
+};
+
+struct PipelineOptions {
+  std::string encoder_backend = "auto";
+  int64_t initial_bitrate_bps = 8'000'000;
+  double client_timeout_s = 3.0;    // an authenticated datagram at least this often, or the session ends
+  double connect_timeout_s = 20.0;  // the client's first datagram within this, or the session fails
+  bool foveation = true;            // the quality controller may squeeze the periphery
+  float fixed_foveation = 0;        // > 0: always foveate this strongly (benchmarks, tests)
+};
+
+struct SessionPipelineStats {
+  uint64_t frames_rendered = 0, frames_sent = 0;
+  int64_t bitrate_bps = 0;
+  int fps = 0;
+  double resolution_scale = 1;
+  float foveation = 0;
+  double render_ms = 0, encode_ms = 0;  // recent averages
+  std::string encoder_backend;
+};
+
+class SessionPipeline {
+ public:
+  // Throws kairo::Error when the session cannot start (bad size, no encoder, session id already in use).
+  SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux, NodeMetrics& metrics,
+                  const PipelineOptions& options);
+  ~SessionPipeline();
+  SessionPipeline(const SessionPipeline&) = delete;
+  SessionPipeline& operator=(const SessionPipeline&) = delete;
+
+  const SessionSpec& spec() const;
+  void set_max_bitrate(std::optional<int64_t> max_bitrate_bps);
+  // Finished: the client went silent or never came (ended), or the pipeline hit an error (failed).
+  bool finished() const;
+  bool failed() const;
+  std::string reason() const;
+  SessionPipelineStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kairo
