@@ -1,0 +1,323 @@
+// Kairo end to end on loopback: a real PostgreSQL, the control plane, a node (lavapipe, x264) and the
+// reference client; the node and client also as the `kairo` processes operators run, killed mid-session.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <csignal>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "client/reference_client.hpp"
+#include "control-plane/control_api.hpp"
+#include "control-plane/http_client.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "node/node_agent.hpp"
+#include "renderer/gpu_scene.hpp"
+#include "renderer/scene_data.hpp"
+#include "tests/postgres_server.hpp"
+#include "tests/test_support.hpp"
+
+namespace kairo {
+namespace {
+
+using nlohmann::json;
+const std::string kNodeToken = "node-e2e-test-token-0123456789abcdef";
+
+int free_udp_port() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t n = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Kills a spawned process and joins a thread however the test ends (an ASSERT returning early included).
+struct Cleanup {
+  pid_t pid = -1;
+  std::thread* thread = nullptr;
+  std::atomic<bool>* stop = nullptr;
+  ~Cleanup() {
+    if (pid > 0 && kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
+    if (stop) *stop = true;
+    if (thread && thread->joinable()) thread->join();
+  }
+};
+
+pid_t spawn(const std::vector<std::string>& args) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(KAIRO_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The control plane in this process, on a real PostgreSQL, heartbeats every 2 s as in production.
+struct ControlPlane {
+  explicit ControlPlane(const std::string& db_url)
+      : db(db_url, 8),
+        migrated(db.migrate()),
+        tokens(std::string(48, 'k')),
+        auth(db, tokens),
+        fleet(db, 2.0),
+        sweeper(fleet, 1.0),
+        api(db, auth, tokens, fleet, kNodeToken),
+        server(control::HttpServerOptions{.listen = "127.0.0.1:0", .threads = 2},
+               [this](const control::HttpRequest& r) { return api.handle(r); }) {
+    auth.bootstrap_admin("admin", "admin-password");
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server.port()); }
+  // One login per test: logins are rate limited (5 in a burst per user), as they should be.
+  std::string admin_token() {
+    if (token.empty()) {
+      const auto r = control::http_request(server.port(), "POST", "/v1/auth/login",
+                                           R"({"username":"admin","password":"admin-password"})");
+      token = json::parse(r.body).at("access_token").get<std::string>();
+    }
+    return token;
+  }
+  std::string token;
+  json session(const std::string& id) {
+    return json::parse(
+        control::http_request(server.port(), "GET", "/v1/sessions/" + id, "", admin_token()).body);
+  }
+  control::Database db;
+  int migrated;
+  control::AccessTokens tokens;
+  control::AuthService auth;
+  control::FleetService fleet;
+  control::DownNodeSweeper sweeper;
+  control::ControlApi api;
+  control::HttpServer server;
+};
+
+// A node in this process, serving until destroyed.
+struct InProcessNode {
+  explicit InProcessNode(const std::string& control_url, const std::string& metrics = "")
+      : agent(NodeOptions{.control_url = control_url,
+                          .node_token = kNodeToken,
+                          .listen_udp = "127.0.0.1:0",
+                          .scenes_dir = KAIRO_SCENE_DIR,
+                          .max_sessions = 2,
+                          .metrics_listen = metrics,
+                          .name = "e2e-node"}) {
+    thread = std::thread([this] { agent.run(stop); });
+  }
+  ~InProcessNode() {
+    stop = true;
+    thread.join();
+  }
+  std::atomic<bool> stop{false};
+  NodeAgent agent;
+  std::thread thread;
+};
+
+class NodeEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pg = new test::PostgresServer(); }
+  static void TearDownTestSuite() {
+    delete pg;
+    pg = nullptr;
+  }
+  void SetUp() override {
+    // A fresh database per test: drop everything the previous test created.
+    {
+      control::Database db(pg->url(), 1);
+      db.transact([](pqxx::work& w) { w.exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"); });
+    }
+    control = std::make_unique<ControlPlane>(pg->url());
+  }
+  ClientOptions client_options(double duration) {
+    return ClientOptions{.control_url = control->url(),
+                         .user = "admin",
+                         .password = "admin-password",
+                         .scene = "vr-room",
+                         .eye_width = 256,
+                         .eye_height = 256,
+                         .fps = 30,
+                         .duration_s = duration};
+  }
+  static test::PostgresServer* pg;
+  std::unique_ptr<ControlPlane> control;
+};
+test::PostgresServer* NodeEndToEnd::pg = nullptr;
+
+TEST_F(NodeEndToEnd,
+       frames_arrive_and_match_a_direct_render_of_the_pose_they_carry_and_prometheus_scrapes_the_node) {
+  const int metrics_port = test::free_tcp_port();
+  InProcessNode node(control->url(), "127.0.0.1:" + std::to_string(metrics_port));
+
+  // A real Prometheus scraping the node every second.
+  const auto prom_dir = test::temp_dir();
+  const int prom_port = test::free_tcp_port();
+  std::ofstream(prom_dir / "prometheus.yml")
+      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kairo-node\n"
+         "    static_configs:\n      - targets: ['127.0.0.1:"
+      << metrics_port << "']\n";
+  const pid_t prometheus = fork();
+  if (prometheus == 0) {
+    const std::string config = "--config.file=" + (prom_dir / "prometheus.yml").string();
+    const std::string storage = "--storage.tsdb.path=" + (prom_dir / "data").string();
+    const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);
+    freopen((prom_dir / "prometheus.log").c_str(), "w", stderr);
+    execlp("prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(),
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+
+  struct Kept {
+    FrameMetadata metadata;
+    std::vector<uint8_t> y;
+    int width, height;
+  };
+  std::mutex mutex;
+  std::vector<Kept> kept;
+  ClientOptions options = client_options(5);
+  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p) {
+    std::lock_guard lock(mutex);
+    if (m.frame_id % 8 == 0 && kept.size() < 12) kept.push_back({m, p.y, p.width, p.height});
+  };
+  const ClientReport report = run_client(options, std::atomic<bool>(false));
+  EXPECT_GT(report.frames_sent, 20u);
+  EXPECT_GE(double(report.frames_decoded), 0.95 * double(report.frames_sent))
+      << report.frames_decoded << " of " << report.frames_sent;
+  // The stages add up to the total, frame by frame (they are measured, not inferred).
+  const auto& total = report.latency_ms.at("total");
+  for (size_t i = 0; i < total.size(); ++i) {
+    double sum = 0;
+    for (const auto& stage : latency_stage_names())
+      if (stage != "total") sum += report.latency_ms.at(stage)[i];
+    EXPECT_NEAR(sum, total[i], 0.01);
+  }
+
+  // Each kept frame against a direct render of the poses it says it was rendered with.
+  ASSERT_GE(kept.size(), 3u);
+  auto scene = GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
+  StereoRenderer renderer(scene, RendererConfig{.eye_width = 256, .eye_height = 256, .frames_in_flight = 1});
+  std::vector<std::vector<uint8_t>> direct;
+  for (const Kept& k : kept) {
+    renderer.submit(FrameRequest{.frame_id = k.metadata.frame_id,
+                                 .view = k.metadata.view,
+                                 .coded_width = k.metadata.coded_width,
+                                 .coded_height = k.metadata.coded_height,
+                                 .foveation = k.metadata.foveation});
+    const RenderedFrame& f = renderer.collect();
+    ASSERT_EQ(f.nv12[0].width, k.width);
+    direct.emplace_back(f.nv12[0].y.begin(), f.nv12[0].y.end());
+    renderer.release(f);
+    EXPECT_GE(plane_psnr(direct.back(), k.y), 30.0) << "frame " << k.metadata.frame_id;
+  }
+  // The head moved along the trace: frames rendered for different poses differ (the pose is what it
+  // claims: a direct render of it matches, a render of another pose does not).
+  double lowest = 1e9;
+  for (size_t i = 1; i < kept.size(); ++i) lowest = std::min(lowest, plane_psnr(direct[0], kept[i].y));
+  EXPECT_LT(lowest, 25.0);
+
+  // Prometheus has scraped the node's frame counter.
+  double frames = 0;
+  for (int i = 0; i < 50 && frames <= 0; ++i) {
+    try {
+      const auto r = control::http_request(
+          prom_port, "GET", "/api/v1/query?query=kairo_frames_total%7Boutcome%3D%22sent%22%7D");
+      const json body = json::parse(r.body, nullptr, false);
+      if (body.is_object() && !body["data"]["result"].empty())
+        frames = std::stod(body["data"]["result"][0]["value"][1].get<std::string>());
+    } catch (const std::exception&) {
+    }
+    if (frames <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  kill(prometheus, SIGTERM);
+  waitpid(prometheus, nullptr, 0);
+  EXPECT_GT(frames, 0) << "Prometheus never saw kairo_frames_total from the node";
+  std::filesystem::remove_all(prom_dir);
+}
+
+TEST_F(NodeEndToEnd, a_killed_client_is_freed_by_the_node_within_5_s_and_recorded_ended) {
+  InProcessNode node(control->url());
+  const auto out = test::temp_dir();
+  const pid_t client =
+      spawn({KAIRO_BINARY, "client", "--control", control->url(), "--user", "admin", "--password",
+             "admin-password", "--size", "256x256", "--fps", "30", "--duration", "60"});
+  // Wait for the session to run on the node.
+  for (int i = 0; i < 300 && node.agent.active_sessions() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(node.agent.active_sessions(), 1);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  kill(client, SIGKILL);
+  waitpid(client, nullptr, 0);
+  cleanup.pid = -1;
+  const int64_t killed = steady_now_ns();
+  while (node.agent.active_sessions() > 0 && steady_now_ns() - killed < 8'000'000'000LL)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double freed_s = double(steady_now_ns() - killed) * 1e-9;
+  EXPECT_EQ(node.agent.active_sessions(), 0);
+  EXPECT_LE(freed_s, 5.0);
+  // The control plane has it ended.
+  const json sessions = json::parse(
+      control::http_request(control->server.port(), "GET", "/v1/sessions", "", control->admin_token()).body);
+  ASSERT_EQ(sessions.size(), 1u);
+  for (int i = 0; i < 20 && sessions[0]["state"] != "ended"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(control->session(sessions[0]["session_id"].get<std::string>())["state"], "ended");
+}
+
+TEST_F(NodeEndToEnd, a_killed_node_is_marked_down_and_the_client_gets_a_clear_error) {
+  const int udp = free_udp_port();
+  const pid_t node = spawn({KAIRO_BINARY, "node", "--control", control->url(), "--node-token", kNodeToken,
+                            "--listen-udp", "127.0.0.1:" + std::to_string(udp), "--scenes", KAIRO_SCENE_DIR});
+  std::string error;
+  std::atomic<bool> stop{false};
+  std::thread client([&] {
+    try {
+      // Registration takes a moment (device and encoder probes): retry while no node has capacity.
+      for (int attempt = 0; attempt < 60; ++attempt) {
+        try {
+          run_client(client_options(60), stop);
+          return;
+        } catch (const kairo::Error& e) {
+          if (std::string(e.what()).find("no_capacity") == std::string::npos) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  Cleanup cleanup{node, &client, &stop};
+  // Let frames flow, then kill the node outright.
+  for (int i = 0; i < 300; ++i) {
+    const auto r =
+        control::http_request(control->server.port(), "GET", "/v1/sessions", "", control->admin_token());
+    if (r.body.find("\"running\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  kill(node, SIGKILL);
+  waitpid(node, nullptr, 0);
+  cleanup.pid = -1;
+  const int64_t killed = steady_now_ns();
+  client.join();
+  const double noticed_s = double(steady_now_ns() - killed) * 1e-9;
+  EXPECT_NE(error.find("node stopped responding"), std::string::npos) << error;
+  EXPECT_LT(noticed_s, 15.0);
+  const json nodes = json::parse(
+      control::http_request(control->server.port(), "GET", "/v1/nodes", "", control->admin_token()).body);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0]["state"], "down");
+}
+
+}  // namespace
+}  // namespace kairo
