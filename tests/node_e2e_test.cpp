@@ -247,10 +247,10 @@ TEST_F(NodeEndToEnd,
 
 TEST_F(NodeEndToEnd, a_killed_client_is_freed_by_the_node_within_5_s_and_recorded_ended) {
   InProcessNode node(control->url());
-  const auto out = test::temp_dir();
   const pid_t client =
       spawn({KAIRO_BINARY, "client", "--control", control->url(), "--user", "admin", "--password",
              "admin-password", "--size", "256x256", "--fps", "30", "--duration", "60"});
+  Cleanup cleanup{client, nullptr, nullptr};
   // Wait for the session to run on the node.
   for (int i = 0; i < 300 && node.agent.active_sessions() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
