@@ -151,6 +151,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   bool decoding_done = false;
   StreamClient* client_ptr = nullptr;
   std::atomic<int64_t> latency_estimate_ns{50'000'000};
+  std::atomic<int64_t> first_decoded_ns{0}, last_decoded_ns{0};
 
   StreamClient client(
       StreamClientConfig{.server = o.via.empty() ? report.node_address : o.via,
@@ -209,6 +210,8 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
         }
         const int64_t decoded_ns = steady_now_ns();
         if (!got) continue;
+        if (first_decoded_ns == 0) first_decoded_ns = decoded_ns;
+        last_decoded_ns = decoded_ns;
         auto to_client = [&](int64_t node_ns) { return client_ptr->server_to_client_ns(node_ns); };
         const int64_t received = to_client(m->pose_received_ns);
         const std::array<std::pair<const char*, double>, 10> stages{
@@ -235,7 +238,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
         // The pose for the next frames is predicted this far ahead: the measured median-ish latency.
         latency_estimate_ns = int64_t(0.9 * double(latency_estimate_ns) + 0.1 * stages[9].second);
         client_ptr->set_decode_ms(float(stages[8].second * 1e-6));
-        if (o.on_decoded) o.on_decoded(*m, picture);
+        if (o.on_decoded) o.on_decoded(*m, picture, au.size());
         if (!o.save_dir.empty() && decoded_index % uint64_t(o.save_every) == 0) {
           const ImageRgba8 image = reconstruct_stereo(picture, *m);
           char name[64];
@@ -260,10 +263,13 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
     if (decoder_thread.joinable()) decoder_thread.join();
   };
 
-  // 3. Poses at the display rate; the session's state checked once a second.
+  // 3. Poses; the session's state checked once a second.
   std::string failure;
   const int64_t start = steady_now_ns();
-  const int64_t interval = 1'000'000'000LL / o.fps;
+  // Poses go up at twice the display rate (at least 60 Hz): the node renders on its own clock, and a fresher
+  // pose is waiting for it when it starts a frame.
+  const int pose_rate = std::clamp(2 * o.fps, 60, 480);
+  const int64_t interval = 1'000'000'000LL / pose_rate;
   int64_t next = start, last_check = start, last_progress = start;
   uint64_t pose_id = 0, last_decoded = 0;
   while (!stop) {
@@ -311,7 +317,8 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
     next += interval;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
-  const double elapsed = double(steady_now_ns() - start) * 1e-9;
+  const int64_t poses_ended = steady_now_ns();
+  const double elapsed = double(poses_ended - start) * 1e-9;
   // Frames in flight when the poses stop still count: give them a moment.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const StreamClientStats transport = client.stats();
@@ -329,7 +336,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   report.frames_recovered = transport.frames.frames_recovered;
   report.frames_sent = transport.frames.frames_delivered + transport.frames.frames_lost;
   report.frames_late += dropped;
-  report.fps = double(report.frames_decoded) / std::max(1e-9, elapsed);
+  // The frame rate once streaming: between the first and last decoded frames (set-up time excluded).
+  report.fps = last_decoded_ns > first_decoded_ns
+                   ? double(report.frames_decoded - 1) / (double(last_decoded_ns - first_decoded_ns) * 1e-9)
+                   : 0.0;
   report.rtt_ms = double(transport.rtt_ns) * 1e-6;
   report.bitrate_bps = double(transport.received_bps);
   return report;

@@ -29,8 +29,9 @@ struct ClientOptions {
   std::string save_dir{};  // decoded frames as PNG
   int save_every = 1;      // every Nth decoded frame
   std::string ca_file{};
-  // Called on the decode thread for every decoded frame (tests compare it with a direct render).
-  std::function<void(const FrameMetadata&, const DecodedPicture&)> on_decoded{};
+  // Called on the decode thread for every decoded frame with its access unit's size (tests compare frames
+  // with a direct render and follow the bitrate).
+  std::function<void(const FrameMetadata&, const DecodedPicture&, size_t)> on_decoded{};
 };
 
 // Per-frame latency stages in milliseconds; they add up to the total.

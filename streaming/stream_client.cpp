@@ -2,8 +2,8 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
-#include <boost/asio.hpp>
 #include <algorithm>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>

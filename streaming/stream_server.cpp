@@ -255,8 +255,14 @@ struct StreamServer::Impl {
     next_fragment = 0;
     pace_start_ns = steady_now_ns();
     const int64_t interval = 1'000'000'000 / std::max(1, config.fps);
-    pace_spacing_ns =
-        fragments > 1 ? int64_t(config.pacing_fraction * double(interval)) / (fragments - 1) : 0;
+    // Pace at 2.5x the estimated link rate (libwebrtc's pacing factor): a burst no bigger than the
+    // bottleneck queue absorbs, without stretching a small frame over the whole interval at low frame
+    // rates. Never longer than pacing_fraction of the interval.
+    const double frame_bits = 8.0 * double(fragments) * double(packetizer.payload_bytes());
+    const double at_rate_ns =
+        frame_bits / (2.5 * double(std::max<int64_t>(rate.target_bps(), 100'000))) * 1e9;
+    const double spread_ns = std::min(config.pacing_fraction * double(interval), at_rate_ns);
+    pace_spacing_ns = fragments > 1 ? int64_t(spread_ns) / (fragments - 1) : 0;
     {
       std::lock_guard lock(state_mutex);
       ++stats.frames;

@@ -36,7 +36,7 @@ class ControlApiTest : public ::testing::Test {
     delete pg;
   }
   static control::HttpResult call(const std::string& method, const std::string& target,
-                               const std::string& body = "", const std::string& bearer = "") {
+                                  const std::string& body = "", const std::string& bearer = "") {
     return control::http_request(server->port(), method, target, body, bearer);
   }
   static std::string login(const std::string& user, const std::string& password) {

@@ -37,10 +37,10 @@ TEST(ControlCommand, serves_the_api_from_environment_settings_and_stops_on_sigte
     }
   }
   EXPECT_EQ(status_code, 200);
-  EXPECT_EQ(
-      control::http_request(port, "POST", "/v1/auth/login", R"({"username":"root","password":"root-password"})")
-          .status,
-      200);
+  EXPECT_EQ(control::http_request(port, "POST", "/v1/auth/login",
+                                  R"({"username":"root","password":"root-password"})")
+                .status,
+            200);
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);

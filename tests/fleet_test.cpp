@@ -35,7 +35,7 @@ struct Replica {
   ControlApi api;
   HttpServer server;
   control::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
-                        const std::string& bearer = "") {
+                           const std::string& bearer = "") {
     return control::http_request(server.port(), method, target, body, bearer);
   }
 };

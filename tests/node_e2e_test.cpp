@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "node/node_agent.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
+#include "streaming/netsim.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/test_support.hpp"
 
@@ -186,7 +188,7 @@ TEST_F(NodeEndToEnd,
   std::mutex mutex;
   std::vector<Kept> kept;
   ClientOptions options = client_options(5);
-  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p) {
+  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p, size_t) {
     std::lock_guard lock(mutex);
     if (m.frame_id % 8 == 0 && kept.size() < 12) kept.push_back({m, p.y, p.width, p.height});
   };
@@ -317,6 +319,103 @@ TEST_F(NodeEndToEnd, a_killed_node_is_marked_down_and_the_client_gets_a_clear_er
       control::http_request(control->server.port(), "GET", "/v1/nodes", "", control->admin_token()).body);
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0]["state"], "down");
+}
+
+// Decoded frames over time, for rates per window.
+struct Timeline {
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, size_t>> frames;  // decode time, access unit bytes
+  void add(size_t bytes) {
+    std::lock_guard lock(mutex);
+    frames.emplace_back(steady_now_ns(), bytes);
+  }
+  // Video bit/s and frames/s decoded in [from, to) seconds after `start`.
+  std::pair<double, double> rates(int64_t start, double from, double to) {
+    std::lock_guard lock(mutex);
+    double bits = 0, n = 0;
+    for (const auto& [t, bytes] : frames) {
+      const double s = double(t - start) * 1e-9;
+      if (s >= from && s < to) {
+        bits += 8.0 * double(bytes);
+        ++n;
+      }
+    }
+    return {bits / (to - from), n / (to - from)};
+  }
+};
+
+TEST_F(NodeEndToEnd, a_bandwidth_cap_lowers_the_bitrate_while_frames_keep_coming_and_lifting_it_recovers) {
+  InProcessNode node(control->url());
+  Netsim relay("127.0.0.1:0", "127.0.0.1:" + std::to_string(node.agent.udp_port()),
+               ImpairmentConfig{.delay_ms = 5, .queue_ms = 100}, 1);
+  relay.start();
+  Timeline timeline;
+  ClientOptions options = client_options(18);
+  options.via = "127.0.0.1:" + std::to_string(relay.listen_port());
+  options.on_decoded = [&](const FrameMetadata&, const DecodedPicture&, size_t bytes) {
+    timeline.add(bytes);
+  };
+  const int64_t start = steady_now_ns();
+  double cap_mbitps = 0;
+  std::thread impairments([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    // Cap the link at 40 % of what the stream used so far (wire rate: parity and headers on top).
+    cap_mbitps = std::max(0.3, 0.4 * timeline.rates(start, 2, 5).first * 1e-6);
+    relay.set_rate_mbitps(cap_mbitps);
+    std::this_thread::sleep_for(std::chrono::seconds(7));
+    relay.set_rate_mbitps(0);
+  });
+  const ClientReport report = run_client(options, std::atomic<bool>(false));
+  impairments.join();
+  const auto [before_bps, before_fps] = timeline.rates(start, 2, 5);
+  const auto [capped_bps, capped_fps] = timeline.rates(start, 9, 12);
+  const auto [after_bps, after_fps] = timeline.rates(start, 15, 18);
+  std::printf("video %.2f -> %.2f (cap %.2f on the wire) -> %.2f Mbit/s; %.1f -> %.1f -> %.1f fps\n",
+              before_bps * 1e-6, capped_bps * 1e-6, cap_mbitps, after_bps * 1e-6, before_fps, capped_fps,
+              after_fps);
+  EXPECT_LT(capped_bps, cap_mbitps * 1e6);  // the controller brought the video under the cap
+  EXPECT_GT(capped_fps, 0.5 * before_fps);  // and frames kept coming
+  EXPECT_GT(after_bps, 1.5 * capped_bps);   // recovered once lifted
+  EXPECT_GT(report.frames_decoded, 100u);
+}
+
+TEST_F(NodeEndToEnd, a_lossy_client_does_not_slow_another_session_on_the_same_node) {
+  InProcessNode node(control->url());
+  Netsim lossy("127.0.0.1:0", "127.0.0.1:" + std::to_string(node.agent.udp_port()),
+               ImpairmentConfig{.loss_percent = 20}, 2);
+  lossy.start();
+  Netsim clean("127.0.0.1:0", "127.0.0.1:" + std::to_string(node.agent.udp_port()), ImpairmentConfig{}, 3);
+  clean.start();
+  // Session A beside a session B behind a clean relay, then beside B behind 20 % loss. Both at a rate the
+  // node holds with room to spare, so that what is measured is isolation, not CPU contention.
+  auto run_pair = [&](uint16_t b_relay) {
+    ClientOptions a = client_options(6);
+    a.fps = 15;
+    ClientOptions b = a;
+    b.via = "127.0.0.1:" + std::to_string(b_relay);
+    ClientReport b_report;
+    std::thread other([&] { b_report = run_client(b, std::atomic<bool>(false)); });
+    const ClientReport a_report = run_client(a, std::atomic<bool>(false));
+    other.join();
+    return std::make_pair(a_report, b_report);
+  };
+  const auto [a_clean, b_clean] = run_pair(clean.listen_port());
+  const auto [a_beside_lossy, b_lossy] = run_pair(lossy.listen_port());
+  const auto median = [](const ClientReport& r) {
+    std::vector<double> v = r.latency_ms.at("total");
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf(
+      "A beside clean B: %.1f fps, %.1f ms; beside lossy B: %.1f fps, %.1f ms (B lost %llu, recovered "
+      "%llu)\n",
+      a_clean.fps, median(a_clean), a_beside_lossy.fps, median(a_beside_lossy),
+      static_cast<unsigned long long>(b_lossy.frames_lost),
+      static_cast<unsigned long long>(b_lossy.frames_recovered));
+  EXPECT_GT(b_lossy.frames_recovered, 0u);  // B really was behind loss
+  EXPECT_NEAR(a_beside_lossy.fps, a_clean.fps, 0.1 * a_clean.fps);
+  // 10 %, plus 2 ms for the scheduler's noise at these small latencies.
+  EXPECT_LT(median(a_beside_lossy), 1.1 * median(a_clean) + 2.0);
 }
 
 }  // namespace

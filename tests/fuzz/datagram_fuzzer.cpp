@@ -8,6 +8,7 @@
 
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/frame_assembler.hpp"
+#include "streaming/frame_metadata.hpp"
 #include "streaming/messages.hpp"
 #include "streaming/wire.hpp"
 
@@ -32,6 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)wire::read_ping(input);
   (void)wire::read_pong(input);
   (void)wire::read_keyframe_request(input);
+  (void)read_frame_metadata(input);
 
   now += 1'000'000;
   assembler.add(input, now);
