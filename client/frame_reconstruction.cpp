@@ -47,8 +47,8 @@ ImageRgba8 reconstruct_stereo(const DecodedPicture& picture, const FrameMetadata
   ImageRgba8 out{2 * w, h, std::vector<uint8_t>(size_t(2 * w) * h * 4)};
   for (int eye = 0; eye < 2; ++eye) {
     const FoveationParams& f = m.foveation;
-    const AxisWarp wx = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength);
-    const AxisWarp wy = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength);
+    const AxisWarp wx = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength, w, cw);
+    const AxisWarp wy = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength, h, ch);
     std::vector<float> column(
         static_cast<size_t>(w));  // coded x for each output column (the warp is separable)
     for (int x = 0; x < w; ++x) {

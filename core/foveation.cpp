@@ -26,22 +26,30 @@ glm::ivec2 coded_eye_size(int eye_width, int eye_height, double resolution_scale
   return {std::min(eye_width, round_to_8(eye_width * f)), std::min(eye_height, round_to_8(eye_height * f))};
 }
 
-AxisWarp axis_warp(float centre, float fovea_radius, float strength) {
-  if (strength <= 0) return {};
+AxisWarp axis_warp(float centre, float fovea_radius, float strength, int source_pixels, int coded_pixels) {
+  if (strength <= 0 || coded_pixels >= source_pixels || coded_pixels < 4 || source_pixels < 4) return {};
   const float r = std::clamp(fovea_radius, 0.05f, 1.0f);
   const float c = std::clamp(centre, -1.0f, 1.0f);
+  const double source = source_pixels, coded = coded_pixels;
+  // The fovea in whole rendered pixels, no longer than the coded axis leaves room for (a pixel of periphery
+  // on either side at least).
+  long a = std::lround((std::max(-1.0f, c - r) + 1.0) * 0.5 * source);
+  long b = std::lround((std::min(1.0f, c + r) + 1.0) * 0.5 * source);
+  const long room = std::max(0L, long(coded_pixels) - 2);
+  if (b - a > room) {
+    const long excess = (b - a) - room;
+    a += excess / 2;
+    b -= excess - excess / 2;
+  }
+  const long fovea = b - a;
+  // The periphery on either side shrinks by the same factor, rounded to a whole coded pixel.
+  const double periphery_source = source - double(fovea), periphery_coded = coded - double(fovea);
+  const long coded_a = std::lround(double(a) * periphery_coded / std::max(1.0, periphery_source));
   AxisWarp w;
-  w.a = std::max(-1.0f, c - r);
-  w.b = std::min(1.0f, c + r);
-  // The coded picture is `factor` of the source: to keep the fovea's density its normalised length grows by
-  // 1 / factor; the periphery shares what is left, in proportion to its source lengths on either side.
-  const float grow = 1.0f / axis_factor(strength, r);
-  const float fovea = std::min((w.b - w.a) * grow, 2.0f - 0.05f * (2.0f - (w.b - w.a)));
-  const float periphery = 2.0f - (w.b - w.a);
-  if (periphery < 1e-4f) return {};
-  const float k = (2.0f - fovea) / periphery;
-  w.coded_a = -1.0f + (w.a + 1.0f) * k;
-  w.coded_b = w.coded_a + fovea;
+  w.a = float(double(a) / source * 2.0 - 1.0);
+  w.b = float(double(b) / source * 2.0 - 1.0);
+  w.coded_a = float(double(coded_a) / coded * 2.0 - 1.0);
+  w.coded_b = float(double(coded_a + fovea) / coded * 2.0 - 1.0);
   return w;
 }
 

@@ -25,9 +25,11 @@ struct AxisWarp {
 glm::ivec2 coded_eye_size(int eye_width, int eye_height, double resolution_scale, float foveation_strength,
                           float fovea_radius = 0.4f);
 
-// The map of one axis from source to coded sizes; without foveation (strength 0) it is the identity in
-// normalised coordinates (a uniform scale in pixels).
-AxisWarp axis_warp(float centre, float fovea_radius, float strength);
+// The map of one axis between a `source_pixels` rendered axis and a `coded_pixels` coded one. The fovea is
+// snapped to whole pixels at both ends, so that inside it every coded pixel is exactly one rendered pixel
+// (an integer offset: bilinear sampling there copies, it does not blur). Without foveation (strength 0) it
+// is the identity in normalised coordinates (a uniform scale in pixels).
+AxisWarp axis_warp(float centre, float fovea_radius, float strength, int source_pixels, int coded_pixels);
 
 float coded_to_source(const AxisWarp& w, float u);
 float source_to_coded(const AxisWarp& w, float x);

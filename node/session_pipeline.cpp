@@ -172,8 +172,10 @@ struct SessionPipeline::Impl {
                                          .client_decode_ms = transport.client_decode_ms,
                                          .slowest_stage_ms = std::max(render_ms, encode_ms_seen)});
         for (const QualityDecision& d : decisions) {
-          spdlog::info("session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
-                       d.reason);
+          // Bitrate follows the estimate several times a second: debug level; structural changes: info.
+          spdlog::log(d.knob == "bitrate" ? spdlog::level::debug : spdlog::level::info,
+                      "session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
+                      d.reason);
           metrics.quality_decision(d.knob, d.reason);
         }
         metrics.set_rtt_seconds(transport.rtt_ms * 1e-3);

@@ -598,8 +598,8 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
                       .warp = {}};
     for (int eye = 0; eye < 2; ++eye) {
       const FoveationParams& f = request.foveation;
-      const AxisWarp x = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength);
-      const AxisWarp y = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength);
+      const AxisWarp x = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength, int(w), int(cw));
+      const AxisWarp y = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength, int(h), int(ch));
       params.warp[eye * 2] = glm::vec4(x.a, x.b, x.coded_a, x.coded_b);
       params.warp[eye * 2 + 1] = glm::vec4(y.a, y.b, y.coded_a, y.coded_b);
     }

@@ -22,6 +22,7 @@
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
 #include "streaming/netsim.hpp"
+#include "tests/fleet_harness.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/test_support.hpp"
 
@@ -29,7 +30,9 @@ namespace kairo {
 namespace {
 
 using nlohmann::json;
-const std::string kNodeToken = "node-e2e-test-token-0123456789abcdef";
+using test::ControlPlane;
+using test::InProcessNode;
+using test::kNodeToken;
 
 int free_udp_port() {
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -66,66 +69,6 @@ pid_t spawn(const std::vector<std::string>& args) {
   }
   return pid;
 }
-
-// The control plane in this process, on a real PostgreSQL, heartbeats every 2 s as in production.
-struct ControlPlane {
-  explicit ControlPlane(const std::string& db_url)
-      : db(db_url, 8),
-        migrated(db.migrate()),
-        tokens(std::string(48, 'k')),
-        auth(db, tokens),
-        fleet(db, 2.0),
-        sweeper(fleet, 1.0),
-        api(db, auth, tokens, fleet, kNodeToken),
-        server(control::HttpServerOptions{.listen = "127.0.0.1:0", .threads = 2},
-               [this](const control::HttpRequest& r) { return api.handle(r); }) {
-    auth.bootstrap_admin("admin", "admin-password");
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server.port()); }
-  // One login per test: logins are rate limited (5 in a burst per user), as they should be.
-  std::string admin_token() {
-    if (token.empty()) {
-      const auto r = control::http_request(server.port(), "POST", "/v1/auth/login",
-                                           R"({"username":"admin","password":"admin-password"})");
-      token = json::parse(r.body).at("access_token").get<std::string>();
-    }
-    return token;
-  }
-  std::string token;
-  json session(const std::string& id) {
-    return json::parse(
-        control::http_request(server.port(), "GET", "/v1/sessions/" + id, "", admin_token()).body);
-  }
-  control::Database db;
-  int migrated;
-  control::AccessTokens tokens;
-  control::AuthService auth;
-  control::FleetService fleet;
-  control::DownNodeSweeper sweeper;
-  control::ControlApi api;
-  control::HttpServer server;
-};
-
-// A node in this process, serving until destroyed.
-struct InProcessNode {
-  explicit InProcessNode(const std::string& control_url, const std::string& metrics = "")
-      : agent(NodeOptions{.control_url = control_url,
-                          .node_token = kNodeToken,
-                          .listen_udp = "127.0.0.1:0",
-                          .scenes_dir = KAIRO_SCENE_DIR,
-                          .max_sessions = 2,
-                          .metrics_listen = metrics,
-                          .name = "e2e-node"}) {
-    thread = std::thread([this] { agent.run(stop); });
-  }
-  ~InProcessNode() {
-    stop = true;
-    thread.join();
-  }
-  std::atomic<bool> stop{false};
-  NodeAgent agent;
-  std::thread thread;
-};
 
 class NodeEndToEnd : public ::testing::Test {
  protected:

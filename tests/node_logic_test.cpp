@@ -2,6 +2,7 @@
 // metadata layout, and the foveation warp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <glm/gtx/quaternion.hpp>
 
@@ -159,21 +160,29 @@ TEST(FrameMetadata, round_trips_and_refuses_what_does_not_make_sense) {
   EXPECT_FALSE(read_frame_metadata(buffer));
 }
 
-TEST(Foveation, the_warp_keeps_the_fovea_density_and_inverts_exactly) {
+TEST(Foveation, the_warp_copies_the_fovea_pixel_for_pixel_and_inverts_exactly) {
   for (float strength : {0.0f, 0.3f, 0.6f, 1.0f})
     for (float centre : {-0.8f, 0.0f, 0.3f}) {
-      const AxisWarp w = axis_warp(centre, 0.4f, strength);
+      const glm::ivec2 coded = coded_eye_size(1000, 1000, 1.0, strength);
+      const AxisWarp w = axis_warp(centre, 0.4f, strength, 1000, coded.x);
       for (float u = -1.0f; u <= 1.0f; u += 0.01f)
         EXPECT_NEAR(source_to_coded(w, coded_to_source(w, u)), u, 1e-4) << strength << " " << centre;
       EXPECT_NEAR(coded_to_source(w, -1), -1, 1e-5);
       EXPECT_NEAR(coded_to_source(w, 1), 1, 1e-5);
+      if (strength == 0) continue;
+      // Inside the fovea a coded pixel centre lands exactly on a rendered pixel centre, one pixel apart.
+      const float first = (w.coded_a + 1.0f) * 0.5f * float(coded.x);
+      for (int p = int(std::ceil(first)) + 1; p < int((w.coded_b + 1.0f) * 0.5f * float(coded.x)) - 1; ++p) {
+        const float x =
+            (coded_to_source(w, (float(p) + 0.5f) / float(coded.x) * 2.0f - 1.0f) + 1.0f) * 0.5f * 1000.0f;
+        EXPECT_NEAR(x - 0.5f, std::round(x - 0.5f), 2e-3) << "coded pixel " << p;
+        const float next =
+            (coded_to_source(w, (float(p) + 1.5f) / float(coded.x) * 2.0f - 1.0f) + 1.0f) * 0.5f * 1000.0f;
+        EXPECT_NEAR(next - x, 1.0f, 2e-3);
+      }
     }
-  // Strength 0.6 with a 0.4 fovea: the coded eye is 64 % of the rendered size per axis, and the fovea keeps
-  // its pixels: its coded length is its source length / 0.64.
-  const glm::ivec2 coded = coded_eye_size(1000, 1000, 1.0, 0.6f);
-  EXPECT_EQ(coded, glm::ivec2(640, 640));
-  const AxisWarp w = axis_warp(0, 0.4f, 0.6f);
-  EXPECT_NEAR((w.coded_b - w.coded_a) * 640.0f, (w.b - w.a) * 1000.0f, 1.0f);
+  // Strength 0.6 with a 0.4 fovea: the coded eye is 64 % of the rendered size per axis.
+  EXPECT_EQ(coded_eye_size(1000, 1000, 1.0, 0.6f), glm::ivec2(640, 640));
   EXPECT_EQ(coded_eye_size(512, 512, 0.5, 0), glm::ivec2(256, 256));
   EXPECT_EQ(coded_eye_size(100, 60, 1.0, 0), glm::ivec2(100, 60));  // never above the rendered size
 }
