@@ -209,8 +209,13 @@ void foveation_saving() {
   for (size_t i = 0; i < ladder.size(); ++i) {
     const double target = psnr[0.0f][i];
     const auto& f = psnr[kStrength];
+    if (target < f[0]) {
+      std::printf("| %.2f | %.1f | < %.1f (below the ladder) | > %.0f %% |\n", target, ladder[i], ladder[0],
+                  100.0 * (1.0 - ladder[0] / ladder[i]));
+      continue;
+    }
     for (size_t j = 0; j + 1 < ladder.size(); ++j) {
-      if (!(f[j] <= target && target <= f[j + 1]) && !(j == 0 && target < f[0])) continue;
+      if (!(f[j] <= target && target <= f[j + 1])) continue;
       const double t = std::clamp((target - f[j]) / std::max(1e-9, f[j + 1] - f[j]), 0.0, 1.0);
       const double rate = std::exp(std::log(ladder[j]) + t * (std::log(ladder[j + 1]) - std::log(ladder[j])));
       std::printf("| %.2f | %.1f | %.2f | %.0f %% |\n", target, ladder[i], rate,
