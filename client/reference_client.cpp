@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/frame_reconstruction.hpp"
+#include "control-plane/api_json.hpp"
 #include "control-plane/http_client.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -123,23 +124,27 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   const control::HttpClientOptions http{.timeout_s = 10, .ca_file = o.ca_file};
 
   // 1. Log in and create the session.
-  auto r = control::http_request(url, "POST", "/v1/auth/login",
-                                 json{{"username", o.user}, {"password", o.password}}.dump(), "", http);
+  v1::LoginRequest login;
+  login.set_username(o.user);
+  login.set_password(o.password);
+  auto r = control::http_request(url, "POST", "/v1/auth/login", control::to_json(login), "", http);
   if (r.status != 200) throw_invalid_input("login refused: " + api_error(r));
-  const std::string token = json::parse(r.body).at("access_token").get<std::string>();
-  r = control::http_request(url, "POST", "/v1/sessions",
-                            json{{"scene", o.scene},
-                                 {"eye_width", o.eye_width},
-                                 {"eye_height", o.eye_height},
-                                 {"fps", o.fps},
-                                 {"codec", o.codec}}
-                                .dump(),
-                            token, http);
+  v1::TokenPair tokens;
+  control::parse_answer(r.body, tokens);
+  const std::string token = tokens.access_token();
+  v1::SessionRequest request;
+  request.set_scene(o.scene);
+  request.set_eye_width(o.eye_width);
+  request.set_eye_height(o.eye_height);
+  request.set_fps(o.fps);
+  request.set_codec(o.codec);
+  r = control::http_request(url, "POST", "/v1/sessions", control::to_json(request), token, http);
   if (r.status != 201) throw_runtime("session refused: " + api_error(r));
-  const json session = json::parse(r.body);
+  v1::Session session;
+  control::parse_answer(r.body, session);
   ClientReport report;
-  report.session_id = session.at("session_id").get<std::string>();
-  report.node_address = session.at("node_address").get<std::string>();
+  report.session_id = session.session_id();
+  report.node_address = session.node_address();
   spdlog::info("session {} placed on {}", report.session_id.substr(0, 8), report.node_address);
 
   // 2. Stream: the network thread queues complete frames, the decode thread decodes and measures them.
@@ -156,7 +161,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   StreamClient client(
       StreamClientConfig{.server = o.via.empty() ? report.node_address : o.via,
                          .session_id = udp_session_id(report.session_id),
-                         .key = SessionKey::from_hex(session.at("session_key").get<std::string>()),
+                         .key = SessionKey::from_hex(session.session_key()),
                          .fps = o.fps,
                          .deadline_ns = 0,
                          .mtu = wire::kDefaultMtu,
@@ -296,12 +301,14 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
         const auto s =
             control::http_request(url, "GET", "/v1/sessions/" + report.session_id, "", token, http);
         if (s.status == 200) {
-          const json state = json::parse(s.body);
-          if (state.value("state", "") == "failed") {
-            failure = "the session failed: " + state.value("failure_reason", std::string("no reason given"));
+          v1::Session state;
+          control::parse_answer(s.body, state);
+          if (state.state() == "failed") {
+            failure = "the session failed: " +
+                      (state.has_failure_reason() ? state.failure_reason() : std::string("no reason given"));
             break;
           }
-          if (state.value("state", "") == "ended") {
+          if (state.state() == "ended") {
             failure = "the session was ended by the control plane";
             break;
           }

@@ -3,12 +3,14 @@
 #include <sodium.h>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "control-plane/api_error.hpp"
+#include "control-plane/api_json.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 
@@ -18,34 +20,42 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse json_response(int status, const json& body) {
-  return {status, body.dump(), "application/json"};
+HttpResponse respond(int status, const google::protobuf::Message& body) {
+  return {status, to_json(body), "application/json"};
+}
+
+HttpResponse respond_json(int status, std::string body) {
+  return {status, std::move(body), "application/json"};
 }
 
 HttpResponse error_response(const ApiError& e) {
-  return json_response(e.status(), json{{"error", {{"code", e.code()}, {"message", e.what()}}}});
+  v1::ErrorResponse body;
+  body.mutable_error()->set_code(e.code());
+  body.mutable_error()->set_message(e.what());
+  return respond(e.status(), body);
 }
 
-// Parses a JSON object body and checks it holds only `allowed` fields: unknown fields are refused so that a
-// typo in a request is an error, not a silently ignored setting.
-json parse_object(const HttpRequest& request, const std::set<std::string>& allowed) {
-  const json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded()) throw ApiError(400, "malformed_json", "request body is not valid JSON");
-  if (!body.is_object()) throw ApiError(400, "malformed_json", "request body must be a JSON object");
-  for (const auto& [key, value] : body.items())
-    if (!allowed.count(key))
-      throw ApiError(400, "unknown_field", "unknown field \"" + key.substr(0, 64) + "\"");
-  return body;
+v1::Status status_message(const std::string& text) {
+  v1::Status s;
+  s.set_status(text);
+  return s;
 }
 
-std::string string_field(const json& body, const char* name, size_t max_length = 1024) {
-  const auto it = body.find(name);
-  if (it == body.end() || !it->is_string())
-    throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be a string");
-  const std::string value = it->get<std::string>();
+// A field a request must carry, checked for presence and length (the schema says the type).
+const std::string& required_string(bool present, const std::string& value, const char* name,
+                                   size_t max_length = 1024) {
+  if (!present) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
   if (value.size() > max_length)
     throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is too long");
   return value;
+}
+
+void check_list(const google::protobuf::RepeatedPtrField<std::string>& list, const char* name) {
+  if (list.size() > 256)
+    throw ApiError(400, "invalid_field", std::string("\"") + name + "\" has too many entries");
+  for (const std::string& v : list)
+    if (v.size() > 256)
+      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" has a too long entry");
 }
 
 // Token buckets per key (address or user name): `burst` requests, refilled at `per_minute`.
@@ -53,6 +63,7 @@ class RateLimiter {
  public:
   RateLimiter(double burst, double per_minute) : burst_(burst), rate_(per_minute / 60.0) {}
   bool allow(const std::string& key) {
+    if (rate_ <= 0) return true;
     std::lock_guard lock(mutex_);
     const double now = double(steady_now_ns()) * 1e-9;
     if (buckets_.size() > 100'000) buckets_.clear();  // bounded memory under a flood of distinct keys
@@ -126,14 +137,22 @@ class Metrics {
 }  // namespace
 
 struct ControlApi::Impl {
-  Impl(Database& d, AuthService& a, const AccessTokens& t, FleetService& f, std::string node_token)
-      : db(d), auth(a), tokens(t), fleet(f), static_node_token(std::move(node_token)) {}
+  Impl(Database& d, AuthService& a, const AccessTokens& t, FleetService& f, std::string node_token,
+       const RateLimits& l)
+      : db(d),
+        auth(a),
+        tokens(t),
+        fleet(f),
+        static_node_token(std::move(node_token)),
+        login_by_address(l.login_per_address_burst, l.login_per_address_per_minute),
+        login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
+        sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute) {}
   Database& db;
   AuthService& auth;
   const AccessTokens& tokens;
   FleetService& fleet;
   std::string static_node_token;
-  RateLimiter login_by_address{20, 30}, login_by_user{5, 10}, sessions_by_user{50, 600};
+  RateLimiter login_by_address, login_by_user, sessions_by_user;
 
   void authenticate_node(const HttpRequest& r) {
     const std::string prefix = "Bearer ";
@@ -162,34 +181,6 @@ struct ControlApi::Impl {
     return text;
   }
 
-  static int int_field(const json& body, const char* name, bool required, int fallback) {
-    const auto it = body.find(name);
-    if (it == body.end()) {
-      if (required) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
-      return fallback;
-    }
-    if (!it->is_number_integer())
-      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be an integer");
-    const int64_t v = it->get<int64_t>();
-    if (v < -1'000'000'000 || v > 1'000'000'000)
-      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" out of range");
-    return int(v);
-  }
-
-  static std::vector<std::string> string_list(const json& body, const char* name) {
-    std::vector<std::string> out;
-    const auto it = body.find(name);
-    if (it == body.end()) return out;
-    if (!it->is_array() || it->size() > 256)
-      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be a list of strings");
-    for (const auto& v : *it) {
-      if (!v.is_string() || v.get<std::string>().size() > 256)
-        throw ApiError(400, "invalid_field", std::string("\"") + name + "\" must be a list of strings");
-      out.push_back(v.get<std::string>());
-    }
-    return out;
-  }
-
   HttpResponse fleet_route(const HttpRequest& r, std::string& route_name,
                            const std::vector<std::string>& parts) {
     // parts: path split on '/', without the leading empty element: {"v1", "nodes", "7", "heartbeat"}.
@@ -199,10 +190,14 @@ struct ControlApi::Impl {
       named("/v1/node-tokens");
       const AccessClaims who = authenticate(r);
       require(who, {Role::kOperator, Role::kAdmin});
-      if (!r.body.empty()) parse_object(r, {});
+      v1::Empty none;
+      parse_request(r.body, none);
       const auto [id, token] = fleet.mint_node_token(who.user_id);
       auth.audit("node_token_minted", who.username, r.remote_address, "id " + std::to_string(id));
-      return json_response(201, {{"id", id}, {"token", token}});
+      v1::NodeTokenCreated created;
+      created.set_id(int32_t(id));
+      created.set_token(token);
+      return respond(201, created);
     }
     if (n == 3 && parts[1] == "node-tokens" && r.method == "DELETE") {
       named("/v1/node-tokens/{id}");
@@ -216,46 +211,53 @@ struct ControlApi::Impl {
     if (n == 3 && parts[1] == "nodes" && parts[2] == "register" && r.method == "POST") {
       named("/v1/nodes/register");
       authenticate_node(r);
-      const json body = parse_object(r, {"name", "address", "device", "encoders", "scenes", "max_sessions"});
-      NodeRegistration node{.name = string_field(body, "name", 128),
-                            .address = string_field(body, "address", 256),
-                            .device = body.contains("device") ? string_field(body, "device", 256) : "",
-                            .encoders = string_list(body, "encoders"),
-                            .scenes = string_list(body, "scenes"),
-                            .max_sessions = int_field(body, "max_sessions", true, 0)};
-      return json_response(201, {{"node_id", fleet.register_node(node)}});
+      v1::NodeRegistration body;
+      parse_request(r.body, body);
+      check_list(body.encoders(), "encoders");
+      check_list(body.scenes(), "scenes");
+      if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
+      NodeRegistration node{.name = required_string(body.has_name(), body.name(), "name", 128),
+                            .address = required_string(body.has_address(), body.address(), "address", 256),
+                            .device = required_string(true, body.device(), "device", 256),
+                            .encoders = {body.encoders().begin(), body.encoders().end()},
+                            .scenes = {body.scenes().begin(), body.scenes().end()},
+                            .max_sessions = body.max_sessions()};
+      v1::NodeRegistered registered;
+      registered.set_node_id(int32_t(fleet.register_node(node)));
+      return respond(201, registered);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "heartbeat" && r.method == "POST") {
       named("/v1/nodes/{id}/heartbeat");
       authenticate_node(r);
-      const json body = parse_object(r, {"load", "active_sessions"});
-      double load = 0;
-      if (const auto it = body.find("load"); it != body.end()) {
-        if (!it->is_number()) throw ApiError(400, "invalid_field", "\"load\" must be a number");
-        load = std::clamp(it->get<double>(), 0.0, 1e6);
-      }
+      v1::Heartbeat body;
+      parse_request(r.body, body);
+      const double load = std::isfinite(body.load()) ? std::clamp(body.load(), 0.0, 1e6) : 0.0;
       if (!fleet.heartbeat(id_segment(parts[2]), load)) throw ApiError(404, "not_found", "no such node");
-      return json_response(200, {{"heartbeat_interval_s", 2}});
+      v1::HeartbeatResponse answer;
+      answer.set_heartbeat_interval_s(2);
+      return respond(200, answer);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "GET") {
       named("/v1/nodes/{id}/sessions");
       authenticate_node(r);
-      return json_response(200, fleet.node_sessions(id_segment(parts[2])));
+      return respond_json(200,
+                          through_schema_array<v1::NodeSession>(fleet.node_sessions(id_segment(parts[2]))));
     }
     if (n == 5 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "POST") {
       named("/v1/nodes/{id}/sessions/{session_id}");
       authenticate_node(r);
-      const json body = parse_object(r, {"state", "reason"});
-      const std::string reason = body.contains("reason") ? string_field(body, "reason", 512) : "";
+      v1::SessionStateReport body;
+      parse_request(r.body, body);
+      const std::string reason = required_string(true, body.reason(), "reason", 512);
       if (!fleet.report_session_state(id_segment(parts[2]), session_segment(parts[4]),
-                                      string_field(body, "state", 16), reason))
+                                      required_string(body.has_state(), body.state(), "state", 16), reason))
         throw ApiError(404, "not_found", "no such session on this node");
       return {204, "", "application/json"};
     }
     if (n == 2 && parts[1] == "nodes" && r.method == "GET") {
       named("/v1/nodes");
       require(authenticate(r), {Role::kOperator, Role::kAdmin});
-      return json_response(200, fleet.list_nodes());
+      return respond_json(200, through_schema_array<v1::Node>(fleet.list_nodes()));
     }
     if (n == 4 && parts[1] == "nodes" && (parts[3] == "drain" || parts[3] == "undrain") &&
         r.method == "POST") {
@@ -265,31 +267,40 @@ struct ControlApi::Impl {
       if (!fleet.set_drained(id_segment(parts[2]), parts[3] == "drain"))
         throw ApiError(404, "not_found", "no such node");
       auth.audit("node_" + parts[3], who.username, r.remote_address, "node " + parts[2]);
-      return json_response(200, {{"node_id", id_segment(parts[2])}, {"drained", parts[3] == "drain"}});
+      v1::DrainState state;
+      state.set_node_id(int32_t(id_segment(parts[2])));
+      state.set_drained(parts[3] == "drain");
+      return respond(200, state);
     }
     if (n == 2 && parts[1] == "capacity" && r.method == "GET") {
       named("/v1/capacity");
       require(authenticate(r), {Role::kOperator, Role::kAdmin});
-      return json_response(200, fleet.capacity());
+      return respond_json(200, through_schema<v1::Capacity>(fleet.capacity()));
     }
     if (n == 2 && parts[1] == "sessions" && r.method == "POST") {
       named("/v1/sessions");
       const AccessClaims who = authenticate(r);
       if (!sessions_by_user.allow(std::to_string(who.user_id)))
         throw ApiError(429, "rate_limited", "too many sessions created");
-      const json body = parse_object(r, {"scene", "eye_width", "eye_height", "fps", "codec", "room"});
-      SessionRequest q{.scene = string_field(body, "scene", 256),
-                       .eye_width = int_field(body, "eye_width", true, 0),
-                       .eye_height = int_field(body, "eye_height", true, 0),
-                       .fps = int_field(body, "fps", true, 0),
-                       .codec = body.contains("codec") ? string_field(body, "codec", 16) : "h264",
+      v1::SessionRequest body;
+      parse_request(r.body, body);
+      for (const auto& [present, name] :
+           {std::pair{body.has_eye_width(), "eye_width"}, std::pair{body.has_eye_height(), "eye_height"},
+            std::pair{body.has_fps(), "fps"}})
+        if (!present) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
+      SessionRequest q{.scene = required_string(body.has_scene(), body.scene(), "scene", 256),
+                       .eye_width = body.eye_width(),
+                       .eye_height = body.eye_height(),
+                       .fps = body.fps(),
+                       .codec = body.has_codec() ? required_string(true, body.codec(), "codec", 16) : "h264",
                        .room = std::nullopt};
-      if (body.contains("room")) q.room = string_field(body, "room", 128);
-      return json_response(201, fleet.create_session(who.user_id, q));
+      if (body.has_room()) q.room = required_string(true, body.room(), "room", 128);
+      return respond_json(201, through_schema<v1::Session>(fleet.create_session(who.user_id, q)));
     }
     if (n == 2 && parts[1] == "sessions" && r.method == "GET") {
       named("/v1/sessions");
-      return json_response(200, fleet.list_sessions(own_scope(authenticate(r))));
+      return respond_json(200,
+                          through_schema_array<v1::Session>(fleet.list_sessions(own_scope(authenticate(r)))));
     }
     if (n == 3 && parts[1] == "sessions" && (r.method == "GET" || r.method == "DELETE")) {
       named("/v1/sessions/{id}");
@@ -301,18 +312,24 @@ struct ControlApi::Impl {
       }
       const auto session = fleet.get_session(id, own_scope(who));
       if (!session) throw ApiError(404, "not_found", "no such session");
-      return json_response(200, *session);
+      return respond_json(200, through_schema<v1::Session>(*session));
     }
     if (n == 4 && parts[1] == "sessions" && parts[3] == "quality" && r.method == "PATCH") {
       named("/v1/sessions/{id}/quality");
       const AccessClaims who = authenticate(r);
-      const json body = parse_object(r, {"max_bitrate_bps"});
-      const auto it = body.find("max_bitrate_bps");
-      if (it == body.end() || !it->is_number_integer())
-        throw ApiError(400, "invalid_field", "\"max_bitrate_bps\" must be an integer");
-      if (!fleet.set_quality(session_segment(parts[2]), own_scope(who), it->get<int64_t>()))
+      v1::QualityRequest body;
+      parse_request(r.body, body);
+      if (!fleet.set_quality(
+              session_segment(parts[2]), own_scope(who),
+              body.has_max_bitrate_bps() ? std::optional<int64_t>(body.max_bitrate_bps()) : std::nullopt,
+              body.has_max_fps() ? std::optional<int>(body.max_fps()) : std::nullopt,
+              body.has_foveation() ? std::optional<bool>(body.foveation()) : std::nullopt))
         throw ApiError(404, "not_found", "no such active session");
-      return json_response(200, {{"max_bitrate_bps", it->get<int64_t>()}});
+      v1::QualityCaps caps;
+      if (body.has_max_bitrate_bps()) caps.set_max_bitrate_bps(body.max_bitrate_bps());
+      if (body.has_max_fps()) caps.set_max_fps(body.max_fps());
+      if (body.has_foveation()) caps.set_foveation(body.foveation());
+      return respond(200, caps);
     }
     route_name = "unknown";
     throw ApiError(404, "not_found", "no such route");
@@ -336,9 +353,12 @@ struct ControlApi::Impl {
     throw ApiError(403, "forbidden", "this route needs another role");
   }
 
-  static json tokens_json(const TokenPair& p) {
-    return {
-        {"access_token", p.access_token}, {"refresh_token", p.refresh_token}, {"expires_in", p.expires_in}};
+  static v1::TokenPair tokens_message(const TokenPair& p) {
+    v1::TokenPair m;
+    m.set_access_token(p.access_token);
+    m.set_refresh_token(p.refresh_token);
+    m.set_expires_in(int32_t(p.expires_in));
+    return m;
   }
 
   HttpResponse route(const HttpRequest& r, std::string& route_name) {
@@ -347,11 +367,11 @@ struct ControlApi::Impl {
       route_name = std::string(method) + " " + path;
       return true;
     };
-    if (is("GET", "/healthz")) return json_response(200, {{"status", "ok"}});
+    if (is("GET", "/healthz")) return respond(200, status_message("ok"));
     if (is("GET", "/readyz")) {
       const bool ready = db.ready();
-      return json_response(ready ? 200 : 503,
-                           {{"status", ready ? "ready" : "database unavailable or schema not current"}});
+      return respond(ready ? 200 : 503,
+                     status_message(ready ? "ready" : "database unavailable or schema not current"));
     }
     if (is("GET", "/metrics")) {
       std::string text = metrics.render();
@@ -363,38 +383,48 @@ struct ControlApi::Impl {
       return {200, text, "text/plain; version=0.0.4"};
     }
     if (is("POST", "/v1/auth/login")) {
-      const json body = parse_object(r, {"username", "password"});
-      const std::string username = string_field(body, "username", 64),
-                        password = string_field(body, "password");
+      v1::LoginRequest body;
+      parse_request(r.body, body);
+      const std::string username = required_string(body.has_username(), body.username(), "username", 64),
+                        password = required_string(body.has_password(), body.password(), "password");
       if (!login_by_address.allow(r.remote_address) || !login_by_user.allow(username)) {
         auth.audit("login_rate_limited", username, r.remote_address, "");
         throw ApiError(429, "rate_limited", "too many login attempts; try again later");
       }
       const auto pair = auth.login(username, password, r.remote_address);
       if (!pair) throw ApiError(401, "invalid_credentials", "wrong user name or password");
-      return json_response(200, tokens_json(*pair));
+      return respond(200, tokens_message(*pair));
     }
     if (is("POST", "/v1/auth/refresh")) {
-      const json body = parse_object(r, {"refresh_token"});
-      const auto pair = auth.refresh(string_field(body, "refresh_token", 256), r.remote_address);
+      v1::RefreshRequest body;
+      parse_request(r.body, body);
+      const auto pair =
+          auth.refresh(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
+                       r.remote_address);
       if (!pair) throw ApiError(401, "invalid_refresh_token", "refresh token invalid, expired or revoked");
-      return json_response(200, tokens_json(*pair));
+      return respond(200, tokens_message(*pair));
     }
     if (is("POST", "/v1/auth/logout")) {
-      const json body = parse_object(r, {"refresh_token"});
-      auth.logout(string_field(body, "refresh_token", 256), r.remote_address);
+      v1::RefreshRequest body;
+      parse_request(r.body, body);
+      auth.logout(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
+                  r.remote_address);
       return {204, "", "application/json"};
     }
     if (is("POST", "/v1/users")) {
       const AccessClaims who = authenticate(r);
       require(who, {Role::kAdmin});
-      const json body = parse_object(r, {"username", "password", "role"});
-      const auto role = parse_role(string_field(body, "role", 16));
+      v1::CreateUserRequest body;
+      parse_request(r.body, body);
+      const auto role = parse_role(required_string(body.has_role(), body.role(), "role", 16));
       if (!role) throw ApiError(400, "invalid_role", "role must be client, operator or admin");
       const int64_t id =
-          auth.create_user(string_field(body, "username", 64), string_field(body, "password"), *role);
+          auth.create_user(required_string(body.has_username(), body.username(), "username", 64),
+                           required_string(body.has_password(), body.password(), "password"), *role);
       auth.audit("user_created", who.username, r.remote_address, "id " + std::to_string(id));
-      return json_response(201, {{"id", id}});
+      v1::Created created;
+      created.set_id(int32_t(id));
+      return respond(201, created);
     }
     std::vector<std::string> parts;
     for (size_t start = 1; start <= r.path.size();) {
@@ -410,8 +440,8 @@ struct ControlApi::Impl {
 };
 
 ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
-                       std::string static_node_token)
-    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token))) {}
+                       std::string static_node_token, const RateLimits& limits)
+    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits)) {}
 ControlApi::~ControlApi() = default;
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {

@@ -11,10 +11,17 @@
 
 namespace kairo::control {
 
+// Token buckets: `burst` requests, refilled at `per_minute`. 0 per minute: no limit (benchmarks only).
+struct RateLimits {
+  double login_per_address_burst = 20, login_per_address_per_minute = 30;
+  double login_per_user_burst = 5, login_per_user_per_minute = 10;
+  double sessions_per_user_burst = 50, sessions_per_user_per_minute = 600;
+};
+
 class ControlApi {
  public:
   ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
-             std::string static_node_token = "");
+             std::string static_node_token = "", const RateLimits& limits = {});
   ~ControlApi();
   HttpResponse handle(const HttpRequest& request);
 

@@ -48,12 +48,15 @@ json session_json(const pqxx::row& r) {
          {"node_address", r["address"].is_null() ? "" : r["address"].as<std::string>()}};
   if (!r["failure_reason"].is_null()) s["failure_reason"] = r["failure_reason"].as<std::string>();
   if (!r["max_bitrate_bps"].is_null()) s["max_bitrate_bps"] = r["max_bitrate_bps"].as<int64_t>();
+  if (!r["max_fps"].is_null()) s["max_fps"] = r["max_fps"].as<int>();
+  if (!r["foveation"].is_null()) s["foveation"] = r["foveation"].as<bool>();
   if (!r["room"].is_null()) s["room"] = r["room"].as<std::string>();
   return s;
 }
 
 constexpr const char* kSessionColumns =
     "s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.failure_reason, s.max_bitrate_bps, "
+    "s.max_fps, s.foveation, "
     "s.room, n.address";
 
 }  // namespace
@@ -316,17 +319,23 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
 }
 
 bool FleetService::set_quality(const std::string& id, std::optional<int64_t> user_id,
-                               int64_t max_bitrate_bps) {
-  if (max_bitrate_bps < 100'000 || max_bitrate_bps > 2'000'000'000)
+                               std::optional<int64_t> max_bitrate_bps, std::optional<int> max_fps,
+                               std::optional<bool> foveation) {
+  if (max_bitrate_bps && (*max_bitrate_bps < 100'000 || *max_bitrate_bps > 2'000'000'000))
     throw ApiError(400, "invalid_bitrate", "max_bitrate_bps must be 100000 to 2000000000");
+  if (max_fps && (*max_fps < 1 || *max_fps > 240))
+    throw ApiError(400, "invalid_fps", "max_fps must be 1 to 240");
+  if (!max_bitrate_bps && !max_fps && !foveation)
+    throw ApiError(400, "invalid_field", "give at least one of max_bitrate_bps, max_fps, foveation");
   bool found = false;
   db_.transact([&](pqxx::work& w) {
-    found = !w.exec_params(
-                  "UPDATE sessions SET max_bitrate_bps = $3 WHERE id = $1 AND ($2::bigint IS NULL OR user_id "
-                  "= $2) "
-                  "AND state IN ('placed','running') RETURNING id",
-                  id, user_id, max_bitrate_bps)
-                 .empty();
+    found =
+        !w.exec_params(
+              "UPDATE sessions SET max_bitrate_bps = coalesce($3, max_bitrate_bps), max_fps = coalesce($4, "
+              "max_fps), foveation = coalesce($5, foveation) WHERE id = $1 AND ($2::bigint IS NULL OR "
+              "user_id = $2) AND state IN ('placed','running') RETURNING id",
+              id, user_id, max_bitrate_bps, max_fps, foveation)
+             .empty();
   });
   return found;
 }
@@ -335,7 +344,9 @@ json FleetService::node_sessions(int64_t node_id) {
   json out = json::array();
   db_.transact([&](pqxx::work& w) {
     for (const auto& r : w.exec_params(
-             "SELECT id, scene, eye_width, eye_height, fps, codec, state, max_bitrate_bps, session_key FROM "
+             "SELECT id, scene, eye_width, eye_height, fps, codec, state, max_bitrate_bps, session_key, "
+             "max_fps, "
+             "foveation FROM "
              "sessions WHERE node_id = $1 AND state IN ('placed','running') ORDER BY created_at LIMIT 10000",
              node_id)) {
       json s{{"session_id", r[0].as<std::string>()},
@@ -347,14 +358,16 @@ json FleetService::node_sessions(int64_t node_id) {
              {"state", r[6].as<std::string>()},
              {"session_key", hex(std::string(pqxx::binarystring(r[8]).str()))}};
       if (!r[7].is_null()) s["max_bitrate_bps"] = r[7].as<int64_t>();
+      if (!r[9].is_null()) s["max_fps"] = r[9].as<int>();
+      if (!r[10].is_null()) s["foveation"] = r[10].as<bool>();
       out.push_back(std::move(s));
     }
   });
   return out;
 }
 
-bool FleetService::report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
-                                        const std::string& reason) {
+bool FleetService::report_session_state(int64_t node_id, const std::string& session_id,
+                                        const std::string& state, const std::string& reason) {
   if (state != "running" && state != "ended" && state != "failed")
     throw ApiError(400, "invalid_state", "state must be running, ended or failed");
   bool found = false;

@@ -56,7 +56,10 @@ class FleetService {
   // nullopt when absent or (for a user id) not theirs.
   std::optional<nlohmann::json> get_session(const std::string& id, std::optional<int64_t> user_id);
   bool end_session(const std::string& id, std::optional<int64_t> user_id);
-  bool set_quality(const std::string& id, std::optional<int64_t> user_id, int64_t max_bitrate_bps);
+  // Each cap given replaces the session's; absent ones stay. False when no such active session (of the user).
+  bool set_quality(const std::string& id, std::optional<int64_t> user_id,
+                   std::optional<int64_t> max_bitrate_bps, std::optional<int> max_fps,
+                   std::optional<bool> foveation);
 
   // The node's view: its placed and running sessions with their key material and quality caps (polled by the
   // node agent), and the node's reports of what became of them. `state` is running, ended or failed; a

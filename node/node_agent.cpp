@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "control-plane/api_json.hpp"
 #include "control-plane/http_client.hpp"
 #include "control-plane/http_server.hpp"
 #include "core/clock.hpp"
@@ -21,8 +21,6 @@
 #include "streaming/udp_mux.hpp"
 
 namespace kairo {
-
-using nlohmann::json;
 
 namespace {
 
@@ -52,8 +50,9 @@ struct NodeAgent::Impl {
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
   int64_t node_id = -1;
 
-  control::HttpResult call(const std::string& method, const std::string& target, const json& body) {
-    return control::http_request(url, method, target, body.is_null() ? "" : body.dump(), options.node_token,
+  control::HttpResult call(const std::string& method, const std::string& target,
+                           const google::protobuf::Message* body) {
+    return control::http_request(url, method, target, body ? control::to_json(*body) : "", options.node_token,
                                  control::HttpClientOptions{.timeout_s = 5, .ca_file = options.ca_file});
   }
 
@@ -64,16 +63,20 @@ struct NodeAgent::Impl {
   }
 
   void register_node() {
-    json scenes = json::array();
-    for (const auto& [name, path] : scene_files) scenes.push_back(name);
-    const json body{
-        {"name", options.name}, {"address", advertised()}, {"device", vulkan->gpu().name},
-        {"encoders", encoders}, {"scenes", scenes},        {"max_sessions", options.max_sessions}};
-    const auto r = call("POST", "/v1/nodes/register", body);
+    v1::NodeRegistration body;
+    body.set_name(options.name);
+    body.set_address(advertised());
+    body.set_device(vulkan->gpu().name);
+    for (const std::string& e : encoders) body.add_encoders(e);
+    for (const auto& [name, path] : scene_files) body.add_scenes(name);
+    body.set_max_sessions(options.max_sessions);
+    const auto r = call("POST", "/v1/nodes/register", &body);
     if (r.status == 401) throw_invalid_input("the control plane refused the node token");
     if (r.status != 201)
       throw_runtime("node registration failed: HTTP " + std::to_string(r.status) + " " + r.body);
-    node_id = json::parse(r.body).at("node_id").get<int64_t>();
+    v1::NodeRegistered registered;
+    control::parse_answer(r.body, registered);
+    node_id = registered.node_id();
     spdlog::info("node {} registered as id {} at {} ({} scenes, {} sessions max)", options.name, node_id,
                  advertised(), scene_files.size(), options.max_sessions);
   }
@@ -88,25 +91,31 @@ struct NodeAgent::Impl {
 
   void report(const std::string& session, const std::string& state, const std::string& reason) {
     try {
-      call("POST", "/v1/nodes/" + std::to_string(node_id) + "/sessions/" + session,
-           json{{"state", state}, {"reason", reason.substr(0, 500)}});
+      v1::SessionStateReport message;
+      message.set_state(state);
+      message.set_reason(reason.substr(0, 500));
+      call("POST", "/v1/nodes/" + std::to_string(node_id) + "/sessions/" + session, &message);
     } catch (const std::exception& e) {
       spdlog::warn("could not report session {} {}: {}", session.substr(0, 8), state, e.what());
     }
   }
 
-  void start_session(const json& s) {
-    const std::string id = s.at("session_id").get<std::string>();
+  void start_session(const v1::NodeSession& s) {
+    const std::string& id = s.session_id();
     SessionSpec spec{.id = id,
-                     .scene = s.at("scene").get<std::string>(),
-                     .eye_width = s.at("eye_width").get<int>(),
-                     .eye_height = s.at("eye_height").get<int>(),
-                     .fps = s.at("fps").get<int>(),
-                     .codec = parse_codec(s.at("codec").get<std::string>()),
-                     .key = SessionKey::from_hex(s.at("session_key").get<std::string>()),
-                     .max_bitrate_bps = std::nullopt};
-    if (s.contains("max_bitrate_bps")) spec.max_bitrate_bps = s["max_bitrate_bps"].get<int64_t>();
+                     .scene = s.scene(),
+                     .eye_width = s.eye_width(),
+                     .eye_height = s.eye_height(),
+                     .fps = s.fps(),
+                     .codec = Codec::kH264,
+                     .key = {},
+                     .max_bitrate_bps =
+                         s.has_max_bitrate_bps() ? std::optional<int64_t>(s.max_bitrate_bps()) : std::nullopt,
+                     .max_fps = s.has_max_fps() ? std::optional<int>(s.max_fps()) : std::nullopt,
+                     .foveation = s.has_foveation() ? std::optional<bool>(s.foveation()) : std::nullopt};
     try {
+      spec.codec = parse_codec(s.codec());
+      spec.key = SessionKey::from_hex(s.session_key());
       auto pipeline =
           std::make_unique<SessionPipeline>(spec, scene(spec.scene), *mux, metrics,
                                             PipelineOptions{.encoder_backend = options.encoder_backend,
@@ -129,11 +138,11 @@ struct NodeAgent::Impl {
   }
 
   void poll_sessions() {
-    const auto r = call("GET", "/v1/nodes/" + std::to_string(node_id) + "/sessions", json());
+    const auto r = call("GET", "/v1/nodes/" + std::to_string(node_id) + "/sessions", nullptr);
     if (r.status != 200) throw_runtime("session poll: HTTP " + std::to_string(r.status));
-    const json placed = json::parse(r.body);
-    std::map<std::string, const json*> wanted;
-    for (const json& s : placed) wanted[s.at("session_id").get<std::string>()] = &s;
+    const auto placed = control::parse_answer_array<v1::NodeSession>(r.body);
+    std::map<std::string, const v1::NodeSession*> wanted;
+    for (const v1::NodeSession& s : placed) wanted[s.session_id()] = &s;
     // Sessions the control plane no longer lists (ended by the client or an operator): tear down.
     std::vector<std::unique_ptr<SessionPipeline>> stopped;
     {
@@ -156,9 +165,10 @@ struct NodeAgent::Impl {
         const auto it = sessions.find(id);
         running = it != sessions.end();
         if (running) {
-          it->second->set_max_bitrate(s->contains("max_bitrate_bps")
-                                          ? std::optional<int64_t>((*s)["max_bitrate_bps"].get<int64_t>())
-                                          : std::nullopt);
+          it->second->set_caps(
+              s->has_max_bitrate_bps() ? std::optional<int64_t>(s->max_bitrate_bps()) : std::nullopt,
+              s->has_max_fps() ? std::optional<int>(s->max_fps()) : std::nullopt,
+              s->has_foveation() ? std::optional<bool>(s->foveation()) : std::nullopt);
         }
       }
       if (!running) start_session(*s);
@@ -192,9 +202,10 @@ struct NodeAgent::Impl {
       std::lock_guard lock(sessions_mutex);
       active = int(sessions.size());
     }
-    const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/heartbeat",
-                        json{{"load", options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0},
-                             {"active_sessions", active}});
+    v1::Heartbeat beat;
+    beat.set_load(options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0);
+    beat.set_active_sessions(active);
+    const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/heartbeat", &beat);
     if (r.status == 404) register_node();  // forgotten (database restored?): register again
   }
 };

@@ -76,6 +76,10 @@ const std::vector<QualityDecision>& QualityController::update(const QualityInput
   } else {
     relaxed_since_ = -1;
   }
+  if (!caps_.foveation_available && settings_.foveation > 0) {
+    change("foveation", settings_.foveation, 0, "control_plane_cap");
+    settings_.foveation = 0;
+  }
   if (settings_.fps > caps_.max_fps) {
     change("fps", settings_.fps, caps_.max_fps, "control_plane_cap");
     settings_.fps = caps_.max_fps;

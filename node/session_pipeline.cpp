@@ -54,6 +54,8 @@ struct SessionPipeline::Impl {
   std::condition_variable job_ready, job_taken;
   std::string finish_reason;
   std::optional<int64_t> max_bitrate_bps;
+  std::optional<int> max_fps;
+  std::optional<bool> foveation;
   bool caps_changed = false;
   SessionPipelineStats stats;
   std::optional<EncodeJob> job;                  // render -> encode, capacity one (back-pressure)
@@ -77,7 +79,9 @@ struct SessionPipeline::Impl {
         metrics(n),
         mux(m),
         udp_id(udp_session_id(s.id)),
-        max_bitrate_bps(s.max_bitrate_bps) {
+        max_bitrate_bps(s.max_bitrate_bps),
+        max_fps(s.max_fps),
+        foveation(s.foveation) {
     to_release.reserve(4);
   }
 
@@ -110,11 +114,14 @@ struct SessionPipeline::Impl {
     PosePredictor predictor;
     uint64_t last_pose_id = 0;
     bool have_pose = false;
-    QualityController quality(QualityCaps{.max_bitrate_bps = max_bitrate_bps,
-                                          .max_fps = spec.fps,
-                                          .min_fps = std::min(spec.fps, std::max(10, spec.fps / 3)),
-                                          .foveation_available = options.foveation},
-                              spec.eye_width, spec.eye_height, options.initial_bitrate_bps);
+    auto caps_now = [&] {
+      const int fps_cap = std::clamp(max_fps.value_or(spec.fps), 1, spec.fps);
+      return QualityCaps{.max_bitrate_bps = max_bitrate_bps,
+                         .max_fps = fps_cap,
+                         .min_fps = std::min(fps_cap, std::max(10, spec.fps / 3)),
+                         .foveation_available = options.foveation && foveation.value_or(true)};
+    };
+    QualityController quality(caps_now(), spec.eye_width, spec.eye_height, options.initial_bitrate_bps);
     const std::array<Fov, 2> fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
     const int64_t started = steady_now_ns();
     int64_t next_tick = started, last_quality = 0;
@@ -159,9 +166,7 @@ struct SessionPipeline::Impl {
           std::lock_guard lock(mutex);
           encode_ms_seen = stats.encode_ms;
           if (caps_changed) {
-            QualityCaps caps = quality.caps();
-            caps.max_bitrate_bps = max_bitrate_bps;
-            quality.set_caps(caps);
+            quality.set_caps(caps_now());
             caps_changed = false;
           }
         }
@@ -388,10 +393,14 @@ const SessionSpec& SessionPipeline::spec() const {
   return impl_->spec;
 }
 
-void SessionPipeline::set_max_bitrate(std::optional<int64_t> max_bitrate_bps) {
+void SessionPipeline::set_caps(std::optional<int64_t> max_bitrate_bps, std::optional<int> max_fps,
+                               std::optional<bool> foveation) {
   std::lock_guard lock(impl_->mutex);
-  if (impl_->max_bitrate_bps == max_bitrate_bps) return;
+  if (impl_->max_bitrate_bps == max_bitrate_bps && impl_->max_fps == max_fps && impl_->foveation == foveation)
+    return;
   impl_->max_bitrate_bps = max_bitrate_bps;
+  impl_->max_fps = max_fps;
+  impl_->foveation = foveation;
   impl_->caps_changed = true;
 }
 

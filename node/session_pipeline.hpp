@@ -27,6 +27,8 @@ struct SessionSpec {
   Codec codec = Codec::kH264;
   SessionKey key;
   std::optional<int64_t> max_bitrate_bps;
+  std::optional<int> max_fps;     // a cap below the session's frame rate
+  std::optional<bool> foveation;  // false: never foveate
 };
 
 struct PipelineOptions {
@@ -58,7 +60,9 @@ class SessionPipeline {
   SessionPipeline& operator=(const SessionPipeline&) = delete;
 
   const SessionSpec& spec() const;
-  void set_max_bitrate(std::optional<int64_t> max_bitrate_bps);
+  // The control plane's quality caps (PATCH /v1/sessions/{id}/quality), applied within 100 ms.
+  void set_caps(std::optional<int64_t> max_bitrate_bps, std::optional<int> max_fps,
+                std::optional<bool> foveation);
   // Finished: the client went silent or never came (ended), or the pipeline hit an error (failed).
   bool finished() const;
   bool failed() const;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build ccache pkg-config git clang-format python3
+  build-essential cmake ninja-build ccache pkg-config git clang-format python3 python3-yaml
   clang libclang-rt-14-dev                         # libFuzzer + sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev
   # renderer
