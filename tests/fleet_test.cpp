@@ -166,6 +166,22 @@ TEST_F(FleetTest, sessions_belong_to_their_user_and_operators_see_all) {
   EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_bitrate_bps":8000000})", hal).status, 200);
   EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_bitrate_bps":8000000})", ivy).status, 404);
   EXPECT_EQ(json::parse(a->call("GET", path, "", hal).body)["max_bitrate_bps"], 8000000);
+  // Frame-rate and foveation caps join the bitrate cap; the node sees all three with the session's key.
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_fps":30,"foveation":false})", hal).status, 200);
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({})", hal).status, 400);
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_fps":0})", hal).status, 400);
+  EXPECT_EQ(a->call("PATCH", path + "/quality", R"({"max_fps":"fast"})", hal).status, 400);
+  const json caps = json::parse(a->call("GET", path, "", hal).body);
+  EXPECT_EQ(caps["max_bitrate_bps"], 8000000);
+  EXPECT_EQ(caps["max_fps"], 30);
+  EXPECT_EQ(caps["foveation"], false);
+  EXPECT_FALSE(caps.contains("session_key"));  // the key is handed out once, at creation
+  const json placed = json::parse(
+      a->call("GET", "/v1/nodes/" + std::to_string(s["node_id"].get<int>()) + "/sessions", "", kNodeToken).body);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0]["max_fps"], 30);
+  EXPECT_EQ(placed[0]["session_key"], s["session_key"]);
+  EXPECT_EQ(a->call("GET", "/v1/nodes/1/sessions", "", hal).status, 401);  // users are not nodes
   EXPECT_EQ(a->call("DELETE", path, "", ivy).status, 404);
   EXPECT_EQ(a->call("DELETE", path, "", hal).status, 204);
   EXPECT_EQ(json::parse(a->call("GET", path, "", hal).body)["state"], "ended");
@@ -268,6 +284,8 @@ TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
        R"({"name":"x","address":"a:1","max_sessions":1})",
        {}},  // node tokens only
       {"POST", "/v1/nodes/" + n + "/heartbeat", R"({"load":1})", {}},
+      {"GET", "/v1/nodes/" + n + "/sessions", "", {}},
+      {"POST", "/v1/nodes/" + n + "/sessions/0123456789abcdef0123456789abcdef", R"({"state":"ended"})", {}},
   };
   for (const Route& route : routes)
     for (const auto& [role, token] : tokens) {
