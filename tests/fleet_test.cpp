@@ -177,7 +177,8 @@ TEST_F(FleetTest, sessions_belong_to_their_user_and_operators_see_all) {
   EXPECT_EQ(caps["foveation"], false);
   EXPECT_FALSE(caps.contains("session_key"));  // the key is handed out once, at creation
   const json placed = json::parse(
-      a->call("GET", "/v1/nodes/" + std::to_string(s["node_id"].get<int>()) + "/sessions", "", kNodeToken).body);
+      a->call("GET", "/v1/nodes/" + std::to_string(s["node_id"].get<int>()) + "/sessions", "", kNodeToken)
+          .body);
   ASSERT_EQ(placed.size(), 1u);
   EXPECT_EQ(placed[0]["max_fps"], 30);
   EXPECT_EQ(placed[0]["session_key"], s["session_key"]);
