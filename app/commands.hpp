@@ -16,6 +16,7 @@ Runner add_encode_command(CLI::App& app);
 Runner add_netsim_command(CLI::App& app);
 Runner add_control_command(CLI::App& app);
 Runner add_node_command(CLI::App& app);
+Runner add_node_drain_command(CLI::App& app);
 Runner add_client_command(CLI::App& app);
 
 }  // namespace kairo::app

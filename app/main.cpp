@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
       kairo::app::add_control_command);
   add("node", "A GPU node: registers with the control plane and streams the sessions placed on it",
       kairo::app::add_node_command);
+  add("node-drain", "Drain the node on this host and wait for its sessions to end (a pod's preStop hook)",
+      kairo::app::add_node_drain_command);
   add("client", "The reference thin client: a session's poses up, decoded frames and latency report down",
       kairo::app::add_client_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);

@@ -154,6 +154,15 @@ struct ControlApi::Impl {
   std::string static_node_token;
   RateLimiter login_by_address, login_by_user, sessions_by_user;
 
+  bool is_node_token(const HttpRequest& r) {
+    try {
+      authenticate_node(r);
+      return true;
+    } catch (const ApiError&) {
+      return false;
+    }
+  }
+
   void authenticate_node(const HttpRequest& r) {
     const std::string prefix = "Bearer ";
     if (r.authorization.rfind(prefix, 0) != 0) throw ApiError(401, "unauthenticated", "missing node token");
@@ -262,11 +271,16 @@ struct ControlApi::Impl {
     if (n == 4 && parts[1] == "nodes" && (parts[3] == "drain" || parts[3] == "undrain") &&
         r.method == "POST") {
       named("/v1/nodes/{id}/" + parts[3]);
-      const AccessClaims who = authenticate(r);
-      require(who, {Role::kOperator, Role::kAdmin});
+      // Operators drain and undrain; a node may drain itself (its preStop hook on shutdown) with its token.
+      std::string actor = "node";
+      if (!(parts[3] == "drain" && is_node_token(r))) {
+        const AccessClaims who = authenticate(r);
+        require(who, {Role::kOperator, Role::kAdmin});
+        actor = who.username;
+      }
       if (!fleet.set_drained(id_segment(parts[2]), parts[3] == "drain"))
         throw ApiError(404, "not_found", "no such node");
-      auth.audit("node_" + parts[3], who.username, r.remote_address, "node " + parts[2]);
+      auth.audit("node_" + parts[3], actor, r.remote_address, "node " + parts[2]);
       v1::DrainState state;
       state.set_node_id(int32_t(id_segment(parts[2])));
       state.set_drained(parts[3] == "drain");

@@ -198,6 +198,17 @@ std::string FleetService::metrics_text() {
     out += "kairo_nodes{state=\"up\"} " + nodes[0].as<std::string>() + "\n";
     out += "kairo_nodes{state=\"down\"} " + nodes[1].as<std::string>() + "\n";
     out += "kairo_nodes{state=\"drained\"} " + nodes[2].as<std::string>() + "\n";
+    // What an autoscaler acts on (k8s/autoscaling.yaml): active sessions over the slots of live nodes.
+    const auto capacity = w.exec(
+        "SELECT coalesce(sum(max_sessions) FILTER (WHERE state = 'up' AND NOT drained), 0), (SELECT count(*) "
+        "FROM sessions WHERE state IN ('placed','running')) FROM nodes")[0];
+    const double slots = capacity[0].as<double>(), active = capacity[1].as<double>();
+    out += "# HELP kairo_capacity_session_slots Session slots on live, undrained nodes.\n";
+    out += "# TYPE kairo_capacity_session_slots gauge\nkairo_capacity_session_slots " +
+           std::to_string(int64_t(slots)) + "\n";
+    out += "# HELP kairo_capacity_utilisation Active sessions / session slots (1 with no slots).\n";
+    out += "# TYPE kairo_capacity_utilisation gauge\nkairo_capacity_utilisation " +
+           std::to_string(slots > 0 ? active / slots : 1.0) + "\n";
   });
   return out;
 }

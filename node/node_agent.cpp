@@ -49,6 +49,25 @@ struct NodeAgent::Impl {
   mutable std::mutex sessions_mutex;
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
   int64_t node_id = -1;
+  std::atomic<bool> drain_requested{false}, drain_reported{false};
+
+  void report_drain() {
+    if (!drain_requested || drain_reported) return;
+    const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/drain", nullptr);
+    if (r.status != 200) throw_runtime("drain: HTTP " + std::to_string(r.status));
+    drain_reported = true;
+    spdlog::info("node {} drained: no new sessions; running ones continue", options.name);
+  }
+
+  std::string local_status() const {
+    int active;
+    {
+      std::lock_guard lock(sessions_mutex);
+      active = int(sessions.size());
+    }
+    return std::string(R"({"status":"ok","active_sessions":)") + std::to_string(active) + R"(,"draining":)" +
+           (drain_requested ? "true" : "false") + "}";
+  }
 
   control::HttpResult call(const std::string& method, const std::string& target,
                            const google::protobuf::Message* body) {
@@ -245,7 +264,13 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
           if (r.method == "GET" && r.path == "/metrics")
             return control::HttpResponse{200, d.metrics.render(), "text/plain; version=0.0.4"};
           if (r.method == "GET" && r.path == "/healthz")
-            return control::HttpResponse{200, R"({"status":"ok"})", "application/json"};
+            return control::HttpResponse{200, d.local_status(), "application/json"};
+          // Draining from the pod itself only: the metrics port is reachable by Prometheus, not a control.
+          const bool loopback = r.remote_address.rfind("127.", 0) == 0 || r.remote_address == "::1";
+          if (r.method == "POST" && r.path == "/drain" && loopback) {
+            d.drain_requested = true;
+            return control::HttpResponse{200, d.local_status(), "application/json"};
+          }
           return control::HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})",
                                        "application/json"};
         });
@@ -262,6 +287,13 @@ uint16_t NodeAgent::udp_port() const {
 uint16_t NodeAgent::metrics_port() const {
   return impl_->metrics_server ? impl_->metrics_server->port() : 0;
 }
+void NodeAgent::drain() {
+  impl_->drain_requested = true;
+}
+bool NodeAgent::draining() const {
+  return impl_->drain_requested;
+}
+
 int NodeAgent::active_sessions() const {
   std::lock_guard lock(impl_->sessions_mutex);
   return int(impl_->sessions.size());
@@ -285,6 +317,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
     const int64_t now = steady_now_ns();
     try {
       d.reap_finished();
+      d.report_drain();
       if (double(now - last_heartbeat) * 1e-9 >= d.options.heartbeat_interval_s) {
         d.heartbeat();
         last_heartbeat = now;

@@ -37,6 +37,10 @@ class NodeAgent {
   // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.
   void run(const std::atomic<bool>& stop);
   int active_sessions() const;
+  // No new sessions: the control plane is told to drain this node (running sessions continue). Also
+  // `POST /drain` on the metrics listener, from loopback only (the pod's preStop hook: kairo node-drain).
+  void drain();
+  bool draining() const;
 
   struct Impl;
 

@@ -361,5 +361,37 @@ TEST_F(NodeEndToEnd, a_lossy_client_does_not_slow_another_session_on_the_same_no
   EXPECT_LT(median(a_beside_lossy), 1.1 * median(a_clean) + 2.0);
 }
 
+TEST_F(NodeEndToEnd, node_drain_on_the_host_stops_new_placements_and_waits_for_sessions) {
+  const int metrics_port = test::free_tcp_port();
+  InProcessNode node(control->url(), "127.0.0.1:" + std::to_string(metrics_port));
+  const std::string admin = control->admin_token();
+  for (int i = 0; i < 100; ++i) {
+    if (control::http_request(control->server.port(), "GET", "/v1/nodes", "", admin).body.find("\"up\"") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // The preStop hook's command, as the pod runs it: no sessions, so it returns at once.
+  const std::string drain = std::string(KAIRO_BINARY) +
+                            " node-drain --node 127.0.0.1:" + std::to_string(metrics_port) + " --wait 10";
+  ASSERT_EQ(std::system(drain.c_str()), 0);
+  EXPECT_TRUE(node.agent.draining());
+  json nodes;
+  for (int i = 0; i < 50; ++i) {
+    nodes = json::parse(control::http_request(control->server.port(), "GET", "/v1/nodes", "", admin).body);
+    if (nodes[0]["drained"] == true) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(nodes[0]["drained"], true);
+  const auto refused =
+      control::http_request(control->server.port(), "POST", "/v1/sessions",
+                            R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin);
+  EXPECT_EQ(refused.status, 503);
+  // A user token cannot pose as a node draining itself, and undrain stays an operator's call.
+  EXPECT_EQ(
+      control::http_request(control->server.port(), "POST", "/v1/nodes/1/undrain", "", kNodeToken).status,
+      401);
+}
+
 }  // namespace
 }  // namespace kairo
