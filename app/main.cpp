@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
       kairo::app::add_node_drain_command);
   add("client", "The reference thin client: a session's poses up, decoded frames and latency report down",
       kairo::app::add_client_command);
+  add("replay",
+      "QA: the pipeline headless along a trace; hashes, quality, latency, report.html; --baseline finds "
+      "regressions "
+      "(exit 3)",
+      kairo::app::add_replay_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
 
   try {

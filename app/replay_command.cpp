@@ -1,0 +1,61 @@
+#include <cstdio>
+
+#include "app/cli_parsing.hpp"
+#include "app/commands.hpp"
+#include "app/scene_paths.hpp"
+#include "core/error.hpp"
+#include "replay/replay.hpp"
+
+namespace kairo::app {
+
+Runner add_replay_command(CLI::App& app) {
+  struct Options {
+    ReplayOptions replay;
+    std::string scene, trace, size = "512x512", out, baseline, bitrate = "8M";
+  };
+  auto o = std::make_shared<Options>();
+  app.add_option("--scene", o->scene, "scene file (or a project scene name)")->required();
+  app.add_option("--trace", o->trace, "pose trace (JSON Lines)")->required();
+  app.add_option("--size", o->size, "per-eye WxH")->capture_default_str();
+  app.add_option("--fps", o->replay.fps, "frame rate the encoder is tuned for")->capture_default_str();
+  app.add_option("--out", o->out, "output directory")->required();
+  app.add_option("--encoder", o->replay.encoder, "auto, nvenc, vaapi, x264, x265")->capture_default_str();
+  app.add_option("--codec", o->replay.codec, "h264 or hevc")->capture_default_str();
+  app.add_option("--bitrate", o->bitrate, "bit/s (k, M suffixes)")->capture_default_str();
+  app.add_option("--baseline", o->baseline, "an earlier replay's output directory to compare with");
+  app.add_option("--image-tolerance", o->replay.image_tolerance_db,
+                 "rendered frames must match the baseline above this PSNR (dB)")
+      ->capture_default_str();
+  app.add_option("--quality-drop", o->replay.quality_drop_db, "allowed drop of decoded PSNR per frame (dB)")
+      ->capture_default_str();
+  app.add_option("--latency-rise", o->replay.latency_rise, "allowed rise of the median stage latency (share)")
+      ->capture_default_str();
+  app.add_option("--max-frames", o->replay.max_frames, "replay at most this many poses")
+      ->capture_default_str();
+  return [o] {
+    const Size size = parse_size(o->size, "--size");
+    ReplayOptions r = o->replay;
+    r.scene = resolve_scene(o->scene);
+    r.trace = o->trace;
+    r.out = o->out;
+    r.baseline = o->baseline;
+    r.eye_width = size.width;
+    r.eye_height = size.height;
+    r.bitrate_bps = parse_bitrate(o->bitrate, "--bitrate");
+    const ReplayResult result = run_replay(r);
+    double psnr = 0;
+    for (const auto& f : result.frames) psnr += f.psnr_db;
+    std::printf(
+        "{\"frames\":%zu,\"encoder\":\"%s\",\"mean_psnr_db\":%.2f,\"regressions\":%zu,\"report\":\"%s\"}\n",
+        result.frames.size(), result.encoder_backend.c_str(),
+        psnr / double(std::max<size_t>(1, result.frames.size())), result.regressions.size(),
+        (r.out / "report.html").c_str());
+    if (result.regressions.empty()) return 0;
+    for (const auto& reg : result.regressions)
+      std::fprintf(stderr, "kairo replay: frame %llu: %s\n", static_cast<unsigned long long>(reg.frame),
+                   reg.what.c_str());
+    return 3;  // a regression: neither bad input (2) nor a failure to run (1)
+  };
+}
+
+}  // namespace kairo::app

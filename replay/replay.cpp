@@ -1,0 +1,231 @@
+#include "replay/replay.hpp"
+
+#include <sodium.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/image_io.hpp"
+#include "core/trace.hpp"
+#include "encoder/video_decoder.hpp"
+#include "encoder/video_encoder.hpp"
+#include "renderer/gpu_scene.hpp"
+#include "renderer/scene_data.hpp"
+#include "renderer/stereo_renderer.hpp"
+#include "renderer/vulkan_context.hpp"
+#include "replay/report_html.hpp"
+
+namespace kairo {
+
+using nlohmann::json;
+
+double plane_ssim(const uint8_t* a, const uint8_t* b, int width, int height) {
+  constexpr double c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255);
+  double sum = 0;
+  int windows = 0;
+  for (int y = 0; y + 8 <= height; y += 4)
+    for (int x = 0; x + 8 <= width; x += 4) {
+      double ma = 0, mb = 0, va = 0, vb = 0, cov = 0;
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < 8; ++i) {
+          const double pa = a[size_t(y + j) * width + x + i], pb = b[size_t(y + j) * width + x + i];
+          ma += pa;
+          mb += pb;
+          va += pa * pa;
+          vb += pb * pb;
+          cov += pa * pb;
+        }
+      ma /= 64;
+      mb /= 64;
+      va = va / 64 - ma * ma;
+      vb = vb / 64 - mb * mb;
+      cov = cov / 64 - ma * mb;
+      sum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+      ++windows;
+    }
+  return windows ? sum / windows : 1.0;
+}
+
+namespace {
+
+std::string hash_hex(std::span<const uint8_t> data) {
+  unsigned char h[16];
+  crypto_generichash(h, sizeof(h), data.data(), data.size(), nullptr, 0);
+  char out[33];
+  sodium_bin2hex(out, sizeof(out), h, sizeof(h));
+  return out;
+}
+
+json frame_json(const ReplayFrame& f) {
+  return {{"frame", f.index},        {"t_ns", f.t_ns},           {"render_hash", f.render_hash},
+          {"psnr_db", f.psnr_db},    {"ssim", f.ssim},           {"encoded_bytes", f.encoded_bytes},
+          {"keyframe", f.keyframe},  {"render_ms", f.render_ms}, {"encode_ms", f.encode_ms},
+          {"decode_ms", f.decode_ms}};
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string fingerprint_name(uint64_t i) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "fingerprints/%06llu.png", static_cast<unsigned long long>(i));
+  return name;
+}
+
+void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
+  const auto summary_path = o.baseline / "summary.json";
+  std::ifstream in(summary_path);
+  if (!in) throw_invalid_input("no baseline at " + summary_path.string());
+  const json baseline = json::parse(in, nullptr, false);
+  if (baseline.is_discarded() || !baseline.contains("frames"))
+    throw_invalid_input(summary_path.string() + " is not a replay summary");
+  const auto& frames = baseline["frames"];
+  if (frames.size() != result.frames.size())
+    result.regressions.push_back({0, "frame count changed: " + std::to_string(frames.size()) + " -> " +
+                                         std::to_string(result.frames.size())});
+  std::vector<double> old_latency, new_latency;
+  for (size_t i = 0; i < std::min(frames.size(), result.frames.size()); ++i) {
+    const ReplayFrame& now = result.frames[i];
+    const json& then = frames[i];
+    if (then.value("render_hash", "") != now.render_hash) {
+      // Not bit-identical: within tolerance? Compare the fingerprints.
+      const ImageRgba8 a = read_png(o.baseline / fingerprint_name(i)),
+                       b = read_png(o.out / fingerprint_name(i));
+      const double psnr = a.width == b.width && a.height == b.height ? compare_images(a, b, 24).psnr_db : 0.0;
+      if (psnr < o.image_tolerance_db) {
+        char what[128];
+        std::snprintf(what, sizeof(what), "rendered image changed (PSNR %.1f dB against the baseline)", psnr);
+        result.regressions.push_back({now.index, what});
+      }
+    }
+    const double old_psnr = then.value("psnr_db", 0.0);
+    if (now.psnr_db < old_psnr - o.quality_drop_db) {
+      char what[128];
+      std::snprintf(what, sizeof(what), "quality down: PSNR %.2f -> %.2f dB", old_psnr, now.psnr_db);
+      result.regressions.push_back({now.index, what});
+    }
+    old_latency.push_back(then.value("render_ms", 0.0) + then.value("encode_ms", 0.0) +
+                          then.value("decode_ms", 0.0));
+    new_latency.push_back(now.render_ms + now.encode_ms + now.decode_ms);
+  }
+  const double before = median(old_latency), after = median(new_latency);
+  if (before > 0 && after > before * (1.0 + o.latency_rise)) {
+    char what[128];
+    std::snprintf(what, sizeof(what), "latency up: median render+encode+decode %.1f -> %.1f ms", before,
+                  after);
+    result.regressions.push_back({0, what});
+  }
+}
+
+}  // namespace
+
+ReplayResult run_replay(const ReplayOptions& o) {
+  if (o.eye_width % 8 != 0 || o.eye_height % 8 != 0 || o.eye_width < 16 || o.eye_height < 16)
+    throw_invalid_input("--size: eye width and height must be multiples of 8, at least 16");
+  if (o.fps < 1 || o.fps > 240) throw_invalid_input("--fps must be 1 to 240");
+  if (!o.baseline.empty() && !std::filesystem::exists(o.baseline / "summary.json"))
+    throw_invalid_input("no baseline at " + (o.baseline / "summary.json").string());
+  const std::vector<TraceSample> trace = load_trace(o.trace);
+  if (trace.empty()) throw_invalid_input(o.trace.string() + ": the trace is empty");
+  if (sodium_init() < 0) throw_runtime("libsodium failed to initialise");
+  std::error_code ec;
+  std::filesystem::create_directories(o.out / "fingerprints", ec);
+  std::filesystem::create_directories(o.out / "thumbnails", ec);
+  if (ec) throw_runtime("cannot create " + o.out.string() + ": " + ec.message());
+
+  const SceneData scene_data = load_scene(o.scene);
+  auto context = VulkanContext::create();
+  auto scene = GpuScene::upload(context, scene_data);
+  // One frame in flight: replay is about determinism and per-frame numbers, not throughput.
+  StereoRenderer renderer(scene, RendererConfig{.eye_width = o.eye_width,
+                                                .eye_height = o.eye_height,
+                                                .frames_in_flight = 1,
+                                                .nv12 = Nv12Layout::kSideBySide});
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = parse_codec(o.codec),
+                                                  .backend = o.encoder,
+                                                  .width = 2 * o.eye_width,
+                                                  .height = o.eye_height,
+                                                  .fps = o.fps,
+                                                  .bitrate_bps = o.bitrate_bps,
+                                                  .slices = 4,
+                                                  .threads = 1});  // one thread: bit-exact runs
+  VideoDecoder decoder(parse_codec(o.codec));
+  DecodedPicture picture;
+  ReplayResult result;
+  result.encoder_backend = encoder->backend();
+  const std::array<Fov, 2> default_fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+  std::ofstream lines(o.out / "frames.jsonl");
+  const size_t count = std::min(trace.size(), size_t(o.max_frames));
+  const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
+  for (size_t i = 0; i < count; ++i) {
+    const TraceSample& sample = trace[i];
+    renderer.submit(FrameRequest{
+        .frame_id = i,
+        .view = stereo_view_from_head(sample.head, sample.ipd, sample.fov.value_or(default_fovs)),
+        .want_rgba = true});
+    const RenderedFrame& f = renderer.collect();
+    ReplayFrame frame;
+    frame.index = i;
+    frame.t_ns = sample.t_ns;
+    frame.render_hash = hash_hex(f.rgba);
+    frame.render_ms = double(f.completed_ns - f.submitted_ns) * 1e-6;
+    const ImageRgba8 rendered{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
+    const std::vector<uint8_t> rendered_y(f.nv12[0].y.begin(), f.nv12[0].y.end());
+    const AccessUnit& au = encoder->encode(EncodeRequest{
+        .frame_id = i,
+        .picture =
+            Nv12View{
+                .y = f.nv12[0].y, .uv = f.nv12[0].uv, .width = f.nv12[0].width, .height = f.nv12[0].height},
+        .keyframe = i == 0});
+    renderer.release(f);
+    frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
+    frame.encoded_bytes = au.data.size();
+    frame.keyframe = au.keyframe;
+    const int64_t decode_start = steady_now_ns();
+    if (!decoder.decode(au.data, picture)) throw_runtime("frame " + std::to_string(i) + " did not decode");
+    frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
+    frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
+    frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
+    // A small fingerprint of every rendered frame (tolerant baseline comparison) and a few thumbnails.
+    const ImageRgba8 small = resized(rendered, 128);
+    write_png(o.out / fingerprint_name(i), small.width, small.height, small.pixels);
+    if (i % thumbnail_every == 0) {
+      const ImageRgba8 thumb = resized(rendered, 320);
+      char name[48];
+      std::snprintf(name, sizeof(name), "thumbnails/%06zu.png", i);
+      write_png(o.out / name, thumb.width, thumb.height, thumb.pixels);
+    }
+    lines << frame_json(frame).dump() << "\n";
+    result.frames.push_back(std::move(frame));
+  }
+  if (!o.baseline.empty()) compare_with_baseline(o, result);
+
+  json frames = json::array();
+  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f));
+  json regressions = json::array();
+  for (const Regression& r : result.regressions)
+    regressions.push_back({{"frame", r.frame}, {"what", r.what}});
+  const json summary{{"scene", o.scene.filename().string()},
+                     {"trace", o.trace.filename().string()},
+                     {"eye_width", o.eye_width},
+                     {"eye_height", o.eye_height},
+                     {"fps", o.fps},
+                     {"encoder", result.encoder_backend},
+                     {"bitrate_bps", o.bitrate_bps},
+                     {"frame_count", result.frames.size()},
+                     {"baseline", o.baseline.string()},
+                     {"regressions", regressions},
+                     {"frames", frames}};
+  std::ofstream(o.out / "summary.json") << summary.dump(1) << "\n";
+  write_report_html(o.out / "report.html", summary);
+  return result;
+}
+
+}  // namespace kairo

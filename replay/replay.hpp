@@ -1,0 +1,58 @@
+#pragma once
+// QA's headless replay: the real pipeline (render -> NV12 -> encode -> decode) for every pose of a trace,
+// deterministic for the same inputs and build. Per frame: a hash of the rendered image, PSNR and SSIM of the
+// decoded picture against the rendered one, encoded size, stage latencies. Writes frames.jsonl,
+// summary.json, fingerprints (small PNGs of every rendered frame, for tolerant comparison), thumbnails and
+// report.html; compares with a baseline run and names the frames that regressed.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace kairo {
+
+struct ReplayOptions {
+  std::filesystem::path scene;
+  std::filesystem::path trace;
+  int eye_width = 512, eye_height = 512, fps = 30;
+  std::string encoder = "auto";
+  std::string codec = "h264";
+  int64_t bitrate_bps = 8'000'000;
+  std::filesystem::path out;
+  std::filesystem::path baseline{};  // empty: no comparison
+  // Regression thresholds against the baseline.
+  double image_tolerance_db = 40.0;  // rendered fingerprints must stay above this PSNR
+  double quality_drop_db = 1.0;      // decoded PSNR may fall at most this much, per frame
+  double latency_rise = 0.5;         // median render+encode+decode may rise at most this share
+  int max_frames = 100'000;
+};
+
+struct ReplayFrame {
+  uint64_t index = 0;
+  int64_t t_ns = 0;
+  std::string render_hash;       // BLAKE2b-128 of the rendered RGBA
+  double psnr_db = 0, ssim = 0;  // decoded vs rendered luma
+  uint64_t encoded_bytes = 0;
+  bool keyframe = false;
+  double render_ms = 0, encode_ms = 0, decode_ms = 0;
+};
+
+struct Regression {
+  uint64_t frame = 0;
+  std::string what;  // "image changed (PSNR 31.2 dB against the baseline)", ...
+};
+
+struct ReplayResult {
+  std::vector<ReplayFrame> frames;
+  std::vector<Regression> regressions;  // empty without a baseline or when none
+  std::string encoder_backend;
+};
+
+// Throws kairo::Error on bad input (scene, trace, sizes) or a missing baseline.
+ReplayResult run_replay(const ReplayOptions& options);
+
+// SSIM of two 8-bit planes (Wang et al. 2004, 8x8 windows, stride 4). Hand-written: FFmpeg's ssim is a
+// libavfilter graph, far heavier than these few lines for one plane.
+double plane_ssim(const uint8_t* a, const uint8_t* b, int width, int height);
+
+}  // namespace kairo

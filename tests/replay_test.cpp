@@ -1,0 +1,95 @@
+// `kairo replay` as QA runs it: deterministic, and a changed rendering against the baseline exits 3 naming
+// the frames.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/trace.hpp"
+#include "scenes/project_scenes.hpp"
+#include "tests/test_support.hpp"
+
+namespace kairo {
+namespace {
+
+struct ReplayRun {
+  int exit_code;
+  std::string out;  // stdout and stderr
+};
+
+ReplayRun replay(const std::string& args) {
+  const std::string command = std::string(KAIRO_BINARY) + " replay " + args + " 2>&1";
+  FILE* p = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[512];
+  while (p && std::fgets(buffer, sizeof(buffer), p)) out += buffer;
+  const int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+nlohmann::json summary(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "summary.json");
+  return nlohmann::json::parse(in);
+}
+
+TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_naming_the_frames) {
+  const auto dir = test::temp_dir();
+  std::filesystem::create_directories(dir / "base");
+  std::filesystem::create_directories(dir / "moved");
+  // The same file name in two folders: the second has the marker cube moved 30 cm to the right.
+  scenes::write_marker_scene(dir / "base/scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
+  scenes::write_marker_scene(dir / "moved/scene.glb", glm::vec3(0.3f, 1.6f, -2.0f), 0.3f);
+  // Six poses: looking at the marker for four, then turned away from it for two.
+  std::vector<TraceSample> trace;
+  for (int i = 0; i < 6; ++i) {
+    const float yaw = i < 4 ? 0.02f * float(i) : 2.5f;
+    trace.push_back(TraceSample{.t_ns = int64_t(i) * 33'333'333,
+                                .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(yaw, glm::vec3(0, 1, 0))},
+                                .ipd = kDefaultIpdMetres,
+                                .fov = std::nullopt});
+  }
+  save_trace(dir / "trace.jsonl", trace);
+  const std::string common = " --trace " + (dir / "trace.jsonl").string() + " --size 128x128 --fps 30";
+
+  const ReplayRun first =
+      replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " + (dir / "one").string());
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const ReplayRun second = replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " +
+                                  (dir / "two").string() + " --baseline " + (dir / "one").string());
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  const auto a = summary(dir / "one"), b = summary(dir / "two");
+  ASSERT_EQ(a["frames"].size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(a["frames"][i]["render_hash"], b["frames"][i]["render_hash"]) << "frame " << i;
+    EXPECT_EQ(a["frames"][i]["encoded_bytes"], b["frames"][i]["encoded_bytes"]) << "frame " << i;
+    EXPECT_GT(a["frames"][i]["psnr_db"].get<double>(), 30.0);
+    EXPECT_GT(a["frames"][i]["ssim"].get<double>(), 0.9);
+  }
+
+  const ReplayRun moved = replay("--scene " + (dir / "moved/scene.glb").string() + common + " --out " +
+                                 (dir / "three").string() + " --baseline " + (dir / "one").string());
+  EXPECT_EQ(moved.exit_code, 3) << moved.out;
+  // The frames that look at the marker are named; the ones turned away are not.
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NE(moved.out.find("frame " + std::to_string(i) + ": rendered image changed"), std::string::npos)
+        << moved.out;
+  for (int i = 4; i < 6; ++i)
+    EXPECT_EQ(moved.out.find("frame " + std::to_string(i) + ": rendered image changed"), std::string::npos)
+        << moved.out;
+  std::ifstream report(dir / "three/report.html");
+  const std::string html((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("regressions</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("thumbnails/"), std::string::npos);
+
+  // Bad input: a clear message and exit code 2.
+  EXPECT_EQ(replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " +
+                   (dir / "four").string() + " --baseline " + (dir / "nowhere").string())
+                .exit_code,
+            2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kairo
