@@ -157,6 +157,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   StreamClient* client_ptr = nullptr;
   std::atomic<int64_t> latency_estimate_ns{50'000'000};
   std::atomic<int64_t> first_decoded_ns{0}, last_decoded_ns{0};
+  std::atomic<uint64_t> highest_frame_id{0};
 
   StreamClient client(
       StreamClientConfig{.server = o.via.empty() ? report.node_address : o.via,
@@ -230,7 +231,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
              {"network", double(frame.complete_ns - to_client(frame.last_send_ns))},
              {"decode", double(decoded_ns - frame.complete_ns)},
              {"total", double(decoded_ns - m->pose_sample_ns)}}};
-        const bool late = decoded_ns > m->display_time_ns;
+        // Late: decoded more than a frame interval after the display time its pose was predicted for (it
+        // missed its slot; the compositor would have reprojected an older frame).
+        const bool late = decoded_ns > m->display_time_ns + 1'000'000'000LL / o.fps;
+        highest_frame_id = std::max(highest_frame_id.load(), m->frame_id);
         {
           std::lock_guard lock(mutex);
           for (const auto& [name, ns] : stages) report.latency_ms[name].push_back(ns * 1e-6);
@@ -341,7 +345,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   report.duration_s = elapsed;
   report.frames_lost = transport.frames.frames_lost;
   report.frames_recovered = transport.frames.frames_recovered;
-  report.frames_sent = transport.frames.frames_delivered + transport.frames.frames_lost;
+  // Frames the node sent: the transport's count (delivered + lost) can trail the decoder by a report
+  // interval; frame ids are consecutive from 0, so the highest one decoded bounds it from below.
+  report.frames_sent = std::max<uint64_t>(transport.frames.frames_delivered + transport.frames.frames_lost,
+                                          report.frames_decoded > 0 ? highest_frame_id + 1 : 0);
   report.frames_late += dropped;
   // The frame rate once streaming: between the first and last decoded frames (set-up time excluded).
   report.fps = last_decoded_ns > first_decoded_ns
