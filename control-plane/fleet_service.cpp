@@ -244,16 +244,40 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
   randombytes_buf(key_bytes, sizeof(key_bytes));
   const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
+  if (q.room && (q.room->empty() || q.room->size() > 128))
+    throw ApiError(400, "invalid_room", "room must be 1 to 128 characters");
   json result;
+  std::string refusal;
   db_.transact([&](pqxx::work& w) {
+    refusal.clear();
+    result = nullptr;
+    // The users of a room share one scene instance, so a room lives on one node. Members joining at once
+    // through different replicas serialise on the room's advisory lock: the first one picks the node.
+    int64_t room_node = -1;
+    if (q.room) {
+      w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + *q.room);
+      const auto members = w.exec_params(
+          "SELECT node_id, scene FROM sessions WHERE room = $1 AND state IN ('placed','running') LIMIT 1",
+          *q.room);
+      if (!members.empty() && !members[0][0].is_null()) {
+        room_node = members[0][0].as<int64_t>();
+        if (members[0][1].as<std::string>() != q.scene) {
+          refusal = "room \"" + *q.room + "\" is running scene " + members[0][1].as<std::string>();
+          return;
+        }
+      }
+    }
     // Lock every candidate node row, always in id order (two placements locking in different orders would
     // deadlock), then count their active sessions under the lock and take the least loaded one with room.
     // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
     const auto nodes = w.exec_params(
         "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
-        "ANY(scenes) "
-        "AND max_sessions > 0 ORDER BY id FOR UPDATE",
-        q.scene);
+        "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) ORDER BY id FOR UPDATE",
+        q.scene, room_node >= 0 ? std::optional<int64_t>(room_node) : std::nullopt);
+    if (room_node >= 0 && nodes.empty()) {
+      refusal = "room \"" + *q.room + "\" is on a node that is down or draining";
+      return;
+    }
     int64_t best = -1;
     double best_ratio = 2.0, best_load = 0;
     std::string best_address;
@@ -273,7 +297,10 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
         best_address = n[1].as<std::string>();
       }
     }
-    if (best < 0) return;
+    if (best < 0) {
+      if (room_node >= 0) refusal = "room \"" + *q.room + "\" is full: its node has no free slot";
+      return;
+    }
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
         "session_key) "
@@ -284,7 +311,9 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
               {"node_address", best_address},
               {"session_key", hex(key)},
               {"state", "placed"}};
+    if (q.room) result["room"] = *q.room;
   });
+  if (!refusal.empty()) throw ApiError(503, "room_unavailable", refusal);
   if (result.is_null())
     throw ApiError(503, "no_capacity", "no live, undrained node with this scene has a free slot");
   return result;

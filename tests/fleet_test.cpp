@@ -251,6 +251,66 @@ TEST_F(FleetTest, a_database_restart_under_load_loses_no_acknowledged_session_an
   EXPECT_EQ(present, int(acknowledged.size()));
 }
 
+TEST_F(FleetTest, the_sessions_of_a_room_share_one_node_or_are_refused_with_the_reason) {
+  register_node("room-a", 2);
+  register_node("room-b", 2);
+  const std::string token = login(*a, "admin", "admin-password");
+  auto create = [&](Replica& r, const std::string& room, const std::string& scene = "vr-room") {
+    return r.call(
+        "POST", "/v1/sessions",
+        json{{"scene", scene}, {"eye_width", 64}, {"eye_height", 64}, {"fps", 30}, {"room", room}}.dump(),
+        token);
+  };
+  const auto first = create(*a, "lobby");
+  ASSERT_EQ(first.status, 201) << first.body;
+  const json one = json::parse(first.body);
+  EXPECT_EQ(one["room"], "lobby");
+  // The second member joins the same node even though the other node is emptier (through the other replica).
+  const json two = json::parse(create(*b, "lobby").body);
+  EXPECT_EQ(two["node_id"], one["node_id"]);
+  // The node is full: a third member is refused with the room's reason, while other rooms still fit.
+  const auto third = create(*a, "lobby");
+  EXPECT_EQ(third.status, 503);
+  EXPECT_NE(third.body.find("room_unavailable"), std::string::npos) << third.body;
+  EXPECT_NE(third.body.find("is full"), std::string::npos) << third.body;
+  const json other = json::parse(create(*a, "garden").body);
+  EXPECT_NE(other["node_id"], one["node_id"]);
+  // A room runs one scene.
+  register_node("room-c", 2, {"vr-room", "stress"});
+  const auto wrong_scene = create(*a, "garden", "stress");
+  EXPECT_EQ(wrong_scene.status, 503);
+  EXPECT_NE(wrong_scene.body.find("is running scene vr-room"), std::string::npos) << wrong_scene.body;
+  // A member leaves: a newcomer takes the free slot on the room's node.
+  EXPECT_EQ(a->call("DELETE", "/v1/sessions/" + two["session_id"].get<std::string>(), "", token).status, 204);
+  const json again = json::parse(create(*b, "lobby").body);
+  EXPECT_EQ(again["node_id"], one["node_id"]);
+}
+
+TEST_F(FleetTest, members_joining_a_room_at_once_through_two_replicas_all_land_on_one_node) {
+  for (int n = 0; n < 3; ++n) register_node("party-" + std::to_string(n), 10);
+  const std::string token = login(*a, "admin", "admin-password");
+  std::mutex mutex;
+  std::map<int64_t, int> placed;
+  int refused = 0;
+  std::vector<std::thread> joins;
+  for (int i = 0; i < 24; ++i)
+    joins.emplace_back([&, i] {
+      const auto r =
+          (i % 2 ? *a : *b)
+              .call("POST", "/v1/sessions",
+                    R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30,"room":"party"})", token);
+      std::lock_guard lock(mutex);
+      if (r.status == 201)
+        ++placed[json::parse(r.body)["node_id"].get<int64_t>()];
+      else
+        ++refused;
+    });
+  for (auto& t : joins) t.join();
+  ASSERT_EQ(placed.size(), 1u);  // one node for the whole room
+  EXPECT_EQ(placed.begin()->second, 10);
+  EXPECT_EQ(refused, 14);
+}
+
 TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
   const int64_t node = register_node("matrix", 10);
   a->auth.create_user("c", "c-password", Role::kClient);
