@@ -2,6 +2,7 @@
 // metadata layout, and the foveation warp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <glm/gtx/quaternion.hpp>
@@ -39,9 +40,17 @@ TEST(PosePredictor, predicting_50_ms_ahead_beats_holding_the_last_pose_on_real_h
     const int64_t target = trace[i].t_ns + 50'000'000;
     while (future < trace.size() && trace[future].t_ns < target) ++future;
     if (future >= trace.size()) break;
-    if (trace[future].t_ns - target > 5'000'000) continue;  // no sample close enough to compare with
-    predicted_error += angle_between(predictor.predict(target).orientation, trace[future].head.orientation);
-    held_error += angle_between(trace[i].head.orientation, trace[future].head.orientation);
+    if (future == 0 || trace[future].t_ns - trace[future - 1].t_ns > 200'000'000)
+      continue;  // a gap in the trace
+    // The true orientation at the target time, between the two samples around it.
+    const TraceSample& before = trace[future - 1];
+    const TraceSample& after = trace[future];
+    const float f =
+        float(double(target - before.t_ns) / double(std::max<int64_t>(1, after.t_ns - before.t_ns)));
+    const glm::quat truth =
+        glm::slerp(before.head.orientation, after.head.orientation, std::clamp(f, 0.0f, 1.0f));
+    predicted_error += angle_between(predictor.predict(target).orientation, truth);
+    held_error += angle_between(trace[i].head.orientation, truth);
     ++n;
   }
   ASSERT_GT(n, 100);
