@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@ Runner add_client_command(CLI::App& app) {
   struct Options {
     ClientOptions client;
     std::string size = "512x512", report;
+    std::vector<float> gaze;
   };
   auto o = std::make_shared<Options>();
   ClientOptions& c = o->client;
@@ -32,11 +34,19 @@ Runner add_client_command(CLI::App& app) {
   app.add_option("--save", c.save_dir, "write decoded frames as PNG into this directory");
   app.add_option("--save-every", c.save_every, "save every Nth decoded frame")->capture_default_str();
   app.add_option("--report", o->report, "write the summary JSON here too");
+  app.add_option("--gaze", o->gaze, "a fixed eye-gaze point X,Y (-1..1, y down) to centre foveation on")
+      ->delimiter(',')
+      ->expected(2);
   app.add_option("--ca-file", c.ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
   return [o] {
     const Size size = parse_size(o->size, "--size");
     o->client.eye_width = size.width;
     o->client.eye_height = size.height;
+    if (!o->gaze.empty()) {
+      if (o->gaze.size() != 2 || std::abs(o->gaze[0]) > 1 || std::abs(o->gaze[1]) > 1)
+        throw_invalid_input("--gaze takes X,Y between -1 and 1");
+      o->client.gaze = std::array<float, 2>{o->gaze[0], o->gaze[1]};
+    }
     SignalStop signals;
     const ClientReport report = run_client(o->client, signals.stop);
     const std::string text = report.to_json().dump(2);

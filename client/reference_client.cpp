@@ -292,6 +292,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
                            .orientation = {head_pose.orientation.x, head_pose.orientation.y,
                                            head_pose.orientation.z, head_pose.orientation.w}};
     client.send_pose(pose);
+    if (o.gaze)
+      for (uint16_t axis : {wire::kGazeX, wire::kGazeY})
+        client.send_input(wire::InputMessage{
+            .time_ns = now, .device = wire::kGaze, .control = axis, .value = (*o.gaze)[axis]});
     if (now - last_check >= 1'000'000'000LL) {
       last_check = now;
       uint64_t decoded;

@@ -3,6 +3,7 @@
 // synthetic head motion) at the display rate, receives the stream, decodes it with libavcodec, undoes
 // foveation, and measures every frame's latency from pose sampled to frame decoded, stage by stage, in the
 // client's clock (node timestamps converted with the transport's clock offset).
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,8 @@ struct ClientOptions {
   std::string save_dir{};  // decoded frames as PNG
   int save_every = 1;      // every Nth decoded frame
   std::string ca_file{};
+  std::optional<std::array<float, 2>>
+      gaze{};  // eye gaze to send (x right, y down, -1..1); none: no eye tracker
   // Called on the decode thread for every decoded frame with its access unit's size (tests compare frames
   // with a direct render and follow the bitrate).
   std::function<void(const FrameMetadata&, const DecodedPicture&, size_t)> on_decoded{};

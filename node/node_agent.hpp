@@ -26,6 +26,7 @@ struct NodeOptions {
   double heartbeat_interval_s = 2.0;
   double poll_interval_s = 0.25;
   bool foveation = true;
+  float fixed_foveation = 0;  // > 0: always foveate this strongly (tests, benchmarks)
 };
 
 class NodeAgent {

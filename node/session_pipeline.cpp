@@ -127,6 +127,7 @@ struct SessionPipeline::Impl {
     int64_t next_tick = started, last_quality = 0;
     double render_ms = 0, encode_ms_seen = 0;
     uint64_t frame_id = 0;
+    glm::vec2 gaze(0.0f);  // foveation centre: the client's gaze when it sends one, else the image centre
     while (!stopping) {
       const QualitySettings settings = quality.settings();
       const int64_t interval = 1'000'000'000LL / std::max(1, settings.fps);
@@ -187,6 +188,9 @@ struct SessionPipeline::Impl {
         account_datagrams(transport);
       }
 
+      for (const wire::InputMessage& input : server->take_inputs())
+        if (input.device == wire::kGaze && input.control <= wire::kGazeY)
+          gaze[input.control] = std::clamp(input.value, -1.0f, 1.0f);
       if (renderer->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
       const QualitySettings q = quality.settings();
       const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
@@ -198,7 +202,7 @@ struct SessionPipeline::Impl {
           .nv12_target = nullptr,
           .coded_width = coded.x,
           .coded_height = coded.y,
-          .foveation = FoveationParams{.strength = strength, .centre = {}, .fovea_radius = 0.4f}};
+          .foveation = FoveationParams{.strength = strength, .centre = {gaze, gaze}, .fovea_radius = 0.4f}};
       renderer->submit(request);
       const RenderedFrame& frame = renderer->collect();
       metrics.count_frame(FrameOutcome::kRendered);

@@ -158,7 +158,7 @@ size_t write(const InputMessage& m, std::span<uint8_t> out) {
 }
 
 std::optional<InputMessage> read_input(std::span<const uint8_t> in) {
-  if (in.size() != InputMessage::kSize || in[8] > 3 || in[9] != 0) return std::nullopt;
+  if (in.size() != InputMessage::kSize || in[8] > kGaze || in[9] != 0) return std::nullopt;
   InputMessage m{.time_ns = int64_t(get_u64(in.data())),
                  .device = in[8],
                  .control = get_u16(in.data() + 10),

@@ -60,11 +60,16 @@ struct PongMessage {
 // Client -> server: a button, trigger, thumbstick axis or hand-tracking event, with the client's time.
 struct InputMessage {
   int64_t time_ns = 0;   // client clock
-  uint8_t device = 0;    // 0 head, 1 left hand, 2 right hand, 3 gamepad
+  uint8_t device = 0;    // 0 head, 1 left hand, 2 right hand, 3 gamepad, 4 eye gaze (kGaze)
   uint16_t control = 0;  // application-defined control id
   float value = 0;       // button 0/1, trigger 0..1, axis -1..1
   static constexpr size_t kSize = 16;
 };
+
+// Eye gaze as input events: device kGaze, control 0 = x, 1 = y, in the eye image normalised -1..1 (x right,
+// y down). The node centres foveation on it.
+constexpr uint8_t kGaze = 4;
+constexpr uint16_t kGazeX = 0, kGazeY = 1;
 
 struct KeyframeRequestMessage {
   uint64_t lost_frame_id = 0;

@@ -56,14 +56,15 @@ struct ControlPlane {
 // A node in this process, serving until destroyed.
 struct InProcessNode {
   explicit InProcessNode(const std::string& control_url, const std::string& metrics = "",
-                         int max_sessions = 2)
+                         int max_sessions = 2, float fixed_foveation = 0)
       : agent(NodeOptions{.control_url = control_url,
                           .node_token = kNodeToken,
                           .listen_udp = "127.0.0.1:0",
                           .scenes_dir = KAIRO_SCENE_DIR,
                           .max_sessions = max_sessions,
                           .metrics_listen = metrics,
-                          .name = "e2e-node"}) {
+                          .name = "e2e-node",
+                          .fixed_foveation = fixed_foveation}) {
     thread = std::thread([this] { agent.run(stop); });
   }
   ~InProcessNode() {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "client/frame_reconstruction.hpp"
 #include "client/reference_client.hpp"
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
@@ -391,6 +392,43 @@ TEST_F(NodeEndToEnd, node_drain_on_the_host_stops_new_placements_and_waits_for_s
   EXPECT_EQ(
       control::http_request(control->server.port(), "POST", "/v1/nodes/1/undrain", "", kNodeToken).status,
       401);
+}
+
+TEST_F(NodeEndToEnd, foveation_follows_the_gaze_the_client_sends_and_the_client_undoes_it) {
+  InProcessNode node(control->url(), "", 2, /*fixed_foveation=*/0.6f);
+  std::mutex mutex;
+  std::vector<std::pair<FrameMetadata, DecodedPicture>> kept;
+  ClientOptions options = client_options(3);
+  options.gaze = std::array<float, 2>{0.5f, -0.25f};
+  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p, size_t) {
+    std::lock_guard lock(mutex);
+    kept.emplace_back(m, p);
+  };
+  const ClientReport report = run_client(options, std::atomic<bool>(false));
+  ASSERT_GT(kept.size(), 10u);
+  const auto& [m, picture] = kept.back();  // the gaze arrived with the first poses: later frames follow it
+  EXPECT_EQ(m.foveation.strength, 0.6f);
+  for (int eye = 0; eye < 2; ++eye) {
+    EXPECT_EQ(m.foveation.centre[eye], glm::vec2(0.5f, -0.25f));
+  }
+  EXPECT_LT(m.coded_width, m.eye_width);
+  EXPECT_EQ(picture.width, 2 * m.coded_width);
+  // Undone on the client: the same image as a direct render of that pose, foveated the same way.
+  auto scene = GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
+  StereoRenderer renderer(scene, RendererConfig{.eye_width = 256, .eye_height = 256, .frames_in_flight = 1});
+  renderer.submit(FrameRequest{.frame_id = 1,
+                               .view = m.view,
+                               .want_rgba = true,
+                               .coded_width = m.coded_width,
+                               .coded_height = m.coded_height,
+                               .foveation = m.foveation});
+  const RenderedFrame& f = renderer.collect();
+  EXPECT_GE(plane_psnr({f.nv12[0].y.begin(), f.nv12[0].y.end()}, picture.y), 30.0);
+  const ImageRgba8 rendered{512, 256, {f.rgba.begin(), f.rgba.end()}};
+  renderer.release(f);
+  const ImageRgba8 restored = reconstruct_stereo(picture, m);
+  ASSERT_EQ(restored.width, rendered.width);
+  EXPECT_GT(compare_images(restored, rendered, 24).psnr_db, 20.0);
 }
 
 }  // namespace
