@@ -34,6 +34,8 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_ENCODER")
       ->capture_default_str();
   app.add_option("--ca-file", o->ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
+  app.add_option("--record", o->record_dir, "record every session (poses, settings, events) for kairo replay")
+      ->envname("KAIRO_RECORD");
   app.add_flag("!--no-foveation", o->foveation,
                "never foveate (the quality controller uses resolution instead)");
   return [o] {

@@ -1,4 +1,7 @@
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
@@ -15,9 +18,11 @@ Runner add_replay_command(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   app.add_option("--scene", o->scene, "scene file (or a project scene name)")->required();
-  app.add_option("--trace", o->trace, "pose trace (JSON Lines)")->required();
-  app.add_option("--size", o->size, "per-eye WxH")->capture_default_str();
-  app.add_option("--fps", o->replay.fps, "frame rate the encoder is tuned for")->capture_default_str();
+  app.add_option("--trace", o->trace, "pose trace (JSON Lines), or a session recorded by kairo node --record")
+      ->required();
+  CLI::Option* size_option = app.add_option("--size", o->size, "per-eye WxH")->capture_default_str();
+  CLI::Option* fps_option =
+      app.add_option("--fps", o->replay.fps, "frame rate the encoder is tuned for")->capture_default_str();
   app.add_option("--out", o->out, "output directory")->required();
   app.add_option("--encoder", o->replay.encoder, "auto, nvenc, vaapi, x264, x265")->capture_default_str();
   app.add_option("--codec", o->replay.codec, "h264 or hevc")->capture_default_str();
@@ -32,11 +37,24 @@ Runner add_replay_command(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--max-frames", o->replay.max_frames, "replay at most this many poses")
       ->capture_default_str();
-  return [o] {
-    const Size size = parse_size(o->size, "--size");
+  return [o, size_option, fps_option] {
     ReplayOptions r = o->replay;
+    std::filesystem::path trace = o->trace;
+    if (std::filesystem::is_directory(trace)) {
+      // A recorded session: its poses, and its size and frame rate unless given here.
+      std::ifstream in(trace / "session.json");
+      const auto session = nlohmann::json::parse(in, nullptr, false);
+      if (session.is_discarded() || !session.is_object())
+        throw_invalid_input(trace.string() + " is not a session recording (no session.json)");
+      if (size_option->count() == 0)
+        o->size = std::to_string(session.value("eye_width", 512)) + "x" +
+                  std::to_string(session.value("eye_height", 512));
+      if (fps_option->count() == 0) r.fps = session.value("fps", r.fps);
+      trace /= "poses.jsonl";
+    }
+    const Size size = parse_size(o->size, "--size");
     r.scene = resolve_scene(o->scene);
-    r.trace = o->trace;
+    r.trace = trace;
     r.out = o->out;
     r.baseline = o->baseline;
     r.eye_width = size.width;

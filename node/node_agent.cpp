@@ -142,7 +142,8 @@ struct NodeAgent::Impl {
                                                             .client_timeout_s = 3.0,
                                                             .connect_timeout_s = 20.0,
                                                             .foveation = options.foveation,
-                                                            .fixed_foveation = options.fixed_foveation});
+                                                            .fixed_foveation = options.fixed_foveation,
+                                                            .record_dir = options.record_dir});
       spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}", id.substr(0, 8), spec.scene,
                    spec.eye_width, spec.eye_height, spec.fps, pipeline->stats().encoder_backend);
       {

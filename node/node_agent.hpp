@@ -27,6 +27,7 @@ struct NodeOptions {
   double poll_interval_s = 0.25;
   bool foveation = true;
   float fixed_foveation = 0;  // > 0: always foveate this strongly (tests, benchmarks)
+  std::string record_dir{};   // non-empty: record every session there for `kairo replay`
 };
 
 class NodeAgent {

@@ -15,6 +15,7 @@
 #include "node/node_metrics.hpp"
 #include "node/pose_predictor.hpp"
 #include "node/quality_controller.hpp"
+#include "node/session_recorder.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "streaming/frame_metadata.hpp"
 #include "streaming/stream_server.hpp"
@@ -61,6 +62,7 @@ struct SessionPipeline::Impl {
   std::optional<EncodeJob> job;                  // render -> encode, capacity one (back-pressure)
   std::vector<const RenderedFrame*> to_release;  // encode -> render, at most frames_in_flight
   std::thread render_thread, encode_thread;
+  std::unique_ptr<SessionRecorder> recorder;  // render thread only
   StreamServerStats counted{};  // what account_datagrams() has already added to the node's metrics
 
   void account_datagrams(const StreamServerStats& t) {
@@ -107,6 +109,11 @@ struct SessionPipeline::Impl {
       render_frames();
     } catch (const std::exception& e) {
       finish(std::string("render: ") + e.what(), true);
+    }
+    if (recorder) {
+      std::lock_guard lock(mutex);
+      recorder->ended(steady_now_ns(), finish_reason.empty() ? "the node ended the session" : finish_reason,
+                      has_failed);
     }
   }
 
@@ -156,6 +163,7 @@ struct SessionPipeline::Impl {
         head.position = glm::vec3(p.position[0], p.position[1], p.position[2]);
         head.orientation = glm::quat(p.orientation[3], p.orientation[0], p.orientation[1], p.orientation[2]);
         predictor.add(p.sample_time_ns, validated_pose(head));
+        if (recorder) recorder->pose(p.sample_time_ns, validated_pose(head));
         last_pose_id = p.pose_id;
         have_pose = true;
       }
@@ -183,6 +191,7 @@ struct SessionPipeline::Impl {
                       "session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
                       d.reason);
           metrics.quality_decision(d.knob, d.reason);
+          if (recorder) recorder->decision(t, d);
         }
         metrics.set_rtt_seconds(transport.rtt_ms * 1e-3);
         account_datagrams(transport);
@@ -361,6 +370,7 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                .intra_refresh_frames = 0,
                                                .vaapi_device = {}});
   d.backend = d.encoder->backend();
+  if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
   d.server = std::make_unique<StreamServer>(StreamServerConfig{.listen = {},
                                                                .session_id = d.udp_id,

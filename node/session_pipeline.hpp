@@ -38,6 +38,7 @@ struct PipelineOptions {
   double connect_timeout_s = 20.0;  // the client's first datagram within this, or the session fails
   bool foveation = true;            // the quality controller may squeeze the periphery
   float fixed_foveation = 0;        // > 0: always foveate this strongly (benchmarks, tests)
+  std::string record_dir{};         // non-empty: record poses, settings and events there (SessionRecorder)
 };
 
 struct SessionPipelineStats {

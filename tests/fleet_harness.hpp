@@ -56,7 +56,7 @@ struct ControlPlane {
 // A node in this process, serving until destroyed.
 struct InProcessNode {
   explicit InProcessNode(const std::string& control_url, const std::string& metrics = "",
-                         int max_sessions = 2, float fixed_foveation = 0)
+                         int max_sessions = 2, float fixed_foveation = 0, const std::string& record_dir = "")
       : agent(NodeOptions{.control_url = control_url,
                           .node_token = kNodeToken,
                           .listen_udp = "127.0.0.1:0",
@@ -64,7 +64,8 @@ struct InProcessNode {
                           .max_sessions = max_sessions,
                           .metrics_listen = metrics,
                           .name = "e2e-node",
-                          .fixed_foveation = fixed_foveation}) {
+                          .fixed_foveation = fixed_foveation,
+                          .record_dir = record_dir}) {
     thread = std::thread([this] { agent.run(stop); });
   }
   ~InProcessNode() {

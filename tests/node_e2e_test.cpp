@@ -19,6 +19,7 @@
 #include "control-plane/http_client.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/trace.hpp"
 #include "node/node_agent.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
@@ -429,6 +430,37 @@ TEST_F(NodeEndToEnd, foveation_follows_the_gaze_the_client_sends_and_the_client_
   const ImageRgba8 restored = reconstruct_stereo(picture, m);
   ASSERT_EQ(restored.width, rendered.width);
   EXPECT_GT(compare_images(restored, rendered, 24).psnr_db, 20.0);
+}
+
+TEST_F(NodeEndToEnd, a_recorded_session_replays_with_its_poses_and_settings) {
+  const auto record = test::temp_dir();
+  InProcessNode node(control->url(), "", 2, 0, record.string());
+  const ClientReport report = run_client(client_options(3), std::atomic<bool>(false));
+  // The node finishes the session once the client has ended it: wait for the end to be recorded.
+  const auto session_dir = record / report.session_id;
+  std::string events;
+  for (int i = 0; i < 100 && events.find("\"event\":\"ended\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(session_dir / "events.jsonl");
+    events.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_NE(events.find("\"event\":\"ended\""), std::string::npos) << events;
+  const auto poses = load_trace(session_dir / "poses.jsonl");
+  EXPECT_GT(poses.size(), 20u);
+  EXPECT_LE(poses.size(), report.frames_sent + 5);
+  // Replay takes the recording as it is: size and frame rate from session.json.
+  const auto out = test::temp_dir();
+  const std::string command = std::string(KAIRO_BINARY) + " replay --scene vr-room --trace " +
+                              session_dir.string() + " --out " + out.string() +
+                              " --max-frames 12 > /dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(out / "summary.json");
+  const json summary = json::parse(in);
+  EXPECT_EQ(summary["eye_width"], 256);
+  EXPECT_EQ(summary["fps"], 30);
+  EXPECT_EQ(summary["frame_count"], 12);
+  std::filesystem::remove_all(record);
+  std::filesystem::remove_all(out);
 }
 
 }  // namespace

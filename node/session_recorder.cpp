@@ -1,0 +1,61 @@
+#include "node/session_recorder.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/trace.hpp"
+
+namespace kairo {
+
+SessionRecorder::SessionRecorder(const std::filesystem::path& dir, const SessionSpec& spec) {
+  const auto session_dir = dir / spec.id;
+  std::error_code ec;
+  std::filesystem::create_directories(session_dir, ec);
+  if (ec)
+    throw_runtime("cannot create the recording directory " + session_dir.string() + ": " + ec.message());
+  nlohmann::json session{
+      {"session_id", spec.id},         {"scene", spec.scene},     {"eye_width", spec.eye_width},
+      {"eye_height", spec.eye_height}, {"fps", spec.fps},         {"codec", codec_name(spec.codec)},
+      {"poses", "poses.jsonl"},        {"events", "events.jsonl"}};
+  if (spec.max_bitrate_bps) session["max_bitrate_bps"] = *spec.max_bitrate_bps;
+  if (spec.max_fps) session["max_fps"] = *spec.max_fps;
+  if (spec.foveation) session["foveation"] = *spec.foveation;
+  std::ofstream(session_dir / "session.json") << session.dump(2) << "\n";
+  poses_.open(session_dir / "poses.jsonl");
+  events_.open(session_dir / "events.jsonl");
+  if (!poses_ || !events_) throw_runtime("cannot write the recording in " + session_dir.string());
+}
+
+void SessionRecorder::pose(int64_t sample_time_ns, const Pose& head) {
+  if (first_pose_ns_ < 0) first_pose_ns_ = sample_time_ns;
+  poses_ << format_trace_line(TraceSample{.t_ns = sample_time_ns - first_pose_ns_,
+                                          .head = head,
+                                          .ipd = kDefaultIpdMetres,
+                                          .fov = std::nullopt})
+         << "\n";
+}
+
+void SessionRecorder::decision(int64_t now_ns, const QualityDecision& d) {
+  if (first_event_ns_ < 0) first_event_ns_ = now_ns;
+  events_ << nlohmann::json{{"t_ns", now_ns - first_event_ns_},
+                            {"event", "quality"},
+                            {"knob", d.knob},
+                            {"from", d.from},
+                            {"to", d.to},
+                            {"reason", d.reason}}
+                 .dump()
+          << "\n";
+}
+
+void SessionRecorder::ended(int64_t now_ns, const std::string& reason, bool failed) {
+  if (first_event_ns_ < 0) first_event_ns_ = now_ns;
+  events_ << nlohmann::json{{"t_ns", now_ns - first_event_ns_},
+                            {"event", failed ? "failed" : "ended"},
+                            {"reason", reason}}
+                 .dump()
+          << "\n";
+  poses_.flush();
+  events_.flush();
+}
+
+}  // namespace kairo

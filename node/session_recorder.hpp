@@ -1,0 +1,31 @@
+#pragma once
+// `kairo node --record DIR`: what a live session did, for QA to replay. DIR/<session id>/ gets
+// session.json (scene, sizes, frame rate, codec, caps), poses.jsonl (the poses the node rendered, in the
+// pose-trace format: `kairo replay --trace DIR/<session id>` takes it as is) and events.jsonl (quality
+// decisions, the end and its reason). Written by the session's render thread, buffered; off the hot path
+// when not recording.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/pose.hpp"
+#include "node/quality_controller.hpp"
+#include "node/session_pipeline.hpp"
+
+namespace kairo {
+
+class SessionRecorder {
+ public:
+  // Throws kairo::Error (runtime) when the directory cannot be written.
+  SessionRecorder(const std::filesystem::path& dir, const SessionSpec& spec);
+  void pose(int64_t sample_time_ns, const Pose& head);
+  void decision(int64_t now_ns, const QualityDecision& d);
+  void ended(int64_t now_ns, const std::string& reason, bool failed);
+
+ private:
+  std::ofstream poses_, events_;
+  int64_t first_pose_ns_ = -1, first_event_ns_ = -1;
+};
+
+}  // namespace kairo
