@@ -18,18 +18,13 @@
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
+#include "core/percentile.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
-}
 
 double pgbench_tps(const test::PostgresServer& pg, int clients, int seconds) {
   const std::string bin = std::string(KAIRO_PGBENCH);
@@ -138,9 +133,9 @@ int main(int argc, char** argv) {
     const int pg_clients = std::min(clients, 150);
     const double tps = kairo::control::pgbench_tps(pg, pg_clients, seconds);
     std::printf("| %d | %.0f | %.1f / %.1f | %.1f / %.1f | %llu | %d | %.0f | %.2f |\n", clients, rate,
-                percentile(create_ms, 0.5), percentile(create_ms, 0.99), percentile(end_ms, 0.5),
-                percentile(end_ms, 0.99), static_cast<unsigned long long>(errors.load()), pg_clients, tps,
-                tps > 0 ? rate / tps : 0.0);
+                kairo::percentile(create_ms, 0.5), kairo::percentile(create_ms, 0.99),
+                kairo::percentile(end_ms, 0.5), kairo::percentile(end_ms, 0.99),
+                static_cast<unsigned long long>(errors.load()), pg_clients, tps, tps > 0 ? rate / tps : 0.0);
     std::fflush(stdout);
   }
   return 0;

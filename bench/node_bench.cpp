@@ -16,6 +16,7 @@
 #include "client/frame_reconstruction.hpp"
 #include "client/reference_client.hpp"
 #include "core/foveation.hpp"
+#include "core/percentile.hpp"
 #include "core/synthetic_trace.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
@@ -29,16 +30,12 @@
 namespace kairo {
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+double median(const std::vector<double>& v) {
+  return percentile(v, 0.5);
 }
 
-double p99(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(0.99 * double(v.size())))];
+double p99(const std::vector<double>& v) {
+  return percentile(v, 0.99);
 }
 
 void print_session_row(const char* label, const ClientReport& r) {

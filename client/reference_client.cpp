@@ -16,6 +16,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/image_io.hpp"
+#include "core/percentile.hpp"
 #include "core/synthetic_trace.hpp"
 #include "core/trace.hpp"
 #include "streaming/stream_client.hpp"
@@ -25,15 +26,6 @@ namespace kairo {
 using nlohmann::json;
 
 namespace {
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double rank = p * double(v.size() - 1);
-  const size_t lo = size_t(rank);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (rank - double(lo));
-}
 
 std::string api_error(const control::HttpResult& r) {
   const json body = json::parse(r.body, nullptr, false);

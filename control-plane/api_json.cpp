@@ -33,22 +33,28 @@ void parse_request(const std::string& body, google::protobuf::Message& message) 
   throw ApiError(400, "invalid_field", short_reason(reason));
 }
 
-void parse_answer(const std::string& body, google::protobuf::Message& message) {
+namespace {
+
+// Answers: from a peer (lenient, so that fields a newer control plane adds are ignored) or built by this
+// process (strict: a field the schema lacks is a bug).
+void parse_answer_with(const std::string& body, google::protobuf::Message& message, bool ignore_unknown,
+                       const char* failure) {
   JsonParseOptions options;
-  options.ignore_unknown_fields = true;
+  options.ignore_unknown_fields = ignore_unknown;
   const auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
   if (!status.ok())
-    throw_runtime("unexpected answer from the control plane (" + message.GetTypeName() +
+    throw_runtime(std::string(failure) + " (" + message.GetTypeName() +
                   "): " + short_reason(std::string(status.message())));
 }
 
+}  // namespace
+
+void parse_answer(const std::string& body, google::protobuf::Message& message) {
+  parse_answer_with(body, message, true, "unexpected answer from the control plane");
+}
+
 void parse_answer_strict(const std::string& body, google::protobuf::Message& message) {
-  JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
-  if (!status.ok())
-    throw_runtime("answer does not fit its schema (" + message.GetTypeName() +
-                  "): " + short_reason(std::string(status.message())));
+  parse_answer_with(body, message, false, "answer does not fit its schema");
 }
 
 std::string to_json(const google::protobuf::Message& message) {

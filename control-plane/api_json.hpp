@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "control-plane/proto/control.pb.h"
+#include "core/error.hpp"
 
 namespace kairo::control {
 
@@ -44,10 +45,7 @@ template <typename T>
 std::vector<T> parse_answer_array(const std::string& body) {
   const nlohmann::json values = nlohmann::json::parse(body, nullptr, false);
   std::vector<T> out;
-  if (!values.is_array()) {
-    parse_answer("[", out.emplace_back());  // throws with the parser's message
-    return out;
-  }
+  if (!values.is_array()) throw_runtime("unexpected answer from the control plane: not a JSON array");
   for (const auto& v : values) parse_answer(v.dump(), out.emplace_back());
   return out;
 }

@@ -61,6 +61,7 @@ struct SessionPipeline::Impl {
   SessionPipelineStats stats;
   std::optional<EncodeJob> job;                  // render -> encode, capacity one (back-pressure)
   std::vector<const RenderedFrame*> to_release;  // encode -> render, at most frames_in_flight
+  std::vector<const RenderedFrame*> returned;    // render thread's side of the swap
   std::thread render_thread, encode_thread;
   std::unique_ptr<SessionRecorder> recorder;  // render thread only
   StreamServerStats counted{};  // what account_datagrams() has already added to the node's metrics
@@ -85,6 +86,7 @@ struct SessionPipeline::Impl {
         max_fps(s.max_fps),
         foveation(s.foveation) {
     to_release.reserve(4);
+    returned.reserve(4);
   }
 
   void finish(const std::string& why, bool failure) {
@@ -253,13 +255,12 @@ struct SessionPipeline::Impl {
   }
 
   void release_returned_frames() {
-    std::vector<const RenderedFrame*> returned;  // small and reused: swap with the shared list
     {
       std::lock_guard lock(mutex);
-      returned.swap(to_release);
-      to_release.reserve(4);
+      returned.swap(to_release);  // both keep their capacity: no allocation per tick
     }
     for (const RenderedFrame* f : returned) renderer->release(*f);
+    returned.clear();
   }
 
   void encode_loop() {
@@ -271,8 +272,7 @@ struct SessionPipeline::Impl {
   }
 
   void encode_frames() {
-    std::vector<uint8_t> payload;  // metadata + access unit; capacity reused from the first frames on
-    payload.reserve(1 << 20);
+    std::array<uint8_t, FrameMetadata::kSize> metadata_bytes{};
     QualitySettings applied;
     applied.bitrate_bps = encoder->config().bitrate_bps;
     applied.fps = spec.fps;
@@ -317,16 +317,14 @@ struct SessionPipeline::Impl {
       sent.encode_start_ns = au.encode_start_ns;
       sent.encode_end_ns = au.encode_end_ns;
       sent.keyframe = au.keyframe;
-      payload.resize(FrameMetadata::kSize + au.data.size());
-      write(sent, payload);
-      std::memcpy(payload.data() + FrameMetadata::kSize, au.data.data(), au.data.size());
+      write(sent, metadata_bytes);
       server->send_frame(FrameInfo{.frame_id = m.frame_id,
                                    .pose_id = m.pose_id,
                                    .pose_time_ns = m.pose_sample_ns,
                                    .capture_time_ns = m.render_start_ns,
                                    .stream = 0,
                                    .keyframe = au.keyframe},
-                         payload);
+                         metadata_bytes, au.data);
       encode_ms = 0.8 * encode_ms + 0.2 * ms_between(au.encode_start_ns, au.encode_end_ns);
       metrics.observe_stage(Stage::kEncode, double(au.encode_end_ns - au.encode_start_ns) * 1e-9);
       metrics.observe_stage(Stage::kNodeTotal, double(au.encode_end_ns - m.pose_received_ns) * 1e-9);

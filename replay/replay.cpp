@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/image_io.hpp"
+#include "core/percentile.hpp"
 #include "core/trace.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
@@ -67,12 +68,6 @@ json frame_json(const ReplayFrame& f) {
           {"decode_ms", f.decode_ms}};
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 std::string fingerprint_name(uint64_t i) {
   char name[48];
   std::snprintf(name, sizeof(name), "fingerprints/%06llu.png", static_cast<unsigned long long>(i));
@@ -115,7 +110,7 @@ void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
                           then.value("decode_ms", 0.0));
     new_latency.push_back(now.render_ms + now.encode_ms + now.decode_ms);
   }
-  const double before = median(old_latency), after = median(new_latency);
+  const double before = percentile(old_latency, 0.5), after = percentile(new_latency, 0.5);
   if (before > 0 && after > before * (1.0 + o.latency_rise)) {
     char what[128];
     std::snprintf(what, sizeof(what), "latency up: median render+encode+decode %.1f -> %.1f ms", before,

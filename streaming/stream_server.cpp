@@ -24,6 +24,7 @@ struct StreamServer::Impl {
   udp::socket socket{io};
   udp::endpoint peer, from;
   std::atomic<bool> connected{false};
+  std::atomic<int64_t> last_client_datagram_ns{0};  // written per datagram: an atomic, not the stats lock
   boost::asio::steady_timer pace_timer{io};
   DatagramSealer sealer;
   DatagramOpener opener;
@@ -91,45 +92,45 @@ struct StreamServer::Impl {
   // Shared-socket mode, on the session's thread: handle what deliver() queued, one datagram at a time.
   void drain_inbox() {
     for (;;) {
-      size_t n = 0;
+      size_t slot = 0, n = 0;
       {
         std::lock_guard lock(inbox_mutex);
         if (inbox_count == 0) {
           drain_posted = false;
           return;
         }
-        n = inbox_sizes[inbox_head];
-        std::memcpy(receive_buffer.data(), inbox[inbox_head].data(), n);
-        from = inbox_from[inbox_head];
-        inbox_head = (inbox_head + 1) % kInboxSlots;
-        --inbox_count;
+        slot = inbox_head;
+        n = inbox_sizes[slot];
+        from = inbox_from[slot];
       }
-      handle(n);
+      // Handled in place: deliver() writes only behind the head, and the head slot stays counted (so not
+      // reused) until it is handled.
+      handle(std::span(inbox[slot].data(), n));
+      std::lock_guard lock(inbox_mutex);
+      inbox_head = (inbox_head + 1) % kInboxSlots;
+      --inbox_count;
     }
   }
 
   void receive() {
     socket.async_receive_from(boost::asio::buffer(receive_buffer), from, [this](auto error, size_t n) {
       if (error == boost::asio::error::operation_aborted) return;
-      if (!error) handle(n);
+      if (!error) handle(std::span(receive_buffer.data(), n));
       receive();
     });
   }
 
-  void handle(size_t n) {
+  void handle(std::span<const uint8_t> datagram) {
     const int64_t received_ns = steady_now_ns();
     wire::Header header;
     size_t size = 0;
-    const OpenResult r = opener.open(std::span(receive_buffer.data(), n), header, plain, size);
+    const OpenResult r = opener.open(datagram, header, plain, size);
     if (r != OpenResult::kOk) {
       std::lock_guard lock(state_mutex);
       ++stats.rejected[size_t(r)];
       return;
     }
-    {
-      std::lock_guard lock(state_mutex);
-      stats.last_client_datagram_ns = received_ns;
-    }
+    last_client_datagram_ns = received_ns;
     peer = from;  // follows the client if its address changes (NAT rebinding), only on authenticated input
     connected = true;
     const std::span<const uint8_t> payload(plain.data(), size);
@@ -353,9 +354,17 @@ bool StreamServer::connected() const {
 }
 
 void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> au) {
+  send_frame(info, {}, au);
+}
+
+void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> prefix,
+                              std::span<const uint8_t> au) {
   {
     std::lock_guard lock(impl_->pending_mutex);
-    impl_->pending.assign(au.begin(), au.end());  // capacity reused after the first frames
+    // One copy into the pending buffer, whose capacity is reused after the first frames.
+    impl_->pending.resize(prefix.size() + au.size());
+    std::copy(prefix.begin(), prefix.end(), impl_->pending.begin());
+    std::copy(au.begin(), au.end(), impl_->pending.begin() + std::ptrdiff_t(prefix.size()));
     impl_->pending_info = info;
     impl_->has_pending = true;
   }
@@ -393,7 +402,9 @@ std::optional<ReceivedPose> StreamServer::latest_received_pose() const {
 
 StreamServerStats StreamServer::stats() const {
   std::lock_guard lock(impl_->state_mutex);
-  return impl_->stats;
+  StreamServerStats out = impl_->stats;
+  out.last_client_datagram_ns = impl_->last_client_datagram_ns;
+  return out;
 }
 
 }  // namespace kairo

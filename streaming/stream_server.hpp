@@ -68,6 +68,10 @@ class StreamServer {
   bool connected() const;  // an authenticated datagram has arrived from the client
   // Thread-safe. Copies the access unit; its fragments go out paced on the session's thread.
   void send_frame(const FrameInfo& info, std::span<const uint8_t> access_unit);
+  // The frame is `prefix` followed by `access_unit` (the node's FrameMetadata in front of the encoder's
+  // output), gathered in the one copy the hand-off makes anyway.
+  void send_frame(const FrameInfo& info, std::span<const uint8_t> prefix,
+                  std::span<const uint8_t> access_unit);
   int64_t target_bitrate_bps() const;
   bool take_keyframe_request();
   std::optional<wire::PoseMessage> latest_pose() const;
