@@ -16,6 +16,7 @@ Runner add_client_command(CLI::App& app) {
     ClientOptions client;
     std::string size = "512x512", report;
     std::vector<float> gaze;
+    bool hands = false;
   };
   auto o = std::make_shared<Options>();
   ClientOptions& c = o->client;
@@ -37,6 +38,8 @@ Runner add_client_command(CLI::App& app) {
   app.add_option("--gaze", o->gaze, "a fixed eye-gaze point X,Y (-1..1, y down) to centre foveation on")
       ->delimiter(',')
       ->expected(2);
+  app.add_option("--room", c.room, "join this room: one shared scene, the others' avatars, shared objects");
+  app.add_flag("--hands", o->hands, "send two tracked hands at rest in front of the body (avatars in rooms)");
   app.add_option("--ca-file", c.ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
   return [o] {
     const Size size = parse_size(o->size, "--size");
@@ -47,6 +50,7 @@ Runner add_client_command(CLI::App& app) {
         throw_invalid_input("--gaze takes X,Y between -1 and 1");
       o->client.gaze = std::array<float, 2>{o->gaze[0], o->gaze[1]};
     }
+    if (o->hands) o->client.hands = [](double, const Pose& head) { return resting_hands(head); };
     SignalStop signals;
     const ClientReport report = run_client(o->client, signals.stop);
     const std::string text = report.to_json().dump(2);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
@@ -69,6 +70,35 @@ struct ReceivedFrame {
 
 }  // namespace
 
+const char* room_event_name(wire::RoomEventKind kind) {
+  switch (kind) {
+    case wire::RoomEventKind::kJoin:
+      return "join";
+    case wire::RoomEventKind::kLeave:
+      return "leave";
+    case wire::RoomEventKind::kGrab:
+      return "grab";
+    case wire::RoomEventKind::kRelease:
+      return "release";
+  }
+  return "unknown";
+}
+
+HandPair resting_hands(const Pose& head) {
+  // Hands 35 cm below the eyes, 30 cm ahead and 20 cm to each side, turned with the head's yaw only.
+  const glm::vec3 forward = head.orientation * glm::vec3(0, 0, -1);
+  const float yaw = std::atan2(-forward.x, -forward.z);
+  const glm::quat turn = glm::angleAxis(yaw, glm::vec3(0, 1, 0));
+  HandPair hands;
+  for (int side = 0; side < 2; ++side)
+    hands[size_t(side)] = HandSample{
+        .pose = Pose{.position = head.position + turn * glm::vec3(side == 0 ? -0.2f : 0.2f, -0.35f, -0.3f),
+                     .orientation = turn},
+        .grip = 0,
+        .tracked = true};
+  return hands;
+}
+
 json ClientReport::to_json() const {
   json latency = json::object();
   for (const auto& [stage, samples] : latency_ms) {
@@ -93,7 +123,24 @@ json ClientReport::to_json() const {
               {"bitrate_bps", bitrate_bps},
               {"rtt_ms", rtt_ms},
               {"latency_ms", latency},
-              {"saved_frames", saved_frames.size()}};
+              {"saved_frames", saved_frames.size()},
+              {"room", room_json()}};
+}
+
+json ClientReport::room_json() const {
+  if (room_states == 0) return nullptr;
+  json events = json::array();
+  for (const wire::RoomEvent& e : room_events) {
+    json line{{"seq", e.seq},
+              {"kind", room_event_name(e.kind)},
+              {"user", std::string(wire::user_name_view(e.user))},
+              {"slot", e.slot},
+              {"t_ms", double(e.time_ns - room_events.front().time_ns) * 1e-6}};
+    if (e.kind == wire::RoomEventKind::kGrab || e.kind == wire::RoomEventKind::kRelease)
+      line["object"] = e.object;
+    events.push_back(std::move(line));
+  }
+  return json{{"members", room_members}, {"events", events}, {"states_received", room_states}};
 }
 
 ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
@@ -130,6 +177,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   request.set_eye_height(o.eye_height);
   request.set_fps(o.fps);
   request.set_codec(o.codec);
+  if (!o.room.empty()) request.set_room(o.room);
   r = control::http_request(url, "POST", "/v1/sessions", control::to_json(request), token, http);
   if (r.status != 201) throw_runtime("session refused: " + api_error(r));
   v1::Session session;
@@ -150,15 +198,37 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   std::atomic<int64_t> latency_estimate_ns{50'000'000};
   std::atomic<int64_t> first_decoded_ns{0}, last_decoded_ns{0};
   std::atomic<uint64_t> highest_frame_id{0};
+  std::mutex room_mutex;  // guards the report's room fields (written on the network thread)
 
   StreamClient client(
-      StreamClientConfig{.server = o.via.empty() ? report.node_address : o.via,
-                         .session_id = udp_session_id(report.session_id),
-                         .key = SessionKey::from_hex(session.session_key()),
-                         .fps = o.fps,
-                         .deadline_ns = 0,
-                         .mtu = wire::kDefaultMtu,
-                         .initial_bitrate_bps = 8'000'000},
+      StreamClientConfig{
+          .server = o.via.empty() ? report.node_address : o.via,
+          .session_id = udp_session_id(report.session_id),
+          .key = SessionKey::from_hex(session.session_key()),
+          .fps = o.fps,
+          .deadline_ns = 0,
+          .mtu = wire::kDefaultMtu,
+          .initial_bitrate_bps = 8'000'000,
+          .on_room_state =
+              [&](const wire::RoomStateMessage& state) {
+                {
+                  std::lock_guard lock(room_mutex);
+                  ++report.room_states;
+                  report.room_members.clear();
+                  for (size_t i = 0; i < state.member_count; ++i)
+                    report.room_members.emplace_back(wire::user_name_view(state.members[i].user));
+                  // Each event arrives in several states: keep it once.
+                  const uint32_t seen = report.room_events.empty() ? 0 : report.room_events.back().seq;
+                  for (size_t i = 0; i < state.event_count; ++i) {
+                    const wire::RoomEvent& e = state.events[i];
+                    if (e.seq <= seen) continue;
+                    report.room_events.push_back(e);
+                    spdlog::info("room {}: {} {} (slot {})", o.room, wire::user_name_view(e.user),
+                                 room_event_name(e.kind), e.slot);
+                  }
+                }
+                if (o.on_room_state) o.on_room_state(state);
+              }},
       [&](const AssembledFrame& f) {
         std::lock_guard lock(mutex);
         if (count == queue.size()) {
@@ -284,6 +354,21 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
                            .orientation = {head_pose.orientation.x, head_pose.orientation.y,
                                            head_pose.orientation.z, head_pose.orientation.w}};
     client.send_pose(pose);
+    if (o.hands) {
+      const HandPair hands = o.hands(double(now - start) * 1e-9, head_pose);
+      for (size_t side = 0; side < hands.size(); ++side) {
+        if (!hands[side]) continue;
+        const HandSample& h = *hands[side];
+        client.send_hand(
+            wire::HandMessage{.time_ns = now,
+                              .hand = uint8_t(side + 1),
+                              .tracked = h.tracked,
+                              .grip = std::clamp(h.grip, 0.0f, 1.0f),
+                              .position = {h.pose.position.x, h.pose.position.y, h.pose.position.z},
+                              .orientation = {h.pose.orientation.x, h.pose.orientation.y,
+                                              h.pose.orientation.z, h.pose.orientation.w}});
+      }
+    }
     if (o.gaze)
       for (uint16_t axis : {wire::kGazeX, wire::kGazeY})
         client.send_input(wire::InputMessage{
@@ -352,6 +437,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
                    : 0.0;
   report.rtt_ms = double(transport.rtt_ns) * 1e-6;
   report.bitrate_bps = double(transport.received_bps);
+  std::lock_guard lock(room_mutex);  // the stream client is still alive: its thread may be in the callback
   return report;
 }
 

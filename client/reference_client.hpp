@@ -15,8 +15,20 @@
 
 #include "encoder/video_decoder.hpp"
 #include "streaming/frame_metadata.hpp"
+#include "streaming/room_messages.hpp"
 
 namespace kairo {
+
+// One hand as the client tracks it (rooms: docs/rooms.md).
+struct HandSample {
+  Pose pose;
+  float grip = 0;  // 0..1: past 0.5 grabs a shared object within reach, below 0.3 lets it go
+  bool tracked = true;
+};
+using HandPair = std::array<std::optional<HandSample>, 2>;  // left, right; nullopt: not sent
+
+// Hands at rest in front of the body, following the head's yaw (`kairo client --hands`).
+HandPair resting_hands(const Pose& head);
 
 struct ClientOptions {
   std::string control_url;
@@ -35,6 +47,11 @@ struct ClientOptions {
   // Called on the decode thread for every decoded frame with its access unit's size (tests compare frames
   // with a direct render and follow the bitrate).
   std::function<void(const FrameMetadata&, const DecodedPicture&, size_t)> on_decoded{};
+  std::string room{};  // non-empty: join this room (shared scene, avatars, shared objects)
+  // Hands to send with every pose, from the session time (seconds) and the head pose. Empty: no hands.
+  std::function<HandPair(double, const Pose&)> hands{};
+  // Called on the network thread with every room state the node sends.
+  std::function<void(const wire::RoomStateMessage&)> on_room_state{};
 };
 
 // Per-frame latency stages in milliseconds; they add up to the total.
@@ -51,7 +68,12 @@ struct ClientReport {
   double duration_s = 0, fps = 0, bitrate_bps = 0, rtt_ms = 0;
   std::map<std::string, std::vector<double>> latency_ms;  // per stage, one sample per decoded frame
   std::vector<std::string> saved_frames;
-  nlohmann::json to_json() const;  // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
+  // Rooms: the members at the end and every event seen (each once, in order), node clock.
+  std::vector<std::string> room_members;
+  std::vector<wire::RoomEvent> room_events;
+  uint64_t room_states = 0;
+  nlohmann::json room_json() const;  // null without a room
+  nlohmann::json to_json() const;    // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
 };
 
 // Throws kairo::Error with a clear message: login refused, no capacity, the node went down (the control

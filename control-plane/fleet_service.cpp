@@ -253,7 +253,7 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
     result = nullptr;
     // The users of a room share one scene instance, so a room lives on one node. Members joining at once
     // through different replicas serialise on the room's advisory lock: the first one picks the node.
-    int64_t room_node = -1;
+    int64_t room_node = -1, preferred_node = -1;
     if (q.room) {
       w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + *q.room);
       const auto members = w.exec_params(
@@ -265,6 +265,14 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
           refusal = "room \"" + *q.room + "\" is running scene " + members[0][1].as<std::string>();
           return;
         }
+      } else {
+        // Nobody in the room now: prefer the node it last ran on, which keeps an empty room's state (moved
+        // objects) for a while, so a user who reconnects finds it as it was left.
+        const auto last = w.exec_params(
+            "SELECT node_id FROM sessions WHERE room = $1 AND node_id IS NOT NULL ORDER BY created_at DESC "
+            "LIMIT 1",
+            *q.room);
+        if (!last.empty()) preferred_node = last[0][0].as<int64_t>();
       }
     }
     // Lock every candidate node row, always in id order (two placements locking in different orders would
@@ -289,6 +297,11 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
                         node)[0][0]
               .as<int>();
       if (active >= capacity) continue;
+      if (node == preferred_node) {
+        best = node;
+        best_address = n[1].as<std::string>();
+        break;
+      }
       const double ratio = double(active) / capacity, load = n[3].as<double>();
       if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
         best = node;
@@ -384,10 +397,11 @@ json FleetService::node_sessions(int64_t node_id) {
   json out = json::array();
   db_.transact([&](pqxx::work& w) {
     for (const auto& r : w.exec_params(
-             "SELECT id, scene, eye_width, eye_height, fps, codec, state, max_bitrate_bps, session_key, "
-             "max_fps, "
-             "foveation FROM "
-             "sessions WHERE node_id = $1 AND state IN ('placed','running') ORDER BY created_at LIMIT 10000",
+             "SELECT s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, "
+             "s.session_key, s.max_fps, s.foveation, s.room, u.username FROM sessions s JOIN users u ON "
+             "u.id = s.user_id WHERE s.node_id = $1 AND s.state IN ('placed','running') ORDER BY "
+             "s.created_at "
+             "LIMIT 10000",
              node_id)) {
       json s{{"session_id", r[0].as<std::string>()},
              {"scene", r[1].as<std::string>()},
@@ -400,6 +414,8 @@ json FleetService::node_sessions(int64_t node_id) {
       if (!r[7].is_null()) s["max_bitrate_bps"] = r[7].as<int64_t>();
       if (!r[9].is_null()) s["max_fps"] = r[9].as<int>();
       if (!r[10].is_null()) s["foveation"] = r[10].as<bool>();
+      if (!r[11].is_null()) s["room"] = r[11].as<std::string>();
+      s["user"] = r[12].as<std::string>();
       out.push_back(std::move(s));
     }
   });

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "encoder/video_encoder.hpp"
 #include "node/node_metrics.hpp"
+#include "node/room.hpp"
 #include "node/session_pipeline.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
@@ -48,6 +49,7 @@ struct NodeAgent::Impl {
   std::vector<std::string> encoders;
   mutable std::mutex sessions_mutex;
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
+  RoomRegistry rooms;  // a room outlives its last member for a minute: reconnecting users find it as it was
   int64_t node_id = -1;
   std::atomic<bool> drain_requested{false}, drain_reported{false};
 
@@ -131,7 +133,9 @@ struct NodeAgent::Impl {
                      .max_bitrate_bps =
                          s.has_max_bitrate_bps() ? std::optional<int64_t>(s.max_bitrate_bps()) : std::nullopt,
                      .max_fps = s.has_max_fps() ? std::optional<int>(s.max_fps()) : std::nullopt,
-                     .foveation = s.has_foveation() ? std::optional<bool>(s.foveation()) : std::nullopt};
+                     .foveation = s.has_foveation() ? std::optional<bool>(s.foveation()) : std::nullopt,
+                     .room = s.has_room() ? s.room() : std::string(),
+                     .user = s.has_user() ? s.user() : std::string()};
     try {
       spec.codec = parse_codec(s.codec());
       spec.key = SessionKey::from_hex(s.session_key());
@@ -143,9 +147,11 @@ struct NodeAgent::Impl {
                                                             .connect_timeout_s = 20.0,
                                                             .foveation = options.foveation,
                                                             .fixed_foveation = options.fixed_foveation,
-                                                            .record_dir = options.record_dir});
-      spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}", id.substr(0, 8), spec.scene,
-                   spec.eye_width, spec.eye_height, spec.fps, pipeline->stats().encoder_backend);
+                                                            .record_dir = options.record_dir},
+                                            spec.room.empty() ? nullptr : rooms.room(spec.room));
+      spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}{}", id.substr(0, 8), spec.scene,
+                   spec.eye_width, spec.eye_height, spec.fps, pipeline->stats().encoder_backend,
+                   spec.room.empty() ? "" : ", room " + spec.room);
       {
         std::lock_guard lock(sessions_mutex);
         sessions[id] = std::move(pipeline);
@@ -318,6 +324,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
     const int64_t now = steady_now_ns();
     try {
       d.reap_finished();
+      d.rooms.forget_idle(now);
       d.report_drain();
       if (double(now - last_heartbeat) * 1e-9 >= d.options.heartbeat_interval_s) {
         d.heartbeat();

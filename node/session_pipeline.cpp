@@ -15,6 +15,7 @@
 #include "node/node_metrics.hpp"
 #include "node/pose_predictor.hpp"
 #include "node/quality_controller.hpp"
+#include "node/room.hpp"
 #include "node/session_recorder.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "streaming/frame_metadata.hpp"
@@ -65,6 +66,41 @@ struct SessionPipeline::Impl {
   std::thread render_thread, encode_thread;
   std::unique_ptr<SessionRecorder> recorder;  // render thread only
   StreamServerStats counted{};  // what account_datagrams() has already added to the node's metrics
+  // Rooms: the seat, and the render thread's buffers for the room's draws and state (no allocation).
+  std::shared_ptr<Room> room;
+  RoomSeat seat;
+  std::array<DynamicDraw, Room::kMaxDraws> room_draws{};
+  wire::RoomStateMessage room_state{};
+  std::array<uint8_t, wire::RoomStateMessage::kMaxSize> room_bytes{};
+  uint64_t sent_room_version = 0, sent_membership_version = 0;
+  int64_t last_room_state_ns = 0;
+  uint32_t recorded_room_event = 0;
+
+  void leave_room() {
+    if (room) room->leave(seat, steady_now_ns());
+  }
+
+  // The room's state to the client: promptly when someone joins, leaves, grabs or releases (at most every
+  // 50 ms), every 200 ms while objects move, and once a second regardless (a lost one is repaired by the
+  // next; a reconnecting client is current with the first).
+  void publish_room_state(int64_t now) {
+    const uint64_t membership = room->membership_version(), version = room->version();
+    const int64_t since = now - last_room_state_ns;
+    const bool due = (membership != sent_membership_version && since >= 50'000'000) ||
+                     (version != sent_room_version && since >= 200'000'000) || since >= 1'000'000'000;
+    if (!due) return;
+    room->state_for(seat.slot, now, room_state);
+    server->send_room_state(std::span(room_bytes.data(), wire::write(room_state, room_bytes)));
+    sent_room_version = room_state.version;
+    sent_membership_version = membership;
+    last_room_state_ns = now;
+    for (size_t i = 0; i < room_state.event_count; ++i) {
+      const wire::RoomEvent& e = room_state.events[i];
+      if (e.seq <= recorded_room_event) continue;
+      recorded_room_event = e.seq;
+      if (recorder) recorder->room_event(e);
+    }
+  }
 
   void account_datagrams(const StreamServerStats& t) {
     metrics.add_datagrams(DatagramKind::kSent, t.datagrams - counted.datagrams);
@@ -112,6 +148,7 @@ struct SessionPipeline::Impl {
     } catch (const std::exception& e) {
       finish(std::string("render: ") + e.what(), true);
     }
+    leave_room();  // the others stop seeing this member now, not when the node tears the session down
     if (recorder) {
       std::lock_guard lock(mutex);
       recorder->ended(steady_now_ns(), finish_reason.empty() ? "the node ended the session" : finish_reason,
@@ -157,6 +194,7 @@ struct SessionPipeline::Impl {
       if (ms_between(transport.last_client_datagram_ns, t) > options.client_timeout_s * 1000.0)
         return finish("the client stopped responding", false);
 
+      if (room) publish_room_state(t);
       const auto received = server->latest_received_pose();
       if (!received) continue;  // nothing to render for yet
       const wire::PoseMessage& p = received->pose;
@@ -206,6 +244,10 @@ struct SessionPipeline::Impl {
       const QualitySettings q = quality.settings();
       const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
       const glm::ivec2 coded = coded_eye_size(spec.eye_width, spec.eye_height, q.resolution_scale, strength);
+      // The room as it is now: anything the node applied before this instant is in this frame.
+      const int64_t scene_time = steady_now_ns();
+      uint64_t room_version = 0;
+      const size_t room_draw_count = room ? room->draws_for(seat.slot, room_draws, room_version) : 0;
       FrameRequest request{
           .frame_id = frame_id,
           .view = stereo_view_from_head(predictor.predict(p.display_time_ns), kDefaultIpdMetres, fovs),
@@ -213,13 +255,14 @@ struct SessionPipeline::Impl {
           .nv12_target = nullptr,
           .coded_width = coded.x,
           .coded_height = coded.y,
-          .foveation = FoveationParams{.strength = strength, .centre = {gaze, gaze}, .fovea_radius = 0.4f}};
+          .foveation = FoveationParams{.strength = strength, .centre = {gaze, gaze}, .fovea_radius = 0.4f},
+          .dynamic_draws = std::span<const DynamicDraw>(room_draws.data(), room_draw_count)};
       renderer->submit(request);
       const RenderedFrame& frame = renderer->collect();
       metrics.count_frame(FrameOutcome::kRendered);
       render_ms = 0.8 * render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
-      metrics.observe_stage(Stage::kPoseWait, double(frame.submitted_ns - received->received_ns) * 1e-9);
-      metrics.observe_stage(Stage::kRender, double(frame.completed_ns - frame.submitted_ns) * 1e-9);
+      metrics.observe_stage(Stage::kPoseWait, double(scene_time - received->received_ns) * 1e-9);
+      metrics.observe_stage(Stage::kRender, double(frame.completed_ns - scene_time) * 1e-9);
 
       EncodeJob next;
       next.frame = &frame;
@@ -230,7 +273,8 @@ struct SessionPipeline::Impl {
       m.pose_sample_ns = p.sample_time_ns;
       m.display_time_ns = p.display_time_ns;
       m.pose_received_ns = received->received_ns;
-      m.render_start_ns = frame.submitted_ns;
+      m.render_start_ns = scene_time;
+      m.room_version = room_version;
       m.render_end_ns = frame.completed_ns;
       m.view = frame.view;
       m.eye_width = uint16_t(spec.eye_width);
@@ -342,7 +386,8 @@ struct SessionPipeline::Impl {
 };
 
 SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux,
-                                 NodeMetrics& metrics, const PipelineOptions& options)
+                                 NodeMetrics& metrics, const PipelineOptions& options,
+                                 std::shared_ptr<Room> room)
     : impl_(std::make_unique<Impl>(spec, mux, metrics, options)) {
   Impl& d = *impl_;
   if (spec.eye_width % 8 != 0 || spec.eye_height % 8 != 0)
@@ -370,6 +415,22 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
   d.backend = d.encoder->backend();
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
+  std::function<void(const wire::PoseMessage&, int64_t)> on_pose;
+  std::function<void(const wire::HandMessage&, int64_t)> on_hand;
+  if (room) {
+    d.seat = room->join(spec.user.empty() ? spec.id.substr(0, 8) : spec.user, steady_now_ns());
+    d.room = room;
+    // Applied on arrival, on the transport's thread: the room is current whichever session renders next.
+    on_pose = [room, seat = d.seat](const wire::PoseMessage& p, int64_t) {
+      room->update_head(
+          seat, Pose{.position = glm::vec3(p.position[0], p.position[1], p.position[2]),
+                     .orientation = glm::normalize(
+                         glm::quat(p.orientation[3], p.orientation[0], p.orientation[1], p.orientation[2]))});
+    };
+    on_hand = [room, seat = d.seat](const wire::HandMessage& h, int64_t received_ns) {
+      room->update_hand(seat, h, received_ns);
+    };
+  }
   d.server = std::make_unique<StreamServer>(StreamServerConfig{.listen = {},
                                                                .session_id = d.udp_id,
                                                                .key = spec.key,
@@ -380,9 +441,13 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                                .min_bitrate_bps = 200'000,
                                                                .max_bitrate_bps = 200'000'000,
                                                                .assumed_loss = 0.03,
-                                                               .shared_socket_fd = mux.socket_fd()});
-  if (!mux.add(d.udp_id, d.server.get()))
+                                                               .shared_socket_fd = mux.socket_fd(),
+                                                               .on_pose = std::move(on_pose),
+                                                               .on_hand = std::move(on_hand)});
+  if (!mux.add(d.udp_id, d.server.get())) {
+    d.leave_room();
     throw_invalid_input("another session on this node has the same datagram id");
+  }
   metrics.session_started(d.backend);
   d.render_thread = std::thread([&d] { d.render_loop(); });
   d.encode_thread = std::thread([&d] { d.encode_loop(); });
@@ -397,6 +462,7 @@ SessionPipeline::~SessionPipeline() {
   if (d.encode_thread.joinable()) d.encode_thread.join();
   d.mux.remove(d.udp_id);
   d.account_datagrams(d.server->stats());
+  d.leave_room();
   d.metrics.session_ended(d.backend, d.has_failed);
   // Frames still collected but not released belong to the renderer, which frees all of its slots itself.
 }

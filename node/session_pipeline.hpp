@@ -1,6 +1,8 @@
 #pragma once
 // One session on a node: poses from the client -> prediction to the client's display time -> stereo render
 // -> NV12 (foveated or scaled by the quality controller) on the device -> encode -> packetize, pace, send.
+// In a room, each frame also draws the room as it is at render start (the others' avatars, shared objects),
+// and the room's state goes to the client whenever it changes.
 // Two threads overlap the stages across frame slots: the render thread renders frame N while the encode
 // thread encodes N-1 and the transport's thread paces N-2 out, so throughput is bounded by the slowest stage.
 // Between render and encode the queue holds one frame and applies back-pressure (a rendered frame is never
@@ -19,6 +21,7 @@ namespace kairo {
 class GpuScene;
 class UdpMux;
 class NodeMetrics;
+class Room;
 
 struct SessionSpec {
   std::string id;  // the control plane's session id (32 hex digits)
@@ -29,6 +32,8 @@ struct SessionSpec {
   std::optional<int64_t> max_bitrate_bps;
   std::optional<int> max_fps;     // a cap below the session's frame rate
   std::optional<bool> foveation;  // false: never foveate
+  std::string room{};             // non-empty: the session joins this room (docs/rooms.md)
+  std::string user{};             // who the session is for (the name others see on the avatar)
 };
 
 struct PipelineOptions {
@@ -53,9 +58,10 @@ struct SessionPipelineStats {
 
 class SessionPipeline {
  public:
-  // Throws kairo::Error when the session cannot start (bad size, no encoder, session id already in use).
+  // Throws kairo::Error when the session cannot start (bad size, no encoder, session id already in use, the
+  // room full). `room` is the room named by spec.room (the node's RoomRegistry), null without one.
   SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux, NodeMetrics& metrics,
-                  const PipelineOptions& options);
+                  const PipelineOptions& options, std::shared_ptr<Room> room = nullptr);
   ~SessionPipeline();
   SessionPipeline(const SessionPipeline&) = delete;
   SessionPipeline& operator=(const SessionPipeline&) = delete;

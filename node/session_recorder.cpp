@@ -20,6 +20,7 @@ SessionRecorder::SessionRecorder(const std::filesystem::path& dir, const Session
   if (spec.max_bitrate_bps) session["max_bitrate_bps"] = *spec.max_bitrate_bps;
   if (spec.max_fps) session["max_fps"] = *spec.max_fps;
   if (spec.foveation) session["foveation"] = *spec.foveation;
+  if (!spec.room.empty()) session["room"] = spec.room;
   std::ofstream(session_dir / "session.json") << session.dump(2) << "\n";
   poses_.open(session_dir / "poses.jsonl");
   events_.open(session_dir / "events.jsonl");
@@ -45,6 +46,20 @@ void SessionRecorder::decision(int64_t now_ns, const QualityDecision& d) {
                             {"reason", d.reason}}
                  .dump()
           << "\n";
+}
+
+void SessionRecorder::room_event(const wire::RoomEvent& e) {
+  static constexpr const char* kKinds[] = {"", "join", "leave", "grab", "release"};
+  if (first_event_ns_ < 0) first_event_ns_ = e.time_ns;
+  nlohmann::json line{{"t_ns", e.time_ns - first_event_ns_},
+                      {"event", "room"},
+                      {"kind", kKinds[size_t(e.kind)]},
+                      {"seq", e.seq},
+                      {"slot", e.slot},
+                      {"user", std::string(wire::user_name_view(e.user))}};
+  if (e.kind == wire::RoomEventKind::kGrab || e.kind == wire::RoomEventKind::kRelease)
+    line["object"] = e.object;
+  events_ << line.dump() << "\n";
 }
 
 void SessionRecorder::ended(int64_t now_ns, const std::string& reason, bool failed) {

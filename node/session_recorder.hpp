@@ -2,8 +2,8 @@
 // `kairo node --record DIR`: what a live session did, for QA to replay. DIR/<session id>/ gets
 // session.json (scene, sizes, frame rate, codec, caps), poses.jsonl (the poses the node rendered, in the
 // pose-trace format: `kairo replay --trace DIR/<session id>` takes it as is) and events.jsonl (quality
-// decisions, the end and its reason). Written by the session's render thread, buffered; off the hot path
-// when not recording.
+// decisions, room events, the end and its reason). Written by the session's render thread, buffered; off the
+// hot path when not recording.
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +12,7 @@
 #include "core/pose.hpp"
 #include "node/quality_controller.hpp"
 #include "node/session_pipeline.hpp"
+#include "streaming/room_messages.hpp"
 
 namespace kairo {
 
@@ -21,6 +22,7 @@ class SessionRecorder {
   SessionRecorder(const std::filesystem::path& dir, const SessionSpec& spec);
   void pose(int64_t sample_time_ns, const Pose& head);
   void decision(int64_t now_ns, const QualityDecision& d);
+  void room_event(const wire::RoomEvent& e);  // joins, leaves, grabs and releases in the session's room
   void ended(int64_t now_ns, const std::string& reason, bool failed);
 
  private:

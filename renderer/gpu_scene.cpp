@@ -4,10 +4,48 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "renderer/dynamic_draw.hpp"
 #include "renderer/gpu_scene_impl.hpp"
 
 namespace kairo {
 namespace {
+
+// The unit cube every scene carries for DynamicDraw: 4 vertices per face for flat normals.
+struct UnitCube {
+  std::array<Vertex, 24> vertices{};
+  std::array<uint32_t, 36> indices{};
+};
+
+UnitCube unit_cube() {
+  UnitCube cube;
+  const std::array<glm::vec3, 6> normals{glm::vec3(1, 0, 0),  glm::vec3(-1, 0, 0), glm::vec3(0, 1, 0),
+                                         glm::vec3(0, -1, 0), glm::vec3(0, 0, 1),  glm::vec3(0, 0, -1)};
+  for (size_t face = 0; face < normals.size(); ++face) {
+    const glm::vec3 n = normals[face];
+    // Two axes spanning the face, ordered so that (u x v) = n: counter-clockwise seen from outside.
+    const glm::vec3 u = std::abs(n.y) > 0.5f ? glm::vec3(n.y, 0, 0) : glm::vec3(-n.z, 0, n.x);
+    const glm::vec3 v = glm::cross(n, u);
+    const std::array<glm::vec2, 4> corners{glm::vec2(-1, -1), glm::vec2(1, -1), glm::vec2(1, 1),
+                                           glm::vec2(-1, 1)};
+    for (size_t c = 0; c < 4; ++c)
+      cube.vertices[face * 4 + c] = Vertex{.position = 0.5f * (n + corners[c].x * u + corners[c].y * v),
+                                           .normal = n,
+                                           .uv = (corners[c] + 1.0f) * 0.5f,
+                                           .tangent = glm::vec4(0.0f)};
+    const uint32_t base = uint32_t(face * 4);
+    const std::array<uint32_t, 6> quad{base, base + 1, base + 2, base, base + 2, base + 3};
+    std::copy(quad.begin(), quad.end(), cube.indices.begin() + std::ptrdiff_t(face * 6));
+  }
+  return cube;
+}
+
+MaterialData builtin_material(uint32_t index) {
+  return MaterialData{.name = "builtin " + std::to_string(index),
+                      .base_color_factor = glm::vec4(0, 0, 0, 1),
+                      .emissive_factor = builtin_material_colour(BuiltinMaterial(index)),
+                      .metallic = 0.0f,
+                      .roughness = 1.0f};
+}
 
 // std140 layout of MaterialUniforms in shaders/scene.frag.
 struct MaterialUniforms {
@@ -42,6 +80,16 @@ void transition(vk::CommandBuffer cmd, vk::Image image, vk::ImageLayout from, vk
 
 }  // namespace
 
+glm::vec3 builtin_material_colour(BuiltinMaterial material) {
+  // Saturated hues far from each other and from the project scenes' materials (tests find them by hue).
+  static constexpr std::array<glm::vec3, kBuiltinMaterials> colours{
+      glm::vec3(1.0f, 0.0f, 1.0f), glm::vec3(0.0f, 1.0f, 1.0f), glm::vec3(1.0f, 0.85f, 0.0f),
+      glm::vec3(1.0f, 0.3f, 0.0f), glm::vec3(0.1f, 0.2f, 1.0f), glm::vec3(1.0f, 0.05f, 0.05f),
+      glm::vec3(0.4f, 1.0f, 0.0f), glm::vec3(1.0f, 0.4f, 0.6f), glm::vec3(0.02f, 0.02f, 0.02f),
+      glm::vec3(0.0f, 1.0f, 0.15f)};
+  return colours[std::min<size_t>(size_t(material), colours.size() - 1)];
+}
+
 GpuScene::GpuScene(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuScene::~GpuScene() = default;
 const std::string& GpuScene::name() const {
@@ -75,9 +123,13 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
   textures.push_back(TextureData{
       .name = "default normal", .width = 1, .height = 1, .srgb = false, .rgba = {128, 128, 255, 255}});
 
-  // One staging buffer for geometry and all textures, copied in one submission.
-  const vk::DeviceSize vertex_bytes = scene.vertices.size() * sizeof(Vertex);
-  const vk::DeviceSize index_bytes = scene.indices.size() * sizeof(uint32_t);
+  // One staging buffer for geometry (the scene's, then the built-in cube's) and all textures, copied in one
+  // submission.
+  const UnitCube cube = unit_cube();
+  const vk::DeviceSize scene_vertex_bytes = scene.vertices.size() * sizeof(Vertex);
+  const vk::DeviceSize scene_index_bytes = scene.indices.size() * sizeof(uint32_t);
+  const vk::DeviceSize vertex_bytes = scene_vertex_bytes + sizeof(cube.vertices);
+  const vk::DeviceSize index_bytes = scene_index_bytes + sizeof(cube.indices);
   vk::DeviceSize staging_bytes = vertex_bytes + index_bytes;
   std::vector<vk::DeviceSize> texture_offsets;
   for (const TextureData& t : textures) {
@@ -88,8 +140,11 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
   Buffer staging =
       vk_ctx.create_buffer(staging_bytes, vk::BufferUsageFlagBits::eTransferSrc, true, "scene staging");
   auto* staging_bytes_ptr = static_cast<uint8_t*>(staging.mapped);
-  std::memcpy(staging_bytes_ptr, scene.vertices.data(), vertex_bytes);
-  std::memcpy(staging_bytes_ptr + vertex_bytes, scene.indices.data(), index_bytes);
+  std::memcpy(staging_bytes_ptr, scene.vertices.data(), scene_vertex_bytes);
+  std::memcpy(staging_bytes_ptr + scene_vertex_bytes, cube.vertices.data(), sizeof(cube.vertices));
+  std::memcpy(staging_bytes_ptr + vertex_bytes, scene.indices.data(), scene_index_bytes);
+  std::memcpy(staging_bytes_ptr + vertex_bytes + scene_index_bytes, cube.indices.data(),
+              sizeof(cube.indices));
   for (size_t i = 0; i < textures.size(); ++i)
     std::memcpy(staging_bytes_ptr + texture_offsets[i], textures[i].rgba.data(), textures[i].rgba.size());
 
@@ -178,7 +233,7 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
   const vk::DeviceSize alignment =
       vk_ctx.physical_device.getProperties().limits.minUniformBufferOffsetAlignment;
   const vk::DeviceSize stride = (sizeof(MaterialUniforms) + alignment - 1) / alignment * alignment;
-  const size_t material_count = scene.materials.size();
+  const size_t material_count = scene.materials.size() + kBuiltinMaterials;
   impl->material_uniforms = vk_ctx.create_buffer(
       stride * material_count, vk::BufferUsageFlagBits::eUniformBuffer, true, "material uniforms");
 
@@ -212,8 +267,11 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
                                             .pSetLayouts = layouts.data()});
 
   const int defaults[kTextureSlots] = {white_srgb, flat_normal, white_linear, white_linear, white_srgb};
+  impl->builtin_material_base = uint32_t(scene.materials.size());
   for (size_t m = 0; m < material_count; ++m) {
-    const MaterialData& material = scene.materials[m];
+    const MaterialData material = m < scene.materials.size()
+                                      ? scene.materials[m]
+                                      : builtin_material(uint32_t(m - scene.materials.size()));
     MaterialUniforms uniforms{
         .base_color_factor = material.base_color_factor,
         .emissive_factor = glm::vec4(material.emissive_factor, 0.0f),
@@ -256,6 +314,12 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
                 .vertex_offset = mesh.vertex_offset,
                 .material = mesh.material});
   }
+  impl->unit_cube = GpuDraw{.model = glm::mat4(1.0f),
+                            .normal_matrix = glm::mat4(1.0f),
+                            .index_count = uint32_t(cube.indices.size()),
+                            .first_index = uint32_t(scene.indices.size()),
+                            .vertex_offset = int32_t(scene.vertices.size()),
+                            .material = impl->builtin_material_base};
   std::stable_sort(impl->draws.begin(), impl->draws.end(),
                    [](const GpuDraw& a, const GpuDraw& b) { return a.material < b.material; });
   spdlog::debug("uploaded scene {}: {} MiB", scene.name, staging_bytes >> 20);

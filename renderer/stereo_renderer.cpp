@@ -1,6 +1,7 @@
 #include "renderer/stereo_renderer.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -543,6 +544,21 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
                                        constants);
       cmd.drawIndexed(draw.index_count, 1, draw.first_index, draw.vertex_offset, 0);
     }
+    for (const DynamicDraw& d : request.dynamic_draws) {
+      const uint32_t material =
+          gpu.builtin_material_base + std::min(uint32_t(d.material), kBuiltinMaterials - 1);
+      if (material != bound_material) {
+        cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
+                               {*gpu.material_sets[material]}, {});
+        bound_material = material;
+      }
+      const DrawConstants constants{
+          .model = d.model, .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.model))))};
+      cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
+                                       constants);
+      const GpuDraw& cube = gpu.unit_cube;
+      cmd.drawIndexed(cube.index_count, 1, cube.first_index, cube.vertex_offset, 0);
+    }
     cmd.endRendering();
   };
   if (multiview) {
@@ -708,6 +724,12 @@ void StereoRenderer::submit(const FrameRequest& request) {
     throw_invalid_input("an external NV12 target takes the rendered size only");
   if (!(request.foveation.strength >= 0 && request.foveation.strength <= 1))
     throw_invalid_input("foveation strength must be 0 to 1");
+  if (request.dynamic_draws.size() > kMaxDynamicDraws)
+    throw_invalid_input("at most " + std::to_string(kMaxDynamicDraws) + " dynamic draws per frame");
+  for (const DynamicDraw& draw : request.dynamic_draws)
+    for (int c = 0; c < 16; ++c)
+      if (!std::isfinite(draw.model[c / 4][c % 4]))
+        throw_invalid_input("a dynamic draw's transform is not finite");
   d.record(*slot, request);
   // The NV12 views of this frame: tightly packed at the coded size.
   const auto* nv12_base = static_cast<const uint8_t*>(slot->nv12.mapped);

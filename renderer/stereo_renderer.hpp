@@ -12,6 +12,7 @@
 
 #include "core/foveation.hpp"
 #include "core/pose.hpp"
+#include "renderer/dynamic_draw.hpp"
 #include "renderer/gpu_scene.hpp"
 
 namespace kairo {
@@ -49,6 +50,8 @@ struct ExternalNv12Target {
   uint32_t y_offset = 0, y_pitch = 0, uv_offset = 0, uv_pitch = 0;
 };
 
+constexpr size_t kMaxDynamicDraws = 256;
+
 struct FrameRequest {
   uint64_t frame_id = 0;
   StereoView view;
@@ -60,6 +63,9 @@ struct FrameRequest {
   int coded_width = 0;
   int coded_height = 0;
   FoveationParams foveation{};
+  // Drawn after the scene, into both eyes (recorded into the command buffer: need not outlive submit()).
+  // At most kMaxDynamicDraws, with finite transforms.
+  std::span<const DynamicDraw> dynamic_draws{};
 };
 
 struct Nv12Picture {

@@ -9,7 +9,7 @@ namespace kairo {
 
 namespace {
 
-constexpr uint32_t kMagic = 0x3144'4D4B;  // "KMD1"
+constexpr uint32_t kMagic = 0x3244'4D4B;  // "KMD2" (KMD1 had no room version)
 
 struct Writer {
   uint8_t* p;
@@ -67,6 +67,7 @@ size_t write(const FrameMetadata& m, std::span<uint8_t> out) {
   }
   w.f32(m.foveation.fovea_radius);
   w.u32(m.keyframe ? 1 : 0);
+  w.u64(m.room_version);
   return FrameMetadata::kSize;
 }
 
@@ -103,6 +104,7 @@ std::optional<FrameMetadata> read_frame_metadata(std::span<const uint8_t> in) {
   m.foveation.fovea_radius = r.f32();
   const uint32_t flags = r.u32();
   m.keyframe = (flags & 1) != 0;
+  m.room_version = r.u64();
   if (!r.finite || flags > 1) return std::nullopt;
   if (m.eye_width == 0 || m.eye_height == 0 || m.coded_width == 0 || m.coded_height == 0 ||
       m.coded_width > m.eye_width || m.coded_height > m.eye_height)

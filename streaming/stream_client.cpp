@@ -93,6 +93,14 @@ struct StreamClient::Impl {
       assembler.add(payload, now);
     } else if (header.type == wire::PacketType::kPong) {
       if (const auto pong = wire::read_pong(payload)) clock.add(*pong, now);
+    } else if (header.type == wire::PacketType::kRoomState) {
+      if (const auto room = wire::read_room_state(payload)) {
+        {
+          std::lock_guard lock(mutex);
+          ++stats.room_states;
+        }
+        if (config.on_room_state) config.on_room_state(*room);
+      }
     }
   }
 
@@ -228,6 +236,14 @@ void StreamClient::send_input(const wire::InputMessage& input) {
     std::array<uint8_t, wire::InputMessage::kSize> buffer{};
     wire::write(input, buffer);
     impl_->send(wire::PacketType::kInput, buffer);
+  });
+}
+
+void StreamClient::send_hand(const wire::HandMessage& hand) {
+  boost::asio::post(impl_->io, [this, hand] {
+    std::array<uint8_t, wire::HandMessage::kSize> buffer{};
+    wire::write(hand, buffer);
+    impl_->send(wire::PacketType::kHand, buffer);
   });
 }
 

@@ -12,6 +12,7 @@
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/frame_assembler.hpp"
 #include "streaming/messages.hpp"
+#include "streaming/room_messages.hpp"
 
 namespace kairo {
 
@@ -24,11 +25,13 @@ struct StreamClientConfig {
       0;  // how long a frame may take to complete after its first fragment; 0: interval + 30 ms
   size_t mtu = wire::kDefaultMtu;
   int64_t initial_bitrate_bps = 10'000'000;
+  // Called on the network thread with each room state the server sends (rooms only; docs/rooms.md).
+  std::function<void(const wire::RoomStateMessage&)> on_room_state{};
 };
 
 struct StreamClientStats {
   AssemblerStats frames;
-  uint64_t datagrams = 0, keyframe_requests = 0, nacks_sent = 0;
+  uint64_t datagrams = 0, keyframe_requests = 0, nacks_sent = 0, room_states = 0;
   std::array<uint64_t, 6> rejected{};
   int64_t clock_offset_ns = 0, rtt_ns = 0;
   bool clock_ready = false;
@@ -43,6 +46,7 @@ class StreamClient {
   ~StreamClient();
   void send_pose(const wire::PoseMessage& pose);     // thread-safe
   void send_input(const wire::InputMessage& input);  // thread-safe
+  void send_hand(const wire::HandMessage& hand);     // thread-safe
   void set_decode_ms(float ms);                      // reported to the server
   StreamClientStats stats() const;
   int64_t server_to_client_ns(int64_t server_ns) const;

@@ -37,6 +37,8 @@ struct StreamServer::Impl {
   std::vector<uint8_t> pending, working;
   FrameInfo pending_info{};
   bool has_pending = false;
+  std::array<uint8_t, wire::RoomStateMessage::kMaxSize> room_pending{}, room_working{};
+  size_t room_pending_size = 0;  // 0: nothing to send
   // Pacing state of the frame being sent.
   int fragments = 0, next_fragment = 0, data_fragments = 0;
   int64_t pace_start_ns = 0, pace_spacing_ns = 0;
@@ -149,6 +151,7 @@ struct StreamServer::Impl {
         break;
       case wire::PacketType::kPose:
         if (const auto p = wire::read_pose(payload)) {
+          if (config.on_pose) config.on_pose(*p, received_ns);
           std::lock_guard lock(state_mutex);
           if (!pose || p->pose_id > pose->pose_id) {
             pose = *p;
@@ -172,6 +175,13 @@ struct StreamServer::Impl {
           }
           inputs.push_back(*input);
           ++stats.inputs;
+        }
+        break;
+      case wire::PacketType::kHand:
+        if (const auto hand = wire::read_hand(payload)) {
+          if (config.on_hand) config.on_hand(*hand, received_ns);
+          std::lock_guard lock(state_mutex);
+          ++stats.hands;
         }
         break;
       case wire::PacketType::kKeyframeRequest:
@@ -269,6 +279,19 @@ struct StreamServer::Impl {
       ++stats.frames;
     }
     pace();
+  }
+
+  void send_room_state() {
+    size_t n = 0;
+    {
+      std::lock_guard lock(pending_mutex);
+      n = std::exchange(room_pending_size, 0);
+      std::copy_n(room_pending.begin(), n, room_working.begin());
+    }
+    if (n == 0) return;
+    send_datagram(wire::PacketType::kRoomState, std::span(room_working.data(), n));
+    std::lock_guard lock(state_mutex);
+    ++stats.room_states;
   }
 
   void send_fragment(int index) {
@@ -369,6 +392,19 @@ void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> pr
     impl_->has_pending = true;
   }
   boost::asio::post(impl_->io, [this] { impl_->start_frame(); });
+}
+
+void StreamServer::send_room_state(std::span<const uint8_t> message) {
+  if (message.empty() || message.size() > wire::RoomStateMessage::kMaxSize)
+    throw std::invalid_argument("room state message of " + std::to_string(message.size()) + " bytes");
+  bool post = false;
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    post = impl_->room_pending_size == 0;
+    std::copy(message.begin(), message.end(), impl_->room_pending.begin());
+    impl_->room_pending_size = message.size();
+  }
+  if (post) boost::asio::post(impl_->io, [this] { impl_->send_room_state(); });
 }
 
 int64_t StreamServer::target_bitrate_bps() const {

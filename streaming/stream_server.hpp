@@ -6,6 +6,7 @@
 // Boost.Asio stays inside stream_server.cpp; one thread per session, no lock shared between sessions.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/frame_packetizer.hpp"
 #include "streaming/messages.hpp"
+#include "streaming/room_messages.hpp"
 
 namespace kairo {
 
@@ -33,6 +35,10 @@ struct StreamServerConfig {
   // >= 0: no socket of its own. Datagrams arrive through deliver() (a UdpMux routes them by session id) and
   // leave through this shared socket, so that every session of a node is reachable at one address.
   int shared_socket_fd = -1;
+  // Called on the session's network thread as each authenticated pose or hand message arrives, before the
+  // render loop gets to it (a room applies them at once: the node is the authority on shared state).
+  std::function<void(const wire::PoseMessage&, int64_t received_ns)> on_pose{};
+  std::function<void(const wire::HandMessage&, int64_t received_ns)> on_hand{};
 };
 
 struct StreamServerStats {
@@ -40,7 +46,7 @@ struct StreamServerStats {
   uint64_t fec_datagrams = 0, fec_bytes = 0, retransmitted = 0, retransmitted_bytes = 0;
   uint64_t inbox_dropped = 0;  // shared-socket mode: datagrams dropped because the session fell behind
   uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0, inputs = 0,
-           inputs_dropped = 0;
+           inputs_dropped = 0, hands = 0, room_states = 0;
   std::array<uint64_t, 6> rejected{};  // by OpenResult
   int64_t target_bitrate_bps = 0;
   double loss = 0, burst_mean = 1;
@@ -72,6 +78,9 @@ class StreamServer {
   // output), gathered in the one copy the hand-off makes anyway.
   void send_frame(const FrameInfo& info, std::span<const uint8_t> prefix,
                   std::span<const uint8_t> access_unit);
+  // Thread-safe. Sends a room state (wire::RoomStateMessage bytes) from the session's thread; a newer one
+  // replaces one not yet sent.
+  void send_room_state(std::span<const uint8_t> message);
   int64_t target_bitrate_bps() const;
   bool take_keyframe_request();
   std::optional<wire::PoseMessage> latest_pose() const;

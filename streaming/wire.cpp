@@ -13,7 +13,7 @@ void write_header(const Header& h, std::span<uint8_t, kHeaderSize> out) {
 
 std::optional<Header> read_header(std::span<const uint8_t> d) {
   if (d.size() < kHeaderSize + kTagSize) return std::nullopt;
-  if (d[0] != kVersion || d[1] < 1 || d[1] > 8 || d[2] > 1 || d[3] != 0) return std::nullopt;
+  if (d[0] != kVersion || d[1] < 1 || d[1] > kLastPacketType || d[2] > 1 || d[3] != 0) return std::nullopt;
   return Header{.version = d[0],
                 .type = static_cast<PacketType>(d[1]),
                 .direction = static_cast<Direction>(d[2]),

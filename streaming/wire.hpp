@@ -13,6 +13,7 @@
 namespace kairo::wire {
 
 constexpr uint8_t kVersion = 1;
+constexpr uint8_t kLastPacketType = 10;
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kTagSize = 16;
 constexpr size_t kDefaultMtu = 1200;   // payload of one UDP datagram: clear of tunnel and VPN overheads
@@ -27,6 +28,8 @@ enum class PacketType : uint8_t {
   kPong = 6,             // clock sync reply
   kKeyframeRequest = 7,  // unrecoverable loss: ask for an IDR (client -> server)
   kInput = 8,            // controller input event (client -> server)
+  kHand = 9,             // hand pose and grip (client -> server)
+  kRoomState = 10,       // the room's members, shared objects and recent events (server -> client)
 };
 
 enum class Direction : uint8_t { kServerToClient = 0, kClientToServer = 1 };

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 #include <cstring>
+#include <glm/gtc/matrix_transform.hpp>
+#include <limits>
 #include <thread>
 
 #include "core/error.hpp"
@@ -206,6 +208,55 @@ TEST_F(Renderer, bad_configurations_are_refused) {
   bad[1].pose.orientation = glm::quat(0, 0, 0, 0);
   EXPECT_THROW(renderer.submit(FrameRequest{.frame_id = 1, .view = bad}), Error);
   EXPECT_EQ(renderer.free_slots(), 1);  // a refused frame takes no slot
+}
+
+// The avatars and shared objects of rooms: built-in cubes drawn after the scene with self-lit colours.
+TEST_F(Renderer, dynamic_draws_appear_where_their_transform_puts_them_in_both_eyes_with_their_colour) {
+  const int w = 128, h = 128;
+  const StereoView view = test::head_view(kStanding);
+  const glm::vec3 centre(0.3f, 1.5f, -1.5f);
+  const std::array<DynamicDraw, 2> draws{
+      DynamicDraw{.model = glm::scale(glm::translate(glm::mat4(1.0f), centre), glm::vec3(0.2f)),
+                  .material = avatar_material(0)},
+      // Behind the first one from this viewpoint: hidden by the depth test.
+      DynamicDraw{.model = glm::scale(glm::translate(glm::mat4(1.0f), centre + glm::vec3(0.2f, 0.05f, -1.0f)),
+                                      glm::vec3(0.15f)),
+                  .material = BuiltinMaterial::kSharedObject}};
+  StereoRenderer renderer(room(), RendererConfig{.eye_width = w, .eye_height = h, .frames_in_flight = 1});
+  auto render = [&](std::span<const DynamicDraw> dynamic) {
+    renderer.submit(FrameRequest{.frame_id = 1, .view = view, .want_rgba = true, .dynamic_draws = dynamic});
+    const RenderedFrame& f = renderer.collect();
+    std::vector<uint8_t> rgba(f.rgba.begin(), f.rgba.end());
+    renderer.release(f);
+    return rgba;
+  };
+  const std::vector<uint8_t> with = render(draws), without = render({});
+  const glm::vec3 magenta = builtin_material_colour(avatar_material(0)) * 255.0f;
+  for (int eye = 0; eye < 2; ++eye) {
+    const glm::vec2 p = project_to_pixel(view[eye], centre, w, h);
+    ASSERT_TRUE(p.x > 2 && p.x < w - 3 && p.y > 2 && p.y < h - 3);
+    for (int dy = -1; dy <= 1; ++dy)
+      for (int dx = -1; dx <= 1; ++dx) {
+        const size_t at = (size_t(int(p.y) + dy) * 2 * w + size_t(eye * w + int(p.x) + dx)) * 4;
+        for (int c = 0; c < 3; ++c) {
+          EXPECT_NEAR(with[at + c], magenta[c], 24) << "eye " << eye << " channel " << c;
+        }
+        EXPECT_GT(
+            std::abs(int(with[at]) - int(without[at])) + std::abs(int(with[at + 1]) - int(without[at + 1])),
+            40);
+      }
+  }
+  // Nothing green: the second cube is behind the first.
+  const glm::vec2 hidden = project_to_pixel(view[0], centre + glm::vec3(0.2f, 0.05f, -1.0f), w, h);
+  const size_t at = (size_t(hidden.y) * 2 * w + size_t(hidden.x)) * 4;
+  EXPECT_LT(with[at + 1], 100);
+
+  DynamicDraw broken{};
+  broken.model[3][0] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(
+      renderer.submit(FrameRequest{.frame_id = 2, .view = view, .dynamic_draws = std::span(&broken, 1)}),
+      Error);
+  EXPECT_EQ(renderer.free_slots(), 1);
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 // scripts/run-tests.sh and run for a bounded time; any crash, leak or sanitizer report fails CI.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/frame_assembler.hpp"
 #include "streaming/frame_metadata.hpp"
 #include "streaming/messages.hpp"
+#include "streaming/room_messages.hpp"
 #include "streaming/wire.hpp"
 
 using namespace kairo;
@@ -34,6 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)wire::read_pong(input);
   (void)wire::read_keyframe_request(input);
   (void)read_frame_metadata(input);
+  (void)wire::read_hand(input);
+  if (const auto room = wire::read_room_state(input)) {
+    // What parses must write back to the same bytes (one encoding per state).
+    std::array<uint8_t, wire::RoomStateMessage::kMaxSize> again{};
+    const size_t n = wire::write(*room, again);
+    if (n != size || std::memcmp(again.data(), data, size) != 0) __builtin_trap();
+  }
 
   now += 1'000'000;
   assembler.add(input, now);
