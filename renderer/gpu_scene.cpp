@@ -86,7 +86,7 @@ glm::vec3 builtin_material_colour(BuiltinMaterial material) {
       glm::vec3(1.0f, 0.0f, 1.0f), glm::vec3(0.0f, 1.0f, 1.0f), glm::vec3(1.0f, 0.85f, 0.0f),
       glm::vec3(1.0f, 0.3f, 0.0f), glm::vec3(0.1f, 0.2f, 1.0f), glm::vec3(1.0f, 0.05f, 0.05f),
       glm::vec3(0.4f, 1.0f, 0.0f), glm::vec3(1.0f, 0.4f, 0.6f), glm::vec3(0.02f, 0.02f, 0.02f),
-      glm::vec3(0.0f, 1.0f, 0.15f)};
+      glm::vec3(0.0f, 1.0f, 0.45f)};
   return colours[std::min<size_t>(size_t(material), colours.size() - 1)];
 }
 

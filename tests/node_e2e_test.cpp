@@ -25,6 +25,7 @@
 #include "renderer/scene_data.hpp"
 #include "streaming/netsim.hpp"
 #include "tests/fleet_harness.hpp"
+#include "tests/node_e2e_fixture.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/test_support.hpp"
 
@@ -71,36 +72,6 @@ pid_t spawn(const std::vector<std::string>& args) {
   }
   return pid;
 }
-
-class NodeEndToEnd : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { pg = new test::PostgresServer(); }
-  static void TearDownTestSuite() {
-    delete pg;
-    pg = nullptr;
-  }
-  void SetUp() override {
-    // A fresh database per test: drop everything the previous test created.
-    {
-      control::Database db(pg->url(), 1);
-      db.transact([](pqxx::work& w) { w.exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"); });
-    }
-    control = std::make_unique<ControlPlane>(pg->url());
-  }
-  ClientOptions client_options(double duration) {
-    return ClientOptions{.control_url = control->url(),
-                         .user = "admin",
-                         .password = "admin-password",
-                         .scene = "vr-room",
-                         .eye_width = 256,
-                         .eye_height = 256,
-                         .fps = 30,
-                         .duration_s = duration};
-  }
-  static test::PostgresServer* pg;
-  std::unique_ptr<ControlPlane> control;
-};
-test::PostgresServer* NodeEndToEnd::pg = nullptr;
 
 TEST_F(NodeEndToEnd,
        frames_arrive_and_match_a_direct_render_of_the_pose_they_carry_and_prometheus_scrapes_the_node) {
