@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "app/commands.hpp"
+#include "app/impairment_options.hpp"
 #include "core/error.hpp"
 #include "streaming/netsim.hpp"
 
@@ -16,25 +17,7 @@ Runner add_netsim_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   app.add_option("--listen", o->listen, "HOST:PORT the client sends to")->required();
   app.add_option("--forward", o->forward, "HOST:PORT of the server")->required();
-  app.add_option("--loss", o->impairment.loss_percent, "packet loss, percent (both directions)")
-      ->check(CLI::Range(0.0, 100.0));
-  app.add_option("--burst", o->impairment.burst_mean, "mean loss burst length in packets (Gilbert-Elliott)")
-      ->check(CLI::Range(1.0, 1000.0));
-  app.add_option("--delay", o->impairment.delay_ms, "one-way delay, ms")->check(CLI::Range(0.0, 10000.0));
-  app.add_option("--jitter", o->impairment.jitter_ms, "uniform jitter around the delay, +- ms")
-      ->check(CLI::Range(0.0, 10000.0));
-  app.add_option("--reorder", o->impairment.reorder_percent,
-                 "packets held back past their successors, percent")
-      ->check(CLI::Range(0.0, 100.0));
-  app.add_option("--duplicate", o->impairment.duplicate_percent, "duplicated packets, percent")
-      ->check(CLI::Range(0.0, 100.0));
-  app.add_option("--rate", o->impairment.rate_mbitps, "rate limit, Mbit/s (0: none)")
-      ->check(CLI::Range(0.0, 100000.0));
-  app.add_option("--queue", o->impairment.queue_ms, "rate limiter queue, ms")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 10000.0));
-  app.add_option("--seed", o->seed, "random seed: the same seed gives the same impairments")
-      ->capture_default_str();
+  add_impairment_options(app, o->impairment, o->seed);
   return [o] {
     // Wait for SIGINT/SIGTERM synchronously: no work in a signal handler, counters printed from this thread.
     sigset_t signals;

@@ -5,6 +5,7 @@
 
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
+#include "app/impairment_options.hpp"
 #include "app/scene_paths.hpp"
 #include "core/error.hpp"
 #include "replay/replay.hpp"
@@ -14,7 +15,7 @@ namespace kairo::app {
 Runner add_replay_command(CLI::App& app) {
   struct Options {
     ReplayOptions replay;
-    std::string scene, trace, size = "512x512", out, baseline, bitrate = "8M";
+    std::string scene, trace, size = "512x512", out, baseline, bitrate = "8M", netsim;
   };
   auto o = std::make_shared<Options>();
   app.add_option("--scene", o->scene, "scene file (or a project scene name)")->required();
@@ -27,6 +28,9 @@ Runner add_replay_command(CLI::App& app) {
   app.add_option("--encoder", o->replay.encoder, "auto, nvenc, vaapi, x264, x265")->capture_default_str();
   app.add_option("--codec", o->replay.codec, "h264 or hevc")->capture_default_str();
   app.add_option("--bitrate", o->bitrate, "bit/s (k, M suffixes)")->capture_default_str();
+  app.add_option("--netsim", o->netsim,
+                 "send every frame through Kairo's transport and a netsim relay with these impairments, e.g. "
+                 "\"--loss 5 --delay 20 --seed 3\" (kairo netsim's flags)");
   app.add_option("--baseline", o->baseline, "an earlier replay's output directory to compare with");
   app.add_option("--image-tolerance", o->replay.image_tolerance_db,
                  "rendered frames must match the baseline above this PSNR (dB)")
@@ -60,14 +64,27 @@ Runner add_replay_command(CLI::App& app) {
     r.eye_width = size.width;
     r.eye_height = size.height;
     r.bitrate_bps = parse_bitrate(o->bitrate, "--bitrate");
+    if (!o->netsim.empty()) {
+      ImpairmentConfig impairment;
+      parse_impairment(o->netsim, impairment, r.netsim_seed);
+      r.netsim = impairment;
+      r.netsim_args = o->netsim;
+    }
     const ReplayResult result = run_replay(r);
     double psnr = 0;
-    for (const auto& f : result.frames) psnr += f.psnr_db;
-    std::printf(
-        "{\"frames\":%zu,\"encoder\":\"%s\",\"mean_psnr_db\":%.2f,\"regressions\":%zu,\"report\":\"%s\"}\n",
-        result.frames.size(), result.encoder_backend.c_str(),
-        psnr / double(std::max<size_t>(1, result.frames.size())), result.regressions.size(),
-        (r.out / "report.html").c_str());
+    size_t decoded = 0;
+    for (const auto& f : result.frames)
+      if (!f.lost) {
+        psnr += f.psnr_db;
+        ++decoded;
+      }
+    nlohmann::json line{{"frames", result.frames.size()},
+                        {"encoder", result.encoder_backend},
+                        {"mean_psnr_db", psnr / double(std::max<size_t>(1, decoded))},
+                        {"regressions", result.regressions.size()},
+                        {"report", (r.out / "report.html").string()}};
+    if (r.netsim) line["frames_lost"] = result.frames_lost;
+    std::printf("%s\n", line.dump().c_str());
     if (result.regressions.empty()) return 0;
     for (const auto& reg : result.regressions)
       std::fprintf(stderr, "kairo replay: frame %llu: %s\n", static_cast<unsigned long long>(reg.frame),

@@ -18,6 +18,7 @@
 #include "renderer/scene_data.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "renderer/vulkan_context.hpp"
+#include "replay/replay_transport.hpp"
 #include "replay/report_html.hpp"
 
 namespace kairo {
@@ -61,11 +62,18 @@ std::string hash_hex(std::span<const uint8_t> data) {
   return out;
 }
 
-json frame_json(const ReplayFrame& f) {
-  return {{"frame", f.index},        {"t_ns", f.t_ns},           {"render_hash", f.render_hash},
-          {"psnr_db", f.psnr_db},    {"ssim", f.ssim},           {"encoded_bytes", f.encoded_bytes},
-          {"keyframe", f.keyframe},  {"render_ms", f.render_ms}, {"encode_ms", f.encode_ms},
-          {"decode_ms", f.decode_ms}};
+json frame_json(const ReplayFrame& f, bool transported) {
+  json j{{"frame", f.index},        {"t_ns", f.t_ns},           {"render_hash", f.render_hash},
+         {"psnr_db", f.psnr_db},    {"ssim", f.ssim},           {"encoded_bytes", f.encoded_bytes},
+         {"keyframe", f.keyframe},  {"render_ms", f.render_ms}, {"encode_ms", f.encode_ms},
+         {"decode_ms", f.decode_ms}};
+  if (transported) {
+    j["lost"] = f.lost;
+    j["transport_ms"] = f.transport_ms;
+    j["fec_recovered"] = f.fec_recovered;
+    j["retransmitted"] = f.retransmitted;
+  }
+  return j;
 }
 
 std::string fingerprint_name(uint64_t i) {
@@ -101,7 +109,9 @@ void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
       }
     }
     const double old_psnr = then.value("psnr_db", 0.0);
-    if (now.psnr_db < old_psnr - o.quality_drop_db) {
+    if (now.lost && !then.value("lost", false)) {
+      result.regressions.push_back({now.index, "lost in transport (delivered in the baseline)"});
+    } else if (now.psnr_db < old_psnr - o.quality_drop_db) {
       char what[128];
       std::snprintf(what, sizeof(what), "quality down: PSNR %.2f -> %.2f dB", old_psnr, now.psnr_db);
       result.regressions.push_back({now.index, what});
@@ -156,6 +166,9 @@ ReplayResult run_replay(const ReplayOptions& o) {
   ReplayResult result;
   result.encoder_backend = encoder->backend();
   const std::array<Fov, 2> default_fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+  std::unique_ptr<ReplayTransport> transport;
+  if (o.netsim) transport = std::make_unique<ReplayTransport>(*o.netsim, o.netsim_seed, o.fps);
+  bool after_loss = false;
   std::ofstream lines(o.out / "frames.jsonl");
   const size_t count = std::min(trace.size(), size_t(o.max_frames));
   const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
@@ -178,16 +191,31 @@ ReplayResult run_replay(const ReplayOptions& o) {
         .picture =
             Nv12View{
                 .y = f.nv12[0].y, .uv = f.nv12[0].uv, .width = f.nv12[0].width, .height = f.nv12[0].height},
-        .keyframe = i == 0});
+        // After a lost frame the client asks for a keyframe; giving it at once (not when the request
+        // happens to arrive) keeps the run deterministic for the same losses.
+        .keyframe = i == 0 || after_loss || (transport && transport->take_keyframe_request())});
     renderer.release(f);
     frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
     frame.encoded_bytes = au.data.size();
     frame.keyframe = au.keyframe;
-    const int64_t decode_start = steady_now_ns();
-    if (!decoder.decode(au.data, picture)) throw_runtime("frame " + std::to_string(i) + " did not decode");
-    frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
-    frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
-    frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
+    std::span<const uint8_t> to_decode = au.data;
+    if (transport) {
+      const TransportOutcome sent = transport->send(i, au.keyframe, au.data);
+      frame.lost = !sent.delivered;
+      frame.transport_ms = sent.transport_ms;
+      frame.fec_recovered = sent.fec_recovered;
+      frame.retransmitted = sent.retransmitted;
+      to_decode = sent.data;
+      after_loss = frame.lost;
+    }
+    if (!frame.lost) {
+      const int64_t decode_start = steady_now_ns();
+      if (!decoder.decode(to_decode, picture))
+        throw_runtime("frame " + std::to_string(i) + " did not decode");
+      frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
+      frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
+      frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
+    }
     // A small fingerprint of every rendered frame (tolerant baseline comparison) and a few thumbnails.
     const ImageRgba8 small = resized(rendered, 128);
     write_png(o.out / fingerprint_name(i), small.width, small.height, small.pixels);
@@ -197,27 +225,42 @@ ReplayResult run_replay(const ReplayOptions& o) {
       std::snprintf(name, sizeof(name), "thumbnails/%06zu.png", i);
       write_png(o.out / name, thumb.width, thumb.height, thumb.pixels);
     }
-    lines << frame_json(frame).dump() << "\n";
+    lines << frame_json(frame, bool(transport)).dump() << "\n";
     result.frames.push_back(std::move(frame));
   }
   if (!o.baseline.empty()) compare_with_baseline(o, result);
 
   json frames = json::array();
-  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f));
+  if (transport) {
+    const TransportTotals t = transport->totals();
+    result.frames_lost = t.frames_lost;
+    result.fec_recovered_fragments = t.fec_recovered_fragments;
+    result.retransmitted_fragments = t.retransmitted_fragments;
+    result.datagrams_lost_by_netsim = t.datagrams_lost_by_netsim;
+    result.keyframe_requests = t.keyframe_requests;
+  }
+  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f, bool(transport)));
   json regressions = json::array();
   for (const Regression& r : result.regressions)
     regressions.push_back({{"frame", r.frame}, {"what", r.what}});
-  const json summary{{"scene", o.scene.filename().string()},
-                     {"trace", o.trace.filename().string()},
-                     {"eye_width", o.eye_width},
-                     {"eye_height", o.eye_height},
-                     {"fps", o.fps},
-                     {"encoder", result.encoder_backend},
-                     {"bitrate_bps", o.bitrate_bps},
-                     {"frame_count", result.frames.size()},
-                     {"baseline", o.baseline.string()},
-                     {"regressions", regressions},
-                     {"frames", frames}};
+  json summary{{"scene", o.scene.filename().string()},
+               {"trace", o.trace.filename().string()},
+               {"eye_width", o.eye_width},
+               {"eye_height", o.eye_height},
+               {"fps", o.fps},
+               {"encoder", result.encoder_backend},
+               {"bitrate_bps", o.bitrate_bps},
+               {"frame_count", result.frames.size()},
+               {"baseline", o.baseline.string()},
+               {"regressions", regressions},
+               {"frames", frames}};
+  if (transport)
+    summary["transport"] = {{"netsim", o.netsim_args},
+                            {"seed", o.netsim_seed},
+                            {"frames_lost", result.frames_lost},
+                            {"fec_recovered_fragments", result.fec_recovered_fragments},
+                            {"retransmitted_fragments", result.retransmitted_fragments},
+                            {"datagrams_lost_by_netsim", result.datagrams_lost_by_netsim}};
   std::ofstream(o.out / "summary.json") << summary.dump(1) << "\n";
   write_report_html(o.out / "report.html", summary);
   return result;

@@ -1,13 +1,17 @@
 #pragma once
-// QA's headless replay: the real pipeline (render -> NV12 -> encode -> decode) for every pose of a trace,
+// QA's headless replay: the real pipeline (render -> NV12 -> encode [-> transport through netsim] -> decode)
+// for every pose of a trace,
 // deterministic for the same inputs and build. Per frame: a hash of the rendered image, PSNR and SSIM of the
 // decoded picture against the rendered one, encoded size, stage latencies. Writes frames.jsonl,
 // summary.json, fingerprints (small PNGs of every rendered frame, for tolerant comparison), thumbnails and
 // report.html; compares with a baseline run and names the frames that regressed.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "streaming/netsim.hpp"
 
 namespace kairo {
 
@@ -25,6 +29,11 @@ struct ReplayOptions {
   double quality_drop_db = 1.0;      // decoded PSNR may fall at most this much, per frame
   double latency_rise = 0.5;         // median render+encode+decode may rise at most this share
   int max_frames = 100'000;
+  // Through Kairo's transport and a netsim relay on loopback (replay/replay_transport.hpp); none: encoder
+  // output straight to the decoder.
+  std::optional<ImpairmentConfig> netsim{};
+  uint64_t netsim_seed = 1;
+  std::string netsim_args{};  // as given, for the summary
 };
 
 struct ReplayFrame {
@@ -35,6 +44,10 @@ struct ReplayFrame {
   uint64_t encoded_bytes = 0;
   bool keyframe = false;
   double render_ms = 0, encode_ms = 0, decode_ms = 0;
+  // With --netsim: whether the frame made it, and what it took.
+  bool lost = false;
+  double transport_ms = 0;
+  int fec_recovered = 0, retransmitted = 0;
 };
 
 struct Regression {
@@ -46,6 +59,8 @@ struct ReplayResult {
   std::vector<ReplayFrame> frames;
   std::vector<Regression> regressions;  // empty without a baseline or when none
   std::string encoder_backend;
+  uint64_t frames_lost = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
+  uint64_t datagrams_lost_by_netsim = 0, keyframe_requests = 0;
 };
 
 // Throws kairo::Error on bad input (scene, trace, sizes) or a missing baseline.

@@ -103,6 +103,10 @@ void write_report_html(const std::filesystem::path& path, const nlohmann::json& 
     html += std::string("<tr><th>") + key + "</th><td>" +
             escape(summary[key].is_string() ? summary[key].get<std::string>() : summary[key].dump()) +
             "</td></tr>";
+  if (summary.contains("transport"))
+    for (const auto& [key, value] : summary["transport"].items())
+      html += "<tr><th>transport " + escape(key) + "</th><td>" +
+              escape(value.is_string() ? value.get<std::string>() : value.dump()) + "</td></tr>";
   html += "</table>";
   const auto& regressions = summary["regressions"];
   if (summary.value("baseline", "").empty()) {

@@ -36,16 +36,16 @@ std::string still_trace(const Pose& head) {
   return path.string();
 }
 
-// Alice's right hand: over the object, grip at 1.5 s, carry it to kMoved by 2.3 s, let go at 2.5 s, then rest
-// well away from it.
-HandPair alice_hands(double t, const Pose&) {
+// Alice's right hand, in seconds since her first decoded frame (session start-up takes its time): over the
+// object, grip at 1 s, carry it to kMoved from 1.1 s to 1.8 s, let go at 2 s, then rest well away from it.
+HandPair alice_hands(double t) {
   HandSample right{.pose = Pose{.position = kSpawn + kAboveObject}, .grip = 0, .tracked = true};
-  if (t >= 1.5 && t < 2.5) {
-    const float k = float(std::clamp((t - 1.5) / 0.8, 0.0, 1.0));
+  if (t >= 1.0 && t < 2.0) {
+    const float k = float(std::clamp((t - 1.1) / 0.7, 0.0, 1.0));
     right.pose.position = glm::mix(kSpawn, kMoved, k) + kAboveObject;
     right.grip = 1;
-  } else if (t >= 2.5) {
-    right.pose.position = t < 2.7 ? kMoved + kAboveObject : glm::vec3(0.3f, 0.9f, -0.4f);
+  } else if (t >= 2.0) {
+    right.pose.position = t < 2.2 ? kMoved + kAboveObject : glm::vec3(0.3f, 0.9f, -0.4f);
   }
   return HandPair{std::nullopt, right};
 }
@@ -106,7 +106,7 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
   std::vector<Seen> bob_saw;
   std::vector<wire::RoomStateMessage> bob_states;
   uint8_t alice_slot = wire::kNoSlot;
-  ClientOptions bob = member("bob", kBobHead, glm::vec3(0.0f, 1.35f, -0.8f), 9);
+  ClientOptions bob = member("bob", kBobHead, glm::vec3(0.0f, 1.35f, -0.8f), 11);
   bob.on_room_state = [&](const wire::RoomStateMessage& s) {
     std::lock_guard lock(mutex);
     bob_states.push_back(s);
@@ -129,8 +129,14 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
   std::thread bob_thread([&] { bob_report = run_client(bob, std::atomic<bool>(false)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
-  ClientOptions alice = member("alice", kAliceHead, glm::vec3(-0.1f, 1.2f, -1.2f), 4);
-  alice.hands = alice_hands;
+  ClientOptions alice = member("alice", kAliceHead, glm::vec3(-0.1f, 1.2f, -1.2f), 5);
+  std::atomic<bool> alice_streaming{false};
+  double script_start = -1;  // the hands callback's own state (one thread)
+  alice.on_decoded = [&](const FrameMetadata&, const DecodedPicture&, size_t) { alice_streaming = true; };
+  alice.hands = [&](double t, const Pose&) {
+    if (alice_streaming && script_start < 0) script_start = t;
+    return alice_hands(script_start < 0 ? 0.0 : t - script_start);
+  };
   const ClientReport alice_report = run_client(alice, std::atomic<bool>(false));
 
   // Alice comes back while bob is still there: the first state she gets has the object where she left it.
