@@ -49,7 +49,9 @@ struct NodeAgent::Impl {
   std::vector<std::string> encoders;
   mutable std::mutex sessions_mutex;
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
-  RoomRegistry rooms;  // a room outlives its last member for a minute: reconnecting users find it as it was
+  // A room outlives its last member for a minute: reconnecting users find it as it was.
+  RoomRegistry rooms{60.0, RoomOptions{},
+                     [this](wire::RoomEventKind kind) { metrics.room_event(uint8_t(kind)); }};
   int64_t node_id = -1;
   std::atomic<bool> drain_requested{false}, drain_reported{false};
 

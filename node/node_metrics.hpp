@@ -25,6 +25,10 @@ class NodeMetrics {
   void session_started(const std::string& encoder_backend);
   void session_ended(const std::string& encoder_backend, bool failed);
   void quality_decision(const std::string& knob, const std::string& reason);
+  // Rooms: joins, leaves, grabs and releases (wire::RoomEventKind 1..4); members = joins - leaves.
+  void room_event(uint8_t kind) {
+    if (kind >= 1 && kind <= room_events_.size()) ++room_events_[kind - 1];
+  }
   int active_sessions() const { return active_.load(); }
   std::string render() const;
 
@@ -39,6 +43,7 @@ class NodeMetrics {
   std::array<Histogram, size_t(Stage::kCount)> stages_;
   std::array<std::atomic<uint64_t>, size_t(FrameOutcome::kCount)> frames_{};
   std::array<std::atomic<uint64_t>, size_t(DatagramKind::kCount)> datagrams_{};
+  std::array<std::atomic<uint64_t>, 4> room_events_{};
   std::atomic<uint64_t> video_bytes_{0};
   std::atomic<int64_t> rtt_us_{0};
   std::atomic<int> active_{0};

@@ -24,8 +24,11 @@ glm::mat4 pose_matrix(const glm::vec3& position, const glm::quat& orientation) {
 
 }  // namespace
 
-Room::Room(std::string name, const RoomOptions& options)
-    : name_(std::move(name)), options_(options), empty_since_ns_(steady_now_ns()) {
+Room::Room(std::string name, const RoomOptions& options, EventHook on_event)
+    : name_(std::move(name)),
+      options_(options),
+      on_event_(std::move(on_event)),
+      empty_since_ns_(steady_now_ns()) {
   if (options_.object_spawns.size() > wire::kMaxRoomObjects)
     throw_invalid_input("a room has at most " + std::to_string(wire::kMaxRoomObjects) + " shared objects");
   for (const glm::vec3& spawn : options_.object_spawns) objects_.push_back(SharedObject{.position = spawn});
@@ -158,6 +161,7 @@ void Room::event(wire::RoomEventKind kind, uint8_t slot, uint8_t object, int64_t
                                                   .time_ns = now_ns,
                                                   .user = members_[slot].user};
   recent_count_ = std::min(recent_count_ + 1, recent_.size());
+  if (on_event_) on_event_(kind);
 }
 
 size_t Room::draws_for(uint8_t viewer, std::span<DynamicDraw, kMaxDraws> out, uint64_t& version) const {
@@ -240,13 +244,13 @@ RoomCounters Room::counters() const {
   return counters_;
 }
 
-RoomRegistry::RoomRegistry(double keep_empty_s, RoomOptions options)
-    : keep_empty_s_(keep_empty_s), options_(std::move(options)) {}
+RoomRegistry::RoomRegistry(double keep_empty_s, RoomOptions options, Room::EventHook on_event)
+    : keep_empty_s_(keep_empty_s), options_(std::move(options)), on_event_(std::move(on_event)) {}
 
 std::shared_ptr<Room> RoomRegistry::room(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto& room = rooms_[name];
-  if (!room) room = std::make_shared<Room>(name, options_);
+  if (!room) room = std::make_shared<Room>(name, options_, on_event_);
   return room;
 }
 

@@ -13,6 +13,7 @@
 // tracked, or the holder leaves; it stays where it was let go.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,7 +50,9 @@ struct RoomSeat {
 
 class Room {
  public:
-  Room(std::string name, const RoomOptions& options = {});
+  // `on_event` is called for every join, leave, grab and release, with the room's lock held: keep it short.
+  using EventHook = std::function<void(wire::RoomEventKind)>;
+  Room(std::string name, const RoomOptions& options = {}, EventHook on_event = {});
   const std::string& name() const { return name_; }
 
   // Adds a member; throws kairo::Error when the room is full.
@@ -101,6 +104,7 @@ class Room {
 
   const std::string name_;
   const RoomOptions options_;
+  const EventHook on_event_;
   mutable std::mutex mutex_;
   std::array<Member, wire::kMaxRoomMembers> members_{};
   std::vector<SharedObject> objects_;  // sized at construction, never resized
@@ -117,7 +121,7 @@ class Room {
 // reconnects (or the next one in) finds it as it was left.
 class RoomRegistry {
  public:
-  explicit RoomRegistry(double keep_empty_s = 60.0, RoomOptions options = {});
+  explicit RoomRegistry(double keep_empty_s = 60.0, RoomOptions options = {}, Room::EventHook on_event = {});
   std::shared_ptr<Room> room(const std::string& name);  // created on first use
   void forget_idle(int64_t now_ns);                     // rooms empty for longer than keep_empty_s
   size_t size() const;
@@ -125,6 +129,7 @@ class RoomRegistry {
  private:
   const double keep_empty_s_;
   const RoomOptions options_;
+  const Room::EventHook on_event_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Room>> rooms_;
 };

@@ -12,6 +12,7 @@
 #include "client/frame_reconstruction.hpp"
 #include "client/reference_client.hpp"
 #include "control-plane/auth_service.hpp"
+#include "control-plane/http_client.hpp"
 #include "core/trace.hpp"
 #include "renderer/dynamic_draw.hpp"
 #include "tests/node_e2e_fixture.hpp"
@@ -88,7 +89,8 @@ struct Seen {
 TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_them_moves) {
   control->auth.create_user("alice", "alice-password", control::Role::kClient);
   control->auth.create_user("bob", "bob-password", control::Role::kClient);
-  test::InProcessNode node(control->url(), "", 3);
+  const int metrics_port = test::free_tcp_port();
+  test::InProcessNode node(control->url(), "127.0.0.1:" + std::to_string(metrics_port), 3);
 
   auto member = [&](const std::string& user, const glm::vec3& head, const glm::vec3& target,
                     double duration) {
@@ -219,6 +221,11 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
   ASSERT_GE(alice_again_saw.size(), 5u);
   for (const auto& [m, object_moved] : alice_again_saw) EXPECT_TRUE(object_moved) << "frame " << m.frame_id;
   EXPECT_GT(again_report.frames_decoded, 5u);
+
+  // The node counts room events for Prometheus.
+  const std::string metrics = control::http_request(metrics_port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("kairo_room_events_total{kind=\"grab\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kairo_room_events_total{kind=\"join\"} 3\n"), std::string::npos) << metrics;
 }
 
 }  // namespace
