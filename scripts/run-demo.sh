@@ -103,7 +103,8 @@ fi
 user=${KAIRO_BOOTSTRAP_ADMIN%%:*}
 KAIRO_PASSWORD=${KAIRO_BOOTSTRAP_ADMIN#*:} build/kairo client --control "http://127.0.0.1:$control_port" \
   --user "$user" --scene vr-room --size "$size" --fps "$fps" --duration "$duration" "${trace_args[@]}" \
-  --via "127.0.0.1:$relay_port" --save "$out/frames" --save-every 15 --report "$out/report.json" \
+  --via "127.0.0.1:$relay_port" --room demo --hands --save "$out/frames" --save-every 15 \
+  --report "$out/report.json" \
   --log-level info >/dev/null 2>"$out/client.log" || {
   echo "demo: the client failed:" >&2
   tail -n 20 "$out/client.log" >&2
@@ -127,5 +128,9 @@ order = ["uplink", "pose_wait", "render", "encode_queue", "encode", "pacing", "s
 for stage in order:
     v = r["latency_ms"].get(stage, {"p50": 0, "p99": 0})
     print(f"  {stage:<14}{v['p50']:>8.1f}{v['p99']:>8.1f}")
+room = r.get("room") or {}
+if room:
+    events = ", ".join(f"{e['user']} {e['kind']}" for e in room["events"])
+    print(f"demo: room 'demo' (docs/rooms.md): members {room['members']}; events: {events}")
 PY
 echo "demo: report $out/report.json, contact sheet $out/contact-sheet.png, logs in $out/"
