@@ -59,6 +59,9 @@ constexpr const char* kSessionColumns =
     "s.max_fps, s.foveation, "
     "s.room, n.address";
 
+// A room's members on its node (the node's limit: streaming/room_messages.hpp kMaxRoomMembers).
+constexpr int kMaxRoomMembers = 8;
+
 }  // namespace
 
 FleetService::FleetService(Database& db, double heartbeat_interval_s)
@@ -257,8 +260,13 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
     if (q.room) {
       w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + *q.room);
       const auto members = w.exec_params(
-          "SELECT node_id, scene FROM sessions WHERE room = $1 AND state IN ('placed','running') LIMIT 1",
+          "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND state IN "
+          "('placed','running') LIMIT 1",
           *q.room);
+      if (!members.empty() && members[0][2].as<int>() >= kMaxRoomMembers) {
+        refusal = "room \"" + *q.room + "\" is full (" + std::to_string(kMaxRoomMembers) + " members)";
+        return;
+      }
       if (!members.empty() && !members[0][0].is_null()) {
         room_node = members[0][0].as<int64_t>();
         if (members[0][1].as<std::string>() != q.scene) {

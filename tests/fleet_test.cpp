@@ -306,9 +306,29 @@ TEST_F(FleetTest, members_joining_a_room_at_once_through_two_replicas_all_land_o
         ++refused;
     });
   for (auto& t : joins) t.join();
-  ASSERT_EQ(placed.size(), 1u);  // one node for the whole room
-  EXPECT_EQ(placed.begin()->second, 10);
-  EXPECT_EQ(refused, 14);
+  ASSERT_EQ(placed.size(), 1u);          // one node for the whole room
+  EXPECT_EQ(placed.begin()->second, 8);  // a room's limit (the node has 10 slots)
+  EXPECT_EQ(refused, 16);
+}
+
+TEST_F(FleetTest, an_empty_room_goes_back_to_the_node_that_keeps_its_state) {
+  for (int n = 0; n < 3; ++n) register_node("den-" + std::to_string(n), 2);
+  const std::string token = login(*a, "admin", "admin-password");
+  auto create = [&](const std::string& room) {
+    json body{{"scene", "vr-room"}, {"eye_width", 64}, {"eye_height", 64}, {"fps", 30}};
+    if (!room.empty()) body["room"] = room;
+    const auto r = a->call("POST", "/v1/sessions", body.dump(), token);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body);
+  };
+  const json first = create("den");
+  EXPECT_EQ(a->call("DELETE", "/v1/sessions/" + first["session_id"].get<std::string>(), "", token).status,
+            204);
+  // The room's node now carries another session, so the least loaded choice would be another node.
+  const json other = create("");
+  ASSERT_EQ(other["node_id"], first["node_id"]);
+  const json back = create("den");
+  EXPECT_EQ(back["node_id"], first["node_id"]);
 }
 
 TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
