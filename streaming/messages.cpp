@@ -6,14 +6,6 @@
 namespace kairo::wire {
 namespace {
 
-void put_f32(uint8_t* p, float v) {
-  std::memcpy(p, &v, 4);
-}
-float get_f32(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 size_t fits(std::span<uint8_t> out, size_t n) {
   if (out.size() < n) throw std::length_error("message buffer too small");
   return n;

@@ -9,15 +9,6 @@
 namespace kairo::wire {
 namespace {
 
-void put_f32(uint8_t* p, float v) {
-  std::memcpy(p, &v, 4);
-}
-float get_f32(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Length of the UTF-8 sequence starting at s[i], 0 when it is not well formed (overlong forms, surrogates
 // and values past U+10FFFF included). Written here because no library the project uses exposes one.
 size_t utf8_sequence(std::string_view s, size_t i) {

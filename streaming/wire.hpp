@@ -82,6 +82,14 @@ inline void put_u32(uint8_t* p, uint32_t v) {
 inline void put_u64(uint8_t* p, uint64_t v) {
   std::memcpy(p, &v, 8);
 }
+inline void put_f32(uint8_t* p, float v) {
+  std::memcpy(p, &v, 4);
+}
+inline float get_f32(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 inline uint16_t get_u16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
