@@ -39,6 +39,9 @@ Runner add_replay_command(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--latency-rise", o->replay.latency_rise, "allowed rise of the median stage latency (share)")
       ->capture_default_str();
+  app.add_option("--latency-floor", o->replay.latency_floor_ms,
+                 "a latency rise under this many ms is never a regression (timer noise)")
+      ->capture_default_str();
   app.add_option("--max-frames", o->replay.max_frames, "replay at most this many poses")
       ->capture_default_str();
   return [o, size_option, fps_option] {

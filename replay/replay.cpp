@@ -121,7 +121,7 @@ void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
     new_latency.push_back(now.render_ms + now.encode_ms + now.decode_ms);
   }
   const double before = percentile(old_latency, 0.5), after = percentile(new_latency, 0.5);
-  if (before > 0 && after > before * (1.0 + o.latency_rise)) {
+  if (before > 0 && after > before * (1.0 + o.latency_rise) && after - before > o.latency_floor_ms) {
     char what[128];
     std::snprintf(what, sizeof(what), "latency up: median render+encode+decode %.1f -> %.1f ms", before,
                   after);

@@ -28,6 +28,7 @@ struct ReplayOptions {
   double image_tolerance_db = 40.0;  // rendered fingerprints must stay above this PSNR
   double quality_drop_db = 1.0;      // decoded PSNR may fall at most this much, per frame
   double latency_rise = 0.5;         // median render+encode+decode may rise at most this share
+  double latency_floor_ms = 2.0;     // ... or at most this many milliseconds (timer noise at small sizes)
   int max_frames = 100'000;
   // Through Kairo's transport and a netsim relay on loopback (replay/replay_transport.hpp); none: encoder
   // output straight to the decoder.
