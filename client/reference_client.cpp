@@ -70,20 +70,6 @@ struct ReceivedFrame {
 
 }  // namespace
 
-const char* room_event_name(wire::RoomEventKind kind) {
-  switch (kind) {
-    case wire::RoomEventKind::kJoin:
-      return "join";
-    case wire::RoomEventKind::kLeave:
-      return "leave";
-    case wire::RoomEventKind::kGrab:
-      return "grab";
-    case wire::RoomEventKind::kRelease:
-      return "release";
-  }
-  return "unknown";
-}
-
 HandPair resting_hands(const Pose& head) {
   // Hands 35 cm below the eyes, 30 cm ahead and 20 cm to each side, turned with the head's yaw only.
   const glm::vec3 forward = head.orientation * glm::vec3(0, 0, -1);
@@ -132,7 +118,7 @@ json ClientReport::room_json() const {
   json events = json::array();
   for (const wire::RoomEvent& e : room_events) {
     json line{{"seq", e.seq},
-              {"kind", room_event_name(e.kind)},
+              {"kind", wire::room_event_name(e.kind)},
               {"user", std::string(wire::user_name_view(e.user))},
               {"slot", e.slot},
               {"t_ms", double(e.time_ns - room_events.front().time_ns) * 1e-6}};
@@ -224,7 +210,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
                     if (e.seq <= seen) continue;
                     report.room_events.push_back(e);
                     spdlog::info("room {}: {} {} (slot {})", o.room, wire::user_name_view(e.user),
-                                 room_event_name(e.kind), e.slot);
+                                 wire::room_event_name(e.kind), e.slot);
                   }
                 }
                 if (o.on_room_state) o.on_room_state(state);

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "streaming/room_messages.hpp"
 
 namespace kairo::control {
 
@@ -59,8 +60,8 @@ constexpr const char* kSessionColumns =
     "s.max_fps, s.foveation, "
     "s.room, n.address";
 
-// A room's members on its node (the node's limit: streaming/room_messages.hpp kMaxRoomMembers).
-constexpr int kMaxRoomMembers = 8;
+// A room's members on its node: the node's limit, which its room state message is sized for.
+constexpr int kMaxRoomMembers = int(wire::kMaxRoomMembers);
 
 }  // namespace
 

@@ -84,4 +84,10 @@ glm::vec2 project_to_pixel(const EyeView& eye, const glm::vec3& world_point, int
                    (ndc.y + 1.0f) * 0.5f * static_cast<float>(height));
 }
 
+Pose pose_from_arrays(const float position[3], const float orientation_xyzw[4]) {
+  return Pose{.position = glm::vec3(position[0], position[1], position[2]),
+              .orientation = glm::normalize(glm::quat(orientation_xyzw[3], orientation_xyzw[0],
+                                                      orientation_xyzw[1], orientation_xyzw[2]))};
+}
+
 }  // namespace kairo

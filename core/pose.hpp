@@ -41,6 +41,10 @@ StereoView stereo_view_from_head(const Pose& head, float ipd, const std::array<F
 Pose validated_pose(const Pose& pose);
 Fov validated_fov(const Fov& fov);
 
+// A pose from the wire's float arrays: position xyz, orientation xyzw (OpenXR order), normalised. For values
+// the message parsers have already checked (finite, non-zero quaternion).
+Pose pose_from_arrays(const float position[3], const float orientation_xyzw[4]);
+
 // World-to-eye transform.
 glm::mat4 view_matrix(const Pose& eye);
 

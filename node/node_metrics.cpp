@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "streaming/room_messages.hpp"
+
 namespace kairo {
 
 namespace {
@@ -97,13 +99,13 @@ std::string NodeMetrics::render() const {
   for (const auto& [key, n] : decisions_)
     out += "kairo_quality_decisions_total{knob=\"" + key.first + "\",reason=\"" + key.second + "\"} " +
            std::to_string(n) + "\n";
-  static constexpr const char* kRoomEvents[] = {"join", "leave", "grab", "release"};
   out +=
       "# HELP kairo_room_events_total Room events: members joining and leaving, shared objects grabbed and "
       "released.\n";
   out += "# TYPE kairo_room_events_total counter\n";
   for (size_t i = 0; i < room_events_.size(); ++i)
-    out += std::string("kairo_room_events_total{kind=\"") + kRoomEvents[i] + "\"} " +
+    out += std::string("kairo_room_events_total{kind=\"") +
+           wire::room_event_name(wire::RoomEventKind(i + 1)) + "\"} " +
            std::to_string(room_events_[i].load()) + "\n";
   out += "# HELP kairo_room_members Sessions in multi-user rooms.\n# TYPE kairo_room_members gauge\n";
   out += "kairo_room_members " + std::to_string(room_events_[0].load() - room_events_[1].load()) + "\n";

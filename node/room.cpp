@@ -90,9 +90,7 @@ void Room::update_hand(const RoomSeat& seat, const wire::HandMessage& message, i
     return;
   }
   hand.last_time_ns = message.time_ns;
-  hand.pose.position = glm::vec3(message.position[0], message.position[1], message.position[2]);
-  hand.pose.orientation = glm::normalize(glm::quat(message.orientation[3], message.orientation[0],
-                                                   message.orientation[1], message.orientation[2]));
+  hand.pose = pose_from_arrays(message.position, message.orientation);
   if (hand.tracked != message.tracked) {
     hand.tracked = message.tracked;
     ++version_;

@@ -75,6 +75,7 @@ struct SessionPipeline::Impl {
   uint64_t sent_room_version = 0, sent_membership_version = 0;
   int64_t last_room_state_ns = 0;
   uint32_t recorded_room_event = 0;
+  std::vector<wire::InputMessage> inputs;  // render thread: this tick's input events (capacity kept)
 
   void leave_room() {
     if (room) room->leave(seat, steady_now_ns());
@@ -122,6 +123,7 @@ struct SessionPipeline::Impl {
         max_fps(s.max_fps),
         foveation(s.foveation) {
     to_release.reserve(4);
+    inputs.reserve(256);
     returned.reserve(4);
   }
 
@@ -199,11 +201,9 @@ struct SessionPipeline::Impl {
       if (!received) continue;  // nothing to render for yet
       const wire::PoseMessage& p = received->pose;
       if (!have_pose || p.pose_id != last_pose_id) {
-        Pose head;
-        head.position = glm::vec3(p.position[0], p.position[1], p.position[2]);
-        head.orientation = glm::quat(p.orientation[3], p.orientation[0], p.orientation[1], p.orientation[2]);
-        predictor.add(p.sample_time_ns, validated_pose(head));
-        if (recorder) recorder->pose(p.sample_time_ns, validated_pose(head));
+        const Pose head = pose_from_arrays(p.position, p.orientation);  // read_pose refused bad values
+        predictor.add(p.sample_time_ns, head);
+        if (recorder) recorder->pose(p.sample_time_ns, head);
         last_pose_id = p.pose_id;
         have_pose = true;
       }
@@ -237,7 +237,8 @@ struct SessionPipeline::Impl {
         account_datagrams(transport);
       }
 
-      for (const wire::InputMessage& input : server->take_inputs())
+      server->take_inputs(inputs);
+      for (const wire::InputMessage& input : inputs)
         if (input.device == wire::kGaze && input.control <= wire::kGazeY)
           gaze[input.control] = std::clamp(input.value, -1.0f, 1.0f);
       if (renderer->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
@@ -422,10 +423,7 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
     d.room = room;
     // Applied on arrival, on the transport's thread: the room is current whichever session renders next.
     on_pose = [room, seat = d.seat](const wire::PoseMessage& p, int64_t) {
-      room->update_head(
-          seat, Pose{.position = glm::vec3(p.position[0], p.position[1], p.position[2]),
-                     .orientation = glm::normalize(
-                         glm::quat(p.orientation[3], p.orientation[0], p.orientation[1], p.orientation[2]))});
+      room->update_head(seat, pose_from_arrays(p.position, p.orientation));
     };
     on_hand = [room, seat = d.seat](const wire::HandMessage& h, int64_t received_ns) {
       room->update_hand(seat, h, received_ns);

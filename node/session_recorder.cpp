@@ -49,11 +49,10 @@ void SessionRecorder::decision(int64_t now_ns, const QualityDecision& d) {
 }
 
 void SessionRecorder::room_event(const wire::RoomEvent& e) {
-  static constexpr const char* kKinds[] = {"", "join", "leave", "grab", "release"};
   if (first_event_ns_ < 0) first_event_ns_ = e.time_ns;
   nlohmann::json line{{"t_ns", e.time_ns - first_event_ns_},
                       {"event", "room"},
-                      {"kind", kKinds[size_t(e.kind)]},
+                      {"kind", wire::room_event_name(e.kind)},
                       {"seq", e.seq},
                       {"slot", e.slot},
                       {"user", std::string(wire::user_name_view(e.user))}};

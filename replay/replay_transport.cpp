@@ -87,7 +87,7 @@ TransportOutcome ReplayTransport::send(uint64_t frame_id, bool keyframe, std::sp
   TransportOutcome out;
   if (d.received_id == frame_id) {
     out.delivered = true;
-    d.handed_out.assign(d.received.begin(), d.received.end());
+    d.handed_out.swap(d.received);  // the buffers trade places: no copy of the frame
     out.data = d.handed_out;
     out.transport_ms = double(d.received_ns - sent) * 1e-6;
     out.fec_recovered = d.fec_recovered;

@@ -70,6 +70,20 @@ void get_pose(const uint8_t* p, float* position, float* orientation) {
 
 }  // namespace
 
+const char* room_event_name(RoomEventKind kind) {
+  switch (kind) {
+    case RoomEventKind::kJoin:
+      return "join";
+    case RoomEventKind::kLeave:
+      return "leave";
+    case RoomEventKind::kGrab:
+      return "grab";
+    case RoomEventKind::kRelease:
+      return "release";
+  }
+  return "unknown";
+}
+
 UserName make_user_name(std::string_view name) {
   UserName out{};
   size_t used = 0;

@@ -52,6 +52,7 @@ struct RoomObject {
 };
 
 enum class RoomEventKind : uint8_t { kJoin = 1, kLeave = 2, kGrab = 3, kRelease = 4 };
+const char* room_event_name(RoomEventKind kind);  // "join", "leave", "grab", "release" (logs, JSON, metrics)
 
 struct RoomEvent {
   uint32_t seq = 0;  // per room, from 1, without gaps

@@ -75,6 +75,7 @@ struct StreamServer::Impl {
         rate(c.initial_bitrate_bps, c.min_bitrate_bps, 3 * c.max_bitrate_bps) {
     fec.loss = c.assumed_loss;
     stats.target_bitrate_bps = c.initial_bitrate_bps;
+    inputs.reserve(256);
   }
 
   void send_datagram(wire::PacketType type, std::span<const uint8_t> payload) {
@@ -422,12 +423,10 @@ std::optional<wire::PoseMessage> StreamServer::latest_pose() const {
   return impl_->pose;
 }
 
-std::vector<wire::InputMessage> StreamServer::take_inputs() {
+void StreamServer::take_inputs(std::vector<wire::InputMessage>& out) {
+  out.clear();
   std::lock_guard lock(impl_->state_mutex);
-  std::vector<wire::InputMessage> out;
   out.swap(impl_->inputs);
-  impl_->inputs.reserve(256);
-  return out;
 }
 
 std::optional<ReceivedPose> StreamServer::latest_received_pose() const {

@@ -85,8 +85,10 @@ class StreamServer {
   bool take_keyframe_request();
   std::optional<wire::PoseMessage> latest_pose() const;
   std::optional<ReceivedPose> latest_received_pose() const;
-  // Input events in arrival order since the last call (bounded: the oldest are dropped past 256).
-  std::vector<wire::InputMessage> take_inputs();
+  // Input events in arrival order since the last call (bounded: the oldest are dropped past 256), swapped
+  // into `out` (cleared first): the two vectors trade buffers, so neither side allocates once both have
+  // grown.
+  void take_inputs(std::vector<wire::InputMessage>& out);
   StreamServerStats stats() const;
 
   struct Impl;

@@ -161,9 +161,8 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
 
   // Events, each once, in order: as bob saw them.
   std::vector<std::string> events;
-  static constexpr const char* kKinds[] = {"", "join", "leave", "grab", "release"};
   for (const wire::RoomEvent& e : bob_report.room_events)
-    events.push_back(std::string(wire::user_name_view(e.user)) + " " + kKinds[size_t(e.kind)]);
+    events.push_back(std::string(wire::user_name_view(e.user)) + " " + wire::room_event_name(e.kind));
   const std::vector<std::string> expected{"bob join",    "alice join", "alice grab", "alice release",
                                           "alice leave", "alice join", "alice leave"};
   EXPECT_EQ(events, expected);
