@@ -1,6 +1,9 @@
 #include "app/cli_parsing.hpp"
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <vector>
 
 #include "core/error.hpp"
@@ -92,6 +95,32 @@ int64_t parse_bitrate(const std::string& text, const char* flag) {
   if (bits < 10e3 || bits > 2e9)
     throw_invalid_input(std::string(flag) + " must be between 10k and 2G bits/s");
   return int64_t(bits);
+}
+
+}  // namespace kairo::app
+
+namespace kairo::app {
+
+std::string read_secret(const std::string& value, const std::string& file, const char* flag,
+                        const char* env) {
+  if (!file.empty()) {
+    if (!value.empty()) throw_invalid_input(std::string("give ") + flag + " or " + flag + "-file, not both");
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line))
+      throw_invalid_input(std::string("cannot read ") + flag + "-file " + file);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) throw_invalid_input(std::string(flag) + "-file " + file + " is empty");
+    return line;
+  }
+  const char* from_env = std::getenv(env);
+  if (!value.empty() && (from_env == nullptr || value != from_env))
+    std::fprintf(
+        stderr,
+        "kairo: warning: %s on the command line is visible to every process on this machine; use %s or "
+        "%s-file\n",
+        flag, env, flag);
+  return value;
 }
 
 }  // namespace kairo::app

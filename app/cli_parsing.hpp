@@ -21,3 +21,13 @@ Pose parse_pose(const std::string& text, const char* flag);
 int64_t parse_bitrate(const std::string& text, const char* flag);
 
 }  // namespace kairo::app
+
+namespace kairo::app {
+
+// A secret given as a flag (`value`, also read from the environment variable `env`) or as a file holding it
+// (`file`: the first line). A secret typed into argv is visible to every user of the machine (ps,
+// /proc/PID/cmdline): that works, with a warning on stderr naming the safer ways. Throws kairo::Error
+// (invalid input) when both or an unreadable file are given.
+std::string read_secret(const std::string& value, const std::string& file, const char* flag, const char* env);
+
+}  // namespace kairo::app

@@ -2,7 +2,9 @@
 #include <csignal>
 #include <cstdio>
 
+#include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
+#include "control-plane/api_error.hpp"
 #include "control-plane/control_api.hpp"
 #include "core/error.hpp"
 
@@ -11,6 +13,8 @@ namespace kairo::app {
 Runner add_control_command(CLI::App& app) {
   struct Options {
     std::string db, listen = "127.0.0.1:8080", tls_cert, tls_key, bootstrap_admin, node_token, token_key;
+    std::string bootstrap_admin_file, node_token_file, token_key_file;
+    int max_sessions_client = 4, max_sessions_operator = 64;
     bool allow_plain_http = false;
     int threads = 2, pool = 8;
   };
@@ -22,11 +26,31 @@ Runner add_control_command(CLI::App& app) {
   app.add_option("--tls-key", o->tls_key, "PEM private key (HTTPS)")->envname("KAIRO_TLS_KEY");
   app.add_option("--bootstrap-admin", o->bootstrap_admin, "USER:PASSWORD of the first admin")
       ->envname("KAIRO_BOOTSTRAP_ADMIN");
-  app.add_option("--node-token", o->node_token, "a node token accepted without minting (simple deployments)")
+  app.add_option("--bootstrap-admin-file", o->bootstrap_admin_file,
+                 "a file holding USER:PASSWORD of the first admin")
+      ->envname("KAIRO_BOOTSTRAP_ADMIN_FILE");
+  app.add_option(
+         "--node-token", o->node_token,
+         "a fleet-wide node token accepted without minting (simple set-ups: any holder acts as any node "
+         "registered with it)")
       ->envname("KAIRO_NODE_TOKEN");
+  app.add_option("--node-token-file", o->node_token_file, "a file holding the fleet-wide node token")
+      ->envname("KAIRO_NODE_TOKEN_FILE");
   app.add_option("--token-key", o->token_key,
                  "access-token signing key (default: generated once, shared in the database)")
       ->envname("KAIRO_TOKEN_KEY");
+  app.add_option("--token-key-file", o->token_key_file, "a file holding the access-token signing key")
+      ->envname("KAIRO_TOKEN_KEY_FILE");
+  app.add_option("--max-sessions-per-client", o->max_sessions_client,
+                 "live sessions one client user may hold at once (0: no limit)")
+      ->envname("KAIRO_MAX_SESSIONS_PER_CLIENT")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--max-sessions-per-operator", o->max_sessions_operator,
+                 "live sessions one operator or admin may hold at once (0: no limit)")
+      ->envname("KAIRO_MAX_SESSIONS_PER_OPERATOR")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   app.add_flag("--allow-plain-http", o->allow_plain_http, "serve plain HTTP on a non-loopback address")
       ->envname("KAIRO_ALLOW_PLAIN_HTTP");
   app.add_option("--threads", o->threads, "HTTP threads")
@@ -38,6 +62,17 @@ Runner add_control_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 200));
   return [o] {
+    const std::string bootstrap_admin = read_secret(o->bootstrap_admin, o->bootstrap_admin_file,
+                                                    "--bootstrap-admin", "KAIRO_BOOTSTRAP_ADMIN");
+    const std::string node_token =
+        read_secret(o->node_token, o->node_token_file, "--node-token", "KAIRO_NODE_TOKEN");
+    const std::string token_key =
+        read_secret(o->token_key, o->token_key_file, "--token-key", "KAIRO_TOKEN_KEY");
+    if (!node_token.empty())
+      spdlog::warn(
+          "a static node token is set: it is fleet-wide (any holder can register nodes and act for every "
+          "node "
+          "registered with it); for production mint one token per node (POST /v1/node-tokens)");
     const bool tls = !o->tls_cert.empty() || !o->tls_key.empty();
     const bool loopback = o->listen.rfind("127.", 0) == 0 || o->listen.rfind("[::1]", 0) == 0 ||
                           o->listen.rfind("localhost", 0) == 0;
@@ -47,17 +82,23 @@ Runner add_control_command(CLI::App& app) {
     control::Database db(o->db, o->pool);
     const int version = db.migrate();
     const std::string key =
-        o->token_key.empty() ? db.shared_secret("token_signing_key", control::random_token()) : o->token_key;
+        token_key.empty() ? db.shared_secret("token_signing_key", control::random_token()) : token_key;
     control::AccessTokens tokens(key);
     control::AuthService auth(db, tokens);
-    if (!o->bootstrap_admin.empty()) {
-      const size_t colon = o->bootstrap_admin.find(':');
+    if (!bootstrap_admin.empty()) {
+      const size_t colon = bootstrap_admin.find(':');
       if (colon == std::string::npos) throw_invalid_input("--bootstrap-admin must be USER:PASSWORD");
-      auth.bootstrap_admin(o->bootstrap_admin.substr(0, colon), o->bootstrap_admin.substr(colon + 1));
+      try {
+        auth.bootstrap_admin(bootstrap_admin.substr(0, colon), bootstrap_admin.substr(colon + 1));
+      } catch (const control::ApiError& e) {
+        throw_invalid_input(std::string("--bootstrap-admin: ") + e.what());
+      }
     }
     control::FleetService fleet(db, 2.0);
     control::DownNodeSweeper sweeper(fleet, 2.0);
-    control::ControlApi api(db, auth, tokens, fleet, o->node_token);
+    control::ControlApi api(db, auth, tokens, fleet, node_token,
+                            control::RateLimits{.max_live_sessions_client = o->max_sessions_client,
+                                                .max_live_sessions_operator = o->max_sessions_operator});
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -1,20 +1,24 @@
 #include <cstdio>
 
+#include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
 #include "app/scene_paths.hpp"
 #include "app/signal_stop.hpp"
+#include "core/error.hpp"
 #include "node/node_agent.hpp"
 
 namespace kairo::app {
 
 Runner add_node_command(CLI::App& app) {
   auto o = std::make_shared<NodeOptions>();
+  auto token_file = std::make_shared<std::string>();
   app.add_option("--control", o->control_url, "control plane URL (http://HOST:PORT or https://...)")
       ->envname("KAIRO_CONTROL")
       ->required();
   app.add_option("--node-token", o->node_token, "node token (minted by an operator, or the control plane's)")
-      ->envname("KAIRO_NODE_TOKEN")
-      ->required();
+      ->envname("KAIRO_NODE_TOKEN");
+  app.add_option("--node-token-file", *token_file, "a file holding the node token")
+      ->envname("KAIRO_NODE_TOKEN_FILE");
   app.add_option("--listen-udp", o->listen_udp, "HOST:PORT for every session's UDP stream")
       ->envname("KAIRO_LISTEN_UDP")
       ->capture_default_str();
@@ -36,15 +40,28 @@ Runner add_node_command(CLI::App& app) {
   app.add_option("--ca-file", o->ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
   app.add_option("--record", o->record_dir, "record every session (poses, settings, events) for kairo replay")
       ->envname("KAIRO_RECORD");
+  app.add_option("--connect-timeout", o->connect_timeout_s,
+                 "seconds a placed session waits for its client before its slot is freed")
+      ->envname("KAIRO_CONNECT_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 600.0));
+  app.add_option(
+         "--admin-socket", o->admin_socket,
+         "unix socket for kairo node-drain (default: $KAIRO_RUN_DIR or /tmp, /kairo-node-<udp port>.sock)")
+      ->envname("KAIRO_ADMIN_SOCKET");
   app.add_flag("!--no-foveation", o->foveation,
                "never foveate (the quality controller uses resolution instead)");
-  return [o] {
+  return [o, token_file] {
+    o->node_token = read_secret(o->node_token, *token_file, "--node-token", "KAIRO_NODE_TOKEN");
+    if (o->node_token.empty())
+      throw_invalid_input("a node token is required: KAIRO_NODE_TOKEN or --node-token-file");
     if (o->scenes_dir.empty()) o->scenes_dir = default_scene_dir().string();
     SignalStop signals;
     NodeAgent agent(*o);
     std::fprintf(
-        stderr, "kairo node: UDP port %u%s\n", agent.udp_port(),
-        agent.metrics_port() ? (", metrics port " + std::to_string(agent.metrics_port())).c_str() : "");
+        stderr, "kairo node: UDP port %u%s, admin socket %s\n", agent.udp_port(),
+        agent.metrics_port() ? (", metrics port " + std::to_string(agent.metrics_port())).c_str() : "",
+        agent.admin_socket().c_str());
     agent.run(signals.stop);
     return 0;
   };

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   ControlApi api(db, auth, tokens, fleet, "bench-node-token",
                  RateLimits{.login_per_address_per_minute = 0,
                             .login_per_user_per_minute = 0,
-                            .sessions_per_user_per_minute = 0});
+                            .sessions_per_user_per_minute = 0,
+                            .max_live_sessions_client = 0});
   HttpServer server(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4},
                     [&api](const HttpRequest& r) { return api.handle(r); });
   for (int n = 0; n < 4; ++n)
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
                                          .device = "bench",
                                          .encoders = {"x264"},
                                          .scenes = {"vr-room"},
-                                         .max_sessions = 10000});
+                                         .max_sessions = 10000},
+                        NodeCredential{});
   // 500 users straight into the table (argon2id hashing 500 passwords would dominate set-up), one token each.
   std::vector<std::string> bearer;
   db.transact([&](pqxx::work& w) {

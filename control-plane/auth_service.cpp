@@ -5,6 +5,8 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "core/clock.hpp"
+#include "core/names.hpp"
 
 namespace kairo::control {
 namespace {
@@ -19,17 +21,55 @@ pqxx::binarystring as_bytes(const std::string& raw) {
 }
 
 void validate_username(const std::string& name) {
-  if (name.empty() || name.size() > 64)
-    throw ApiError(400, "invalid_username", "username must be 1 to 64 characters");
+  if (const auto problem = name_problem(name, 64))
+    throw ApiError(400, "invalid_username", "username " + *problem);
   for (unsigned char c : name)
     if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '@'))
       throw ApiError(400, "invalid_username", "username may hold letters, digits and _ - . @ only");
 }
 
+void validate_password(const std::string& password) {
+  if (password.size() < 8 || password.size() > 1024)
+    throw ApiError(400, "invalid_password", "password must be 8 to 1024 characters");
+}
+
 }  // namespace
 
 AuthService::AuthService(Database& db, const AccessTokens& tokens, int64_t refresh_lifetime_s)
-    : db_(db), tokens_(tokens), refresh_lifetime_s_(refresh_lifetime_s) {}
+    : db_(db),
+      tokens_(tokens),
+      refresh_lifetime_s_(refresh_lifetime_s),
+      dummy_hash_(hash_password(random_token())) {}
+
+void AuthService::revoke_locally(const std::string& family) {
+  std::lock_guard lock(revoked_mutex_);
+  revoked_families_.insert(family);
+}
+
+bool AuthService::access_revoked(const AccessClaims& claims) {
+  if (claims.family.empty()) return false;
+  std::unique_lock lock(revoked_mutex_);
+  const int64_t now = steady_now_ns();
+  if (now - revoked_synced_ns_ >= 1'000'000'000) {
+    revoked_synced_ns_ = now;
+    std::unordered_set<std::string> families;
+    try {
+      db_.transact([&](pqxx::work& w) {
+        families.clear();
+        for (const auto& r : w.exec_params("SELECT DISTINCT family FROM refresh_tokens WHERE revoked_at > "
+                                           "now() - make_interval(secs => $1)",
+                                           double(tokens_.lifetime_s() + 60)))
+          families.insert(r[0].as<std::string>());
+      });
+      // Keep what this replica revoked itself in the meantime (its transaction committed before ours read).
+      for (const std::string& f : revoked_families_) families.insert(f);
+      revoked_families_.swap(families);
+    } catch (const std::exception&) {
+      // database briefly unavailable: keep the last list; the next request tries again in a second
+    }
+  }
+  return revoked_families_.count(claims.family) > 0;
+}
 
 void AuthService::audit(const std::string& event, const std::string& username, const std::string& address,
                         const std::string& detail) {
@@ -41,6 +81,7 @@ void AuthService::audit(const std::string& event, const std::string& username, c
 
 void AuthService::bootstrap_admin(const std::string& username, const std::string& password) {
   validate_username(username);
+  validate_password(password);
   const std::string hash = hash_password(password);
   db_.transact([&](pqxx::work& w) {
     w.exec_params(
@@ -52,8 +93,7 @@ void AuthService::bootstrap_admin(const std::string& username, const std::string
 
 int64_t AuthService::create_user(const std::string& username, const std::string& password, Role role) {
   validate_username(username);
-  if (password.size() < 8 || password.size() > 1024)
-    throw ApiError(400, "invalid_password", "password must be 8 to 1024 characters");
+  validate_password(password);
   const std::string hash = hash_password(password);
   int64_t id = 0;
   db_.transact([&](pqxx::work& w) {
@@ -70,7 +110,7 @@ int64_t AuthService::create_user(const std::string& username, const std::string&
 TokenPair AuthService::issue(pqxx::work& w, int64_t user_id, const std::string& username, Role role,
                              const std::string& family) {
   const int64_t now = unix_now();
-  TokenPair pair{.access_token = tokens_.issue(user_id, username, role, now),
+  TokenPair pair{.access_token = tokens_.issue(user_id, username, role, now, family),
                  .refresh_token = random_token(),
                  .expires_in = tokens_.lifetime_s()};
   w.exec_params(
@@ -87,7 +127,11 @@ std::optional<TokenPair> AuthService::login(const std::string& username, const s
   db_.transact([&](pqxx::work& w) {
     const auto rows =
         w.exec_params("SELECT id, password_hash, role FROM users WHERE username = $1", username);
-    if (rows.empty()) return;
+    if (rows.empty()) {
+      // As slow as a wrong password (argon2id), so timing does not tell which user names exist.
+      (void)verify_password(dummy_hash_, password);
+      return;
+    }
     known = true;
     if (!verify_password(rows[0][1].as<std::string>(), password)) return;
     const auto role = parse_role(rows[0][2].as<std::string>());
@@ -99,7 +143,7 @@ std::optional<TokenPair> AuthService::login(const std::string& username, const s
 
 std::optional<TokenPair> AuthService::refresh(const std::string& refresh_token, const std::string& address) {
   std::optional<TokenPair> result;
-  std::string reused_by;
+  std::string reused_by, revoked_family;
   db_.transact([&](pqxx::work& w) {
     const auto rows = w.exec_params(
         "SELECT t.id, t.user_id, t.family, t.spent_at IS NOT NULL, t.revoked_at IS NOT NULL, t.expires_at < "
@@ -115,6 +159,7 @@ std::optional<TokenPair> AuthService::refresh(const std::string& refresh_token, 
       w.exec_params("UPDATE refresh_tokens SET revoked_at = now() WHERE family = $1 AND revoked_at IS NULL",
                     family);
       reused_by = r[6].as<std::string>();
+      revoked_family = family;
       return;
     }
     if (r[4].as<bool>() || r[5].as<bool>()) return;
@@ -122,20 +167,25 @@ std::optional<TokenPair> AuthService::refresh(const std::string& refresh_token, 
     result = issue(w, r[1].as<int64_t>(), r[6].as<std::string>(),
                    parse_role(r[7].as<std::string>()).value_or(Role::kClient), family);
   });
+  if (!revoked_family.empty()) revoke_locally(revoked_family);
   if (!reused_by.empty()) audit("refresh_token_reuse", reused_by, address, "family revoked");
   return result;
 }
 
 void AuthService::logout(const std::string& refresh_token, const std::string& address) {
-  std::string username;
+  std::string username, family;
   db_.transact([&](pqxx::work& w) {
     const auto rows = w.exec_params(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family = (SELECT family FROM refresh_tokens "
         "WHERE token_hash = $1) "
-        "AND revoked_at IS NULL RETURNING (SELECT username FROM users WHERE id = user_id)",
+        "AND revoked_at IS NULL RETURNING (SELECT username FROM users WHERE id = user_id), family",
         as_bytes(token_hash(refresh_token)));
-    if (!rows.empty()) username = rows[0][0].as<std::string>();
+    if (!rows.empty()) {
+      username = rows[0][0].as<std::string>();
+      family = rows[0][1].as<std::string>();
+    }
   });
+  if (!family.empty()) revoke_locally(family);
   if (!username.empty()) audit("logout", username, address, "");
 }
 

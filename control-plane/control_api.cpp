@@ -13,6 +13,7 @@
 #include "control-plane/api_json.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/names.hpp"
 
 namespace kairo::control {
 
@@ -144,6 +145,7 @@ struct ControlApi::Impl {
         tokens(t),
         fleet(f),
         static_node_token(std::move(node_token)),
+        limits(l),
         login_by_address(l.login_per_address_burst, l.login_per_address_per_minute),
         login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
         sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute) {}
@@ -152,26 +154,56 @@ struct ControlApi::Impl {
   const AccessTokens& tokens;
   FleetService& fleet;
   std::string static_node_token;
+  RateLimits limits;
   RateLimiter login_by_address, login_by_user, sessions_by_user;
 
-  bool is_node_token(const HttpRequest& r) {
+  std::optional<NodeCredential> node_credential_of(const HttpRequest& r) {
     try {
-      authenticate_node(r);
-      return true;
+      return authenticate_node(r);
     } catch (const ApiError&) {
-      return false;
+      return std::nullopt;
     }
   }
 
-  void authenticate_node(const HttpRequest& r) {
+  NodeCredential authenticate_node(const HttpRequest& r) {
     const std::string prefix = "Bearer ";
     if (r.authorization.rfind(prefix, 0) != 0) throw ApiError(401, "unauthenticated", "missing node token");
     const std::string token = r.authorization.substr(prefix.size());
     if (token.empty() || token.size() > 256) throw ApiError(401, "unauthenticated", "invalid node token");
     const bool static_match = !static_node_token.empty() && token.size() == static_node_token.size() &&
                               sodium_memcmp(token.data(), static_node_token.data(), token.size()) == 0;
-    if (!static_match && !fleet.node_token_valid(token))
-      throw ApiError(401, "unauthenticated", "invalid node token");
+    if (static_match) return NodeCredential{};
+    const auto credential = fleet.node_credential(token);
+    if (!credential) throw ApiError(401, "unauthenticated", "invalid node token");
+    return *credential;
+  }
+
+  static std::string credential_name(const NodeCredential& c) {
+    return c.token_id ? "node token " + std::to_string(*c.token_id) : std::string("static node token");
+  }
+
+  // The node the path names must be the credential's own; a refusal is audited (a node acting for another
+  // is a compromised node or a misconfiguration, and either is worth an operator's look).
+  int64_t authorised_node(const NodeCredential& credential, const std::string& segment,
+                          const HttpRequest& r) {
+    const int64_t node = id_segment(segment);
+    try {
+      fleet.authorise_node(credential, node);
+    } catch (const ApiError& e) {
+      if (e.status() == 403)
+        auth.audit("node_token_refused", credential_name(credential), r.remote_address,
+                   r.method + " for node " + std::to_string(node));
+      throw;
+    }
+    return node;
+  }
+
+  SessionCaller caller_of(const AccessClaims& who) const {
+    const bool privileged = who.role != Role::kClient;
+    return SessionCaller{.user_id = who.user_id,
+                         .privileged = privileged,
+                         .max_live_sessions = privileged ? limits.max_live_sessions_operator
+                                                         : limits.max_live_sessions_client};
   }
 
   static std::optional<int64_t> own_scope(const AccessClaims& who) {
@@ -199,10 +231,15 @@ struct ControlApi::Impl {
       named("/v1/node-tokens");
       const AccessClaims who = authenticate(r);
       require(who, {Role::kOperator, Role::kAdmin});
-      v1::Empty none;
-      parse_request(r.body, none);
-      const auto [id, token] = fleet.mint_node_token(who.user_id);
-      auth.audit("node_token_minted", who.username, r.remote_address, "id " + std::to_string(id));
+      v1::NodeTokenRequest body;
+      parse_request(r.body, body);
+      const std::optional<std::string> for_node =
+          body.has_node() ? std::optional<std::string>(required_string(true, body.node(), "node", 128))
+                          : std::nullopt;
+      const auto [id, token] = fleet.mint_node_token(who.user_id, for_node);
+      auth.audit(
+          "node_token_minted", who.username, r.remote_address,
+          "id " + std::to_string(id) + (for_node ? " for node \"" + escape_for_log(*for_node) + "\"" : ""));
       v1::NodeTokenCreated created;
       created.set_id(int32_t(id));
       created.set_token(token);
@@ -219,7 +256,7 @@ struct ControlApi::Impl {
     }
     if (n == 3 && parts[1] == "nodes" && parts[2] == "register" && r.method == "POST") {
       named("/v1/nodes/register");
-      authenticate_node(r);
+      const NodeCredential credential = authenticate_node(r);
       v1::NodeRegistration body;
       parse_request(r.body, body);
       check_list(body.encoders(), "encoders");
@@ -231,34 +268,45 @@ struct ControlApi::Impl {
                             .encoders = {body.encoders().begin(), body.encoders().end()},
                             .scenes = {body.scenes().begin(), body.scenes().end()},
                             .max_sessions = body.max_sessions()};
+      int64_t id = 0;
+      try {
+        id = fleet.register_node(node, credential);
+      } catch (const ApiError& e) {
+        if (e.status() == 403)
+          auth.audit("node_registration_refused", credential_name(credential), r.remote_address,
+                     std::string("name \"") + escape_for_log(node.name) + "\": " + e.what());
+        throw;
+      }
+      auth.audit("node_registered", credential_name(credential), r.remote_address,
+                 "node " + std::to_string(id) + " \"" + escape_for_log(node.name) + "\" at " +
+                     escape_for_log(node.address));
       v1::NodeRegistered registered;
-      registered.set_node_id(int32_t(fleet.register_node(node)));
+      registered.set_node_id(int32_t(id));
       return respond(201, registered);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "heartbeat" && r.method == "POST") {
       named("/v1/nodes/{id}/heartbeat");
-      authenticate_node(r);
+      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
       v1::Heartbeat body;
       parse_request(r.body, body);
       const double load = std::isfinite(body.load()) ? std::clamp(body.load(), 0.0, 1e6) : 0.0;
-      if (!fleet.heartbeat(id_segment(parts[2]), load)) throw ApiError(404, "not_found", "no such node");
+      if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
       v1::HeartbeatResponse answer;
       answer.set_heartbeat_interval_s(2);
       return respond(200, answer);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "GET") {
       named("/v1/nodes/{id}/sessions");
-      authenticate_node(r);
-      return respond_json(200,
-                          through_schema_array<v1::NodeSession>(fleet.node_sessions(id_segment(parts[2]))));
+      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
+      return respond_json(200, through_schema_array<v1::NodeSession>(fleet.node_sessions(node)));
     }
     if (n == 5 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "POST") {
       named("/v1/nodes/{id}/sessions/{session_id}");
-      authenticate_node(r);
+      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
       v1::SessionStateReport body;
       parse_request(r.body, body);
       const std::string reason = required_string(true, body.reason(), "reason", 512);
-      if (!fleet.report_session_state(id_segment(parts[2]), session_segment(parts[4]),
+      if (!fleet.report_session_state(node, session_segment(parts[4]),
                                       required_string(body.has_state(), body.state(), "state", 16), reason))
         throw ApiError(404, "not_found", "no such session on this node");
       return {204, "", "application/json"};
@@ -272,8 +320,12 @@ struct ControlApi::Impl {
         r.method == "POST") {
       named("/v1/nodes/{id}/" + parts[3]);
       // Operators drain and undrain; a node may drain itself (its preStop hook on shutdown) with its token.
-      std::string actor = "node";
-      if (!(parts[3] == "drain" && is_node_token(r))) {
+      std::string actor;
+      const auto credential = parts[3] == "drain" ? node_credential_of(r) : std::nullopt;
+      if (credential) {
+        authorised_node(*credential, parts[2], r);
+        actor = credential_name(*credential);
+      } else {
         const AccessClaims who = authenticate(r);
         require(who, {Role::kOperator, Role::kAdmin});
         actor = who.username;
@@ -290,6 +342,25 @@ struct ControlApi::Impl {
       named("/v1/capacity");
       require(authenticate(r), {Role::kOperator, Role::kAdmin});
       return respond_json(200, through_schema<v1::Capacity>(fleet.capacity()));
+    }
+    if (n == 2 && parts[1] == "rooms" && r.method == "POST") {
+      named("/v1/rooms");
+      const AccessClaims who = authenticate(r);
+      v1::RoomRequest body;
+      parse_request(r.body, body);
+      check_list(body.members(), "members");
+      RoomRequest q{.name = required_string(body.has_name(), body.name(), "name", 128),
+                    .scene = required_string(body.has_scene(), body.scene(), "scene", 256),
+                    .open = body.open(),
+                    .members = {body.members().begin(), body.members().end()}};
+      return respond_json(201, through_schema<v1::Room>(fleet.create_room(caller_of(who), q)));
+    }
+    if (n == 3 && parts[1] == "rooms" && r.method == "DELETE") {
+      named("/v1/rooms/{name}");
+      const AccessClaims who = authenticate(r);
+      if (!fleet.delete_room(caller_of(who), parts[2]))
+        throw ApiError(404, "not_found", "no such room of yours");
+      return {204, "", "application/json"};
     }
     if (n == 2 && parts[1] == "sessions" && r.method == "POST") {
       named("/v1/sessions");
@@ -309,7 +380,7 @@ struct ControlApi::Impl {
                        .codec = body.has_codec() ? required_string(true, body.codec(), "codec", 16) : "h264",
                        .room = std::nullopt};
       if (body.has_room()) q.room = required_string(true, body.room(), "room", 128);
-      return respond_json(201, through_schema<v1::Session>(fleet.create_session(who.user_id, q)));
+      return respond_json(201, through_schema<v1::Session>(fleet.create_session(caller_of(who), q)));
     }
     if (n == 2 && parts[1] == "sessions" && r.method == "GET") {
       named("/v1/sessions");
@@ -358,6 +429,8 @@ struct ControlApi::Impl {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
     if (!claims) throw ApiError(401, "unauthenticated", "invalid or expired token");
+    if (auth.access_revoked(*claims))
+      throw ApiError(401, "unauthenticated", "this login has ended (revoked)");
     return *claims;
   }
 
@@ -401,6 +474,10 @@ struct ControlApi::Impl {
       parse_request(r.body, body);
       const std::string username = required_string(body.has_username(), body.username(), "username", 64),
                         password = required_string(body.has_password(), body.password(), "password");
+      // One spelling per name: a NUL or control character would be cut or ignored further down (PostgreSQL
+      // ends a text at a NUL) and give the same user a fresh rate-limit bucket.
+      if (const auto problem = name_problem(username, 64))
+        throw ApiError(400, "invalid_username", "username " + *problem);
       if (!login_by_address.allow(r.remote_address) || !login_by_user.allow(username)) {
         auth.audit("login_rate_limited", username, r.remote_address, "");
         throw ApiError(429, "rate_limited", "too many login attempts; try again later");

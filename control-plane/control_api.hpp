@@ -16,6 +16,9 @@ struct RateLimits {
   double login_per_address_burst = 20, login_per_address_per_minute = 30;
   double login_per_user_burst = 5, login_per_user_per_minute = 10;
   double sessions_per_user_burst = 50, sessions_per_user_per_minute = 600;
+  // Live (placed or running) sessions a user may hold at once, by role; 0: no limit. A client holds a node
+  // slot from creation, so without a limit one user could hold a fleet's slots and never connect.
+  int max_live_sessions_client = 4, max_live_sessions_operator = 64;
 };
 
 class ControlApi {

@@ -77,14 +77,15 @@ AccessTokens::AccessTokens(std::string signing_key, int64_t lifetime_s)
   if (key_.size() < 32) throw_invalid_input("the token signing key must be at least 32 bytes");
 }
 
-std::string AccessTokens::issue(int64_t user_id, const std::string& username, Role role,
-                                int64_t now_s) const {
+std::string AccessTokens::issue(int64_t user_id, const std::string& username, Role role, int64_t now_s,
+                                const std::string& family) const {
   jwt_t* raw = nullptr;
   if (jwt_new(&raw) != 0) throw_runtime("cannot create a token");
   std::unique_ptr<jwt_t, JwtDeleter> token(raw);
   jwt_add_grant(token.get(), "sub", std::to_string(user_id).c_str());
   jwt_add_grant(token.get(), "name", username.c_str());
   jwt_add_grant(token.get(), "role", role_name(role));
+  if (!family.empty()) jwt_add_grant(token.get(), "fam", family.c_str());
   jwt_add_grant_int(token.get(), "iat", long(now_s));
   jwt_add_grant_int(token.get(), "exp", long(now_s + lifetime_s_));
   jwt_set_alg(token.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(key_.data()),
@@ -106,12 +107,16 @@ std::optional<AccessClaims> AccessTokens::verify(const std::string& text, int64_
   const char* subject = jwt_get_grant(token.get(), "sub");
   const char* name = jwt_get_grant(token.get(), "name");
   const char* role_text = jwt_get_grant(token.get(), "role");
+  const char* family = jwt_get_grant(token.get(), "fam");
   if (expires <= now_s || subject == nullptr || name == nullptr || role_text == nullptr) return std::nullopt;
   const auto role = parse_role(role_text);
   if (!role) return std::nullopt;
   try {
-    return AccessClaims{
-        .user_id = std::stoll(subject), .username = name, .role = *role, .expires_at = expires};
+    return AccessClaims{.user_id = std::stoll(subject),
+                        .username = name,
+                        .role = *role,
+                        .expires_at = expires,
+                        .family = family ? family : ""};
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -24,12 +24,14 @@ struct AccessClaims {
   std::string username;
   Role role = Role::kClient;
   int64_t expires_at = 0;  // unix seconds
+  std::string family;      // the login (refresh-token family) it was issued for; empty for none
 };
 
 class AccessTokens {
  public:
   explicit AccessTokens(std::string signing_key, int64_t lifetime_s = 15 * 60);
-  std::string issue(int64_t user_id, const std::string& username, Role role, int64_t now_s) const;
+  std::string issue(int64_t user_id, const std::string& username, Role role, int64_t now_s,
+                    const std::string& family = "") const;
   // Verifies signature (HS256 only: "alg":"none" and every other algorithm are refused), expiry and claims.
   std::optional<AccessClaims> verify(const std::string& token, int64_t now_s) const;
   int64_t lifetime_s() const { return lifetime_s_; }

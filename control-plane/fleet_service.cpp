@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "core/names.hpp"
 #include "streaming/room_messages.hpp"
 
 namespace kairo::control {
@@ -68,14 +69,26 @@ constexpr int kMaxRoomMembers = int(wire::kMaxRoomMembers);
 FleetService::FleetService(Database& db, double heartbeat_interval_s)
     : db_(db), heartbeat_interval_s_(heartbeat_interval_s) {}
 
-std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by) {
+std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by,
+                                                              const std::optional<std::string>& for_node) {
   const std::string token = random_token();
   int64_t id = 0;
+  bool found = true;
   db_.transact([&](pqxx::work& w) {
-    id = w.exec_params("INSERT INTO node_tokens (token_hash, created_by) VALUES ($1, $2) RETURNING id",
-                       bytes(token_hash(token)), created_by)[0][0]
+    std::optional<int64_t> node;
+    if (for_node) {
+      const auto rows = w.exec_params("SELECT id FROM nodes WHERE name = $1 FOR UPDATE", *for_node);
+      found = !rows.empty();
+      if (!found) return;
+      node = rows[0][0].as<int64_t>();
+    }
+    id = w.exec_params(
+              "INSERT INTO node_tokens (token_hash, created_by, node_id) VALUES ($1, $2, $3) RETURNING id",
+              bytes(token_hash(token)), created_by, node)[0][0]
              .as<int64_t>();
+    if (node) w.exec_params("UPDATE nodes SET token_id = $2 WHERE id = $1", *node, id);
   });
+  if (!found) throw ApiError(404, "not_found", "no node named \"" + *for_node + "\"");
   return {id, token};
 }
 
@@ -91,35 +104,86 @@ bool FleetService::revoke_node_token(int64_t id) {
   return found;
 }
 
-bool FleetService::node_token_valid(const std::string& token) {
-  bool valid = false;
+std::optional<NodeCredential> FleetService::node_credential(const std::string& token) {
+  std::optional<NodeCredential> out;
   db_.transact([&](pqxx::work& w) {
-    valid = !w.exec_params("SELECT 1 FROM node_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-                           bytes(token_hash(token)))
-                 .empty();
+    const auto rows =
+        w.exec_params("SELECT id, node_id FROM node_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                      bytes(token_hash(token)));
+    if (rows.empty()) return;
+    out = NodeCredential{
+        .token_id = rows[0][0].as<int64_t>(),
+        .node_id = rows[0][1].is_null() ? std::nullopt : std::optional<int64_t>(rows[0][1].as<int64_t>())};
   });
-  return valid;
+  return out;
 }
 
-int64_t FleetService::register_node(const NodeRegistration& n) {
-  if (n.name.empty() || n.name.size() > 128 || n.address.empty() || n.address.size() > 256)
-    throw ApiError(400, "invalid_node", "name and address are required (at most 128 and 256 characters)");
+void FleetService::authorise_node(const NodeCredential& credential, int64_t node_id) {
+  if (credential.token_id) {
+    // A minted token acts for its own node only (no database read: the token's row said which).
+    if (credential.node_id != node_id)
+      throw ApiError(403, "forbidden", "this node token belongs to another node");
+    return;
+  }
+  // The static fleet token acts for the nodes registered with it, never for a node with a token of its own.
+  std::optional<bool> own;
+  db_.transact([&](pqxx::work& w) {
+    const auto rows = w.exec_params("SELECT token_id IS NULL FROM nodes WHERE id = $1", node_id);
+    if (!rows.empty()) own = rows[0][0].as<bool>();
+  });
+  if (!own) throw ApiError(404, "not_found", "no such node");
+  if (!*own) throw ApiError(403, "forbidden", "this node registered with a node token of its own");
+}
+
+int64_t FleetService::register_node(const NodeRegistration& n, const NodeCredential& credential) {
+  if (const auto problem = name_problem(n.name, 128))
+    throw ApiError(400, "invalid_node", "node name " + *problem);
+  if (n.address.empty() || n.address.size() > 256 || name_problem(n.address, 256))
+    throw ApiError(400, "invalid_node", "address is required: printable, at most 256 characters");
   if (n.max_sessions < 0 || n.max_sessions > 10000)
     throw ApiError(400, "invalid_node", "max_sessions must be 0 to 10000");
   int64_t id = 0;
+  std::string refusal;
   db_.transact([&](pqxx::work& w) {
-    id = w.exec_params(
-              "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
-              "last_heartbeat) "
-              "VALUES ($1, $2, $3, $4::text[], $5::text[], $6, 'up', now()) ON CONFLICT (name) DO UPDATE SET "
-              "address = "
-              "excluded.address, device = excluded.device, encoders = excluded.encoders, scenes = "
-              "excluded.scenes, "
-              "max_sessions = excluded.max_sessions, state = 'up', last_heartbeat = now() RETURNING id",
-              n.name, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes),
-              n.max_sessions)[0][0]
-             .as<int64_t>();
+    refusal.clear();
+    const auto existing = w.exec_params("SELECT id, token_id FROM nodes WHERE name = $1 FOR UPDATE", n.name);
+    const std::optional<int64_t> owner = existing.empty() || existing[0][1].is_null()
+                                             ? std::nullopt
+                                             : std::optional<int64_t>(existing[0][1].as<int64_t>());
+    if (credential.token_id) {
+      // A bound token registers its own node again (a restart), under its own name only.
+      if (credential.node_id && (existing.empty() || existing[0][0].as<int64_t>() != *credential.node_id)) {
+        refusal = "this node token belongs to another node";
+        return;
+      }
+      if (!existing.empty() && owner != credential.token_id) {
+        refusal = "the name \"" + n.name + "\" belongs to another node";
+        return;
+      }
+    } else if (owner) {
+      refusal = "the name \"" + n.name + "\" belongs to a node with a token of its own";
+      return;
+    }
+    if (existing.empty()) {
+      id = w.exec_params(
+                "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
+                "last_heartbeat, "
+                "token_id) VALUES ($1, $2, $3, $4::text[], $5::text[], $6, 'up', now(), $7) RETURNING id",
+                n.name, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes),
+                n.max_sessions, credential.token_id)[0][0]
+               .as<int64_t>();
+      if (credential.token_id)
+        w.exec_params("UPDATE node_tokens SET node_id = $2 WHERE id = $1", *credential.token_id, id);
+    } else {
+      id = existing[0][0].as<int64_t>();
+      w.exec_params(
+          "UPDATE nodes SET address = $2, device = $3, encoders = $4::text[], scenes = $5::text[], "
+          "max_sessions = "
+          "$6, state = 'up', last_heartbeat = now() WHERE id = $1",
+          id, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes), n.max_sessions);
+    }
   });
+  if (!refusal.empty()) throw ApiError(403, "forbidden", refusal);
   return id;
 }
 
@@ -235,31 +299,73 @@ int FleetService::sweep_down_nodes() {
   return down;
 }
 
-json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
-  if (q.scene.empty() || q.scene.size() > 256)
-    throw ApiError(400, "invalid_scene", "scene must be 1 to 256 characters");
+json FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
+  if (const auto problem = name_problem(q.scene, 256))
+    throw ApiError(400, "invalid_scene", "scene " + *problem);
   if (q.eye_width < 16 || q.eye_width > 8192 || q.eye_height < 16 || q.eye_height > 8192)
     throw ApiError(400, "invalid_size", "eye_width and eye_height must be 16 to 8192");
   if (q.fps < 1 || q.fps > 240) throw ApiError(400, "invalid_fps", "fps must be 1 to 240");
   if (q.codec != "h264" && q.codec != "hevc" && q.codec != "av1")
     throw ApiError(400, "invalid_codec", "codec must be h264, hevc or av1");
+  if (q.room)
+    if (const auto problem = name_problem(*q.room, 128))
+      throw ApiError(400, "invalid_room", "room " + *problem);
+  const int64_t user_id = caller.user_id;
   unsigned char id_bytes[16], key_bytes[32];
   randombytes_buf(id_bytes, sizeof(id_bytes));
   randombytes_buf(key_bytes, sizeof(key_bytes));
   const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
-  if (q.room && (q.room->empty() || q.room->size() > 128))
-    throw ApiError(400, "invalid_room", "room must be 1 to 128 characters");
   json result;
   std::string refusal;
+  int refusal_status = 503;
+  const char* refusal_code = "room_unavailable";
   db_.transact([&](pqxx::work& w) {
     refusal.clear();
     result = nullptr;
+    // A user's creations serialise on the user's row, so the live-session count below cannot be raced past
+    // the limit by parallel requests (through any replica). Lock order: user, room, nodes (by id).
+    w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id);
+    if (caller.max_live_sessions > 0) {
+      const int live = w.exec_params(
+                            "SELECT count(*) FROM sessions WHERE user_id = $1 AND state IN "
+                            "('placed','running')",
+                            user_id)[0][0]
+                           .as<int>();
+      if (live >= caller.max_live_sessions) {
+        refusal = "you have " + std::to_string(live) + " live sessions, the limit is " +
+                  std::to_string(caller.max_live_sessions) + ": end one first";
+        refusal_status = 429;
+        refusal_code = "session_limit";
+        return;
+      }
+    }
     // The users of a room share one scene instance, so a room lives on one node. Members joining at once
     // through different replicas serialise on the room's advisory lock: the first one picks the node.
     int64_t room_node = -1, preferred_node = -1;
     if (q.room) {
       w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + *q.room);
+      // Rooms are owned: the first user of a name owns it; others join only as listed members, or when an
+      // operator made it open. So nobody can squat a name on another scene and turn its members away.
+      const auto room = w.exec_params(
+          "SELECT owner_id IS NOT DISTINCT FROM $2, open, $2 = ANY(members), scene FROM rooms WHERE name = "
+          "$1",
+          *q.room, user_id);
+      if (room.empty()) {
+        w.exec_params("INSERT INTO rooms (name, owner_id, scene) VALUES ($1, $2, $3)", *q.room, user_id,
+                      q.scene);
+      } else {
+        if (!(room[0][0].as<bool>() || room[0][1].as<bool>() || room[0][2].as<bool>() || caller.privileged)) {
+          refusal = "room \"" + *q.room + "\" belongs to another user, who has not listed you as a member";
+          refusal_status = 403;
+          refusal_code = "room_forbidden";
+          return;
+        }
+        if (room[0][3].as<std::string>() != q.scene) {
+          refusal = "room \"" + *q.room + "\" is for scene " + room[0][3].as<std::string>();
+          return;
+        }
+      }
       const auto members = w.exec_params(
           "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND state IN "
           "('placed','running') LIMIT 1",
@@ -335,10 +441,59 @@ json FleetService::create_session(int64_t user_id, const SessionRequest& q) {
               {"state", "placed"}};
     if (q.room) result["room"] = *q.room;
   });
-  if (!refusal.empty()) throw ApiError(503, "room_unavailable", refusal);
+  if (!refusal.empty()) throw ApiError(refusal_status, refusal_code, refusal);
   if (result.is_null())
     throw ApiError(503, "no_capacity", "no live, undrained node with this scene has a free slot");
   return result;
+}
+
+json FleetService::create_room(const SessionCaller& owner, const RoomRequest& q) {
+  if (const auto problem = name_problem(q.name, 128)) throw ApiError(400, "invalid_room", "room " + *problem);
+  if (const auto problem = name_problem(q.scene, 256))
+    throw ApiError(400, "invalid_scene", "scene " + *problem);
+  if (q.open && !owner.privileged)
+    throw ApiError(403, "forbidden", "only operators open rooms to every user");
+  if (q.members.size() > 64) throw ApiError(400, "invalid_field", "at most 64 members");
+  json result;
+  std::string missing;
+  bool taken = false;
+  db_.transact([&](pqxx::work& w) {
+    missing.clear();
+    w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + q.name);
+    std::vector<std::string> ids;
+    for (const std::string& member : q.members) {
+      const auto rows = w.exec_params("SELECT id FROM users WHERE username = $1", member);
+      if (rows.empty()) {
+        missing = member;
+        return;
+      }
+      ids.push_back(rows[0][0].as<std::string>());
+    }
+    const auto inserted = w.exec_params(
+        "INSERT INTO rooms (name, owner_id, scene, open, members) VALUES ($1, $2, $3, $4, $5::bigint[]) ON "
+        "CONFLICT (name) DO NOTHING RETURNING (SELECT username FROM users WHERE id = $2)",
+        q.name, owner.user_id, q.scene, q.open, array_literal(ids));
+    taken = inserted.empty();
+    if (taken) return;
+    result = {{"name", q.name},
+              {"scene", q.scene},
+              {"open", q.open},
+              {"owner", inserted[0][0].is_null() ? "" : inserted[0][0].as<std::string>()},
+              {"members", q.members}};
+  });
+  if (!missing.empty()) throw ApiError(400, "invalid_field", "no user named \"" + missing + "\"");
+  if (taken) throw ApiError(409, "room_exists", "a room with that name exists");
+  return result;
+}
+
+bool FleetService::delete_room(const SessionCaller& caller, const std::string& name) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found = !w.exec_params("DELETE FROM rooms WHERE name = $1 AND ($3 OR owner_id = $2) RETURNING name", name,
+                           caller.user_id, caller.privileged)
+                 .empty();
+  });
+  return found;
 }
 
 json FleetService::list_sessions(std::optional<int64_t> user_id) {

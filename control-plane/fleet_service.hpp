@@ -24,6 +24,27 @@ struct NodeRegistration {
   int max_sessions = 0;
 };
 
+// Who a node request comes from: the static fleet-wide token of `kairo control --node-token` (it acts for
+// every node registered with it, and only those), or a minted token, bound to the one node that first
+// registered with it.
+struct NodeCredential {
+  std::optional<int64_t> token_id;  // nullopt: the static fleet token
+  std::optional<int64_t> node_id;   // the node a minted token is bound to; nullopt until it registers
+};
+
+// The user asking for a session, and what they may do.
+struct SessionCaller {
+  int64_t user_id = 0;
+  bool privileged = false;    // operator or admin: joins any room, opens rooms
+  int max_live_sessions = 0;  // placed or running at once; 0: no limit
+};
+
+struct RoomRequest {
+  std::string name, scene;
+  bool open = false;
+  std::vector<std::string> members;  // user names
+};
+
 struct SessionRequest {
   std::string scene;
   int eye_width = 0, eye_height = 0, fps = 0;
@@ -36,11 +57,20 @@ class FleetService {
   FleetService(Database& db, double heartbeat_interval_s = 2.0);
 
   // Node tokens: minted by operators (returned once, stored hashed), revocable.
-  std::pair<int64_t, std::string> mint_node_token(int64_t created_by);
+  // With `for_node` (a registered node's name), the token is bound to that node and the node answers to it
+  // from then on (rotation); ApiError 404 when there is no such node.
+  std::pair<int64_t, std::string> mint_node_token(int64_t created_by,
+                                                  const std::optional<std::string>& for_node = std::nullopt);
   bool revoke_node_token(int64_t id);
-  bool node_token_valid(const std::string& token);
+  // The credential a token stands for, or nullopt when it is unknown or revoked.
+  std::optional<NodeCredential> node_credential(const std::string& token);
+  // Throws ApiError 403 when the credential may not act for the node (another token's node), 404 when there
+  // is no such node.
+  void authorise_node(const NodeCredential& credential, int64_t node_id);
 
-  int64_t register_node(const NodeRegistration& node);
+  // Registers a new node or updates one of the credential's own; a name held by another token is never taken
+  // over (ApiError 403). A minted token is bound to the node it first registers.
+  int64_t register_node(const NodeRegistration& node, const NodeCredential& credential);
   bool heartbeat(int64_t node_id, double load);
   bool set_drained(int64_t node_id, bool drained);
   nlohmann::json list_nodes();
@@ -51,7 +81,13 @@ class FleetService {
   int sweep_down_nodes();
 
   // Throws ApiError 503 no_capacity when no live, undrained node with the scene has room.
-  nlohmann::json create_session(int64_t user_id, const SessionRequest& request);
+  // Throws ApiError 429 session_limit when the caller already has max_live_sessions, 403 room_forbidden
+  // for a room of another user that the caller is not a member of.
+  nlohmann::json create_session(const SessionCaller& caller, const SessionRequest& request);
+  // Rooms: created by their owner (open only by an operator); 409 when the name is taken.
+  nlohmann::json create_room(const SessionCaller& owner, const RoomRequest& request);
+  // The owner or an operator; false when no such room (or not theirs).
+  bool delete_room(const SessionCaller& caller, const std::string& name);
   nlohmann::json list_sessions(std::optional<int64_t> user_id);
   // nullopt when absent or (for a user id) not theirs.
   std::optional<nlohmann::json> get_session(const std::string& id, std::optional<int64_t> user_id);

@@ -65,6 +65,13 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       return respond(error_response(413, "body_too_large", "request body too large"), false);
     if (error) return respond(error_response(400, "bad_request", "malformed HTTP request"), false);
     const auto& request = parser_->get();
+    // RFC 9112 6.1: a Transfer-Encoding other than chunked leaves the body's length unknown, and a proxy in
+    // front may frame it differently (request smuggling). Only exactly "chunked" is accepted; anything else
+    // gets 400 and the connection is closed, so nothing behind it on the connection is read.
+    const auto te = request.equal_range(http::field::transfer_encoding);
+    const auto te_count = std::distance(te.first, te.second);
+    if (te_count > 1 || (te_count == 1 && !beast::iequals(te.first->value(), "chunked")))
+      return respond(error_response(400, "bad_request", "unsupported Transfer-Encoding"), false);
     HttpRequest in;
     in.method = std::string(request.method_string());
     const std::string target(request.target());
@@ -159,7 +166,15 @@ HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
       throw_invalid_input("TLS needs both --tls-cert and --tls-key");
     impl_->tls.emplace(asio::ssl::context::tls_server);
     impl_->tls->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                            asio::ssl::context::no_compression);
+    // TLS 1.2 with forward secrecy and AEAD only (ECDHE with AES-GCM or ChaCha20-Poly1305): no static-RSA key
+    // exchange, no CBC. TLS 1.3's suites are all of that kind already.
+    SSL_CTX* native = impl_->tls->native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    if (SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1") != 1)
+      throw_runtime("cannot set the TLS cipher list");
+    SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
     boost::system::error_code error;
     impl_->tls->use_certificate_chain_file(options.tls_cert_file, error);
     if (!error) impl_->tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, error);

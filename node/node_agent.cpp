@@ -12,7 +12,9 @@
 #include "control-plane/http_server.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "encoder/video_encoder.hpp"
+#include "node/admin_socket.hpp"
 #include "node/node_metrics.hpp"
 #include "node/room.hpp"
 #include "node/session_pipeline.hpp"
@@ -44,6 +46,7 @@ struct NodeAgent::Impl {
   std::unique_ptr<UdpMux> mux;
   NodeMetrics metrics;
   std::unique_ptr<control::HttpServer> metrics_server;
+  std::unique_ptr<AdminSocket> admin;
   std::map<std::string, std::filesystem::path> scene_files;  // by file name and by stem
   std::map<std::filesystem::path, std::shared_ptr<GpuScene>> loaded;
   std::vector<std::string> encoders;
@@ -60,7 +63,7 @@ struct NodeAgent::Impl {
     const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/drain", nullptr);
     if (r.status != 200) throw_runtime("drain: HTTP " + std::to_string(r.status));
     drain_reported = true;
-    spdlog::info("node {} drained: no new sessions; running ones continue", options.name);
+    spdlog::info("node {} drained: no new sessions; running ones continue", escape_for_log(options.name));
   }
 
   std::string local_status() const {
@@ -100,8 +103,9 @@ struct NodeAgent::Impl {
     v1::NodeRegistered registered;
     control::parse_answer(r.body, registered);
     node_id = registered.node_id();
-    spdlog::info("node {} registered as id {} at {} ({} scenes, {} sessions max)", options.name, node_id,
-                 advertised(), scene_files.size(), options.max_sessions);
+    spdlog::info("node {} registered as id {} at {} ({} scenes, {} sessions max)",
+                 escape_for_log(options.name), node_id, escape_for_log(advertised()), scene_files.size(),
+                 options.max_sessions);
   }
 
   std::shared_ptr<GpuScene> scene(const std::string& name) {
@@ -119,7 +123,8 @@ struct NodeAgent::Impl {
       message.set_reason(reason.substr(0, 500));
       call("POST", "/v1/nodes/" + std::to_string(node_id) + "/sessions/" + session, &message);
     } catch (const std::exception& e) {
-      spdlog::warn("could not report session {} {}: {}", session.substr(0, 8), state, e.what());
+      spdlog::warn("could not report session {} {}: {}", escape_for_log(session.substr(0, 8)), state,
+                   escape_for_log(e.what()));
     }
   }
 
@@ -139,6 +144,13 @@ struct NodeAgent::Impl {
                      .room = s.has_room() ? s.room() : std::string(),
                      .user = s.has_user() ? s.user() : std::string()};
     try {
+      // The control plane refuses such names already; a node checks what it is handed all the same (an older
+      // or compromised control plane must not be able to forge this node's log lines or paths).
+      if (const auto problem = name_problem(spec.scene, 256)) throw_invalid_input("scene name " + *problem);
+      if (!spec.room.empty())
+        if (const auto problem = name_problem(spec.room, 128)) throw_invalid_input("room name " + *problem);
+      if (id.size() != 32 || id.find_first_not_of("0123456789abcdef") != std::string::npos)
+        throw_invalid_input("malformed session id");
       spec.codec = parse_codec(s.codec());
       spec.key = SessionKey::from_hex(s.session_key());
       auto pipeline =
@@ -146,21 +158,23 @@ struct NodeAgent::Impl {
                                             PipelineOptions{.encoder_backend = options.encoder_backend,
                                                             .initial_bitrate_bps = 8'000'000,
                                                             .client_timeout_s = 3.0,
-                                                            .connect_timeout_s = 20.0,
+                                                            .connect_timeout_s = options.connect_timeout_s,
                                                             .foveation = options.foveation,
                                                             .fixed_foveation = options.fixed_foveation,
                                                             .record_dir = options.record_dir},
                                             spec.room.empty() ? nullptr : rooms.room(spec.room));
-      spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}{}", id.substr(0, 8), spec.scene,
-                   spec.eye_width, spec.eye_height, spec.fps, pipeline->stats().encoder_backend,
-                   spec.room.empty() ? "" : ", room " + spec.room);
+      spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}{}", id.substr(0, 8),
+                   escape_for_log(spec.scene), spec.eye_width, spec.eye_height, spec.fps,
+                   pipeline->stats().encoder_backend,
+                   spec.room.empty() ? "" : ", room " + escape_for_log(spec.room));
       {
         std::lock_guard lock(sessions_mutex);
         sessions[id] = std::move(pipeline);
       }
       report(id, "running", "");
     } catch (const std::exception& e) {
-      spdlog::warn("session {} could not start: {}", id.substr(0, 8), e.what());
+      spdlog::warn("session {} could not start: {}", escape_for_log(id.substr(0, 8)),
+                   escape_for_log(e.what()));
       report(id, "failed", std::string("the node could not start the session: ") + e.what());
     }
   }
@@ -256,6 +270,9 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
   if (d.scene_files.empty()) throw_invalid_input("no scene files in " + dir.string());
   d.mux = std::make_unique<UdpMux>(options.listen_udp);
   if (d.options.name.empty()) d.options.name = "node-" + std::to_string(d.mux->port());
+  d.admin = std::make_unique<AdminSocket>(
+      options.admin_socket.empty() ? default_admin_socket(d.mux->port()) : options.admin_socket,
+      [&d] { d.drain_requested = true; }, [&d] { return d.local_status(); });
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
   for (const BackendStatus& b : probe_encoders(Codec::kH264))
     if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
@@ -270,16 +287,15 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
                                    .tls_cert_file = {},
                                    .tls_key_file = {}},
         [&d](const control::HttpRequest& r) {
-          if (r.method == "GET" && r.path == "/metrics")
+          if (r.method == "GET" && r.path == "/metrics") {
+            const UdpMuxStats mux = d.mux->stats();
+            d.metrics.set_mux_rejected(mux.unknown_session, mux.malformed);
             return control::HttpResponse{200, d.metrics.render(), "text/plain; version=0.0.4"};
+          }
           if (r.method == "GET" && r.path == "/healthz")
             return control::HttpResponse{200, d.local_status(), "application/json"};
-          // Draining from the pod itself only: the metrics port is reachable by Prometheus, not a control.
-          const bool loopback = r.remote_address.rfind("127.", 0) == 0 || r.remote_address == "::1";
-          if (r.method == "POST" && r.path == "/drain" && loopback) {
-            d.drain_requested = true;
-            return control::HttpResponse{200, d.local_status(), "application/json"};
-          }
+          // Nothing here changes the node: this port is reachable by Prometheus, and so by the network.
+          // Draining is the admin socket's (node/admin_socket.hpp).
           return control::HttpResponse{404, R"({"error":{"code":"not_found","message":"no such route"}})",
                                        "application/json"};
         });
@@ -292,6 +308,14 @@ NodeAgent::~NodeAgent() {
 
 uint16_t NodeAgent::udp_port() const {
   return impl_->mux->port();
+}
+std::string default_admin_socket(uint16_t udp_port) {
+  const char* dir = std::getenv("KAIRO_RUN_DIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/kairo-node-" + std::to_string(udp_port) + ".sock";
+}
+
+const std::string& NodeAgent::admin_socket() const {
+  return impl_->admin->path();
 }
 uint16_t NodeAgent::metrics_port() const {
   return impl_->metrics_server ? impl_->metrics_server->port() : 0;
@@ -317,7 +341,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
       break;
     } catch (const kairo::Error& e) {
       if (e.exit_code() == 2 || attempt >= 60 || stop) throw;
-      spdlog::warn("registration failed ({}); retrying", e.what());
+      spdlog::warn("registration failed ({}); retrying", escape_for_log(e.what()));
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
@@ -334,7 +358,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
       }
       d.poll_sessions();
     } catch (const std::exception& e) {
-      spdlog::warn("control plane: {}", e.what());  // sessions carry on; try again next round
+      spdlog::warn("control plane: {}", escape_for_log(e.what()));  // sessions carry on; try again next round
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(d.options.poll_interval_s));
   }

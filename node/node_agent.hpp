@@ -28,7 +28,14 @@ struct NodeOptions {
   bool foveation = true;
   float fixed_foveation = 0;  // > 0: always foveate this strongly (tests, benchmarks)
   std::string record_dir{};   // non-empty: record every session there for `kairo replay`
+  // How long a placed session waits for its client's first datagram before its slot is freed: short, so
+  // sessions created and never connected cannot hold a node's slots.
+  double connect_timeout_s = 5.0;
+  std::string admin_socket{};  // the drain socket (node/admin_socket.hpp); empty: default_admin_socket(port)
 };
+
+// $KAIRO_RUN_DIR (or /tmp) /kairo-node-<udp port>.sock: where `kairo node-drain` looks by default.
+std::string default_admin_socket(uint16_t udp_port);
 
 class NodeAgent {
  public:
@@ -36,11 +43,12 @@ class NodeAgent {
   ~NodeAgent();
   uint16_t udp_port() const;
   uint16_t metrics_port() const;  // 0 without metrics
+  const std::string& admin_socket() const;
   // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.
   void run(const std::atomic<bool>& stop);
   int active_sessions() const;
-  // No new sessions: the control plane is told to drain this node (running sessions continue). Also
-  // `POST /drain` on the metrics listener, from loopback only (the pod's preStop hook: kairo node-drain).
+  // No new sessions: the control plane is told to drain this node (running sessions continue). Also "drain"
+  // on the admin socket (the pod's preStop hook: kairo node-drain).
   void drain();
   bool draining() const;
 

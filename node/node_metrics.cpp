@@ -1,5 +1,7 @@
 #include "node/node_metrics.hpp"
 
+#include <iterator>
+
 #include <cstdio>
 
 #include "streaming/room_messages.hpp"
@@ -79,6 +81,27 @@ std::string NodeMetrics::render() const {
   for (size_t i = 0; i < datagrams_.size(); ++i)
     out += std::string("kairo_packets_total{kind=\"") + kDatagramNames[i] + "\"} " +
            std::to_string(datagrams_[i].load()) + "\n";
+  out += "# HELP kairo_datagrams_rejected_total Datagrams refused by the node, by reason.\n";
+  out += "# TYPE kairo_datagrams_rejected_total counter\n";
+  static constexpr const char* kRejectionNames[] = {"malformed",       "wrong_session", "forged",
+                                                    "replayed",        "stale",         "inbox_full",
+                                                    "unknown_session", "mux_malformed"};
+  static_assert(std::size(kRejectionNames) == size_t(Rejection::kCount));
+  for (size_t i = 0; i < rejected_.size(); ++i) {
+    const uint64_t n = i == size_t(Rejection::kUnknownSession) ? mux_unknown_.load()
+                       : i == size_t(Rejection::kMuxMalformed) ? mux_malformed_.load()
+                                                               : rejected_[i].load();
+    out += std::string("kairo_datagrams_rejected_total{reason=\"") + kRejectionNames[i] + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  out += "# HELP kairo_path_events_total Client address validation and retransmission control.\n";
+  out += "# TYPE kairo_path_events_total counter\n";
+  static constexpr const char* kPathNames[] = {"challenge_sent", "validated", "amplification_limited",
+                                               "retransmission_suppressed"};
+  static_assert(std::size(kPathNames) == size_t(PathEvent::kCount));
+  for (size_t i = 0; i < path_events_.size(); ++i)
+    out += std::string("kairo_path_events_total{event=\"") + kPathNames[i] + "\"} " +
+           std::to_string(path_events_[i].load()) + "\n";
   out +=
       "# HELP kairo_rtt_seconds Latest round-trip time a client measured.\n# TYPE kairo_rtt_seconds gauge\n";
   out += "kairo_rtt_seconds " + number(double(rtt_us_.load()) * 1e-6) + "\n";

@@ -14,6 +14,21 @@ namespace kairo {
 enum class Stage { kPoseWait, kRender, kEncode, kNodeTotal, kCount };
 enum class FrameOutcome { kRendered, kSent, kFailed, kCount };
 enum class DatagramKind { kSent, kRetransmitted, kFec, kLost, kCount };
+// Datagrams the node refused, by why: so that a flood of forged or replayed datagrams, or a session falling
+// behind, shows on a dashboard (per node: no session label).
+enum class Rejection {
+  kMalformed,       // not a Kairo datagram (bad header) for a known session
+  kWrongSession,    // authenticated against another session's id
+  kForged,          // failed authentication
+  kReplayed,        // a sequence number already seen
+  kStale,           // older than the replay window
+  kInboxFull,       // the session's inbox was full (it fell behind)
+  kUnknownSession,  // the UDP mux had no such session
+  kMuxMalformed,    // the UDP mux could not read a header
+  kCount
+};
+// Path validation and retransmission control (streaming/stream_server.hpp).
+enum class PathEvent { kChallengeSent, kValidated, kAmplificationLimited, kRetransmissionSuppressed, kCount };
 
 class NodeMetrics {
  public:
@@ -21,6 +36,13 @@ class NodeMetrics {
   void count_frame(FrameOutcome outcome) { ++frames_[size_t(outcome)]; }
   void add_video_bytes(uint64_t n) { video_bytes_ += n; }
   void add_datagrams(DatagramKind kind, uint64_t n) { datagrams_[size_t(kind)] += n; }
+  void add_rejected(Rejection why, uint64_t n) { rejected_[size_t(why)] += n; }
+  // The mux's totals (it counts on its own thread): set, not added.
+  void set_mux_rejected(uint64_t unknown_session, uint64_t malformed) {
+    mux_unknown_ = unknown_session;
+    mux_malformed_ = malformed;
+  }
+  void add_path_events(PathEvent what, uint64_t n) { path_events_[size_t(what)] += n; }
   void set_rtt_seconds(double rtt) { rtt_us_ = int64_t(rtt * 1e6); }
   void session_started(const std::string& encoder_backend);
   void session_ended(const std::string& encoder_backend, bool failed);
@@ -43,6 +65,9 @@ class NodeMetrics {
   std::array<Histogram, size_t(Stage::kCount)> stages_;
   std::array<std::atomic<uint64_t>, size_t(FrameOutcome::kCount)> frames_{};
   std::array<std::atomic<uint64_t>, size_t(DatagramKind::kCount)> datagrams_{};
+  std::array<std::atomic<uint64_t>, size_t(Rejection::kCount)> rejected_{};
+  std::atomic<uint64_t> mux_unknown_{0}, mux_malformed_{0};
+  std::array<std::atomic<uint64_t>, size_t(PathEvent::kCount)> path_events_{};
   std::array<std::atomic<uint64_t>, 4> room_events_{};
   std::atomic<uint64_t> video_bytes_{0};
   std::atomic<int64_t> rtt_us_{0};

@@ -1,4 +1,5 @@
 #include "node/room.hpp"
+#include "core/names.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -52,7 +53,8 @@ RoomSeat Room::join(std::string_view user, int64_t now_ns) {
     m.joined_ns = now_ns;
     empty_since_ns_ = -1;
     event(wire::RoomEventKind::kJoin, uint8_t(slot), 0, now_ns);
-    spdlog::info("room {}: {} joined (slot {})", name_, wire::user_name_view(m.user), slot);
+    spdlog::info("room {}: {} joined (slot {})", escape_for_log(name_),
+                 escape_for_log(wire::user_name_view(m.user)), slot);
     return RoomSeat{.slot = uint8_t(slot), .token = m.token};
   }
   throw_invalid_input("room \"" + name_ + "\" is full (" + std::to_string(wire::kMaxRoomMembers) +
@@ -65,7 +67,7 @@ void Room::leave(const RoomSeat& seat, int64_t now_ns) {
   if (m == nullptr) return;
   for (Hand& hand : m->hands) release(seat.slot, hand, now_ns);
   event(wire::RoomEventKind::kLeave, seat.slot, 0, now_ns);
-  spdlog::info("room {}: {} left", name_, wire::user_name_view(m->user));
+  spdlog::info("room {}: {} left", escape_for_log(name_), escape_for_log(wire::user_name_view(m->user)));
   *m = Member{};
   if (std::none_of(members_.begin(), members_.end(), [](const Member& x) { return x.present; }))
     empty_since_ns_ = now_ns;

@@ -110,6 +110,19 @@ struct SessionPipeline::Impl {
     metrics.add_datagrams(
         DatagramKind::kLost,
         t.client_fragments_lost - std::min(t.client_fragments_lost, counted.client_fragments_lost));
+    const auto rejected = [&](OpenResult r) { return t.rejected[size_t(r)] - counted.rejected[size_t(r)]; };
+    metrics.add_rejected(Rejection::kMalformed, rejected(OpenResult::kMalformed));
+    metrics.add_rejected(Rejection::kWrongSession, rejected(OpenResult::kWrongSession));
+    metrics.add_rejected(Rejection::kForged, rejected(OpenResult::kForged));
+    metrics.add_rejected(Rejection::kReplayed, rejected(OpenResult::kReplayed));
+    metrics.add_rejected(Rejection::kStale, rejected(OpenResult::kStale));
+    metrics.add_rejected(Rejection::kInboxFull, t.inbox_dropped - counted.inbox_dropped);
+    metrics.add_path_events(PathEvent::kChallengeSent, t.path_challenges - counted.path_challenges);
+    metrics.add_path_events(PathEvent::kValidated, t.paths_validated - counted.paths_validated);
+    metrics.add_path_events(PathEvent::kAmplificationLimited,
+                            t.amplification_limited - counted.amplification_limited);
+    metrics.add_path_events(PathEvent::kRetransmissionSuppressed,
+                            t.retransmissions_suppressed - counted.retransmissions_suppressed);
     counted = t;
   }
 

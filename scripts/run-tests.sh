@@ -24,7 +24,7 @@ echo "== libFuzzer: datagram and message parsers (bounded)"
 mkdir -p build-fuzz
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l \
   tests/fuzz/datagram_fuzzer.cpp streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp streaming/datagram_crypto.cpp \
-  streaming/frame_assembler.cpp streaming/frame_metadata.cpp streaming/reed_solomon.cpp core/error.cpp -lsodium -lisal -o build-fuzz/datagram_fuzzer
+  streaming/frame_assembler.cpp streaming/frame_metadata.cpp streaming/reed_solomon.cpp core/error.cpp core/names.cpp -lsodium -lisal -o build-fuzz/datagram_fuzzer
 mkdir -p build-fuzz/corpus
 build-fuzz/datagram_fuzzer -max_total_time="${KAIRO_FUZZ_SECONDS:-60}" -max_len=1500 -rss_limit_mb=2048 \
   -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5

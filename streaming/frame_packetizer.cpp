@@ -46,6 +46,9 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
   const size_t payload = payload_bytes();
   f.payloads.resize(size_t(total) * payload);  // grows to the largest frame, then stays
   f.order.resize(size_t(total));
+  f.retransmitted_ns.assign(size_t(total),
+                            0);  // capacity kept: no allocation once the largest frame was seen
+  f.retransmissions.assign(size_t(total), 0);
 
   // Lay out fragments block by block, fill data bodies, then compute parity per block.
   int slot = 0;
@@ -123,14 +126,27 @@ bool FramePacketizer::is_parity(int index) const {
 }
 
 std::span<const uint8_t> FramePacketizer::retransmission(uint64_t frame_id, uint8_t stream, int block,
-                                                         int index, int64_t send_time_ns) {
+                                                         int index, int64_t send_time_ns,
+                                                         int64_t min_interval_ns, int max_times,
+                                                         bool* suppressed) {
+  if (suppressed) *suppressed = false;
   for (KeptFrame& f : kept_) {
     if (f.count == 0 || f.info.frame_id != frame_id || f.info.stream != stream) continue;
     if (block < 0 || size_t(block) >= f.blocks.size() || index < 0 ||
         index >= f.blocks[size_t(block)].data + f.blocks[size_t(block)].parity)
       return {};
-    for (int position = 0; position < f.count; ++position)
-      if (f.order[size_t(position)] == ((block << 8) | index)) return stamp(f, position, send_time_ns, true);
+    for (int position = 0; position < f.count; ++position) {
+      if (f.order[size_t(position)] != ((block << 8) | index)) continue;
+      int64_t& last = f.retransmitted_ns[size_t(position)];
+      uint8_t& times = f.retransmissions[size_t(position)];
+      if (times >= max_times || (last != 0 && send_time_ns - last < min_interval_ns)) {
+        if (suppressed) *suppressed = true;
+        return {};
+      }
+      last = send_time_ns;
+      times = uint8_t(std::min(255, times + 1));
+      return stamp(f, position, send_time_ns, true);
+    }
   }
   return {};
 }

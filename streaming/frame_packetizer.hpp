@@ -46,9 +46,12 @@ class FramePacketizer {
   std::span<const uint8_t> fragment(int index, int64_t send_time_ns);
   bool is_parity(int index) const;  // of the last packetized frame, in send order
   // A kept fragment of an earlier frame for retransmission: by frame, block, and index within the block.
-  // Empty if the frame is no longer kept or the index does not exist.
+  // Empty if the frame is no longer kept or the index does not exist, and (setting *suppressed) when the
+  // same fragment went out again less than `min_interval_ns` ago or has been retransmitted `max_times`
+  // already: a NACK repeated (or replayed) many times draws one retransmission, not one each.
   std::span<const uint8_t> retransmission(uint64_t frame_id, uint8_t stream, int block, int index,
-                                          int64_t send_time_ns);
+                                          int64_t send_time_ns, int64_t min_interval_ns = 0,
+                                          int max_times = 255, bool* suppressed = nullptr);
 
   size_t fragment_body_bytes() const { return body_bytes_; }
   size_t payload_bytes() const { return body_bytes_ + wire::VideoFragment::kSize; }
@@ -63,8 +66,10 @@ class FramePacketizer {
     FrameInfo info;
     uint32_t frame_bytes = 0;
     std::vector<Block> blocks;
-    std::vector<uint8_t> payloads;  // fragments in send order, payload_bytes() each
-    std::vector<int> order;         // send position -> (block << 8) | index
+    std::vector<uint8_t> payloads;          // fragments in send order, payload_bytes() each
+    std::vector<int> order;                 // send position -> (block << 8) | index
+    std::vector<int64_t> retransmitted_ns;  // by send position: when it last went out again (0: never)
+    std::vector<uint8_t> retransmissions;   // by send position: how often
     int count = 0;
   };
   std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);

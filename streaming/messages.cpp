@@ -1,5 +1,6 @@
 #include "streaming/messages.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -12,6 +13,19 @@ size_t fits(std::span<uint8_t> out, size_t n) {
 }
 
 }  // namespace
+
+size_t write(const PathMessage& m, std::span<uint8_t> out) {
+  fits(out, PathMessage::kSize);
+  std::copy(m.token.begin(), m.token.end(), out.begin());
+  return PathMessage::kSize;
+}
+
+std::optional<PathMessage> read_path(std::span<const uint8_t> in) {
+  if (in.size() != PathMessage::kSize) return std::nullopt;
+  PathMessage m;
+  std::copy(in.begin(), in.end(), m.token.begin());
+  return m;
+}
 
 size_t write(const PoseMessage& m, std::span<uint8_t> out) {
   fits(out, PoseMessage::kSize);

@@ -76,6 +76,16 @@ struct KeyframeRequestMessage {
   static constexpr size_t kSize = 8;
 };
 
+// Server -> client kPathChallenge and its echo, client -> server kPathResponse: 16 random bytes. As in QUIC
+// (RFC 9000 8.2), a client address gets the stream only once it has echoed a challenge sent to it, so a
+// datagram captured and re-sent from elsewhere cannot redirect the stream.
+struct PathMessage {
+  std::array<uint8_t, 16> token{};
+  static constexpr size_t kSize = 16;
+};
+
+size_t write(const PathMessage& m, std::span<uint8_t> out);
+std::optional<PathMessage> read_path(std::span<const uint8_t> in);
 size_t write(const PoseMessage& m, std::span<uint8_t> out);
 size_t write(const NackMessage& m, std::span<uint8_t> out);
 size_t write(const ReportMessage& m, std::span<uint8_t> out);

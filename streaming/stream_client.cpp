@@ -91,6 +91,14 @@ struct StreamClient::Impl {
         last_transit_ns = transit;
       }
       assembler.add(payload, now);
+    } else if (header.type == wire::PacketType::kPathChallenge) {
+      // Echo it from this socket: the server sends the stream to an address only after this answer.
+      if (const auto challenge = wire::read_path(payload)) {
+        std::array<uint8_t, wire::PathMessage::kSize> echo{};
+        send(wire::PacketType::kPathResponse, std::span(echo.data(), wire::write(*challenge, echo)));
+        std::lock_guard lock(mutex);
+        ++stats.path_challenges_answered;
+      }
     } else if (header.type == wire::PacketType::kPong) {
       if (const auto pong = wire::read_pong(payload)) clock.add(*pong, now);
     } else if (header.type == wire::PacketType::kRoomState) {

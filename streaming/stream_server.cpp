@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sodium.h>
+
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "streaming/fec_policy.hpp"
@@ -22,8 +24,26 @@ struct StreamServer::Impl {
   StreamServerConfig config;
   boost::asio::io_context io;
   udp::socket socket{io};
-  udp::endpoint peer, from;
-  std::atomic<bool> connected{false};
+  udp::endpoint peer, from;            // peer: the validated client address, the only one the stream goes to
+  std::atomic<bool> connected{false};  // a client address has been validated
+  // Addresses that sent authenticated datagrams but have not yet echoed a path challenge. A few at once, so
+  // that an on-path attacker re-sending the client's datagrams from elsewhere cannot crowd out the client's
+  // own validation. Until validated, an address gets challenges only, at most 3x the bytes it sent.
+  struct Candidate {
+    udp::endpoint address;
+    std::array<uint8_t, wire::PathMessage::kSize> token{};
+    uint64_t bytes_received = 0, bytes_sent = 0;
+    int64_t challenge_sent_ns = 0, last_seen_ns = 0;
+    bool in_use = false;
+  };
+  static constexpr uint64_t kAmplificationLimit = 3;
+  static constexpr int64_t kChallengeIntervalNs = 50'000'000;
+  std::array<Candidate, 4> candidates{};
+  // Retransmissions: each fragment at most kMaxRetransmissions times and not twice within ~an RTT, and all
+  // of them within a byte budget per second (half the link estimate): NACKs cannot multiply the stream.
+  static constexpr int kMaxRetransmissions = 3;
+  double retransmit_tokens = 0;
+  int64_t retransmit_refilled_ns = 0;
   std::atomic<int64_t> last_client_datagram_ns{0};  // written per datagram: an atomic, not the stats lock
   boost::asio::steady_timer pace_timer{io};
   DatagramSealer sealer;
@@ -80,16 +100,66 @@ struct StreamServer::Impl {
 
   void send_datagram(wire::PacketType type, std::span<const uint8_t> payload) {
     if (!connected) return;
+    wire_bytes += send_sealed(type, payload, peer);
+  }
+
+  size_t send_sealed(wire::PacketType type, std::span<const uint8_t> payload, const udp::endpoint& to) {
     const size_t n = sealer.seal(type, payload, out);
-    wire_bytes += n;
     if (config.shared_socket_fd >= 0) {
       // sendto(2) on a shared socket is safe from any thread; Asio's socket object would not be.
-      (void)::sendto(config.shared_socket_fd, out.data(), n, MSG_DONTWAIT, peer.data(),
-                     socklen_t(peer.size()));
-      return;
+      (void)::sendto(config.shared_socket_fd, out.data(), n, MSG_DONTWAIT, to.data(), socklen_t(to.size()));
+      return n;
     }
     boost::system::error_code ignored;
-    socket.send_to(boost::asio::buffer(out.data(), n), peer, 0, ignored);
+    socket.send_to(boost::asio::buffer(out.data(), n), to, 0, ignored);
+    return n;
+  }
+
+  Candidate& candidate_for(const udp::endpoint& address, int64_t now) {
+    Candidate* oldest = &candidates[0];
+    for (Candidate& c : candidates) {
+      if (c.in_use && c.address == address) return c;
+      if (!c.in_use || (oldest->in_use && c.last_seen_ns < oldest->last_seen_ns)) oldest = &c;
+    }
+    *oldest = Candidate{.address = address, .last_seen_ns = now, .in_use = true};
+    randombytes_buf(oldest->token.data(), oldest->token.size());
+    return *oldest;
+  }
+
+  // An authenticated datagram from an address that is not the validated peer: challenge it (within the
+  // amplification limit), or validate it when this is the echo of its challenge. True when it became the
+  // peer.
+  bool check_path(const wire::Header& header, std::span<const uint8_t> payload, size_t datagram_bytes,
+                  int64_t now) {
+    Candidate& c = candidate_for(from, now);
+    c.bytes_received += datagram_bytes;
+    c.last_seen_ns = now;
+    if (header.type == wire::PacketType::kPathResponse) {
+      const auto echo = wire::read_path(payload);
+      if (echo && c.challenge_sent_ns != 0 &&
+          sodium_memcmp(echo->token.data(), c.token.data(), c.token.size()) == 0) {
+        peer = from;
+        connected = true;
+        c.in_use = false;
+        std::lock_guard lock(state_mutex);
+        ++stats.paths_validated;
+        return true;
+      }
+      return false;
+    }
+    if (c.challenge_sent_ns != 0 && now - c.challenge_sent_ns < kChallengeIntervalNs) return false;
+    const size_t challenge_bytes = wire::kHeaderSize + wire::PathMessage::kSize + wire::kTagSize;
+    if (c.bytes_sent + challenge_bytes > kAmplificationLimit * c.bytes_received) {
+      std::lock_guard lock(state_mutex);
+      ++stats.amplification_limited;
+      return false;
+    }
+    std::array<uint8_t, wire::PathMessage::kSize> token = c.token;
+    c.bytes_sent += send_sealed(wire::PacketType::kPathChallenge, token, c.address);
+    c.challenge_sent_ns = now;
+    std::lock_guard lock(state_mutex);
+    ++stats.path_challenges;
+    return false;
   }
 
   // Shared-socket mode, on the session's thread: handle what deliver() queued, one datagram at a time.
@@ -134,9 +204,10 @@ struct StreamServer::Impl {
       return;
     }
     last_client_datagram_ns = received_ns;
-    peer = from;  // follows the client if its address changes (NAT rebinding), only on authenticated input
-    connected = true;
     const std::span<const uint8_t> payload(plain.data(), size);
+    // The stream follows the client to a new address (NAT rebinding) only once that address has echoed a
+    // challenge: an authenticated datagram proves the sender knew the key once, not where the client is now.
+    if (!(connected && from == peer)) check_path(header, payload, datagram.size(), received_ns);
     switch (header.type) {
       case wire::PacketType::kPing:
         if (const auto ping = wire::read_ping(payload)) {
@@ -192,18 +263,44 @@ struct StreamServer::Impl {
           ++stats.keyframe_requests;
         }
         break;
+      case wire::PacketType::kPathResponse:
+        break;  // handled by check_path
       default:
-        break;  // video, pong: not for us
+        break;  // video, pong, room state, path challenge: not for us
     }
   }
 
   void on_nack(const wire::NackMessage& nack) {
-    uint64_t sent = 0, bytes = 0;
+    const int64_t now = steady_now_ns();
+    // Budget: half the link estimate per second, at least 64 kB/s, a second's worth at most in the bucket.
+    const double budget_per_s = std::max(0.5 * double(rate.target_bps()) / 8.0, 64'000.0);
+    if (retransmit_refilled_ns != 0)
+      retransmit_tokens = std::min(
+          budget_per_s, retransmit_tokens + budget_per_s * double(now - retransmit_refilled_ns) * 1e-9);
+    else
+      retransmit_tokens = budget_per_s;
+    retransmit_refilled_ns = now;
+    // The client NACKs again at most once an RTT: anything sooner is a duplicate (or a replay).
+    int64_t rtt_ns;
+    {
+      std::lock_guard lock(state_mutex);
+      rtt_ns = int64_t(stats.rtt_ms * 1e6);
+    }
+    const int64_t min_interval = std::max<int64_t>(3 * rtt_ns / 4, config.retransmit_min_interval_ns);
+    uint64_t sent = 0, bytes = 0, suppressed = 0;
     for (size_t i = 0; i < nack.count; ++i) {
+      if (retransmit_tokens < double(packetizer.payload_bytes())) {
+        suppressed += nack.count - i;
+        break;
+      }
+      bool duplicate = false;
       const auto payload = packetizer.retransmission(nack.frame_id, nack.stream, nack.fragments[i].first,
-                                                     nack.fragments[i].second, steady_now_ns());
-      if (payload.empty()) continue;  // no longer kept: the frame is past saving
+                                                     nack.fragments[i].second, now, min_interval,
+                                                     kMaxRetransmissions, &duplicate);
+      suppressed += duplicate;
+      if (payload.empty()) continue;  // no longer kept (the frame is past saving), or a duplicate
       send_datagram(wire::PacketType::kVideo, payload);
+      retransmit_tokens -= double(payload.size());
       ++sent;
       bytes += payload.size();
     }
@@ -211,6 +308,7 @@ struct StreamServer::Impl {
     ++stats.nacks;
     stats.retransmitted += sent;
     stats.retransmitted_bytes += bytes;
+    stats.retransmissions_suppressed += suppressed;
   }
 
   void on_report(const wire::ReportMessage& r) {

@@ -31,6 +31,8 @@ struct StreamServerConfig {
   int64_t initial_bitrate_bps = 10'000'000;
   int64_t min_bitrate_bps = 300'000;
   int64_t max_bitrate_bps = 500'000'000;  // video bitrate bounds for the target handed to the encoder
+  // A fragment is retransmitted again only after max(3/4 RTT, this): the client repeats a NACK once an RTT.
+  int64_t retransmit_min_interval_ns = 5'000'000;
   double assumed_loss = 0.03;  // FEC protection until reports arrive (then decays towards the measured loss)
   // >= 0: no socket of its own. Datagrams arrive through deliver() (a UdpMux routes them by session id) and
   // leave through this shared socket, so that every session of a node is reachable at one address.
@@ -45,6 +47,10 @@ struct StreamServerStats {
   uint64_t frames = 0, datagrams = 0, video_bytes = 0;
   uint64_t fec_datagrams = 0, fec_bytes = 0, retransmitted = 0, retransmitted_bytes = 0;
   uint64_t inbox_dropped = 0;  // shared-socket mode: datagrams dropped because the session fell behind
+  // Path validation: challenges sent to new client addresses, addresses validated, challenges withheld by
+  // the 3x amplification limit; retransmissions refused as duplicates or over the budget.
+  uint64_t path_challenges = 0, paths_validated = 0, amplification_limited = 0,
+           retransmissions_suppressed = 0;
   uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0, inputs = 0,
            inputs_dropped = 0, hands = 0, room_states = 0;
   std::array<uint64_t, 6> rejected{};  // by OpenResult
@@ -71,7 +77,7 @@ class StreamServer {
   // a fixed inbox of 64 datagrams and handled on the session's thread; when the inbox is full the datagram
   // is dropped (counted): one slow session never blocks the node's receive thread.
   void deliver(std::span<const uint8_t> datagram, const void* from, size_t from_length);
-  bool connected() const;  // an authenticated datagram has arrived from the client
+  bool connected() const;  // a client address has echoed a path challenge: the stream goes there
   // Thread-safe. Copies the access unit; its fragments go out paced on the session's thread.
   void send_frame(const FrameInfo& info, std::span<const uint8_t> access_unit);
   // The frame is `prefix` followed by `access_unit` (the node's FrameMetadata in front of the encoder's

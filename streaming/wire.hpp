@@ -13,7 +13,7 @@
 namespace kairo::wire {
 
 constexpr uint8_t kVersion = 1;
-constexpr uint8_t kLastPacketType = 10;
+constexpr uint8_t kLastPacketType = 12;
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kTagSize = 16;
 constexpr size_t kDefaultMtu = 1200;   // payload of one UDP datagram: clear of tunnel and VPN overheads
@@ -30,6 +30,8 @@ enum class PacketType : uint8_t {
   kInput = 8,            // controller input event (client -> server)
   kHand = 9,             // hand pose and grip (client -> server)
   kRoomState = 10,       // the room's members, shared objects and recent events (server -> client)
+  kPathChallenge = 11,   // a new client address must echo this before it gets any stream (server -> client)
+  kPathResponse = 12,    // the echo, from the address being validated (client -> server)
 };
 
 enum class Direction : uint8_t { kServerToClient = 0, kClientToServer = 1 };

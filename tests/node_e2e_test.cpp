@@ -1,6 +1,7 @@
 // Kairo end to end on loopback: a real PostgreSQL, the control plane, a node (lavapipe, x264) and the
 // reference client; the node and client also as the `kairo` processes operators run, killed mid-session.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -25,7 +26,9 @@
 #include "node/node_agent.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
+#include "streaming/datagram_crypto.hpp"
 #include "streaming/netsim.hpp"
+#include "streaming/wire.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/node_e2e_fixture.hpp"
 #include "tests/postgres_server.hpp"
@@ -192,6 +195,69 @@ TEST_F(NodeEndToEnd, a_killed_client_is_freed_by_the_node_within_5_s_and_recorde
   for (int i = 0; i < 20 && sessions[0]["state"] != "ended"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(control->session(sessions[0]["session_id"].get<std::string>())["state"], "ended");
+}
+
+// Findings 5 and 9 of docs/security.md: a session created and never connected holds its slot for the short
+// connect hold only (was 20 s), and a flood of forged datagrams at the node shows in its metrics.
+TEST_F(NodeEndToEnd,
+       a_never_connected_session_frees_its_slot_quickly_and_a_forged_flood_shows_in_the_metrics) {
+  const int metrics_port = test::free_tcp_port();
+  InProcessNode node(control->url(), "127.0.0.1:" + std::to_string(metrics_port));
+  const std::string admin = control->admin_token();
+  const auto created =
+      control::http_request(control->server.port(), "POST", "/v1/sessions",
+                            R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30})", admin);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = json::parse(created.body)["session_id"];
+  for (int i = 0; i < 100 && node.agent.active_sessions() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(node.agent.active_sessions(), 1);
+  const int64_t started = steady_now_ns();
+  // 2,000 datagrams with the session's id but no valid tag (forged), and 500 for no session at all.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(node.agent.udp_port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::array<uint8_t, 120> datagram{};
+  for (int i = 0; i < 2500; ++i) {
+    wire::write_header(wire::Header{.type = wire::PacketType::kPose,
+                                    .direction = wire::Direction::kClientToServer,
+                                    .session_id = i < 2000 ? udp_session_id(id) : 0xdeadbeef,
+                                    .sequence = uint64_t(i + 1)},
+                       std::span<uint8_t, wire::kHeaderSize>(datagram.data(), wire::kHeaderSize));
+    ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // within the socket buffer
+  }
+  ::close(fd);
+  while (node.agent.active_sessions() > 0 && steady_now_ns() - started < 15'000'000'000LL)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double held_s = double(steady_now_ns() - started) * 1e-9;
+  std::printf("a never-connected session held its slot %.1f s\n", held_s);
+  EXPECT_EQ(node.agent.active_sessions(), 0);
+  EXPECT_LT(held_s, 8.0);  // the 5 s hold, plus a poll interval and a loaded machine's slack
+  json session;
+  for (int i = 0; i < 40; ++i) {
+    session = control->session(id);
+    if (session["state"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(session["state"], "failed");
+  EXPECT_EQ(session.value("failure_reason", ""), "the client never connected");
+  const std::string metrics = control::http_request(uint16_t(metrics_port), "GET", "/metrics", "", "").body;
+  const auto counter = [&](const std::string& reason) {
+    const std::string key = "kairo_datagrams_rejected_total{reason=\"" + reason + "\"} ";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + key.size()));
+  };
+  std::printf("rejected: forged %.0f, unknown session %.0f, inbox full %.0f\n", counter("forged"),
+              counter("unknown_session"), counter("inbox_full"));
+  // Every forged datagram was either refused as forged or dropped from a full inbox (the flood outran the
+  // session's 64-slot inbox): both counted, none lost from view.
+  EXPECT_GT(counter("forged"), 0);
+  EXPECT_GE(counter("forged") + counter("inbox_full"), 1500);
+  EXPECT_GE(counter("unknown_session"), 400);
+  EXPECT_NE(metrics.find("kairo_path_events_total{event=\"challenge_sent\"}"), std::string::npos);
 }
 
 TEST_F(NodeEndToEnd, a_killed_node_is_marked_down_and_the_client_gets_a_clear_error) {
@@ -385,9 +451,19 @@ TEST_F(NodeEndToEnd, node_drain_on_the_host_stops_new_placements_and_waits_for_s
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  // The metrics port is reachable by Prometheus, and so by the network: it cannot drain the node (finding 4
+  // of docs/security.md: an unauthenticated POST /drain drained it).
+  const auto on_metrics = control::http_request(uint16_t(metrics_port), "POST", "/drain", "", "");
+  EXPECT_EQ(on_metrics.status, 404) << on_metrics.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(node.agent.draining());
+  // The admin socket is the node user's only (mode 0600; root and the node's user are answered).
+  struct stat info {};
+  ASSERT_EQ(::stat(node.agent.admin_socket().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
   // The preStop hook's command, as the pod runs it: no sessions, so it returns at once.
-  const std::string drain = std::string(KAIRO_BINARY) +
-                            " node-drain --node 127.0.0.1:" + std::to_string(metrics_port) + " --wait 10";
+  const std::string drain =
+      std::string(KAIRO_BINARY) + " node-drain --socket " + node.agent.admin_socket() + " --wait 10";
   ASSERT_EQ(std::system(drain.c_str()), 0);
   EXPECT_TRUE(node.agent.draining());
   json nodes;

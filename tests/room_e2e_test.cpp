@@ -89,6 +89,14 @@ struct Seen {
 TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_them_moves) {
   control->auth.create_user("alice", "alice-password", control::Role::kClient);
   control->auth.create_user("bob", "bob-password", control::Role::kClient);
+  // Rooms are owned (docs/security.md): alice makes "lab" and lists bob as a member.
+  const auto made = control::http_request(control->server.port(), "POST", "/v1/auth/login",
+                                          R"({"username":"alice","password":"alice-password"})");
+  const std::string alice_token = nlohmann::json::parse(made.body)["access_token"];
+  ASSERT_EQ(control::http_request(control->server.port(), "POST", "/v1/rooms",
+                                  R"({"name":"lab","scene":"vr-room","members":["bob"]})", alice_token)
+                .status,
+            201);
   const int metrics_port = test::free_tcp_port();
   test::InProcessNode node(control->url(), "127.0.0.1:" + std::to_string(metrics_port), 3);
 
