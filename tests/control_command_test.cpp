@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "control-plane/http_client.hpp"
@@ -58,6 +60,35 @@ TEST(ControlCommand, refuses_plain_http_beyond_loopback_and_a_missing_database) 
   status = std::system(no_db.c_str());
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
+// Finding 9 of docs/security.md: secrets need not be in argv (environment or file), and on argv they warn.
+TEST(ControlCommand, secrets_come_from_files_or_the_environment_and_warn_on_the_command_line) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kairo-secrets-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir / "token") << "file-node-token-0123456789\n"; }
+  const auto stderr_of = [&](const std::string& args, const std::string& env = "") {
+    const std::string command = env + " " + KAIRO_BINARY +
+                                " control --db postgresql://x@127.0.0.1:1/x?connect_timeout=1 " + args +
+                                " 2>" + (dir / "err").string();
+    const int status = std::system(command.c_str());
+    std::ifstream in(dir / "err");
+    return std::pair{WEXITSTATUS(status), std::string(std::istreambuf_iterator<char>(in), {})};
+  };
+  const auto [argv_code, on_argv] = stderr_of("--node-token argv-token-0123456789");
+  EXPECT_NE(on_argv.find("--node-token on the command line is visible"), std::string::npos) << on_argv;
+  EXPECT_NE(on_argv.find("fleet-wide"), std::string::npos) << on_argv;  // the static token's own warning
+  EXPECT_EQ(argv_code, 1);  // then it fails on the missing database, as before
+  const auto [env_code, from_env] = stderr_of("", "KAIRO_NODE_TOKEN=env-token-0123456789");
+  EXPECT_EQ(from_env.find("visible"), std::string::npos) << from_env;
+  const auto [file_code, from_file] = stderr_of("--node-token-file " + (dir / "token").string());
+  EXPECT_EQ(from_file.find("visible"), std::string::npos) << from_file;
+  EXPECT_NE(from_file.find("fleet-wide"), std::string::npos) << from_file;
+  const auto [both_code, both] = stderr_of("--node-token x --node-token-file " + (dir / "token").string());
+  EXPECT_EQ(both_code, 2) << both;
+  const auto [missing_code, missing] = stderr_of("--node-token-file " + (dir / "nothing").string());
+  EXPECT_EQ(missing_code, 2) << missing;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 // authentication, the video fragment header, every feedback message, and the frame assembler fed with
 // arbitrary (already "decrypted") payloads. Built with clang -fsanitize=fuzzer,address by
 // scripts/run-tests.sh and run for a bounded time; any crash, leak or sanitizer report fails CI.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
+#include <string_view>
 
+#include "core/names.hpp"
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/frame_assembler.hpp"
 #include "streaming/frame_metadata.hpp"
@@ -37,6 +41,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)wire::read_keyframe_request(input);
   (void)read_frame_metadata(input);
   (void)wire::read_hand(input);
+  if (const auto path = wire::read_path(input)) {
+    std::array<uint8_t, wire::PathMessage::kSize> again{};
+    if (wire::write(*path, again) != size || std::memcmp(again.data(), data, size) != 0) __builtin_trap();
+  }
+  // Names and log fields (core/names.hpp): whatever the bytes, the escaped form is printable UTF-8 with no
+  // control character, and a name the rule accepts is printed unchanged (but for backslashes, doubled so
+  // that an escape in the log is unambiguous).
+  const std::string_view text(reinterpret_cast<const char*>(data), std::min<size_t>(size, 256));
+  const std::string escaped = escape_for_log(text);
+  if (!escaped.empty() && name_problem(escaped, 4096)) {
+    const auto problem = name_problem(escaped, 4096);
+    if (*problem != "starts or ends with a space") __builtin_trap();
+  }
+  if (!name_problem(text, 256) && text.find('\\') == std::string_view::npos && escaped != text)
+    __builtin_trap();
   if (const auto room = wire::read_room_state(input)) {
     // What parses must write back to the same bytes (one encoding per state).
     std::array<uint8_t, wire::RoomStateMessage::kMaxSize> again{};
