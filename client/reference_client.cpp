@@ -1,4 +1,5 @@
 #include "client/reference_client.hpp"
+#include "core/names.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -171,7 +172,8 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   ClientReport report;
   report.session_id = session.session_id();
   report.node_address = session.node_address();
-  spdlog::info("session {} placed on {}", report.session_id.substr(0, 8), report.node_address);
+  spdlog::info("session {} placed on {}", escape_for_log(report.session_id.substr(0, 8)),
+               escape_for_log(report.node_address));
 
   // 2. Stream: the network thread queues complete frames, the decode thread decodes and measures them.
   std::mutex mutex;
@@ -209,8 +211,9 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
                     const wire::RoomEvent& e = state.events[i];
                     if (e.seq <= seen) continue;
                     report.room_events.push_back(e);
-                    spdlog::info("room {}: {} {} (slot {})", o.room, wire::user_name_view(e.user),
-                                 wire::room_event_name(e.kind), e.slot);
+                    spdlog::info("room {}: {} {} (slot {})", escape_for_log(o.room),
+                                 escape_for_log(wire::user_name_view(e.user)), wire::room_event_name(e.kind),
+                                 e.slot);
                   }
                 }
                 if (o.on_room_state) o.on_room_state(state);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "streaming/udp_address.hpp"
 
 namespace kairo::control {
@@ -86,7 +87,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     try {
       out = handler_(in);
     } catch (const std::exception& e) {
-      spdlog::error("http {} {}: {}", in.method, in.path, e.what());
+      spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
+                    escape_for_log(e.what()));
       out = error_response(500, "internal", "internal error");
     }
     respond(std::move(out), request.keep_alive());
