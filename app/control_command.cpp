@@ -94,8 +94,8 @@ Runner add_control_command(CLI::App& app) {
         throw_invalid_input(std::string("--bootstrap-admin: ") + e.what());
       }
     }
-    control::FleetService fleet(db, 2.0);
-    control::DownNodeSweeper sweeper(fleet, 2.0);
+    control::FleetService fleet(db);
+    control::DownNodeSweeper sweeper(fleet, fleet.heartbeat_interval_s());
     control::ControlApi api(db, auth, tokens, fleet, node_token,
                             control::RateLimits{.max_live_sessions_client = o->max_sessions_client,
                                                 .max_live_sessions_operator = o->max_sessions_operator});

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     fleet.register_node(NodeRegistration{.name = "bench-" + std::to_string(n),
                                          .address = "127.0.0.1:" + std::to_string(9000 + n),
                                          .device = "bench",
-                                         .encoders = {"x264"},
+                                         .encoders = {"x264:h264"},
                                          .scenes = {"vr-room"},
                                          .max_sessions = 10000},
                         NodeCredential{});

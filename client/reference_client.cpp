@@ -1,5 +1,6 @@
 #include "client/reference_client.hpp"
 #include "core/names.hpp"
+#include "core/session_shape.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -148,6 +149,16 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   }
   const control::ControlUrl url = control::parse_control_url(o.control_url);
   const control::HttpClientOptions http{.timeout_s = 10, .ca_file = o.ca_file};
+  // The rules the control plane applies (core/session_shape.hpp), checked before any request: a clear
+  // message naming the flag instead of a refusal from the server.
+  if (const auto problem = session_shape_problem(
+          SessionShape{.scene = o.scene,
+                       .eye_width = o.eye_width,
+                       .eye_height = o.eye_height,
+                       .fps = o.fps,
+                       .codec = o.codec,
+                       .room = o.room.empty() ? std::nullopt : std::optional<std::string>(o.room)}))
+    throw_invalid_input(problem->message);
 
   // 1. Log in and create the session.
   v1::LoginRequest login;

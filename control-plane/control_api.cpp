@@ -282,6 +282,7 @@ struct ControlApi::Impl {
                      escape_for_log(node.address));
       v1::NodeRegistered registered;
       registered.set_node_id(int32_t(id));
+      registered.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
       return respond(201, registered);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "heartbeat" && r.method == "POST") {
@@ -292,7 +293,9 @@ struct ControlApi::Impl {
       const double load = std::isfinite(body.load()) ? std::clamp(body.load(), 0.0, 1e6) : 0.0;
       if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
       v1::HeartbeatResponse answer;
-      answer.set_heartbeat_interval_s(2);
+      const int interval_ms = int(std::lround(fleet.heartbeat_interval_s() * 1000.0));
+      answer.set_heartbeat_interval_s(std::max(1, interval_ms / 1000));
+      answer.set_heartbeat_interval_ms(interval_ms);
       return respond(200, answer);
     }
     if (n == 4 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "GET") {

@@ -6,6 +6,7 @@
 
 #include "control-plane/api_error.hpp"
 #include "core/names.hpp"
+#include "core/session_shape.hpp"
 #include "streaming/room_messages.hpp"
 
 namespace kairo::control {
@@ -300,16 +301,13 @@ int FleetService::sweep_down_nodes() {
 }
 
 json FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
-  if (const auto problem = name_problem(q.scene, 256))
-    throw ApiError(400, "invalid_scene", "scene " + *problem);
-  if (q.eye_width < 16 || q.eye_width > 8192 || q.eye_height < 16 || q.eye_height > 8192)
-    throw ApiError(400, "invalid_size", "eye_width and eye_height must be 16 to 8192");
-  if (q.fps < 1 || q.fps > 240) throw ApiError(400, "invalid_fps", "fps must be 1 to 240");
-  if (q.codec != "h264" && q.codec != "hevc" && q.codec != "av1")
-    throw ApiError(400, "invalid_codec", "codec must be h264, hevc or av1");
-  if (q.room)
-    if (const auto problem = name_problem(*q.room, 128))
-      throw ApiError(400, "invalid_room", "room " + *problem);
+  if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene,
+                                                              .eye_width = q.eye_width,
+                                                              .eye_height = q.eye_height,
+                                                              .fps = q.fps,
+                                                              .codec = q.codec,
+                                                              .room = q.room}))
+    throw ApiError(400, problem->code, problem->message);
   const int64_t user_id = caller.user_id;
   unsigned char id_bytes[16], key_bytes[32];
   randombytes_buf(id_bytes, sizeof(id_bytes));
@@ -395,8 +393,9 @@ json FleetService::create_session(const SessionCaller& caller, const SessionRequ
     // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
     const auto nodes = w.exec_params(
         "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
-        "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) ORDER BY id FOR UPDATE",
-        q.scene, room_node >= 0 ? std::optional<int64_t>(room_node) : std::nullopt);
+        "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS (SELECT 1 FROM "
+        "unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) ORDER BY id FOR UPDATE",
+        q.scene, room_node >= 0 ? std::optional<int64_t>(room_node) : std::nullopt, q.codec);
     if (room_node >= 0 && nodes.empty()) {
       refusal = "room \"" + *q.room + "\" is on a node that is down or draining";
       return;
@@ -443,7 +442,9 @@ json FleetService::create_session(const SessionCaller& caller, const SessionRequ
   });
   if (!refusal.empty()) throw ApiError(refusal_status, refusal_code, refusal);
   if (result.is_null())
-    throw ApiError(503, "no_capacity", "no live, undrained node with this scene has a free slot");
+    throw ApiError(503, "no_capacity",
+                   "no live, undrained node with scene \"" + q.scene + "\" and a " + q.codec +
+                       " encoder has a free slot");
   return result;
 }
 

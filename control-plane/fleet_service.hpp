@@ -54,7 +54,11 @@ struct SessionRequest {
 
 class FleetService {
  public:
-  FleetService(Database& db, double heartbeat_interval_s = 2.0);
+  // The one place the heartbeat interval is set: nodes are told it (registration and heartbeat answers) and
+  // are marked down after three missed; the sweeper runs at the same period.
+  static constexpr double kDefaultHeartbeatIntervalS = 2.0;
+  FleetService(Database& db, double heartbeat_interval_s = kDefaultHeartbeatIntervalS);
+  double heartbeat_interval_s() const { return heartbeat_interval_s_; }
 
   // Node tokens: minted by operators (returned once, stored hashed), revocable.
   // With `for_node` (a registered node's name), the token is bound to that node and the node answers to it

@@ -1,6 +1,7 @@
 #include "node/node_agent.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -103,6 +104,7 @@ struct NodeAgent::Impl {
     v1::NodeRegistered registered;
     control::parse_answer(r.body, registered);
     node_id = registered.node_id();
+    follow_heartbeat_interval(registered.heartbeat_interval_ms());
     spdlog::info("node {} registered as id {} at {} ({} scenes, {} sessions max)",
                  escape_for_log(options.name), node_id, escape_for_log(advertised()), scene_files.size(),
                  options.max_sessions);
@@ -248,7 +250,22 @@ struct NodeAgent::Impl {
     beat.set_load(options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0);
     beat.set_active_sessions(active);
     const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/heartbeat", &beat);
-    if (r.status == 404) register_node();  // forgotten (database restored?): register again
+    if (r.status == 404) return register_node();  // forgotten (database restored?): register again
+    if (r.status == 200) {
+      v1::HeartbeatResponse answer;
+      control::parse_answer(r.body, answer);
+      follow_heartbeat_interval(answer.heartbeat_interval_ms());
+    }
+  }
+
+  // The control plane decides how often nodes heartbeat (it marks them down after three missed): the node
+  // follows what it is told, within sane bounds; an older control plane that says nothing leaves the default.
+  void follow_heartbeat_interval(int interval_ms) {
+    if (interval_ms <= 0) return;
+    const double seconds = std::clamp(double(interval_ms) / 1000.0, 0.05, 60.0);
+    if (seconds != options.heartbeat_interval_s)
+      spdlog::info("heartbeat every {:.2f} s, as the control plane says", seconds);
+    options.heartbeat_interval_s = seconds;
   }
 };
 

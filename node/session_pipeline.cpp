@@ -1,4 +1,5 @@
 #include "node/session_pipeline.hpp"
+#include "core/session_shape.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -404,9 +405,14 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                  std::shared_ptr<Room> room)
     : impl_(std::make_unique<Impl>(spec, mux, metrics, options)) {
   Impl& d = *impl_;
-  if (spec.eye_width % 8 != 0 || spec.eye_height % 8 != 0)
-    throw_invalid_input("eye size must be multiples of 8 (the NV12 pass and encoders need it)");
-  if (spec.fps < 1 || spec.fps > 240) throw_invalid_input("fps must be 1 to 240");
+  if (const auto problem = session_shape_problem(
+          SessionShape{.scene = spec.scene,
+                       .eye_width = spec.eye_width,
+                       .eye_height = spec.eye_height,
+                       .fps = spec.fps,
+                       .codec = codec_name(spec.codec),
+                       .room = spec.room.empty() ? std::nullopt : std::optional<std::string>(spec.room)}))
+    throw_invalid_input(problem->message);
   d.renderer =
       std::make_unique<StereoRenderer>(std::move(scene), RendererConfig{.eye_width = spec.eye_width,
                                                                         .eye_height = spec.eye_height,

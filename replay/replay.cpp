@@ -1,4 +1,5 @@
 #include "replay/replay.hpp"
+#include "core/session_shape.hpp"
 
 #include <sodium.h>
 #include <algorithm>
@@ -132,9 +133,10 @@ void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
 }  // namespace
 
 ReplayResult run_replay(const ReplayOptions& o) {
-  if (o.eye_width % 8 != 0 || o.eye_height % 8 != 0 || o.eye_width < 16 || o.eye_height < 16)
-    throw_invalid_input("--size: eye width and height must be multiples of 8, at least 16");
-  if (o.fps < 1 || o.fps > 240) throw_invalid_input("--fps must be 1 to 240");
+  // The rules a session keeps (core/session_shape.hpp): what replay runs, a node could run.
+  if (const auto problem = session_shape_problem(SessionShape{
+          .scene = "replay", .eye_width = o.eye_width, .eye_height = o.eye_height, .fps = o.fps}))
+    throw_invalid_input((problem->code == "invalid_fps" ? "--fps: " : "--size: ") + problem->message);
   if (!o.baseline.empty() && !std::filesystem::exists(o.baseline / "summary.json"))
     throw_invalid_input("no baseline at " + (o.baseline / "summary.json").string());
   const std::vector<TraceSample> trace = load_trace(o.trace);

@@ -61,13 +61,13 @@ class FleetTest : public ::testing::Test {
     EXPECT_EQ(res.status, 200) << res.body;
     return json::parse(res.body).value("access_token", "");
   }
-  int64_t register_node(const std::string& name, int capacity,
-                        std::vector<std::string> scenes = {"vr-room"}) {
+  int64_t register_node(const std::string& name, int capacity, std::vector<std::string> scenes = {"vr-room"},
+                        std::vector<std::string> encoders = {"x264:h264", "x265:hevc"}) {
     const auto res = a->call("POST", "/v1/nodes/register",
                              json{{"name", name},
                                   {"address", "127.0.0.1:9" + std::to_string(capacity)},
                                   {"device", "test"},
-                                  {"encoders", {"x264"}},
+                                  {"encoders", encoders},
                                   {"scenes", scenes},
                                   {"max_sessions", capacity}}
                                  .dump(),
@@ -122,6 +122,58 @@ TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_ex
   const json capacity = json::parse(b->call("GET", "/v1/capacity", "", admin).body);
   EXPECT_EQ(capacity["session_slots_free"], 50);  // only on the node that lacks the scene
   EXPECT_EQ(capacity["nodes_down"], 1);
+}
+
+// One session shape (core/session_shape.hpp): what no node could run is refused before placement, with the
+// reason, and never placed.
+TEST_F(FleetTest, a_session_no_node_can_serve_gets_a_400_or_503_with_the_reason_and_is_never_placed) {
+  register_node("h264-only", 8, {"vr-room"}, {"x264:h264"});
+  const std::string admin = login(*a, "admin", "admin-password");
+  const auto create = [&](int w, int h, const std::string& codec) {
+    return a->call(
+        "POST", "/v1/sessions",
+        json{{"scene", "vr-room"}, {"eye_width", w}, {"eye_height", h}, {"fps", 30}, {"codec", codec}}.dump(),
+        admin);
+  };
+  const auto odd = create(250, 256, "h264");
+  EXPECT_EQ(odd.status, 400) << odd.body;
+  EXPECT_NE(odd.body.find("multiples of 8"), std::string::npos) << odd.body;
+  const auto av1 = create(256, 256, "av1");
+  EXPECT_EQ(av1.status, 400) << av1.body;
+  EXPECT_NE(av1.body.find("invalid_codec"), std::string::npos) << av1.body;
+  // HEVC is a codec Kairo encodes, but no registered node has an HEVC encoder: 503 naming it.
+  const auto hevc = create(256, 256, "hevc");
+  EXPECT_EQ(hevc.status, 503) << hevc.body;
+  EXPECT_NE(hevc.body.find("hevc encoder"), std::string::npos) << hevc.body;
+  int64_t placed = 0;
+  a->db.transact(
+      [&](pqxx::work& w) { placed = w.exec("SELECT count(*) FROM sessions")[0][0].as<int64_t>(); });
+  EXPECT_EQ(placed, 0);
+  // A node that can encode HEVC takes it; H.264 still goes anywhere.
+  a->call("POST", "/v1/nodes/register",
+          json{{"name", "hevc-too"},
+               {"address", "127.0.0.1:9100"},
+               {"encoders", {"x264:h264", "x265:hevc"}},
+               {"scenes", {"vr-room"}},
+               {"max_sessions", 2}}
+              .dump(),
+          kNodeToken);
+  const auto placed_hevc = create(256, 256, "hevc");
+  ASSERT_EQ(placed_hevc.status, 201) << placed_hevc.body;
+  EXPECT_EQ(json::parse(placed_hevc.body)["node_address"], "127.0.0.1:9100");
+  EXPECT_EQ(create(256, 256, "h264").status, 201);
+}
+
+// The heartbeat interval is the control plane's: nodes are told it when they register and in every answer.
+TEST_F(FleetTest, nodes_are_told_the_heartbeat_interval) {
+  const auto registered =
+      a->call("POST", "/v1/nodes/register",
+              json{{"name", "told"}, {"address", "127.0.0.1:9001"}, {"max_sessions", 1}}.dump(), kNodeToken);
+  ASSERT_EQ(registered.status, 201);
+  EXPECT_EQ(json::parse(registered.body)["heartbeat_interval_ms"], 200);  // FleetService(db, 0.2) here
+  const std::string id = std::to_string(json::parse(registered.body)["node_id"].get<int64_t>());
+  const auto beat = a->call("POST", "/v1/nodes/" + id + "/heartbeat", "{}", kNodeToken);
+  EXPECT_EQ(json::parse(beat.body)["heartbeat_interval_ms"], 200);
 }
 
 TEST_F(FleetTest, a_node_that_stops_heartbeating_is_marked_down_and_its_sessions_fail) {

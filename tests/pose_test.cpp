@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "core/pose.hpp"
+#include "core/session_shape.hpp"
 
 namespace kairo {
 namespace {
@@ -62,6 +64,53 @@ TEST(Pose, empty_or_extreme_fov_is_refused) {
   EXPECT_THROW(validated_fov(Fov{.left = 0.5f, .right = -0.5f, .up = 0.5f, .down = -0.5f}), Error);
   EXPECT_THROW(validated_fov(Fov{.left = -1.6f, .right = 0.5f, .up = 0.5f, .down = -0.5f}), Error);
   EXPECT_NO_THROW(validated_fov(symmetric_fov(100)));
+}
+
+}  // namespace
+}  // namespace kairo
+
+namespace kairo {
+namespace {
+
+TEST(SessionShape, one_set_of_rules_for_every_component) {
+  const SessionShape good{
+      .scene = "vr-room", .eye_width = 256, .eye_height = 128, .fps = 90, .codec = "h264"};
+  EXPECT_FALSE(session_shape_problem(good));
+  auto with = [&](auto change) {
+    SessionShape s = good;
+    change(s);
+    const auto problem = session_shape_problem(s);
+    return problem ? problem->code : std::string("ok");
+  };
+  EXPECT_EQ(with([](SessionShape& s) { s.eye_width = 250; }), "invalid_size");  // not a multiple of 8
+  EXPECT_EQ(with([](SessionShape& s) { s.eye_height = 8; }), "invalid_size");   // under 16
+  EXPECT_EQ(with([](SessionShape& s) { s.eye_width = 8200; }), "invalid_size");
+  EXPECT_EQ(with([](SessionShape& s) { s.fps = 0; }), "invalid_fps");
+  EXPECT_EQ(with([](SessionShape& s) { s.fps = 241; }), "invalid_fps");
+  EXPECT_EQ(with([](SessionShape& s) { s.codec = "av1"; }), "invalid_codec");
+  EXPECT_EQ(with([](SessionShape& s) { s.codec = "hevc"; }), "ok");
+  EXPECT_EQ(with([](SessionShape& s) { s.scene = std::string("a\0b", 3); }), "invalid_scene");
+  EXPECT_EQ(with([](SessionShape& s) { s.room = "lab\n"; }), "invalid_room");
+  EXPECT_EQ(with([](SessionShape& s) { s.room = "Café"; }), "ok");
+  EXPECT_EQ(with([](SessionShape& s) { s.scene = std::string(257, 'x'); }), "invalid_scene");
+}
+
+TEST(Names, control_characters_are_refused_and_escaped_in_logs) {
+  EXPECT_FALSE(name_problem("alice", 64));
+  EXPECT_FALSE(name_problem("東京 room", 64));
+  EXPECT_TRUE(name_problem(std::string("bob\0zz", 6), 64));
+  EXPECT_TRUE(name_problem("a\x1b[31m", 64));
+  EXPECT_TRUE(name_problem("a\xc2\x85", 64));      // NEL (C1)
+  EXPECT_TRUE(name_problem("a\xe2\x80\xae", 64));  // right-to-left override
+  EXPECT_TRUE(name_problem("a\xc3", 64));          // truncated UTF-8
+  EXPECT_TRUE(name_problem("a\xc0\x80", 64));      // overlong NUL
+  EXPECT_TRUE(name_problem(" padded", 64));
+  EXPECT_TRUE(name_problem("", 64));
+  EXPECT_TRUE(name_problem("abcd", 3));
+  EXPECT_EQ(escape_for_log("room\n[error] forged"), "room\\x0a[error] forged");
+  EXPECT_EQ(escape_for_log("a\x1b[31mb"), "a\\x1b[31mb");
+  EXPECT_EQ(escape_for_log("back\\slash"), "back\\\\slash");
+  EXPECT_EQ(escape_for_log("Zürich"), "Zürich");
 }
 
 }  // namespace
