@@ -1,5 +1,6 @@
 #include "node/session_pipeline.hpp"
 #include "core/session_shape.hpp"
+#include "node/session_inbox.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
@@ -48,6 +49,8 @@ struct SessionPipeline::Impl {
   UdpMux& mux;
   uint32_t udp_id;
   std::unique_ptr<StereoRenderer> renderer;
+  std::unique_ptr<SessionInbox>
+      inbox;  // before the server: the server delivers into it until it is destroyed
   std::unique_ptr<StreamServer> server;
   std::unique_ptr<VideoEncoder> encoder;
   std::string backend;
@@ -211,7 +214,7 @@ struct SessionPipeline::Impl {
         return finish("the client stopped responding", false);
 
       if (room) publish_room_state(t);
-      const auto received = server->latest_received_pose();
+      const auto received = inbox->latest_pose();
       if (!received) continue;  // nothing to render for yet
       const wire::PoseMessage& p = received->pose;
       if (!have_pose || p.pose_id != last_pose_id) {
@@ -251,7 +254,7 @@ struct SessionPipeline::Impl {
         account_datagrams(transport);
       }
 
-      server->take_inputs(inputs);
+      inbox->take_inputs(inputs);
       for (const wire::InputMessage& input : inputs)
         if (input.device == wire::kGaze && input.control <= wire::kGazeY)
           gaze[input.control] = std::clamp(input.value, -1.0f, 1.0f);
@@ -435,19 +438,11 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
   d.backend = d.encoder->backend();
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
-  std::function<void(const wire::PoseMessage&, int64_t)> on_pose;
-  std::function<void(const wire::HandMessage&, int64_t)> on_hand;
   if (room) {
     d.seat = room->join(spec.user.empty() ? spec.id.substr(0, 8) : spec.user, steady_now_ns());
     d.room = room;
-    // Applied on arrival, on the transport's thread: the room is current whichever session renders next.
-    on_pose = [room, seat = d.seat](const wire::PoseMessage& p, int64_t) {
-      room->update_head(seat, pose_from_arrays(p.position, p.orientation));
-    };
-    on_hand = [room, seat = d.seat](const wire::HandMessage& h, int64_t received_ns) {
-      room->update_hand(seat, h, received_ns);
-    };
   }
+  d.inbox = std::make_unique<SessionInbox>(room, d.seat);
   d.server = std::make_unique<StreamServer>(StreamServerConfig{.listen = {},
                                                                .session_id = d.udp_id,
                                                                .key = spec.key,
@@ -459,8 +454,7 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                                .max_bitrate_bps = 200'000'000,
                                                                .assumed_loss = 0.03,
                                                                .shared_socket_fd = mux.socket_fd(),
-                                                               .on_pose = std::move(on_pose),
-                                                               .on_hand = std::move(on_hand)});
+                                                               .mailbox = d.inbox.get()});
   if (!mux.add(d.udp_id, d.server.get())) {
     d.leave_room();
     throw_invalid_input("another session on this node has the same datagram id");

@@ -23,7 +23,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS="suppressions=$root/te
 echo "== libFuzzer: datagram and message parsers (bounded)"
 mkdir -p build-fuzz
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l \
-  tests/fuzz/datagram_fuzzer.cpp streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp streaming/datagram_crypto.cpp \
+  tests/fuzz/datagram_fuzzer.cpp streaming/uplink.cpp streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp streaming/datagram_crypto.cpp \
   streaming/frame_assembler.cpp streaming/frame_metadata.cpp streaming/reed_solomon.cpp core/error.cpp core/names.cpp -lsodium -lisal -o build-fuzz/datagram_fuzzer
 mkdir -p build-fuzz/corpus
 build-fuzz/datagram_fuzzer -max_total_time="${KAIRO_FUZZ_SECONDS:-60}" -max_len=1500 -rss_limit_mb=2048 \

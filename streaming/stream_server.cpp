@@ -72,9 +72,6 @@ struct StreamServer::Impl {
   uint64_t wire_bytes = 0, video_payload = 0;
   mutable std::mutex state_mutex;
   StreamServerStats stats;
-  std::optional<wire::PoseMessage> pose;
-  int64_t pose_received_ns = 0;
-  std::vector<wire::InputMessage> inputs;  // capacity reserved up front; bounded
   bool keyframe_requested = false;
   std::thread thread;
   // Shared-socket mode: the inbox deliver() fills (a ring of fixed slots, no allocation per datagram).
@@ -95,7 +92,6 @@ struct StreamServer::Impl {
         rate(c.initial_bitrate_bps, c.min_bitrate_bps, 3 * c.max_bitrate_bps) {
     fec.loss = c.assumed_loss;
     stats.target_bitrate_bps = c.initial_bitrate_bps;
-    inputs.reserve(256);
   }
 
   void send_datagram(wire::PacketType type, std::span<const uint8_t> payload) {
@@ -208,6 +204,8 @@ struct StreamServer::Impl {
     // The stream follows the client to a new address (NAT rebinding) only once that address has echoed a
     // challenge: an authenticated datagram proves the sender knew the key once, not where the client is now.
     if (!(connected && from == peer)) check_path(header, payload, datagram.size(), received_ns);
+    // Transport messages are handled here; application messages go to the session's mailbox. Exhaustive on
+    // purpose (no default): a new packet type must say which it is, or this does not compile.
     switch (header.type) {
       case wire::PacketType::kPing:
         if (const auto ping = wire::read_ping(payload)) {
@@ -220,54 +218,47 @@ struct StreamServer::Impl {
           std::lock_guard lock(state_mutex);
           ++stats.pings;
         }
-        break;
-      case wire::PacketType::kPose:
-        if (const auto p = wire::read_pose(payload)) {
-          if (config.on_pose) config.on_pose(*p, received_ns);
-          std::lock_guard lock(state_mutex);
-          if (!pose || p->pose_id > pose->pose_id) {
-            pose = *p;
-            pose_received_ns = received_ns;
-          }
-          ++stats.poses;
-        }
-        break;
+        return;
       case wire::PacketType::kNack:
         if (const auto nack = wire::read_nack(payload)) on_nack(*nack);
-        break;
+        return;
       case wire::PacketType::kReport:
         if (const auto report = wire::read_report(payload)) on_report(*report);
-        break;
-      case wire::PacketType::kInput:
-        if (const auto input = wire::read_input(payload)) {
-          std::lock_guard lock(state_mutex);
-          if (inputs.size() >= 256) {
-            inputs.erase(inputs.begin());  // drop policy: the oldest event goes
-            ++stats.inputs_dropped;
-          }
-          inputs.push_back(*input);
-          ++stats.inputs;
-        }
-        break;
-      case wire::PacketType::kHand:
-        if (const auto hand = wire::read_hand(payload)) {
-          if (config.on_hand) config.on_hand(*hand, received_ns);
-          std::lock_guard lock(state_mutex);
-          ++stats.hands;
-        }
-        break;
+        return;
       case wire::PacketType::kKeyframeRequest:
         if (wire::read_keyframe_request(payload)) {
           std::lock_guard lock(state_mutex);
           keyframe_requested = true;
           ++stats.keyframe_requests;
         }
-        break;
+        return;
       case wire::PacketType::kPathResponse:
-        break;  // handled by check_path
-      default:
-        break;  // video, pong, room state, path challenge: not for us
+        return;  // handled by check_path
+      case wire::PacketType::kPose:
+      case wire::PacketType::kHand:
+      case wire::PacketType::kInput:
+        return deliver_uplink(header.type, payload, received_ns);
+      case wire::PacketType::kVideo:
+      case wire::PacketType::kPong:
+      case wire::PacketType::kRoomState:
+      case wire::PacketType::kPathChallenge:
+        break;  // the server's own kinds, sent back at it: counted below, never acted on
     }
+    std::lock_guard lock(state_mutex);
+    ++stats.unexpected;
+  }
+
+  void deliver_uplink(wire::PacketType type, std::span<const uint8_t> payload, int64_t received_ns) {
+    const auto message = read_uplink(type, payload);
+    {
+      std::lock_guard lock(state_mutex);
+      if (!message) {
+        ++stats.unexpected;  // authenticated, but a payload the parser refuses
+        return;
+      }
+      ++stats.uplink[size_t(message->index())];
+    }
+    if (config.mailbox) config.mailbox->deliver(*message, received_ns);
   }
 
   void on_nack(const wire::NackMessage& nack) {
@@ -514,23 +505,6 @@ int64_t StreamServer::target_bitrate_bps() const {
 bool StreamServer::take_keyframe_request() {
   std::lock_guard lock(impl_->state_mutex);
   return std::exchange(impl_->keyframe_requested, false);
-}
-
-std::optional<wire::PoseMessage> StreamServer::latest_pose() const {
-  std::lock_guard lock(impl_->state_mutex);
-  return impl_->pose;
-}
-
-void StreamServer::take_inputs(std::vector<wire::InputMessage>& out) {
-  out.clear();
-  std::lock_guard lock(impl_->state_mutex);
-  out.swap(impl_->inputs);
-}
-
-std::optional<ReceivedPose> StreamServer::latest_received_pose() const {
-  std::lock_guard lock(impl_->state_mutex);
-  if (!impl_->pose) return std::nullopt;
-  return ReceivedPose{*impl_->pose, impl_->pose_received_ns};
 }
 
 StreamServerStats StreamServer::stats() const {

@@ -2,7 +2,8 @@
 // Node side of one session's UDP stream: paces each frame's fragments over part of the frame interval,
 // adds Reed-Solomon parity sized by FecPolicy from the loss the client reports, retransmits on NACK while
 // the fragment is still kept, answers clock pings, and turns receiver reports into a target bitrate
-// (GCC: the client's delay-based estimate capped by loss). Poses and keyframe requests come back.
+// (GCC: the client's delay-based estimate capped by loss). Keyframe requests come back; the application's
+// messages (poses, hands, input) go to the session's mailbox (streaming/uplink.hpp).
 // Boost.Asio stays inside stream_server.cpp; one thread per session, no lock shared between sessions.
 #include <array>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "streaming/frame_packetizer.hpp"
 #include "streaming/messages.hpp"
 #include "streaming/room_messages.hpp"
+#include "streaming/uplink.hpp"
 
 namespace kairo {
 
@@ -37,10 +39,9 @@ struct StreamServerConfig {
   // >= 0: no socket of its own. Datagrams arrive through deliver() (a UdpMux routes them by session id) and
   // leave through this shared socket, so that every session of a node is reachable at one address.
   int shared_socket_fd = -1;
-  // Called on the session's network thread as each authenticated pose or hand message arrives, before the
-  // render loop gets to it (a room applies them at once: the node is the authority on shared state).
-  std::function<void(const wire::PoseMessage&, int64_t received_ns)> on_pose{};
-  std::function<void(const wire::HandMessage&, int64_t received_ns)> on_hand{};
+  // The session's mailbox (streaming/uplink.hpp): every authenticated application message (pose, hand,
+  // input), on the session's network thread, in arrival order. None: they are counted and dropped.
+  UplinkMailbox* mailbox = nullptr;
 };
 
 struct StreamServerStats {
@@ -51,8 +52,9 @@ struct StreamServerStats {
   // the 3x amplification limit; retransmissions refused as duplicates or over the budget.
   uint64_t path_challenges = 0, paths_validated = 0, amplification_limited = 0,
            retransmissions_suppressed = 0;
-  uint64_t nacks = 0, keyframe_requests = 0, poses = 0, reports = 0, pings = 0, inputs = 0,
-           inputs_dropped = 0, hands = 0, room_states = 0;
+  uint64_t nacks = 0, keyframe_requests = 0, reports = 0, pings = 0, room_states = 0;
+  std::array<uint64_t, std::variant_size_v<UplinkMessage>> uplink{};  // delivered, by UplinkMessage index
+  uint64_t unexpected = 0;  // authenticated but not for the server (its own kinds) or a refused payload
   std::array<uint64_t, 6> rejected{};  // by OpenResult
   int64_t target_bitrate_bps = 0;
   double loss = 0, burst_mean = 1;
@@ -61,11 +63,6 @@ struct StreamServerStats {
   double client_decode_ms = 0, rtt_ms = 0;  // from the latest receiver report
   uint64_t client_frames_lost = 0, client_frames_recovered = 0, client_fragments_lost = 0;
   int64_t last_client_datagram_ns = 0;  // steady clock; 0: none yet
-};
-
-struct ReceivedPose {
-  wire::PoseMessage pose;
-  int64_t received_ns = 0;  // node clock
 };
 
 class StreamServer {
@@ -89,12 +86,6 @@ class StreamServer {
   void send_room_state(std::span<const uint8_t> message);
   int64_t target_bitrate_bps() const;
   bool take_keyframe_request();
-  std::optional<wire::PoseMessage> latest_pose() const;
-  std::optional<ReceivedPose> latest_received_pose() const;
-  // Input events in arrival order since the last call (bounded: the oldest are dropped past 256), swapped
-  // into `out` (cleared first): the two vectors trade buffers, so neither side allocates once both have
-  // grown.
-  void take_inputs(std::vector<wire::InputMessage>& out);
   StreamServerStats stats() const;
 
   struct Impl;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -17,6 +18,7 @@
 #include "streaming/netsim.hpp"
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
+#include "streaming/uplink.hpp"
 
 namespace kairo {
 namespace {
@@ -196,12 +198,30 @@ TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_
   EXPECT_EQ(r.corrupt, 0u);
 }
 
-TEST(StreamLoopback, poses_and_input_events_travel_upstream_on_the_same_socket) {
+// The transport seam (streaming/uplink.hpp): every application message type the client sends arrives in the
+// session's one mailbox, in order, intact; what is not an application message never reaches it.
+class RecordingMailbox : public UplinkMailbox {
+ public:
+  void deliver(const UplinkMessage& message, int64_t received_ns) override {
+    std::lock_guard lock(mutex);
+    EXPECT_GT(received_ns, 0);
+    messages.push_back(message);
+  }
+  std::mutex mutex;
+  std::vector<UplinkMessage> messages;
+};
+
+TEST(StreamLoopback, every_application_message_type_reaches_the_sessions_mailbox_and_nothing_else_does) {
   const SessionKey key = SessionKey::random();
-  StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 6, .key = key});
+  RecordingMailbox mailbox;
+  StreamServer server(
+      StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 6, .key = key, .mailbox = &mailbox});
   StreamClient client(
       StreamClientConfig{.server = "127.0.0.1:" + std::to_string(server.port()), .session_id = 6, .key = key},
       nullptr);
+  wire::HandMessage hand{.time_ns = 5, .hand = wire::kRightHand, .tracked = true, .grip = 0.75f};
+  hand.position[1] = 1.2f;
+  hand.orientation[3] = 1;
   for (uint64_t i = 1; i <= 500; ++i) {  // 1000 Hz for half a second
     client.send_pose(wire::PoseMessage{.pose_id = i,
                                        .sample_time_ns = steady_now_ns(),
@@ -211,19 +231,72 @@ TEST(StreamLoopback, poses_and_input_events_travel_upstream_on_the_same_socket) 
     if (i % 50 == 0)
       client.send_input(
           wire::InputMessage{.time_ns = steady_now_ns(), .device = 2, .control = 7, .value = 1.0f});
+    if (i % 100 == 0) client.send_hand(hand);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const auto pose = server.latest_pose();
-  ASSERT_TRUE(pose);
-  EXPECT_EQ(pose->pose_id, 500u);
-  EXPECT_FLOAT_EQ(pose->position[1], 1.6f);
-  std::vector<wire::InputMessage> inputs;
-  server.take_inputs(inputs);
-  ASSERT_EQ(inputs.size(), 10u);
-  EXPECT_EQ(inputs[0].control, 7);
-  EXPECT_EQ(server.stats().poses, 500u);
-  EXPECT_GT(server.stats().pings, 10u);  // clock sync runs beside
+  // What is not an application message from a client, sealed with the right key: the server's own kinds
+  // sent back at it, and a pose the parser refuses (NaN position).
+  // Sequences past the client's (about 600 so far), still inside the replay window of 4096.
+  DatagramSealer raw(key, 6, wire::Direction::kClientToServer);
+  std::array<uint8_t, 64> scratch{};
+  for (int i = 0; i < 2000; ++i) raw.seal(wire::PacketType::kPing, {}, scratch);
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server.port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::array<uint8_t, 256> datagram{};
+  std::array<uint8_t, wire::PoseMessage::kSize> bad_pose{};
+  wire::PoseMessage nan_pose{.pose_id = 9999};
+  nan_pose.position[0] = std::numeric_limits<float>::quiet_NaN();
+  nan_pose.orientation[3] = 1;
+  wire::write(nan_pose, bad_pose);
+  std::array<uint8_t, 16> zeros{};
+  for (const auto& [type, payload] :
+       {std::pair{wire::PacketType::kVideo, std::span<const uint8_t>(zeros)},
+        std::pair{wire::PacketType::kRoomState, std::span<const uint8_t>(zeros)},
+        std::pair{wire::PacketType::kPathChallenge, std::span<const uint8_t>(zeros)},
+        std::pair{wire::PacketType::kPose, std::span<const uint8_t>(bad_pose)}}) {
+    const size_t n = raw.seal(type, payload, datagram);
+    sendto(fd, datagram.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  // A type no Kairo version has: refused before authentication, as malformed.
+  const size_t n = raw.seal(wire::PacketType::kPing, zeros, datagram);
+  datagram[1] = 200;
+  sendto(fd, datagram.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  std::lock_guard lock(mailbox.mutex);
+  size_t poses = 0, inputs = 0, hands = 0;
+  uint64_t last_pose = 0;
+  for (const UplinkMessage& m : mailbox.messages)
+    std::visit(Overloaded{[&](const wire::PoseMessage& p) {
+                            ++poses;
+                            EXPECT_GT(p.pose_id, last_pose);  // in order on loopback
+                            last_pose = p.pose_id;
+                            EXPECT_FLOAT_EQ(p.position[1], 1.6f);
+                          },
+                          [&](const wire::InputMessage& i) {
+                            ++inputs;
+                            EXPECT_EQ(i.control, 7);
+                          },
+                          [&](const wire::HandMessage& h) {
+                            ++hands;
+                            EXPECT_EQ(h.hand, wire::kRightHand);
+                            EXPECT_FLOAT_EQ(h.grip, 0.75f);
+                            EXPECT_FLOAT_EQ(h.position[1], 1.2f);
+                          }},
+               m);
+  EXPECT_EQ(poses, 500u);
+  EXPECT_EQ(inputs, 10u);
+  EXPECT_EQ(hands, 5u);
+  const StreamServerStats stats = server.stats();
+  EXPECT_EQ(stats.uplink[0], 500u);
+  EXPECT_EQ(stats.unexpected, 4u);  // three server kinds and the refused pose: counted, not delivered
+  EXPECT_GE(stats.rejected[size_t(OpenResult::kMalformed)], 1u);
+  EXPECT_GT(stats.pings, 10u);  // clock sync runs beside
+  EXPECT_TRUE(server.connected());
 }
 
 TEST(StreamLoopback, forged_and_garbage_datagrams_are_dropped_and_counted) {

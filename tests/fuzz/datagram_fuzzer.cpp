@@ -16,6 +16,7 @@
 #include "streaming/frame_metadata.hpp"
 #include "streaming/messages.hpp"
 #include "streaming/room_messages.hpp"
+#include "streaming/uplink.hpp"
 #include "streaming/wire.hpp"
 
 using namespace kairo;
@@ -41,6 +42,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)wire::read_keyframe_request(input);
   (void)read_frame_metadata(input);
   (void)wire::read_hand(input);
+  // The transport seam: an uplink message that parses writes back to the same bytes.
+  for (const auto type : {wire::PacketType::kPose, wire::PacketType::kHand, wire::PacketType::kInput}) {
+    if (const auto message = read_uplink(type, input)) {
+      std::array<uint8_t, kMaxUplinkBytes> again{};
+      const size_t n = write_uplink(*message, again);
+      if (packet_type_of(*message) != type || n != size) __builtin_trap();
+    }
+  }
   if (const auto path = wire::read_path(input)) {
     std::array<uint8_t, wire::PathMessage::kSize> again{};
     if (wire::write(*path, again) != size || std::memcmp(again.data(), data, size) != 0) __builtin_trap();
