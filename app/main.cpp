@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
       "(exit 3)",
       kairo::app::add_replay_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
+  add("devdb", "A throwaway PostgreSQL on loopback for the demo and trials: prints its URL, stops on Ctrl-C",
+      kairo::app::add_devdb_command);
 
   try {
     app.parse(argc, argv);

@@ -23,6 +23,7 @@
 #include "renderer/scene_data.hpp"
 #include "renderer/vulkan_context.hpp"
 #include "streaming/udp_mux.hpp"
+#include "streaming/udp_session_transport.hpp"
 
 namespace kairo {
 
@@ -45,6 +46,10 @@ struct NodeAgent::Impl {
   control::ControlUrl url;
   std::shared_ptr<VulkanContext> vulkan;
   std::unique_ptr<UdpMux> mux;
+  // Sessions stream over UDP on the node's one socket (a browser transport would be a second factory).
+  TransportFactory udp_transport = [this](const TransportSetup& setup) {
+    return make_udp_session_transport(*mux, setup);
+  };
   NodeMetrics metrics;
   std::unique_ptr<control::HttpServer> metrics_server;
   std::unique_ptr<AdminSocket> admin;
@@ -156,7 +161,7 @@ struct NodeAgent::Impl {
       spec.codec = parse_codec(s.codec());
       spec.key = SessionKey::from_hex(s.session_key());
       auto pipeline =
-          std::make_unique<SessionPipeline>(spec, scene(spec.scene), *mux, metrics,
+          std::make_unique<SessionPipeline>(spec, scene(spec.scene), udp_transport, metrics,
                                             PipelineOptions{.encoder_backend = options.encoder_backend,
                                                             .initial_bitrate_bps = 8'000'000,
                                                             .client_timeout_s = 3.0,

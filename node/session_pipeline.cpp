@@ -21,8 +21,7 @@
 #include "node/session_recorder.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "streaming/frame_metadata.hpp"
-#include "streaming/stream_server.hpp"
-#include "streaming/udp_mux.hpp"
+#include "streaming/session_transport.hpp"
 
 namespace kairo {
 
@@ -46,12 +45,10 @@ struct SessionPipeline::Impl {
   SessionSpec spec;
   PipelineOptions options;
   NodeMetrics& metrics;
-  UdpMux& mux;
-  uint32_t udp_id;
   std::unique_ptr<StereoRenderer> renderer;
-  std::unique_ptr<SessionInbox>
-      inbox;  // before the server: the server delivers into it until it is destroyed
-  std::unique_ptr<StreamServer> server;
+  // The inbox before the transport: the transport delivers into it until it is destroyed.
+  std::unique_ptr<SessionInbox> inbox;
+  std::unique_ptr<SessionTransport> transport;
   std::unique_ptr<VideoEncoder> encoder;
   std::string backend;
 
@@ -69,7 +66,7 @@ struct SessionPipeline::Impl {
   std::vector<const RenderedFrame*> returned;    // render thread's side of the swap
   std::thread render_thread, encode_thread;
   std::unique_ptr<SessionRecorder> recorder;  // render thread only
-  StreamServerStats counted{};  // what account_datagrams() has already added to the node's metrics
+  TransportCounters counted{};  // what account_transport() has already added to the node's metrics
   // Rooms: the seat, and the render thread's buffers for the room's draws and state (no allocation).
   std::shared_ptr<Room> room;
   RoomSeat seat;
@@ -95,7 +92,7 @@ struct SessionPipeline::Impl {
                      (version != sent_room_version && since >= 200'000'000) || since >= 1'000'000'000;
     if (!due) return;
     room->state_for(seat.slot, now, room_state);
-    server->send_room_state(std::span(room_bytes.data(), wire::write(room_state, room_bytes)));
+    transport->send_room_state(std::span(room_bytes.data(), wire::write(room_state, room_bytes)));
     sent_room_version = room_state.version;
     sent_membership_version = membership;
     last_room_state_ns = now;
@@ -107,13 +104,11 @@ struct SessionPipeline::Impl {
     }
   }
 
-  void account_datagrams(const StreamServerStats& t) {
-    metrics.add_datagrams(DatagramKind::kSent, t.datagrams - counted.datagrams);
+  void account_transport(const TransportCounters& t) {
+    metrics.add_datagrams(DatagramKind::kSent, t.packets_sent - counted.packets_sent);
     metrics.add_datagrams(DatagramKind::kRetransmitted, t.retransmitted - counted.retransmitted);
-    metrics.add_datagrams(DatagramKind::kFec, t.fec_datagrams - counted.fec_datagrams);
-    metrics.add_datagrams(
-        DatagramKind::kLost,
-        t.client_fragments_lost - std::min(t.client_fragments_lost, counted.client_fragments_lost));
+    metrics.add_datagrams(DatagramKind::kFec, t.fec_packets - counted.fec_packets);
+    metrics.add_datagrams(DatagramKind::kLost, t.client_lost - std::min(t.client_lost, counted.client_lost));
     const auto rejected = [&](OpenResult r) { return t.rejected[size_t(r)] - counted.rejected[size_t(r)]; };
     metrics.add_rejected(Rejection::kMalformed, rejected(OpenResult::kMalformed));
     metrics.add_rejected(Rejection::kWrongSession, rejected(OpenResult::kWrongSession));
@@ -130,12 +125,10 @@ struct SessionPipeline::Impl {
     counted = t;
   }
 
-  Impl(const SessionSpec& s, UdpMux& m, NodeMetrics& n, const PipelineOptions& o)
+  Impl(const SessionSpec& s, NodeMetrics& n, const PipelineOptions& o)
       : spec(s),
         options(o),
         metrics(n),
-        mux(m),
-        udp_id(udp_session_id(s.id)),
         max_bitrate_bps(s.max_bitrate_bps),
         max_fps(s.max_fps),
         foveation(s.foveation) {
@@ -175,145 +168,186 @@ struct SessionPipeline::Impl {
     }
   }
 
-  void render_frames() {
+  // The render thread's own state between ticks.
+  struct RenderState {
     PosePredictor predictor;
-    uint64_t last_pose_id = 0;
+    std::optional<QualityController> quality;
+    std::array<Fov, 2> fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+    int64_t started_ns = 0, next_tick_ns = 0, last_quality_ns = 0;
+    uint64_t last_pose_id = 0, frame_id = 0;
     bool have_pose = false;
-    auto caps_now = [&] {
-      const int fps_cap = std::clamp(max_fps.value_or(spec.fps), 1, spec.fps);
-      return QualityCaps{.max_bitrate_bps = max_bitrate_bps,
-                         .max_fps = fps_cap,
-                         .min_fps = std::min(fps_cap, std::max(10, spec.fps / 3)),
-                         .foveation_available = options.foveation && foveation.value_or(true)};
-    };
-    QualityController quality(caps_now(), spec.eye_width, spec.eye_height, options.initial_bitrate_bps);
-    const std::array<Fov, 2> fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
-    const int64_t started = steady_now_ns();
-    int64_t next_tick = started, last_quality = 0;
     double render_ms = 0, encode_ms_seen = 0;
-    uint64_t frame_id = 0;
-    glm::vec2 gaze(0.0f);  // foveation centre: the client's gaze when it sends one, else the image centre
+    glm::vec2 gaze{0.0f};  // foveation centre: the client's gaze when it sends one, else the image centre
+  };
+
+  QualityCaps caps_now() const {
+    const int fps_cap = std::clamp(max_fps.value_or(spec.fps), 1, spec.fps);
+    return QualityCaps{.max_bitrate_bps = max_bitrate_bps,
+                       .max_fps = fps_cap,
+                       .min_fps = std::min(fps_cap, std::max(10, spec.fps / 3)),
+                       .foveation_available = options.foveation && foveation.value_or(true)};
+  }
+
+  // The render loop, one step a line: wait for the tick, check the client, take its pose, adjust quality,
+  // read its inputs, render, hand the frame to the encoder.
+  void render_frames() {
+    RenderState r;
+    r.quality.emplace(caps_now(), spec.eye_width, spec.eye_height, options.initial_bitrate_bps);
+    r.started_ns = r.next_tick_ns = steady_now_ns();
     while (!stopping) {
-      const QualitySettings settings = quality.settings();
-      const int64_t interval = 1'000'000'000LL / std::max(1, settings.fps);
-      next_tick += interval;
-      const int64_t now = steady_now_ns();
-      if (next_tick < now - interval) next_tick = now;  // fell behind: do not try to catch up with a burst
-      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next_tick - now)));
+      wait_for_tick(r);
       release_returned_frames();
-
-      // Liveness: the client's datagrams are the session's heartbeat.
-      const StreamServerStats transport = server->stats();
+      const TransportFeedback link = transport->feedback();
       const int64_t t = steady_now_ns();
-      if (transport.last_client_datagram_ns == 0) {
-        if (ms_between(started, t) > options.connect_timeout_s * 1000.0)
-          return finish("the client never connected", true);
-        continue;
-      }
-      if (ms_between(transport.last_client_datagram_ns, t) > options.client_timeout_s * 1000.0)
-        return finish("the client stopped responding", false);
-
+      if (!client_alive(r, link, t)) return;
+      if (link.last_client_ns == 0) continue;  // not connected yet
       if (room) publish_room_state(t);
       const auto received = inbox->latest_pose();
       if (!received) continue;  // nothing to render for yet
-      const wire::PoseMessage& p = received->pose;
-      if (!have_pose || p.pose_id != last_pose_id) {
-        const Pose head = pose_from_arrays(p.position, p.orientation);  // read_pose refused bad values
-        predictor.add(p.sample_time_ns, head);
-        if (recorder) recorder->pose(p.sample_time_ns, head);
-        last_pose_id = p.pose_id;
-        have_pose = true;
-      }
-
-      // Quality, ten times a second.
-      if (t - last_quality >= 100'000'000) {
-        last_quality = t;
-        {
-          std::lock_guard lock(mutex);
-          encode_ms_seen = stats.encode_ms;
-          if (caps_changed) {
-            quality.set_caps(caps_now());
-            caps_changed = false;
-          }
-        }
-        const auto& decisions =
-            quality.update(QualityInputs{.now_ns = t,
-                                         .transport_target_bps = transport.target_bitrate_bps,
-                                         .loss = transport.loss,
-                                         .client_decode_ms = transport.client_decode_ms,
-                                         .slowest_stage_ms = std::max(render_ms, encode_ms_seen)});
-        for (const QualityDecision& d : decisions) {
-          // Bitrate follows the estimate several times a second: debug level; structural changes: info.
-          spdlog::log(d.knob == "bitrate" ? spdlog::level::debug : spdlog::level::info,
-                      "session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
-                      d.reason);
-          metrics.quality_decision(d.knob, d.reason);
-          if (recorder) recorder->decision(t, d);
-        }
-        metrics.set_rtt_seconds(transport.rtt_ms * 1e-3);
-        account_datagrams(transport);
-      }
-
-      inbox->take_inputs(inputs);
-      for (const wire::InputMessage& input : inputs)
-        if (input.device == wire::kGaze && input.control <= wire::kGazeY)
-          gaze[input.control] = std::clamp(input.value, -1.0f, 1.0f);
+      take_pose(r, received->pose);
+      if (t - r.last_quality_ns >= 100'000'000) update_quality(r, link, t);  // ten times a second
+      apply_inputs(r);
       if (renderer->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
-      const QualitySettings q = quality.settings();
-      const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
-      const glm::ivec2 coded = coded_eye_size(spec.eye_width, spec.eye_height, q.resolution_scale, strength);
-      // The room as it is now: anything the node applied before this instant is in this frame.
-      const int64_t scene_time = steady_now_ns();
-      uint64_t room_version = 0;
-      const size_t room_draw_count = room ? room->draws_for(seat.slot, room_draws, room_version) : 0;
-      FrameRequest request{
-          .frame_id = frame_id,
-          .view = stereo_view_from_head(predictor.predict(p.display_time_ns), kDefaultIpdMetres, fovs),
-          .want_rgba = false,
-          .nv12_target = nullptr,
-          .coded_width = coded.x,
-          .coded_height = coded.y,
-          .foveation = FoveationParams{.strength = strength, .centre = {gaze, gaze}, .fovea_radius = 0.4f},
-          .dynamic_draws = std::span<const DynamicDraw>(room_draws.data(), room_draw_count)};
-      renderer->submit(request);
-      const RenderedFrame& frame = renderer->collect();
-      metrics.count_frame(FrameOutcome::kRendered);
-      render_ms = 0.8 * render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
-      metrics.observe_stage(Stage::kPoseWait, double(scene_time - received->received_ns) * 1e-9);
-      metrics.observe_stage(Stage::kRender, double(frame.completed_ns - scene_time) * 1e-9);
-
-      EncodeJob next;
-      next.frame = &frame;
-      next.settings = q;
-      FrameMetadata& m = next.metadata;
-      m.frame_id = frame_id;
-      m.pose_id = p.pose_id;
-      m.pose_sample_ns = p.sample_time_ns;
-      m.display_time_ns = p.display_time_ns;
-      m.pose_received_ns = received->received_ns;
-      m.render_start_ns = scene_time;
-      m.room_version = room_version;
-      m.render_end_ns = frame.completed_ns;
-      m.view = frame.view;
-      m.eye_width = uint16_t(spec.eye_width);
-      m.eye_height = uint16_t(spec.eye_height);
-      m.coded_width = uint16_t(coded.x);
-      m.coded_height = uint16_t(coded.y);
-      m.foveation = request.foveation;
-      {
-        std::unique_lock lock(mutex);
-        job_taken.wait(lock, [&] { return !job || stopping; });  // back-pressure: wait for the encoder
-        if (stopping) {
-          renderer->release(frame);
-          return;
-        }
-        job = next;
-        stats.frames_rendered = frame_id + 1;
-        stats.render_ms = render_ms;
-      }
-      job_ready.notify_one();
-      ++frame_id;
+      EncodeJob next = render_frame(r, *received);
+      if (!hand_to_encoder(r, next)) return;
+      ++r.frame_id;
     }
+  }
+
+  // Sleeps until the next frame at the current frame rate; after a stall it does not try to catch up.
+  void wait_for_tick(RenderState& r) {
+    const int64_t interval = 1'000'000'000LL / std::max(1, r.quality->settings().fps);
+    r.next_tick_ns += interval;
+    const int64_t now = steady_now_ns();
+    if (r.next_tick_ns < now - interval) r.next_tick_ns = now;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, r.next_tick_ns - now)));
+  }
+
+  // Liveness: the client's messages are the session's heartbeat. False when the session is over (and
+  // finished with the reason).
+  bool client_alive(const RenderState& r, const TransportFeedback& link, int64_t t) {
+    if (link.last_client_ns == 0) {
+      if (ms_between(r.started_ns, t) <= options.connect_timeout_s * 1000.0) return true;
+      finish("the client never connected", true);
+      return false;
+    }
+    if (ms_between(link.last_client_ns, t) <= options.client_timeout_s * 1000.0) return true;
+    finish("the client stopped responding", false);
+    return false;
+  }
+
+  // A new pose feeds the predictor (and the recording); the same pose again changes nothing.
+  void take_pose(RenderState& r, const wire::PoseMessage& p) {
+    if (r.have_pose && p.pose_id == r.last_pose_id) return;
+    const Pose head = pose_from_arrays(p.position, p.orientation);  // read_pose refused bad values
+    r.predictor.add(p.sample_time_ns, head);
+    if (recorder) recorder->pose(p.sample_time_ns, head);
+    r.last_pose_id = p.pose_id;
+    r.have_pose = true;
+  }
+
+  // The quality controller's inputs (link, caps, stage times) in, its decisions out: logged, counted,
+  // recorded. Also the moment the transport's counters go to the node's metrics.
+  void update_quality(RenderState& r, const TransportFeedback& link, int64_t t) {
+    r.last_quality_ns = t;
+    {
+      std::lock_guard lock(mutex);
+      r.encode_ms_seen = stats.encode_ms;
+      if (caps_changed) {
+        r.quality->set_caps(caps_now());
+        caps_changed = false;
+      }
+    }
+    const auto& decisions =
+        r.quality->update(QualityInputs{.now_ns = t,
+                                        .transport_target_bps = link.target_bitrate_bps,
+                                        .loss = link.loss,
+                                        .client_decode_ms = link.client_decode_ms,
+                                        .slowest_stage_ms = std::max(r.render_ms, r.encode_ms_seen)});
+    for (const QualityDecision& d : decisions) {
+      // Bitrate follows the estimate several times a second: debug level; structural changes: info.
+      spdlog::log(d.knob == "bitrate" ? spdlog::level::debug : spdlog::level::info,
+                  "session {} quality: {} {} -> {} ({})", spec.id.substr(0, 8), d.knob, d.from, d.to,
+                  d.reason);
+      metrics.quality_decision(d.knob, d.reason);
+      if (recorder) recorder->decision(t, d);
+    }
+    metrics.set_rtt_seconds(link.rtt_ms * 1e-3);
+    account_transport(transport->counters());
+  }
+
+  // Input events since the last tick: the eye gaze moves the fovea.
+  void apply_inputs(RenderState& r) {
+    inbox->take_inputs(inputs);
+    for (const wire::InputMessage& input : inputs)
+      if (input.device == wire::kGaze && input.control <= wire::kGazeY)
+        r.gaze[input.control] = std::clamp(input.value, -1.0f, 1.0f);
+  }
+
+  // Renders the predicted view (and the room as it is now) at the coded size and foveation the quality
+  // controller chose; returns the encode job with the frame's metadata so far.
+  EncodeJob render_frame(RenderState& r, const ReceivedPose& received) {
+    const wire::PoseMessage& p = received.pose;
+    const QualitySettings q = r.quality->settings();
+    const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
+    const glm::ivec2 coded = coded_eye_size(spec.eye_width, spec.eye_height, q.resolution_scale, strength);
+    // The room as it is now: anything the node applied before this instant is in this frame.
+    const int64_t scene_time = steady_now_ns();
+    uint64_t room_version = 0;
+    const size_t room_draw_count = room ? room->draws_for(seat.slot, room_draws, room_version) : 0;
+    const FrameRequest request{
+        .frame_id = r.frame_id,
+        .view = stereo_view_from_head(r.predictor.predict(p.display_time_ns), kDefaultIpdMetres, r.fovs),
+        .want_rgba = false,
+        .nv12_target = nullptr,
+        .coded_width = coded.x,
+        .coded_height = coded.y,
+        .foveation = FoveationParams{.strength = strength, .centre = {r.gaze, r.gaze}, .fovea_radius = 0.4f},
+        .dynamic_draws = std::span<const DynamicDraw>(room_draws.data(), room_draw_count)};
+    renderer->submit(request);
+    const RenderedFrame& frame = renderer->collect();
+    metrics.count_frame(FrameOutcome::kRendered);
+    r.render_ms = 0.8 * r.render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
+    metrics.observe_stage(Stage::kPoseWait, double(scene_time - received.received_ns) * 1e-9);
+    metrics.observe_stage(Stage::kRender, double(frame.completed_ns - scene_time) * 1e-9);
+
+    EncodeJob next;
+    next.frame = &frame;
+    next.settings = q;
+    FrameMetadata& m = next.metadata;
+    m.frame_id = r.frame_id;
+    m.pose_id = p.pose_id;
+    m.pose_sample_ns = p.sample_time_ns;
+    m.display_time_ns = p.display_time_ns;
+    m.pose_received_ns = received.received_ns;
+    m.render_start_ns = scene_time;
+    m.room_version = room_version;
+    m.render_end_ns = frame.completed_ns;
+    m.view = frame.view;
+    m.eye_width = uint16_t(spec.eye_width);
+    m.eye_height = uint16_t(spec.eye_height);
+    m.coded_width = uint16_t(coded.x);
+    m.coded_height = uint16_t(coded.y);
+    m.foveation = request.foveation;
+    return next;
+  }
+
+  // One frame waits for the encoder at most (back-pressure: a rendered frame is never thrown away). False
+  // when the session stopped meanwhile.
+  bool hand_to_encoder(const RenderState& r, const EncodeJob& next) {
+    {
+      std::unique_lock lock(mutex);
+      job_taken.wait(lock, [&] { return !job || stopping; });
+      if (stopping) {
+        renderer->release(*next.frame);
+        return false;
+      }
+      job = next;
+      stats.frames_rendered = r.frame_id + 1;
+      stats.render_ms = r.render_ms;
+    }
+    job_ready.notify_one();
+    return true;
   }
 
   void release_returned_frames() {
@@ -352,7 +386,7 @@ struct SessionPipeline::Impl {
       }
       job_taken.notify_one();
       const FrameMetadata& m = work.metadata;
-      bool keyframe = first || server->take_keyframe_request();
+      bool keyframe = first || transport->take_keyframe_request();
       if (m.coded_width != coded_width || m.coded_height != coded_height) {
         coded_width = m.coded_width;
         coded_height = m.coded_height;
@@ -380,13 +414,13 @@ struct SessionPipeline::Impl {
       sent.encode_end_ns = au.encode_end_ns;
       sent.keyframe = au.keyframe;
       write(sent, metadata_bytes);
-      server->send_frame(FrameInfo{.frame_id = m.frame_id,
-                                   .pose_id = m.pose_id,
-                                   .pose_time_ns = m.pose_sample_ns,
-                                   .capture_time_ns = m.render_start_ns,
-                                   .stream = 0,
-                                   .keyframe = au.keyframe},
-                         metadata_bytes, au.data);
+      transport->send_frame(FrameInfo{.frame_id = m.frame_id,
+                                      .pose_id = m.pose_id,
+                                      .pose_time_ns = m.pose_sample_ns,
+                                      .capture_time_ns = m.render_start_ns,
+                                      .stream = 0,
+                                      .keyframe = au.keyframe},
+                            metadata_bytes, au.data);
       encode_ms = 0.8 * encode_ms + 0.2 * ms_between(au.encode_start_ns, au.encode_end_ns);
       metrics.observe_stage(Stage::kEncode, double(au.encode_end_ns - au.encode_start_ns) * 1e-9);
       metrics.observe_stage(Stage::kNodeTotal, double(au.encode_end_ns - m.pose_received_ns) * 1e-9);
@@ -403,10 +437,10 @@ struct SessionPipeline::Impl {
   }
 };
 
-SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux,
-                                 NodeMetrics& metrics, const PipelineOptions& options,
-                                 std::shared_ptr<Room> room)
-    : impl_(std::make_unique<Impl>(spec, mux, metrics, options)) {
+SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene,
+                                 const TransportFactory& make_transport, NodeMetrics& metrics,
+                                 const PipelineOptions& options, std::shared_ptr<Room> room)
+    : impl_(std::make_unique<Impl>(spec, metrics, options)) {
   Impl& d = *impl_;
   if (const auto problem = session_shape_problem(
           SessionShape{.scene = spec.scene,
@@ -443,21 +477,15 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
     d.room = room;
   }
   d.inbox = std::make_unique<SessionInbox>(room, d.seat);
-  d.server = std::make_unique<StreamServer>(StreamServerConfig{.listen = {},
-                                                               .session_id = d.udp_id,
-                                                               .key = spec.key,
-                                                               .fps = spec.fps,
-                                                               .pacing_fraction = 0.5,
-                                                               .mtu = wire::kDefaultMtu,
-                                                               .initial_bitrate_bps = initial,
-                                                               .min_bitrate_bps = 200'000,
-                                                               .max_bitrate_bps = 200'000'000,
-                                                               .assumed_loss = 0.03,
-                                                               .shared_socket_fd = mux.socket_fd(),
-                                                               .mailbox = d.inbox.get()});
-  if (!mux.add(d.udp_id, d.server.get())) {
+  try {
+    d.transport = make_transport(TransportSetup{.session_id = udp_session_id(spec.id),
+                                                .key = spec.key,
+                                                .fps = spec.fps,
+                                                .initial_bitrate_bps = initial,
+                                                .mailbox = d.inbox.get()});
+  } catch (...) {
     d.leave_room();
-    throw_invalid_input("another session on this node has the same datagram id");
+    throw;
   }
   metrics.session_started(d.backend);
   d.render_thread = std::thread([&d] { d.render_loop(); });
@@ -471,8 +499,8 @@ SessionPipeline::~SessionPipeline() {
   d.job_taken.notify_all();
   if (d.render_thread.joinable()) d.render_thread.join();
   if (d.encode_thread.joinable()) d.encode_thread.join();
-  d.mux.remove(d.udp_id);
-  d.account_datagrams(d.server->stats());
+  d.account_transport(d.transport->counters());
+  d.transport.reset();  // no message reaches the inbox after this
   d.leave_room();
   d.metrics.session_ended(d.backend, d.has_failed);
   // Frames still collected but not released belong to the renderer, which frees all of its slots itself.

@@ -7,7 +7,8 @@
 // thread encodes N-1 and the transport's thread paces N-2 out, so throughput is bounded by the slowest stage.
 // Between render and encode the queue holds one frame and applies back-pressure (a rendered frame is never
 // thrown away); the transport keeps only the newest unsent frame. Sessions share nothing but the scene and
-// the node's socket: a slow or lossy client stalls only its own threads.
+// the node's socket: a slow or lossy client stalls only its own threads. The pipeline knows its transport
+// only through streaming/session_transport.hpp, and its client's messages through its mailbox (SessionInbox).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,11 +16,11 @@
 
 #include "encoder/video_encoder.hpp"
 #include "streaming/datagram_crypto.hpp"
+#include "streaming/session_transport.hpp"
 
 namespace kairo {
 
 class GpuScene;
-class UdpMux;
 class NodeMetrics;
 class Room;
 
@@ -60,7 +61,10 @@ class SessionPipeline {
  public:
   // Throws kairo::Error when the session cannot start (bad size, no encoder, session id already in use, the
   // room full). `room` is the room named by spec.room (the node's RoomRegistry), null without one.
-  SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene, UdpMux& mux, NodeMetrics& metrics,
+  // `make_transport` makes the session's transport (streaming/session_transport.hpp): the UDP stream on the
+  // node's shared socket, or any other that implements the interface.
+  SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuScene> scene,
+                  const TransportFactory& make_transport, NodeMetrics& metrics,
                   const PipelineOptions& options, std::shared_ptr<Room> room = nullptr);
   ~SessionPipeline();
   SessionPipeline(const SessionPipeline&) = delete;

@@ -32,9 +32,6 @@ pids=()
 cleanup() {
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -f "$work/pg/postmaster.pid" ]; then
-    as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
-  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,27 +40,24 @@ trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# 1. A throwaway PostgreSQL (as the postgres user when running as root: PostgreSQL refuses root).
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-if [ "$(id -u)" = 0 ]; then
-  chown postgres "$work"
-  as_pg() { runuser -u postgres -- "$@"; }
-else
-  as_pg() { "$@"; }
-fi
-pg_port=$(free_port)
-as_pg "$pg_bin/initdb" -D "$work/pg" -U kairo -A trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1
-printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\n" "$pg_port" "$work" \
-  | as_pg tee -a "$work/pg/postgresql.auto.conf" >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w -t 30 start >/dev/null
-as_pg "$pg_bin/createdb" -h "$work" -p "$pg_port" -U kairo kairo
-echo "demo: PostgreSQL on 127.0.0.1:$pg_port (throwaway, in $work)"
+# 1. A throwaway PostgreSQL: `kairo devdb` (the same helper the tests use) prints its URL and stops it on
+#    SIGTERM.
+build/kairo devdb >"$work/db.url" 2>"$out/postgres.log" &
+pids+=($!)
+for _ in $(seq 1 600); do
+  [ -s "$work/db.url" ] && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { cat "$out/postgres.log" >&2; exit 1; }
+  sleep 0.1
+done
+db_url=$(head -1 "$work/db.url")
+[ -n "$db_url" ] || { echo "demo: PostgreSQL did not start" >&2; cat "$out/postgres.log" >&2; exit 1; }
+echo "demo: PostgreSQL at $db_url (throwaway)"
 
 # 2. Control plane, node, netsim. Secrets travel in the environment, not argv.
 control_port=$(free_port) node_port=$(free_udp_port) relay_port=$(free_udp_port) metrics_port=$(free_port)
 export KAIRO_NODE_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export KAIRO_BOOTSTRAP_ADMIN="demo:demo-password-$RANDOM$RANDOM"
-build/kairo control --db "postgresql://kairo@127.0.0.1:$pg_port/kairo" --listen "127.0.0.1:$control_port" \
+build/kairo control --db "$db_url" --listen "127.0.0.1:$control_port" \
   --log-level info 2>"$out/control.log" &
 pids+=($!)
 build/kairo node --control "http://127.0.0.1:$control_port" --listen-udp "127.0.0.1:$node_port" \

@@ -1,4 +1,4 @@
-#include "tests/postgres_server.hpp"
+#include "devdb/dev_database.hpp"
 
 #include <netinet/in.h>
 #include <pwd.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace kairo::test {
+namespace kairo {
 namespace {
 
 std::filesystem::path postgres_bin() {
@@ -37,7 +37,7 @@ int free_tcp_port() {
   return ntohs(address.sin_port);
 }
 
-PostgresServer::PostgresServer() : bin_(postgres_bin()) {
+DevDatabase::DevDatabase() : bin_(postgres_bin()) {
   dir_ = std::filesystem::temp_directory_path() /
          ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(free_tcp_port()));
   std::filesystem::create_directories(dir_);
@@ -57,7 +57,7 @@ PostgresServer::PostgresServer() : bin_(postgres_bin()) {
   run_tool("createdb", "-h " + dir_.string() + " -p " + std::to_string(port_) + " -U kairo kairo");
 }
 
-PostgresServer::~PostgresServer() {
+DevDatabase::~DevDatabase() {
   try {
     stop();
   } catch (...) {
@@ -66,23 +66,23 @@ PostgresServer::~PostgresServer() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-std::string PostgresServer::url() const {
+std::string DevDatabase::url() const {
   return "postgresql://kairo@127.0.0.1:" + std::to_string(port_) + "/kairo?connect_timeout=5";
 }
 
-void PostgresServer::start() {
+void DevDatabase::start() {
   run_tool("pg_ctl",
            "-D " + (dir_ / "data").string() + " -l " + (dir_ / "server.log").string() + " -w -t 30 start");
   running_ = true;
 }
 
-void PostgresServer::stop() {
+void DevDatabase::stop() {
   if (!running_) return;
   running_ = false;
   run_tool("pg_ctl", "-D " + (dir_ / "data").string() + " -m fast -w -t 30 stop");
 }
 
-void PostgresServer::run_tool(const std::string& tool, const std::string& arguments) {
+void DevDatabase::run_tool(const std::string& tool, const std::string& arguments) {
   const std::string command =
       (bin_ / tool).string() + " " + arguments + " >> " + (dir_ / "tools.log").string() + " 2>&1";
   const pid_t pid = fork();
@@ -104,4 +104,4 @@ void PostgresServer::run_tool(const std::string& tool, const std::string& argume
   }
 }
 
-}  // namespace kairo::test
+}  // namespace kairo
