@@ -1,7 +1,10 @@
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <vector>
 
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
@@ -11,11 +14,41 @@
 #include "replay/replay.hpp"
 
 namespace kairo::app {
+namespace {
+
+// A recording's frames.jsonl (node/session_recorder.hpp): one line per rendered frame. Absent in older
+// recordings: then every frame uses the command line's settings.
+std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& path) {
+  std::vector<FrameSettings> out;
+  std::ifstream in(path);
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    try {
+      if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not a JSON object");
+      const auto& gaze = j.at("gaze");
+      FrameSettings s{.foveation = j.at("foveation").get<float>(),
+                      .gaze = {gaze.at(0).get<float>(), gaze.at(1).get<float>()},
+                      .resolution_scale = j.at("scale").get<double>(),
+                      .bitrate_bps = j.at("bitrate_bps").get<int64_t>(),
+                      .fps = j.at("fps").get<int>()};
+      if (!(s.foveation >= 0 && s.foveation <= 1 && s.resolution_scale > 0 && s.resolution_scale <= 1 &&
+            s.bitrate_bps >= 0 && s.fps >= 0 && std::abs(s.gaze.x) <= 1 && std::abs(s.gaze.y) <= 1))
+        throw std::invalid_argument("a value out of range");
+      out.push_back(s);
+    } catch (const std::exception& e) {
+      throw_invalid_input(path.string() + ":" + std::to_string(n) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 Runner add_replay_command(CLI::App& app) {
   struct Options {
     ReplayOptions replay;
-    std::string scene, trace, size = "512x512", out, baseline, bitrate = "8M", netsim;
+    std::string scene, trace, size = "512x512", out, baseline, bitrate = "8M", netsim, gaze;
   };
   auto o = std::make_shared<Options>();
   app.add_option("--scene", o->scene, "scene file (or a project scene name)")->required();
@@ -27,7 +60,19 @@ Runner add_replay_command(CLI::App& app) {
   app.add_option("--out", o->out, "output directory")->required();
   app.add_option("--encoder", o->replay.encoder, "auto, nvenc, vaapi, x264, x265")->capture_default_str();
   app.add_option("--codec", o->replay.codec, "h264 or hevc")->capture_default_str();
-  app.add_option("--bitrate", o->bitrate, "bit/s (k, M suffixes)")->capture_default_str();
+  CLI::Option* bitrate_option =
+      app.add_option("--bitrate", o->bitrate, "bit/s (k, M suffixes)")->capture_default_str();
+  CLI::Option* foveation_option =
+      app.add_option("--foveation", o->replay.settings.foveation,
+                     "foveated encoding strength 0..1, as a node's quality controller sets it (0: none)")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0f, 1.0f));
+  CLI::Option* gaze_option = app.add_option(
+      "--gaze", o->gaze, "X,Y: the fovea's centre, -1..1 (x right, y down); default the centre");
+  CLI::Option* scale_option = app.add_option("--scale", o->replay.settings.resolution_scale,
+                                             "coded size / rendered size per axis, as a node may lower it")
+                                  ->capture_default_str()
+                                  ->check(CLI::Range(0.25, 1.0));
   app.add_option("--netsim", o->netsim,
                  "send every frame through Kairo's transport and a netsim relay with these impairments, e.g. "
                  "\"--loss 5 --delay 20 --seed 3\" (kairo netsim's flags)");
@@ -44,9 +89,21 @@ Runner add_replay_command(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--max-frames", o->replay.max_frames, "replay at most this many poses")
       ->capture_default_str();
-  return [o, size_option, fps_option] {
+  return [o, size_option, fps_option, foveation_option, gaze_option, scale_option, bitrate_option] {
     ReplayOptions r = o->replay;
     std::filesystem::path trace = o->trace;
+    if (!o->gaze.empty()) {
+      const auto comma = o->gaze.find(',');
+      try {
+        if (comma == std::string::npos) throw std::invalid_argument("no comma");
+        r.settings.gaze = {std::stof(o->gaze.substr(0, comma)), std::stof(o->gaze.substr(comma + 1))};
+      } catch (const std::exception&) {
+        throw_invalid_input("--gaze must be X,Y, got \"" + o->gaze + "\"");
+      }
+      if (!(std::abs(r.settings.gaze.x) <= 1 && std::abs(r.settings.gaze.y) <= 1))
+        throw_invalid_input("--gaze X,Y must be within -1..1");
+    }
+    const bool settings_given = foveation_option->count() + gaze_option->count() + scale_option->count() > 0;
     if (std::filesystem::is_directory(trace)) {
       // A recorded session: its poses, and its size and frame rate unless given here.
       std::ifstream in(trace / "session.json");
@@ -57,6 +114,12 @@ Runner add_replay_command(CLI::App& app) {
         o->size = std::to_string(session.value("eye_width", 512)) + "x" +
                   std::to_string(session.value("eye_height", 512));
       if (fps_option->count() == 0) r.fps = session.value("fps", r.fps);
+      // The settings each frame was made with (foveation, its centre, scale, bitrate), unless given here.
+      if (!settings_given) r.recorded_settings = load_recorded_settings(trace / "frames.jsonl");
+      // The encoder starts at the session's first bitrate, as the node's did.
+      if (!r.recorded_settings.empty() && bitrate_option->count() == 0 &&
+          r.recorded_settings[0].bitrate_bps > 0)
+        o->bitrate = std::to_string(r.recorded_settings[0].bitrate_bps);
       trace /= "poses.jsonl";
     }
     const Size size = parse_size(o->size, "--size");

@@ -27,6 +27,7 @@ struct NodeOptions {
   double poll_interval_s = 0.25;
   bool foveation = true;
   float fixed_foveation = 0;  // > 0: always foveate this strongly (tests, benchmarks)
+  int encoder_threads = 0;    // 0: the encoder's choice; 1: bit-exact frames, as `kairo replay` (tests)
   std::string record_dir{};   // non-empty: record every session there for `kairo replay`
   // How long a placed session waits for its client's first datagram before its slot is freed: short, so
   // sessions created and never connected cannot hold a node's slots.

@@ -1,5 +1,6 @@
 #include "node/session_pipeline.hpp"
 #include "core/session_shape.hpp"
+#include "node/frame_stage.hpp"
 #include "node/session_inbox.hpp"
 
 #include <spdlog/spdlog.h>
@@ -30,8 +31,7 @@ namespace {
 // What the render thread hands the encode thread: the rendered frame (its slot stays owned until the render
 // thread releases it) and everything the encoder and the client need to know about it.
 struct EncodeJob {
-  const RenderedFrame* frame = nullptr;
-  FrameMetadata metadata;
+  StageRendered rendered;  // the frame (its slot held until released) and its metadata so far
   QualitySettings settings;
 };
 
@@ -45,11 +45,10 @@ struct SessionPipeline::Impl {
   SessionSpec spec;
   PipelineOptions options;
   NodeMetrics& metrics;
-  std::unique_ptr<StereoRenderer> renderer;
+  std::unique_ptr<FrameStage> stage;  // render -> NV12 -> encode -> metadata (node/frame_stage.hpp)
   // The inbox before the transport: the transport delivers into it until it is destroyed.
   std::unique_ptr<SessionInbox> inbox;
   std::unique_ptr<SessionTransport> transport;
-  std::unique_ptr<VideoEncoder> encoder;
   std::string backend;
 
   std::atomic<bool> stopping{false}, done{false}, has_failed{false};
@@ -207,7 +206,7 @@ struct SessionPipeline::Impl {
       take_pose(r, received->pose);
       if (t - r.last_quality_ns >= 100'000'000) update_quality(r, link, t);  // ten times a second
       apply_inputs(r);
-      if (renderer->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
+      if (stage->free_slots() == 0) continue;  // the encoder holds every slot: skip this tick
       EncodeJob next = render_frame(r, *received);
       if (!hand_to_encoder(r, next)) return;
       ++r.frame_id;
@@ -241,7 +240,6 @@ struct SessionPipeline::Impl {
     if (r.have_pose && p.pose_id == r.last_pose_id) return;
     const Pose head = pose_from_arrays(p.position, p.orientation);  // read_pose refused bad values
     r.predictor.add(p.sample_time_ns, head);
-    if (recorder) recorder->pose(p.sample_time_ns, head);
     r.last_pose_id = p.pose_id;
     r.have_pose = true;
   }
@@ -290,45 +288,35 @@ struct SessionPipeline::Impl {
     const wire::PoseMessage& p = received.pose;
     const QualitySettings q = r.quality->settings();
     const float strength = options.fixed_foveation > 0 ? options.fixed_foveation : q.foveation;
-    const glm::ivec2 coded = coded_eye_size(spec.eye_width, spec.eye_height, q.resolution_scale, strength);
     // The room as it is now: anything the node applied before this instant is in this frame.
     const int64_t scene_time = steady_now_ns();
     uint64_t room_version = 0;
     const size_t room_draw_count = room ? room->draws_for(seat.slot, room_draws, room_version) : 0;
-    const FrameRequest request{
-        .frame_id = r.frame_id,
-        .view = stereo_view_from_head(r.predictor.predict(p.display_time_ns), kDefaultIpdMetres, r.fovs),
-        .want_rgba = false,
-        .nv12_target = nullptr,
-        .coded_width = coded.x,
-        .coded_height = coded.y,
-        .foveation = FoveationParams{.strength = strength, .centre = {r.gaze, r.gaze}, .fovea_radius = 0.4f},
-        .dynamic_draws = std::span<const DynamicDraw>(room_draws.data(), room_draw_count)};
-    renderer->submit(request);
-    const RenderedFrame& frame = renderer->collect();
+    EncodeJob next;
+    next.settings = q;
+    // Validated (a unit quaternion, kept bit for bit once unit) as a trace line read back would be.
+    const Pose head = validated_pose(r.predictor.predict(p.display_time_ns));
+    const FrameSettings settings{.foveation = strength,
+                                 .gaze = r.gaze,
+                                 .resolution_scale = q.resolution_scale,
+                                 .bitrate_bps = q.bitrate_bps,
+                                 .fps = q.fps};
+    // Recorded as rendered, so that `kairo replay` of the recording makes these very frames.
+    if (recorder) recorder->frame(p.sample_time_ns, head, settings);
+    next.rendered =
+        stage->render(r.frame_id, stereo_view_from_head(head, kDefaultIpdMetres, r.fovs), settings,
+                      std::span<const DynamicDraw>(room_draws.data(), room_draw_count), scene_time);
+    const RenderedFrame& frame = *next.rendered.frame;
     metrics.count_frame(FrameOutcome::kRendered);
     r.render_ms = 0.8 * r.render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
     metrics.observe_stage(Stage::kPoseWait, double(scene_time - received.received_ns) * 1e-9);
     metrics.observe_stage(Stage::kRender, double(frame.completed_ns - scene_time) * 1e-9);
-
-    EncodeJob next;
-    next.frame = &frame;
-    next.settings = q;
-    FrameMetadata& m = next.metadata;
-    m.frame_id = r.frame_id;
+    FrameMetadata& m = next.rendered.metadata;
     m.pose_id = p.pose_id;
     m.pose_sample_ns = p.sample_time_ns;
     m.display_time_ns = p.display_time_ns;
     m.pose_received_ns = received.received_ns;
-    m.render_start_ns = scene_time;
     m.room_version = room_version;
-    m.render_end_ns = frame.completed_ns;
-    m.view = frame.view;
-    m.eye_width = uint16_t(spec.eye_width);
-    m.eye_height = uint16_t(spec.eye_height);
-    m.coded_width = uint16_t(coded.x);
-    m.coded_height = uint16_t(coded.y);
-    m.foveation = request.foveation;
     return next;
   }
 
@@ -339,7 +327,7 @@ struct SessionPipeline::Impl {
       std::unique_lock lock(mutex);
       job_taken.wait(lock, [&] { return !job || stopping; });
       if (stopping) {
-        renderer->release(*next.frame);
+        stage->release(*next.rendered.frame);
         return false;
       }
       job = next;
@@ -355,7 +343,7 @@ struct SessionPipeline::Impl {
       std::lock_guard lock(mutex);
       returned.swap(to_release);  // both keep their capacity: no allocation per tick
     }
-    for (const RenderedFrame* f : returned) renderer->release(*f);
+    for (const RenderedFrame* f : returned) stage->release(*f);
     returned.clear();
   }
 
@@ -368,11 +356,6 @@ struct SessionPipeline::Impl {
   }
 
   void encode_frames() {
-    std::array<uint8_t, FrameMetadata::kSize> metadata_bytes{};
-    QualitySettings applied;
-    applied.bitrate_bps = encoder->config().bitrate_bps;
-    applied.fps = spec.fps;
-    int coded_width = spec.eye_width, coded_height = spec.eye_height;
     bool first = true;
     double encode_ms = 0;
     for (;;) {
@@ -385,47 +368,28 @@ struct SessionPipeline::Impl {
         job.reset();
       }
       job_taken.notify_one();
-      const FrameMetadata& m = work.metadata;
-      bool keyframe = first || transport->take_keyframe_request();
-      if (m.coded_width != coded_width || m.coded_height != coded_height) {
-        coded_width = m.coded_width;
-        coded_height = m.coded_height;
-        encoder->set_resolution(2 * coded_width, coded_height);
-        keyframe = true;
-      }
-      if (work.settings.bitrate_bps != applied.bitrate_bps) encoder->set_bitrate(work.settings.bitrate_bps);
-      if (work.settings.fps != applied.fps) encoder->set_fps(work.settings.fps);
-      applied = work.settings;
-      const Nv12Picture& picture = work.frame->nv12[0];
-      const AccessUnit& au = encoder->encode(EncodeRequest{
-          .frame_id = m.frame_id,
-          .pose_id = m.pose_id,
-          .eye = -1,
-          .picture =
-              Nv12View{.y = picture.y, .uv = picture.uv, .width = picture.width, .height = picture.height},
-          .keyframe = keyframe});
+      const FrameMetadata& m = work.rendered.metadata;
+      const QualitySettings& applied = work.settings;
+      const StageEncoded sent =
+          stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
+                        first || transport->take_keyframe_request());
       first = false;
       {
         std::lock_guard lock(mutex);
-        to_release.push_back(work.frame);  // the slot can be rendered into again
+        to_release.push_back(work.rendered.frame);  // the slot can be rendered into again
       }
-      FrameMetadata sent = m;
-      sent.encode_start_ns = au.encode_start_ns;
-      sent.encode_end_ns = au.encode_end_ns;
-      sent.keyframe = au.keyframe;
-      write(sent, metadata_bytes);
       transport->send_frame(FrameInfo{.frame_id = m.frame_id,
                                       .pose_id = m.pose_id,
                                       .pose_time_ns = m.pose_sample_ns,
                                       .capture_time_ns = m.render_start_ns,
                                       .stream = 0,
-                                      .keyframe = au.keyframe},
-                            metadata_bytes, au.data);
-      encode_ms = 0.8 * encode_ms + 0.2 * ms_between(au.encode_start_ns, au.encode_end_ns);
-      metrics.observe_stage(Stage::kEncode, double(au.encode_end_ns - au.encode_start_ns) * 1e-9);
-      metrics.observe_stage(Stage::kNodeTotal, double(au.encode_end_ns - m.pose_received_ns) * 1e-9);
+                                      .keyframe = sent.keyframe},
+                            sent.metadata, sent.access_unit);
+      encode_ms = 0.8 * encode_ms + 0.2 * ms_between(sent.encode_start_ns, sent.encode_end_ns);
+      metrics.observe_stage(Stage::kEncode, double(sent.encode_end_ns - sent.encode_start_ns) * 1e-9);
+      metrics.observe_stage(Stage::kNodeTotal, double(sent.encode_end_ns - m.pose_received_ns) * 1e-9);
       metrics.count_frame(FrameOutcome::kSent);
-      metrics.add_video_bytes(au.data.size());
+      metrics.add_video_bytes(sent.access_unit.size());
       std::lock_guard lock(mutex);
       ++stats.frames_sent;
       stats.encode_ms = encode_ms;
@@ -450,26 +414,18 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                        .codec = codec_name(spec.codec),
                        .room = spec.room.empty() ? std::nullopt : std::optional<std::string>(spec.room)}))
     throw_invalid_input(problem->message);
-  d.renderer =
-      std::make_unique<StereoRenderer>(std::move(scene), RendererConfig{.eye_width = spec.eye_width,
-                                                                        .eye_height = spec.eye_height,
-                                                                        .frames_in_flight = 3,
-                                                                        .nv12 = Nv12Layout::kSideBySide,
-                                                                        .near_plane = 0.05f,
-                                                                        .multiview = MultiviewMode::kAuto});
   const int64_t initial = spec.max_bitrate_bps ? std::min(*spec.max_bitrate_bps, options.initial_bitrate_bps)
                                                : options.initial_bitrate_bps;
-  d.encoder = VideoEncoder::open(EncoderConfig{.codec = spec.codec,
-                                               .backend = options.encoder_backend,
-                                               .width = 2 * spec.eye_width,
-                                               .height = spec.eye_height,
-                                               .fps = spec.fps,
-                                               .bitrate_bps = initial,
-                                               .slices = 4,
-                                               .threads = 0,
-                                               .intra_refresh_frames = 0,
-                                               .vaapi_device = {}});
-  d.backend = d.encoder->backend();
+  d.stage = std::make_unique<FrameStage>(std::move(scene),
+                                         FrameStageConfig{.eye_width = spec.eye_width,
+                                                          .eye_height = spec.eye_height,
+                                                          .fps = spec.fps,
+                                                          .codec = spec.codec,
+                                                          .encoder_backend = options.encoder_backend,
+                                                          .bitrate_bps = initial,
+                                                          .frames_in_flight = 3,
+                                                          .encoder_threads = options.encoder_threads});
+  d.backend = d.stage->encoder_backend();
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
   if (room) {

@@ -14,26 +14,36 @@ SessionRecorder::SessionRecorder(const std::filesystem::path& dir, const Session
   if (ec)
     throw_runtime("cannot create the recording directory " + session_dir.string() + ": " + ec.message());
   nlohmann::json session{
-      {"session_id", spec.id},         {"scene", spec.scene},     {"eye_width", spec.eye_width},
-      {"eye_height", spec.eye_height}, {"fps", spec.fps},         {"codec", codec_name(spec.codec)},
-      {"poses", "poses.jsonl"},        {"events", "events.jsonl"}};
+      {"session_id", spec.id},         {"scene", spec.scene},      {"eye_width", spec.eye_width},
+      {"eye_height", spec.eye_height}, {"fps", spec.fps},          {"codec", codec_name(spec.codec)},
+      {"poses", "poses.jsonl"},        {"frames", "frames.jsonl"}, {"events", "events.jsonl"}};
   if (spec.max_bitrate_bps) session["max_bitrate_bps"] = *spec.max_bitrate_bps;
   if (spec.max_fps) session["max_fps"] = *spec.max_fps;
   if (spec.foveation) session["foveation"] = *spec.foveation;
   if (!spec.room.empty()) session["room"] = spec.room;
   std::ofstream(session_dir / "session.json") << session.dump(2) << "\n";
   poses_.open(session_dir / "poses.jsonl");
+  frames_.open(session_dir / "frames.jsonl");
   events_.open(session_dir / "events.jsonl");
-  if (!poses_ || !events_) throw_runtime("cannot write the recording in " + session_dir.string());
+  if (!poses_ || !frames_ || !events_) throw_runtime("cannot write the recording in " + session_dir.string());
 }
 
-void SessionRecorder::pose(int64_t sample_time_ns, const Pose& head) {
+void SessionRecorder::frame(int64_t sample_time_ns, const Pose& head, const FrameSettings& s) {
   if (first_pose_ns_ < 0) first_pose_ns_ = sample_time_ns;
-  poses_ << format_trace_line(TraceSample{.t_ns = sample_time_ns - first_pose_ns_,
+  // A pose rendered twice (no newer one came) keeps its time: the trace format needs times that never go
+  // back, and replay renders by line, not by time.
+  poses_ << format_trace_line(TraceSample{.t_ns = std::max<int64_t>(0, sample_time_ns - first_pose_ns_),
                                           .head = head,
                                           .ipd = kDefaultIpdMetres,
                                           .fov = std::nullopt})
          << "\n";
+  frames_ << nlohmann::json{{"foveation", s.foveation},
+                            {"gaze", {s.gaze.x, s.gaze.y}},
+                            {"scale", s.resolution_scale},
+                            {"bitrate_bps", s.bitrate_bps},
+                            {"fps", s.fps}}
+                 .dump()
+          << "\n";
 }
 
 void SessionRecorder::decision(int64_t now_ns, const QualityDecision& d) {
@@ -69,6 +79,7 @@ void SessionRecorder::ended(int64_t now_ns, const std::string& reason, bool fail
                  .dump()
           << "\n";
   poses_.flush();
+  frames_.flush();
   events_.flush();
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // `kairo node --record DIR`: what a live session did, for QA to replay. DIR/<session id>/ gets
-// session.json (scene, sizes, frame rate, codec, caps), poses.jsonl (the poses the node rendered, in the
-// pose-trace format: `kairo replay --trace DIR/<session id>` takes it as is) and events.jsonl (quality
+// session.json (scene, sizes, frame rate, codec, caps), poses.jsonl (one line per rendered frame: the head
+// pose it was rendered from, after prediction, in the pose-trace format: `kairo replay --trace DIR/<session
+// id>` takes it as is), frames.jsonl (one line per rendered frame: the frame stage's settings, foveation and
+// its centre, scale, bitrate, frame rate: replay reproduces the session's frames) and events.jsonl (quality
 // decisions, room events, the end and its reason). Written by the session's render thread, buffered; off the
 // hot path when not recording.
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <string>
 
 #include "core/pose.hpp"
+#include "node/frame_stage.hpp"
 #include "node/quality_controller.hpp"
 #include "node/session_pipeline.hpp"
 #include "streaming/room_messages.hpp"
@@ -20,13 +23,14 @@ class SessionRecorder {
  public:
   // Throws kairo::Error (runtime) when the directory cannot be written.
   SessionRecorder(const std::filesystem::path& dir, const SessionSpec& spec);
-  void pose(int64_t sample_time_ns, const Pose& head);
+  // A rendered frame: the pose's sample time (client clock), the head it was rendered from, its settings.
+  void frame(int64_t sample_time_ns, const Pose& head, const FrameSettings& settings);
   void decision(int64_t now_ns, const QualityDecision& d);
   void room_event(const wire::RoomEvent& e);  // joins, leaves, grabs and releases in the session's room
   void ended(int64_t now_ns, const std::string& reason, bool failed);
 
  private:
-  std::ofstream poses_, events_;
+  std::ofstream poses_, frames_, events_;
   int64_t first_pose_ns_ = -1, first_event_ns_ = -1;
 };
 

@@ -15,6 +15,7 @@
 #include "core/trace.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
+#include "node/frame_stage.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
 #include "renderer/stereo_renderer.hpp"
@@ -64,10 +65,20 @@ std::string hash_hex(std::span<const uint8_t> data) {
 }
 
 json frame_json(const ReplayFrame& f, bool transported) {
-  json j{{"frame", f.index},        {"t_ns", f.t_ns},           {"render_hash", f.render_hash},
-         {"psnr_db", f.psnr_db},    {"ssim", f.ssim},           {"encoded_bytes", f.encoded_bytes},
-         {"keyframe", f.keyframe},  {"render_ms", f.render_ms}, {"encode_ms", f.encode_ms},
-         {"decode_ms", f.decode_ms}};
+  json j{{"frame", f.index},
+         {"t_ns", f.t_ns},
+         {"render_hash", f.render_hash},
+         {"psnr_db", f.psnr_db},
+         {"ssim", f.ssim},
+         {"encoded_bytes", f.encoded_bytes},
+         {"keyframe", f.keyframe},
+         {"render_ms", f.render_ms},
+         {"encode_ms", f.encode_ms},
+         {"decode_ms", f.decode_ms},
+         {"decoded_hash", f.decoded_hash},
+         {"foveation", f.foveation},
+         {"coded_width", f.coded_width},
+         {"coded_height", f.coded_height}};
   if (transported) {
     j["lost"] = f.lost;
     j["transport_ms"] = f.transport_ms;
@@ -149,24 +160,21 @@ ReplayResult run_replay(const ReplayOptions& o) {
 
   const SceneData scene_data = load_scene(o.scene);
   auto context = VulkanContext::create();
-  auto scene = GpuScene::upload(context, scene_data);
-  // One frame in flight: replay is about determinism and per-frame numbers, not throughput.
-  StereoRenderer renderer(scene, RendererConfig{.eye_width = o.eye_width,
-                                                .eye_height = o.eye_height,
-                                                .frames_in_flight = 1,
-                                                .nv12 = Nv12Layout::kSideBySide});
-  auto encoder = VideoEncoder::open(EncoderConfig{.codec = parse_codec(o.codec),
-                                                  .backend = o.encoder,
-                                                  .width = 2 * o.eye_width,
-                                                  .height = o.eye_height,
-                                                  .fps = o.fps,
-                                                  .bitrate_bps = o.bitrate_bps,
-                                                  .slices = 4,
-                                                  .threads = 1});  // one thread: bit-exact runs
+  // The node's frame stage (node/frame_stage.hpp) with one frame in flight and one encoder thread: replay is
+  // about determinism and per-frame numbers, not throughput.
+  FrameStage stage(GpuScene::upload(context, scene_data), FrameStageConfig{.eye_width = o.eye_width,
+                                                                           .eye_height = o.eye_height,
+                                                                           .fps = o.fps,
+                                                                           .codec = parse_codec(o.codec),
+                                                                           .encoder_backend = o.encoder,
+                                                                           .bitrate_bps = o.bitrate_bps,
+                                                                           .frames_in_flight = 1,
+                                                                           .encoder_threads = 1,
+                                                                           .keep_rgba = true});
   VideoDecoder decoder(parse_codec(o.codec));
   DecodedPicture picture;
   ReplayResult result;
-  result.encoder_backend = encoder->backend();
+  result.encoder_backend = stage.encoder_backend();
   const std::array<Fov, 2> default_fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
   std::unique_ptr<ReplayTransport> transport;
   if (o.netsim) transport = std::make_unique<ReplayTransport>(*o.netsim, o.netsim_seed, o.fps);
@@ -176,33 +184,32 @@ ReplayResult run_replay(const ReplayOptions& o) {
   const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
   for (size_t i = 0; i < count; ++i) {
     const TraceSample& sample = trace[i];
-    renderer.submit(FrameRequest{
-        .frame_id = i,
-        .view = stereo_view_from_head(sample.head, sample.ipd, sample.fov.value_or(default_fovs)),
-        .want_rgba = true});
-    const RenderedFrame& f = renderer.collect();
+    const FrameSettings settings = i < o.recorded_settings.size() ? o.recorded_settings[i] : o.settings;
+    const StageRendered rendered =
+        stage.render(i, stereo_view_from_head(sample.head, sample.ipd, sample.fov.value_or(default_fovs)),
+                     settings, {}, steady_now_ns());
+    const RenderedFrame& f = *rendered.frame;
     ReplayFrame frame;
     frame.index = i;
     frame.t_ns = sample.t_ns;
     frame.render_hash = hash_hex(f.rgba);
     frame.render_ms = double(f.completed_ns - f.submitted_ns) * 1e-6;
-    const ImageRgba8 rendered{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
+    frame.foveation = rendered.metadata.foveation.strength;
+    frame.coded_width = rendered.metadata.coded_width;
+    frame.coded_height = rendered.metadata.coded_height;
+    const ImageRgba8 rendered_image{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
     const std::vector<uint8_t> rendered_y(f.nv12[0].y.begin(), f.nv12[0].y.end());
-    const AccessUnit& au = encoder->encode(EncodeRequest{
-        .frame_id = i,
-        .picture =
-            Nv12View{
-                .y = f.nv12[0].y, .uv = f.nv12[0].uv, .width = f.nv12[0].width, .height = f.nv12[0].height},
-        // After a lost frame the client asks for a keyframe; giving it at once (not when the request
-        // happens to arrive) keeps the run deterministic for the same losses.
-        .keyframe = i == 0 || after_loss || (transport && transport->take_keyframe_request())});
-    renderer.release(f);
+    // After a lost frame the client asks for a keyframe; giving it at once (not when the request happens to
+    // arrive) keeps the run deterministic for the same losses.
+    const StageEncoded au = stage.encode(
+        rendered, settings, i == 0 || after_loss || (transport && transport->take_keyframe_request()));
+    stage.release(f);
     frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
-    frame.encoded_bytes = au.data.size();
+    frame.encoded_bytes = au.access_unit.size();
     frame.keyframe = au.keyframe;
-    std::span<const uint8_t> to_decode = au.data;
+    std::span<const uint8_t> to_decode = au.access_unit;
     if (transport) {
-      const TransportOutcome sent = transport->send(i, au.keyframe, au.data);
+      const TransportOutcome sent = transport->send(i, au.keyframe, au.access_unit);
       frame.lost = !sent.delivered;
       frame.transport_ms = sent.transport_ms;
       frame.fec_recovered = sent.fec_recovered;
@@ -215,14 +222,15 @@ ReplayResult run_replay(const ReplayOptions& o) {
       if (!decoder.decode(to_decode, picture))
         throw_runtime("frame " + std::to_string(i) + " did not decode");
       frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
+      frame.decoded_hash = hash_hex(picture.y);
       frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
       frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
     }
     // A small fingerprint of every rendered frame (tolerant baseline comparison) and a few thumbnails.
-    const ImageRgba8 small = resized(rendered, 128);
+    const ImageRgba8 small = resized(rendered_image, 128);
     write_png(o.out / fingerprint_name(i), small.width, small.height, small.pixels);
     if (i % thumbnail_every == 0) {
-      const ImageRgba8 thumb = resized(rendered, 320);
+      const ImageRgba8 thumb = resized(rendered_image, 320);
       char name[48];
       std::snprintf(name, sizeof(name), "thumbnails/%06zu.png", i);
       write_png(o.out / name, thumb.width, thumb.height, thumb.pixels);

@@ -7,9 +7,12 @@
 // report.html; compares with a baseline run and names the frames that regressed.
 #include <cstdint>
 #include <filesystem>
+#include <vector>
+
 #include <optional>
 #include <string>
 #include <vector>
+#include "node/frame_stage.hpp"
 
 #include "streaming/netsim.hpp"
 
@@ -30,6 +33,11 @@ struct ReplayOptions {
   double latency_rise = 0.5;         // median render+encode+decode may rise at most this share
   double latency_floor_ms = 2.0;     // ... or at most this many milliseconds (timer noise at small sizes)
   int max_frames = 100'000;
+  // The frame stage's settings (node/frame_stage.hpp), for every frame: foveation strength and centre,
+  // resolution scale. A node recording (frames.jsonl) gives them per frame instead, with each frame's
+  // bitrate: the session's own frames are reproduced.
+  FrameSettings settings{};
+  std::vector<FrameSettings> recorded_settings{};  // by frame; empty: `settings` (and bitrate_bps) for all
   // Through Kairo's transport and a netsim relay on loopback (replay/replay_transport.hpp); none: encoder
   // output straight to the decoder.
   std::optional<ImpairmentConfig> netsim{};
@@ -45,6 +53,9 @@ struct ReplayFrame {
   uint64_t encoded_bytes = 0;
   bool keyframe = false;
   double render_ms = 0, encode_ms = 0, decode_ms = 0;
+  std::string decoded_hash;  // BLAKE2b-128 of the decoded luma: equal for equal encoded frames
+  float foveation = 0;       // the settings it was made with
+  int coded_width = 0, coded_height = 0;
   // With --netsim: whether the frame made it, and what it took.
   bool lost = false;
   double transport_ms = 0;

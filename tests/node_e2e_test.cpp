@@ -1,6 +1,7 @@
 // Kairo end to end on loopback: a real PostgreSQL, the control plane, a node (lavapipe, x264) and the
 // reference client; the node and client also as the `kairo` processes operators run, killed mid-session.
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -547,6 +549,75 @@ TEST_F(NodeEndToEnd, a_recorded_session_replays_with_its_poses_and_settings) {
   EXPECT_EQ(summary["eye_width"], 256);
   EXPECT_EQ(summary["fps"], 30);
   EXPECT_EQ(summary["frame_count"], 12);
+  std::filesystem::remove_all(record);
+  std::filesystem::remove_all(out);
+}
+
+// One frame stage (node/frame_stage.hpp): a recorded, foveated session replays to the very frames its user
+// was served. The node runs its encoder with replay's one thread (the only setting that differs), the client
+// hashes every picture it decodes, and `kairo replay` of the recording must decode to the same pictures.
+TEST_F(NodeEndToEnd, a_recorded_foveated_session_replays_to_the_frames_its_user_was_served) {
+  const auto record = test::temp_dir();
+  std::atomic<bool> stop{false};
+  NodeAgent agent(NodeOptions{.control_url = control->url(),
+                              .node_token = test::kNodeToken,
+                              .listen_udp = "127.0.0.1:0",
+                              .scenes_dir = KAIRO_SCENE_DIR,
+                              .max_sessions = 1,
+                              .name = "replayed-node",
+                              .fixed_foveation = 0.6f,
+                              .encoder_threads = 1,
+                              .record_dir = record.string()});
+  std::thread serving([&] { agent.run(stop); });
+  std::mutex mutex;
+  std::map<uint64_t, std::string> served;  // frame id -> BLAKE2b of the decoded luma
+  std::map<uint64_t, float> foveation;
+  ClientOptions options = client_options(2.5);
+  options.gaze = std::array<float, 2>{0.5f, -0.25f};
+  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p, size_t) {
+    unsigned char h[16];
+    crypto_generichash(h, sizeof(h), p.y.data(), p.y.size(), nullptr, 0);
+    char hex[33];
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    std::lock_guard lock(mutex);
+    served[m.frame_id] = hex;
+    foveation[m.frame_id] = m.foveation.strength;
+  };
+  const ClientReport report = run_client(options, std::atomic<bool>(false));
+  const auto session_dir = record / report.session_id;
+  for (int i = 0; i < 100; ++i) {  // the session's end is recorded once the node has finished it
+    std::ifstream in(session_dir / "events.jsonl");
+    const std::string events((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (events.find("\"event\":\"ended\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stop = true;
+  serving.join();
+  ASSERT_GT(served.size(), 20u);
+  const auto out = test::temp_dir();
+  const std::string command = std::string(KAIRO_BINARY) + " replay --scene vr-room --trace " +
+                              session_dir.string() + " --out " + out.string() + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream lines(out / "frames.jsonl");
+  size_t compared = 0, equal = 0;
+  bool gaze_moved = false;
+  for (std::string line; std::getline(lines, line);) {
+    const json f = json::parse(line);
+    const uint64_t id = f["frame"];
+    EXPECT_FLOAT_EQ(f["foveation"].get<float>(), 0.6f) << "frame " << id;
+    EXPECT_LT(f["coded_width"].get<int>(), 256);
+    const auto it = served.find(id);
+    if (it == served.end()) continue;  // rendered but not decoded by the client (the last ones in flight)
+    ++compared;
+    equal += f["decoded_hash"] == it->second;
+  }
+  std::ifstream settings(session_dir / "frames.jsonl");
+  for (std::string line; std::getline(settings, line);)
+    gaze_moved |= json::parse(line)["gaze"][0].get<float>() == 0.5f;
+  std::printf("%zu frames served and replayed: %zu identical\n", compared, equal);
+  EXPECT_TRUE(gaze_moved) << "the client's gaze never reached the recording";
+  EXPECT_GE(compared, served.size() - 2);
+  EXPECT_EQ(equal, compared);
   std::filesystem::remove_all(record);
   std::filesystem::remove_all(out);
 }

@@ -1,0 +1,84 @@
+#pragma once
+// One frame's way from a view to bytes on the wire, defined once: stereo render -> NV12 on the device,
+// foveated or scaled to the coded size -> encode -> the frame's metadata block. The node's sessions, `kairo
+// replay` and the benchmarks all run this stage, so QA replays exactly what users were served.
+// The two halves may run on two threads (the node overlaps render of frame N with encode of N-1): render()
+// and release() on one, encode() on the other; a rendered frame's slot stays held until release().
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <glm/vec2.hpp>
+
+#include "core/pose.hpp"
+#include "encoder/video_encoder.hpp"
+#include "renderer/dynamic_draw.hpp"
+#include "renderer/stereo_renderer.hpp"
+#include "streaming/frame_metadata.hpp"
+
+namespace kairo {
+
+class GpuScene;
+
+struct FrameStageConfig {
+  int eye_width = 0, eye_height = 0, fps = 30;
+  Codec codec = Codec::kH264;
+  std::string encoder_backend = "auto";
+  int64_t bitrate_bps = 8'000'000;
+  int frames_in_flight = 3;
+  int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact from run to run (replay)
+  bool keep_rgba = false;   // also copy the rendered RGBA to host memory (replay's hashes and PSNR)
+};
+
+// What a frame is rendered and encoded with: the quality controller's choice on a node, a recording's or the
+// command line's in replay.
+struct FrameSettings {
+  float foveation = 0;   // strength 0..1 (core/foveation.hpp); 0: none
+  glm::vec2 gaze{0.0f};  // foveation centre, normalised -1..1 (x right, y down)
+  double resolution_scale = 1;
+  int64_t bitrate_bps = 0;  // 0: leave the encoder's
+  int fps = 0;              // 0: leave the encoder's
+};
+
+struct StageRendered {
+  const RenderedFrame* frame = nullptr;  // held until FrameStage::release
+  FrameMetadata metadata;                // view, sizes, foveation, render times; encode fields still empty
+};
+
+struct StageEncoded {
+  std::span<const uint8_t> metadata;     // FrameMetadata as sent in front of the access unit
+  std::span<const uint8_t> access_unit;  // valid until the next encode()
+  bool keyframe = false;
+  int64_t encode_start_ns = 0, encode_end_ns = 0;
+};
+
+class FrameStage {
+ public:
+  // Throws kairo::Error (no encoder, bad sizes).
+  FrameStage(std::shared_ptr<GpuScene> scene, const FrameStageConfig& config);
+  ~FrameStage();
+  FrameStage(const FrameStage&) = delete;
+  FrameStage& operator=(const FrameStage&) = delete;
+
+  // Render half. `scene_time_ns` is render start as the frame's metadata records it (the moment dynamic
+  // draws were taken); the caller fills the pose fields of the returned metadata.
+  StageRendered render(uint64_t frame_id, const StereoView& view, const FrameSettings& settings,
+                       std::span<const DynamicDraw> dynamic_draws, int64_t scene_time_ns);
+  void release(const RenderedFrame& frame);
+  int free_slots() const;
+
+  // Encode half: applies the settings' bitrate and frame rate, and a change of coded size (which forces a
+  // keyframe), encodes, and completes the metadata.
+  StageEncoded encode(const StageRendered& rendered, const FrameSettings& settings, bool keyframe);
+
+  const std::string& encoder_backend() const;
+  int64_t encoder_bitrate_bps() const;
+  const FrameStageConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kairo
