@@ -8,6 +8,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/api_json.hpp"
@@ -222,206 +224,6 @@ struct ControlApi::Impl {
     return text;
   }
 
-  HttpResponse fleet_route(const HttpRequest& r, std::string& route_name,
-                           const std::vector<std::string>& parts) {
-    // parts: path split on '/', without the leading empty element: {"v1", "nodes", "7", "heartbeat"}.
-    auto named = [&](const std::string& pattern) { route_name = r.method + " " + pattern; };
-    const size_t n = parts.size();
-    if (n == 2 && parts[1] == "node-tokens" && r.method == "POST") {
-      named("/v1/node-tokens");
-      const AccessClaims who = authenticate(r);
-      require(who, {Role::kOperator, Role::kAdmin});
-      v1::NodeTokenRequest body;
-      parse_request(r.body, body);
-      const std::optional<std::string> for_node =
-          body.has_node() ? std::optional<std::string>(required_string(true, body.node(), "node", 128))
-                          : std::nullopt;
-      const auto [id, token] = fleet.mint_node_token(who.user_id, for_node);
-      auth.audit(
-          "node_token_minted", who.username, r.remote_address,
-          "id " + std::to_string(id) + (for_node ? " for node \"" + escape_for_log(*for_node) + "\"" : ""));
-      v1::NodeTokenCreated created;
-      created.set_id(int32_t(id));
-      created.set_token(token);
-      return respond(201, created);
-    }
-    if (n == 3 && parts[1] == "node-tokens" && r.method == "DELETE") {
-      named("/v1/node-tokens/{id}");
-      const AccessClaims who = authenticate(r);
-      require(who, {Role::kOperator, Role::kAdmin});
-      if (!fleet.revoke_node_token(id_segment(parts[2])))
-        throw ApiError(404, "not_found", "no such node token");
-      auth.audit("node_token_revoked", who.username, r.remote_address, "id " + parts[2]);
-      return {204, "", "application/json"};
-    }
-    if (n == 3 && parts[1] == "nodes" && parts[2] == "register" && r.method == "POST") {
-      named("/v1/nodes/register");
-      const NodeCredential credential = authenticate_node(r);
-      v1::NodeRegistration body;
-      parse_request(r.body, body);
-      check_list(body.encoders(), "encoders");
-      check_list(body.scenes(), "scenes");
-      if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
-      NodeRegistration node{.name = required_string(body.has_name(), body.name(), "name", 128),
-                            .address = required_string(body.has_address(), body.address(), "address", 256),
-                            .device = required_string(true, body.device(), "device", 256),
-                            .encoders = {body.encoders().begin(), body.encoders().end()},
-                            .scenes = {body.scenes().begin(), body.scenes().end()},
-                            .max_sessions = body.max_sessions()};
-      int64_t id = 0;
-      try {
-        id = fleet.register_node(node, credential);
-      } catch (const ApiError& e) {
-        if (e.status() == 403)
-          auth.audit("node_registration_refused", credential_name(credential), r.remote_address,
-                     std::string("name \"") + escape_for_log(node.name) + "\": " + e.what());
-        throw;
-      }
-      auth.audit("node_registered", credential_name(credential), r.remote_address,
-                 "node " + std::to_string(id) + " \"" + escape_for_log(node.name) + "\" at " +
-                     escape_for_log(node.address));
-      v1::NodeRegistered registered;
-      registered.set_node_id(int32_t(id));
-      registered.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
-      return respond(201, registered);
-    }
-    if (n == 4 && parts[1] == "nodes" && parts[3] == "heartbeat" && r.method == "POST") {
-      named("/v1/nodes/{id}/heartbeat");
-      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
-      v1::Heartbeat body;
-      parse_request(r.body, body);
-      const double load = std::isfinite(body.load()) ? std::clamp(body.load(), 0.0, 1e6) : 0.0;
-      if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
-      v1::HeartbeatResponse answer;
-      const int interval_ms = int(std::lround(fleet.heartbeat_interval_s() * 1000.0));
-      answer.set_heartbeat_interval_s(std::max(1, interval_ms / 1000));
-      answer.set_heartbeat_interval_ms(interval_ms);
-      return respond(200, answer);
-    }
-    if (n == 4 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "GET") {
-      named("/v1/nodes/{id}/sessions");
-      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
-      return respond_json(200, through_schema_array<v1::NodeSession>(fleet.node_sessions(node)));
-    }
-    if (n == 5 && parts[1] == "nodes" && parts[3] == "sessions" && r.method == "POST") {
-      named("/v1/nodes/{id}/sessions/{session_id}");
-      const int64_t node = authorised_node(authenticate_node(r), parts[2], r);
-      v1::SessionStateReport body;
-      parse_request(r.body, body);
-      const std::string reason = required_string(true, body.reason(), "reason", 512);
-      if (!fleet.report_session_state(node, session_segment(parts[4]),
-                                      required_string(body.has_state(), body.state(), "state", 16), reason))
-        throw ApiError(404, "not_found", "no such session on this node");
-      return {204, "", "application/json"};
-    }
-    if (n == 2 && parts[1] == "nodes" && r.method == "GET") {
-      named("/v1/nodes");
-      require(authenticate(r), {Role::kOperator, Role::kAdmin});
-      return respond_json(200, through_schema_array<v1::Node>(fleet.list_nodes()));
-    }
-    if (n == 4 && parts[1] == "nodes" && (parts[3] == "drain" || parts[3] == "undrain") &&
-        r.method == "POST") {
-      named("/v1/nodes/{id}/" + parts[3]);
-      // Operators drain and undrain; a node may drain itself (its preStop hook on shutdown) with its token.
-      std::string actor;
-      const auto credential = parts[3] == "drain" ? node_credential_of(r) : std::nullopt;
-      if (credential) {
-        authorised_node(*credential, parts[2], r);
-        actor = credential_name(*credential);
-      } else {
-        const AccessClaims who = authenticate(r);
-        require(who, {Role::kOperator, Role::kAdmin});
-        actor = who.username;
-      }
-      if (!fleet.set_drained(id_segment(parts[2]), parts[3] == "drain"))
-        throw ApiError(404, "not_found", "no such node");
-      auth.audit("node_" + parts[3], actor, r.remote_address, "node " + parts[2]);
-      v1::DrainState state;
-      state.set_node_id(int32_t(id_segment(parts[2])));
-      state.set_drained(parts[3] == "drain");
-      return respond(200, state);
-    }
-    if (n == 2 && parts[1] == "capacity" && r.method == "GET") {
-      named("/v1/capacity");
-      require(authenticate(r), {Role::kOperator, Role::kAdmin});
-      return respond_json(200, through_schema<v1::Capacity>(fleet.capacity()));
-    }
-    if (n == 2 && parts[1] == "rooms" && r.method == "POST") {
-      named("/v1/rooms");
-      const AccessClaims who = authenticate(r);
-      v1::RoomRequest body;
-      parse_request(r.body, body);
-      check_list(body.members(), "members");
-      RoomRequest q{.name = required_string(body.has_name(), body.name(), "name", 128),
-                    .scene = required_string(body.has_scene(), body.scene(), "scene", 256),
-                    .open = body.open(),
-                    .members = {body.members().begin(), body.members().end()}};
-      return respond_json(201, through_schema<v1::Room>(fleet.create_room(caller_of(who), q)));
-    }
-    if (n == 3 && parts[1] == "rooms" && r.method == "DELETE") {
-      named("/v1/rooms/{name}");
-      const AccessClaims who = authenticate(r);
-      if (!fleet.delete_room(caller_of(who), parts[2]))
-        throw ApiError(404, "not_found", "no such room of yours");
-      return {204, "", "application/json"};
-    }
-    if (n == 2 && parts[1] == "sessions" && r.method == "POST") {
-      named("/v1/sessions");
-      const AccessClaims who = authenticate(r);
-      if (!sessions_by_user.allow(std::to_string(who.user_id)))
-        throw ApiError(429, "rate_limited", "too many sessions created");
-      v1::SessionRequest body;
-      parse_request(r.body, body);
-      for (const auto& [present, name] :
-           {std::pair{body.has_eye_width(), "eye_width"}, std::pair{body.has_eye_height(), "eye_height"},
-            std::pair{body.has_fps(), "fps"}})
-        if (!present) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
-      SessionRequest q{.scene = required_string(body.has_scene(), body.scene(), "scene", 256),
-                       .eye_width = body.eye_width(),
-                       .eye_height = body.eye_height(),
-                       .fps = body.fps(),
-                       .codec = body.has_codec() ? required_string(true, body.codec(), "codec", 16) : "h264",
-                       .room = std::nullopt};
-      if (body.has_room()) q.room = required_string(true, body.room(), "room", 128);
-      return respond_json(201, through_schema<v1::Session>(fleet.create_session(caller_of(who), q)));
-    }
-    if (n == 2 && parts[1] == "sessions" && r.method == "GET") {
-      named("/v1/sessions");
-      return respond_json(200,
-                          through_schema_array<v1::Session>(fleet.list_sessions(own_scope(authenticate(r)))));
-    }
-    if (n == 3 && parts[1] == "sessions" && (r.method == "GET" || r.method == "DELETE")) {
-      named("/v1/sessions/{id}");
-      const AccessClaims who = authenticate(r);
-      const std::string id = session_segment(parts[2]);
-      if (r.method == "DELETE") {
-        if (!fleet.end_session(id, own_scope(who))) throw ApiError(404, "not_found", "no such session");
-        return {204, "", "application/json"};
-      }
-      const auto session = fleet.get_session(id, own_scope(who));
-      if (!session) throw ApiError(404, "not_found", "no such session");
-      return respond_json(200, through_schema<v1::Session>(*session));
-    }
-    if (n == 4 && parts[1] == "sessions" && parts[3] == "quality" && r.method == "PATCH") {
-      named("/v1/sessions/{id}/quality");
-      const AccessClaims who = authenticate(r);
-      v1::QualityRequest body;
-      parse_request(r.body, body);
-      if (!fleet.set_quality(
-              session_segment(parts[2]), own_scope(who),
-              body.has_max_bitrate_bps() ? std::optional<int64_t>(body.max_bitrate_bps()) : std::nullopt,
-              body.has_max_fps() ? std::optional<int>(body.max_fps()) : std::nullopt,
-              body.has_foveation() ? std::optional<bool>(body.foveation()) : std::nullopt))
-        throw ApiError(404, "not_found", "no such active session");
-      v1::QualityCaps caps;
-      if (body.has_max_bitrate_bps()) caps.set_max_bitrate_bps(body.max_bitrate_bps());
-      if (body.has_max_fps()) caps.set_max_fps(body.max_fps());
-      if (body.has_foveation()) caps.set_foveation(body.foveation());
-      return respond(200, caps);
-    }
-    route_name = "unknown";
-    throw ApiError(404, "not_found", "no such route");
-  }
   Metrics metrics;
 
   AccessClaims authenticate(const HttpRequest& r) {
@@ -451,83 +253,360 @@ struct ControlApi::Impl {
     return m;
   }
 
+  // A request's path parameters and its authenticated caller, as the route table's entry says.
+  struct Call {
+    const HttpRequest& request;
+    std::vector<std::string> params;  // the pattern's {...} segments, in order
+    std::optional<AccessClaims> user;
+    std::optional<NodeCredential> node;
+    const AccessClaims& who() const { return *user; }
+  };
+
+  HttpResponse healthz(const Call&) { return respond(200, status_message("ok")); }
+
+  HttpResponse readyz(const Call&) {
+    const bool ready = db.ready();
+    return respond(ready ? 200 : 503,
+                   status_message(ready ? "ready" : "database unavailable or schema not current"));
+  }
+
+  HttpResponse prometheus(const Call&) {
+    std::string text = metrics.render();
+    try {
+      text += fleet.metrics_text();
+    } catch (const std::exception&) {
+      // database down: request metrics still answer, the fleet gauges come back with it
+    }
+    return {200, text, "text/plain; version=0.0.4"};
+  }
+
+  HttpResponse login(const Call& c) {
+    const HttpRequest& r = c.request;
+    v1::LoginRequest body;
+    parse_request(r.body, body);
+    const std::string username = required_string(body.has_username(), body.username(), "username", 64),
+                      password = required_string(body.has_password(), body.password(), "password");
+    // One spelling per name: a NUL or control character would be cut or ignored further down (PostgreSQL
+    // ends a text at a NUL) and give the same user a fresh rate-limit bucket.
+    if (const auto problem = name_problem(username, 64))
+      throw ApiError(400, "invalid_username", "username " + *problem);
+    if (!login_by_address.allow(r.remote_address) || !login_by_user.allow(username)) {
+      auth.audit("login_rate_limited", username, r.remote_address, "");
+      throw ApiError(429, "rate_limited", "too many login attempts; try again later");
+    }
+    const auto pair = auth.login(username, password, r.remote_address);
+    if (!pair) throw ApiError(401, "invalid_credentials", "wrong user name or password");
+    return respond(200, tokens_message(*pair));
+  }
+
+  HttpResponse refresh(const Call& c) {
+    v1::RefreshRequest body;
+    parse_request(c.request.body, body);
+    const auto pair =
+        auth.refresh(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
+                     c.request.remote_address);
+    if (!pair) throw ApiError(401, "invalid_refresh_token", "refresh token invalid, expired or revoked");
+    return respond(200, tokens_message(*pair));
+  }
+
+  HttpResponse logout(const Call& c) {
+    v1::RefreshRequest body;
+    parse_request(c.request.body, body);
+    auth.logout(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
+                c.request.remote_address);
+    return {204, "", "application/json"};
+  }
+
+  HttpResponse create_user(const Call& c) {
+    v1::CreateUserRequest body;
+    parse_request(c.request.body, body);
+    const auto role = parse_role(required_string(body.has_role(), body.role(), "role", 16));
+    if (!role) throw ApiError(400, "invalid_role", "role must be client, operator or admin");
+    const int64_t id =
+        auth.create_user(required_string(body.has_username(), body.username(), "username", 64),
+                         required_string(body.has_password(), body.password(), "password"), *role);
+    auth.audit("user_created", c.who().username, c.request.remote_address, "id " + std::to_string(id));
+    v1::Created created;
+    created.set_id(int32_t(id));
+    return respond(201, created);
+  }
+
+  HttpResponse mint_node_token(const Call& c) {
+    v1::NodeTokenRequest body;
+    parse_request(c.request.body, body);
+    const std::optional<std::string> for_node =
+        body.has_node() ? std::optional<std::string>(required_string(true, body.node(), "node", 128))
+                        : std::nullopt;
+    const auto [id, token] = fleet.mint_node_token(c.who().user_id, for_node);
+    auth.audit(
+        "node_token_minted", c.who().username, c.request.remote_address,
+        "id " + std::to_string(id) + (for_node ? " for node \"" + escape_for_log(*for_node) + "\"" : ""));
+    v1::NodeTokenCreated created;
+    created.set_id(int32_t(id));
+    created.set_token(token);
+    return respond(201, created);
+  }
+
+  HttpResponse revoke_node_token(const Call& c) {
+    if (!fleet.revoke_node_token(id_segment(c.params[0])))
+      throw ApiError(404, "not_found", "no such node token");
+    auth.audit("node_token_revoked", c.who().username, c.request.remote_address, "id " + c.params[0]);
+    return {204, "", "application/json"};
+  }
+
+  HttpResponse register_node(const Call& c) {
+    const HttpRequest& r = c.request;
+    const NodeCredential& credential = *c.node;
+    v1::NodeRegistration body;
+    parse_request(r.body, body);
+    check_list(body.encoders(), "encoders");
+    check_list(body.scenes(), "scenes");
+    if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
+    NodeRegistration node{.name = required_string(body.has_name(), body.name(), "name", 128),
+                          .address = required_string(body.has_address(), body.address(), "address", 256),
+                          .device = required_string(true, body.device(), "device", 256),
+                          .encoders = {body.encoders().begin(), body.encoders().end()},
+                          .scenes = {body.scenes().begin(), body.scenes().end()},
+                          .max_sessions = body.max_sessions()};
+    int64_t id = 0;
+    try {
+      id = fleet.register_node(node, credential);
+    } catch (const ApiError& e) {
+      if (e.status() == 403)
+        auth.audit("node_registration_refused", credential_name(credential), r.remote_address,
+                   std::string("name \"") + escape_for_log(node.name) + "\": " + e.what());
+      throw;
+    }
+    auth.audit("node_registered", credential_name(credential), r.remote_address,
+               "node " + std::to_string(id) + " \"" + escape_for_log(node.name) + "\" at " +
+                   escape_for_log(node.address));
+    v1::NodeRegistered registered;
+    registered.set_node_id(int32_t(id));
+    registered.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
+    return respond(201, registered);
+  }
+
+  HttpResponse heartbeat(const Call& c) {
+    const int64_t node = authorised_node(*c.node, c.params[0], c.request);
+    v1::Heartbeat body;
+    parse_request(c.request.body, body);
+    const double load = std::isfinite(body.load()) ? std::clamp(body.load(), 0.0, 1e6) : 0.0;
+    if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
+    v1::HeartbeatResponse answer;
+    const int interval_ms = int(std::lround(fleet.heartbeat_interval_s() * 1000.0));
+    answer.set_heartbeat_interval_s(std::max(1, interval_ms / 1000));
+    answer.set_heartbeat_interval_ms(interval_ms);
+    return respond(200, answer);
+  }
+
+  HttpResponse node_sessions(const Call& c) {
+    const int64_t node = authorised_node(*c.node, c.params[0], c.request);
+    return respond_json(200, through_schema_array<v1::NodeSession>(fleet.node_sessions(node)));
+  }
+
+  HttpResponse report_session_state(const Call& c) {
+    const int64_t node = authorised_node(*c.node, c.params[0], c.request);
+    v1::SessionStateReport body;
+    parse_request(c.request.body, body);
+    const std::string reason = required_string(true, body.reason(), "reason", 512);
+    if (!fleet.report_session_state(node, session_segment(c.params[1]),
+                                    required_string(body.has_state(), body.state(), "state", 16), reason))
+      throw ApiError(404, "not_found", "no such session on this node");
+    return {204, "", "application/json"};
+  }
+
+  HttpResponse list_nodes(const Call&) {
+    return respond_json(200, through_schema_array<v1::Node>(fleet.list_nodes()));
+  }
+
+  // Operators drain and undrain; a node may drain itself (its preStop hook on shutdown) with its token.
+  HttpResponse set_drained(const Call& c, bool drained) {
+    std::string actor;
+    if (c.node) {
+      authorised_node(*c.node, c.params[0], c.request);
+      actor = credential_name(*c.node);
+    } else {
+      actor = c.who().username;
+    }
+    if (!fleet.set_drained(id_segment(c.params[0]), drained))
+      throw ApiError(404, "not_found", "no such node");
+    auth.audit(drained ? "node_drain" : "node_undrain", actor, c.request.remote_address,
+               "node " + c.params[0]);
+    v1::DrainState state;
+    state.set_node_id(int32_t(id_segment(c.params[0])));
+    state.set_drained(drained);
+    return respond(200, state);
+  }
+  HttpResponse drain(const Call& c) { return set_drained(c, true); }
+  HttpResponse undrain(const Call& c) { return set_drained(c, false); }
+
+  HttpResponse capacity(const Call&) {
+    return respond_json(200, through_schema<v1::Capacity>(fleet.capacity()));
+  }
+
+  HttpResponse create_room(const Call& c) {
+    v1::RoomRequest body;
+    parse_request(c.request.body, body);
+    check_list(body.members(), "members");
+    RoomRequest q{.name = required_string(body.has_name(), body.name(), "name", 128),
+                  .scene = required_string(body.has_scene(), body.scene(), "scene", 256),
+                  .open = body.open(),
+                  .members = {body.members().begin(), body.members().end()}};
+    return respond_json(201, through_schema<v1::Room>(fleet.create_room(caller_of(c.who()), q)));
+  }
+
+  HttpResponse delete_room(const Call& c) {
+    if (!fleet.delete_room(caller_of(c.who()), c.params[0]))
+      throw ApiError(404, "not_found", "no such room of yours");
+    return {204, "", "application/json"};
+  }
+
+  HttpResponse create_session(const Call& c) {
+    const AccessClaims& who = c.who();
+    if (!sessions_by_user.allow(std::to_string(who.user_id)))
+      throw ApiError(429, "rate_limited", "too many sessions created");
+    v1::SessionRequest body;
+    parse_request(c.request.body, body);
+    for (const auto& [present, name] :
+         {std::pair{body.has_eye_width(), "eye_width"}, std::pair{body.has_eye_height(), "eye_height"},
+          std::pair{body.has_fps(), "fps"}})
+      if (!present) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
+    SessionRequest q{.scene = required_string(body.has_scene(), body.scene(), "scene", 256),
+                     .eye_width = body.eye_width(),
+                     .eye_height = body.eye_height(),
+                     .fps = body.fps(),
+                     .codec = body.has_codec() ? required_string(true, body.codec(), "codec", 16) : "h264",
+                     .room = std::nullopt};
+    if (body.has_room()) q.room = required_string(true, body.room(), "room", 128);
+    return respond_json(201, through_schema<v1::Session>(fleet.create_session(caller_of(who), q)));
+  }
+
+  HttpResponse list_sessions(const Call& c) {
+    return respond_json(200, through_schema_array<v1::Session>(fleet.list_sessions(own_scope(c.who()))));
+  }
+
+  HttpResponse get_session(const Call& c) {
+    const auto session = fleet.get_session(session_segment(c.params[0]), own_scope(c.who()));
+    if (!session) throw ApiError(404, "not_found", "no such session");
+    return respond_json(200, through_schema<v1::Session>(*session));
+  }
+
+  HttpResponse end_session(const Call& c) {
+    if (!fleet.end_session(session_segment(c.params[0]), own_scope(c.who())))
+      throw ApiError(404, "not_found", "no such session");
+    return {204, "", "application/json"};
+  }
+
+  HttpResponse set_quality(const Call& c) {
+    v1::QualityRequest body;
+    parse_request(c.request.body, body);
+    if (!fleet.set_quality(
+            session_segment(c.params[0]), own_scope(c.who()),
+            body.has_max_bitrate_bps() ? std::optional<int64_t>(body.max_bitrate_bps()) : std::nullopt,
+            body.has_max_fps() ? std::optional<int>(body.max_fps()) : std::nullopt,
+            body.has_foveation() ? std::optional<bool>(body.foveation()) : std::nullopt))
+      throw ApiError(404, "not_found", "no such active session");
+    v1::QualityCaps caps;
+    if (body.has_max_bitrate_bps()) caps.set_max_bitrate_bps(body.max_bitrate_bps());
+    if (body.has_max_fps()) caps.set_max_fps(body.max_fps());
+    if (body.has_foveation()) caps.set_foveation(body.foveation());
+    return respond(200, caps);
+  }
+
+  // Who may call a route. Users' roles are checked after authentication (401, then 403).
+  enum class Access { kAnyone, kClientOrAbove, kOperator, kAdmin, kNode, kNodeOrOperator };
+
+  // The API, one line a route: method, path pattern ({name} matches one segment), who may call, handler.
+  // Requests are matched in order; the first whose method and pattern fit is served. tests/openapi_check.py
+  // reads this table, so a route without documentation fails a test.
+  struct Route {
+    const char* method;
+    const char* pattern;
+    Access access;
+    HttpResponse (Impl::*handler)(const Call&);
+  };
+  static constexpr Route kRoutes[] = {
+      {"GET", "/healthz", Access::kAnyone, &Impl::healthz},
+      {"GET", "/readyz", Access::kAnyone, &Impl::readyz},
+      {"GET", "/metrics", Access::kAnyone, &Impl::prometheus},
+      {"POST", "/v1/auth/login", Access::kAnyone, &Impl::login},
+      {"POST", "/v1/auth/refresh", Access::kAnyone, &Impl::refresh},
+      {"POST", "/v1/auth/logout", Access::kAnyone, &Impl::logout},
+      {"POST", "/v1/users", Access::kAdmin, &Impl::create_user},
+      {"POST", "/v1/node-tokens", Access::kOperator, &Impl::mint_node_token},
+      {"DELETE", "/v1/node-tokens/{id}", Access::kOperator, &Impl::revoke_node_token},
+      {"POST", "/v1/nodes/register", Access::kNode, &Impl::register_node},
+      {"POST", "/v1/nodes/{id}/heartbeat", Access::kNode, &Impl::heartbeat},
+      {"GET", "/v1/nodes/{id}/sessions", Access::kNode, &Impl::node_sessions},
+      {"POST", "/v1/nodes/{id}/sessions/{session_id}", Access::kNode, &Impl::report_session_state},
+      {"GET", "/v1/nodes", Access::kOperator, &Impl::list_nodes},
+      {"POST", "/v1/nodes/{id}/drain", Access::kNodeOrOperator, &Impl::drain},
+      {"POST", "/v1/nodes/{id}/undrain", Access::kOperator, &Impl::undrain},
+      {"GET", "/v1/capacity", Access::kOperator, &Impl::capacity},
+      {"POST", "/v1/rooms", Access::kClientOrAbove, &Impl::create_room},
+      {"DELETE", "/v1/rooms/{name}", Access::kClientOrAbove, &Impl::delete_room},
+      {"POST", "/v1/sessions", Access::kClientOrAbove, &Impl::create_session},
+      {"GET", "/v1/sessions", Access::kClientOrAbove, &Impl::list_sessions},
+      {"GET", "/v1/sessions/{id}", Access::kClientOrAbove, &Impl::get_session},
+      {"DELETE", "/v1/sessions/{id}", Access::kClientOrAbove, &Impl::end_session},
+      {"PATCH", "/v1/sessions/{id}/quality", Access::kClientOrAbove, &Impl::set_quality},
+  };
+
+  // The path's segments against a pattern's; {...} segments are captured. At most 8 segments.
+  static bool matches(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+    params.clear();
+    for (;;) {
+      if (pattern.empty() || path.empty()) return pattern.empty() && path.empty();
+      if (pattern[0] != '/' || path[0] != '/') return false;
+      pattern.remove_prefix(1);
+      path.remove_prefix(1);
+      const size_t pattern_end = std::min(pattern.find('/'), pattern.size());
+      const size_t path_end = std::min(path.find('/'), path.size());
+      const std::string_view want = pattern.substr(0, pattern_end), got = path.substr(0, path_end);
+      if (!want.empty() && want.front() == '{') {
+        if (got.empty()) return false;
+        params.emplace_back(got);
+      } else if (want != got) {
+        return false;
+      }
+      pattern.remove_prefix(pattern_end);
+      path.remove_prefix(path_end);
+    }
+  }
+
   HttpResponse route(const HttpRequest& r, std::string& route_name) {
-    auto is = [&](const char* method, const char* path) {
-      if (r.method != method || r.path != path) return false;
-      route_name = std::string(method) + " " + path;
-      return true;
-    };
-    if (is("GET", "/healthz")) return respond(200, status_message("ok"));
-    if (is("GET", "/readyz")) {
-      const bool ready = db.ready();
-      return respond(ready ? 200 : 503,
-                     status_message(ready ? "ready" : "database unavailable or schema not current"));
-    }
-    if (is("GET", "/metrics")) {
-      std::string text = metrics.render();
-      try {
-        text += fleet.metrics_text();
-      } catch (const std::exception&) {
-        // database down: request metrics still answer, the fleet gauges come back with it
+    std::vector<std::string> params;
+    for (const Route& route : kRoutes) {
+      if (r.method != route.method || !matches(route.pattern, r.path, params)) continue;
+      route_name = std::string(route.method) + " " + route.pattern;
+      Call call{.request = r, .params = std::move(params), .user = std::nullopt, .node = std::nullopt};
+      switch (route.access) {
+        case Access::kAnyone:
+          break;
+        case Access::kClientOrAbove:
+          call.user = authenticate(r);
+          break;
+        case Access::kOperator:
+          call.user = authenticate(r);
+          require(*call.user, {Role::kOperator, Role::kAdmin});
+          break;
+        case Access::kAdmin:
+          call.user = authenticate(r);
+          require(*call.user, {Role::kAdmin});
+          break;
+        case Access::kNode:
+          call.node = authenticate_node(r);
+          break;
+        case Access::kNodeOrOperator:
+          call.node = node_credential_of(r);
+          if (!call.node) {
+            call.user = authenticate(r);
+            require(*call.user, {Role::kOperator, Role::kAdmin});
+          }
+          break;
       }
-      return {200, text, "text/plain; version=0.0.4"};
+      return (this->*route.handler)(call);
     }
-    if (is("POST", "/v1/auth/login")) {
-      v1::LoginRequest body;
-      parse_request(r.body, body);
-      const std::string username = required_string(body.has_username(), body.username(), "username", 64),
-                        password = required_string(body.has_password(), body.password(), "password");
-      // One spelling per name: a NUL or control character would be cut or ignored further down (PostgreSQL
-      // ends a text at a NUL) and give the same user a fresh rate-limit bucket.
-      if (const auto problem = name_problem(username, 64))
-        throw ApiError(400, "invalid_username", "username " + *problem);
-      if (!login_by_address.allow(r.remote_address) || !login_by_user.allow(username)) {
-        auth.audit("login_rate_limited", username, r.remote_address, "");
-        throw ApiError(429, "rate_limited", "too many login attempts; try again later");
-      }
-      const auto pair = auth.login(username, password, r.remote_address);
-      if (!pair) throw ApiError(401, "invalid_credentials", "wrong user name or password");
-      return respond(200, tokens_message(*pair));
-    }
-    if (is("POST", "/v1/auth/refresh")) {
-      v1::RefreshRequest body;
-      parse_request(r.body, body);
-      const auto pair =
-          auth.refresh(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
-                       r.remote_address);
-      if (!pair) throw ApiError(401, "invalid_refresh_token", "refresh token invalid, expired or revoked");
-      return respond(200, tokens_message(*pair));
-    }
-    if (is("POST", "/v1/auth/logout")) {
-      v1::RefreshRequest body;
-      parse_request(r.body, body);
-      auth.logout(required_string(body.has_refresh_token(), body.refresh_token(), "refresh_token", 256),
-                  r.remote_address);
-      return {204, "", "application/json"};
-    }
-    if (is("POST", "/v1/users")) {
-      const AccessClaims who = authenticate(r);
-      require(who, {Role::kAdmin});
-      v1::CreateUserRequest body;
-      parse_request(r.body, body);
-      const auto role = parse_role(required_string(body.has_role(), body.role(), "role", 16));
-      if (!role) throw ApiError(400, "invalid_role", "role must be client, operator or admin");
-      const int64_t id =
-          auth.create_user(required_string(body.has_username(), body.username(), "username", 64),
-                           required_string(body.has_password(), body.password(), "password"), *role);
-      auth.audit("user_created", who.username, r.remote_address, "id " + std::to_string(id));
-      v1::Created created;
-      created.set_id(int32_t(id));
-      return respond(201, created);
-    }
-    std::vector<std::string> parts;
-    for (size_t start = 1; start <= r.path.size();) {
-      const size_t slash = r.path.find('/', start);
-      parts.push_back(r.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-      if (slash == std::string::npos || parts.size() > 8) break;
-      start = slash + 1;
-    }
-    if (parts.size() >= 2 && parts[0] == "v1") return fleet_route(r, route_name, parts);
     route_name = "unknown";
     throw ApiError(404, "not_found", "no such route");
   }

@@ -537,7 +537,14 @@ TEST_F(NodeEndToEnd, a_recorded_session_replays_with_its_poses_and_settings) {
   EXPECT_NE(events.find("\"event\":\"ended\""), std::string::npos) << events;
   const auto poses = load_trace(session_dir / "poses.jsonl");
   EXPECT_GT(poses.size(), 20u);
-  EXPECT_LE(poses.size(), report.frames_sent + 5);
+  // One pose per rendered frame: every frame the client decoded, and those the node rendered after the
+  // client left until it learned the session had ended (its poll, every 250 ms: a few frames at 30 fps).
+  EXPECT_GE(poses.size(), report.frames_decoded);
+  EXPECT_LE(poses.size(), report.frames_sent + 30);
+  std::ifstream frames(session_dir / "frames.jsonl");
+  size_t frame_lines = 0;
+  for (std::string line; std::getline(frames, line);) ++frame_lines;
+  EXPECT_EQ(frame_lines, poses.size());
   // Replay takes the recording as it is: size and frame rate from session.json.
   const auto out = test::temp_dir();
   const std::string command = std::string(KAIRO_BINARY) + " replay --scene vr-room --trace " +
