@@ -145,24 +145,35 @@ TEST(Cli, encode_writes_an_elementary_stream_and_a_json_summary) {
 
 TEST(Cli, netsim_relays_and_prints_its_counters_as_json_on_sigterm) {
   const auto dir = test::temp_dir();
-  const std::string out = (dir / "netsim.json").string();
+  const std::string out = (dir / "netsim.json").string(), err = (dir / "netsim.err").string();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     freopen(out.c_str(), "w", stdout);
-    execl(KAIRO_BINARY, KAIRO_BINARY, "netsim", "--listen", "127.0.0.1:47311", "--forward", "127.0.0.1:47312",
-          "--loss", "50", "--seed", "4", static_cast<char*>(nullptr));
+    freopen(err.c_str(), "w", stderr);
+    // Port 0: the kernel picks a free one, and netsim says which once it is listening (no fixed ports, no
+    // sleep that a loaded machine outlasts).
+    execl(KAIRO_BINARY, KAIRO_BINARY, "netsim", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:9", "--loss",
+          "50", "--seed", "4", static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  int port = 0;
+  for (int i = 0; i < 300 && port == 0; ++i) {  // up to 30 s on a loaded machine
+    std::ifstream log(err);
+    const std::string text((std::istreambuf_iterator<char>(log)), {});
+    const size_t at = text.find("(port ");
+    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 6);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << "netsim never said it was listening";
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_port = htons(47311);
+  to.sin_port = htons(uint16_t(port));
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (int i = 0; i < 100; ++i) sendto(fd, "hello", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
   close(fd);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // loopback: received long before this
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
