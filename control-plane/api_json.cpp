@@ -53,10 +53,6 @@ void parse_answer(const std::string& body, google::protobuf::Message& message) {
   parse_answer_with(body, message, true, "unexpected answer from the control plane");
 }
 
-void parse_answer_strict(const std::string& body, google::protobuf::Message& message) {
-  parse_answer_with(body, message, false, "answer does not fit its schema");
-}
-
 std::string to_json(const google::protobuf::Message& message) {
   JsonPrintOptions options;
   options.preserve_proto_field_names = true;

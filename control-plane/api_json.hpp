@@ -19,27 +19,6 @@ void parse_request(const std::string& body, google::protobuf::Message& message);
 // Lenient parse of an answer (fields a newer control plane added are ignored); throws kairo::Error.
 void parse_answer(const std::string& body, google::protobuf::Message& message);
 std::string to_json(const google::protobuf::Message& message);
-// Strict parse of a JSON value the server built itself (a schema mismatch is a bug): throws kairo::Error.
-void parse_answer_strict(const std::string& body, google::protobuf::Message& message);
-
-// A JSON value built elsewhere, through message type T: its shape is checked against the schema (a field
-// the schema does not have is a bug: kairo::Error) and printed by the JSON mapping.
-template <typename T>
-std::string through_schema(const nlohmann::json& value) {
-  T message;
-  parse_answer_strict(value.dump(), message);
-  return to_json(message);
-}
-template <typename T>
-std::string through_schema_array(const nlohmann::json& values) {
-  std::string out = "[";
-  for (const auto& v : values) {
-    if (out.size() > 1) out += ",";
-    out += through_schema<T>(v);
-  }
-  return out + "]";
-}
-
 // An answer that is a JSON array of T.
 template <typename T>
 std::vector<T> parse_answer_array(const std::string& body) {

@@ -5,13 +5,12 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "control-plane/proto/control.pb.h"
 #include "core/names.hpp"
 #include "core/session_shape.hpp"
 #include "streaming/room_messages.hpp"
 
 namespace kairo::control {
-
-using nlohmann::json;
 
 namespace {
 
@@ -40,20 +39,22 @@ std::string hex(const std::string& raw) {
   return out;
 }
 
-json session_json(const pqxx::row& r) {
-  json s{{"session_id", r["id"].as<std::string>()},
-         {"scene", r["scene"].as<std::string>()},
-         {"eye_width", r["eye_width"].as<int>()},
-         {"eye_height", r["eye_height"].as<int>()},
-         {"fps", r["fps"].as<int>()},
-         {"codec", r["codec"].as<std::string>()},
-         {"state", r["state"].as<std::string>()},
-         {"node_address", r["address"].is_null() ? "" : r["address"].as<std::string>()}};
-  if (!r["failure_reason"].is_null()) s["failure_reason"] = r["failure_reason"].as<std::string>();
-  if (!r["max_bitrate_bps"].is_null()) s["max_bitrate_bps"] = r["max_bitrate_bps"].as<int64_t>();
-  if (!r["max_fps"].is_null()) s["max_fps"] = r["max_fps"].as<int>();
-  if (!r["foveation"].is_null()) s["foveation"] = r["foveation"].as<bool>();
-  if (!r["room"].is_null()) s["room"] = r["room"].as<std::string>();
+// A session row (kSessionColumns) as the API's message: straight from the row, no intermediate form.
+v1::Session session_message(const pqxx::row& r) {
+  v1::Session s;
+  s.set_session_id(r["id"].as<std::string>());
+  s.set_scene(r["scene"].as<std::string>());
+  s.set_eye_width(r["eye_width"].as<int>());
+  s.set_eye_height(r["eye_height"].as<int>());
+  s.set_fps(r["fps"].as<int>());
+  s.set_codec(r["codec"].as<std::string>());
+  s.set_state(r["state"].as<std::string>());
+  s.set_node_address(r["address"].is_null() ? "" : r["address"].as<std::string>());
+  if (!r["failure_reason"].is_null()) s.set_failure_reason(r["failure_reason"].as<std::string>());
+  if (!r["max_bitrate_bps"].is_null()) s.set_max_bitrate_bps(uint32_t(r["max_bitrate_bps"].as<int64_t>()));
+  if (!r["max_fps"].is_null()) s.set_max_fps(r["max_fps"].as<int>());
+  if (!r["foveation"].is_null()) s.set_foveation(r["foveation"].as<bool>());
+  if (!r["room"].is_null()) s.set_room(r["room"].as<std::string>());
   return s;
 }
 
@@ -209,29 +210,31 @@ bool FleetService::set_drained(int64_t node_id, bool drained) {
   return found;
 }
 
-json FleetService::list_nodes() {
-  json out = json::array();
+std::vector<v1::Node> FleetService::list_nodes() {
+  std::vector<v1::Node> out;
   db_.transact([&](pqxx::work& w) {
     for (const auto& r :
          w.exec("SELECT n.id, n.name, n.address, n.device, n.max_sessions, n.state, n.drained, n.load, "
                 "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state IN "
                 "('placed','running')) AS active "
-                "FROM nodes n ORDER BY n.id"))
-      out.push_back({{"node_id", r[0].as<int64_t>()},
-                     {"name", r[1].as<std::string>()},
-                     {"address", r[2].as<std::string>()},
-                     {"device", r[3].as<std::string>()},
-                     {"max_sessions", r[4].as<int>()},
-                     {"state", r[5].as<std::string>()},
-                     {"drained", r[6].as<bool>()},
-                     {"load", r[7].as<double>()},
-                     {"active_sessions", r[8].as<int>()}});
+                "FROM nodes n ORDER BY n.id")) {
+      v1::Node& n = out.emplace_back();
+      n.set_node_id(r[0].as<int32_t>());
+      n.set_name(r[1].as<std::string>());
+      n.set_address(r[2].as<std::string>());
+      n.set_device(r[3].as<std::string>());
+      n.set_max_sessions(r[4].as<int>());
+      n.set_state(r[5].as<std::string>());
+      n.set_drained(r[6].as<bool>());
+      n.set_load(r[7].as<double>());
+      n.set_active_sessions(r[8].as<int>());
+    }
   });
   return out;
 }
 
-json FleetService::capacity() {
-  json out;
+v1::Capacity FleetService::capacity() {
+  v1::Capacity out;
   db_.transact([&](pqxx::work& w) {
     const auto r = w.exec(
         "SELECT count(*) FILTER (WHERE state = 'up' AND NOT drained), count(*) FILTER (WHERE state = "
@@ -240,13 +243,13 @@ json FleetService::capacity() {
         "drained), 0), "
         "(SELECT count(*) FROM sessions WHERE state IN ('placed','running')) FROM nodes")[0];
     const int64_t slots = r[3].as<int64_t>(), active = r[4].as<int64_t>();
-    out = {{"nodes_available", r[0].as<int64_t>()},
-           {"nodes_down", r[1].as<int64_t>()},
-           {"nodes_drained", r[2].as<int64_t>()},
-           {"session_slots", slots},
-           {"sessions_active", active},
-           {"session_slots_free", std::max<int64_t>(0, slots - active)},
-           {"utilisation", slots > 0 ? double(active) / double(slots) : 1.0}};
+    out.set_nodes_available(r[0].as<int32_t>());
+    out.set_nodes_down(r[1].as<int32_t>());
+    out.set_nodes_drained(r[2].as<int32_t>());
+    out.set_session_slots(int32_t(slots));
+    out.set_sessions_active(int32_t(active));
+    out.set_session_slots_free(int32_t(std::max<int64_t>(0, slots - active)));
+    out.set_utilisation(slots > 0 ? double(active) / double(slots) : 1.0);
   });
   return out;
 }
@@ -300,7 +303,7 @@ int FleetService::sweep_down_nodes() {
   return down;
 }
 
-json FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
+v1::Session FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
   if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene,
                                                               .eye_width = q.eye_width,
                                                               .eye_height = q.eye_height,
@@ -314,13 +317,13 @@ json FleetService::create_session(const SessionCaller& caller, const SessionRequ
   randombytes_buf(key_bytes, sizeof(key_bytes));
   const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
-  json result;
+  std::optional<v1::Session> result;
   std::string refusal;
   int refusal_status = 503;
   const char* refusal_code = "room_unavailable";
   db_.transact([&](pqxx::work& w) {
     refusal.clear();
-    result = nullptr;
+    result.reset();
     // A user's creations serialise on the user's row, so the live-session count below cannot be raced past
     // the limit by parallel requests (through any replica). Lock order: user, room, nodes (by id).
     w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id);
@@ -433,29 +436,30 @@ json FleetService::create_session(const SessionCaller& caller, const SessionRequ
         "session_key) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
         id, user_id, best, q.scene, q.eye_width, q.eye_height, q.fps, q.codec, q.room, bytes(key));
-    result = {{"session_id", id},
-              {"node_id", best},
-              {"node_address", best_address},
-              {"session_key", hex(key)},
-              {"state", "placed"}};
-    if (q.room) result["room"] = *q.room;
+    result.emplace();
+    result->set_session_id(id);
+    result->set_node_id(int32_t(best));
+    result->set_node_address(best_address);
+    result->set_session_key(hex(key));
+    result->set_state("placed");
+    if (q.room) result->set_room(*q.room);
   });
   if (!refusal.empty()) throw ApiError(refusal_status, refusal_code, refusal);
-  if (result.is_null())
+  if (!result)
     throw ApiError(503, "no_capacity",
                    "no live, undrained node with scene \"" + q.scene + "\" and a " + q.codec +
                        " encoder has a free slot");
-  return result;
+  return *result;
 }
 
-json FleetService::create_room(const SessionCaller& owner, const RoomRequest& q) {
+v1::Room FleetService::create_room(const SessionCaller& owner, const RoomRequest& q) {
   if (const auto problem = name_problem(q.name, 128)) throw ApiError(400, "invalid_room", "room " + *problem);
   if (const auto problem = name_problem(q.scene, 256))
     throw ApiError(400, "invalid_scene", "scene " + *problem);
   if (q.open && !owner.privileged)
     throw ApiError(403, "forbidden", "only operators open rooms to every user");
   if (q.members.size() > 64) throw ApiError(400, "invalid_field", "at most 64 members");
-  json result;
+  v1::Room result;
   std::string missing;
   bool taken = false;
   db_.transact([&](pqxx::work& w) {
@@ -476,11 +480,11 @@ json FleetService::create_room(const SessionCaller& owner, const RoomRequest& q)
         q.name, owner.user_id, q.scene, q.open, array_literal(ids));
     taken = inserted.empty();
     if (taken) return;
-    result = {{"name", q.name},
-              {"scene", q.scene},
-              {"open", q.open},
-              {"owner", inserted[0][0].is_null() ? "" : inserted[0][0].as<std::string>()},
-              {"members", q.members}};
+    result.set_name(q.name);
+    result.set_scene(q.scene);
+    result.set_open(q.open);
+    result.set_owner(inserted[0][0].is_null() ? "" : inserted[0][0].as<std::string>());
+    for (const std::string& member : q.members) result.add_members(member);
   });
   if (!missing.empty()) throw ApiError(400, "invalid_field", "no user named \"" + missing + "\"");
   if (taken) throw ApiError(409, "room_exists", "a room with that name exists");
@@ -497,27 +501,27 @@ bool FleetService::delete_room(const SessionCaller& caller, const std::string& n
   return found;
 }
 
-json FleetService::list_sessions(std::optional<int64_t> user_id) {
-  json out = json::array();
+std::vector<v1::Session> FleetService::list_sessions(std::optional<int64_t> user_id) {
+  std::vector<v1::Session> out;
   db_.transact([&](pqxx::work& w) {
     const std::string sql =
         std::string("SELECT ") + kSessionColumns +
         " FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE ($1::bigint IS NULL OR s.user_id = $1) "
         "ORDER BY s.created_at LIMIT 1000";
-    for (const auto& r : w.exec_params(sql, user_id)) out.push_back(session_json(r));
+    for (const auto& r : w.exec_params(sql, user_id)) out.push_back(session_message(r));
   });
   return out;
 }
 
-std::optional<json> FleetService::get_session(const std::string& id, std::optional<int64_t> user_id) {
-  std::optional<json> out;
+std::optional<v1::Session> FleetService::get_session(const std::string& id, std::optional<int64_t> user_id) {
+  std::optional<v1::Session> out;
   db_.transact([&](pqxx::work& w) {
     const std::string sql =
         std::string("SELECT ") + kSessionColumns +
         " FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE s.id = $1 AND ($2::bigint IS NULL OR "
         "s.user_id = $2)";
     const auto rows = w.exec_params(sql, id, user_id);
-    if (!rows.empty()) out = session_json(rows[0]);
+    if (!rows.empty()) out = session_message(rows[0]);
   });
   return out;
 }
@@ -558,8 +562,8 @@ bool FleetService::set_quality(const std::string& id, std::optional<int64_t> use
   return found;
 }
 
-json FleetService::node_sessions(int64_t node_id) {
-  json out = json::array();
+std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id) {
+  std::vector<v1::NodeSession> out;
   db_.transact([&](pqxx::work& w) {
     for (const auto& r : w.exec_params(
              "SELECT s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, "
@@ -568,20 +572,20 @@ json FleetService::node_sessions(int64_t node_id) {
              "s.created_at "
              "LIMIT 10000",
              node_id)) {
-      json s{{"session_id", r[0].as<std::string>()},
-             {"scene", r[1].as<std::string>()},
-             {"eye_width", r[2].as<int>()},
-             {"eye_height", r[3].as<int>()},
-             {"fps", r[4].as<int>()},
-             {"codec", r[5].as<std::string>()},
-             {"state", r[6].as<std::string>()},
-             {"session_key", hex(std::string(pqxx::binarystring(r[8]).str()))}};
-      if (!r[7].is_null()) s["max_bitrate_bps"] = r[7].as<int64_t>();
-      if (!r[9].is_null()) s["max_fps"] = r[9].as<int>();
-      if (!r[10].is_null()) s["foveation"] = r[10].as<bool>();
-      if (!r[11].is_null()) s["room"] = r[11].as<std::string>();
-      s["user"] = r[12].as<std::string>();
-      out.push_back(std::move(s));
+      v1::NodeSession& s = out.emplace_back();
+      s.set_session_id(r[0].as<std::string>());
+      s.set_scene(r[1].as<std::string>());
+      s.set_eye_width(r[2].as<int>());
+      s.set_eye_height(r[3].as<int>());
+      s.set_fps(r[4].as<int>());
+      s.set_codec(r[5].as<std::string>());
+      s.set_state(r[6].as<std::string>());
+      s.set_session_key(hex(std::string(pqxx::binarystring(r[8]).str())));
+      if (!r[7].is_null()) s.set_max_bitrate_bps(uint32_t(r[7].as<int64_t>()));
+      if (!r[9].is_null()) s.set_max_fps(r[9].as<int>());
+      if (!r[10].is_null()) s.set_foveation(r[10].as<bool>());
+      if (!r[11].is_null()) s.set_room(r[11].as<std::string>());
+      s.set_user(r[12].as<std::string>());
     }
   });
   return out;

@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -15,6 +14,16 @@
 
 #include "control-plane/credentials.hpp"
 #include "control-plane/database.hpp"
+
+// The API's messages (control-plane/proto/control.proto): declared here, defined by the generated header,
+// which only the .cpp files that build or read them include.
+namespace kairo::v1 {
+class Node;
+class Capacity;
+class Session;
+class Room;
+class NodeSession;
+}  // namespace kairo::v1
 
 namespace kairo::control {
 
@@ -77,8 +86,8 @@ class FleetService {
   int64_t register_node(const NodeRegistration& node, const NodeCredential& credential);
   bool heartbeat(int64_t node_id, double load);
   bool set_drained(int64_t node_id, bool drained);
-  nlohmann::json list_nodes();
-  nlohmann::json capacity();
+  std::vector<v1::Node> list_nodes();
+  v1::Capacity capacity();
   // Prometheus gauges: sessions by state, nodes by state (up, down, drained). No ids as labels.
   std::string metrics_text();
   // Marks nodes silent for 3 heartbeat intervals down and fails their sessions. Returns how many went down.
@@ -87,14 +96,14 @@ class FleetService {
   // Throws ApiError 503 no_capacity when no live, undrained node with the scene has room.
   // Throws ApiError 429 session_limit when the caller already has max_live_sessions, 403 room_forbidden
   // for a room of another user that the caller is not a member of.
-  nlohmann::json create_session(const SessionCaller& caller, const SessionRequest& request);
+  v1::Session create_session(const SessionCaller& caller, const SessionRequest& request);
   // Rooms: created by their owner (open only by an operator); 409 when the name is taken.
-  nlohmann::json create_room(const SessionCaller& owner, const RoomRequest& request);
+  v1::Room create_room(const SessionCaller& owner, const RoomRequest& request);
   // The owner or an operator; false when no such room (or not theirs).
   bool delete_room(const SessionCaller& caller, const std::string& name);
-  nlohmann::json list_sessions(std::optional<int64_t> user_id);
+  std::vector<v1::Session> list_sessions(std::optional<int64_t> user_id);
   // nullopt when absent or (for a user id) not theirs.
-  std::optional<nlohmann::json> get_session(const std::string& id, std::optional<int64_t> user_id);
+  std::optional<v1::Session> get_session(const std::string& id, std::optional<int64_t> user_id);
   bool end_session(const std::string& id, std::optional<int64_t> user_id);
   // Each cap given replaces the session's; absent ones stay. False when no such active session (of the user).
   bool set_quality(const std::string& id, std::optional<int64_t> user_id,
@@ -104,7 +113,7 @@ class FleetService {
   // The node's view: its placed and running sessions with their key material and quality caps (polled by the
   // node agent), and the node's reports of what became of them. `state` is running, ended or failed; a
   // session already ended or failed stays so. Returns false when the session is not on this node.
-  nlohmann::json node_sessions(int64_t node_id);
+  std::vector<v1::NodeSession> node_sessions(int64_t node_id);
   bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
                             const std::string& reason);
 
