@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -68,6 +70,317 @@ struct ReceivedFrame {
   std::vector<uint8_t> data;
   int64_t first_send_ns = 0, last_send_ns = 0, complete_ns = 0;
   int fec_recovered = 0, retransmitted = 0;
+};
+
+// The session on the control plane: logged in, created, watched once a second, ended.
+class ControlSession {
+ public:
+  explicit ControlSession(const ClientOptions& o)
+      : url_(control::parse_control_url(o.control_url)), http_{.timeout_s = 10, .ca_file = o.ca_file} {
+    v1::LoginRequest login;
+    login.set_username(o.user);
+    login.set_password(o.password);
+    auto r = control::http_request(url_, "POST", "/v1/auth/login", control::to_json(login), "", http_);
+    if (r.status != 200) throw_invalid_input("login refused: " + api_error(r));
+    v1::TokenPair tokens;
+    control::parse_answer(r.body, tokens);
+    token_ = tokens.access_token();
+    v1::SessionRequest request;
+    request.set_scene(o.scene);
+    request.set_eye_width(o.eye_width);
+    request.set_eye_height(o.eye_height);
+    request.set_fps(o.fps);
+    request.set_codec(o.codec);
+    if (!o.room.empty()) request.set_room(o.room);
+    r = control::http_request(url_, "POST", "/v1/sessions", control::to_json(request), token_, http_);
+    if (r.status != 201) throw_runtime("session refused: " + api_error(r));
+    control::parse_answer(r.body, session_);
+    spdlog::info("session {} placed on {}", escape_for_log(id().substr(0, 8)),
+                 escape_for_log(session_.node_address()));
+  }
+  const std::string& id() const { return session_.session_id(); }
+  const std::string& node_address() const { return session_.node_address(); }
+  const std::string& key_hex() const { return session_.session_key(); }
+
+  // Why the session is over, as the control plane says (failed with its reason, or ended), or "" while it
+  // runs. A control plane that does not answer is not a reason: the stream may be fine.
+  std::string over() const {
+    try {
+      const auto s = control::http_request(url_, "GET", "/v1/sessions/" + id(), "", token_, http_);
+      if (s.status != 200) return "";
+      v1::Session state;
+      control::parse_answer(s.body, state);
+      if (state.state() == "failed")
+        return "the session failed: " +
+               (state.has_failure_reason() ? state.failure_reason() : std::string("no reason given"));
+      if (state.state() == "ended") return "the session was ended by the control plane";
+    } catch (const std::exception& e) {
+      spdlog::warn("session status: {}", escape_for_log(e.what()));
+    }
+    return "";
+  }
+
+  void end() const {
+    try {
+      control::http_request(url_, "DELETE", "/v1/sessions/" + id(), "", token_, http_);
+    } catch (const std::exception& e) {
+      spdlog::warn("could not end the session: {}", escape_for_log(e.what()));
+    }
+  }
+
+ private:
+  control::ControlUrl url_;
+  control::HttpClientOptions http_;
+  std::string token_;
+  v1::Session session_;
+};
+
+// Complete frames from the network thread to the decode thread: a ring of 16 whose buffers grow once and are
+// reused. Full: the newest frame is dropped (counted) rather than the network thread blocked.
+class FrameQueue {
+ public:
+  void push(const AssembledFrame& f) {
+    std::lock_guard lock(mutex_);
+    if (count_ == ring_.size()) {
+      ++dropped_;
+      return;
+    }
+    ReceivedFrame& slot = ring_[(head_ + count_) % ring_.size()];
+    slot.data.assign(f.data.begin(), f.data.end());
+    slot.first_send_ns = f.first_send_ns;
+    slot.last_send_ns = f.last_send_ns;
+    slot.complete_ns = f.complete_ns;
+    slot.fec_recovered = f.fec_recovered;
+    slot.retransmitted = f.retransmitted;
+    ++count_;
+    wake_.notify_one();
+  }
+  // Swaps the oldest frame into `out`; false once closed and empty.
+  bool pop(ReceivedFrame& out) {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return count_ > 0 || closed_; });
+    if (count_ == 0) return false;
+    std::swap(out, ring_[head_]);
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+  }
+  uint64_t dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::array<ReceivedFrame, 16> ring_;
+  size_t head_ = 0, count_ = 0;
+  uint64_t dropped_ = 0;
+  bool closed_ = false;
+};
+
+// The decode thread: decodes each frame, measures its latency per stage in the client's clock, saves PNGs.
+// Reads the report's frame fields under its own lock; the pose sender reads the latency estimate.
+class FrameDecoder {
+ public:
+  FrameDecoder(const ClientOptions& o, FrameQueue& queue, StreamClient& client)
+      : o_(o), queue_(queue), client_(client), thread_([this] { run(); }) {}
+  ~FrameDecoder() { stop(); }
+  void stop() {
+    queue_.close();
+    if (thread_.joinable()) thread_.join();
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+  int64_t latency_estimate_ns() const { return latency_estimate_ns_; }
+  uint64_t frames_decoded() const {
+    std::lock_guard lock(mutex_);
+    return counts_.frames_decoded;
+  }
+  // The decoder's part of the report: frames, latency samples, saved PNGs, the streaming frame rate.
+  void fill(ClientReport& report) const {
+    std::lock_guard lock(mutex_);
+    report.frames_decoded = counts_.frames_decoded;
+    report.frames_late = counts_.frames_late;
+    report.keyframes = counts_.keyframes;
+    report.fec_recovered_fragments = counts_.fec_recovered_fragments;
+    report.retransmitted_fragments = counts_.retransmitted_fragments;
+    report.latency_ms = counts_.latency_ms;
+    report.saved_frames = counts_.saved_frames;
+    report.fps =
+        last_decoded_ns_ > first_decoded_ns_
+            ? double(counts_.frames_decoded - 1) / (double(last_decoded_ns_ - first_decoded_ns_) * 1e-9)
+            : 0.0;
+  }
+  uint64_t highest_frame_id() const { return highest_frame_id_; }
+
+ private:
+  void run() {
+    try {
+      VideoDecoder decoder(parse_codec(o_.codec));
+      DecodedPicture picture;
+      ReceivedFrame frame;
+      uint64_t index = 0;
+      while (queue_.pop(frame)) {
+        const auto m = read_frame_metadata(frame.data);
+        if (!m) {
+          spdlog::warn("frame without valid metadata dropped");
+          continue;
+        }
+        const auto au = std::span<const uint8_t>(frame.data).subspan(FrameMetadata::kSize);
+        bool got = false;
+        try {
+          got = decoder.decode(au, picture);
+        } catch (const kairo::Error& e) {
+          spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
+        }
+        const int64_t decoded_ns = steady_now_ns();
+        if (!got) continue;
+        measure(*m, frame, decoded_ns);
+        if (o_.on_decoded) o_.on_decoded(*m, picture, au.size());
+        if (!o_.save_dir.empty() && index % uint64_t(o_.save_every) == 0) save(*m, picture);
+        ++index;
+      }
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+
+  // Latency per stage: each a difference of timestamps the frame carries (node times converted by the
+  // clock-sync offset), so they add up to the total.
+  void measure(const FrameMetadata& m, const ReceivedFrame& frame, int64_t decoded_ns) {
+    auto to_client = [&](int64_t node_ns) { return client_.server_to_client_ns(node_ns); };
+    const int64_t received = to_client(m.pose_received_ns);
+    const std::array<std::pair<const char*, double>, 10> stages{
+        {{"uplink", double(received - m.pose_sample_ns)},
+         {"pose_wait", double(m.render_start_ns - m.pose_received_ns)},
+         {"render", double(m.render_end_ns - m.render_start_ns)},
+         {"encode_queue", double(m.encode_start_ns - m.render_end_ns)},
+         {"encode", double(m.encode_end_ns - m.encode_start_ns)},
+         {"pacing", double(frame.first_send_ns - m.encode_end_ns)},
+         {"send", double(frame.last_send_ns - frame.first_send_ns)},
+         {"network", double(frame.complete_ns - to_client(frame.last_send_ns))},
+         {"decode", double(decoded_ns - frame.complete_ns)},
+         {"total", double(decoded_ns - m.pose_sample_ns)}}};
+    // Late: decoded more than a frame interval after the display time its pose was predicted for (it missed
+    // its slot; the compositor would have reprojected an older frame).
+    const bool late = decoded_ns > m.display_time_ns + 1'000'000'000LL / o_.fps;
+    highest_frame_id_ = std::max(highest_frame_id_.load(), m.frame_id);
+    {
+      std::lock_guard lock(mutex_);
+      if (first_decoded_ns_ == 0) first_decoded_ns_ = decoded_ns;
+      last_decoded_ns_ = decoded_ns;
+      for (const auto& [name, ns] : stages) counts_.latency_ms[name].push_back(ns * 1e-6);
+      ++counts_.frames_decoded;
+      counts_.frames_late += late ? 1 : 0;
+      counts_.keyframes += m.keyframe ? 1 : 0;
+      counts_.fec_recovered_fragments += uint64_t(frame.fec_recovered);
+      counts_.retransmitted_fragments += uint64_t(frame.retransmitted);
+    }
+    // The pose for the next frames is predicted this far ahead: the measured median-ish latency.
+    latency_estimate_ns_ = int64_t(0.9 * double(latency_estimate_ns_) + 0.1 * stages[9].second);
+    client_.set_decode_ms(float(stages[8].second * 1e-6));
+  }
+
+  void save(const FrameMetadata& m, const DecodedPicture& picture) {
+    const ImageRgba8 image = reconstruct_stereo(picture, m);
+    char name[64];
+    std::snprintf(name, sizeof(name), "frame-%06llu.png", static_cast<unsigned long long>(m.frame_id));
+    const auto path = std::filesystem::path(o_.save_dir) / name;
+    write_png(path, image.width, image.height, image.pixels);
+    std::lock_guard lock(mutex_);
+    counts_.saved_frames.push_back(path.string());
+  }
+
+  const ClientOptions& o_;
+  FrameQueue& queue_;
+  StreamClient& client_;
+  mutable std::mutex mutex_;
+  ClientReport counts_;  // the decoder's fields of the report
+  int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
+  std::atomic<int64_t> latency_estimate_ns_{50'000'000};
+  std::atomic<uint64_t> highest_frame_id_{0};
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts once everything above exists
+};
+
+// What goes up each pose tick: the head pose (sampled now, predicted to be displayed after the measured
+// latency), the hands, the eye gaze.
+void send_pose_tick(const ClientOptions& o, StreamClient& client, TracePlayer& trace, uint64_t pose_id,
+                    int64_t now, int64_t start, int64_t latency_ns) {
+  const Pose head_pose = trace.at(now - start);
+  client.send_pose(
+      wire::PoseMessage{.pose_id = pose_id,
+                        .sample_time_ns = now,
+                        .display_time_ns = now + latency_ns,
+                        .position = {head_pose.position.x, head_pose.position.y, head_pose.position.z},
+                        .orientation = {head_pose.orientation.x, head_pose.orientation.y,
+                                        head_pose.orientation.z, head_pose.orientation.w}});
+  if (o.hands) {
+    const HandPair hands = o.hands(double(now - start) * 1e-9, head_pose);
+    for (size_t side = 0; side < hands.size(); ++side) {
+      if (!hands[side]) continue;
+      const HandSample& h = *hands[side];
+      client.send_hand(
+          wire::HandMessage{.time_ns = now,
+                            .hand = uint8_t(side + 1),
+                            .tracked = h.tracked,
+                            .grip = std::clamp(h.grip, 0.0f, 1.0f),
+                            .position = {h.pose.position.x, h.pose.position.y, h.pose.position.z},
+                            .orientation = {h.pose.orientation.x, h.pose.orientation.y, h.pose.orientation.z,
+                                            h.pose.orientation.w}});
+    }
+  }
+  if (o.gaze)
+    for (uint16_t axis : {wire::kGazeX, wire::kGazeY})
+      client.send_input(wire::InputMessage{
+          .time_ns = now, .device = wire::kGaze, .control = axis, .value = (*o.gaze)[axis]});
+}
+
+// The room as the client sees it (the report's room fields), from the room states it receives.
+class RoomView {
+ public:
+  explicit RoomView(const ClientOptions& o) : o_(o) {}
+  void on_state(const wire::RoomStateMessage& state) {
+    {
+      std::lock_guard lock(mutex_);
+      ++states_;
+      members_.clear();
+      for (size_t i = 0; i < state.member_count; ++i)
+        members_.emplace_back(wire::user_name_view(state.members[i].user));
+      // Each event arrives in several states: keep it once.
+      const uint32_t seen = events_.empty() ? 0 : events_.back().seq;
+      for (size_t i = 0; i < state.event_count; ++i) {
+        const wire::RoomEvent& e = state.events[i];
+        if (e.seq <= seen) continue;
+        events_.push_back(e);
+        spdlog::info("room {}: {} {} (slot {})", escape_for_log(o_.room),
+                     escape_for_log(wire::user_name_view(e.user)), wire::room_event_name(e.kind), e.slot);
+      }
+    }
+    if (o_.on_room_state) o_.on_room_state(state);
+  }
+  void fill(ClientReport& report) const {
+    std::lock_guard lock(mutex_);
+    report.room_states = states_;
+    report.room_members = members_;
+    report.room_events = events_;
+  }
+
+ private:
+  const ClientOptions& o_;
+  mutable std::mutex mutex_;
+  uint64_t states_ = 0;
+  std::vector<std::string> members_;
+  std::vector<wire::RoomEvent> events_;
 };
 
 }  // namespace
@@ -131,9 +444,44 @@ json ClientReport::room_json() const {
   return json{{"members", room_members}, {"events", events}, {"states_received", room_states}};
 }
 
+namespace {
+
+// The report: the decoder's frames and latencies, the transport's losses and rates, the room.
+ClientReport make_report(const ControlSession& session, const FrameDecoder& decoder, const RoomView& room,
+                         const FrameQueue& queue, const StreamClientStats& transport, double elapsed_s) {
+  ClientReport report;
+  report.session_id = session.id();
+  report.node_address = session.node_address();
+  decoder.fill(report);
+  room.fill(report);
+  report.duration_s = elapsed_s;
+  report.frames_lost = transport.frames.frames_lost;
+  report.frames_recovered = transport.frames.frames_recovered;
+  // Frames the node sent: the transport's count (delivered + lost) can trail the decoder by a report
+  // interval; frame ids are consecutive from 0, so the highest one decoded bounds it from below.
+  report.frames_sent = std::max<uint64_t>(transport.frames.frames_delivered + transport.frames.frames_lost,
+                                          report.frames_decoded > 0 ? decoder.highest_frame_id() + 1 : 0);
+  report.frames_late += queue.dropped();
+  report.rtt_ms = double(transport.rtt_ns) * 1e-6;
+  report.bitrate_bps = double(transport.received_bps);
+  return report;
+}
+
+}  // namespace
+
 ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   if (o.duration_s <= 0 || o.duration_s > 86400) throw_invalid_input("--duration must be 0 to 86400 seconds");
   if (o.save_every < 1) throw_invalid_input("--save-every must be at least 1");
+  // The rules the control plane applies (core/session_shape.hpp), checked before any request: a clear
+  // message naming the flag instead of a refusal from the server.
+  if (const auto problem = session_shape_problem(
+          SessionShape{.scene = o.scene,
+                       .eye_width = o.eye_width,
+                       .eye_height = o.eye_height,
+                       .fps = o.fps,
+                       .codec = o.codec,
+                       .room = o.room.empty() ? std::nullopt : std::optional<std::string>(o.room)}))
+    throw_invalid_input(problem->message);
   TracePlayer trace(o.trace.empty()
                         ? synthetic_trace(SyntheticTraceOptions{.duration_s = std::max(10.0, o.duration_s),
                                                                 .rate_hz = 90,
@@ -147,298 +495,55 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
     std::filesystem::create_directories(o.save_dir, ec);
     if (ec) throw_runtime("cannot create " + o.save_dir + ": " + ec.message());
   }
-  const control::ControlUrl url = control::parse_control_url(o.control_url);
-  const control::HttpClientOptions http{.timeout_s = 10, .ca_file = o.ca_file};
-  // The rules the control plane applies (core/session_shape.hpp), checked before any request: a clear
-  // message naming the flag instead of a refusal from the server.
-  if (const auto problem = session_shape_problem(
-          SessionShape{.scene = o.scene,
-                       .eye_width = o.eye_width,
-                       .eye_height = o.eye_height,
-                       .fps = o.fps,
-                       .codec = o.codec,
-                       .room = o.room.empty() ? std::nullopt : std::optional<std::string>(o.room)}))
-    throw_invalid_input(problem->message);
 
-  // 1. Log in and create the session.
-  v1::LoginRequest login;
-  login.set_username(o.user);
-  login.set_password(o.password);
-  auto r = control::http_request(url, "POST", "/v1/auth/login", control::to_json(login), "", http);
-  if (r.status != 200) throw_invalid_input("login refused: " + api_error(r));
-  v1::TokenPair tokens;
-  control::parse_answer(r.body, tokens);
-  const std::string token = tokens.access_token();
-  v1::SessionRequest request;
-  request.set_scene(o.scene);
-  request.set_eye_width(o.eye_width);
-  request.set_eye_height(o.eye_height);
-  request.set_fps(o.fps);
-  request.set_codec(o.codec);
-  if (!o.room.empty()) request.set_room(o.room);
-  r = control::http_request(url, "POST", "/v1/sessions", control::to_json(request), token, http);
-  if (r.status != 201) throw_runtime("session refused: " + api_error(r));
-  v1::Session session;
-  control::parse_answer(r.body, session);
-  ClientReport report;
-  report.session_id = session.session_id();
-  report.node_address = session.node_address();
-  spdlog::info("session {} placed on {}", escape_for_log(report.session_id.substr(0, 8)),
-               escape_for_log(report.node_address));
-
-  // 2. Stream: the network thread queues complete frames, the decode thread decodes and measures them.
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::array<ReceivedFrame, 16> queue;  // ring; buffers grow once and are reused
-  size_t head = 0, count = 0;
-  uint64_t dropped = 0;
-  bool decoding_done = false;
-  StreamClient* client_ptr = nullptr;
-  std::atomic<int64_t> latency_estimate_ns{50'000'000};
-  std::atomic<int64_t> first_decoded_ns{0}, last_decoded_ns{0};
-  std::atomic<uint64_t> highest_frame_id{0};
-  std::mutex room_mutex;  // guards the report's room fields (written on the network thread)
-
+  // 1. The session on the control plane; 2. the stream: the network thread queues complete frames, the
+  // decode thread decodes and measures them.
+  const ControlSession session(o);
+  RoomView room(o);
+  FrameQueue queue;
   StreamClient client(
       StreamClientConfig{
-          .server = o.via.empty() ? report.node_address : o.via,
-          .session_id = udp_session_id(report.session_id),
-          .key = SessionKey::from_hex(session.session_key()),
+          .server = o.via.empty() ? session.node_address() : o.via,
+          .session_id = udp_session_id(session.id()),
+          .key = SessionKey::from_hex(session.key_hex()),
           .fps = o.fps,
-          .deadline_ns = 0,
-          .mtu = wire::kDefaultMtu,
           .initial_bitrate_bps = 8'000'000,
-          .on_room_state =
-              [&](const wire::RoomStateMessage& state) {
-                {
-                  std::lock_guard lock(room_mutex);
-                  ++report.room_states;
-                  report.room_members.clear();
-                  for (size_t i = 0; i < state.member_count; ++i)
-                    report.room_members.emplace_back(wire::user_name_view(state.members[i].user));
-                  // Each event arrives in several states: keep it once.
-                  const uint32_t seen = report.room_events.empty() ? 0 : report.room_events.back().seq;
-                  for (size_t i = 0; i < state.event_count; ++i) {
-                    const wire::RoomEvent& e = state.events[i];
-                    if (e.seq <= seen) continue;
-                    report.room_events.push_back(e);
-                    spdlog::info("room {}: {} {} (slot {})", escape_for_log(o.room),
-                                 escape_for_log(wire::user_name_view(e.user)), wire::room_event_name(e.kind),
-                                 e.slot);
-                  }
-                }
-                if (o.on_room_state) o.on_room_state(state);
-              }},
-      [&](const AssembledFrame& f) {
-        std::lock_guard lock(mutex);
-        if (count == queue.size()) {
-          ++dropped;  // the decoder fell 16 frames behind: drop the newest rather than block the network
-          return;
-        }
-        ReceivedFrame& slot = queue[(head + count) % queue.size()];
-        slot.data.assign(f.data.begin(), f.data.end());
-        slot.first_send_ns = f.first_send_ns;
-        slot.last_send_ns = f.last_send_ns;
-        slot.complete_ns = f.complete_ns;
-        slot.fec_recovered = f.fec_recovered;
-        slot.retransmitted = f.retransmitted;
-        ++count;
-        wake.notify_one();
-      });
-  client_ptr = &client;
+          .on_room_state = [&room](const wire::RoomStateMessage& state) { room.on_state(state); }},
+      [&queue](const AssembledFrame& f) { queue.push(f); });
+  FrameDecoder decoder(o, queue, client);
 
-  const Codec codec = parse_codec(o.codec);
-  std::exception_ptr decode_error;
-  std::thread decoder_thread([&] {
-    try {
-      VideoDecoder decoder(codec);
-      DecodedPicture picture;
-      ReceivedFrame frame;
-      uint64_t decoded_index = 0;
-      for (;;) {
-        {
-          std::unique_lock lock(mutex);
-          wake.wait(lock, [&] { return count > 0 || decoding_done; });
-          if (count == 0) return;
-          std::swap(frame, queue[head]);
-          head = (head + 1) % queue.size();
-          --count;
-        }
-        const auto m = read_frame_metadata(frame.data);
-        if (!m) {
-          spdlog::warn("frame without valid metadata dropped");
-          continue;
-        }
-        const auto au = std::span<const uint8_t>(frame.data).subspan(FrameMetadata::kSize);
-        bool got = false;
-        try {
-          got = decoder.decode(au, picture);
-        } catch (const kairo::Error& e) {
-          spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
-        }
-        const int64_t decoded_ns = steady_now_ns();
-        if (!got) continue;
-        if (first_decoded_ns == 0) first_decoded_ns = decoded_ns;
-        last_decoded_ns = decoded_ns;
-        auto to_client = [&](int64_t node_ns) { return client_ptr->server_to_client_ns(node_ns); };
-        const int64_t received = to_client(m->pose_received_ns);
-        const std::array<std::pair<const char*, double>, 10> stages{
-            {{"uplink", double(received - m->pose_sample_ns)},
-             {"pose_wait", double(m->render_start_ns - m->pose_received_ns)},
-             {"render", double(m->render_end_ns - m->render_start_ns)},
-             {"encode_queue", double(m->encode_start_ns - m->render_end_ns)},
-             {"encode", double(m->encode_end_ns - m->encode_start_ns)},
-             {"pacing", double(frame.first_send_ns - m->encode_end_ns)},
-             {"send", double(frame.last_send_ns - frame.first_send_ns)},
-             {"network", double(frame.complete_ns - to_client(frame.last_send_ns))},
-             {"decode", double(decoded_ns - frame.complete_ns)},
-             {"total", double(decoded_ns - m->pose_sample_ns)}}};
-        // Late: decoded more than a frame interval after the display time its pose was predicted for (it
-        // missed its slot; the compositor would have reprojected an older frame).
-        const bool late = decoded_ns > m->display_time_ns + 1'000'000'000LL / o.fps;
-        highest_frame_id = std::max(highest_frame_id.load(), m->frame_id);
-        {
-          std::lock_guard lock(mutex);
-          for (const auto& [name, ns] : stages) report.latency_ms[name].push_back(ns * 1e-6);
-          ++report.frames_decoded;
-          report.frames_late += late ? 1 : 0;
-          report.keyframes += m->keyframe ? 1 : 0;
-          report.fec_recovered_fragments += uint64_t(frame.fec_recovered);
-          report.retransmitted_fragments += uint64_t(frame.retransmitted);
-        }
-        // The pose for the next frames is predicted this far ahead: the measured median-ish latency.
-        latency_estimate_ns = int64_t(0.9 * double(latency_estimate_ns) + 0.1 * stages[9].second);
-        client_ptr->set_decode_ms(float(stages[8].second * 1e-6));
-        if (o.on_decoded) o.on_decoded(*m, picture, au.size());
-        if (!o.save_dir.empty() && decoded_index % uint64_t(o.save_every) == 0) {
-          const ImageRgba8 image = reconstruct_stereo(picture, *m);
-          char name[64];
-          std::snprintf(name, sizeof(name), "frame-%06llu.png", static_cast<unsigned long long>(m->frame_id));
-          const auto path = std::filesystem::path(o.save_dir) / name;
-          write_png(path, image.width, image.height, image.pixels);
-          std::lock_guard lock(mutex);
-          report.saved_frames.push_back(path.string());
-        }
-        ++decoded_index;
-      }
-    } catch (...) {
-      decode_error = std::current_exception();
-    }
-  });
-  auto stop_decoder = [&] {
-    {
-      std::lock_guard lock(mutex);
-      decoding_done = true;
-    }
-    wake.notify_all();
-    if (decoder_thread.joinable()) decoder_thread.join();
-  };
-
-  // 3. Poses; the session's state checked once a second.
+  // 3. Poses up at twice the display rate (at least 60 Hz): the node renders on its own clock, and a fresher
+  // pose is waiting for it when it starts a frame. The session's state is checked once a second.
   std::string failure;
   const int64_t start = steady_now_ns();
-  // Poses go up at twice the display rate (at least 60 Hz): the node renders on its own clock, and a fresher
-  // pose is waiting for it when it starts a frame.
-  const int pose_rate = std::clamp(2 * o.fps, 60, 480);
-  const int64_t interval = 1'000'000'000LL / pose_rate;
+  const int64_t interval = 1'000'000'000LL / std::clamp(2 * o.fps, 60, 480);
   int64_t next = start, last_check = start, last_progress = start;
   uint64_t pose_id = 0, last_decoded = 0;
-  while (!stop) {
+  while (!stop && failure.empty()) {
     const int64_t now = steady_now_ns();
     if (double(now - start) * 1e-9 >= o.duration_s) break;
-    const Pose head_pose = trace.at(now - start);
-    wire::PoseMessage pose{.pose_id = ++pose_id,
-                           .sample_time_ns = now,
-                           .display_time_ns = now + latency_estimate_ns.load(),
-                           .position = {head_pose.position.x, head_pose.position.y, head_pose.position.z},
-                           .orientation = {head_pose.orientation.x, head_pose.orientation.y,
-                                           head_pose.orientation.z, head_pose.orientation.w}};
-    client.send_pose(pose);
-    if (o.hands) {
-      const HandPair hands = o.hands(double(now - start) * 1e-9, head_pose);
-      for (size_t side = 0; side < hands.size(); ++side) {
-        if (!hands[side]) continue;
-        const HandSample& h = *hands[side];
-        client.send_hand(
-            wire::HandMessage{.time_ns = now,
-                              .hand = uint8_t(side + 1),
-                              .tracked = h.tracked,
-                              .grip = std::clamp(h.grip, 0.0f, 1.0f),
-                              .position = {h.pose.position.x, h.pose.position.y, h.pose.position.z},
-                              .orientation = {h.pose.orientation.x, h.pose.orientation.y,
-                                              h.pose.orientation.z, h.pose.orientation.w}});
-      }
-    }
-    if (o.gaze)
-      for (uint16_t axis : {wire::kGazeX, wire::kGazeY})
-        client.send_input(wire::InputMessage{
-            .time_ns = now, .device = wire::kGaze, .control = axis, .value = (*o.gaze)[axis]});
+    send_pose_tick(o, client, trace, ++pose_id, now, start, decoder.latency_estimate_ns());
     if (now - last_check >= 1'000'000'000LL) {
       last_check = now;
-      uint64_t decoded;
-      {
-        std::lock_guard lock(mutex);
-        decoded = report.frames_decoded;
-      }
+      const uint64_t decoded = decoder.frames_decoded();
       if (decoded != last_decoded) last_progress = now;
       last_decoded = decoded;
-      try {
-        const auto s =
-            control::http_request(url, "GET", "/v1/sessions/" + report.session_id, "", token, http);
-        if (s.status == 200) {
-          v1::Session state;
-          control::parse_answer(s.body, state);
-          if (state.state() == "failed") {
-            failure = "the session failed: " +
-                      (state.has_failure_reason() ? state.failure_reason() : std::string("no reason given"));
-            break;
-          }
-          if (state.state() == "ended") {
-            failure = "the session was ended by the control plane";
-            break;
-          }
-        }
-      } catch (const std::exception& e) {
-        spdlog::warn("session status: {}", e.what());
-      }
-      if (now - last_progress > 10'000'000'000LL) {
-        failure = "no frames decoded for 10 s (node " + report.node_address + ")";
-        break;
-      }
+      failure = session.over();
+      if (failure.empty() && now - last_progress > 10'000'000'000LL)
+        failure = "no frames decoded for 10 s (node " + session.node_address() + ")";
     }
     next += interval;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
-  const int64_t poses_ended = steady_now_ns();
-  const double elapsed = double(poses_ended - start) * 1e-9;
+  const double elapsed = double(steady_now_ns() - start) * 1e-9;
   // Frames in flight when the poses stop still count: give them a moment.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const StreamClientStats transport = client.stats();
-  stop_decoder();
-  try {
-    control::http_request(url, "DELETE", "/v1/sessions/" + report.session_id, "", token, http);
-  } catch (const std::exception& e) {
-    spdlog::warn("could not end the session: {}", e.what());
-  }
-  if (decode_error) std::rethrow_exception(decode_error);
+  decoder.stop();
+  session.end();
+  decoder.rethrow();
   if (!failure.empty()) throw_runtime(failure);
-
-  report.duration_s = elapsed;
-  report.frames_lost = transport.frames.frames_lost;
-  report.frames_recovered = transport.frames.frames_recovered;
-  // Frames the node sent: the transport's count (delivered + lost) can trail the decoder by a report
-  // interval; frame ids are consecutive from 0, so the highest one decoded bounds it from below.
-  report.frames_sent = std::max<uint64_t>(transport.frames.frames_delivered + transport.frames.frames_lost,
-                                          report.frames_decoded > 0 ? highest_frame_id + 1 : 0);
-  report.frames_late += dropped;
-  // The frame rate once streaming: between the first and last decoded frames (set-up time excluded).
-  report.fps = last_decoded_ns > first_decoded_ns
-                   ? double(report.frames_decoded - 1) / (double(last_decoded_ns - first_decoded_ns) * 1e-9)
-                   : 0.0;
-  report.rtt_ms = double(transport.rtt_ns) * 1e-6;
-  report.bitrate_bps = double(transport.received_bps);
-  std::lock_guard lock(room_mutex);  // the stream client is still alive: its thread may be in the callback
-  return report;
+  return make_report(session, decoder, room, queue, transport, elapsed);
 }
 
 }  // namespace kairo

@@ -62,7 +62,7 @@ inline const std::vector<std::string>& latency_stage_names() {
 }
 
 struct ClientReport {
-  std::string session_id, node_address, encoder_note;
+  std::string session_id, node_address;
   uint64_t frames_sent = 0, frames_decoded = 0, frames_late = 0, frames_lost = 0, frames_recovered = 0;
   uint64_t keyframes = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
   double duration_s = 0, fps = 0, bitrate_bps = 0, rtt_ms = 0;
