@@ -303,6 +303,113 @@ int FleetService::sweep_down_nodes() {
   return down;
 }
 
+namespace {
+
+// A user's creations serialise on the user's row, so the live-session count cannot be raced past the limit
+// by parallel requests (through any replica). Lock order in a placement: user, room, nodes (by id).
+void enforce_session_limit(pqxx::work& w, const SessionCaller& caller) {
+  w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", caller.user_id);
+  if (caller.max_live_sessions <= 0) return;
+  const int live =
+      w.exec_params("SELECT count(*) FROM sessions WHERE user_id = $1 AND state IN ('placed','running')",
+                    caller.user_id)[0][0]
+          .as<int>();
+  if (live >= caller.max_live_sessions)
+    throw ApiError(429, "session_limit",
+                   "you have " + std::to_string(live) + " live sessions, the limit is " +
+                       std::to_string(caller.max_live_sessions) + ": end one first");
+}
+
+// Where a room's next member must go: the node its members are on, or (an empty room) the node it last
+// ran on, preferred because it keeps the room's state (moved objects) for a while.
+struct RoomPlacement {
+  int64_t node = -1, preferred = -1;
+};
+
+// The users of a room share one scene instance, so a room lives on one node. Members joining at once
+// through different replicas serialise on the room's advisory lock: the first one picks the node. Rooms are
+// owned: the first user of a name owns it; others join only as listed members, or when an operator made it
+// open. So nobody can squat a name on another scene and turn its members away. Refusals throw ApiError.
+RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const SessionRequest& q) {
+  const std::string& name = *q.room;
+  const auto refuse = [&](const std::string& why) { throw ApiError(503, "room_unavailable", why); };
+  w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + name);
+  const auto room = w.exec_params(
+      "SELECT owner_id IS NOT DISTINCT FROM $2, open, $2 = ANY(members), scene FROM rooms WHERE name = $1",
+      name, caller.user_id);
+  if (room.empty()) {
+    w.exec_params("INSERT INTO rooms (name, owner_id, scene) VALUES ($1, $2, $3)", name, caller.user_id,
+                  q.scene);
+  } else {
+    if (!(room[0][0].as<bool>() || room[0][1].as<bool>() || room[0][2].as<bool>() || caller.privileged))
+      throw ApiError(403, "room_forbidden",
+                     "room \"" + name + "\" belongs to another user, who has not listed you as a member");
+    if (room[0][3].as<std::string>() != q.scene)
+      refuse("room \"" + name + "\" is for scene " + room[0][3].as<std::string>());
+  }
+  RoomPlacement placement;
+  const auto members = w.exec_params(
+      "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND state IN "
+      "('placed','running') "
+      "LIMIT 1",
+      name);
+  if (!members.empty() && members[0][2].as<int>() >= kMaxRoomMembers)
+    refuse("room \"" + name + "\" is full (" + std::to_string(kMaxRoomMembers) + " members)");
+  if (!members.empty() && !members[0][0].is_null()) {
+    placement.node = members[0][0].as<int64_t>();
+    if (members[0][1].as<std::string>() != q.scene)
+      refuse("room \"" + name + "\" is running scene " + members[0][1].as<std::string>());
+    return placement;
+  }
+  const auto last = w.exec_params(
+      "SELECT node_id FROM sessions WHERE room = $1 AND node_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+      name);
+  if (!last.empty()) placement.preferred = last[0][0].as<int64_t>();
+  return placement;
+}
+
+struct PlacedOn {
+  int64_t node = -1;
+  std::string address;
+};
+
+// Locks every candidate node row (live, undrained, with the scene and an encoder for the codec), always in id
+// order (two placements locking in different orders would deadlock), counts their active sessions under the
+// lock and takes the room's preferred node if it has a slot, else the least loaded one with a slot.
+// Concurrent placements on overlapping nodes serialise here; none can overfill a node.
+std::optional<PlacedOn> pick_node(pqxx::work& w, const SessionRequest& q, const RoomPlacement& room) {
+  const auto nodes = w.exec_params(
+      "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
+      "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS (SELECT 1 FROM "
+      "unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) ORDER BY id FOR UPDATE",
+      q.scene, room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, q.codec);
+  if (room.node >= 0 && nodes.empty())
+    throw ApiError(503, "room_unavailable", "room \"" + *q.room + "\" is on a node that is down or draining");
+  std::optional<PlacedOn> best;
+  double best_ratio = 2.0, best_load = 0;
+  for (const auto& n : nodes) {
+    const int64_t node = n[0].as<int64_t>();
+    const int capacity = n[2].as<int>();
+    const int active =
+        w.exec_params("SELECT count(*) FROM sessions WHERE node_id = $1 AND state IN ('placed','running')",
+                      node)[0][0]
+            .as<int>();
+    if (active >= capacity) continue;
+    if (node == room.preferred) return PlacedOn{node, n[1].as<std::string>()};
+    const double ratio = double(active) / capacity, load = n[3].as<double>();
+    if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
+      best = PlacedOn{node, n[1].as<std::string>()};
+      best_ratio = ratio;
+      best_load = load;
+    }
+  }
+  if (!best && room.node >= 0)
+    throw ApiError(503, "room_unavailable", "room \"" + *q.room + "\" is full: its node has no free slot");
+  return best;
+}
+
+}  // namespace
+
 v1::Session FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
   if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene,
                                                               .eye_width = q.eye_width,
@@ -311,145 +418,35 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const Sess
                                                               .codec = q.codec,
                                                               .room = q.room}))
     throw ApiError(400, problem->code, problem->message);
-  const int64_t user_id = caller.user_id;
   unsigned char id_bytes[16], key_bytes[32];
   randombytes_buf(id_bytes, sizeof(id_bytes));
   randombytes_buf(key_bytes, sizeof(key_bytes));
   const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
-  std::optional<v1::Session> result;
-  std::string refusal;
-  int refusal_status = 503;
-  const char* refusal_code = "room_unavailable";
+  std::optional<PlacedOn> placed;
+  // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
   db_.transact([&](pqxx::work& w) {
-    refusal.clear();
-    result.reset();
-    // A user's creations serialise on the user's row, so the live-session count below cannot be raced past
-    // the limit by parallel requests (through any replica). Lock order: user, room, nodes (by id).
-    w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id);
-    if (caller.max_live_sessions > 0) {
-      const int live = w.exec_params(
-                            "SELECT count(*) FROM sessions WHERE user_id = $1 AND state IN "
-                            "('placed','running')",
-                            user_id)[0][0]
-                           .as<int>();
-      if (live >= caller.max_live_sessions) {
-        refusal = "you have " + std::to_string(live) + " live sessions, the limit is " +
-                  std::to_string(caller.max_live_sessions) + ": end one first";
-        refusal_status = 429;
-        refusal_code = "session_limit";
-        return;
-      }
-    }
-    // The users of a room share one scene instance, so a room lives on one node. Members joining at once
-    // through different replicas serialise on the room's advisory lock: the first one picks the node.
-    int64_t room_node = -1, preferred_node = -1;
-    if (q.room) {
-      w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + *q.room);
-      // Rooms are owned: the first user of a name owns it; others join only as listed members, or when an
-      // operator made it open. So nobody can squat a name on another scene and turn its members away.
-      const auto room = w.exec_params(
-          "SELECT owner_id IS NOT DISTINCT FROM $2, open, $2 = ANY(members), scene FROM rooms WHERE name = "
-          "$1",
-          *q.room, user_id);
-      if (room.empty()) {
-        w.exec_params("INSERT INTO rooms (name, owner_id, scene) VALUES ($1, $2, $3)", *q.room, user_id,
-                      q.scene);
-      } else {
-        if (!(room[0][0].as<bool>() || room[0][1].as<bool>() || room[0][2].as<bool>() || caller.privileged)) {
-          refusal = "room \"" + *q.room + "\" belongs to another user, who has not listed you as a member";
-          refusal_status = 403;
-          refusal_code = "room_forbidden";
-          return;
-        }
-        if (room[0][3].as<std::string>() != q.scene) {
-          refusal = "room \"" + *q.room + "\" is for scene " + room[0][3].as<std::string>();
-          return;
-        }
-      }
-      const auto members = w.exec_params(
-          "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND state IN "
-          "('placed','running') LIMIT 1",
-          *q.room);
-      if (!members.empty() && members[0][2].as<int>() >= kMaxRoomMembers) {
-        refusal = "room \"" + *q.room + "\" is full (" + std::to_string(kMaxRoomMembers) + " members)";
-        return;
-      }
-      if (!members.empty() && !members[0][0].is_null()) {
-        room_node = members[0][0].as<int64_t>();
-        if (members[0][1].as<std::string>() != q.scene) {
-          refusal = "room \"" + *q.room + "\" is running scene " + members[0][1].as<std::string>();
-          return;
-        }
-      } else {
-        // Nobody in the room now: prefer the node it last ran on, which keeps an empty room's state (moved
-        // objects) for a while, so a user who reconnects finds it as it was left.
-        const auto last = w.exec_params(
-            "SELECT node_id FROM sessions WHERE room = $1 AND node_id IS NOT NULL ORDER BY created_at DESC "
-            "LIMIT 1",
-            *q.room);
-        if (!last.empty()) preferred_node = last[0][0].as<int64_t>();
-      }
-    }
-    // Lock every candidate node row, always in id order (two placements locking in different orders would
-    // deadlock), then count their active sessions under the lock and take the least loaded one with room.
-    // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
-    const auto nodes = w.exec_params(
-        "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
-        "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS (SELECT 1 FROM "
-        "unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) ORDER BY id FOR UPDATE",
-        q.scene, room_node >= 0 ? std::optional<int64_t>(room_node) : std::nullopt, q.codec);
-    if (room_node >= 0 && nodes.empty()) {
-      refusal = "room \"" + *q.room + "\" is on a node that is down or draining";
-      return;
-    }
-    int64_t best = -1;
-    double best_ratio = 2.0, best_load = 0;
-    std::string best_address;
-    for (const auto& n : nodes) {
-      const int64_t node = n[0].as<int64_t>();
-      const int capacity = n[2].as<int>();
-      const int active =
-          w.exec_params("SELECT count(*) FROM sessions WHERE node_id = $1 AND state IN ('placed','running')",
-                        node)[0][0]
-              .as<int>();
-      if (active >= capacity) continue;
-      if (node == preferred_node) {
-        best = node;
-        best_address = n[1].as<std::string>();
-        break;
-      }
-      const double ratio = double(active) / capacity, load = n[3].as<double>();
-      if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
-        best = node;
-        best_ratio = ratio;
-        best_load = load;
-        best_address = n[1].as<std::string>();
-      }
-    }
-    if (best < 0) {
-      if (room_node >= 0) refusal = "room \"" + *q.room + "\" is full: its node has no free slot";
-      return;
-    }
+    enforce_session_limit(w, caller);
+    const RoomPlacement room = q.room ? join_room(w, caller, q) : RoomPlacement{};
+    placed = pick_node(w, q, room);
+    if (!placed)
+      throw ApiError(503, "no_capacity",
+                     "no live, undrained node with scene \"" + q.scene + "\" and a " + q.codec +
+                         " encoder has a free slot");
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
-        "session_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
-        id, user_id, best, q.scene, q.eye_width, q.eye_height, q.fps, q.codec, q.room, bytes(key));
-    result.emplace();
-    result->set_session_id(id);
-    result->set_node_id(int32_t(best));
-    result->set_node_address(best_address);
-    result->set_session_key(hex(key));
-    result->set_state("placed");
-    if (q.room) result->set_room(*q.room);
+        "session_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
+        id, caller.user_id, placed->node, q.scene, q.eye_width, q.eye_height, q.fps, q.codec, q.room,
+        bytes(key));
   });
-  if (!refusal.empty()) throw ApiError(refusal_status, refusal_code, refusal);
-  if (!result)
-    throw ApiError(503, "no_capacity",
-                   "no live, undrained node with scene \"" + q.scene + "\" and a " + q.codec +
-                       " encoder has a free slot");
-  return *result;
+  v1::Session result;
+  result.set_session_id(id);
+  result.set_node_id(int32_t(placed->node));
+  result.set_node_address(placed->address);
+  result.set_session_key(hex(key));
+  result.set_state("placed");
+  if (q.room) result.set_room(*q.room);
+  return result;
 }
 
 v1::Room FleetService::create_room(const SessionCaller& owner, const RoomRequest& q) {
