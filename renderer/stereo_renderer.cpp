@@ -44,6 +44,40 @@ constexpr vk::Format kDepthFormat = vk::Format::eD32Sfloat;
 constexpr uint32_t kBothEyes = 0b11;                     // multiview mask: layer 0 left, layer 1 right
 constexpr uint64_t kFenceTimeoutNs = 20'000'000'000ull;  // a device that stalls this long is broken
 constexpr std::array<float, 4> kClearColor{0.62f, 0.70f, 0.80f, 1.0f};  // sky, sRGB-encoded
+// The scene's lighting (scene.frag): one sun and a sky/ground ambient term, linear RGB.
+const glm::vec3 kSunDirection = glm::normalize(glm::vec3(0.4f, 1.0f, 0.3f));
+constexpr glm::vec4 kSunColor{2.6f, 2.5f, 2.3f, 0.0f};
+constexpr glm::vec4 kSkyColor{0.42f, 0.46f, 0.55f, 0.0f};
+constexpr glm::vec4 kGroundColor{0.16f, 0.14f, 0.12f, 0.0f};
+
+// The frame's color target as the passes after the scene pass see it: its layout and the last stage that
+// touched it, so each pass asks for the layout it needs with one barrier (no layouts tracked by hand).
+struct ColorImageState {
+  vk::Image image;
+  vk::ImageLayout layout = vk::ImageLayout::eColorAttachmentOptimal;
+  vk::PipelineStageFlags2 stage = vk::PipelineStageFlagBits2::eColorAttachmentOutput;
+  vk::AccessFlags2 access = vk::AccessFlagBits2::eColorAttachmentWrite;
+
+  void require(const vk::raii::CommandBuffer& cmd, vk::ImageLayout to, vk::PipelineStageFlags2 next_stage,
+               vk::AccessFlags2 next_access) {
+    const vk::ImageMemoryBarrier2 barrier{
+        .srcStageMask = stage,
+        .srcAccessMask = access,
+        .dstStageMask = next_stage,
+        .dstAccessMask = next_access,
+        .oldLayout = layout,
+        .newLayout = to,
+        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+        .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+        .image = image,
+        .subresourceRange = {
+            .aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2}};
+    cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
+    layout = to;
+    stage = next_stage;
+    access = {};  // reads need no availability operation
+  }
+};
 
 vk::raii::ShaderModule shader_module(const vk::raii::Device& device, std::span<const uint32_t> spirv) {
   return vk::raii::ShaderModule(
@@ -110,7 +144,15 @@ struct StereoRenderer::Impl {
 
   void create_pipelines();
   void create_slots();
+  // One frame's commands, as passes that say what they read and write (as Filament's frame graph does):
   void record(Slot& slot, const FrameRequest& request);
+  void write_uniforms(Slot& slot, const StereoView& view);  // -> the slot's uniform buffers
+  // scene + dynamic draws + uniforms -> color and depth attachments (one multiview pass, or one per eye)
+  void scene_pass(Slot& slot, const FrameRequest& request);
+  // color (GENERAL) -> NV12 buffer: BT.709, foveated or scaled to the coded size
+  void nv12_pass(Slot& slot, const FrameRequest& request, ColorImageState& color);
+  // color (TRANSFER_SRC) -> RGBA buffer, both eyes side by side
+  void rgba_copy_pass(Slot& slot, ColorImageState& color);
 };
 
 void StereoRenderer::Impl::create_pipelines() {
@@ -445,17 +487,42 @@ vk::Buffer StereoRenderer::Impl::import_target(const ExternalNv12Target& t) {
 }
 
 void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
+  write_uniforms(s, request.view);
+  const vk::raii::CommandBuffer& cmd = s.cmd;
+  cmd.reset();
+  cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
+  if (vk_ctx.timestamps) {
+    cmd.resetQueryPool(*s.queries, 0, 3);
+    cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eTopOfPipe, *s.queries, 0);
+  }
+  scene_pass(s, request);
+  if (vk_ctx.timestamps)
+    cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eColorAttachmentOutput, *s.queries, 1);
+  ColorImageState color{.image = *s.color.image};
+  if (config.nv12 != Nv12Layout::kNone) nv12_pass(s, request, color);
+  if (request.want_rgba) rgba_copy_pass(s, color);
+  // Everything the passes wrote to host-visible buffers, visible to the host once the fence signals.
+  const vk::MemoryBarrier2 to_host{
+      .srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
+      .srcAccessMask = vk::AccessFlagBits2::eShaderStorageWrite | vk::AccessFlagBits2::eTransferWrite,
+      .dstStageMask = vk::PipelineStageFlagBits2::eHost,
+      .dstAccessMask = vk::AccessFlagBits2::eHostRead};
+  cmd.pipelineBarrier2(vk::DependencyInfo{.memoryBarrierCount = 1, .pMemoryBarriers = &to_host});
+  if (vk_ctx.timestamps) cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eAllCommands, *s.queries, 2);
+  cmd.end();
+}
+
+void StereoRenderer::Impl::write_uniforms(Slot& s, const StereoView& view) {
   FrameUniforms uniforms{};
-  const glm::vec3 light = glm::normalize(glm::vec3(0.4f, 1.0f, 0.3f));
   for (int eye = 0; eye < 2; ++eye) {
-    const EyeView& v = request.view[eye];
+    const EyeView& v = view[eye];
     uniforms.view_projection[eye] = projection_matrix(v.fov, config.near_plane) * view_matrix(v.pose);
     uniforms.eye_position[eye] = glm::vec4(v.pose.position, 1.0f);
   }
-  uniforms.light_direction = glm::vec4(light, 0.0f);
-  uniforms.light_color = glm::vec4(2.6f, 2.5f, 2.3f, 0.0f);
-  uniforms.sky_color = glm::vec4(0.42f, 0.46f, 0.55f, 0.0f);
-  uniforms.ground_color = glm::vec4(0.16f, 0.14f, 0.12f, 0.0f);
+  uniforms.light_direction = glm::vec4(kSunDirection, 0.0f);
+  uniforms.light_color = kSunColor;
+  uniforms.sky_color = kSkyColor;
+  uniforms.ground_color = kGroundColor;
   std::memcpy(s.uniforms.mapped, &uniforms, sizeof(uniforms));
   if (!multiview) {
     FrameUniforms right = uniforms;  // the per-eye pass reads slot 0 (gl_ViewIndex is 0 without multiview)
@@ -463,20 +530,11 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     right.eye_position[0] = uniforms.eye_position[1];
     std::memcpy(s.right_uniforms.mapped, &right, sizeof(right));
   }
+}
 
+void StereoRenderer::Impl::scene_pass(Slot& s, const FrameRequest& request) {
   const vk::raii::CommandBuffer& cmd = s.cmd;
   const uint32_t w = uint32_t(config.eye_width), h = uint32_t(config.eye_height);
-  cmd.reset();
-  cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
-  if (vk_ctx.timestamps) {
-    cmd.resetQueryPool(*s.queries, 0, 3);
-    cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eTopOfPipe, *s.queries, 0);
-  }
-
-  const vk::ImageSubresourceRange color_range{
-      .aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2};
-  const vk::ImageSubresourceRange depth_range{
-      .aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2};
   // Previous contents are discarded (UNDEFINED); the previous frame's readers are fenced by the slot itself.
   const std::array<vk::ImageMemoryBarrier2, 2> to_attachment{
       vk::ImageMemoryBarrier2{
@@ -489,19 +547,23 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
           .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
           .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
           .image = *s.color.image,
-          .subresourceRange = color_range},
-      vk::ImageMemoryBarrier2{.srcStageMask = vk::PipelineStageFlagBits2::eLateFragmentTests,
-                              .srcAccessMask = {},
-                              .dstStageMask = vk::PipelineStageFlagBits2::eEarlyFragmentTests |
-                                              vk::PipelineStageFlagBits2::eLateFragmentTests,
-                              .dstAccessMask = vk::AccessFlagBits2::eDepthStencilAttachmentWrite |
-                                               vk::AccessFlagBits2::eDepthStencilAttachmentRead,
-                              .oldLayout = vk::ImageLayout::eUndefined,
-                              .newLayout = vk::ImageLayout::eDepthAttachmentOptimal,
-                              .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                              .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                              .image = *s.depth.image,
-                              .subresourceRange = depth_range}};
+          .subresourceRange = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                               .levelCount = 1,
+                               .layerCount = 2}},
+      vk::ImageMemoryBarrier2{
+          .srcStageMask = vk::PipelineStageFlagBits2::eLateFragmentTests,
+          .srcAccessMask = {},
+          .dstStageMask = vk::PipelineStageFlagBits2::eEarlyFragmentTests |
+                          vk::PipelineStageFlagBits2::eLateFragmentTests,
+          .dstAccessMask = vk::AccessFlagBits2::eDepthStencilAttachmentWrite |
+                           vk::AccessFlagBits2::eDepthStencilAttachmentRead,
+          .oldLayout = vk::ImageLayout::eUndefined,
+          .newLayout = vk::ImageLayout::eDepthAttachmentOptimal,
+          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+          .image = *s.depth.image,
+          .subresourceRange = {
+              .aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2}}};
   cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = uint32_t(to_attachment.size()),
                                           .pImageMemoryBarriers = to_attachment.data()});
 
@@ -533,25 +595,21 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     cmd.bindIndexBuffer(*gpu.indices.buffer, 0, vk::IndexType::eUint32);
     cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 0, {frame_set}, {});
     uint32_t bound_material = UINT32_MAX;
+    const auto use_material = [&](uint32_t material) {
+      if (material == bound_material) return;
+      cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
+                             {*gpu.material_sets[material]}, {});
+      bound_material = material;
+    };
     for (const GpuDraw& draw : gpu.draws) {
-      if (draw.material != bound_material) {
-        cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
-                               {*gpu.material_sets[draw.material]}, {});
-        bound_material = draw.material;
-      }
+      use_material(draw.material);
       const DrawConstants constants{.model = draw.model, .normal_matrix = draw.normal_matrix};
       cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
                                        constants);
       cmd.drawIndexed(draw.index_count, 1, draw.first_index, draw.vertex_offset, 0);
     }
     for (const DynamicDraw& d : request.dynamic_draws) {
-      const uint32_t material =
-          gpu.builtin_material_base + std::min(uint32_t(d.material), kBuiltinMaterials - 1);
-      if (material != bound_material) {
-        cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
-                               {*gpu.material_sets[material]}, {});
-        bound_material = material;
-      }
+      use_material(gpu.builtin_material_base + std::min(uint32_t(d.material), kBuiltinMaterials - 1));
       const DrawConstants constants{
           .model = d.model, .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.model))))};
       cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
@@ -567,106 +625,80 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
     draw_pass(*s.color_layers[0], *s.depth_layers[0], 0, *s.frame_set);
     draw_pass(*s.color_layers[1], *s.depth_layers[1], 0, *s.right_frame_set);
   }
-  if (vk_ctx.timestamps)
-    cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eColorAttachmentOutput, *s.queries, 1);
+}
 
-  // Color attachment -> GENERAL for the NV12 compute pass (storage image) -> TRANSFER_SRC for the RGBA copy.
-  vk::ImageLayout layout = vk::ImageLayout::eColorAttachmentOptimal;
-  vk::PipelineStageFlags2 last_stage = vk::PipelineStageFlagBits2::eColorAttachmentOutput;
-  vk::AccessFlags2 last_access = vk::AccessFlagBits2::eColorAttachmentWrite;
-  auto transition_color = [&](vk::ImageLayout to, vk::PipelineStageFlags2 stage, vk::AccessFlags2 access) {
-    const vk::ImageMemoryBarrier2 barrier{.srcStageMask = last_stage,
-                                          .srcAccessMask = last_access,
-                                          .dstStageMask = stage,
-                                          .dstAccessMask = access,
-                                          .oldLayout = layout,
-                                          .newLayout = to,
-                                          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                                          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                                          .image = *s.color.image,
-                                          .subresourceRange = color_range};
-    cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
-    layout = to;
-    last_stage = stage;
-    last_access = {};  // reads need no availability operation
-  };
+void StereoRenderer::Impl::nv12_pass(Slot& s, const FrameRequest& request, ColorImageState& color) {
+  const vk::raii::CommandBuffer& cmd = s.cmd;
+  color.require(cmd, vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader,
+                vk::AccessFlagBits2::eShaderStorageRead);
+  const uint32_t w = uint32_t(config.eye_width), h = uint32_t(config.eye_height);
+  const bool per_eye = config.nv12 == Nv12Layout::kPerEye;
+  const uint32_t cw = request.coded_width > 0 ? uint32_t(request.coded_width) : w;
+  const uint32_t ch = request.coded_height > 0 ? uint32_t(request.coded_height) : h;
+  const bool resample = cw != w || ch != h || request.foveation.strength > 0;
+  const uint32_t picture_width = per_eye ? cw : 2 * cw;
+  Nv12Params params{.eye_width = cw,
+                    .eye_height = ch,
+                    .per_eye = per_eye ? 1u : 0u,
+                    .y_offset = 0,
+                    .y_pitch = picture_width,
+                    .uv_offset = picture_width * ch,
+                    .uv_pitch = picture_width,
+                    .picture_stride = uint32_t(nv12_picture_bytes),
+                    .source_width = w,
+                    .source_height = h,
+                    .pad0 = 0,
+                    .pad1 = 0,
+                    .warp = {}};
+  for (int eye = 0; eye < 2; ++eye) {
+    const FoveationParams& f = request.foveation;
+    const AxisWarp x = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength, int(w), int(cw));
+    const AxisWarp y = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength, int(h), int(ch));
+    params.warp[eye * 2] = glm::vec4(x.a, x.b, x.coded_a, x.coded_b);
+    params.warp[eye * 2 + 1] = glm::vec4(y.a, y.b, y.coded_a, y.coded_b);
+  }
+  // Write into encoder-owned memory when given one (the slot's descriptor is free: its last frame is done).
+  const vk::Buffer destination = request.nv12_target ? import_target(*request.nv12_target) : *s.nv12.buffer;
+  if (request.nv12_target) {
+    params.y_offset = request.nv12_target->y_offset;
+    params.y_pitch = request.nv12_target->y_pitch;
+    params.uv_offset = request.nv12_target->uv_offset;
+    params.uv_pitch = request.nv12_target->uv_pitch;
+  }
+  if (destination != s.nv12_bound) {
+    const vk::DescriptorBufferInfo info{.buffer = destination, .offset = 0, .range = VK_WHOLE_SIZE};
+    vk_ctx.device.updateDescriptorSets(
+        vk::WriteDescriptorSet{.dstSet = *s.nv12_set,
+                               .dstBinding = 1,
+                               .descriptorCount = 1,
+                               .descriptorType = vk::DescriptorType::eStorageBuffer,
+                               .pBufferInfo = &info},
+        {});
+    s.nv12_bound = destination;
+  }
+  cmd.bindPipeline(vk::PipelineBindPoint::eCompute, resample ? *nv12_resample_pipeline : *nv12_pipeline);
+  cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *nv12_pipeline_layout, 0, {*s.nv12_set}, {});
+  cmd.pushConstants<Nv12Params>(*nv12_pipeline_layout, vk::ShaderStageFlagBits::eCompute, 0, params);
+  const uint32_t blocks_x = picture_width / 4, blocks_y = ch / 2;
+  cmd.dispatch((blocks_x + 7) / 8, (blocks_y + 7) / 8, per_eye ? 2 : 1);
+}
 
-  if (config.nv12 != Nv12Layout::kNone) {
-    transition_color(vk::ImageLayout::eGeneral, vk::PipelineStageFlagBits2::eComputeShader,
-                     vk::AccessFlagBits2::eShaderStorageRead);
-    const bool per_eye = config.nv12 == Nv12Layout::kPerEye;
-    const uint32_t cw = request.coded_width > 0 ? uint32_t(request.coded_width) : w;
-    const uint32_t ch = request.coded_height > 0 ? uint32_t(request.coded_height) : h;
-    const bool resample = cw != w || ch != h || request.foveation.strength > 0;
-    const uint32_t picture_width = per_eye ? cw : 2 * cw;
-    Nv12Params params{.eye_width = cw,
-                      .eye_height = ch,
-                      .per_eye = per_eye ? 1u : 0u,
-                      .y_offset = 0,
-                      .y_pitch = picture_width,
-                      .uv_offset = picture_width * ch,
-                      .uv_pitch = picture_width,
-                      .picture_stride = uint32_t(nv12_picture_bytes),
-                      .source_width = w,
-                      .source_height = h,
-                      .pad0 = 0,
-                      .pad1 = 0,
-                      .warp = {}};
-    for (int eye = 0; eye < 2; ++eye) {
-      const FoveationParams& f = request.foveation;
-      const AxisWarp x = axis_warp(f.centre[eye].x, f.fovea_radius, f.strength, int(w), int(cw));
-      const AxisWarp y = axis_warp(f.centre[eye].y, f.fovea_radius, f.strength, int(h), int(ch));
-      params.warp[eye * 2] = glm::vec4(x.a, x.b, x.coded_a, x.coded_b);
-      params.warp[eye * 2 + 1] = glm::vec4(y.a, y.b, y.coded_a, y.coded_b);
-    }
-    // Write into encoder-owned memory when given one (the slot's descriptor is free: its last frame is done).
-    const vk::Buffer destination = request.nv12_target ? import_target(*request.nv12_target) : *s.nv12.buffer;
-    if (request.nv12_target) {
-      params.y_offset = request.nv12_target->y_offset;
-      params.y_pitch = request.nv12_target->y_pitch;
-      params.uv_offset = request.nv12_target->uv_offset;
-      params.uv_pitch = request.nv12_target->uv_pitch;
-    }
-    if (destination != s.nv12_bound) {
-      const vk::DescriptorBufferInfo info{.buffer = destination, .offset = 0, .range = VK_WHOLE_SIZE};
-      vk_ctx.device.updateDescriptorSets(
-          vk::WriteDescriptorSet{.dstSet = *s.nv12_set,
-                                 .dstBinding = 1,
-                                 .descriptorCount = 1,
-                                 .descriptorType = vk::DescriptorType::eStorageBuffer,
-                                 .pBufferInfo = &info},
-          {});
-      s.nv12_bound = destination;
-    }
-    cmd.bindPipeline(vk::PipelineBindPoint::eCompute, resample ? *nv12_resample_pipeline : *nv12_pipeline);
-    cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *nv12_pipeline_layout, 0, {*s.nv12_set}, {});
-    cmd.pushConstants<Nv12Params>(*nv12_pipeline_layout, vk::ShaderStageFlagBits::eCompute, 0, params);
-    const uint32_t blocks_x = picture_width / 4, blocks_y = ch / 2;
-    cmd.dispatch((blocks_x + 7) / 8, (blocks_y + 7) / 8, per_eye ? 2 : 1);
-  }
-  if (request.want_rgba) {
-    transition_color(vk::ImageLayout::eTransferSrcOptimal, vk::PipelineStageFlagBits2::eCopy,
-                     vk::AccessFlagBits2::eTransferRead);
-    // Both layers into one buffer, side by side: row length 2W, the right eye starting W pixels in.
-    std::array<vk::BufferImageCopy, 2> regions{};
-    for (uint32_t eye = 0; eye < 2; ++eye)
-      regions[eye] = vk::BufferImageCopy{.bufferOffset = vk::DeviceSize(eye) * w * 4,
-                                         .bufferRowLength = 2 * w,
-                                         .bufferImageHeight = h,
-                                         .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                                                              .baseArrayLayer = eye,
-                                                              .layerCount = 1},
-                                         .imageExtent = {w, h, 1}};
-    cmd.copyImageToBuffer(*s.color.image, vk::ImageLayout::eTransferSrcOptimal, *s.rgba.buffer, regions);
-  }
-  const vk::MemoryBarrier2 to_host{
-      .srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
-      .srcAccessMask = vk::AccessFlagBits2::eShaderStorageWrite | vk::AccessFlagBits2::eTransferWrite,
-      .dstStageMask = vk::PipelineStageFlagBits2::eHost,
-      .dstAccessMask = vk::AccessFlagBits2::eHostRead};
-  cmd.pipelineBarrier2(vk::DependencyInfo{.memoryBarrierCount = 1, .pMemoryBarriers = &to_host});
-  if (vk_ctx.timestamps) cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eAllCommands, *s.queries, 2);
-  cmd.end();
+void StereoRenderer::Impl::rgba_copy_pass(Slot& s, ColorImageState& color) {
+  const vk::raii::CommandBuffer& cmd = s.cmd;
+  color.require(cmd, vk::ImageLayout::eTransferSrcOptimal, vk::PipelineStageFlagBits2::eCopy,
+                vk::AccessFlagBits2::eTransferRead);
+  const uint32_t w = uint32_t(config.eye_width), h = uint32_t(config.eye_height);
+  // Both layers into one buffer, side by side: row length 2W, the right eye starting W pixels in.
+  std::array<vk::BufferImageCopy, 2> regions{};
+  for (uint32_t eye = 0; eye < 2; ++eye)
+    regions[eye] = vk::BufferImageCopy{.bufferOffset = vk::DeviceSize(eye) * w * 4,
+                                       .bufferRowLength = 2 * w,
+                                       .bufferImageHeight = h,
+                                       .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                                                            .baseArrayLayer = eye,
+                                                            .layerCount = 1},
+                                       .imageExtent = {w, h, 1}};
+  cmd.copyImageToBuffer(*s.color.image, vk::ImageLayout::eTransferSrcOptimal, *s.rgba.buffer, regions);
 }
 
 StereoRenderer::StereoRenderer(std::shared_ptr<GpuScene> scene, const RendererConfig& config)
