@@ -105,57 +105,64 @@ VulkanContext& GpuScene::context() const {
   return *impl_->context;
 }
 
-std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> context, const SceneData& scene) {
-  auto impl = std::make_unique<Impl>();
-  impl->context = context;
-  impl->name = scene.name;
-  impl->triangles = scene.triangle_count();
-  VulkanContext::Impl& vk_ctx = context->impl();
-  const vk::raii::Device& device = vk_ctx.device;
+namespace {
 
-  // Every texture plus three 1x1 defaults for missing maps: white sRGB, white linear, flat normal.
-  std::vector<TextureData> textures = scene.textures;
-  const int white_srgb = int(textures.size()), white_linear = white_srgb + 1, flat_normal = white_srgb + 2;
-  textures.push_back(TextureData{
+// The scene's textures and three 1x1 defaults for missing maps: white sRGB, white linear, flat normal.
+struct TextureSet {
+  std::vector<TextureData> textures;
+  int white_srgb = 0, white_linear = 0, flat_normal = 0;
+};
+
+TextureSet textures_with_defaults(const SceneData& scene) {
+  TextureSet set{.textures = scene.textures};
+  set.white_srgb = int(set.textures.size());
+  set.white_linear = set.white_srgb + 1;
+  set.flat_normal = set.white_srgb + 2;
+  set.textures.push_back(TextureData{
       .name = "default white srgb", .width = 1, .height = 1, .srgb = true, .rgba = {255, 255, 255, 255}});
-  textures.push_back(TextureData{
+  set.textures.push_back(TextureData{
       .name = "default white", .width = 1, .height = 1, .srgb = false, .rgba = {255, 255, 255, 255}});
-  textures.push_back(TextureData{
+  set.textures.push_back(TextureData{
       .name = "default normal", .width = 1, .height = 1, .srgb = false, .rgba = {128, 128, 255, 255}});
+  return set;
+}
 
-  // One staging buffer for geometry (the scene's, then the built-in cube's) and all textures, copied in one
-  // submission.
-  const UnitCube cube = unit_cube();
+// One host-visible staging buffer: the scene's geometry, then the built-in cube's, then every texture
+// (16-byte aligned), copied to the device in one submission.
+struct Staging {
+  Buffer buffer;
+  vk::DeviceSize vertex_bytes = 0, index_bytes = 0, total = 0;
+  std::vector<vk::DeviceSize> texture_offsets;
+};
+
+Staging stage_scene(VulkanContext::Impl& vk_ctx, const SceneData& scene, const UnitCube& cube,
+                    const std::vector<TextureData>& textures) {
+  Staging st;
   const vk::DeviceSize scene_vertex_bytes = scene.vertices.size() * sizeof(Vertex);
   const vk::DeviceSize scene_index_bytes = scene.indices.size() * sizeof(uint32_t);
-  const vk::DeviceSize vertex_bytes = scene_vertex_bytes + sizeof(cube.vertices);
-  const vk::DeviceSize index_bytes = scene_index_bytes + sizeof(cube.indices);
-  vk::DeviceSize staging_bytes = vertex_bytes + index_bytes;
-  std::vector<vk::DeviceSize> texture_offsets;
+  st.vertex_bytes = scene_vertex_bytes + sizeof(cube.vertices);
+  st.index_bytes = scene_index_bytes + sizeof(cube.indices);
+  st.total = st.vertex_bytes + st.index_bytes;
   for (const TextureData& t : textures) {
-    staging_bytes = (staging_bytes + 15) & ~vk::DeviceSize(15);
-    texture_offsets.push_back(staging_bytes);
-    staging_bytes += t.rgba.size();
+    st.total = (st.total + 15) & ~vk::DeviceSize(15);
+    st.texture_offsets.push_back(st.total);
+    st.total += t.rgba.size();
   }
-  Buffer staging =
-      vk_ctx.create_buffer(staging_bytes, vk::BufferUsageFlagBits::eTransferSrc, true, "scene staging");
-  auto* staging_bytes_ptr = static_cast<uint8_t*>(staging.mapped);
-  std::memcpy(staging_bytes_ptr, scene.vertices.data(), scene_vertex_bytes);
-  std::memcpy(staging_bytes_ptr + scene_vertex_bytes, cube.vertices.data(), sizeof(cube.vertices));
-  std::memcpy(staging_bytes_ptr + vertex_bytes, scene.indices.data(), scene_index_bytes);
-  std::memcpy(staging_bytes_ptr + vertex_bytes + scene_index_bytes, cube.indices.data(),
-              sizeof(cube.indices));
+  st.buffer = vk_ctx.create_buffer(st.total, vk::BufferUsageFlagBits::eTransferSrc, true, "scene staging");
+  auto* bytes = static_cast<uint8_t*>(st.buffer.mapped);
+  std::memcpy(bytes, scene.vertices.data(), scene_vertex_bytes);
+  std::memcpy(bytes + scene_vertex_bytes, cube.vertices.data(), sizeof(cube.vertices));
+  std::memcpy(bytes + st.vertex_bytes, scene.indices.data(), scene_index_bytes);
+  std::memcpy(bytes + st.vertex_bytes + scene_index_bytes, cube.indices.data(), sizeof(cube.indices));
   for (size_t i = 0; i < textures.size(); ++i)
-    std::memcpy(staging_bytes_ptr + texture_offsets[i], textures[i].rgba.data(), textures[i].rgba.size());
+    std::memcpy(bytes + st.texture_offsets[i], textures[i].rgba.data(), textures[i].rgba.size());
+  return st;
+}
 
-  impl->vertices = vk_ctx.create_buffer(
-      vertex_bytes, vk::BufferUsageFlagBits::eVertexBuffer | vk::BufferUsageFlagBits::eTransferDst, false,
-      "scene vertices");
-  impl->indices = vk_ctx.create_buffer(
-      index_bytes, vk::BufferUsageFlagBits::eIndexBuffer | vk::BufferUsageFlagBits::eTransferDst, false,
-      "scene indices");
-
-  // Mipmaps by blitting need linear filtering and blit support for the format; otherwise a single level.
+// Device images for the textures, with a full mip chain where the format can be blitted with linear
+// filtering (else a single level).
+void create_texture_images(VulkanContext::Impl& vk_ctx, const std::vector<TextureData>& textures,
+                           std::vector<Image>& out) {
   auto can_blit = [&](vk::Format format) {
     const auto features = vk_ctx.physical_device.getFormatProperties(format).optimalTilingFeatures;
     return (features & vk::FormatFeatureFlagBits::eBlitSrc) &&
@@ -165,77 +172,65 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
   for (const TextureData& t : textures) {
     const vk::Format format = t.srgb ? vk::Format::eR8G8B8A8Srgb : vk::Format::eR8G8B8A8Unorm;
     const uint32_t mips = can_blit(format) ? mip_count(t.width, t.height) : 1;
-    impl->textures.push_back(
-        vk_ctx.create_image(format, vk::Extent3D{uint32_t(t.width), uint32_t(t.height), 1}, mips, 1,
-                            vk::ImageUsageFlagBits::eSampled | vk::ImageUsageFlagBits::eTransferDst |
-                                vk::ImageUsageFlagBits::eTransferSrc,
-                            vk::ImageAspectFlagBits::eColor, t.name.c_str()));
+    out.push_back(vk_ctx.create_image(format, vk::Extent3D{uint32_t(t.width), uint32_t(t.height), 1}, mips, 1,
+                                      vk::ImageUsageFlagBits::eSampled |
+                                          vk::ImageUsageFlagBits::eTransferDst |
+                                          vk::ImageUsageFlagBits::eTransferSrc,
+                                      vk::ImageAspectFlagBits::eColor, t.name.c_str()));
   }
+}
 
-  vk_ctx.run_once([&](vk::CommandBuffer cmd) {
-    cmd.copyBuffer(*staging.buffer, *impl->vertices.buffer,
-                   vk::BufferCopy{.srcOffset = 0, .dstOffset = 0, .size = vertex_bytes});
-    cmd.copyBuffer(*staging.buffer, *impl->indices.buffer,
-                   vk::BufferCopy{.srcOffset = vertex_bytes, .dstOffset = 0, .size = index_bytes});
-    for (size_t i = 0; i < textures.size(); ++i) {
-      const Image& image = impl->textures[i];
-      const vk::Image handle = *image.image;
-      transition(cmd, handle, vk::ImageLayout::eUndefined, vk::ImageLayout::eTransferDstOptimal, 0,
-                 image.mip_levels, vk::PipelineStageFlagBits2::eNone, {},
-                 vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite);
-      cmd.copyBufferToImage(
-          *staging.buffer, handle, vk::ImageLayout::eTransferDstOptimal,
-          vk::BufferImageCopy{
-              .bufferOffset = texture_offsets[i],
-              .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .layerCount = 1},
-              .imageExtent = image.extent});
-      int32_t w = int32_t(image.extent.width), h = int32_t(image.extent.height);
-      for (uint32_t level = 1; level < image.mip_levels; ++level) {
-        transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eTransferSrcOptimal,
-                   level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite,
-                   vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead);
-        const int32_t next_w = std::max(1, w / 2), next_h = std::max(1, h / 2);
-        const vk::ImageBlit blit{
-            .srcSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                               .mipLevel = level - 1,
-                               .layerCount = 1},
-            .srcOffsets = std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{w, h, 1}},
-            .dstSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                               .mipLevel = level,
-                               .layerCount = 1},
-            .dstOffsets =
-                std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{next_w, next_h, 1}}};
-        cmd.blitImage(handle, vk::ImageLayout::eTransferSrcOptimal, handle,
-                      vk::ImageLayout::eTransferDstOptimal, blit, vk::Filter::eLinear);
-        transition(cmd, handle, vk::ImageLayout::eTransferSrcOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
-                   level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead,
-                   vk::PipelineStageFlagBits2::eFragmentShader, vk::AccessFlagBits2::eShaderSampledRead);
-        w = next_w;
-        h = next_h;
-      }
-      transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
-                 image.mip_levels - 1, 1, vk::PipelineStageFlagBits2::eTransfer,
-                 vk::AccessFlagBits2::eTransferWrite, vk::PipelineStageFlagBits2::eFragmentShader,
-                 vk::AccessFlagBits2::eShaderSampledRead);
-    }
-  });
+// Level 0 arrives by copy (TRANSFER_DST); each next level is blitted from the one above, which then becomes
+// shader-readable; the last level is made shader-readable at the end.
+void upload_texture(vk::CommandBuffer cmd, vk::Buffer staging, vk::DeviceSize offset, const Image& image) {
+  const vk::Image handle = *image.image;
+  transition(cmd, handle, vk::ImageLayout::eUndefined, vk::ImageLayout::eTransferDstOptimal, 0,
+             image.mip_levels, vk::PipelineStageFlagBits2::eNone, {}, vk::PipelineStageFlagBits2::eTransfer,
+             vk::AccessFlagBits2::eTransferWrite);
+  cmd.copyBufferToImage(
+      staging, handle, vk::ImageLayout::eTransferDstOptimal,
+      vk::BufferImageCopy{
+          .bufferOffset = offset,
+          .imageSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .layerCount = 1},
+          .imageExtent = image.extent});
+  int32_t w = int32_t(image.extent.width), h = int32_t(image.extent.height);
+  for (uint32_t level = 1; level < image.mip_levels; ++level) {
+    transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eTransferSrcOptimal,
+               level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferWrite,
+               vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead);
+    const int32_t next_w = std::max(1, w / 2), next_h = std::max(1, h / 2);
+    const vk::ImageBlit blit{
+        .srcSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                           .mipLevel = level - 1,
+                           .layerCount = 1},
+        .srcOffsets = std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{w, h, 1}},
+        .dstSubresource = {.aspectMask = vk::ImageAspectFlagBits::eColor, .mipLevel = level, .layerCount = 1},
+        .dstOffsets = std::array<vk::Offset3D, 2>{vk::Offset3D{0, 0, 0}, vk::Offset3D{next_w, next_h, 1}}};
+    cmd.blitImage(handle, vk::ImageLayout::eTransferSrcOptimal, handle, vk::ImageLayout::eTransferDstOptimal,
+                  blit, vk::Filter::eLinear);
+    transition(cmd, handle, vk::ImageLayout::eTransferSrcOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
+               level - 1, 1, vk::PipelineStageFlagBits2::eTransfer, vk::AccessFlagBits2::eTransferRead,
+               vk::PipelineStageFlagBits2::eFragmentShader, vk::AccessFlagBits2::eShaderSampledRead);
+    w = next_w;
+    h = next_h;
+  }
+  transition(cmd, handle, vk::ImageLayout::eTransferDstOptimal, vk::ImageLayout::eShaderReadOnlyOptimal,
+             image.mip_levels - 1, 1, vk::PipelineStageFlagBits2::eTransfer,
+             vk::AccessFlagBits2::eTransferWrite, vk::PipelineStageFlagBits2::eFragmentShader,
+             vk::AccessFlagBits2::eShaderSampledRead);
+}
 
-  impl->sampler =
-      vk::raii::Sampler(device, vk::SamplerCreateInfo{.magFilter = vk::Filter::eLinear,
-                                                      .minFilter = vk::Filter::eLinear,
-                                                      .mipmapMode = vk::SamplerMipmapMode::eLinear,
-                                                      .addressModeU = vk::SamplerAddressMode::eRepeat,
-                                                      .addressModeV = vk::SamplerAddressMode::eRepeat,
-                                                      .addressModeW = vk::SamplerAddressMode::eRepeat,
-                                                      .maxLod = VK_LOD_CLAMP_NONE});
-
-  // Materials: one uniform block each (aligned for dynamic-free binding) and one descriptor set each.
+// Materials (the scene's, then the built-in ones): a uniform block each, aligned so no dynamic offsets are
+// needed, and a descriptor set each with its five texture slots (defaults where the material has none).
+void create_materials(GpuScene::Impl& g, VulkanContext::Impl& vk_ctx, const SceneData& scene,
+                      const TextureSet& set) {
+  const vk::raii::Device& device = vk_ctx.device;
   const vk::DeviceSize alignment =
       vk_ctx.physical_device.getProperties().limits.minUniformBufferOffsetAlignment;
   const vk::DeviceSize stride = (sizeof(MaterialUniforms) + alignment - 1) / alignment * alignment;
   const size_t material_count = scene.materials.size() + kBuiltinMaterials;
-  impl->material_uniforms = vk_ctx.create_buffer(
-      stride * material_count, vk::BufferUsageFlagBits::eUniformBuffer, true, "material uniforms");
+  g.material_uniforms = vk_ctx.create_buffer(stride * material_count, vk::BufferUsageFlagBits::eUniformBuffer,
+                                             true, "material uniforms");
 
   std::array<vk::DescriptorSetLayoutBinding, 1 + kTextureSlots> bindings{};
   bindings[0] = {.binding = 0,
@@ -247,7 +242,7 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
                    .descriptorType = vk::DescriptorType::eCombinedImageSampler,
                    .descriptorCount = 1,
                    .stageFlags = vk::ShaderStageFlagBits::eFragment};
-  impl->material_layout = vk::raii::DescriptorSetLayout(
+  g.material_layout = vk::raii::DescriptorSetLayout(
       device, vk::DescriptorSetLayoutCreateInfo{.bindingCount = uint32_t(bindings.size()),
                                                 .pBindings = bindings.data()});
   const std::array<vk::DescriptorPoolSize, 2> pool_sizes{
@@ -255,19 +250,20 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
                              .descriptorCount = uint32_t(material_count)},
       vk::DescriptorPoolSize{.type = vk::DescriptorType::eCombinedImageSampler,
                              .descriptorCount = uint32_t(material_count * kTextureSlots)}};
-  impl->descriptor_pool = vk::raii::DescriptorPool(
+  g.descriptor_pool = vk::raii::DescriptorPool(
       device, vk::DescriptorPoolCreateInfo{.flags = vk::DescriptorPoolCreateFlagBits::eFreeDescriptorSet,
                                            .maxSets = uint32_t(material_count),
                                            .poolSizeCount = uint32_t(pool_sizes.size()),
                                            .pPoolSizes = pool_sizes.data()});
-  std::vector<vk::DescriptorSetLayout> layouts(material_count, *impl->material_layout);
-  impl->material_sets = vk::raii::DescriptorSets(
-      device, vk::DescriptorSetAllocateInfo{.descriptorPool = *impl->descriptor_pool,
+  std::vector<vk::DescriptorSetLayout> layouts(material_count, *g.material_layout);
+  g.material_sets = vk::raii::DescriptorSets(
+      device, vk::DescriptorSetAllocateInfo{.descriptorPool = *g.descriptor_pool,
                                             .descriptorSetCount = uint32_t(material_count),
                                             .pSetLayouts = layouts.data()});
 
-  const int defaults[kTextureSlots] = {white_srgb, flat_normal, white_linear, white_linear, white_srgb};
-  impl->builtin_material_base = uint32_t(scene.materials.size());
+  const int defaults[kTextureSlots] = {set.white_srgb, set.flat_normal, set.white_linear, set.white_linear,
+                                       set.white_srgb};
+  g.builtin_material_base = uint32_t(scene.materials.size());
   for (size_t m = 0; m < material_count; ++m) {
     const MaterialData material = m < scene.materials.size()
                                       ? scene.materials[m]
@@ -278,24 +274,23 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
         .params = glm::vec4(material.metallic, material.roughness, material.normal_scale,
                             material.occlusion_strength),
         .alpha = glm::vec4(material.alpha_mask ? material.alpha_cutoff : -1.0f, 0.0f, 0.0f, 0.0f)};
-    std::memcpy(static_cast<uint8_t*>(impl->material_uniforms.mapped) + m * stride, &uniforms,
-                sizeof(uniforms));
+    std::memcpy(static_cast<uint8_t*>(g.material_uniforms.mapped) + m * stride, &uniforms, sizeof(uniforms));
 
     const vk::DescriptorBufferInfo buffer_info{
-        .buffer = *impl->material_uniforms.buffer, .offset = m * stride, .range = sizeof(MaterialUniforms)};
+        .buffer = *g.material_uniforms.buffer, .offset = m * stride, .range = sizeof(MaterialUniforms)};
     std::array<vk::DescriptorImageInfo, kTextureSlots> image_infos{};
     std::array<vk::WriteDescriptorSet, 1 + kTextureSlots> writes{};
-    writes[0] = {.dstSet = *impl->material_sets[m],
+    writes[0] = {.dstSet = *g.material_sets[m],
                  .dstBinding = 0,
                  .descriptorCount = 1,
                  .descriptorType = vk::DescriptorType::eUniformBuffer,
                  .pBufferInfo = &buffer_info};
     for (int slot = 0; slot < kTextureSlots; ++slot) {
       const int texture = material.textures[slot] >= 0 ? material.textures[slot] : defaults[slot];
-      image_infos[slot] = {.sampler = *impl->sampler,
-                           .imageView = *impl->textures[texture].view,
+      image_infos[slot] = {.sampler = *g.sampler,
+                           .imageView = *g.textures[texture].view,
                            .imageLayout = vk::ImageLayout::eShaderReadOnlyOptimal};
-      writes[slot + 1] = {.dstSet = *impl->material_sets[m],
+      writes[slot + 1] = {.dstSet = *g.material_sets[m],
                           .dstBinding = uint32_t(slot + 1),
                           .descriptorCount = 1,
                           .descriptorType = vk::DescriptorType::eCombinedImageSampler,
@@ -303,10 +298,13 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
     }
     device.updateDescriptorSets(writes, {});
   }
+}
 
+// The scene's draws (sorted by material: fewer rebinds) and the built-in cube's, for dynamic draws.
+void build_draws(GpuScene::Impl& g, const SceneData& scene, const UnitCube& cube) {
   for (const DrawData& d : scene.draws) {
     const MeshData& mesh = scene.meshes[d.mesh];
-    impl->draws.push_back(
+    g.draws.push_back(
         GpuDraw{.model = d.transform,
                 .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.transform)))),
                 .index_count = mesh.index_count,
@@ -314,15 +312,55 @@ std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> contex
                 .vertex_offset = mesh.vertex_offset,
                 .material = mesh.material});
   }
-  impl->unit_cube = GpuDraw{.model = glm::mat4(1.0f),
-                            .normal_matrix = glm::mat4(1.0f),
-                            .index_count = uint32_t(cube.indices.size()),
-                            .first_index = uint32_t(scene.indices.size()),
-                            .vertex_offset = int32_t(scene.vertices.size()),
-                            .material = impl->builtin_material_base};
-  std::stable_sort(impl->draws.begin(), impl->draws.end(),
+  g.unit_cube = GpuDraw{.model = glm::mat4(1.0f),
+                        .normal_matrix = glm::mat4(1.0f),
+                        .index_count = uint32_t(cube.indices.size()),
+                        .first_index = uint32_t(scene.indices.size()),
+                        .vertex_offset = int32_t(scene.vertices.size()),
+                        .material = g.builtin_material_base};
+  std::stable_sort(g.draws.begin(), g.draws.end(),
                    [](const GpuDraw& a, const GpuDraw& b) { return a.material < b.material; });
-  spdlog::debug("uploaded scene {}: {} MiB", scene.name, staging_bytes >> 20);
+}
+
+}  // namespace
+
+std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> context, const SceneData& scene) {
+  auto impl = std::make_unique<Impl>();
+  impl->context = context;
+  impl->name = scene.name;
+  impl->triangles = scene.triangle_count();
+  VulkanContext::Impl& vk_ctx = context->impl();
+
+  const TextureSet set = textures_with_defaults(scene);
+  const UnitCube cube = unit_cube();
+  const Staging staging = stage_scene(vk_ctx, scene, cube, set.textures);
+  impl->vertices = vk_ctx.create_buffer(
+      staging.vertex_bytes, vk::BufferUsageFlagBits::eVertexBuffer | vk::BufferUsageFlagBits::eTransferDst,
+      false, "scene vertices");
+  impl->indices = vk_ctx.create_buffer(
+      staging.index_bytes, vk::BufferUsageFlagBits::eIndexBuffer | vk::BufferUsageFlagBits::eTransferDst,
+      false, "scene indices");
+  create_texture_images(vk_ctx, set.textures, impl->textures);
+  vk_ctx.run_once([&](vk::CommandBuffer cmd) {
+    cmd.copyBuffer(*staging.buffer.buffer, *impl->vertices.buffer,
+                   vk::BufferCopy{.srcOffset = 0, .dstOffset = 0, .size = staging.vertex_bytes});
+    cmd.copyBuffer(
+        *staging.buffer.buffer, *impl->indices.buffer,
+        vk::BufferCopy{.srcOffset = staging.vertex_bytes, .dstOffset = 0, .size = staging.index_bytes});
+    for (size_t i = 0; i < set.textures.size(); ++i)
+      upload_texture(cmd, *staging.buffer.buffer, staging.texture_offsets[i], impl->textures[i]);
+  });
+  impl->sampler =
+      vk::raii::Sampler(vk_ctx.device, vk::SamplerCreateInfo{.magFilter = vk::Filter::eLinear,
+                                                             .minFilter = vk::Filter::eLinear,
+                                                             .mipmapMode = vk::SamplerMipmapMode::eLinear,
+                                                             .addressModeU = vk::SamplerAddressMode::eRepeat,
+                                                             .addressModeV = vk::SamplerAddressMode::eRepeat,
+                                                             .addressModeW = vk::SamplerAddressMode::eRepeat,
+                                                             .maxLod = VK_LOD_CLAMP_NONE});
+  create_materials(*impl, vk_ctx, scene, set);
+  build_draws(*impl, scene, cube);
+  spdlog::debug("uploaded scene {}: {} MiB", scene.name, staging.total >> 20);
   return std::shared_ptr<GpuScene>(new GpuScene(std::move(impl)));
 }
 
