@@ -62,20 +62,17 @@ uint32_t mip_count(int width, int height) {
 void transition(vk::CommandBuffer cmd, vk::Image image, vk::ImageLayout from, vk::ImageLayout to,
                 uint32_t base_mip, uint32_t mip_levels, vk::PipelineStageFlags2 src_stage,
                 vk::AccessFlags2 src_access, vk::PipelineStageFlags2 dst_stage, vk::AccessFlags2 dst_access) {
-  const vk::ImageMemoryBarrier2 barrier{.srcStageMask = src_stage,
-                                        .srcAccessMask = src_access,
-                                        .dstStageMask = dst_stage,
-                                        .dstAccessMask = dst_access,
-                                        .oldLayout = from,
-                                        .newLayout = to,
-                                        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                                        .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                                        .image = image,
-                                        .subresourceRange = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                                                             .baseMipLevel = base_mip,
-                                                             .levelCount = mip_levels,
-                                                             .layerCount = 1}};
-  cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
+  transition_image(cmd, image,
+                   {.aspectMask = vk::ImageAspectFlagBits::eColor,
+                    .baseMipLevel = base_mip,
+                    .levelCount = mip_levels,
+                    .layerCount = 1},
+                   ImageTransition{.from = from,
+                                   .to = to,
+                                   .src_stage = src_stage,
+                                   .dst_stage = dst_stage,
+                                   .src_access = src_access,
+                                   .dst_access = dst_access});
 }
 
 }  // namespace

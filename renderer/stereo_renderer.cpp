@@ -60,19 +60,14 @@ struct ColorImageState {
 
   void require(const vk::raii::CommandBuffer& cmd, vk::ImageLayout to, vk::PipelineStageFlags2 next_stage,
                vk::AccessFlags2 next_access) {
-    const vk::ImageMemoryBarrier2 barrier{
-        .srcStageMask = stage,
-        .srcAccessMask = access,
-        .dstStageMask = next_stage,
-        .dstAccessMask = next_access,
-        .oldLayout = layout,
-        .newLayout = to,
-        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-        .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-        .image = image,
-        .subresourceRange = {
-            .aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2}};
-    cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
+    transition_image(*cmd, image,
+                     {.aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2},
+                     ImageTransition{.from = layout,
+                                     .to = to,
+                                     .src_stage = stage,
+                                     .dst_stage = next_stage,
+                                     .src_access = access,
+                                     .dst_access = next_access});
     layout = to;
     stage = next_stage;
     access = {};  // reads need no availability operation
@@ -537,33 +532,25 @@ void StereoRenderer::Impl::scene_pass(Slot& s, const FrameRequest& request) {
   const uint32_t w = uint32_t(config.eye_width), h = uint32_t(config.eye_height);
   // Previous contents are discarded (UNDEFINED); the previous frame's readers are fenced by the slot itself.
   const std::array<vk::ImageMemoryBarrier2, 2> to_attachment{
-      vk::ImageMemoryBarrier2{
-          .srcStageMask = vk::PipelineStageFlagBits2::eComputeShader | vk::PipelineStageFlagBits2::eCopy,
-          .srcAccessMask = {},
-          .dstStageMask = vk::PipelineStageFlagBits2::eColorAttachmentOutput,
-          .dstAccessMask = vk::AccessFlagBits2::eColorAttachmentWrite,
-          .oldLayout = vk::ImageLayout::eUndefined,
-          .newLayout = vk::ImageLayout::eColorAttachmentOptimal,
-          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-          .image = *s.color.image,
-          .subresourceRange = {.aspectMask = vk::ImageAspectFlagBits::eColor,
-                               .levelCount = 1,
-                               .layerCount = 2}},
-      vk::ImageMemoryBarrier2{
-          .srcStageMask = vk::PipelineStageFlagBits2::eLateFragmentTests,
-          .srcAccessMask = {},
-          .dstStageMask = vk::PipelineStageFlagBits2::eEarlyFragmentTests |
-                          vk::PipelineStageFlagBits2::eLateFragmentTests,
-          .dstAccessMask = vk::AccessFlagBits2::eDepthStencilAttachmentWrite |
-                           vk::AccessFlagBits2::eDepthStencilAttachmentRead,
-          .oldLayout = vk::ImageLayout::eUndefined,
-          .newLayout = vk::ImageLayout::eDepthAttachmentOptimal,
-          .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-          .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-          .image = *s.depth.image,
-          .subresourceRange = {
-              .aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2}}};
+      image_barrier(*s.color.image,
+                    {.aspectMask = vk::ImageAspectFlagBits::eColor, .levelCount = 1, .layerCount = 2},
+                    ImageTransition{.from = vk::ImageLayout::eUndefined,
+                                    .to = vk::ImageLayout::eColorAttachmentOptimal,
+                                    .src_stage = vk::PipelineStageFlagBits2::eComputeShader |
+                                                 vk::PipelineStageFlagBits2::eCopy,
+                                    .dst_stage = vk::PipelineStageFlagBits2::eColorAttachmentOutput,
+                                    .src_access = {},
+                                    .dst_access = vk::AccessFlagBits2::eColorAttachmentWrite}),
+      image_barrier(*s.depth.image,
+                    {.aspectMask = vk::ImageAspectFlagBits::eDepth, .levelCount = 1, .layerCount = 2},
+                    ImageTransition{.from = vk::ImageLayout::eUndefined,
+                                    .to = vk::ImageLayout::eDepthAttachmentOptimal,
+                                    .src_stage = vk::PipelineStageFlagBits2::eLateFragmentTests,
+                                    .dst_stage = vk::PipelineStageFlagBits2::eEarlyFragmentTests |
+                                                 vk::PipelineStageFlagBits2::eLateFragmentTests,
+                                    .src_access = {},
+                                    .dst_access = vk::AccessFlagBits2::eDepthStencilAttachmentWrite |
+                                                  vk::AccessFlagBits2::eDepthStencilAttachmentRead})};
   cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = uint32_t(to_attachment.size()),
                                           .pImageMemoryBarriers = to_attachment.data()});
 

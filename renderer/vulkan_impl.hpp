@@ -30,6 +30,32 @@ struct Image {
   uint32_t layers = 1;
 };
 
+// One image layout transition: where the image was (layout, the stages and writes that must finish) and
+// where it goes (layout, the stages and accesses that wait). The renderer's one way to write a barrier.
+struct ImageTransition {
+  vk::ImageLayout from = vk::ImageLayout::eUndefined, to = vk::ImageLayout::eUndefined;
+  vk::PipelineStageFlags2 src_stage{}, dst_stage{};
+  vk::AccessFlags2 src_access{}, dst_access{};
+};
+inline vk::ImageMemoryBarrier2 image_barrier(vk::Image image, const vk::ImageSubresourceRange& range,
+                                             const ImageTransition& t) {
+  return vk::ImageMemoryBarrier2{.srcStageMask = t.src_stage,
+                                 .srcAccessMask = t.src_access,
+                                 .dstStageMask = t.dst_stage,
+                                 .dstAccessMask = t.dst_access,
+                                 .oldLayout = t.from,
+                                 .newLayout = t.to,
+                                 .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                 .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+                                 .image = image,
+                                 .subresourceRange = range};
+}
+inline void transition_image(vk::CommandBuffer cmd, vk::Image image, const vk::ImageSubresourceRange& range,
+                             const ImageTransition& t) {
+  const vk::ImageMemoryBarrier2 barrier = image_barrier(image, range, t);
+  cmd.pipelineBarrier2(vk::DependencyInfo{.imageMemoryBarrierCount = 1, .pImageMemoryBarriers = &barrier});
+}
+
 struct VulkanContext::Impl {
   vk::raii::Context context;
   vk::raii::Instance instance = nullptr;
