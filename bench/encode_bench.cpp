@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/stereo_encoder.hpp"
 #include "core/synthetic_trace.hpp"
-#include "encoder/stereo_encoder.hpp"
 #include "encoder/y4m.hpp"
 #include "renderer/stereo_renderer.hpp"
 

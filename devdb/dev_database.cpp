@@ -1,5 +1,7 @@
 #include "devdb/dev_database.hpp"
 
+#include "core/free_port.hpp"
+
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -24,18 +26,6 @@ std::filesystem::path postgres_bin() {
 }
 
 }  // namespace
-
-int free_tcp_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 DevDatabase::DevDatabase() : bin_(postgres_bin()) {
   dir_ = std::filesystem::temp_directory_path() /

@@ -8,9 +8,6 @@
 
 namespace kairo {
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
-int free_tcp_port();
-
 class DevDatabase {
  public:
   DevDatabase();   // throws std::runtime_error with the server log when it cannot start

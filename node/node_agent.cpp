@@ -164,8 +164,6 @@ struct NodeAgent::Impl {
           std::make_unique<SessionPipeline>(spec, scene(spec.scene), udp_transport, metrics,
                                             PipelineOptions{.encoder_backend = options.encoder_backend,
                                                             .encoder_threads = options.encoder_threads,
-                                                            .initial_bitrate_bps = 8'000'000,
-                                                            .client_timeout_s = 3.0,
                                                             .connect_timeout_s = options.connect_timeout_s,
                                                             .foveation = options.foveation,
                                                             .fixed_foveation = options.fixed_foveation,

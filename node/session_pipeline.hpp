@@ -41,11 +41,11 @@ struct PipelineOptions {
   std::string encoder_backend = "auto";
   int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact frames (replay's setting, for tests)
   int64_t initial_bitrate_bps = 8'000'000;
-  double client_timeout_s = 3.0;    // an authenticated datagram at least this often, or the session ends
-  double connect_timeout_s = 20.0;  // the client's first datagram within this, or the session fails
-  bool foveation = true;            // the quality controller may squeeze the periphery
-  float fixed_foveation = 0;        // > 0: always foveate this strongly (benchmarks, tests)
-  std::string record_dir{};         // non-empty: record poses, settings and events there (SessionRecorder)
+  double client_timeout_s = 3.0;   // an authenticated datagram at least this often, or the session ends
+  double connect_timeout_s = 5.0;  // the client's first datagram within this, or the session fails
+  bool foveation = true;           // the quality controller may squeeze the periphery
+  float fixed_foveation = 0;       // > 0: always foveate this strongly (benchmarks, tests)
+  std::string record_dir{};        // non-empty: record poses, settings and events there (SessionRecorder)
 };
 
 struct SessionPipelineStats {

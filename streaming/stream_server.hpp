@@ -31,8 +31,9 @@ struct StreamServerConfig {
   double pacing_fraction = 0.5;  // a frame's datagrams are spread over this share of the frame interval
   size_t mtu = wire::kDefaultMtu;
   int64_t initial_bitrate_bps = 10'000'000;
-  int64_t min_bitrate_bps = 300'000;
-  int64_t max_bitrate_bps = 500'000'000;  // video bitrate bounds for the target handed to the encoder
+  // Video bitrate bounds for the target handed to the encoder (the node's, so no caller restates them).
+  int64_t min_bitrate_bps = 200'000;
+  int64_t max_bitrate_bps = 200'000'000;
   // A fragment is retransmitted again only after max(3/4 RTT, this): the client repeats a NACK once an RTT.
   int64_t retransmit_min_interval_ns = 5'000'000;
   double assumed_loss = 0.03;  // FEC protection until reports arrive (then decays towards the measured loss)

@@ -17,8 +17,6 @@ class UdpSessionTransport final : public SessionTransport {
                                    .key = setup.key,
                                    .fps = setup.fps,
                                    .initial_bitrate_bps = setup.initial_bitrate_bps,
-                                   .min_bitrate_bps = 200'000,
-                                   .max_bitrate_bps = 200'000'000,
                                    .shared_socket_fd = mux.socket_fd(),
                                    .mailbox = setup.mailbox}) {
     if (!mux_.add(session_id_, &server_))

@@ -44,17 +44,7 @@ using test::ControlPlane;
 using test::InProcessNode;
 using test::kNodeToken;
 
-int free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t n = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using test::free_udp_port;
 
 // Kills a spawned process and joins a thread however the test ends (an ASSERT returning early included).
 struct Cleanup {

@@ -1,11 +1,13 @@
 #pragma once
 // The tests' PostgreSQL: the project's one throwaway-server helper (devdb/dev_database.hpp), also behind
 // `kairo devdb` and the demo.
+#include "core/free_port.hpp"
 #include "devdb/dev_database.hpp"
 
 namespace kairo::test {
 
 using PostgresServer = DevDatabase;
 using kairo::free_tcp_port;
+using kairo::free_udp_port;
 
 }  // namespace kairo::test

@@ -1,4 +1,6 @@
 #pragma once
+// Benchmark support, not product code: the node encodes side by side through its frame stage
+// (node/frame_stage.hpp). kairo_encode_bench compares that layout with per-eye encoding here.
 // Encodes a rendered stereo frame in either layout: one stream with both eyes side by side, or one encoder
 // per eye running in parallel (the right eye on a worker thread, the left on the caller's). Both eyes'
 // access units carry the frame's frame id and pose id; per-eye bitrate is split by pixel area (half each).

@@ -1,4 +1,4 @@
-#include "encoder/stereo_encoder.hpp"
+#include "bench/stereo_encoder.hpp"
 
 #include "core/error.hpp"
 
