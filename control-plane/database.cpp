@@ -62,6 +62,19 @@ void Database::transact(const std::function<void(pqxx::work&)>& work) {
       slot->reset();
       if (attempt >= 1) throw_runtime(std::string("database unavailable: ") + e.what());
       spdlog::warn("database connection lost; reconnecting");
+    } catch (const pqxx::sql_error& e) {
+      // The server going away mid-transaction (class 57: shut down by an operator or a crash; class 08:
+      // connection failures) is unavailability, like a broken connection: nothing was committed, the caller
+      // gets a 503 and may retry. A serialisation failure or deadlock (40001, 40P01) is retried here.
+      const std::string state = e.sqlstate();
+      if (state.rfind("57", 0) == 0 || state.rfind("08", 0) == 0) {
+        slot->reset();
+        if (attempt >= 1) throw_runtime(std::string("database unavailable: ") + e.what());
+        spdlog::warn("database shutting down or unreachable ({}); reconnecting", state);
+        continue;
+      }
+      if ((state == "40001" || state == "40P01") && attempt < 3) continue;
+      throw;
     }
   }
 }
