@@ -153,8 +153,8 @@ TEST(Cli, netsim_relays_and_prints_its_counters_as_json_on_sigterm) {
     freopen(err.c_str(), "w", stderr);
     // Port 0: the kernel picks a free one, and netsim says which once it is listening (no fixed ports, no
     // sleep that a loaded machine outlasts).
-    execl(KAIRO_BINARY, KAIRO_BINARY, "netsim", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:9", "--loss",
-          "50", "--seed", "4", static_cast<char*>(nullptr));
+    execl(KAIRO_BINARY, KAIRO_BINARY, "netsim", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:9",
+          "--loss", "50", "--seed", "4", static_cast<char*>(nullptr));
     _exit(127);
   }
   int port = 0;
