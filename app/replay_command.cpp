@@ -116,10 +116,6 @@ Runner add_replay_command(CLI::App& app) {
       if (fps_option->count() == 0) r.fps = session.value("fps", r.fps);
       // The settings each frame was made with (foveation, its centre, scale, bitrate), unless given here.
       if (!settings_given) r.recorded_settings = load_recorded_settings(trace / "frames.jsonl");
-      // The encoder starts at the session's first bitrate, as the node's did.
-      if (!r.recorded_settings.empty() && bitrate_option->count() == 0 &&
-          r.recorded_settings[0].bitrate_bps > 0)
-        o->bitrate = std::to_string(r.recorded_settings[0].bitrate_bps);
       trace /= "poses.jsonl";
     }
     const Size size = parse_size(o->size, "--size");
@@ -130,6 +126,10 @@ Runner add_replay_command(CLI::App& app) {
     r.eye_width = size.width;
     r.eye_height = size.height;
     r.bitrate_bps = parse_bitrate(o->bitrate, "--bitrate");
+    // A recording: the encoder starts at the session's first bitrate, as the node's did.
+    if (!r.recorded_settings.empty() && bitrate_option->count() == 0 &&
+        r.recorded_settings[0].bitrate_bps > 0)
+      r.bitrate_bps = r.recorded_settings[0].bitrate_bps;
     if (!o->netsim.empty()) {
       ImpairmentConfig impairment;
       parse_impairment(o->netsim, impairment, r.netsim_seed);

@@ -44,31 +44,48 @@ AuthService::AuthService(Database& db, const AccessTokens& tokens, int64_t refre
 void AuthService::revoke_locally(const std::string& family) {
   std::lock_guard lock(revoked_mutex_);
   revoked_families_.insert(family);
+  revoked_since_sync_.insert(family);
 }
 
 bool AuthService::access_revoked(const AccessClaims& claims) {
   if (claims.family.empty()) return false;
-  std::unique_lock lock(revoked_mutex_);
-  const int64_t now = steady_now_ns();
-  if (now - revoked_synced_ns_ >= 1'000'000'000) {
-    revoked_synced_ns_ = now;
-    std::unordered_set<std::string> families;
-    try {
-      db_.transact([&](pqxx::work& w) {
-        families.clear();
-        for (const auto& r : w.exec_params("SELECT DISTINCT family FROM refresh_tokens WHERE revoked_at > "
-                                           "now() - make_interval(secs => $1)",
-                                           double(tokens_.lifetime_s() + 60)))
-          families.insert(r[0].as<std::string>());
-      });
-      // Keep what this replica revoked itself in the meantime (its transaction committed before ours read).
-      for (const std::string& f : revoked_families_) families.insert(f);
-      revoked_families_.swap(families);
-    } catch (const std::exception&) {
-      // database briefly unavailable: keep the last list; the next request tries again in a second
-    }
-  }
+  sync_revocations();
+  std::lock_guard lock(revoked_mutex_);
   return revoked_families_.count(claims.family) > 0;
+}
+
+// At most once a second, by one request; the others go on with the current list (the lock is never held
+// across the database read).
+void AuthService::sync_revocations() {
+  {
+    std::lock_guard lock(revoked_mutex_);
+    const int64_t now = steady_now_ns();
+    if (revoked_syncing_ || now - revoked_synced_ns_ < 1'000'000'000) return;
+    revoked_syncing_ = true;
+    revoked_synced_ns_ = now;
+    revoked_since_sync_.clear();
+  }
+  std::unordered_set<std::string> families;
+  bool read = false;
+  try {
+    db_.transact([&](pqxx::work& w) {
+      families.clear();
+      for (const auto& r : w.exec_params("SELECT DISTINCT family FROM refresh_tokens WHERE revoked_at > "
+                                         "now() - make_interval(secs => $1)",
+                                         double(tokens_.lifetime_s() + 60)))
+        families.insert(r[0].as<std::string>());
+    });
+    read = true;
+  } catch (const std::exception&) {
+    // database briefly unavailable: keep the last list; a request a second later tries again
+  }
+  std::lock_guard lock(revoked_mutex_);
+  if (read) {
+    // What this replica revoked while the read ran may have committed after it: keep those too.
+    families.insert(revoked_since_sync_.begin(), revoked_since_sync_.end());
+    revoked_families_.swap(families);
+  }
+  revoked_syncing_ = false;
 }
 
 void AuthService::audit(const std::string& event, const std::string& username, const std::string& address,

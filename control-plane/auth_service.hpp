@@ -44,6 +44,7 @@ class AuthService {
 
  private:
   void revoke_locally(const std::string& family);
+  void sync_revocations();
   TokenPair issue(pqxx::work& w, int64_t user_id, const std::string& username, Role role,
                   const std::string& family);
 
@@ -53,8 +54,10 @@ class AuthService {
   // Verified when a user name is unknown, so that a login takes as long whether or not the user exists.
   std::string dummy_hash_;
   std::mutex revoked_mutex_;
-  std::unordered_set<std::string> revoked_families_;
+  std::unordered_set<std::string> revoked_families_;  // revoked within an access token's lifetime
+  std::unordered_set<std::string> revoked_since_sync_;
   int64_t revoked_synced_ns_ = 0;
+  bool revoked_syncing_ = false;
 };
 
 }  // namespace kairo::control

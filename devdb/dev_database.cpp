@@ -60,6 +60,11 @@ std::string DevDatabase::url() const {
   return "postgresql://kairo@127.0.0.1:" + std::to_string(port_) + "/kairo?connect_timeout=5";
 }
 
+void DevDatabase::reset() {
+  run_tool("psql", "-q -v ON_ERROR_STOP=1 -h " + dir_.string() + " -p " + std::to_string(port_) +
+                       " -U kairo -d kairo -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'");
+}
+
 void DevDatabase::start() {
   run_tool("pg_ctl",
            "-D " + (dir_ / "data").string() + " -l " + (dir_ / "server.log").string() + " -w -t 30 start");

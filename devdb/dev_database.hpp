@@ -18,6 +18,8 @@ class DevDatabase {
   std::string url() const;  // postgresql://kairo@127.0.0.1:PORT/kairo?connect_timeout=5
   int port() const { return port_; }
   const std::filesystem::path& directory() const { return dir_; }
+  // Drops everything in the database (a fresh, empty schema), so each test starts from nothing.
+  void reset();
   void stop();  // fast shutdown (for restart tests)
   void start();
 

@@ -22,11 +22,7 @@ class NodeEndToEnd : public ::testing::Test {
     pg = nullptr;
   }
   void SetUp() override {
-    // A fresh database per test: drop everything the previous test created.
-    {
-      control::Database db(pg->url(), 1);
-      db.transact([](pqxx::work& w) { w.exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"); });
-    }
+    pg->reset();  // a fresh database per test: nothing the previous test created
     control = std::make_unique<ControlPlane>(pg->url());
   }
   ClientOptions client_options(double duration) {
