@@ -18,6 +18,7 @@
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
+#include "control-plane/proto/control.pb.h"
 #include "core/percentile.hpp"
 #include "tests/postgres_server.hpp"
 
@@ -58,14 +59,16 @@ int main(int argc, char** argv) {
                             .max_live_sessions_client = 0});
   HttpServer server(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4},
                     [&api](const HttpRequest& r) { return api.handle(r); });
-  for (int n = 0; n < 4; ++n)
-    fleet.register_node(NodeRegistration{.name = "bench-" + std::to_string(n),
-                                         .address = "127.0.0.1:" + std::to_string(9000 + n),
-                                         .device = "bench",
-                                         .encoders = {"x264:h264"},
-                                         .scenes = {"vr-room"},
-                                         .max_sessions = 10000},
-                        NodeCredential{});
+  for (int n = 0; n < 4; ++n) {
+    kairo::v1::NodeRegistration node;
+    node.set_name("bench-" + std::to_string(n));
+    node.set_address("127.0.0.1:" + std::to_string(9000 + n));
+    node.set_device("bench");
+    node.add_encoders("x264:h264");
+    node.add_scenes("vr-room");
+    node.set_max_sessions(10000);
+    fleet.register_node(node, NodeCredential{});
+  }
   // 500 users straight into the table (argon2id hashing 500 passwords would dominate set-up), one token each.
   std::vector<std::string> bearer;
   db.transact([&](pqxx::work& w) {

@@ -369,24 +369,21 @@ struct ControlApi::Impl {
     check_list(body.encoders(), "encoders");
     check_list(body.scenes(), "scenes");
     if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
-    NodeRegistration node{.name = required_string(body.has_name(), body.name(), "name", 128),
-                          .address = required_string(body.has_address(), body.address(), "address", 256),
-                          .device = required_string(true, body.device(), "device", 256),
-                          .encoders = {body.encoders().begin(), body.encoders().end()},
-                          .scenes = {body.scenes().begin(), body.scenes().end()},
-                          .max_sessions = body.max_sessions()};
+    required_string(body.has_name(), body.name(), "name", 128);
+    required_string(body.has_address(), body.address(), "address", 256);
+    required_string(true, body.device(), "device", 256);
     int64_t id = 0;
     try {
-      id = fleet.register_node(node, credential);
+      id = fleet.register_node(body, credential);
     } catch (const ApiError& e) {
       if (e.status() == 403)
         auth.audit("node_registration_refused", credential_name(credential), r.remote_address,
-                   std::string("name \"") + escape_for_log(node.name) + "\": " + e.what());
+                   std::string("name \"") + escape_for_log(body.name()) + "\": " + e.what());
       throw;
     }
     auth.audit("node_registered", credential_name(credential), r.remote_address,
-               "node " + std::to_string(id) + " \"" + escape_for_log(node.name) + "\" at " +
-                   escape_for_log(node.address));
+               "node " + std::to_string(id) + " \"" + escape_for_log(body.name()) + "\" at " +
+                   escape_for_log(body.address()));
     v1::NodeRegistered registered;
     registered.set_node_id(int32_t(id));
     registered.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
@@ -451,11 +448,9 @@ struct ControlApi::Impl {
     v1::RoomRequest body;
     parse_request(c.request.body, body);
     check_list(body.members(), "members");
-    RoomRequest q{.name = required_string(body.has_name(), body.name(), "name", 128),
-                  .scene = required_string(body.has_scene(), body.scene(), "scene", 256),
-                  .open = body.open(),
-                  .members = {body.members().begin(), body.members().end()}};
-    return respond(201, fleet.create_room(caller_of(c.who()), q));
+    required_string(body.has_name(), body.name(), "name", 128);
+    required_string(body.has_scene(), body.scene(), "scene", 256);
+    return respond(201, fleet.create_room(caller_of(c.who()), body));
   }
 
   HttpResponse delete_room(const Call& c) {
@@ -474,14 +469,10 @@ struct ControlApi::Impl {
          {std::pair{body.has_eye_width(), "eye_width"}, std::pair{body.has_eye_height(), "eye_height"},
           std::pair{body.has_fps(), "fps"}})
       if (!present) throw ApiError(400, "invalid_field", std::string("\"") + name + "\" is required");
-    SessionRequest q{.scene = required_string(body.has_scene(), body.scene(), "scene", 256),
-                     .eye_width = body.eye_width(),
-                     .eye_height = body.eye_height(),
-                     .fps = body.fps(),
-                     .codec = body.has_codec() ? required_string(true, body.codec(), "codec", 16) : "h264",
-                     .room = std::nullopt};
-    if (body.has_room()) q.room = required_string(true, body.room(), "room", 128);
-    return respond(201, fleet.create_session(caller_of(who), q));
+    required_string(body.has_scene(), body.scene(), "scene", 256);
+    if (body.has_codec()) required_string(true, body.codec(), "codec", 16);
+    if (body.has_room()) required_string(true, body.room(), "room", 128);
+    return respond(201, fleet.create_session(caller_of(who), body));
   }
 
   HttpResponse list_sessions(const Call& c) {

@@ -18,12 +18,14 @@ pqxx::binarystring bytes(const std::string& raw) {
   return pqxx::binarystring(raw.data(), raw.size());
 }
 
-std::string array_literal(const std::vector<std::string>& items) {
-  // A PostgreSQL text[] literal with every element quoted and escaped (values also pass as parameters).
+// A PostgreSQL text[] literal with every element quoted and escaped (values also pass as parameters).
+template <class Strings>
+std::string array_literal(const Strings& items) {
   std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    out += i ? ",\"" : "\"";
-    for (char c : items[i]) {
+  size_t i = 0;
+  for (const std::string& item : items) {
+    out += i++ ? ",\"" : "\"";
+    for (char c : item) {
       if (c == '"' || c == '\\') out += '\\';
       out += c;
     }
@@ -137,18 +139,19 @@ void FleetService::authorise_node(const NodeCredential& credential, int64_t node
   if (!*own) throw ApiError(403, "forbidden", "this node registered with a node token of its own");
 }
 
-int64_t FleetService::register_node(const NodeRegistration& n, const NodeCredential& credential) {
-  if (const auto problem = name_problem(n.name, 128))
+int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCredential& credential) {
+  if (const auto problem = name_problem(n.name(), 128))
     throw ApiError(400, "invalid_node", "node name " + *problem);
-  if (n.address.empty() || n.address.size() > 256 || name_problem(n.address, 256))
+  if (n.address().empty() || n.address().size() > 256 || name_problem(n.address(), 256))
     throw ApiError(400, "invalid_node", "address is required: printable, at most 256 characters");
-  if (n.max_sessions < 0 || n.max_sessions > 10000)
+  if (n.max_sessions() < 0 || n.max_sessions() > 10000)
     throw ApiError(400, "invalid_node", "max_sessions must be 0 to 10000");
   int64_t id = 0;
   std::string refusal;
   db_.transact([&](pqxx::work& w) {
     refusal.clear();
-    const auto existing = w.exec_params("SELECT id, token_id FROM nodes WHERE name = $1 FOR UPDATE", n.name);
+    const auto existing =
+        w.exec_params("SELECT id, token_id FROM nodes WHERE name = $1 FOR UPDATE", n.name());
     const std::optional<int64_t> owner = existing.empty() || existing[0][1].is_null()
                                              ? std::nullopt
                                              : std::optional<int64_t>(existing[0][1].as<int64_t>());
@@ -159,11 +162,11 @@ int64_t FleetService::register_node(const NodeRegistration& n, const NodeCredent
         return;
       }
       if (!existing.empty() && owner != credential.token_id) {
-        refusal = "the name \"" + n.name + "\" belongs to another node";
+        refusal = "the name \"" + n.name() + "\" belongs to another node";
         return;
       }
     } else if (owner) {
-      refusal = "the name \"" + n.name + "\" belongs to a node with a token of its own";
+      refusal = "the name \"" + n.name() + "\" belongs to a node with a token of its own";
       return;
     }
     if (existing.empty()) {
@@ -171,8 +174,8 @@ int64_t FleetService::register_node(const NodeRegistration& n, const NodeCredent
                 "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
                 "last_heartbeat, "
                 "token_id) VALUES ($1, $2, $3, $4::text[], $5::text[], $6, 'up', now(), $7) RETURNING id",
-                n.name, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes),
-                n.max_sessions, credential.token_id)[0][0]
+                n.name(), n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
+                n.max_sessions(), credential.token_id)[0][0]
                .as<int64_t>();
       if (credential.token_id)
         w.exec_params("UPDATE node_tokens SET node_id = $2 WHERE id = $1", *credential.token_id, id);
@@ -182,7 +185,8 @@ int64_t FleetService::register_node(const NodeRegistration& n, const NodeCredent
           "UPDATE nodes SET address = $2, device = $3, encoders = $4::text[], scenes = $5::text[], "
           "max_sessions = "
           "$6, state = 'up', last_heartbeat = now() WHERE id = $1",
-          id, n.address, n.device, array_literal(n.encoders), array_literal(n.scenes), n.max_sessions);
+          id, n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
+          n.max_sessions());
     }
   });
   if (!refusal.empty()) throw ApiError(403, "forbidden", refusal);
@@ -330,8 +334,16 @@ struct RoomPlacement {
 // through different replicas serialise on the room's advisory lock: the first one picks the node. Rooms are
 // owned: the first user of a name owns it; others join only as listed members, or when an operator made it
 // open. So nobody can squat a name on another scene and turn its members away. Refusals throw ApiError.
-RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const SessionRequest& q) {
-  const std::string& name = *q.room;
+// What the API fills in when a request leaves it out.
+std::string requested_codec(const v1::SessionRequest& q) {
+  return q.has_codec() ? q.codec() : "h264";
+}
+std::optional<std::string> requested_room(const v1::SessionRequest& q) {
+  return q.has_room() ? std::optional<std::string>(q.room()) : std::nullopt;
+}
+
+RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const v1::SessionRequest& q) {
+  const std::string& name = q.room();
   const auto refuse = [&](const std::string& why) { throw ApiError(503, "room_unavailable", why); };
   w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + name);
   const auto room = w.exec_params(
@@ -339,12 +351,12 @@ RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const Sessio
       name, caller.user_id);
   if (room.empty()) {
     w.exec_params("INSERT INTO rooms (name, owner_id, scene) VALUES ($1, $2, $3)", name, caller.user_id,
-                  q.scene);
+                  q.scene());
   } else {
     if (!(room[0][0].as<bool>() || room[0][1].as<bool>() || room[0][2].as<bool>() || caller.privileged))
       throw ApiError(403, "room_forbidden",
                      "room \"" + name + "\" belongs to another user, who has not listed you as a member");
-    if (room[0][3].as<std::string>() != q.scene)
+    if (room[0][3].as<std::string>() != q.scene())
       refuse("room \"" + name + "\" is for scene " + room[0][3].as<std::string>());
   }
   RoomPlacement placement;
@@ -357,7 +369,7 @@ RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const Sessio
     refuse("room \"" + name + "\" is full (" + std::to_string(kMaxRoomMembers) + " members)");
   if (!members.empty() && !members[0][0].is_null()) {
     placement.node = members[0][0].as<int64_t>();
-    if (members[0][1].as<std::string>() != q.scene)
+    if (members[0][1].as<std::string>() != q.scene())
       refuse("room \"" + name + "\" is running scene " + members[0][1].as<std::string>());
     return placement;
   }
@@ -377,14 +389,15 @@ struct PlacedOn {
 // order (two placements locking in different orders would deadlock), counts their active sessions under the
 // lock and takes the room's preferred node if it has a slot, else the least loaded one with a slot.
 // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
-std::optional<PlacedOn> pick_node(pqxx::work& w, const SessionRequest& q, const RoomPlacement& room) {
+std::optional<PlacedOn> pick_node(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room) {
   const auto nodes = w.exec_params(
       "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
       "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS (SELECT 1 FROM "
       "unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) ORDER BY id FOR UPDATE",
-      q.scene, room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, q.codec);
+      q.scene(), room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, requested_codec(q));
   if (room.node >= 0 && nodes.empty())
-    throw ApiError(503, "room_unavailable", "room \"" + *q.room + "\" is on a node that is down or draining");
+    throw ApiError(503, "room_unavailable",
+                   "room \"" + q.room() + "\" is on a node that is down or draining");
   std::optional<PlacedOn> best;
   double best_ratio = 2.0, best_load = 0;
   for (const auto& n : nodes) {
@@ -404,19 +417,19 @@ std::optional<PlacedOn> pick_node(pqxx::work& w, const SessionRequest& q, const 
     }
   }
   if (!best && room.node >= 0)
-    throw ApiError(503, "room_unavailable", "room \"" + *q.room + "\" is full: its node has no free slot");
+    throw ApiError(503, "room_unavailable", "room \"" + q.room() + "\" is full: its node has no free slot");
   return best;
 }
 
 }  // namespace
 
-v1::Session FleetService::create_session(const SessionCaller& caller, const SessionRequest& q) {
-  if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene,
-                                                              .eye_width = q.eye_width,
-                                                              .eye_height = q.eye_height,
-                                                              .fps = q.fps,
-                                                              .codec = q.codec,
-                                                              .room = q.room}))
+v1::Session FleetService::create_session(const SessionCaller& caller, const v1::SessionRequest& q) {
+  if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene(),
+                                                              .eye_width = q.eye_width(),
+                                                              .eye_height = q.eye_height(),
+                                                              .fps = q.fps(),
+                                                              .codec = requested_codec(q),
+                                                              .room = requested_room(q)}))
     throw ApiError(400, problem->code, problem->message);
   unsigned char id_bytes[16], key_bytes[32];
   randombytes_buf(id_bytes, sizeof(id_bytes));
@@ -427,17 +440,17 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const Sess
   // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
   db_.transact([&](pqxx::work& w) {
     enforce_session_limit(w, caller);
-    const RoomPlacement room = q.room ? join_room(w, caller, q) : RoomPlacement{};
+    const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
     placed = pick_node(w, q, room);
     if (!placed)
       throw ApiError(503, "no_capacity",
-                     "no live, undrained node with scene \"" + q.scene + "\" and a " + q.codec +
+                     "no live, undrained node with scene \"" + q.scene() + "\" and a " + requested_codec(q) +
                          " encoder has a free slot");
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
         "session_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
-        id, caller.user_id, placed->node, q.scene, q.eye_width, q.eye_height, q.fps, q.codec, q.room,
-        bytes(key));
+        id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
+        requested_codec(q), requested_room(q), bytes(key));
   });
   v1::Session result;
   result.set_session_id(id);
@@ -445,25 +458,26 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const Sess
   result.set_node_address(placed->address);
   result.set_session_key(hex(key));
   result.set_state("placed");
-  if (q.room) result.set_room(*q.room);
+  if (q.has_room()) result.set_room(q.room());
   return result;
 }
 
-v1::Room FleetService::create_room(const SessionCaller& owner, const RoomRequest& q) {
-  if (const auto problem = name_problem(q.name, 128)) throw ApiError(400, "invalid_room", "room " + *problem);
-  if (const auto problem = name_problem(q.scene, 256))
+v1::Room FleetService::create_room(const SessionCaller& owner, const v1::RoomRequest& q) {
+  if (const auto problem = name_problem(q.name(), 128))
+    throw ApiError(400, "invalid_room", "room " + *problem);
+  if (const auto problem = name_problem(q.scene(), 256))
     throw ApiError(400, "invalid_scene", "scene " + *problem);
-  if (q.open && !owner.privileged)
+  if (q.open() && !owner.privileged)
     throw ApiError(403, "forbidden", "only operators open rooms to every user");
-  if (q.members.size() > 64) throw ApiError(400, "invalid_field", "at most 64 members");
+  if (q.members().size() > 64) throw ApiError(400, "invalid_field", "at most 64 members");
   v1::Room result;
   std::string missing;
   bool taken = false;
   db_.transact([&](pqxx::work& w) {
     missing.clear();
-    w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + q.name);
+    w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "kairo-room:" + q.name());
     std::vector<std::string> ids;
-    for (const std::string& member : q.members) {
+    for (const std::string& member : q.members()) {
       const auto rows = w.exec_params("SELECT id FROM users WHERE username = $1", member);
       if (rows.empty()) {
         missing = member;
@@ -474,14 +488,14 @@ v1::Room FleetService::create_room(const SessionCaller& owner, const RoomRequest
     const auto inserted = w.exec_params(
         "INSERT INTO rooms (name, owner_id, scene, open, members) VALUES ($1, $2, $3, $4, $5::bigint[]) ON "
         "CONFLICT (name) DO NOTHING RETURNING (SELECT username FROM users WHERE id = $2)",
-        q.name, owner.user_id, q.scene, q.open, array_literal(ids));
+        q.name(), owner.user_id, q.scene(), q.open(), array_literal(ids));
     taken = inserted.empty();
     if (taken) return;
-    result.set_name(q.name);
-    result.set_scene(q.scene);
-    result.set_open(q.open);
+    result.set_name(q.name());
+    result.set_scene(q.scene());
+    result.set_open(q.open());
     result.set_owner(inserted[0][0].is_null() ? "" : inserted[0][0].as<std::string>());
-    for (const std::string& member : q.members) result.add_members(member);
+    for (const std::string& member : q.members()) result.add_members(member);
   });
   if (!missing.empty()) throw ApiError(400, "invalid_field", "no user named \"" + missing + "\"");
   if (taken) throw ApiError(409, "room_exists", "a room with that name exists");

@@ -23,15 +23,12 @@ class Capacity;
 class Session;
 class Room;
 class NodeSession;
+class NodeRegistration;
+class RoomRequest;
+class SessionRequest;
 }  // namespace kairo::v1
 
 namespace kairo::control {
-
-struct NodeRegistration {
-  std::string name, address, device;
-  std::vector<std::string> encoders, scenes;
-  int max_sessions = 0;
-};
 
 // Who a node request comes from: the static fleet-wide token of `kairo control --node-token` (it acts for
 // every node registered with it, and only those), or a minted token, bound to the one node that first
@@ -46,19 +43,6 @@ struct SessionCaller {
   int64_t user_id = 0;
   bool privileged = false;    // operator or admin: joins any room, opens rooms
   int max_live_sessions = 0;  // placed or running at once; 0: no limit
-};
-
-struct RoomRequest {
-  std::string name, scene;
-  bool open = false;
-  std::vector<std::string> members;  // user names
-};
-
-struct SessionRequest {
-  std::string scene;
-  int eye_width = 0, eye_height = 0, fps = 0;
-  std::string codec = "h264";
-  std::optional<std::string> room;
 };
 
 class FleetService {
@@ -83,7 +67,7 @@ class FleetService {
 
   // Registers a new node or updates one of the credential's own; a name held by another token is never taken
   // over (ApiError 403). A minted token is bound to the node it first registers.
-  int64_t register_node(const NodeRegistration& node, const NodeCredential& credential);
+  int64_t register_node(const v1::NodeRegistration& node, const NodeCredential& credential);
   bool heartbeat(int64_t node_id, double load);
   bool set_drained(int64_t node_id, bool drained);
   std::vector<v1::Node> list_nodes();
@@ -96,9 +80,9 @@ class FleetService {
   // Throws ApiError 503 no_capacity when no live, undrained node with the scene has room.
   // Throws ApiError 429 session_limit when the caller already has max_live_sessions, 403 room_forbidden
   // for a room of another user that the caller is not a member of.
-  v1::Session create_session(const SessionCaller& caller, const SessionRequest& request);
+  v1::Session create_session(const SessionCaller& caller, const v1::SessionRequest& request);
   // Rooms: created by their owner (open only by an operator); 409 when the name is taken.
-  v1::Room create_room(const SessionCaller& owner, const RoomRequest& request);
+  v1::Room create_room(const SessionCaller& owner, const v1::RoomRequest& request);
   // The owner or an operator; false when no such room (or not theirs).
   bool delete_room(const SessionCaller& caller, const std::string& name);
   std::vector<v1::Session> list_sessions(std::optional<int64_t> user_id);

@@ -4,11 +4,12 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -16,7 +17,6 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/hwcontext.h>
-#include <libavutil/hwcontext_drm.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
@@ -123,7 +123,8 @@ std::string substitute(std::string value, const EncoderConfig& config) {
 
 class AvVideoEncoder final : public VideoEncoder {
  public:
-  AvVideoEncoder(const BackendSpec& spec, const EncoderConfig& config) : spec_(spec), config_(config) {
+  AvVideoEncoder(const BackendSpec& spec, const EncoderConfig& config)
+      : spec_(spec), config_(config), opened_width_(config.width), opened_height_(config.height) {
     backend_ = spec.backend;
     encoder_name_ = spec.ffmpeg_encoder;
     open_codec();
@@ -143,18 +144,27 @@ class AvVideoEncoder final : public VideoEncoder {
       throw_invalid_input("picture planes are smaller than an NV12 picture of " + std::to_string(p.width) +
                           "x" + std::to_string(p.height));
 
-    au_.encode_start_ns = steady_now_ns();
-    bool keyframe = request.keyframe || keyframe_pending_;
-    if (reopen_pending_) {
-      open_codec();
-      keyframe = true;
-    }
+    const int64_t start_ns = steady_now_ns();  // the copy counts as encode time
+    if (reopen_pending_) open_codec();         // before the copy: the frame may change size
     fill_frame(p);
-    AVFrame* input = frame_.get();
+    {
+      std::lock_guard lock(host_pool_mutex_);
+      ++counters_.pictures_copied;
+    }
+    return encode_frame(frame_.get(), request, start_ns);
+  }
+
+  // Sends one host frame (the encoder's own, or a lent pool picture) and takes its access unit.
+  const AccessUnit& encode_frame(AVFrame* host, const EncodeRequest& request, int64_t start_ns) {
+    au_.encode_start_ns = start_ns;
+    bool keyframe = request.keyframe || keyframe_pending_;
+    if (reopen_pending_) open_codec();
+    if (next_pts_ == 0) keyframe = true;  // the first frame after (re)opening
+    AVFrame* input = host;
     if (spec_.family == BackendFamily::kVaapi) {
       av_frame_unref(hw_frame_.get());
       check(av_hwframe_get_buffer(codec_->hw_frames_ctx, hw_frame_.get(), 0), "VA-API surface");
-      check(av_hwframe_transfer_data(hw_frame_.get(), frame_.get(), 0), "upload to VA-API surface");
+      check(av_hwframe_transfer_data(hw_frame_.get(), host, 0), "upload to VA-API surface");
       input = hw_frame_.get();
     }
     input->pts = next_pts_++;
@@ -203,68 +213,55 @@ class AvVideoEncoder final : public VideoEncoder {
   }
   void request_keyframe() override { keyframe_pending_ = true; }
 
-  std::optional<std::pair<int64_t, int64_t>> render_node() const override {
-    if (spec_.family != BackendFamily::kVaapi) return std::nullopt;
-    struct stat info {};
-    const std::string node = config_.vaapi_device.empty() ? first_render_node() : config_.vaapi_device;
-    if (stat(node.c_str(), &info) != 0) return std::nullopt;
-    return std::pair<int64_t, int64_t>{major(info.st_rdev), minor(info.st_rdev)};
-  }
-
-  std::optional<DevicePicture> acquire_device_picture() override {
-    if (spec_.family != BackendFamily::kVaapi || !codec_->hw_frames_ctx) return std::nullopt;
-    for (int slot = 0; slot < int(device_frames_.size()); ++slot) {
-      DeviceFrame& d = device_frames_[size_t(slot)];
-      if (d.in_use) continue;
-      if (!d.surface) {
-        d.surface.reset(av_frame_alloc());
-        d.drm.reset(av_frame_alloc());
-        if (av_hwframe_get_buffer(codec_->hw_frames_ctx, d.surface.get(), 0) < 0) return std::nullopt;
-        d.drm->format = AV_PIX_FMT_DRM_PRIME;
-        if (av_hwframe_map(d.drm.get(), d.surface.get(), AV_HWFRAME_MAP_WRITE | AV_HWFRAME_MAP_OVERWRITE) < 0)
-          return std::nullopt;
-      }
-      const auto* desc = reinterpret_cast<const AVDRMFrameDescriptor*>(d.drm->data[0]);
-      // One object, NV12 as one two-plane layer or two one-plane layers, linear: what a buffer write
-      // addresses.
-      if (desc->nb_objects != 1 || desc->objects[0].format_modifier != 0 /* DRM_FORMAT_MOD_LINEAR */) {
-        spdlog::info("encoder: VA-API surfaces are tiled; the renderer uploads through host memory instead");
-        return std::nullopt;
-      }
-      DevicePicture picture{.dmabuf_fd = desc->objects[0].fd, .size = desc->objects[0].size, .slot = slot};
-      if (desc->nb_layers == 1 && desc->layers[0].nb_planes == 2) {
-        picture.y_offset = uint32_t(desc->layers[0].planes[0].offset);
-        picture.y_pitch = uint32_t(desc->layers[0].planes[0].pitch);
-        picture.uv_offset = uint32_t(desc->layers[0].planes[1].offset);
-        picture.uv_pitch = uint32_t(desc->layers[0].planes[1].pitch);
-      } else if (desc->nb_layers == 2) {
-        picture.y_offset = uint32_t(desc->layers[0].planes[0].offset);
-        picture.y_pitch = uint32_t(desc->layers[0].planes[0].pitch);
-        picture.uv_offset = uint32_t(desc->layers[1].planes[0].offset);
-        picture.uv_pitch = uint32_t(desc->layers[1].planes[0].pitch);
-      } else {
-        return std::nullopt;
-      }
-      d.in_use = true;
-      return picture;
+  std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
+    // Backends that take NV12 from host memory (software, NVENC's host frames, and VA-API's upload source).
+    if (!spec_.takes_nv12) return std::nullopt;
+    std::lock_guard lock(host_pool_mutex_);
+    if (!host_pool_ready_) make_host_pool(std::max<size_t>(alignment, 64));
+    if (alignment == 0 || host_pool_alignment_ % alignment != 0) return std::nullopt;
+    for (int slot = 0; slot < int(host_pool_.size()); ++slot) {
+      HostFrame& h = host_pool_[size_t(slot)];
+      // Free: not lent, and libavcodec holds no reference to it any more.
+      if (h.lent || av_buffer_get_ref_count(h.frame->buf[0]) != 1) continue;
+      h.lent = true;
+      return host_picture_of(slot);
     }
-    return std::nullopt;  // every surface is in flight
+    return std::nullopt;  // every picture is in flight
   }
 
-  const AccessUnit& encode_device_picture(const DevicePicture& picture, uint64_t frame_id, uint64_t pose_id,
-                                          bool keyframe) override {
-    if (picture.slot < 0 || picture.slot >= int(device_frames_.size()) ||
-        !device_frames_[size_t(picture.slot)].in_use)
-      throw_invalid_input("device picture does not belong to this encoder");
-    DeviceFrame& d = device_frames_[size_t(picture.slot)];
-    d.in_use = false;
-    au_.encode_start_ns = steady_now_ns();
-    keyframe = keyframe || keyframe_pending_;
-    d.surface->pts = next_pts_++;
-    d.surface->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-    d.surface->key_frame = keyframe ? 1 : 0;
-    check(avcodec_send_frame(codec_.get(), d.surface.get()), "send frame");
-    return receive(frame_id, pose_id, -1);
+  const AccessUnit& encode_host_picture(const HostPicture& picture, const EncodeRequest& request) override {
+    HostFrame& h = lent_host_frame(picture);
+    const int width = request.picture.width, height = request.picture.height;
+    if (width != config_.width || height != config_.height || width > picture.width ||
+        height > picture.height) {
+      release_host_picture(picture);
+      throw_invalid_input("picture is " + std::to_string(width) + "x" + std::to_string(height) +
+                          ", encoder expects " + std::to_string(config_.width) + "x" +
+                          std::to_string(config_.height) + " within the lent " +
+                          std::to_string(picture.width) + "x" + std::to_string(picture.height));
+    }
+    h.frame->width = width;
+    h.frame->height = height;
+    ++counters_.pictures_in_place;
+    try {
+      const AccessUnit& au = encode_frame(h.frame.get(), request, steady_now_ns());
+      release_host_picture(picture);
+      return au;
+    } catch (...) {
+      release_host_picture(picture);
+      throw;
+    }
+  }
+
+  void release_host_picture(const HostPicture& picture) override {
+    std::lock_guard lock(host_pool_mutex_);
+    if (picture.slot >= 0 && picture.slot < int(host_pool_.size()))
+      host_pool_[size_t(picture.slot)].lent = false;
+  }
+
+  EncoderCounters counters() const override {
+    std::lock_guard lock(host_pool_mutex_);
+    return counters_;
   }
 
   const std::string& backend() const override { return backend_; }
@@ -294,7 +291,6 @@ class AvVideoEncoder final : public VideoEncoder {
     install_av_log_capture();
     last_av_log_error.clear();
     reopen_pending_ = false;
-    for (DeviceFrame& d : device_frames_) d = DeviceFrame{};  // surfaces of the old pool go with it
     if (config_.width <= 0 || config_.height <= 0 || config_.width % 2 || config_.height % 2)
       throw_invalid_input("encoder picture size must be positive and even, got " +
                           std::to_string(config_.width) + "x" + std::to_string(config_.height));
@@ -394,16 +390,79 @@ class AvVideoEncoder final : public VideoEncoder {
 
   const BackendSpec& spec_;
   EncoderConfig config_;
+  const int opened_width_, opened_height_;  // the host pool's picture size
   std::string backend_, encoder_name_;
   std::unique_ptr<AVCodecContext, AvCodecContextDeleter> codec_;
   std::unique_ptr<AVBufferRef, AvBufferDeleter> hw_device_;
   std::unique_ptr<AVFrame, AvFrameDeleter> frame_, hw_frame_;
   std::unique_ptr<AVPacket, AvPacketDeleter> packet_;
-  struct DeviceFrame {
-    std::unique_ptr<AVFrame, AvFrameDeleter> surface, drm;  // the VA surface and its DRM PRIME mapping
-    bool in_use = false;
+  // The host pool lent to the renderer: NV12 pictures at the size the encoder was opened with, each wrapped
+  // once in an AVFrame (whose buffer reference count tells when libavcodec is done with it). Allocated on
+  // first use, never per frame; the mutex guards only the pool's flags and the counters (the renderer's
+  // thread lends while the encoder's thread encodes).
+  struct HostFrame {
+    std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, std::free};
+    std::unique_ptr<AVFrame, AvFrameDeleter> frame;
+    bool lent = false;
   };
-  std::array<DeviceFrame, 3> device_frames_;  // within the pool's fixed 4 surfaces (one left for uploads)
+  static constexpr int kHostPictures = 4;  // frames in flight (3) and the one being encoded
+  mutable std::mutex host_pool_mutex_;
+  std::array<HostFrame, kHostPictures> host_pool_;
+  bool host_pool_ready_ = false;
+  size_t host_pool_alignment_ = 0;
+  int host_pool_width_ = 0, host_pool_height_ = 0;
+  uint32_t host_pitch_ = 0, host_uv_offset_ = 0;
+  size_t host_size_ = 0;
+  EncoderCounters counters_;
+
+  void make_host_pool(size_t alignment) {
+    const auto round_up = [](size_t n, size_t to) { return (n + to - 1) / to * to; };
+    host_pool_width_ = opened_width_;
+    host_pool_height_ = opened_height_;
+    host_pitch_ = uint32_t(round_up(size_t(opened_width_), 64));
+    host_uv_offset_ = uint32_t(size_t(host_pitch_) * size_t(opened_height_));
+    host_size_ =
+        round_up(size_t(host_uv_offset_) + size_t(host_pitch_) * size_t(opened_height_ / 2), alignment);
+    host_pool_alignment_ = alignment;
+    for (HostFrame& h : host_pool_) {
+      h.memory.reset(static_cast<uint8_t*>(std::aligned_alloc(alignment, host_size_)));
+      if (!h.memory) throw_runtime("out of memory for the encoder's picture pool");
+      h.frame.reset(av_frame_alloc());
+      // Not owned by libavcodec: the no-op free leaves the memory to the pool.
+      h.frame->buf[0] = av_buffer_create(
+          h.memory.get(), host_size_, [](void*, uint8_t*) {}, nullptr, 0);
+      if (h.frame->buf[0] == nullptr) throw_runtime("out of memory for the encoder's picture pool");
+      h.frame->format = AV_PIX_FMT_NV12;
+      h.frame->data[0] = h.memory.get();
+      h.frame->data[1] = h.memory.get() + host_uv_offset_;
+      h.frame->linesize[0] = h.frame->linesize[1] = int(host_pitch_);
+      h.frame->color_range = AVCOL_RANGE_MPEG;
+      h.frame->colorspace = AVCOL_SPC_BT709;
+    }
+    host_pool_ready_ = true;
+  }
+
+  HostPicture host_picture_of(int slot) const {
+    return HostPicture{.data = host_pool_[size_t(slot)].memory.get(),
+                       .size = host_size_,
+                       .y_offset = 0,
+                       .y_pitch = host_pitch_,
+                       .uv_offset = host_uv_offset_,
+                       .uv_pitch = host_pitch_,
+                       .width = host_pool_width_,
+                       .height = host_pool_height_,
+                       .slot = slot};
+  }
+
+  HostFrame& lent_host_frame(const HostPicture& picture) {
+    std::lock_guard lock(host_pool_mutex_);
+    if (picture.slot < 0 || picture.slot >= int(host_pool_.size()) ||
+        !host_pool_[size_t(picture.slot)].lent ||
+        host_pool_[size_t(picture.slot)].memory.get() != picture.data)
+      throw_invalid_input("picture was not lent by this encoder");
+    return host_pool_[size_t(picture.slot)];
+  }
+
   AccessUnit au_;
   int64_t next_pts_ = 0;
   bool keyframe_pending_ = true;  // the first frame is always a keyframe
@@ -444,10 +503,6 @@ const BackendSpec* find_spec(const std::string& backend, Codec codec) {
 }
 
 }  // namespace
-
-const AccessUnit& VideoEncoder::encode_device_picture(const DevicePicture&, uint64_t, uint64_t, bool) {
-  throw_invalid_input("encoder " + backend() + " takes no device pictures");
-}
 
 const char* codec_name(Codec codec) {
   switch (codec) {

@@ -66,14 +66,21 @@ struct BackendStatus {
   std::string reason;  // why not (or what was verified)
 };
 
-// A picture in the encoder's own device memory (a VA-API surface exported as DRM PRIME), for the renderer's
-// NV12 pass to write into directly when both are the same GPU (see VulkanContext::drm_render_node): no host
-// copy, no upload. Linear layout only (what a buffer write can address).
-struct DevicePicture {
-  int dmabuf_fd = -1;  // owned by the encoder; valid until the picture is encoded
+// A picture in host memory the encoder owns, lent to the renderer's NV12 pass to write into (the memory is
+// imported into the Vulkan device with VK_EXT_external_memory_host), so the rendered picture reaches the
+// encoder without a host copy. Side-by-side NV12 with pitches; at most the size the encoder was opened with.
+struct HostPicture {
+  uint8_t* data = nullptr;  // aligned as asked; `size` is a multiple of that alignment
   uint64_t size = 0;
   uint32_t y_offset = 0, y_pitch = 0, uv_offset = 0, uv_pitch = 0;
-  int slot = -1;  // the encoder's handle
+  int width = 0, height = 0;  // the largest picture it holds
+  int slot = -1;              // the encoder's handle
+};
+
+// How pictures reached the encoder: copied from the caller's memory, or written in place by the renderer.
+struct EncoderCounters {
+  uint64_t pictures_copied = 0;
+  uint64_t pictures_in_place = 0;
 };
 
 class VideoEncoder {
@@ -94,14 +101,17 @@ class VideoEncoder {
   virtual void set_resolution(int width, int height) = 0;
   virtual void request_keyframe() = 0;
 
-  // VA-API on a GPU: the render node's (major, minor), to compare with the renderer's device.
-  virtual std::optional<std::pair<int64_t, int64_t>> render_node() const { return std::nullopt; }
-  // A free device picture from the encoder's surface pool, or nullopt (backend without one, pool busy, or a
-  // tiled surface layout a buffer write cannot address; the reason is logged once).
-  virtual std::optional<DevicePicture> acquire_device_picture() { return std::nullopt; }
-  // Encodes a device picture the renderer has written (instead of a host picture); releases it.
-  virtual const AccessUnit& encode_device_picture(const DevicePicture& picture, uint64_t frame_id,
-                                                  uint64_t pose_id, bool keyframe);
+  // A free picture of the encoder's host pool (for backends that take NV12 from host memory), aligned to
+  // `alignment` bytes; nullopt when the backend has none or all are lent. Safe to call from another thread
+  // than encode() (the renderer's), as are release_host_picture() and counters().
+  virtual std::optional<HostPicture> acquire_host_picture(size_t alignment) = 0;
+  // Encodes the top-left `request.picture.width` x `height` of a lent picture the renderer has written (the
+  // request's plane spans are ignored) and takes the picture back. Throws kairo::Error (invalid input) for a
+  // picture not lent by this encoder or a size it does not hold.
+  virtual const AccessUnit& encode_host_picture(const HostPicture& picture, const EncodeRequest& request) = 0;
+  // Takes a lent picture back unencoded (a frame dropped before its encode).
+  virtual void release_host_picture(const HostPicture& picture) = 0;
+  virtual EncoderCounters counters() const = 0;
 
   virtual const std::string& backend() const = 0;
   virtual const std::string& encoder_name() const = 0;

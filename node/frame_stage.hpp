@@ -6,6 +6,7 @@
 // and release() on one, encode() on the other; a rendered frame's slot stays held until release().
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -29,6 +30,10 @@ struct FrameStageConfig {
   int frames_in_flight = 3;
   int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact from run to run (replay)
   bool keep_rgba = false;   // also copy the rendered RGBA to host memory (replay's hashes and PSNR)
+  // Render NV12 straight into the encoder's host picture pool where the device imports host memory and the
+  // encoder takes NV12 (no copy between renderer and encoder); off: through the renderer's readback buffer.
+  // Both give the same pictures, bit for bit.
+  bool zero_copy = true;
 };
 
 // What a frame is rendered and encoded with: the quality controller's choice on a node, a recording's or the
@@ -44,6 +49,7 @@ struct FrameSettings {
 struct StageRendered {
   const RenderedFrame* frame = nullptr;  // held until FrameStage::release
   FrameMetadata metadata;                // view, sizes, foveation, render times; encode fields still empty
+  std::optional<HostPicture> picture;    // the encoder's picture the NV12 went into (zero copy), if any
 };
 
 struct StageEncoded {
@@ -66,7 +72,12 @@ class FrameStage {
   StageRendered render(uint64_t frame_id, const StereoView& view, const FrameSettings& settings,
                        std::span<const DynamicDraw> dynamic_draws, int64_t scene_time_ns);
   void release(const RenderedFrame& frame);
+  // Drops a rendered frame that will not be encoded: its slot and, with zero copy, the encoder's picture.
+  void discard(const StageRendered& rendered);
   int free_slots() const;
+  // The rendered NV12 picture (side by side, coded size), wherever it was written; valid until encode() or
+  // discard() of that frame.
+  Nv12View picture(const StageRendered& rendered) const;
 
   // Encode half: applies the settings' bitrate and frame rate, and a change of coded size (which forces a
   // keyframe), encodes, and completes the metadata.
@@ -75,6 +86,7 @@ class FrameStage {
   const std::string& encoder_backend() const;
   int64_t encoder_bitrate_bps() const;
   const FrameStageConfig& config() const;
+  EncoderCounters encoder_counters() const;  // pictures copied into the encoder vs written in place
 
  private:
   struct Impl;

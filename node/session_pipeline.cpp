@@ -1,12 +1,12 @@
 #include "node/session_pipeline.hpp"
 #include "core/session_shape.hpp"
+#include "node/frame_handoff.hpp"
 #include "node/frame_stage.hpp"
 #include "node/session_inbox.hpp"
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -52,17 +52,15 @@ struct SessionPipeline::Impl {
   std::string backend;
 
   std::atomic<bool> stopping{false}, done{false}, has_failed{false};
-  mutable std::mutex mutex;  // guards: reason, caps, stats, the hand-offs below
-  std::condition_variable job_ready, job_taken;
+  mutable std::mutex mutex;  // guards: reason, caps, stats (never held across a wait)
   std::string finish_reason;
   std::optional<int64_t> max_bitrate_bps;
   std::optional<int> max_fps;
   std::optional<bool> foveation;
   bool caps_changed = false;
   SessionPipelineStats stats;
-  std::optional<EncodeJob> job;                  // render -> encode, capacity one (back-pressure)
-  std::vector<const RenderedFrame*> to_release;  // encode -> render, at most frames_in_flight
-  std::vector<const RenderedFrame*> returned;    // render thread's side of the swap
+  FrameHandoff<EncodeJob, const RenderedFrame*> handoff{4};  // render -> encode, and frames back
+  std::vector<const RenderedFrame*> returned;                // render thread's: frames to release
   std::thread render_thread, encode_thread;
   std::unique_ptr<SessionRecorder> recorder;  // render thread only
   TransportCounters counted{};  // what account_transport() has already added to the node's metrics
@@ -131,7 +129,6 @@ struct SessionPipeline::Impl {
         max_bitrate_bps(s.max_bitrate_bps),
         max_fps(s.max_fps),
         foveation(s.foveation) {
-    to_release.reserve(4);
     inputs.reserve(256);
     returned.reserve(4);
   }
@@ -145,8 +142,7 @@ struct SessionPipeline::Impl {
     has_failed = failure;
     done = true;
     stopping = true;
-    job_ready.notify_all();
-    job_taken.notify_all();
+    handoff.close();
     if (failure)
       spdlog::warn("session {} failed: {}", spec.id.substr(0, 8), why);
     else
@@ -323,28 +319,19 @@ struct SessionPipeline::Impl {
   // One frame waits for the encoder at most (back-pressure: a rendered frame is never thrown away). False
   // when the session stopped meanwhile.
   bool hand_to_encoder(const RenderState& r, const EncodeJob& next) {
-    {
-      std::unique_lock lock(mutex);
-      job_taken.wait(lock, [&] { return !job || stopping; });
-      if (stopping) {
-        stage->release(*next.rendered.frame);
-        return false;
-      }
-      job = next;
-      stats.frames_rendered = r.frame_id + 1;
-      stats.render_ms = r.render_ms;
+    if (!handoff.put(next)) {
+      stage->discard(next.rendered);
+      return false;
     }
-    job_ready.notify_one();
+    std::lock_guard lock(mutex);
+    stats.frames_rendered = r.frame_id + 1;
+    stats.render_ms = r.render_ms;
     return true;
   }
 
   void release_returned_frames() {
-    {
-      std::lock_guard lock(mutex);
-      returned.swap(to_release);  // both keep their capacity: no allocation per tick
-    }
+    handoff.take_returned(returned);
     for (const RenderedFrame* f : returned) stage->release(*f);
-    returned.clear();
   }
 
   void encode_loop() {
@@ -358,26 +345,15 @@ struct SessionPipeline::Impl {
   void encode_frames() {
     bool first = true;
     double encode_ms = 0;
-    for (;;) {
-      EncodeJob work;
-      {
-        std::unique_lock lock(mutex);
-        job_ready.wait(lock, [&] { return job.has_value() || stopping; });
-        if (stopping) return;
-        work = *job;
-        job.reset();
-      }
-      job_taken.notify_one();
+    while (std::optional<EncodeJob> taken = handoff.take()) {
+      const EncodeJob& work = *taken;
       const FrameMetadata& m = work.rendered.metadata;
       const QualitySettings& applied = work.settings;
       const StageEncoded sent =
           stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
                         first || transport->take_keyframe_request());
       first = false;
-      {
-        std::lock_guard lock(mutex);
-        to_release.push_back(work.rendered.frame);  // the slot can be rendered into again
-      }
+      handoff.give_back(work.rendered.frame);  // the slot can be rendered into again
       transport->send_frame(FrameInfo{.frame_id = m.frame_id,
                                       .pose_id = m.pose_id,
                                       .pose_time_ns = m.pose_sample_ns,
@@ -451,8 +427,7 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
 SessionPipeline::~SessionPipeline() {
   Impl& d = *impl_;
   d.stopping = true;
-  d.job_ready.notify_all();
-  d.job_taken.notify_all();
+  d.handoff.close();
   if (d.render_thread.joinable()) d.render_thread.join();
   if (d.encode_thread.joinable()) d.encode_thread.join();
   d.account_transport(d.transport->counters());

@@ -6,7 +6,6 @@
 #include <string>
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -126,7 +125,6 @@ struct StereoRenderer::Impl {
   size_t nv12_picture_bytes = 0;
   // Encoder-owned NV12 destinations imported once and reused (a VA-API pool has a handful of surfaces).
   struct ImportedTarget {
-    int fd = -1;
     void* host = nullptr;
     Buffer buffer;
   };
@@ -422,59 +420,34 @@ vk::Buffer StereoRenderer::Impl::import_target(const ExternalNv12Target& t) {
     throw_invalid_input(
         "external NV12 target: offsets and pitches must be multiples of 4 and fit the picture");
   for (const ImportedTarget& i : imported)
-    if (i.buffer.size == t.size && ((t.dmabuf_fd >= 0 && i.fd == t.dmabuf_fd) ||
-                                    (t.host_pointer != nullptr && i.host == t.host_pointer)))
-      return *i.buffer.buffer;
+    if (i.buffer.size == t.size && i.host == t.host_pointer) return *i.buffer.buffer;
+  // A pool lends the same few pictures again and again; imports are never freed while the renderer lives
+  // (a frame in flight may still write into one), so their number is bounded.
+  constexpr size_t kMaxImportedTargets = 16;
+  if (imported.size() >= kMaxImportedTargets)
+    throw_invalid_input("more than " + std::to_string(kMaxImportedTargets) + " external NV12 targets");
   const vk::raii::Device& device = vk_ctx.device;
-  ImportedTarget imported_target{.fd = t.dmabuf_fd, .host = t.host_pointer, .buffer = {}};
+  if (t.host_pointer == nullptr) throw_invalid_input("external NV12 target without memory");
+  ImportedTarget imported_target{.host = t.host_pointer, .buffer = {}};
   Buffer& b = imported_target.buffer;
   b.size = t.size;
-  if (t.dmabuf_fd >= 0) {
-    if (!vk_ctx.dmabuf_import) throw_runtime("this Vulkan device cannot import dma-bufs");
-    const vk::ExternalMemoryBufferCreateInfo external{.handleTypes =
-                                                          vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT};
-    b.buffer = vk::raii::Buffer(
-        device, vk::BufferCreateInfo{
-                    .pNext = &external, .size = t.size, .usage = vk::BufferUsageFlagBits::eStorageBuffer});
-    const auto fd_properties =
-        device.getMemoryFdPropertiesKHR(vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT, t.dmabuf_fd);
-    // Vulkan takes ownership of the fd it imports: give it a duplicate, the encoder keeps its own.
-    const int fd = dup(t.dmabuf_fd);
-    if (fd < 0) throw_runtime("cannot duplicate the dma-buf fd");
-    const vk::ImportMemoryFdInfoKHR import{.handleType = vk::ExternalMemoryHandleTypeFlagBits::eDmaBufEXT,
-                                           .fd = fd};
-    const auto requirements = b.buffer.getMemoryRequirements();
-    try {
-      b.memory = vk::raii::DeviceMemory(
-          device,
-          vk::MemoryAllocateInfo{.pNext = &import,
-                                 .allocationSize = std::max<vk::DeviceSize>(t.size, requirements.size),
-                                 .memoryTypeIndex = vk_ctx.memory_type(
-                                     requirements.memoryTypeBits & fd_properties.memoryTypeBits, {})});
-    } catch (...) {
-      close(fd);
-      throw;
-    }
-  } else {
-    if (!vk_ctx.external_memory_host) throw_runtime("this Vulkan device cannot import host memory");
-    const vk::ExternalMemoryBufferCreateInfo external{
-        .handleTypes = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT};
-    b.buffer = vk::raii::Buffer(
-        device, vk::BufferCreateInfo{
-                    .pNext = &external, .size = t.size, .usage = vk::BufferUsageFlagBits::eStorageBuffer});
-    const auto pointer_properties = device.getMemoryHostPointerPropertiesEXT(
-        vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT, t.host_pointer);
-    const vk::ImportMemoryHostPointerInfoEXT import{
-        .handleType = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT,
-        .pHostPointer = t.host_pointer};
-    const auto requirements = b.buffer.getMemoryRequirements();
-    b.memory = vk::raii::DeviceMemory(
-        device, vk::MemoryAllocateInfo{.pNext = &import,
-                                       .allocationSize = t.size,
-                                       .memoryTypeIndex = vk_ctx.memory_type(
-                                           requirements.memoryTypeBits & pointer_properties.memoryTypeBits,
-                                           vk::MemoryPropertyFlagBits::eHostVisible)});
-  }
+  if (!vk_ctx.external_memory_host) throw_runtime("this Vulkan device cannot import host memory");
+  const vk::ExternalMemoryBufferCreateInfo external{
+      .handleTypes = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT};
+  b.buffer = vk::raii::Buffer(
+      device, vk::BufferCreateInfo{
+                  .pNext = &external, .size = t.size, .usage = vk::BufferUsageFlagBits::eStorageBuffer});
+  const auto pointer_properties = device.getMemoryHostPointerPropertiesEXT(
+      vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT, t.host_pointer);
+  const vk::ImportMemoryHostPointerInfoEXT import{
+      .handleType = vk::ExternalMemoryHandleTypeFlagBits::eHostAllocationEXT, .pHostPointer = t.host_pointer};
+  const auto requirements = b.buffer.getMemoryRequirements();
+  b.memory = vk::raii::DeviceMemory(
+      device, vk::MemoryAllocateInfo{.pNext = &import,
+                                     .allocationSize = t.size,
+                                     .memoryTypeIndex = vk_ctx.memory_type(
+                                         requirements.memoryTypeBits & pointer_properties.memoryTypeBits,
+                                         vk::MemoryPropertyFlagBits::eHostVisible)});
   b.buffer.bindMemory(*b.memory, 0);
   vk_ctx.set_name(*b.buffer, "external nv12 target");
   imported.push_back(std::move(imported_target));
@@ -739,8 +712,6 @@ void StereoRenderer::submit(const FrameRequest& request) {
   if (cw > w || ch > h || cw < 16 || ch < 16 || ((cw != w || ch != h) && (cw % 8 != 0 || ch % 8 != 0)))
     throw_invalid_input("coded eye size " + std::to_string(cw) + "x" + std::to_string(ch) +
                         " must be multiples of 8 between 16 and the rendered size");
-  if (request.nv12_target && (cw != w || ch != h || request.foveation.strength > 0))
-    throw_invalid_input("an external NV12 target takes the rendered size only");
   if (!(request.foveation.strength >= 0 && request.foveation.strength <= 1))
     throw_invalid_input("foveation strength must be 0 to 1");
   if (request.dynamic_draws.size() > kMaxDynamicDraws)

@@ -38,14 +38,13 @@ struct RendererConfig {
   MultiviewMode multiview = MultiviewMode::kAuto;
 };
 
-// Memory the encoder owns, for the NV12 pass to write into instead of the renderer's readback buffer: a
-// VA-API surface exported as DRM PRIME (dma-buf fd) when the encoder and this Vulkan device are the same GPU,
-// or host memory (VK_EXT_external_memory_host). Side-by-side layout only. Offsets and pitches are in bytes
-// and must be multiples of 4; the pitch at least the picture width (2 x eye width). Imports are cached per
-// fd/pointer.
+// Memory the encoder owns (its host picture pool, imported with VK_EXT_external_memory_host), for the NV12
+// pass to write into instead of the renderer's readback buffer: the picture reaches the encoder without a
+// copy. Side-by-side layout only, at the coded size from the top-left. Offsets and pitches are in bytes and
+// must be multiples of 4; the pitch at least the rendered picture width (2 x eye width). Imports are cached
+// per pointer, so a pool of a few pictures is imported once.
 struct ExternalNv12Target {
-  int dmabuf_fd = -1;            // or:
-  void* host_pointer = nullptr;  // aligned to the device's minImportedHostPointerAlignment
+  void* host_pointer = nullptr;  // aligned to VulkanContext::host_import_alignment(); size a multiple of it
   uint64_t size = 0;
   uint32_t y_offset = 0, y_pitch = 0, uv_offset = 0, uv_pitch = 0;
 };

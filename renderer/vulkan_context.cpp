@@ -307,22 +307,6 @@ std::shared_ptr<VulkanContext> VulkanContext::create(const VulkanOptions& option
           chain.get<vk::PhysicalDeviceExternalMemoryHostPropertiesEXT>().minImportedHostPointerAlignment, 64);
     }
 
-    // DRM PRIME import (VA-API surfaces written by the NV12 pass) where the driver has it; and the device's
-    // DRM render node, to tell whether a VA-API device is the same GPU.
-    if (has_extension(extensions, VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME) &&
-        has_extension(extensions, VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME)) {
-      device_extensions.push_back(VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME);
-      device_extensions.push_back(VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
-      impl->dmabuf_import = true;
-    }
-    if (has_extension(extensions, VK_EXT_PHYSICAL_DEVICE_DRM_EXTENSION_NAME)) {
-      const auto chain =
-          impl->physical_device
-              .getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceDrmPropertiesEXT>();
-      const auto& drm = chain.get<vk::PhysicalDeviceDrmPropertiesEXT>();
-      if (drm.hasRender) impl->render_node = std::pair<int64_t, int64_t>{drm.renderMajor, drm.renderMinor};
-    }
-
     const auto supported =
         impl->physical_device.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceVulkan11Features,
                                            vk::PhysicalDeviceVulkan13Features>();
@@ -372,14 +356,11 @@ uint64_t VulkanContext::validation_message_count() const {
 bool VulkanContext::has_timestamps() const {
   return impl_->timestamps;
 }
-bool VulkanContext::imports_dmabuf() const {
-  return impl_->dmabuf_import;
-}
-std::optional<std::pair<int64_t, int64_t>> VulkanContext::drm_render_node() const {
-  return impl_->render_node;
-}
 bool VulkanContext::imports_host_memory() const {
   return impl_->external_memory_host;
+}
+size_t VulkanContext::host_import_alignment() const {
+  return size_t(impl_->host_import_alignment);
 }
 
 std::vector<GpuInfo> list_gpus() {

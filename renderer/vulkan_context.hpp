@@ -40,10 +40,8 @@ class VulkanContext {
   uint64_t validation_message_count() const;
   bool has_timestamps() const;
   bool imports_host_memory() const;  // VK_EXT_external_memory_host
-  bool imports_dmabuf() const;       // VK_EXT_external_memory_dma_buf
-  // The device's DRM render node (major, minor), when the driver tells (VK_EXT_physical_device_drm): a VA-API
-  // device on the same node is the same GPU, so the NV12 pass can write into its surfaces directly.
-  std::optional<std::pair<int64_t, int64_t>> drm_render_node() const;
+  // What host memory imported into the device must be aligned to (minImportedHostPointerAlignment).
+  size_t host_import_alignment() const;
 
   struct Impl;
   Impl& impl() { return *impl_; }

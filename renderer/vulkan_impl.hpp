@@ -70,8 +70,6 @@ struct VulkanContext::Impl {
   bool timestamps = false;
   float timestamp_period_ns = 1.0f;
   bool external_memory_host = false;
-  bool dmabuf_import = false;
-  std::optional<std::pair<int64_t, int64_t>> render_node;  // DRM major/minor of the render node
   vk::DeviceSize host_import_alignment = 4096;
   vk::PhysicalDeviceMemoryProperties memory_properties;
   std::atomic<uint64_t> validation_messages{0};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -198,7 +199,11 @@ ReplayResult run_replay(const ReplayOptions& o) {
     frame.coded_width = rendered.metadata.coded_width;
     frame.coded_height = rendered.metadata.coded_height;
     const ImageRgba8 rendered_image{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
-    const std::vector<uint8_t> rendered_y(f.nv12[0].y.begin(), f.nv12[0].y.end());
+    const Nv12View nv12 = stage.picture(rendered);  // the picture the encoder takes (luma for PSNR/SSIM)
+    std::vector<uint8_t> rendered_y(size_t(nv12.width) * size_t(nv12.height));
+    for (int row = 0; row < nv12.height; ++row)
+      std::memcpy(&rendered_y[size_t(row) * size_t(nv12.width)], &nv12.y[size_t(row) * size_t(nv12.y_stride)],
+                  size_t(nv12.width));
     // After a lost frame the client asks for a keyframe; giving it at once (not when the request happens to
     // arrive) keeps the run deterministic for the same losses.
     const StageEncoded au = stage.encode(

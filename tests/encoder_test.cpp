@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/error.hpp"
 #include "core/synthetic_trace.hpp"
 #include "encoder/video_decoder.hpp"
@@ -224,16 +226,46 @@ TEST(Encoder, a_picture_of_the_wrong_size_or_format_is_refused) {
       Error);
 }
 
-TEST(Encoder, software_backends_offer_no_device_pictures_so_the_renderer_keeps_the_host_path) {
+TEST(Encoder, lends_a_bounded_pool_of_aligned_host_pictures_and_takes_back_only_its_own) {
   auto encoder = VideoEncoder::open(
-      EncoderConfig{.codec = Codec::kH264, .backend = "x264", .width = 64, .height = 32, .fps = 30});
-  EXPECT_FALSE(encoder->render_node().has_value());
-  EXPECT_FALSE(encoder->acquire_device_picture().has_value());
-  EXPECT_THROW(encoder->encode_device_picture(DevicePicture{}, 0, 0, false), Error);
-  // The renderer's side of that decision: lavapipe has no DRM render node to match a VA-API device with.
-  if (test::vulkan()->gpu().type == "cpu") {
-    EXPECT_FALSE(test::vulkan()->drm_render_node().has_value());
+      EncoderConfig{.codec = Codec::kH264, .backend = "x264", .width = 100, .height = 32, .fps = 30});
+  std::vector<HostPicture> lent;
+  while (auto picture = encoder->acquire_host_picture(4096)) {
+    ASSERT_LT(lent.size(), 16u) << "the pool is not bounded";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(picture->data) % 4096, 0u);
+    EXPECT_EQ(picture->size % 4096, 0u);
+    EXPECT_GE(picture->y_pitch, 100u);
+    EXPECT_GE(picture->uv_offset, picture->y_pitch * 32);
+    EXPECT_GE(picture->size, uint64_t(picture->uv_offset) + picture->uv_pitch * 16);
+    lent.push_back(*picture);
   }
+  ASSERT_GE(lent.size(), 3u) << "fewer pictures than frames in flight";
+  encoder->release_host_picture(lent.back());
+  const auto again = encoder->acquire_host_picture(4096);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->data, lent.back().data);
+  // A picture the encoder did not lend (or lent and took back) is refused, not encoded.
+  HostPicture foreign = lent.front();
+  foreign.data = nullptr;
+  const EncodeRequest request{.picture = {.y = {}, .uv = {}, .width = 100, .height = 32}, .keyframe = true};
+  EXPECT_THROW(encoder->encode_host_picture(foreign, request), Error);
+  encoder->release_host_picture(lent.front());
+  EXPECT_THROW(encoder->encode_host_picture(lent.front(), request), Error);
+  // A lent picture encodes (grey, written in place) and comes back to the pool.
+  std::memset(lent[1].data + lent[1].y_offset, 128, size_t(lent[1].y_pitch) * 32);
+  std::memset(lent[1].data + lent[1].uv_offset, 128, size_t(lent[1].uv_pitch) * 16);
+  const AccessUnit& au = encoder->encode_host_picture(lent[1], request);
+  EXPECT_TRUE(au.keyframe);
+  EXPECT_FALSE(au.data.empty());
+  EXPECT_EQ(encoder->counters().pictures_in_place, 1u);
+  EXPECT_EQ(encoder->counters().pictures_copied, 0u);
+  EXPECT_TRUE(encoder->acquire_host_picture(4096).has_value());
+}
+
+TEST(Encoder, backends_that_do_not_take_nv12_lend_no_pictures_so_the_stage_copies) {
+  auto encoder = VideoEncoder::open(
+      EncoderConfig{.codec = Codec::kHevc, .backend = "x265", .width = 64, .height = 32, .fps = 30});
+  EXPECT_FALSE(encoder->acquire_host_picture(4096).has_value());
 }
 
 TEST(Decoder, garbage_is_refused_without_a_crash) {
