@@ -142,6 +142,43 @@ void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
   }
 }
 
+// summary.json (every frame, the regressions, the transport's totals) and report.html.
+void write_summary(const ReplayOptions& o, const ReplayTransport* transport, ReplayResult& result) {
+  json frames = json::array();
+  if (transport) {
+    const TransportTotals t = transport->totals();
+    result.frames_lost = t.frames_lost;
+    result.fec_recovered_fragments = t.fec_recovered_fragments;
+    result.retransmitted_fragments = t.retransmitted_fragments;
+    result.datagrams_lost_by_netsim = t.datagrams_lost_by_netsim;
+    result.keyframe_requests = t.keyframe_requests;
+  }
+  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f, transport != nullptr));
+  json regressions = json::array();
+  for (const Regression& r : result.regressions)
+    regressions.push_back({{"frame", r.frame}, {"what", r.what}});
+  json summary{{"scene", o.scene.filename().string()},
+               {"trace", o.trace.filename().string()},
+               {"eye_width", o.eye_width},
+               {"eye_height", o.eye_height},
+               {"fps", o.fps},
+               {"encoder", result.encoder_backend},
+               {"bitrate_bps", o.bitrate_bps},
+               {"frame_count", result.frames.size()},
+               {"baseline", o.baseline.string()},
+               {"regressions", regressions},
+               {"frames", frames}};
+  if (transport)
+    summary["transport"] = {{"netsim", o.netsim_args},
+                            {"seed", o.netsim_seed},
+                            {"frames_lost", result.frames_lost},
+                            {"fec_recovered_fragments", result.fec_recovered_fragments},
+                            {"retransmitted_fragments", result.retransmitted_fragments},
+                            {"datagrams_lost_by_netsim", result.datagrams_lost_by_netsim}};
+  std::ofstream(o.out / "summary.json") << summary.dump(1) << "\n";
+  write_report_html(o.out / "report.html", summary);
+}
+
 }  // namespace
 
 ReplayResult run_replay(const ReplayOptions& o) {
@@ -245,39 +282,7 @@ ReplayResult run_replay(const ReplayOptions& o) {
   }
   if (!o.baseline.empty()) compare_with_baseline(o, result);
 
-  json frames = json::array();
-  if (transport) {
-    const TransportTotals t = transport->totals();
-    result.frames_lost = t.frames_lost;
-    result.fec_recovered_fragments = t.fec_recovered_fragments;
-    result.retransmitted_fragments = t.retransmitted_fragments;
-    result.datagrams_lost_by_netsim = t.datagrams_lost_by_netsim;
-    result.keyframe_requests = t.keyframe_requests;
-  }
-  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f, bool(transport)));
-  json regressions = json::array();
-  for (const Regression& r : result.regressions)
-    regressions.push_back({{"frame", r.frame}, {"what", r.what}});
-  json summary{{"scene", o.scene.filename().string()},
-               {"trace", o.trace.filename().string()},
-               {"eye_width", o.eye_width},
-               {"eye_height", o.eye_height},
-               {"fps", o.fps},
-               {"encoder", result.encoder_backend},
-               {"bitrate_bps", o.bitrate_bps},
-               {"frame_count", result.frames.size()},
-               {"baseline", o.baseline.string()},
-               {"regressions", regressions},
-               {"frames", frames}};
-  if (transport)
-    summary["transport"] = {{"netsim", o.netsim_args},
-                            {"seed", o.netsim_seed},
-                            {"frames_lost", result.frames_lost},
-                            {"fec_recovered_fragments", result.fec_recovered_fragments},
-                            {"retransmitted_fragments", result.retransmitted_fragments},
-                            {"datagrams_lost_by_netsim", result.datagrams_lost_by_netsim}};
-  std::ofstream(o.out / "summary.json") << summary.dump(1) << "\n";
-  write_report_html(o.out / "report.html", summary);
+  write_summary(o, transport.get(), result);
   return result;
 }
 
