@@ -205,12 +205,17 @@ class FrameDecoder {
     std::lock_guard lock(mutex_);
     return counts_.frames_decoded;
   }
+  uint64_t keyframes() const {
+    std::lock_guard lock(mutex_);
+    return counts_.keyframes;
+  }
   // The decoder's part of the report: frames, latency samples, saved PNGs, the streaming frame rate.
   void fill(ClientReport& report) const {
     std::lock_guard lock(mutex_);
     report.frames_decoded = counts_.frames_decoded;
     report.frames_late = counts_.frames_late;
     report.keyframes = counts_.keyframes;
+    report.video_bytes = counts_.video_bytes;
     report.fec_recovered_fragments = counts_.fec_recovered_fragments;
     report.retransmitted_fragments = counts_.retransmitted_fragments;
     report.latency_ms = counts_.latency_ms;
@@ -244,7 +249,7 @@ class FrameDecoder {
         }
         const int64_t decoded_ns = steady_now_ns();
         if (!got) continue;
-        measure(*m, frame, decoded_ns);
+        measure(*m, frame, decoded_ns, au.size());
         if (o_.on_decoded) o_.on_decoded(*m, picture, au.size());
         if (!o_.save_dir.empty() && index % uint64_t(o_.save_every) == 0) save(*m, picture);
         ++index;
@@ -256,7 +261,7 @@ class FrameDecoder {
 
   // Latency per stage: each a difference of timestamps the frame carries (node times converted by the
   // clock-sync offset), so they add up to the total.
-  void measure(const FrameMetadata& m, const ReceivedFrame& frame, int64_t decoded_ns) {
+  void measure(const FrameMetadata& m, const ReceivedFrame& frame, int64_t decoded_ns, size_t video_bytes) {
     auto to_client = [&](int64_t node_ns) { return client_.server_to_client_ns(node_ns); };
     const int64_t received = to_client(m.pose_received_ns);
     const std::array<std::pair<const char*, double>, 10> stages{
@@ -282,6 +287,7 @@ class FrameDecoder {
       ++counts_.frames_decoded;
       counts_.frames_late += late ? 1 : 0;
       counts_.keyframes += m.keyframe ? 1 : 0;
+      counts_.video_bytes += video_bytes;
       counts_.fec_recovered_fragments += uint64_t(frame.fec_recovered);
       counts_.retransmitted_fragments += uint64_t(frame.retransmitted);
     }
@@ -422,10 +428,23 @@ json ClientReport::to_json() const {
               {"duration_s", duration_s},
               {"fps", fps},
               {"bitrate_bps", bitrate_bps},
+              {"average_bitrate_bps", duration_s > 0 ? 8.0 * double(video_bytes) / duration_s : 0.0},
               {"rtt_ms", rtt_ms},
               {"latency_ms", latency},
+              {"windows", windows_json()},
               {"saved_frames", saved_frames.size()},
               {"room", room_json()}};
+}
+
+json ClientReport::windows_json() const {
+  json out = json::array();
+  for (const ReportWindow& w : windows)
+    out.push_back({{"end_s", w.end_s},
+                   {"frames_decoded", w.frames_decoded},
+                   {"frames_lost", w.frames_lost},
+                   {"keyframes", w.keyframes},
+                   {"bitrate_bps", w.bitrate_bps}});
+  return out;
 }
 
 json ClientReport::room_json() const {
@@ -447,6 +466,27 @@ json ClientReport::room_json() const {
 namespace {
 
 // The report: the decoder's frames and latencies, the transport's losses and rates, the room.
+// Closes a 10 s window: what was decoded, lost and keyframed in it.
+class WindowCounter {
+ public:
+  void close(double end_s, const FrameDecoder& decoder, const StreamClientStats& transport) {
+    const uint64_t decoded = decoder.frames_decoded(), keyframes = decoder.keyframes();
+    windows_.push_back(ReportWindow{.end_s = end_s,
+                                    .frames_decoded = decoded - decoded_,
+                                    .frames_lost = transport.frames.frames_lost - lost_,
+                                    .keyframes = keyframes - keyframes_,
+                                    .bitrate_bps = double(transport.received_bps)});
+    decoded_ = decoded;
+    keyframes_ = keyframes;
+    lost_ = transport.frames.frames_lost;
+  }
+  std::vector<ReportWindow> windows() const { return windows_; }
+
+ private:
+  std::vector<ReportWindow> windows_;
+  uint64_t decoded_ = 0, keyframes_ = 0, lost_ = 0;
+};
+
 ClientReport make_report(const ControlSession& session, const FrameDecoder& decoder, const RoomView& room,
                          const FrameQueue& queue, const StreamClientStats& transport, double elapsed_s) {
   ClientReport report;
@@ -517,8 +557,9 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   std::string failure;
   const int64_t start = steady_now_ns();
   const int64_t interval = 1'000'000'000LL / std::clamp(2 * o.fps, 60, 480);
-  int64_t next = start, last_check = start, last_progress = start;
+  int64_t next = start, last_check = start, last_progress = start, last_window = start;
   uint64_t pose_id = 0, last_decoded = 0;
+  WindowCounter windows;
   while (!stop && failure.empty()) {
     const int64_t now = steady_now_ns();
     if (double(now - start) * 1e-9 >= o.duration_s) break;
@@ -532,6 +573,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
       if (failure.empty() && now - last_progress > 10'000'000'000LL)
         failure = "no frames decoded for 10 s (node " + session.node_address() + ")";
     }
+    if (now - last_window >= 10'000'000'000LL) {
+      last_window = now;
+      windows.close(double(now - start) * 1e-9, decoder, client.stats());
+    }
     next += interval;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
@@ -543,7 +588,9 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   session.end();
   decoder.rethrow();
   if (!failure.empty()) throw_runtime(failure);
-  return make_report(session, decoder, room, queue, transport, elapsed);
+  ClientReport report = make_report(session, decoder, room, queue, transport, elapsed);
+  report.windows = windows.windows();
+  return report;
 }
 
 }  // namespace kairo

@@ -61,18 +61,30 @@ inline const std::vector<std::string>& latency_stage_names() {
   return names;
 }
 
+// What a stretch of the session looked like (every 10 s): a loss spiral or a keyframe storm shows here as it
+// happens, not only in the totals.
+struct ReportWindow {
+  double end_s = 0;  // since the stream started
+  uint64_t frames_decoded = 0, frames_lost = 0, keyframes = 0;
+  double bitrate_bps = 0;  // received, at the window's end
+};
+
 struct ClientReport {
   std::string session_id, node_address;
   uint64_t frames_sent = 0, frames_decoded = 0, frames_late = 0, frames_lost = 0, frames_recovered = 0;
   uint64_t keyframes = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
-  double duration_s = 0, fps = 0, bitrate_bps = 0, rtt_ms = 0;
+  uint64_t video_bytes = 0;  // decoded access units (the average bitrate is this over the duration)
+  double duration_s = 0, fps = 0, rtt_ms = 0;
+  double bitrate_bps = 0;  // received at the end (the transport's estimate window)
   std::map<std::string, std::vector<double>> latency_ms;  // per stage, one sample per decoded frame
+  std::vector<ReportWindow> windows;                     // one per 10 s
   std::vector<std::string> saved_frames;
   // Rooms: the members at the end and every event seen (each once, in order), node clock.
   std::vector<std::string> room_members;
   std::vector<wire::RoomEvent> room_events;
   uint64_t room_states = 0;
-  nlohmann::json room_json() const;  // null without a room
+  nlohmann::json room_json() const;     // null without a room
+  nlohmann::json windows_json() const;  // [{end_s, frames_decoded, frames_lost, keyframes, bitrate_bps}]
   nlohmann::json to_json() const;    // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
 };
 

@@ -279,7 +279,7 @@ class AvVideoEncoder final : public VideoEncoder {
 
   void apply_rate(AVCodecContext* c) const {
     c->bit_rate = config_.bitrate_bps;
-    c->rc_max_rate = spec_.max_rate_is_target ? config_.bitrate_bps : 0;  // CBR
+    c->rc_max_rate = spec_.max_rate_is_target ? config_.bitrate_bps : 0;  // VBV: never above the target
     c->rc_min_rate = spec_.family == BackendFamily::kSoftware ? 0 : config_.bitrate_bps;
     // VBV of about one frame: a frame can never take longer than one frame interval to send. Software
     // encoders get 1.5 frames (as Sunshine does) so that slices do not starve each other.

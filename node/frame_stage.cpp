@@ -127,7 +127,8 @@ int FrameStage::free_slots() const {
 StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettings& s, bool keyframe) {
   Impl& d = *impl_;
   const FrameMetadata& m = rendered.metadata;
-  if (m.coded_width != d.coded_width || m.coded_height != d.coded_height) {
+  const bool resized = m.coded_width != d.coded_width || m.coded_height != d.coded_height;
+  if (resized) {
     d.coded_width = m.coded_width;
     d.coded_height = m.coded_height;
     d.encoder->set_resolution(2 * d.coded_width, d.coded_height);
@@ -156,6 +157,7 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
   return StageEncoded{.metadata = std::span<const uint8_t>(d.metadata_bytes.data(), n),
                       .access_unit = au.data,
                       .keyframe = au.keyframe,
+                      .resized = resized,
                       .encode_start_ns = au.encode_start_ns,
                       .encode_end_ns = au.encode_end_ns};
 }

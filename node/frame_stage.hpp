@@ -56,6 +56,7 @@ struct StageEncoded {
   std::span<const uint8_t> metadata;     // FrameMetadata as sent in front of the access unit
   std::span<const uint8_t> access_unit;  // valid until the next encode()
   bool keyframe = false;
+  bool resized = false;  // the coded size changed at this frame (so it is a keyframe)
   int64_t encode_start_ns = 0, encode_end_ns = 0;
 };
 

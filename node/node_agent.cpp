@@ -167,6 +167,7 @@ struct NodeAgent::Impl {
                                                             .connect_timeout_s = options.connect_timeout_s,
                                                             .foveation = options.foveation,
                                                             .fixed_foveation = options.fixed_foveation,
+                                                            .picture_ceiling_bpp = options.picture_ceiling_bpp,
                                                             .record_dir = options.record_dir},
                                             spec.room.empty() ? nullptr : rooms.room(spec.room));
       spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}{}", id.substr(0, 8),

@@ -51,6 +51,16 @@ void NodeMetrics::quality_decision(const std::string& knob, const std::string& r
   ++decisions_[{knob, reason}];
 }
 
+void NodeMetrics::set_session_target(const std::string& session, int64_t bitrate_bps, const char* limited_by) {
+  std::lock_guard lock(mutex_);
+  session_targets_[session] = SessionTarget{bitrate_bps, limited_by};
+}
+
+void NodeMetrics::forget_session(const std::string& session) {
+  std::lock_guard lock(mutex_);
+  session_targets_.erase(session);
+}
+
 std::string NodeMetrics::render() const {
   std::string out;
   out += "# HELP kairo_frame_stage_duration_seconds Time each frame spent in each node stage.\n";
@@ -105,6 +115,18 @@ std::string NodeMetrics::render() const {
   out +=
       "# HELP kairo_rtt_seconds Latest round-trip time a client measured.\n# TYPE kairo_rtt_seconds gauge\n";
   out += "kairo_rtt_seconds " + number(double(rtt_us_.load()) * 1e-6) + "\n";
+  out += "# HELP kairo_keyframes_total Keyframes sent, by cause.\n# TYPE kairo_keyframes_total counter\n";
+  static constexpr const char* kKeyframeCauses[] = {"start", "loss", "resize", "encoder"};
+  static_assert(std::size(kKeyframeCauses) == size_t(KeyframeCause::kCount));
+  for (size_t i = 0; i < keyframes_.size(); ++i)
+    out += std::string("kairo_keyframes_total{cause=\"") + kKeyframeCauses[i] + "\"} " +
+           std::to_string(keyframes_[i].load()) + "\n";
+  out += "# HELP kairo_keyframe_requests_total Clients' keyframe requests: honoured, or answered already by a "
+         "keyframe sent after the loss.\n# TYPE kairo_keyframe_requests_total counter\n";
+  out += "kairo_keyframe_requests_total{outcome=\"honoured\"} " + std::to_string(keyframe_requests_[0].load()) +
+         "\n";
+  out += "kairo_keyframe_requests_total{outcome=\"answered_already\"} " +
+         std::to_string(keyframe_requests_[1].load()) + "\n";
   out += "# HELP kairo_sessions_active Sessions running on this node.\n# TYPE kairo_sessions_active gauge\n";
   out += "kairo_sessions_active " + std::to_string(active_.load()) + "\n";
   std::lock_guard lock(mutex_);
@@ -130,6 +152,11 @@ std::string NodeMetrics::render() const {
     out += std::string("kairo_room_events_total{kind=\"") +
            wire::room_event_name(wire::RoomEventKind(i + 1)) + "\"} " +
            std::to_string(room_events_[i].load()) + "\n";
+  out += "# HELP kairo_session_target_bitrate_bps A session's encoder target, by what limits it (link estimate, "
+         "picture ceiling, control plane cap).\n# TYPE kairo_session_target_bitrate_bps gauge\n";
+  for (const auto& [session, target] : session_targets_)
+    out += "kairo_session_target_bitrate_bps{session=\"" + session + "\",limited_by=\"" + target.limited_by +
+           "\"} " + std::to_string(target.bitrate_bps) + "\n";
   out += "# HELP kairo_room_members Sessions in multi-user rooms.\n# TYPE kairo_room_members gauge\n";
   out += "kairo_room_members " + std::to_string(room_events_[0].load() - room_events_[1].load()) + "\n";
   return out;

@@ -1,7 +1,7 @@
 #pragma once
-// The node's Prometheus metrics, aggregated over its sessions (never a session id as a label): per-stage
-// latency histograms, frames by outcome, video bytes, datagrams by kind, RTT, active sessions, encoder
-// backend, quality decisions. Lock-free counters on the frame path; render() writes the text format.
+// The node's Prometheus metrics, aggregated over its sessions: per-stage latency histograms, frames by
+// outcome, video bytes, datagrams by kind, RTT, active sessions, encoder backend, quality decisions,
+// keyframes by cause. One exception labels by session (a short id prefix): the bitrate target and its limit. Lock-free counters on the frame path; render() writes the text format.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -27,6 +27,9 @@ enum class Rejection {
   kMuxMalformed,    // the UDP mux could not read a header
   kCount
 };
+// Why a frame was coded as a keyframe: the session's first, a client's loss (a request not already answered
+// by a later keyframe), a change of coded size (the encoder restarts), or the encoder's own choice.
+enum class KeyframeCause { kStart, kLoss, kResize, kEncoder, kCount };
 // Path validation and retransmission control (streaming/stream_server.hpp).
 enum class PathEvent { kChallengeSent, kValidated, kAmplificationLimited, kRetransmissionSuppressed, kCount };
 
@@ -44,6 +47,16 @@ class NodeMetrics {
   }
   void add_path_events(PathEvent what, uint64_t n) { path_events_[size_t(what)] += n; }
   void set_rtt_seconds(double rtt) { rtt_us_ = int64_t(rtt * 1e6); }
+  void count_keyframe(KeyframeCause cause) { ++keyframes_[size_t(cause)]; }
+  void add_keyframe_requests(uint64_t honoured, uint64_t answered_already) {
+    keyframe_requests_[0] += honoured;
+    keyframe_requests_[1] += answered_already;
+  }
+  // Per session (labelled by the first 8 hex digits of its id: a node runs a handful, and a session's series
+  // go when it ends): the encoder's target and what holds it there (link, picture, cap), so that a session
+  // spiralling down shows on a dashboard before its user complains.
+  void set_session_target(const std::string& session, int64_t bitrate_bps, const char* limited_by);
+  void forget_session(const std::string& session);
   void session_started(const std::string& encoder_backend);
   void session_ended(const std::string& encoder_backend, bool failed);
   void quality_decision(const std::string& knob, const std::string& reason);
@@ -69,6 +82,8 @@ class NodeMetrics {
   std::atomic<uint64_t> mux_unknown_{0}, mux_malformed_{0};
   std::array<std::atomic<uint64_t>, size_t(PathEvent::kCount)> path_events_{};
   std::array<std::atomic<uint64_t>, 4> room_events_{};
+  std::array<std::atomic<uint64_t>, size_t(KeyframeCause::kCount)> keyframes_{};
+  std::array<std::atomic<uint64_t>, 2> keyframe_requests_{};  // honoured, answered already
   std::atomic<uint64_t> video_bytes_{0};
   std::atomic<int64_t> rtt_us_{0};
   std::atomic<int> active_{0};
@@ -77,6 +92,11 @@ class NodeMetrics {
   std::map<std::string, int> backends_;
   std::map<std::string, uint64_t> sessions_ended_;
   std::map<std::pair<std::string, std::string>, uint64_t> decisions_;
+  struct SessionTarget {
+    int64_t bitrate_bps = 0;
+    const char* limited_by = "initial";
+  };
+  std::map<std::string, SessionTarget> session_targets_;
 };
 
 }  // namespace kairo

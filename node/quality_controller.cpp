@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/foveation.hpp"
+
 namespace kairo {
 
 namespace {
@@ -17,7 +19,34 @@ QualityController::QualityController(const QualityCaps& caps, int eye_width, int
   settings_.fps = caps.max_fps;
   settings_.bitrate_bps =
       caps.max_bitrate_bps ? std::min(initial_bitrate_bps, *caps.max_bitrate_bps) : initial_bitrate_bps;
+  if (const int64_t ceiling = picture_ceiling_bps(); ceiling > 0 && settings_.bitrate_bps > ceiling) {
+    settings_.bitrate_bps = ceiling;
+    settings_.limited_by = BitrateLimit::kPicture;
+  }
   decisions_.reserve(8);
+}
+
+const char* bitrate_limit_name(BitrateLimit limit) {
+  switch (limit) {
+    case BitrateLimit::kInitial:
+      return "initial";
+    case BitrateLimit::kLink:
+      return "link";
+    case BitrateLimit::kPicture:
+      return "picture";
+    case BitrateLimit::kCap:
+      return "cap";
+  }
+  return "initial";
+}
+
+// The ceiling counts the pixels actually coded: foveation and resolution scale shrink the picture, and what
+// it needs with them.
+int64_t QualityController::picture_ceiling_bps() const {
+  if (caps_.picture_ceiling_bpp <= 0) return 0;
+  const glm::ivec2 coded =
+      coded_eye_size(eye_width_, eye_height_, settings_.resolution_scale, settings_.foveation);
+  return int64_t(caps_.picture_ceiling_bpp * 2.0 * double(coded.x) * double(coded.y) * settings_.fps);
 }
 
 double QualityController::bits_per_pixel(int64_t bitrate, int fps, double scale) const {
@@ -31,13 +60,22 @@ void QualityController::change(const char* knob, double from, double to, const c
 
 const std::vector<QualityDecision>& QualityController::update(const QualityInputs& in) {
   decisions_.clear();
-  // 1. Bitrate: what the transport can carry, under the control plane's cap.
+  // 1. Bitrate: the least of what the transport can carry, what the picture needs, and the control plane's
+  // cap.
   int64_t bitrate = in.transport_target_bps > 0 ? in.transport_target_bps : settings_.bitrate_bps;
   const char* reason = "bandwidth_estimate";
+  BitrateLimit limit = in.transport_target_bps > 0 ? BitrateLimit::kLink : settings_.limited_by;
+  if (const int64_t ceiling = picture_ceiling_bps(); ceiling > 0 && bitrate > ceiling) {
+    bitrate = ceiling;
+    reason = "picture_ceiling";
+    limit = BitrateLimit::kPicture;
+  }
   if (caps_.max_bitrate_bps && bitrate > *caps_.max_bitrate_bps) {
     bitrate = *caps_.max_bitrate_bps;
     reason = "control_plane_cap";
+    limit = BitrateLimit::kCap;
   }
+  settings_.limited_by = limit;
   // Ignore changes under 5 %: every reconfiguration costs the encoder something, and estimates wobble.
   const double relative = std::abs(double(bitrate - settings_.bitrate_bps)) / double(settings_.bitrate_bps);
   if (relative > 0.05 || (caps_.max_bitrate_bps && settings_.bitrate_bps > *caps_.max_bitrate_bps)) {

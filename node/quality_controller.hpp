@@ -19,15 +19,27 @@ struct QualityInputs {
   double slowest_stage_ms = 0;  // the node's slowest pipeline stage (render or encode), recent median
 };
 
+// Bits per coded pixel per frame above which the picture gains nothing worth the bits: on the project's
+// scenes (x264, VBV, no filler; bench/RESULTS.md "PSNR against bitrate"), 0.5 bpp decodes at 45 dB mean
+// PSNR, past visible loss. Without a ceiling the encoder spends whatever the link estimate allows.
+constexpr double kDefaultPictureCeilingBpp = 0.5;
+
 struct QualityCaps {
   std::optional<int64_t> max_bitrate_bps;  // from the control plane
   int max_fps = 90;                        // the session's requested frame rate
   int min_fps = 30;
   bool foveation_available = true;
+  double picture_ceiling_bpp = kDefaultPictureCeilingBpp;  // <= 0: none (the link and the cap only)
 };
+
+// What holds the bitrate where it is: the transport's estimate of the link, the picture's ceiling, or the
+// control plane's cap (or nothing yet).
+enum class BitrateLimit { kInitial, kLink, kPicture, kCap };
+const char* bitrate_limit_name(BitrateLimit limit);  // "initial", "link", "picture", "cap"
 
 struct QualitySettings {
   int64_t bitrate_bps = 10'000'000;
+  BitrateLimit limited_by = BitrateLimit::kInitial;
   int fps = 90;
   double resolution_scale = 1.0;  // 1, 0.75, 0.5 of the requested eye size
   float foveation = 0;            // 0 (off) .. 0.6
@@ -37,8 +49,8 @@ struct QualitySettings {
 struct QualityDecision {
   std::string knob;  // bitrate, fps, resolution_scale, foveation
   double from = 0, to = 0;
-  std::string reason;  // bandwidth_estimate, control_plane_cap, loss, node_load, client_decode, starved,
-                       // headroom
+  std::string reason;  // bandwidth_estimate, picture_ceiling, control_plane_cap, loss, node_load,
+                       // client_decode, starved, headroom
 };
 
 class QualityController {
@@ -59,6 +71,7 @@ class QualityController {
  private:
   void change(const char* knob, double from, double to, const char* reason);
   double bits_per_pixel(int64_t bitrate, int fps, double scale) const;
+  int64_t picture_ceiling_bps() const;  // 0: none
 
   QualityCaps caps_;
   int eye_width_, eye_height_;

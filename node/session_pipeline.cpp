@@ -119,6 +119,8 @@ struct SessionPipeline::Impl {
                             t.amplification_limited - counted.amplification_limited);
     metrics.add_path_events(PathEvent::kRetransmissionSuppressed,
                             t.retransmissions_suppressed - counted.retransmissions_suppressed);
+    const uint64_t answered = t.keyframe_requests_answered - counted.keyframe_requests_answered;
+    metrics.add_keyframe_requests(t.keyframe_requests - counted.keyframe_requests - answered, answered);
     counted = t;
   }
 
@@ -180,7 +182,8 @@ struct SessionPipeline::Impl {
     return QualityCaps{.max_bitrate_bps = max_bitrate_bps,
                        .max_fps = fps_cap,
                        .min_fps = std::min(fps_cap, std::max(10, spec.fps / 3)),
-                       .foveation_available = options.foveation && foveation.value_or(true)};
+                       .foveation_available = options.foveation && foveation.value_or(true),
+                       .picture_ceiling_bpp = options.picture_ceiling_bpp};
   }
 
   // The render loop, one step a line: wait for the tick, check the client, take its pose, adjust quality,
@@ -267,6 +270,8 @@ struct SessionPipeline::Impl {
       if (recorder) recorder->decision(t, d);
     }
     metrics.set_rtt_seconds(link.rtt_ms * 1e-3);
+    metrics.set_session_target(spec.id.substr(0, 8), r.quality->settings().bitrate_bps,
+                               bitrate_limit_name(r.quality->settings().limited_by));
     account_transport(transport->counters());
   }
 
@@ -349,9 +354,15 @@ struct SessionPipeline::Impl {
       const EncodeJob& work = *taken;
       const FrameMetadata& m = work.rendered.metadata;
       const QualitySettings& applied = work.settings;
+      const bool requested = !first && transport->take_keyframe_request();
       const StageEncoded sent =
           stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
-                        first || transport->take_keyframe_request());
+                        first || requested);
+      if (sent.keyframe)
+        metrics.count_keyframe(first       ? KeyframeCause::kStart
+                               : requested ? KeyframeCause::kLoss
+                               : sent.resized ? KeyframeCause::kResize
+                                              : KeyframeCause::kEncoder);
       first = false;
       handoff.give_back(work.rendered.frame);  // the slot can be rendered into again
       transport->send_frame(FrameInfo{.frame_id = m.frame_id,
@@ -433,6 +444,7 @@ SessionPipeline::~SessionPipeline() {
   d.account_transport(d.transport->counters());
   d.transport.reset();  // no message reaches the inbox after this
   d.leave_room();
+  d.metrics.forget_session(d.spec.id.substr(0, 8));
   d.metrics.session_ended(d.backend, d.has_failed);
   // Frames still collected but not released belong to the renderer, which frees all of its slots itself.
 }

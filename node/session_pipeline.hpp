@@ -15,6 +15,7 @@
 #include <string>
 
 #include "encoder/video_encoder.hpp"
+#include "node/quality_controller.hpp"
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/session_transport.hpp"
 
@@ -45,6 +46,7 @@ struct PipelineOptions {
   double connect_timeout_s = 5.0;  // the client's first datagram within this, or the session fails
   bool foveation = true;           // the quality controller may squeeze the periphery
   float fixed_foveation = 0;       // > 0: always foveate this strongly (benchmarks, tests)
+  double picture_ceiling_bpp = kDefaultPictureCeilingBpp;  // bitrate ceiling per coded pixel; <= 0: none
   std::string record_dir{};        // non-empty: record poses, settings and events there (SessionRecorder)
 };
 

@@ -2,11 +2,14 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
+#include <algorithm>
 #include <boost/asio.hpp>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
+#include <vector>
 
 #include "core/error.hpp"
 #include "streaming/udp_address.hpp"
@@ -18,10 +21,23 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// One client's path through the relay, as a NAT keeps it: the client's address and an upstream socket of its
+// own, so that what the server sends back to that socket goes to that client. Several clients behind one
+// relay are several flows sharing one impaired link (one queue, one rate) in each direction.
+struct Flow {
+  explicit Flow(boost::asio::io_context& io) : upstream(io) {}
+  udp::endpoint client;
+  udp::socket upstream;
+  std::array<uint8_t, 2048> buffer{};
+  udp::endpoint sender;
+  Clock::time_point last_seen{};
+};
+
 struct Scheduled {
   Clock::time_point at;
   uint64_t order;  // ties keep arrival order
   bool upstream;
+  std::shared_ptr<Flow> flow;  // whose packet (kept alive while queued, even if the flow is dropped)
   std::array<uint8_t, 2048> data;
   size_t size;
   bool operator>(const Scheduled& other) const {
@@ -42,42 +58,69 @@ struct Link {
 struct Netsim::Impl {
   boost::asio::io_context io;
   udp::socket client_side{io};  // bound to --listen
-  udp::socket server_side{io};  // talks to --forward
-  udp::endpoint forward_to, client_from;
-  bool have_client = false;
+  udp::endpoint forward_to;
+  // At most kMaxFlows clients at once; a new one beyond that replaces the longest idle.
+  static constexpr size_t kMaxFlows = 64;
+  std::vector<std::shared_ptr<Flow>> flows;
   boost::asio::steady_timer timer{io};
   ImpairmentConfig config;
   std::atomic<double> rate{0};
   Link up, down;
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> queue;
   uint64_t order = 0;
-  std::array<uint8_t, 2048> buffer_up{}, buffer_down{};
-  udp::endpoint sender_up, sender_down;
+  std::array<uint8_t, 2048> buffer_up{};
+  udp::endpoint sender_up;
   mutable std::mutex counters_mutex;
   static constexpr size_t kMaxQueued = 20000;
 
   void receive_up() {
     client_side.async_receive_from(boost::asio::buffer(buffer_up), sender_up, [this](auto error, size_t n) {
       if (error == boost::asio::error::operation_aborted) return;
-      if (!error) {
-        client_from = sender_up;
-        have_client = true;
-        impair(true, buffer_up.data(), n);
-      }
+      if (!error)
+        if (const std::shared_ptr<Flow> flow = flow_of(sender_up)) impair(true, flow, buffer_up.data(), n);
       receive_up();
     });
   }
-  void receive_down() {
-    server_side.async_receive_from(boost::asio::buffer(buffer_down), sender_down,
-                                   [this](auto error, size_t n) {
-                                     if (error == boost::asio::error::operation_aborted) return;
-                                     if (!error && sender_down == forward_to)
-                                       impair(false, buffer_down.data(), n);
-                                     receive_down();
-                                   });
+
+  // The client's flow; a new client gets one (its own upstream socket), at the cost of the longest idle
+  // flow when all are taken. Null only when no socket can be opened.
+  std::shared_ptr<Flow> flow_of(const udp::endpoint& client) {
+    const auto now = Clock::now();
+    for (const auto& flow : flows)
+      if (flow->client == client) {
+        flow->last_seen = now;
+        return flow;
+      }
+    auto flow = std::make_shared<Flow>(io);
+    boost::system::error_code error;
+    flow->upstream.open(forward_to.protocol(), error);
+    if (!error) flow->upstream.bind(udp::endpoint(forward_to.protocol(), 0), error);
+    if (error) return nullptr;
+    flow->upstream.set_option(boost::asio::socket_base::receive_buffer_size(4 << 20), error);
+    flow->client = client;
+    flow->last_seen = now;
+    if (flows.size() >= kMaxFlows) {
+      auto idle = std::min_element(flows.begin(), flows.end(),
+                                   [](const auto& a, const auto& b) { return a->last_seen < b->last_seen; });
+      (*idle)->upstream.close(error);
+      *idle = flow;
+    } else {
+      flows.push_back(flow);
+    }
+    receive_down(flow);
+    return flow;
   }
 
-  void impair(bool upstream, const uint8_t* data, size_t size) {
+  void receive_down(const std::shared_ptr<Flow>& flow) {
+    flow->upstream.async_receive_from(
+        boost::asio::buffer(flow->buffer), flow->sender, [this, flow](auto error, size_t n) {
+          if (error == boost::asio::error::operation_aborted || !flow->upstream.is_open()) return;
+          if (!error && flow->sender == forward_to) impair(false, flow, flow->buffer.data(), n);
+          receive_down(flow);
+        });
+  }
+
+  void impair(bool upstream, const std::shared_ptr<Flow>& flow, const uint8_t* data, size_t size) {
     Link& link = upstream ? up : down;
     std::lock_guard lock(counters_mutex);
     ++link.counters.received;
@@ -121,8 +164,12 @@ struct Netsim::Impl {
         ++link.counters.queue_dropped;
         return;
       }
-      Scheduled s{
-          .at = at, .order = order++, .upstream = upstream, .data = {}, .size = std::min(size, size_t(2048))};
+      Scheduled s{.at = at,
+                  .order = order++,
+                  .upstream = upstream,
+                  .flow = flow,
+                  .data = {},
+                  .size = std::min(size, size_t(2048))};
       std::memcpy(s.data.data(), data, s.size);
       queue.push(s);
     }
@@ -145,11 +192,12 @@ struct Netsim::Impl {
       const Scheduled& s = queue.top();
       boost::system::error_code ignored;
       if (s.upstream) {
-        server_side.send_to(boost::asio::buffer(s.data.data(), s.size), forward_to, 0, ignored);
+        if (s.flow->upstream.is_open())
+          s.flow->upstream.send_to(boost::asio::buffer(s.data.data(), s.size), forward_to, 0, ignored);
         ++up.counters.forwarded;
         up.counters.bytes += s.size;
-      } else if (have_client) {
-        client_side.send_to(boost::asio::buffer(s.data.data(), s.size), client_from, 0, ignored);
+      } else {
+        client_side.send_to(boost::asio::buffer(s.data.data(), s.size), s.flow->client, 0, ignored);
         ++down.counters.forwarded;
         down.counters.bytes += s.size;
       }
@@ -172,11 +220,8 @@ Netsim::Netsim(const std::string& listen, const std::string& forward, const Impa
   impl_->client_side.open(listen_at.protocol());
   impl_->client_side.bind(listen_at, error);
   if (error) throw_runtime("netsim: cannot listen on " + listen + ": " + error.message());
-  impl_->server_side.open(impl_->forward_to.protocol());
-  impl_->server_side.bind(udp::endpoint(impl_->forward_to.protocol(), 0));
   const int buffer = 4 << 20;  // absorb bursts of a frame's fragments
   impl_->client_side.set_option(boost::asio::socket_base::receive_buffer_size(buffer), error);
-  impl_->server_side.set_option(boost::asio::socket_base::receive_buffer_size(buffer), error);
 }
 
 Netsim::~Netsim() {
@@ -189,7 +234,6 @@ uint16_t Netsim::listen_port() const {
 
 void Netsim::run() {
   impl_->receive_up();
-  impl_->receive_down();
   impl_->io.run();
 }
 

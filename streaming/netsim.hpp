@@ -2,7 +2,9 @@
 // A userspace UDP impairment relay (the kernel's netem is not available on our machines): a client sends to
 // `listen`, the relay forwards to `forward` and carries replies back, impairing both directions with random
 // or bursty (Gilbert-Elliott) loss, delay, jitter, reordering, duplication and a rate limit with a bounded
-// queue. Deterministic for a given seed and packet sequence.
+// queue. Deterministic for a given seed and packet sequence. Several clients may share one relay, as the
+// people of a room share one access point: each gets a flow of its own (an upstream socket, as a NAT would
+// give it, so replies reach the client they are for), and all flows share the one impaired link.
 #include <atomic>
 #include <cstdint>
 #include <memory>

@@ -31,6 +31,8 @@ struct TransportCounters {
   std::array<uint64_t, 6> rejected{};  // by OpenResult
   uint64_t inbox_dropped = 0, path_challenges = 0, paths_validated = 0, amplification_limited = 0,
            retransmissions_suppressed = 0;
+  // Keyframe requests received, and those a keyframe sent after the loss had answered already.
+  uint64_t keyframe_requests = 0, keyframe_requests_answered = 0;
 };
 
 class SessionTransport {

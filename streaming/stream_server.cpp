@@ -73,6 +73,7 @@ struct StreamServer::Impl {
   mutable std::mutex state_mutex;
   StreamServerStats stats;
   bool keyframe_requested = false;
+  std::optional<uint64_t> last_keyframe_sent;  // frame id
   std::thread thread;
   // Shared-socket mode: the inbox deliver() fills (a ring of fixed slots, no allocation per datagram).
   static constexpr size_t kInboxSlots = 64;
@@ -226,10 +227,17 @@ struct StreamServer::Impl {
         if (const auto report = wire::read_report(payload)) on_report(*report);
         return;
       case wire::PacketType::kKeyframeRequest:
-        if (wire::read_keyframe_request(payload)) {
+        if (const auto request = wire::read_keyframe_request(payload)) {
           std::lock_guard lock(state_mutex);
-          keyframe_requested = true;
           ++stats.keyframe_requests;
+          // One keyframe repairs every loss before it: a request for a frame older than the last keyframe
+          // sent (the later frames of the same burst, or a request that crossed that keyframe in flight) is
+          // answered already. Without this, each loss costs several keyframes, and under loss the large
+          // keyframes themselves cause the next losses.
+          if (last_keyframe_sent && request->lost_frame_id < *last_keyframe_sent)
+            ++stats.keyframe_requests_answered;
+          else
+            keyframe_requested = true;
         }
         return;
       case wire::PacketType::kPathResponse:
@@ -366,6 +374,7 @@ struct StreamServer::Impl {
     pace_spacing_ns = fragments > 1 ? int64_t(spread_ns) / (fragments - 1) : 0;
     {
       std::lock_guard lock(state_mutex);
+      if (info.keyframe) last_keyframe_sent = info.frame_id;
       ++stats.frames;
     }
     pace();

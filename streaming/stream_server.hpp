@@ -54,6 +54,7 @@ struct StreamServerStats {
   uint64_t path_challenges = 0, paths_validated = 0, amplification_limited = 0,
            retransmissions_suppressed = 0;
   uint64_t nacks = 0, keyframe_requests = 0, reports = 0, pings = 0, room_states = 0;
+  uint64_t keyframe_requests_answered = 0;  // for a loss a keyframe sent since then already repaired
   std::array<uint64_t, std::variant_size_v<UplinkMessage>> uplink{};  // delivered, by UplinkMessage index
   uint64_t unexpected = 0;  // authenticated but not for the server (its own kinds) or a refused payload
   std::array<uint64_t, 6> rejected{};  // by OpenResult

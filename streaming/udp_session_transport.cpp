@@ -49,7 +49,9 @@ class UdpSessionTransport final : public SessionTransport {
             .path_challenges = s.path_challenges,
             .paths_validated = s.paths_validated,
             .amplification_limited = s.amplification_limited,
-            .retransmissions_suppressed = s.retransmissions_suppressed};
+            .retransmissions_suppressed = s.retransmissions_suppressed,
+            .keyframe_requests = s.keyframe_requests,
+            .keyframe_requests_answered = s.keyframe_requests_answered};
   }
 
  private:

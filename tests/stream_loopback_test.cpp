@@ -2,6 +2,8 @@
 // NACK, pacing, reports and bandwidth estimation together. Bounded in time; loopback only.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -322,6 +324,73 @@ TEST(StreamLoopback, forged_and_garbage_datagrams_are_dropped_and_counted) {
   EXPECT_EQ(stats.pings, 0u);
   EXPECT_EQ(stats.rejected[size_t(OpenResult::kForged)], 50u);
   EXPECT_EQ(stats.rejected[size_t(OpenResult::kMalformed)], 50u);
+}
+
+// Several clients behind one relay (a room on one access point): each reply reaches the client it answers.
+// The relay used to send every reply to whichever client spoke last, so two sessions through it lost each
+// other's frames.
+TEST(Netsim, replies_go_back_to_the_client_they_answer_when_clients_share_the_relay) {
+  const auto udp_socket = [] {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any));
+    timeval timeout{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    return fd;
+  };
+  const auto port_of = [](int fd) {
+    sockaddr_in address{};
+    socklen_t length = sizeof(address);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    return ntohs(address.sin_port);
+  };
+  // The server echoes every datagram to whoever sent it (the relay's flow for that client).
+  const int server = udp_socket();
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    std::array<char, 64> buffer{};
+    while (!stop) {
+      sockaddr_in from{};
+      socklen_t length = sizeof(from);
+      const ssize_t n =
+          recvfrom(server, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &length);
+      if (n > 0) sendto(server, buffer.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from), length);
+    }
+  });
+  Netsim relay("127.0.0.1:0", "127.0.0.1:" + std::to_string(port_of(server)), ImpairmentConfig{.delay_ms = 1},
+               9);
+  relay.start();
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(relay.listen_port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::array<int, 3> clients{udp_socket(), udp_socket(), udp_socket()};
+  constexpr int kRounds = 40;
+  std::array<int, 3> own{}, foreign{};
+  for (int round = 0; round < kRounds; ++round) {
+    for (size_t c = 0; c < clients.size(); ++c) {
+      const char tag = char('a' + c);
+      sendto(clients[c], &tag, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    }
+    for (size_t c = 0; c < clients.size(); ++c) {
+      char reply = 0;
+      if (recv(clients[c], &reply, 1, 0) == 1) ++(reply == char('a' + c) ? own[c] : foreign[c]);
+    }
+  }
+  stop = true;
+  sendto(server, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));  // wake the echo thread
+  shutdown(server, SHUT_RDWR);
+  echo.join();
+  relay.stop();
+  for (size_t c = 0; c < clients.size(); ++c) {
+    EXPECT_EQ(own[c], kRounds) << "client " << c;
+    EXPECT_EQ(foreign[c], 0) << "client " << c << " got another client's replies";
+    close(clients[c]);
+  }
+  close(server);
+  EXPECT_EQ(relay.counters(true).forwarded, uint64_t(clients.size() * kRounds));
 }
 
 }  // namespace
