@@ -52,7 +52,7 @@ pids+=($!)
 node_args=()
 [ -n "$bpp" ] && node_args+=(--max-bits-per-pixel "$bpp")
 build/kairo node --control "http://127.0.0.1:$control_port" --listen-udp "127.0.0.1:$node_port" \
-  --max-sessions "$sessions" "${node_args[@]}" 2>"$out/node.log" &
+  --max-sessions "$sessions" --log-level info "${node_args[@]}" 2>"$out/node.log" &
 pids+=($!)
 build/kairo netsim --listen "127.0.0.1:$relay_port" --forward "127.0.0.1:$node_port" --rate "$rate" \
   --loss "$loss" --delay "$delay" --seed 1 >"$out/netsim.json" 2>"$out/netsim.log" &
@@ -76,9 +76,9 @@ kill -TERM "$netsim_pid" 2>/dev/null || true
 wait "$netsim_pid" 2>/dev/null || true
 [ "$failed" = 0 ] || { echo "shared-link: a client failed (logs in $out)" >&2; tail -n 3 "$out"/client-*.log >&2; }
 
-python3 - "$out" "$sessions" "$rate" "$label" <<'PY'
+python3 - "$out" "$sessions" "$rate" "$label" "$duration" <<'PY'
 import json, sys, glob
-out, n, rate, label = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+out, n, rate, label, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 total = 0.0
 p99s = []
 print(f"shared-link {label}")
@@ -93,6 +93,9 @@ for path in sorted(glob.glob(out + "/report-*.json")):
           f"({100.0 * r['frames_lost'] / sent:.2f} % lost, worst 10 s window {worst} lost), "
           f"{r['keyframes']} keyframes ({100.0 * r['keyframes'] / sent:.2f} %), "
           f"latency p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms")
-share = f", {100.0 * total / rate:.0f} % of the {rate:g} Mbit/s link" if rate > 0 else ""
+# The link carries the wire rate (video, parity, retransmissions, headers): netsim's downstream bytes over
+# the time the clients streamed (the relay also ran a few seconds before and after, so this is a floor).
+wire = json.load(open(out + "/netsim.json"))["downstream"]["bytes"] * 8 / 1e6 / duration
+share = f", wire {wire:.2f} Mbit/s = {100.0 * wire / rate:.0f} % of the {rate:g} Mbit/s link" if rate > 0 else ""
 print(f"  total video {total:.2f} Mbit/s{share}")
 PY

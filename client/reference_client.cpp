@@ -248,7 +248,10 @@ class FrameDecoder {
           spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
         }
         const int64_t decoded_ns = steady_now_ns();
-        if (!got) continue;
+        if (!got) {
+          client_.request_keyframe(m->frame_id);  // a broken reference chain repairs only at a keyframe
+          continue;
+        }
         measure(*m, frame, decoded_ns, au.size());
         if (o_.on_decoded) o_.on_decoded(*m, picture, au.size());
         if (!o_.save_dir.empty() && index % uint64_t(o_.save_every) == 0) save(*m, picture);

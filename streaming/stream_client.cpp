@@ -255,6 +255,16 @@ void StreamClient::send_hand(const wire::HandMessage& hand) {
   });
 }
 
+void StreamClient::request_keyframe(uint64_t frame_id) {
+  boost::asio::post(impl_->io, [this, frame_id] {
+    std::array<uint8_t, wire::KeyframeRequestMessage::kSize> buffer{};
+    wire::write(wire::KeyframeRequestMessage{.lost_frame_id = frame_id}, buffer);
+    impl_->send(wire::PacketType::kKeyframeRequest, buffer);
+    std::lock_guard lock(impl_->mutex);
+    ++impl_->stats.keyframe_requests;
+  });
+}
+
 void StreamClient::set_decode_ms(float ms) {
   impl_->decode_ms = ms;
 }

@@ -49,6 +49,10 @@ class StreamClient {
   void send_input(const wire::InputMessage& input);  // thread-safe
   void send_hand(const wire::HandMessage& hand);     // thread-safe
   void set_decode_ms(float ms);                      // reported to the server
+  // Thread-safe: the decoder could not decode `frame_id` (its reference chain is broken, e.g. the stream's
+  // first keyframe never arrived): ask for a keyframe. The server ignores it when a keyframe sent after that
+  // frame already repairs it, so asking once per undecodable frame costs no extra keyframes.
+  void request_keyframe(uint64_t frame_id);
   StreamClientStats stats() const;
   int64_t server_to_client_ns(int64_t server_ns) const;
 
