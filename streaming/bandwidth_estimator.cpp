@@ -99,9 +99,13 @@ void LossBasedController::on_report(uint64_t received, uint64_t expected, int64_
     if (loss > 0.10) {
       rate_bps_ *= 1.0 - 0.5 * loss;
     } else if (loss < 0.02) {
-      // Without loss the loss-based bound must not hold back the delay-based one (as libwebrtc does).
+      // Without loss the loss-based bound must not hold back the delay-based one (as libwebrtc does), and
+      // after a loss burst it returns to it at once.
       rate_bps_ = std::max(rate_bps_ * 1.05, double(delay_based_bps));
     }
+    // Nor float above it: a bound far above what the link has shown would let the next loss burst pass
+    // without a decrease.
+    if (delay_based_bps > 0) rate_bps_ = std::min(rate_bps_, double(delay_based_bps));
     rate_bps_ = std::clamp(rate_bps_, double(min_bps_), double(max_bps_));
     window_start_ns_ = now_ns;
     window_received_ = window_expected_ = 0;

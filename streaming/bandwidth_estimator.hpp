@@ -10,8 +10,8 @@
 //
 // Sender side (LossBasedController): from the loss fraction p measured over windows of at least 500 ms
 // (reports come every 50 ms; reacting to each would compound), +5 % (or up to the delay-based estimate) when
-// p < 2 %, x (1 - 0.5 p) when p > 10 %; the target is min(loss-based, receiver's delay-based estimate),
-// clamped.
+// p < 2 % (back to the delay-based estimate at once after a loss burst, never above it), x (1 - 0.5 p) when
+// p > 10 %; the target is min(loss-based, receiver's delay-based estimate), clamped.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,5 @@
 #include "streaming/stream_server.hpp"
+#include "streaming/keyframe_requests.hpp"
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
@@ -72,8 +73,7 @@ struct StreamServer::Impl {
   uint64_t wire_bytes = 0, video_payload = 0;
   mutable std::mutex state_mutex;
   StreamServerStats stats;
-  bool keyframe_requested = false;
-  std::optional<uint64_t> last_keyframe_sent;  // frame id
+  KeyframeRequests keyframe_requests;  // guarded by state_mutex
   std::thread thread;
   // Shared-socket mode: the inbox deliver() fills (a ring of fixed slots, no allocation per datagram).
   static constexpr size_t kInboxSlots = 64;
@@ -229,15 +229,9 @@ struct StreamServer::Impl {
       case wire::PacketType::kKeyframeRequest:
         if (const auto request = wire::read_keyframe_request(payload)) {
           std::lock_guard lock(state_mutex);
-          ++stats.keyframe_requests;
-          // One keyframe repairs every loss before it: a request for a frame older than the last keyframe
-          // sent (the later frames of the same burst, or a request that crossed that keyframe in flight) is
-          // answered already. Without this, each loss costs several keyframes, and under loss the large
-          // keyframes themselves cause the next losses.
-          if (last_keyframe_sent && request->lost_frame_id < *last_keyframe_sent)
-            ++stats.keyframe_requests_answered;
-          else
-            keyframe_requested = true;
+          keyframe_requests.on_request(request->lost_frame_id);
+          stats.keyframe_requests = keyframe_requests.received();
+          stats.keyframe_requests_answered = keyframe_requests.answered_already();
         }
         return;
       case wire::PacketType::kPathResponse:
@@ -374,7 +368,7 @@ struct StreamServer::Impl {
     pace_spacing_ns = fragments > 1 ? int64_t(spread_ns) / (fragments - 1) : 0;
     {
       std::lock_guard lock(state_mutex);
-      if (info.keyframe) last_keyframe_sent = info.frame_id;
+      keyframe_requests.on_frame_sent(info.frame_id, info.keyframe);
       ++stats.frames;
     }
     pace();
@@ -513,7 +507,7 @@ int64_t StreamServer::target_bitrate_bps() const {
 
 bool StreamServer::take_keyframe_request() {
   std::lock_guard lock(impl_->state_mutex);
-  return std::exchange(impl_->keyframe_requested, false);
+  return impl_->keyframe_requests.take();
 }
 
 StreamServerStats StreamServer::stats() const {

@@ -1,0 +1,131 @@
+// Rate control as pure logic, replayed offline and deterministic: the picture ceiling, keyframe requests
+// under a loss burst, and the estimate's recovery after one.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "node/quality_controller.hpp"
+#include "streaming/bandwidth_estimator.hpp"
+#include "streaming/keyframe_requests.hpp"
+
+namespace kairo {
+namespace {
+
+QualityInputs link(int64_t t_ms, int64_t transport_bps) {
+  return QualityInputs{.now_ns = t_ms * 1'000'000,
+                       .transport_target_bps = transport_bps,
+                       .client_decode_ms = 2,
+                       .slowest_stage_ms = 5};
+}
+
+TEST(RateControl, the_target_is_the_least_of_link_picture_ceiling_and_cap_and_says_which) {
+  // 2 x 256^2 at 30 fps: 0.5 bit per pixel is 1.97 Mbit/s.
+  QualityController q(
+      QualityCaps{
+          .max_bitrate_bps = std::nullopt, .max_fps = 30, .min_fps = 30, .foveation_available = false},
+      256, 256, 8'000'000);
+  EXPECT_EQ(q.settings().bitrate_bps, 1'966'080);  // the initial rate already under the ceiling
+  EXPECT_EQ(q.settings().limited_by, BitrateLimit::kPicture);
+  q.update(link(0, 200'000'000));  // an idle loopback link: the estimate says 200 Mbit/s
+  EXPECT_EQ(q.settings().bitrate_bps, 1'966'080);
+  EXPECT_EQ(q.settings().limited_by, BitrateLimit::kPicture);
+  const auto& d = q.update(link(100, 1'000'000));  // the link falls under the ceiling
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason, "bandwidth_estimate");
+  EXPECT_EQ(q.settings().bitrate_bps, 1'000'000);
+  EXPECT_EQ(q.settings().limited_by, BitrateLimit::kLink);
+  q.set_caps(
+      QualityCaps{.max_bitrate_bps = 500'000, .max_fps = 30, .min_fps = 30, .foveation_available = false});
+  q.update(link(200, 200'000'000));
+  EXPECT_EQ(q.settings().bitrate_bps, 500'000);
+  EXPECT_EQ(q.settings().limited_by, BitrateLimit::kCap);
+  // No ceiling configured: the link alone (the old behaviour, for a test of the estimator's reach).
+  QualityController open(QualityCaps{.max_bitrate_bps = std::nullopt,
+                                     .max_fps = 30,
+                                     .min_fps = 30,
+                                     .foveation_available = true,
+                                     .picture_ceiling_bpp = 0},
+                         256, 256, 8'000'000);
+  open.update(link(0, 200'000'000));
+  EXPECT_EQ(open.settings().bitrate_bps, 200'000'000);
+}
+
+TEST(RateControl, the_ceiling_counts_the_coded_pixels_so_foveation_lowers_it) {
+  QualityController q(QualityCaps{.max_bitrate_bps = std::nullopt, .max_fps = 30, .min_fps = 20}, 1024, 1024,
+                      500'000);
+  // Starved at 0.5 Mbit/s: foveation comes on (fewer coded pixels), and the ceiling follows the picture.
+  for (int t = 0; t < 3000; t += 100) q.update(link(t, 500'000));
+  ASSERT_GT(q.settings().foveation, 0.0f);
+  for (int t = 3000; t < 3500; t += 100) q.update(link(t, 500'000'000));
+  EXPECT_EQ(q.settings().limited_by, BitrateLimit::kPicture);
+  EXPECT_LT(q.settings().bitrate_bps, int64_t(0.5 * 2 * 1024 * 1024 * 30));
+}
+
+// A loss burst as the node saw it in the two-session spiral: the client loses frames 100-104 (one request
+// each, sent as each loss is found), the node encodes a keyframe at 106 meanwhile, and requests for the
+// burst's later frames cross it in flight. Each request used to force a keyframe of its own.
+TEST(RateControl, one_loss_burst_costs_one_keyframe_however_many_frames_it_took) {
+  KeyframeRequests policy;
+  int keyframes = 0;
+  uint64_t next_frame = 100;
+  const auto encode_and_send = [&] {
+    const bool keyframe = policy.take();
+    keyframes += keyframe ? 1 : 0;
+    policy.on_frame_sent(next_frame++, keyframe);
+  };
+  policy.on_frame_sent(0, true);  // the session's first frame
+  for (int i = 0; i < 100; ++i) policy.on_frame_sent(uint64_t(i + 1), false);
+  next_frame = 105;
+  EXPECT_TRUE(policy.on_request(100));
+  EXPECT_FALSE(policy.on_request(101));  // merged: a keyframe is due already
+  encode_and_send();                     // 105: the keyframe
+  EXPECT_FALSE(policy.on_request(102));  // crossed it in flight
+  EXPECT_FALSE(policy.on_request(103));
+  EXPECT_FALSE(policy.on_request(104));
+  for (int i = 0; i < 10; ++i) encode_and_send();
+  EXPECT_EQ(keyframes, 1);
+  EXPECT_EQ(policy.received(), 5u);
+  EXPECT_EQ(policy.answered_already(), 3u);
+  // A later, separate loss (after the keyframe) is a new one: honoured.
+  EXPECT_TRUE(policy.on_request(110));
+  encode_and_send();
+  EXPECT_EQ(keyframes, 2);
+  // The keyframe itself lost: the request names it, and it is honoured.
+  EXPECT_TRUE(policy.on_request(116));
+}
+
+TEST(RateControl, requests_while_the_keyframe_is_encoded_merge_and_a_replaced_keyframe_answers_nothing) {
+  KeyframeRequests policy;
+  policy.on_frame_sent(0, true);
+  EXPECT_TRUE(policy.on_request(5));
+  EXPECT_TRUE(policy.take());          // the encoder makes frame 8 a keyframe...
+  EXPECT_FALSE(policy.on_request(6));  // ...which answers a loss of frame 6
+  EXPECT_FALSE(policy.take());
+  policy.on_frame_sent(9, false);     // frame 8 was replaced by 9 before it went out
+  EXPECT_TRUE(policy.on_request(7));  // so the loss is still unanswered
+  EXPECT_TRUE(policy.take());
+}
+
+// The loss-based controller after a burst of loss: back to the rate it had within 2 s once the loss ends
+// (random loss does not move the delay-based estimate, which the controller returns to at once).
+TEST(RateControl, the_estimate_recovers_to_its_pre_loss_level_within_two_seconds_after_a_burst) {
+  LossBasedController rate(2'000'000, 100'000, 50'000'000);
+  const int64_t delay_based = 6'000'000;
+  int64_t t = 0;
+  const auto reports = [&](double seconds, double loss) {
+    for (const int64_t end = t + int64_t(seconds * 1e9); t < end; t += 50'000'000)
+      rate.on_report(uint64_t(100 * (1 - loss)), 100, delay_based, t);
+  };
+  reports(20, 0);
+  const int64_t before = rate.target_bps();
+  EXPECT_EQ(before, delay_based);
+  reports(1, 0.25);  // a burst: a quarter of the packets lost for a second
+  const int64_t during = rate.target_bps();
+  EXPECT_LT(during, before * 9 / 10);
+  reports(2, 0);
+  EXPECT_GE(rate.target_bps(), before * 95 / 100) << "during " << during;
+}
+
+}  // namespace
+}  // namespace kairo
