@@ -56,7 +56,8 @@ struct ControlPlane {
 // A node in this process, serving until destroyed.
 struct InProcessNode {
   explicit InProcessNode(const std::string& control_url, const std::string& metrics = "",
-                         int max_sessions = 2, float fixed_foveation = 0, const std::string& record_dir = "")
+                         int max_sessions = 2, float fixed_foveation = 0, const std::string& record_dir = "",
+                         double picture_ceiling_bpp = kDefaultPictureCeilingBpp)
       : agent(NodeOptions{.control_url = control_url,
                           .node_token = kNodeToken,
                           .listen_udp = "127.0.0.1:0",
@@ -65,6 +66,7 @@ struct InProcessNode {
                           .metrics_listen = metrics,
                           .name = "e2e-node",
                           .fixed_foveation = fixed_foveation,
+                          .picture_ceiling_bpp = picture_ceiling_bpp,
                           .record_dir = record_dir}) {
     thread = std::thread([this] { agent.run(stop); });
   }

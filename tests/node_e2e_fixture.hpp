@@ -3,16 +3,44 @@
 // per test, and the reference client's options for a small, quick session.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "client/reference_client.hpp"
 #include "control-plane/database.hpp"
+#include "core/clock.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo {
 
 using test::ControlPlane;
+
+// Frames as a client decoded them: when, and how many bytes of video.
+struct Timeline {
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, size_t>> frames;  // decode time, access unit bytes
+  void add(size_t bytes) {
+    std::lock_guard lock(mutex);
+    frames.emplace_back(steady_now_ns(), bytes);
+  }
+  // Video bit/s and frames/s decoded in [from, to) seconds after `start`.
+  std::pair<double, double> rates(int64_t start, double from, double to) {
+    std::lock_guard lock(mutex);
+    double bits = 0, n = 0;
+    for (const auto& [t, bytes] : frames) {
+      const double s = double(t - start) * 1e-9;
+      if (s >= from && s < to) {
+        bits += 8.0 * double(bytes);
+        ++n;
+      }
+    }
+    return {bits / (to - from), n / (to - from)};
+  }
+};
 
 class NodeEndToEnd : public ::testing::Test {
  protected:

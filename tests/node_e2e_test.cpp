@@ -109,6 +109,12 @@ TEST_F(NodeEndToEnd,
   EXPECT_GT(report.frames_sent, 20u);
   EXPECT_GE(double(report.frames_decoded), 0.95 * double(report.frames_sent))
       << report.frames_decoded << " of " << report.frames_sent;
+  // Nothing in the way on loopback, yet the stream stays at what the picture needs (x264 once padded every
+  // frame up to the estimate: 150-250 Mbit/s for this picture).
+  const double mbitps = 8.0 * double(report.video_bytes) / report.duration_s * 1e-6;
+  std::printf("%.2f Mbit/s of video\n", mbitps);
+  EXPECT_LT(mbitps, 10.0);
+  EXPECT_GT(mbitps, 0.2);
   // The stages add up to the total, frame by frame (they are measured, not inferred).
   const auto& total = report.latency_ms.at("total");
   for (size_t i = 0; i < total.size(); ++i) {
@@ -133,7 +139,12 @@ TEST_F(NodeEndToEnd,
     ASSERT_EQ(f.nv12[0].width, k.width);
     direct.emplace_back(f.nv12[0].y.begin(), f.nv12[0].y.end());
     renderer.release(f);
-    EXPECT_GE(plane_psnr(direct.back(), k.y), 30.0) << "frame " << k.metadata.frame_id;
+    // The picture ceiling (0.5 bit per pixel) buys at least 40 dB once the stream is past its first
+    // keyframe, which the one-frame VBV keeps small.
+    const double psnr = plane_psnr(direct.back(), k.y);
+    std::printf("frame %llu: %.1f dB against a direct render\n",
+                static_cast<unsigned long long>(k.metadata.frame_id), psnr);
+    EXPECT_GE(psnr, k.metadata.frame_id == 0 ? 35.0 : 40.0) << "frame " << k.metadata.frame_id;
   }
   // The head moved along the trace: frames rendered for different poses differ (the pose is what it
   // claims: a direct render of it matches, a render of another pose does not).
@@ -296,29 +307,6 @@ TEST_F(NodeEndToEnd, a_killed_node_is_marked_down_and_the_client_gets_a_clear_er
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0]["state"], "down");
 }
-
-// Decoded frames over time, for rates per window.
-struct Timeline {
-  std::mutex mutex;
-  std::vector<std::pair<int64_t, size_t>> frames;  // decode time, access unit bytes
-  void add(size_t bytes) {
-    std::lock_guard lock(mutex);
-    frames.emplace_back(steady_now_ns(), bytes);
-  }
-  // Video bit/s and frames/s decoded in [from, to) seconds after `start`.
-  std::pair<double, double> rates(int64_t start, double from, double to) {
-    std::lock_guard lock(mutex);
-    double bits = 0, n = 0;
-    for (const auto& [t, bytes] : frames) {
-      const double s = double(t - start) * 1e-9;
-      if (s >= from && s < to) {
-        bits += 8.0 * double(bytes);
-        ++n;
-      }
-    }
-    return {bits / (to - from), n / (to - from)};
-  }
-};
 
 TEST_F(NodeEndToEnd, a_bandwidth_cap_lowers_the_bitrate_while_frames_keep_coming_and_lifting_it_recovers) {
   InProcessNode node(control->url());
