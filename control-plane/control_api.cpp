@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -546,7 +547,33 @@ struct ControlApi::Impl {
       {"PATCH", "/v1/sessions/{id}/quality", Access::kClientOrAbove, &Impl::set_quality},
   };
 
-  // The path's segments against a pattern's; {...} segments are captured. At most 8 segments.
+  // A captured path segment, percent-decoded (RFC 3986): clients must encode a room name's spaces, quotes or
+  // slashes. Nullopt for a malformed escape or an encoded NUL.
+  static std::optional<std::string> percent_decoded(std::string_view segment) {
+    std::string out;
+    out.reserve(segment.size());
+    const auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < segment.size(); ++i) {
+      if (segment[i] != '%') {
+        out += segment[i];
+        continue;
+      }
+      if (i + 2 >= segment.size()) return std::nullopt;
+      const int high = hex(segment[i + 1]), low = hex(segment[i + 2]);
+      if (high < 0 || low < 0 || (high == 0 && low == 0)) return std::nullopt;
+      out += char(high * 16 + low);
+      i += 2;
+    }
+    return out;
+  }
+
+  // The path's segments against a pattern's; {...} segments are captured (percent-decoded). At most 8
+  // segments.
   static bool matches(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
     params.clear();
     for (;;) {
@@ -558,8 +585,9 @@ struct ControlApi::Impl {
       const size_t path_end = std::min(path.find('/'), path.size());
       const std::string_view want = pattern.substr(0, pattern_end), got = path.substr(0, path_end);
       if (!want.empty() && want.front() == '{') {
-        if (got.empty()) return false;
-        params.emplace_back(got);
+        const std::optional<std::string> decoded = percent_decoded(got);
+        if (got.empty() || !decoded) return false;
+        params.push_back(*decoded);
       } else if (want != got) {
         return false;
       }

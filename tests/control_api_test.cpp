@@ -127,6 +127,60 @@ TEST_F(ControlApiTest, bad_requests_get_4xx_json_errors_never_500) {
   EXPECT_EQ(call("DELETE", "/v1/auth/login").status, 404);
 }
 
+// Injection that reaches SQL: names the validation accepts (quotes, semicolons, comment markers, braces and
+// backslashes are all printable) go into queries and text[] literals and come back verbatim; the tables are
+// still there. (A name refused by validation would prove nothing about the SQL.)
+TEST_F(ControlApiTest, names_full_of_sql_come_back_verbatim_and_change_nothing_else) {
+  const std::string admin = login("admin", "admin-password");
+  const std::string node_name = "n'); DELETE FROM nodes; --";
+  const std::string encoder = "x264:h264\"}, {\"evil\\";  // closes a quoted array element, then the array
+  const std::string scene = "vr-room', 'other'); DROP TABLE sessions; --";
+  const auto registered = call("POST", "/v1/nodes/register",
+                               json{{"name", node_name},
+                                    {"address", "127.0.0.1:1; DROP TABLE nodes"},
+                                    {"device", "d\\"},
+                                    {"encoders", {encoder, "x265:hevc"}},
+                                    {"scenes", {scene}},
+                                    {"max_sessions", 2}}
+                                   .dump(),
+                               "static-node-token-for-tests");
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  const json nodes = json::parse(call("GET", "/v1/nodes", "", admin).body);
+  const json* node = nullptr;
+  for (const json& n : nodes)
+    if (n.value("name", "") == node_name) node = &n;
+  ASSERT_NE(node, nullptr) << nodes.dump();
+  EXPECT_EQ((*node)["address"], "127.0.0.1:1; DROP TABLE nodes");
+  // The text[] literals held every element verbatim: a session on that scene, for the codec of the element
+  // after the hostile one, is placed on this node.
+  const auto session = call(
+      "POST", "/v1/sessions",
+      json{{"scene", scene}, {"eye_width", 256}, {"eye_height", 256}, {"fps", 30}, {"codec", "hevc"}}.dump(),
+      admin);
+  ASSERT_EQ(session.status, 201) << session.body;
+  EXPECT_EQ(json::parse(session.body)["node_id"], (*node)["node_id"]);
+  EXPECT_EQ(
+      call("POST", "/v1/sessions",
+           json{{"scene", "vr-room"}, {"eye_width", 256}, {"eye_height", 256}, {"fps", 30}}.dump(), admin)
+          .status,
+      503)
+      << "no other scene leaked into the node's list";
+  // A room by such a name, on that scene: stored, answered verbatim, deleted by the same name.
+  const std::string room = "r' OR '1'='1";
+  const auto created = call("POST", "/v1/rooms",
+                            json{{"name", room}, {"scene", scene}, {"members", json::array()}}.dump(), admin);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(json::parse(created.body)["name"], room);
+  EXPECT_EQ(call("POST", "/v1/rooms", json{{"name", "r' OR '1'='2"}, {"scene", scene}}.dump(), admin).status,
+            201)
+      << "a near-identical name is another room";
+  EXPECT_EQ(call("DELETE", "/v1/rooms/r'%20OR%20'1'%3D'1", "", admin).status, 204);
+  EXPECT_EQ(call("DELETE", "/v1/rooms/r'%20OR%20'1'%3D'1", "", admin).status, 404)
+      << "deleted once, and only it";
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+  EXPECT_GE(json::parse(call("GET", "/v1/nodes", "", admin).body).size(), 1u);
+}
+
 TEST_F(ControlApiTest, login_attempts_are_rate_limited_per_user_and_audited) {
   auth->create_user("frank", "frank-password", Role::kClient);
   int limited = 0;

@@ -100,9 +100,12 @@ TEST_F(NodeEndToEnd,
   };
   std::mutex mutex;
   std::vector<Kept> kept;
+  std::vector<double> seen_total_ms;  // pose sampled -> the test sees the decoded frame, on the test's clock
   ClientOptions options = client_options(5);
   options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p, size_t) {
+    const int64_t now = steady_now_ns();
     std::lock_guard lock(mutex);
+    seen_total_ms.push_back(double(now - m.pose_sample_ns) * 1e-6);
     if (m.frame_id % 8 == 0 && kept.size() < 12) kept.push_back({m, p.y, p.width, p.height});
   };
   const ClientReport report = run_client(options, std::atomic<bool>(false));
@@ -115,14 +118,17 @@ TEST_F(NodeEndToEnd,
   std::printf("%.2f Mbit/s of video\n", mbitps);
   EXPECT_LT(mbitps, 10.0);
   EXPECT_GT(mbitps, 0.2);
-  // The stages add up to the total, frame by frame (they are measured, not inferred).
+  // The client's latency against a clock outside it: the test's own reading when it sees each decoded frame
+  // (just after the client's, on the same thread), against the pose's sample time the frame carries back.
+  // And no stage is negative: a wrong clock-sync offset, or a node timestamp taken out of order, shows here.
   const auto& total = report.latency_ms.at("total");
+  ASSERT_EQ(total.size(), seen_total_ms.size());
   for (size_t i = 0; i < total.size(); ++i) {
-    double sum = 0;
-    for (const auto& stage : latency_stage_names())
-      if (stage != "total") sum += report.latency_ms.at(stage)[i];
-    EXPECT_NEAR(sum, total[i], 0.01);
+    EXPECT_LE(total[i], seen_total_ms[i] + 0.01) << "frame " << i;
+    EXPECT_GE(total[i], seen_total_ms[i] - 5.0) << "frame " << i;
   }
+  for (const auto& stage : latency_stage_names())
+    for (double ms : report.latency_ms.at(stage)) EXPECT_GE(ms, -1.0) << stage;  // 1 ms: clock-sync error
 
   // Each kept frame against a direct render of the poses it says it was rendered with.
   ASSERT_GE(kept.size(), 3u);
