@@ -2,7 +2,9 @@
 # The README's test command: installs what is missing, builds, and runs every test.
 #   1. unit, renderer, golden-image, stereo-geometry and CLI tests (ctest, Vulkan validation on);
 #   2. the 1000-frame soak test from an AddressSanitizer + LeakSanitizer build;
-#   3. a formatting check (.clang-format).
+#   3. the threaded transport, node logic and control plane tests from a ThreadSanitizer + UBSan build;
+#   4. a bounded libFuzzer run of the datagram parsers;
+#   5. a formatting check (.clang-format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,6 +21,22 @@ cmake --build build-asan --parallel "$(nproc)" --target kairo_render_soak_test k
 # Mesa's llvmpipe and LLVM keep a few process-lifetime allocations; those, and only those, are suppressed.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
   build-asan/tests/kairo_render_soak_test
+
+echo "== ThreadSanitizer + UBSan: transport, node logic, control plane"
+# The threaded code under TSan: the UDP transport (io threads, shared-socket inbox), the relay, rooms and
+# the quality logic, the control plane's HTTP server and database pool. Tests whose assertion is a timing
+# threshold (frames on time under loss, an estimate within a deadline) run in the normal build above: TSan
+# slows every memory access, so there they would measure TSan.
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKAIRO_TSAN=ON -DKAIRO_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan --parallel "$(nproc)" --target kairo_streaming_tests kairo_stream_loopback_tests \
+  kairo_node_logic_tests kairo_control_tests kairo
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+build-tsan/tests/kairo_streaming_tests --gtest_brief=1
+build-tsan/tests/kairo_stream_loopback_tests --gtest_brief=1 \
+  --gtest_filter='-*on_time*:*loss_in_bursts*:*rate_cap*'
+build-tsan/tests/kairo_node_logic_tests --gtest_brief=1
+build-tsan/tests/kairo_control_tests --gtest_brief=1
+unset TSAN_OPTIONS
 
 echo "== libFuzzer: datagram and message parsers (bounded)"
 mkdir -p build-fuzz

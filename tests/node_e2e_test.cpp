@@ -175,6 +175,13 @@ TEST_F(NodeEndToEnd,
   waitpid(prometheus, nullptr, 0);
   EXPECT_GT(frames, 0) << "Prometheus never saw kairo_frames_total from the node";
   std::filesystem::remove_all(prom_dir);
+  // Keyframes by cause: the session's first, and no other on a clean link; the session's target series went
+  // with the session.
+  const std::string text = control::http_request(metrics_port, "GET", "/metrics").body;
+  EXPECT_NE(text.find("kairo_keyframes_total{cause=\"start\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairo_keyframes_total{cause=\"loss\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairo_keyframe_requests_total{outcome=\"honoured\"} 0\n"), std::string::npos);
+  EXPECT_EQ(text.find("kairo_session_target_bitrate_bps{"), std::string::npos) << "a finished session's target";
 }
 
 TEST_F(NodeEndToEnd, a_killed_client_is_freed_by_the_node_within_5_s_and_recorded_ended) {
