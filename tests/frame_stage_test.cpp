@@ -97,5 +97,26 @@ TEST(FrameStage, a_frame_dropped_before_its_encode_gives_its_picture_back) {
   EXPECT_EQ(stage.encoder_counters().pictures_in_place, 1u);
 }
 
+// A node under load changes its frame rate often; a keyframe at each change was most of the keyframes a
+// CPU-bound node sent (bench/RESULTS.md, issue 20). The encoder keeps its rate and gets a scaled bitrate.
+TEST(FrameStage, a_frame_rate_change_costs_no_keyframe_and_keeps_bits_per_frame) {
+  FrameStage stage(room(), FrameStageConfig{.eye_width = 64,
+                                            .eye_height = 64,
+                                            .fps = 30,
+                                            .encoder_backend = "x264",
+                                            .bitrate_bps = 1'000'000,
+                                            .encoder_threads = 1});
+  int keyframes = 0;
+  for (int i = 0; i < 12; ++i) {
+    const FrameSettings s{.bitrate_bps = 1'000'000, .fps = i < 6 ? 30 : 15};
+    const StageRendered rendered =
+        stage.render(uint64_t(i), test::head_view(Pose{.position = {0.05f * float(i), 1.6f, 0}}), s, {}, 0);
+    keyframes += stage.encode(rendered, s, i == 0).keyframe ? 1 : 0;
+    stage.release(*rendered.frame);
+  }
+  EXPECT_EQ(keyframes, 1);
+  EXPECT_EQ(stage.encoder_bitrate_bps(), 1'000'000);  // the target, as set
+}
+
 }  // namespace
 }  // namespace kairo

@@ -154,17 +154,34 @@ for path in sorted(glob.glob(f"{source}/k8s/*.yaml")):
             if spec.get("securityContext", {}).get("runAsNonRoot") is not True:
                 fail(where, "pods must run as non-root")
 
-# Grafana: every metric the dashboard queries is one Kairo exports.
+# Grafana and the autoscaler: every metric they query is one Kairo exports. Exported means declared: the
+# text format's "# HELP <family>" line each family is written with (a name in a comment or a log line is not
+# a metric).
 exported = set()
 for src in glob.glob(f"{source}/node/*.cpp") + glob.glob(f"{source}/control-plane/*.cpp"):
-    exported |= set(re.findall(r"(kairo_[a-z_]+)", open(src).read()))
+    exported |= set(re.findall(r"# HELP (kairo_[a-z_]+) ", open(src).read()))
+if len(exported) < 10:
+    fail("metrics", f"only {len(exported)} metric families declared: the HELP lines were not found")
+
+
+def check_metric(where, metric):
+    base = re.sub(r"_(bucket|sum|count)$", "", metric)
+    if metric not in exported and base not in exported:
+        fail(where, f"{metric} is not exported by Kairo")
+
+
 dashboard = json.load(open(f"{source}/docker/grafana/dashboards/kairo.json"))
 for panel in dashboard["panels"]:
     for target in panel["targets"]:
         for metric in re.findall(r"(kairo_[a-z_]+)", target["expr"]):
-            base = re.sub(r"_(bucket|sum|count)$", "", metric)
-            if metric not in exported and base not in exported:
-                fail(f"dashboard panel {panel['title']!r}", f"{metric} is not exported by Kairo")
+            check_metric(f"dashboard panel {panel['title']!r}", metric)
+scaled_on = 0
+for doc in yaml.safe_load_all(open(f"{source}/k8s/autoscaling.yaml")):
+    for metric in re.findall(r"\b(kairo_[a-z_]+)\b", yaml.safe_dump(doc) if doc else ""):
+        check_metric("k8s/autoscaling.yaml", metric)
+        scaled_on += 1
+if scaled_on == 0:
+    fail("k8s/autoscaling.yaml", "scales on no Kairo metric")
 
 if errors:
     print("\n".join(errors))
