@@ -118,6 +118,7 @@ std::string substitute(std::string value, const EncoderConfig& config) {
   };
   replace("{slices}", std::to_string(std::max(1, config.slices)));
   replace("{threads}", std::to_string(config.threads));
+  replace("{filler}", config.constant_bitrate ? "1" : "0");
   return value;
 }
 

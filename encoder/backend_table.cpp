@@ -3,7 +3,8 @@
 namespace kairo {
 
 // Common to every backend (set on AVCodecContext in av_encoder.cpp): no B-frames, one-frame VBV (max rate =
-// target, no filler), infinite GOP with keyframes on request, low-delay flag. What follows is each encoder's private dialect.
+// target, no filler), infinite GOP with keyframes on request, low-delay flag. What follows is each encoder's
+// private dialect.
 const std::vector<BackendSpec>& backend_table() {
   static const std::vector<EncoderOption> nvenc_options = {
       {"preset", "p1", "fastest preset: latency over compression"},
@@ -34,10 +35,11 @@ const std::vector<BackendSpec>& backend_table() {
         {"tune", "zerolatency", "no lookahead, no frame threads, no B-frames: one frame in, one out"},
         {"forced-idr", "1", "a requested keyframe is an IDR"},
         {"x264-params",
-         "sliced-threads=1:slices={slices}:keyint=infinite:scenecut=0:repeat-headers=1",
+         "sliced-threads=1:slices={slices}:keyint=infinite:scenecut=0:filler={filler}:repeat-headers=1",
          "threads split each picture (no frame delay); infinite GOP; headers on every IDR for late joiners; "
-         "no filler: a picture that needs fewer bits than the target sends fewer (the VBV caps the rest); no "
-         "nal-hrd: x264 refuses bitrate reconfiguration with it"}}},
+         "no filler unless constant_bitrate asks: a picture that needs fewer bits than the target sends "
+         "fewer "
+         "(the VBV caps the rest); no nal-hrd: x264 refuses bitrate reconfiguration with it"}}},
       {"nvenc", Codec::kHevc, "hevc_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
       {"vaapi", Codec::kHevc, "hevc_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
       {"x265",

@@ -27,7 +27,10 @@ struct EncoderConfig {
   int slices = 4;                // independently decodable slices per picture (loss containment, parallelism)
   int threads = 0;               // 0: as many as cores
   int intra_refresh_frames = 0;  // >0: periodic intra refresh over that many frames instead of keyframes
-  std::string vaapi_device{};    // empty: the first /dev/dri/renderD* node
+  // Pad every frame up to the target (x264 filler): a constant rate on the wire, for links that want one.
+  // Off: the target is a ceiling (VBV), and a picture that needs fewer bits sends fewer.
+  bool constant_bitrate = false;
+  std::string vaapi_device{};  // empty: the first /dev/dri/renderD* node
 };
 
 // An NV12 picture in host memory (for example a RenderedFrame's nv12 views).

@@ -93,7 +93,9 @@ bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
   }
   s->parity_count[f->block] = f->parity_count;
   s->last_arrival_ns = now_ns;
-  s->last_send_ns = std::max(s->last_send_ns, f->send_time_ns);
+  // The send time of the last fragment the frame needed: parity arriving after the frame completed does
+  // not count (it made "network" = complete - last send read below zero).
+  if (!s->complete) s->last_send_ns = std::max(s->last_send_ns, f->send_time_ns);
   const size_t index = size_t(f->block) * 255 + f->fragment_index;
   if (s->complete || s->present[index] || s->received[f->block] >= f->data_count) {
     ++stats_.duplicates;

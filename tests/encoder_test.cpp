@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -127,7 +128,11 @@ TEST(Encoder, bitrate_changes_land_within_15_percent_without_a_keyframe) {
                                                   .width = 2 * c.eye_width,
                                                   .height = c.eye_height,
                                                   .fps = 30,
-                                                  .bitrate_bps = 400'000});
+                                                  .bitrate_bps = 400'000,
+                                                  .slices = 4,
+                                                  .threads = 0,
+                                                  .intra_refresh_frames = 0,
+                                                  .constant_bitrate = true});
   ASSERT_TRUE(encoder->reconfigures_in_place());
   uint64_t frame = 0;
   for (int64_t target : {400'000, 1'200'000, 250'000}) {
@@ -224,6 +229,34 @@ TEST(Encoder, a_picture_of_the_wrong_size_or_format_is_refused) {
   EXPECT_THROW(
       VideoEncoder::open(EncoderConfig{.codec = Codec::kH264, .backend = "x265", .width = 64, .height = 32}),
       Error);
+}
+
+// The default: the target is a ceiling. A picture that needs fewer bits sends fewer, and none ever more than
+// the VBV lets through; with constant_bitrate the same clip is padded up to the target.
+TEST(Encoder, without_filler_the_target_is_a_ceiling_not_a_quota) {
+  const RenderedClip& c = clip();
+  const auto encoded_mbits = [&](bool constant) {
+    auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                    .backend = "x264",
+                                                    .width = 2 * c.eye_width,
+                                                    .height = c.eye_height,
+                                                    .fps = 30,
+                                                    .bitrate_bps = 20'000'000,
+                                                    .slices = 4,
+                                                    .threads = 0,
+                                                    .intra_refresh_frames = 0,
+                                                    .constant_bitrate = constant});
+    uint64_t bytes = 0;
+    for (uint64_t frame = 0; frame < 90; ++frame)
+      bytes += encoder->encode(EncodeRequest{.frame_id = frame, .picture = c.side_by_side(frame % 90)})
+                   .data.size();
+    return double(bytes) * 8.0 / 3.0 * 1e-6;
+  };
+  const double vbv = encoded_mbits(false), padded = encoded_mbits(true);
+  std::printf("20 Mbit/s target: %.2f Mbit/s without filler, %.2f with\n", vbv, padded);
+  EXPECT_LT(vbv, 0.5 * padded);
+  EXPECT_LT(vbv, 20.0 * 1.15);
+  EXPECT_NEAR(padded / 20.0, 1.0, 0.15);
 }
 
 TEST(Encoder, lends_a_bounded_pool_of_aligned_host_pictures_and_takes_back_only_its_own) {
