@@ -49,9 +49,10 @@ Runner add_node_command(CLI::App& app) {
          "--admin-socket", o->admin_socket,
          "unix socket for kairo node-drain (default: $KAIRO_RUN_DIR or /tmp, /kairo-node-<udp port>.sock)")
       ->envname("KAIRO_ADMIN_SOCKET");
-  app.add_option("--max-bits-per-pixel", o->picture_ceiling_bpp,
-                 "a session's bitrate ceiling in bits per coded pixel per frame, where more bits buy no visible "
-                 "quality (0: none, the link estimate and caps only)")
+  app.add_option(
+         "--max-bits-per-pixel", o->picture_ceiling_bpp,
+         "a session's bitrate ceiling in bits per coded pixel per frame, where more bits buy no visible "
+         "quality (0: none, the link estimate and caps only)")
       ->envname("KAIRO_MAX_BITS_PER_PIXEL")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0));

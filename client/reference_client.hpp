@@ -77,7 +77,7 @@ struct ClientReport {
   double duration_s = 0, fps = 0, rtt_ms = 0;
   double bitrate_bps = 0;  // received at the end (the transport's estimate window)
   std::map<std::string, std::vector<double>> latency_ms;  // per stage, one sample per decoded frame
-  std::vector<ReportWindow> windows;                     // one per 10 s
+  std::vector<ReportWindow> windows;                      // one per 10 s
   std::vector<std::string> saved_frames;
   // Rooms: the members at the end and every event seen (each once, in order), node clock.
   std::vector<std::string> room_members;
@@ -85,7 +85,7 @@ struct ClientReport {
   uint64_t room_states = 0;
   nlohmann::json room_json() const;     // null without a room
   nlohmann::json windows_json() const;  // [{end_s, frames_decoded, frames_lost, keyframes, bitrate_bps}]
-  nlohmann::json to_json() const;    // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
+  nlohmann::json to_json() const;       // {frames_*, latency_ms: {stage: {p50, p99, mean}}, bitrate_bps, ...}
 };
 
 // Throws kairo::Error with a clear message: login refused, no capacity, the node went down (the control

@@ -160,16 +160,16 @@ struct NodeAgent::Impl {
         throw_invalid_input("malformed session id");
       spec.codec = parse_codec(s.codec());
       spec.key = SessionKey::from_hex(s.session_key());
-      auto pipeline =
-          std::make_unique<SessionPipeline>(spec, scene(spec.scene), udp_transport, metrics,
-                                            PipelineOptions{.encoder_backend = options.encoder_backend,
-                                                            .encoder_threads = options.encoder_threads,
-                                                            .connect_timeout_s = options.connect_timeout_s,
-                                                            .foveation = options.foveation,
-                                                            .fixed_foveation = options.fixed_foveation,
-                                                            .picture_ceiling_bpp = options.picture_ceiling_bpp,
-                                                            .record_dir = options.record_dir},
-                                            spec.room.empty() ? nullptr : rooms.room(spec.room));
+      auto pipeline = std::make_unique<SessionPipeline>(
+          spec, scene(spec.scene), udp_transport, metrics,
+          PipelineOptions{.encoder_backend = options.encoder_backend,
+                          .encoder_threads = options.encoder_threads,
+                          .connect_timeout_s = options.connect_timeout_s,
+                          .foveation = options.foveation,
+                          .fixed_foveation = options.fixed_foveation,
+                          .picture_ceiling_bpp = options.picture_ceiling_bpp,
+                          .record_dir = options.record_dir},
+          spec.room.empty() ? nullptr : rooms.room(spec.room));
       spdlog::info("session {} started: {} {}x{}x2 @ {} fps, encoder {}{}", id.substr(0, 8),
                    escape_for_log(spec.scene), spec.eye_width, spec.eye_height, spec.fps,
                    pipeline->stats().encoder_backend,

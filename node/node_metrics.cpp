@@ -51,7 +51,8 @@ void NodeMetrics::quality_decision(const std::string& knob, const std::string& r
   ++decisions_[{knob, reason}];
 }
 
-void NodeMetrics::set_session_target(const std::string& session, int64_t bitrate_bps, const char* limited_by) {
+void NodeMetrics::set_session_target(const std::string& session, int64_t bitrate_bps,
+                                     const char* limited_by) {
   std::lock_guard lock(mutex_);
   session_targets_[session] = SessionTarget{bitrate_bps, limited_by};
 }
@@ -121,10 +122,11 @@ std::string NodeMetrics::render() const {
   for (size_t i = 0; i < keyframes_.size(); ++i)
     out += std::string("kairo_keyframes_total{cause=\"") + kKeyframeCauses[i] + "\"} " +
            std::to_string(keyframes_[i].load()) + "\n";
-  out += "# HELP kairo_keyframe_requests_total Clients' keyframe requests: honoured, or answered already by a "
-         "keyframe sent after the loss.\n# TYPE kairo_keyframe_requests_total counter\n";
-  out += "kairo_keyframe_requests_total{outcome=\"honoured\"} " + std::to_string(keyframe_requests_[0].load()) +
-         "\n";
+  out +=
+      "# HELP kairo_keyframe_requests_total Clients' keyframe requests: honoured, or answered already by a "
+      "keyframe sent after the loss.\n# TYPE kairo_keyframe_requests_total counter\n";
+  out += "kairo_keyframe_requests_total{outcome=\"honoured\"} " +
+         std::to_string(keyframe_requests_[0].load()) + "\n";
   out += "kairo_keyframe_requests_total{outcome=\"answered_already\"} " +
          std::to_string(keyframe_requests_[1].load()) + "\n";
   out += "# HELP kairo_sessions_active Sessions running on this node.\n# TYPE kairo_sessions_active gauge\n";
@@ -152,8 +154,9 @@ std::string NodeMetrics::render() const {
     out += std::string("kairo_room_events_total{kind=\"") +
            wire::room_event_name(wire::RoomEventKind(i + 1)) + "\"} " +
            std::to_string(room_events_[i].load()) + "\n";
-  out += "# HELP kairo_session_target_bitrate_bps A session's encoder target, by what limits it (link estimate, "
-         "picture ceiling, control plane cap).\n# TYPE kairo_session_target_bitrate_bps gauge\n";
+  out +=
+      "# HELP kairo_session_target_bitrate_bps A session's encoder target, by what limits it (link estimate, "
+      "picture ceiling, control plane cap).\n# TYPE kairo_session_target_bitrate_bps gauge\n";
   for (const auto& [session, target] : session_targets_)
     out += "kairo_session_target_bitrate_bps{session=\"" + session + "\",limited_by=\"" + target.limited_by +
            "\"} " + std::to_string(target.bitrate_bps) + "\n";

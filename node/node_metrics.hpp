@@ -1,7 +1,8 @@
 #pragma once
 // The node's Prometheus metrics, aggregated over its sessions: per-stage latency histograms, frames by
 // outcome, video bytes, datagrams by kind, RTT, active sessions, encoder backend, quality decisions,
-// keyframes by cause. One exception labels by session (a short id prefix): the bitrate target and its limit. Lock-free counters on the frame path; render() writes the text format.
+// keyframes by cause. One exception labels by session (a short id prefix): the bitrate target and its limit.
+// Lock-free counters on the frame path; render() writes the text format.
 #include <array>
 #include <atomic>
 #include <cstdint>

@@ -359,8 +359,8 @@ struct SessionPipeline::Impl {
           stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
                         first || requested);
       if (sent.keyframe)
-        metrics.count_keyframe(first       ? KeyframeCause::kStart
-                               : requested ? KeyframeCause::kLoss
+        metrics.count_keyframe(first          ? KeyframeCause::kStart
+                               : requested    ? KeyframeCause::kLoss
                                : sent.resized ? KeyframeCause::kResize
                                               : KeyframeCause::kEncoder);
       first = false;

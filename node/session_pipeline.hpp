@@ -47,7 +47,7 @@ struct PipelineOptions {
   bool foveation = true;           // the quality controller may squeeze the periphery
   float fixed_foveation = 0;       // > 0: always foveate this strongly (benchmarks, tests)
   double picture_ceiling_bpp = kDefaultPictureCeilingBpp;  // bitrate ceiling per coded pixel; <= 0: none
-  std::string record_dir{};        // non-empty: record poses, settings and events there (SessionRecorder)
+  std::string record_dir{};  // non-empty: record poses, settings and events there (SessionRecorder)
 };
 
 struct SessionPipelineStats {
