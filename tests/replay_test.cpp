@@ -55,8 +55,12 @@ TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_nami
   const ReplayRun first =
       replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " + (dir / "one").string());
   ASSERT_EQ(first.exit_code, 0) << first.out;
-  const ReplayRun second = replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " +
-                                  (dir / "two").string() + " --baseline " + (dir / "one").string());
+  // Against the first run's baseline: identical pictures, so nothing regresses. Latency is left out of this
+  // verdict (--latency-floor 1000 ms): two runs on a shared, loaded 2-core machine differ by more than the
+  // default 50 % + 2 ms often enough to make this test a coin flip, and determinism is what it is about.
+  const ReplayRun second =
+      replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " + (dir / "two").string() +
+             " --baseline " + (dir / "one").string() + " --latency-floor 1000");
   ASSERT_EQ(second.exit_code, 0) << second.out;
   const auto a = summary(dir / "one"), b = summary(dir / "two");
   ASSERT_EQ(a["frames"].size(), 6u);
