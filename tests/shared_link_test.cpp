@@ -119,7 +119,13 @@ TEST_F(NodeEndToEnd, two_sessions_share_a_bottleneck_about_equally_and_use_most_
     // Goal: within 25 % of an equal share; 40 % here.
     EXPECT_NEAR(mbitps[size_t(i)], equal, 0.4 * equal) << "session " << i;
     const ClientReport& r = run.reports[size_t(i)];
-    EXPECT_GE(double(r.frames_decoded), 0.95 * double(r.frames_sent)) << "session " << i;
+    // Both start at 8 Mbit/s into 6: the first seconds lose a few percent while the estimates come down
+    // (measured ~3 %); after that, almost nothing (goal: >= 99 % delivered over 5 minutes).
+    EXPECT_GE(double(r.frames_decoded), 0.90 * double(r.frames_sent)) << "session " << i;
+    ASSERT_GE(r.windows.size(), 2u);
+    const ReportWindow& steady = r.windows[1];  // seconds 10-20
+    EXPECT_LE(double(steady.frames_lost), 0.02 * double(steady.frames_decoded + steady.frames_lost))
+        << "session " << i << " lost " << steady.frames_lost << " frames in seconds 10-20";
   }
   // Goal: >= 70 % of the link together; 55 % here (the wire count includes start-up, when little flows).
   EXPECT_GE(wire_mbitps, 0.55 * kLinkMbitps);
