@@ -8,6 +8,7 @@
 #include <xf86drm.h>
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -148,10 +149,7 @@ class AvVideoEncoder final : public VideoEncoder {
     const int64_t start_ns = steady_now_ns();  // the copy counts as encode time
     if (reopen_pending_) open_codec();         // before the copy: the frame may change size
     fill_frame(p);
-    {
-      std::lock_guard lock(host_pool_mutex_);
-      ++counters_.pictures_copied;
-    }
+    ++pictures_copied_;
     return encode_frame(frame_.get(), request, start_ns);
   }
 
@@ -203,7 +201,13 @@ class AvVideoEncoder final : public VideoEncoder {
   void set_fps(int fps) override {
     if (fps < 1 || fps > 1000) throw_invalid_input("frame rate out of range: " + std::to_string(fps));
     config_.fps = fps;
-    reopen_pending_ = true;  // rate control budgets bits per frame from the time base
+    // Rate control budgets bitrate / time-base rate bits a frame, and the time base is fixed once open. An
+    // encoder that reconfigures its bitrate in place keeps its time base and gets a bitrate scaled to the
+    // new rate (apply_rate): no reopen, so no keyframe, and a node under load changes its rate often.
+    if (spec_.reconfigures_bitrate)
+      apply_rate(codec_.get());
+    else
+      reopen_pending_ = true;
   }
   void set_resolution(int width, int height) override {
     if (width <= 0 || height <= 0 || width % 2 || height % 2 || width > 8192 || height > 8192)
@@ -243,7 +247,7 @@ class AvVideoEncoder final : public VideoEncoder {
     }
     h.frame->width = width;
     h.frame->height = height;
-    ++counters_.pictures_in_place;
+    ++pictures_in_place_;
     try {
       const AccessUnit& au = encode_frame(h.frame.get(), request, steady_now_ns());
       release_host_picture(picture);
@@ -261,8 +265,7 @@ class AvVideoEncoder final : public VideoEncoder {
   }
 
   EncoderCounters counters() const override {
-    std::lock_guard lock(host_pool_mutex_);
-    return counters_;
+    return EncoderCounters{.pictures_copied = pictures_copied_, .pictures_in_place = pictures_in_place_};
   }
 
   const std::string& backend() const override { return backend_; }
@@ -278,10 +281,13 @@ class AvVideoEncoder final : public VideoEncoder {
     }
   }
 
+  // The target as the encoder must be told it: scaled from the frame rate frames come at (config_.fps) to
+  // the rate of the time base it was opened with, so that each frame gets bitrate / fps bits.
   void apply_rate(AVCodecContext* c) const {
-    c->bit_rate = config_.bitrate_bps;
-    c->rc_max_rate = spec_.max_rate_is_target ? config_.bitrate_bps : 0;  // VBV: never above the target
-    c->rc_min_rate = spec_.family == BackendFamily::kSoftware ? 0 : config_.bitrate_bps;
+    const int64_t bitrate = config_.bitrate_bps * opened_fps_ / std::max(1, config_.fps);
+    c->bit_rate = bitrate;
+    c->rc_max_rate = spec_.max_rate_is_target ? bitrate : 0;  // VBV: never above the target
+    c->rc_min_rate = spec_.family == BackendFamily::kSoftware ? 0 : bitrate;
     // VBV of about one frame: a frame can never take longer than one frame interval to send. Software
     // encoders get 1.5 frames (as Sunshine does) so that slices do not starve each other.
     const double frames = spec_.family == BackendFamily::kSoftware ? 1.5 : 1.0;
@@ -301,6 +307,7 @@ class AvVideoEncoder final : public VideoEncoder {
     AVCodecContext* c = codec_.get();
     c->width = config_.width;
     c->height = config_.height;
+    opened_fps_ = config_.fps;
     c->time_base = AVRational{1, config_.fps};
     c->framerate = AVRational{config_.fps, 1};
     c->max_b_frames = 0;  // B-frames need future frames: latency
@@ -392,6 +399,7 @@ class AvVideoEncoder final : public VideoEncoder {
   const BackendSpec& spec_;
   EncoderConfig config_;
   const int opened_width_, opened_height_;  // the host pool's picture size
+  int opened_fps_ = 30;                     // the time base's rate (apply_rate)
   std::string backend_, encoder_name_;
   std::unique_ptr<AVCodecContext, AvCodecContextDeleter> codec_;
   std::unique_ptr<AVBufferRef, AvBufferDeleter> hw_device_;
@@ -399,8 +407,8 @@ class AvVideoEncoder final : public VideoEncoder {
   std::unique_ptr<AVPacket, AvPacketDeleter> packet_;
   // The host pool lent to the renderer: NV12 pictures at the size the encoder was opened with, each wrapped
   // once in an AVFrame (whose buffer reference count tells when libavcodec is done with it). Allocated on
-  // first use, never per frame; the mutex guards only the pool's flags and the counters (the renderer's
-  // thread lends while the encoder's thread encodes).
+  // first use, never per frame; the mutex guards only the pool's flags (the renderer's thread lends while
+  // the encoder's thread encodes).
   struct HostFrame {
     std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, std::free};
     std::unique_ptr<AVFrame, AvFrameDeleter> frame;
@@ -414,7 +422,7 @@ class AvVideoEncoder final : public VideoEncoder {
   int host_pool_width_ = 0, host_pool_height_ = 0;
   uint32_t host_pitch_ = 0, host_uv_offset_ = 0;
   size_t host_size_ = 0;
-  EncoderCounters counters_;
+  std::atomic<uint64_t> pictures_copied_{0}, pictures_in_place_{0};  // read from other threads
 
   void make_host_pool(size_t alignment) {
     const auto round_up = [](size_t n, size_t to) { return (n + to - 1) / to * to; };

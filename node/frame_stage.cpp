@@ -1,7 +1,5 @@
 #include "node/frame_stage.hpp"
 
-#include <algorithm>
-
 #include "core/clock.hpp"
 #include "core/foveation.hpp"
 
@@ -15,9 +13,8 @@ struct FrameStage::Impl {
   size_t host_alignment = 0;  // 0: no zero copy
   // Encode thread's state: what the encoder was last set to.
   int coded_width = 0, coded_height = 0;
-  int64_t bitrate_bps = 0;          // the target, as the settings give it
-  int fps = 0;                      // the frame rate frames come at
-  int64_t encoder_bitrate_bps = 0;  // what the encoder was told: the target scaled to its opening frame rate
+  int64_t bitrate_bps = 0;
+  int fps = 0;
   std::array<uint8_t, FrameMetadata::kSize> metadata_bytes{};
 };
 
@@ -42,7 +39,7 @@ FrameStage::FrameStage(std::shared_ptr<GpuScene> scene, const FrameStageConfig& 
                                                                .nv12 = Nv12Layout::kSideBySide});
   d.coded_width = config.eye_width;
   d.coded_height = config.eye_height;
-  d.bitrate_bps = d.encoder_bitrate_bps = config.bitrate_bps;
+  d.bitrate_bps = config.bitrate_bps;
   d.fps = config.fps;
 }
 
@@ -137,15 +134,13 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
     d.encoder->set_resolution(2 * d.coded_width, d.coded_height);
     keyframe = true;
   }
-  if (s.bitrate_bps > 0) d.bitrate_bps = s.bitrate_bps;
-  if (s.fps > 0) d.fps = s.fps;
-  // The encoder keeps the frame rate it was opened with: changing it reopens most encoders with a keyframe
-  // (the time base is fixed once open), and a node under load changes its rate often. Rate control budgets
-  // bitrate / fps bits a frame, so the bitrate it is given is scaled to give each frame target / fps bits.
-  const int64_t encoder_bitrate = d.bitrate_bps * d.config.fps / std::max(1, d.fps);
-  if (encoder_bitrate != d.encoder_bitrate_bps) {
-    d.encoder->set_bitrate(encoder_bitrate);
-    d.encoder_bitrate_bps = encoder_bitrate;
+  if (s.bitrate_bps > 0 && s.bitrate_bps != d.bitrate_bps) {
+    d.encoder->set_bitrate(s.bitrate_bps);
+    d.bitrate_bps = s.bitrate_bps;
+  }
+  if (s.fps > 0 && s.fps != d.fps) {
+    d.encoder->set_fps(s.fps);  // no keyframe where the encoder reconfigures in place (av_encoder.cpp)
+    d.fps = s.fps;
   }
   const EncodeRequest request{.frame_id = m.frame_id,
                               .pose_id = m.pose_id,

@@ -50,6 +50,7 @@ struct SessionPipeline::Impl {
   std::unique_ptr<SessionInbox> inbox;
   std::unique_ptr<SessionTransport> transport;
   std::string backend;
+  std::string metrics_label;  // the session's label on its per-session metrics: its id's first 8 digits
 
   std::atomic<bool> stopping{false}, done{false}, has_failed{false};
   mutable std::mutex mutex;  // guards: reason, caps, stats (never held across a wait)
@@ -128,6 +129,7 @@ struct SessionPipeline::Impl {
       : spec(s),
         options(o),
         metrics(n),
+        metrics_label(s.id.substr(0, 8)),
         max_bitrate_bps(s.max_bitrate_bps),
         max_fps(s.max_fps),
         foveation(s.foveation) {
@@ -270,7 +272,7 @@ struct SessionPipeline::Impl {
       if (recorder) recorder->decision(t, d);
     }
     metrics.set_rtt_seconds(link.rtt_ms * 1e-3);
-    metrics.set_session_target(spec.id.substr(0, 8), r.quality->settings().bitrate_bps,
+    metrics.set_session_target(metrics_label, r.quality->settings().bitrate_bps,
                                bitrate_limit_name(r.quality->settings().limited_by));
     account_transport(transport->counters());
   }
@@ -444,7 +446,7 @@ SessionPipeline::~SessionPipeline() {
   d.account_transport(d.transport->counters());
   d.transport.reset();  // no message reaches the inbox after this
   d.leave_room();
-  d.metrics.forget_session(d.spec.id.substr(0, 8));
+  d.metrics.forget_session(d.metrics_label);
   d.metrics.session_ended(d.backend, d.has_failed);
   // Frames still collected but not released belong to the renderer, which frees all of its slots itself.
 }

@@ -3,9 +3,12 @@
 // per test, and the reference client's options for a small, quick session.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -41,6 +44,28 @@ struct Timeline {
     return {bits / (to - from), n / (to - from)};
   }
 };
+
+// Two clients at once, each on a thread of its own; a failure of either is rethrown once both are done.
+inline std::pair<ClientReport, ClientReport> run_together(const ClientOptions& a, const ClientOptions& b) {
+  ClientReport a_report, b_report;
+  std::exception_ptr b_failed;
+  std::thread other([&] {
+    try {
+      b_report = run_client(b, std::atomic<bool>(false));
+    } catch (...) {
+      b_failed = std::current_exception();
+    }
+  });
+  try {
+    a_report = run_client(a, std::atomic<bool>(false));
+  } catch (...) {
+    other.join();
+    throw;
+  }
+  other.join();
+  if (b_failed) std::rethrow_exception(b_failed);
+  return {a_report, b_report};
+}
 
 class NodeEndToEnd : public ::testing::Test {
  protected:

@@ -386,25 +386,7 @@ TEST_F(NodeEndToEnd, a_lossy_client_does_not_slow_another_session_on_the_same_no
     b.user = "b" + std::to_string(round);
     b.password = b.user + "-password";
     b.via = "127.0.0.1:" + std::to_string(b_relay);
-    ClientReport b_report;
-    std::exception_ptr b_failed;
-    std::thread other([&] {
-      try {
-        b_report = run_client(b, std::atomic<bool>(false));
-      } catch (...) {
-        b_failed = std::current_exception();
-      }
-    });
-    ClientReport a_report;
-    try {
-      a_report = run_client(a, std::atomic<bool>(false));
-    } catch (...) {
-      other.join();
-      throw;
-    }
-    other.join();
-    if (b_failed) std::rethrow_exception(b_failed);
-    return std::make_pair(a_report, b_report);
+    return run_together(a, b);
   };
   for (int round = 0; round < 3; ++round)
     for (const char* side : {"a", "b"})

@@ -8,8 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <exception>
-#include <thread>
+#include <tuple>
 
 #include "client/reference_client.hpp"
 #include "core/clock.hpp"
@@ -49,22 +48,7 @@ void run_two(ControlPlane& control, uint16_t relay_port, double seconds, SharedR
     };
   }
   run.start_ns = steady_now_ns();
-  std::exception_ptr failed;
-  std::thread other([&] {
-    try {
-      run.reports[1] = run_client(options[1], std::atomic<bool>(false));
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  });
-  try {
-    run.reports[0] = run_client(options[0], std::atomic<bool>(false));
-  } catch (...) {
-    other.join();
-    throw;
-  }
-  other.join();
-  if (failed) std::rethrow_exception(failed);
+  std::tie(run.reports[0], run.reports[1]) = run_together(options[0], options[1]);
 }
 
 void print(const char* what, const ClientReport& r) {
