@@ -56,6 +56,18 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_MAX_BITS_PER_PIXEL")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0));
+  app.add_option("--listen-signalling", o->listen_signalling,
+                 "HOST:PORT (loopback) of the WebSocket browsers signal WebRTC sessions on; none: no browser sessions")
+      ->envname("KAIRO_LISTEN_SIGNALLING")
+      ->capture_default_str();
+  app.add_option("--advertise-signalling", o->advertise_signalling,
+                 "the signalling URL browsers are told, e.g. wss://node.example:443/signal behind a TLS proxy")
+      ->envname("KAIRO_ADVERTISE_SIGNALLING");
+  app.add_option("--ice-server", o->ice_servers,
+                 "STUN or TURN server for browser sessions (stun:HOST:PORT, turn:USER:PASSWORD@HOST:PORT); "
+                 "repeatable")
+      ->envname("KAIRO_ICE_SERVERS")
+      ->delimiter(',');
   app.add_flag("!--no-foveation", o->foveation,
                "never foveate (the quality controller uses resolution instead)");
   return [o, token_file] {
@@ -66,9 +78,10 @@ Runner add_node_command(CLI::App& app) {
     SignalStop signals;
     NodeAgent agent(*o);
     std::fprintf(
-        stderr, "kairo node: UDP port %u%s, admin socket %s\n", agent.udp_port(),
+        stderr, "kairo node: UDP port %u%s, admin socket %s%s\n", agent.udp_port(),
         agent.metrics_port() ? (", metrics port " + std::to_string(agent.metrics_port())).c_str() : "",
-        agent.admin_socket().c_str());
+        agent.admin_socket().c_str(),
+        agent.signalling_url().empty() ? "" : (", browser signalling " + agent.signalling_url()).c_str());
     agent.run(signals.stop);
     return 0;
   };

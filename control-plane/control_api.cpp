@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control-plane/api_error.hpp"
+#include "control-plane/web_assets.hpp"
 #include "control-plane/api_json.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -272,6 +273,25 @@ struct ControlApi::Impl {
 
   HttpResponse healthz(const Call&) { return respond(200, status_message("ok")); }
 
+  // The browser client (web/, built in). A strict Content-Security-Policy: the page's own scripts and styles
+  // only, no inline code, connections to this origin (the API) and to nodes' signalling sockets.
+  static HttpResponse web_file(const std::string& name) {
+    const auto& assets = web_assets();
+    const auto it = assets.find(name);
+    if (it == assets.end()) throw ApiError(404, "not_found", "no such file");
+    HttpResponse r{200, it->second.body, it->second.content_type};
+    r.headers = {{"Content-Security-Policy",
+                  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                  "media-src 'self' blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; "
+                  "frame-ancestors 'none'"},
+                 {"X-Content-Type-Options", "nosniff"},
+                 {"Referrer-Policy", "no-referrer"},
+                 {"Cross-Origin-Opener-Policy", "same-origin"}};
+    return r;
+  }
+  HttpResponse web_index(const Call&) { return web_file("index.html"); }
+  HttpResponse web_asset(const Call& c) { return web_file(c.params[0]); }
+
   HttpResponse readyz(const Call&) {
     const bool ready = db.ready();
     return respond(ready ? 200 : 503,
@@ -521,6 +541,8 @@ struct ControlApi::Impl {
     HttpResponse (Impl::*handler)(const Call&);
   };
   static constexpr Route kRoutes[] = {
+      {"GET", "/", Access::kAnyone, &Impl::web_index},
+      {"GET", "/web/{file}", Access::kAnyone, &Impl::web_asset},
       {"GET", "/healthz", Access::kAnyone, &Impl::healthz},
       {"GET", "/readyz", Access::kAnyone, &Impl::readyz},
       {"GET", "/metrics", Access::kAnyone, &Impl::prometheus},

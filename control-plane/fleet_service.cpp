@@ -9,6 +9,7 @@
 #include "core/names.hpp"
 #include "core/session_shape.hpp"
 #include "streaming/room_messages.hpp"
+#include "streaming/session_credential.hpp"
 
 namespace kairo::control {
 
@@ -57,13 +58,16 @@ v1::Session session_message(const pqxx::row& r) {
   if (!r["max_fps"].is_null()) s.set_max_fps(r["max_fps"].as<int>());
   if (!r["foveation"].is_null()) s.set_foveation(r["foveation"].as<bool>());
   if (!r["room"].is_null()) s.set_room(r["room"].as<std::string>());
+  s.set_transport(r["transport"].as<std::string>());
+  if (s.transport() == "webrtc" && !r["signalling_url"].is_null())
+    s.set_signalling_url(r["signalling_url"].as<std::string>());
   return s;
 }
 
 constexpr const char* kSessionColumns =
     "s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.failure_reason, s.max_bitrate_bps, "
     "s.max_fps, s.foveation, "
-    "s.room, n.address";
+    "s.room, s.transport, n.address, n.signalling_url";
 
 // A room's members on its node: the node's limit, which its room state message is sized for.
 constexpr int kMaxRoomMembers = int(wire::kMaxRoomMembers);
@@ -146,6 +150,12 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
     throw ApiError(400, "invalid_node", "address is required: printable, at most 256 characters");
   if (n.max_sessions() < 0 || n.max_sessions() > 10000)
     throw ApiError(400, "invalid_node", "max_sessions must be 0 to 10000");
+  if (n.has_signalling_url() &&
+      (n.signalling_url().size() > 256 || name_problem(n.signalling_url(), 256) ||
+       !(n.signalling_url().rfind("ws://", 0) == 0 || n.signalling_url().rfind("wss://", 0) == 0)))
+    throw ApiError(400, "invalid_node", "signalling_url: a ws:// or wss:// URL, printable, at most 256 characters");
+  const std::optional<std::string> signalling =
+      n.has_signalling_url() ? std::optional<std::string>(n.signalling_url()) : std::nullopt;
   int64_t id = 0;
   std::string refusal;
   db_.transact([&](pqxx::work& w) {
@@ -172,10 +182,10 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
     if (existing.empty()) {
       id = w.exec_params(
                 "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
-                "last_heartbeat, "
-                "token_id) VALUES ($1, $2, $3, $4::text[], $5::text[], $6, 'up', now(), $7) RETURNING id",
+                "last_heartbeat, token_id, signalling_url) VALUES ($1, $2, $3, $4::text[], $5::text[], $6, "
+                "'up', now(), $7, $8) RETURNING id",
                 n.name(), n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
-                n.max_sessions(), credential.token_id)[0][0]
+                n.max_sessions(), credential.token_id, signalling)[0][0]
                .as<int64_t>();
       if (credential.token_id)
         w.exec_params("UPDATE node_tokens SET node_id = $2 WHERE id = $1", *credential.token_id, id);
@@ -183,10 +193,9 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
       id = existing[0][0].as<int64_t>();
       w.exec_params(
           "UPDATE nodes SET address = $2, device = $3, encoders = $4::text[], scenes = $5::text[], "
-          "max_sessions = "
-          "$6, state = 'up', last_heartbeat = now() WHERE id = $1",
+          "max_sessions = $6, state = 'up', last_heartbeat = now(), signalling_url = $7 WHERE id = $1",
           id, n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
-          n.max_sessions());
+          n.max_sessions(), signalling);
     }
   });
   if (!refusal.empty()) throw ApiError(403, "forbidden", refusal);
@@ -383,7 +392,10 @@ RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const v1::Se
 struct PlacedOn {
   int64_t node = -1;
   std::string address;
+  std::string signalling_url;  // empty: the node takes no browser sessions
 };
+
+std::string requested_transport(const v1::SessionRequest& q) { return q.has_transport() ? q.transport() : "udp"; }
 
 // Locks every candidate node row (live, undrained, with the scene and an encoder for the codec), always in id
 // order (two placements locking in different orders would deadlock), counts their active sessions under the
@@ -391,10 +403,12 @@ struct PlacedOn {
 // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
 std::optional<PlacedOn> pick_node(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room) {
   const auto nodes = w.exec_params(
-      "SELECT id, address, max_sessions, load FROM nodes WHERE state = 'up' AND NOT drained AND $1 = "
-      "ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS (SELECT 1 FROM "
-      "unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) ORDER BY id FOR UPDATE",
-      q.scene(), room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, requested_codec(q));
+      "SELECT id, address, max_sessions, load, coalesce(signalling_url, '') FROM nodes WHERE state = 'up' AND "
+      "NOT drained AND $1 = ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS "
+      "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) AND ($4 = 'udp' OR "
+      "signalling_url IS NOT NULL) ORDER BY id FOR UPDATE",
+      q.scene(), room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, requested_codec(q),
+      requested_transport(q));
   if (room.node >= 0 && nodes.empty())
     throw ApiError(503, "room_unavailable",
                    "room \"" + q.room() + "\" is on a node that is down or draining");
@@ -408,10 +422,10 @@ std::optional<PlacedOn> pick_node(pqxx::work& w, const v1::SessionRequest& q, co
                       node)[0][0]
             .as<int>();
     if (active >= capacity) continue;
-    if (node == room.preferred) return PlacedOn{node, n[1].as<std::string>()};
+    if (node == room.preferred) return PlacedOn{node, n[1].as<std::string>(), n[4].as<std::string>()};
     const double ratio = double(active) / capacity, load = n[3].as<double>();
     if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
-      best = PlacedOn{node, n[1].as<std::string>()};
+      best = PlacedOn{node, n[1].as<std::string>(), n[4].as<std::string>()};
       best_ratio = ratio;
       best_load = load;
     }
@@ -431,6 +445,11 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
                                                               .codec = requested_codec(q),
                                                               .room = requested_room(q)}))
     throw ApiError(400, problem->code, problem->message);
+  const std::string transport = requested_transport(q);
+  if (transport != "udp" && transport != "webrtc")
+    throw ApiError(400, "invalid_transport", "transport must be udp or webrtc");
+  if (transport == "webrtc" && requested_codec(q) != "h264")
+    throw ApiError(400, "invalid_codec", "browser sessions stream H.264 (what every browser decodes)");
   unsigned char id_bytes[16], key_bytes[32];
   randombytes_buf(id_bytes, sizeof(id_bytes));
   randombytes_buf(key_bytes, sizeof(key_bytes));
@@ -445,18 +464,28 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
     if (!placed)
       throw ApiError(503, "no_capacity",
                      "no live, undrained node with scene \"" + q.scene() + "\" and a " + requested_codec(q) +
-                         " encoder has a free slot");
+                         " encoder" + (transport == "webrtc" ? " that takes browser sessions" : "") +
+                         " has a free slot");
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
-        "session_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10)",
+        "session_key, transport) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10, $11)",
         id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
-        requested_codec(q), requested_room(q), bytes(key));
+        requested_codec(q), requested_room(q), bytes(key), transport);
   });
   v1::Session result;
   result.set_session_id(id);
   result.set_node_id(int32_t(placed->node));
   result.set_node_address(placed->address);
-  result.set_session_key(hex(key));
+  result.set_transport(transport);
+  if (transport == "webrtc") {
+    // The browser gets a credential for this session's signalling only, never the datagram key.
+    SessionKey session_key;
+    std::copy(key.begin(), key.end(), session_key.bytes.begin());
+    result.set_signalling_url(placed->signalling_url);
+    result.set_signalling_credential(signalling_credential(session_key));
+  } else {
+    result.set_session_key(hex(key));
+  }
   result.set_state("placed");
   if (q.has_room()) result.set_room(q.room());
   return result;
@@ -578,7 +607,8 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id) {
   db_.transact([&](pqxx::work& w) {
     for (const auto& r : w.exec_params(
              "SELECT s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, "
-             "s.session_key, s.max_fps, s.foveation, s.room, u.username FROM sessions s JOIN users u ON "
+             "s.session_key, s.max_fps, s.foveation, s.room, u.username, s.transport FROM sessions s JOIN "
+             "users u ON "
              "u.id = s.user_id WHERE s.node_id = $1 AND s.state IN ('placed','running') ORDER BY "
              "s.created_at "
              "LIMIT 10000",
@@ -597,6 +627,7 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id) {
       if (!r[10].is_null()) s.set_foveation(r[10].as<bool>());
       if (!r[11].is_null()) s.set_room(r[11].as<std::string>());
       s.set_user(r[12].as<std::string>());
+      s.set_transport(r[13].as<std::string>());
     }
   });
   return out;

@@ -101,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     response_.set(http::field::server, "kairo");
     response_.set(http::field::content_type, out.content_type);
     response_.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : out.headers) response_.set(name, value);
     response_.keep_alive(keep_alive);
     response_.body() = std::move(out.body);
     response_.prepare_payload();

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kairo::control {
 
@@ -23,6 +24,7 @@ struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers{};  // more response headers (the page's CSP)
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

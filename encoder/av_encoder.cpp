@@ -328,6 +328,8 @@ class AvVideoEncoder final : public VideoEncoder {
     AVDictionary* options = nullptr;
     for (const EncoderOption& o : spec_.options)
       av_dict_set(&options, o.key, substitute(o.value, config_).c_str(), 0);
+    if (config_.codec == Codec::kH264 && !config_.h264_profile.empty())
+      av_dict_set(&options, "profile", config_.h264_profile.c_str(), 0);
     if (config_.intra_refresh_frames > 0) {
       if (spec_.family == BackendFamily::kNvenc) av_dict_set(&options, "intra-refresh", "1", 0);
       if (std::string(spec_.backend) == "x264") av_dict_set(&options, "intra-refresh", "1", 0);

@@ -31,6 +31,9 @@ struct EncoderConfig {
   // Off: the target is a ceiling (VBV), and a picture that needs fewer bits sends fewer.
   bool constant_bitrate = false;
   std::string vaapi_device{};  // empty: the first /dev/dri/renderD* node
+  // H.264 profile ("main", "high", ...); empty: the backend's own choice. Browsers decode constrained
+  // baseline and main only (x264's superfast would pick High for its 8x8 transform).
+  std::string h264_profile{};
 };
 
 // An NV12 picture in host memory (for example a RenderedFrame's nv12 views).

@@ -29,7 +29,11 @@ FrameStage::FrameStage(std::shared_ptr<GpuScene> scene, const FrameStageConfig& 
                                                .fps = config.fps,
                                                .bitrate_bps = config.bitrate_bps,
                                                .slices = 4,
-                                               .threads = config.encoder_threads});
+                                               .threads = config.encoder_threads,
+                                               .intra_refresh_frames = 0,
+                                               .constant_bitrate = false,
+                                               .vaapi_device = {},
+                                               .h264_profile = config.h264_profile});
   if (config.zero_copy && scene->context().imports_host_memory())
     d.host_alignment = scene->context().host_import_alignment();
   d.renderer = std::make_unique<StereoRenderer>(std::move(scene),

@@ -34,6 +34,7 @@ struct FrameStageConfig {
   // encoder takes NV12 (no copy between renderer and encoder); off: through the renderer's readback buffer.
   // Both give the same pictures, bit for bit.
   bool zero_copy = true;
+  std::string h264_profile{};  // EncoderConfig::h264_profile: "main" for browsers
 };
 
 // What a frame is rendered and encoded with: the quality controller's choice on a node, a recording's or the

@@ -19,6 +19,8 @@
 #include "node/node_metrics.hpp"
 #include "node/room.hpp"
 #include "node/session_pipeline.hpp"
+#include "node/signalling_server.hpp"
+#include "node/webrtc_transport.hpp"
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
 #include "renderer/vulkan_context.hpp"
@@ -49,6 +51,40 @@ struct NodeAgent::Impl {
   // Sessions stream over UDP on the node's one socket (a browser transport would be a second factory).
   TransportFactory udp_transport = [this](const TransportSetup& setup) {
     return make_udp_session_transport(*mux, setup);
+  };
+  // Browser sessions: a WebRTC transport per session, found by the signalling socket while it lives.
+  std::unique_ptr<SignallingServer> signalling;
+  WebRtcSettings webrtc_settings;
+  std::string signalling_url;
+  TransportFactory webrtc_transport_for(const std::string& session_id) {
+    return [this, session_id](const TransportSetup& setup) -> std::unique_ptr<SessionTransport> {
+      if (!signalling) throw_invalid_input("this node takes no browser sessions");
+      return std::make_unique<RegisteredTransport>(*signalling, session_id, setup.key,
+                                                   WebRtcTransport::create(setup, webrtc_settings));
+    };
+  }
+  // The session's WebRTC transport, findable by the signalling socket from creation to destruction.
+  class RegisteredTransport final : public SessionTransport {
+   public:
+    RegisteredTransport(SignallingServer& server, std::string id, const SessionKey& key,
+                        std::shared_ptr<WebRtcTransport> transport)
+        : server_(server), id_(std::move(id)), transport_(std::move(transport)) {
+      server_.add(id_, key, transport_);
+    }
+    ~RegisteredTransport() override { server_.remove(id_); }
+    void send_frame(const FrameInfo& info, std::span<const uint8_t> metadata,
+                    std::span<const uint8_t> access_unit) override {
+      transport_->send_frame(info, metadata, access_unit);
+    }
+    void send_room_state(std::span<const uint8_t> message) override { transport_->send_room_state(message); }
+    bool take_keyframe_request() override { return transport_->take_keyframe_request(); }
+    TransportFeedback feedback() const override { return transport_->feedback(); }
+    TransportCounters counters() const override { return transport_->counters(); }
+
+   private:
+    SignallingServer& server_;
+    std::string id_;
+    std::shared_ptr<WebRtcTransport> transport_;
   };
   NodeMetrics metrics;
   std::unique_ptr<control::HttpServer> metrics_server;
@@ -102,6 +138,7 @@ struct NodeAgent::Impl {
     for (const std::string& e : encoders) body.add_encoders(e);
     for (const auto& [name, path] : scene_files) body.add_scenes(name);
     body.set_max_sessions(options.max_sessions);
+    if (!signalling_url.empty()) body.set_signalling_url(signalling_url);
     const auto r = call("POST", "/v1/nodes/register", &body);
     if (r.status == 401) throw_invalid_input("the control plane refused the node token");
     if (r.status != 201)
@@ -149,7 +186,8 @@ struct NodeAgent::Impl {
                      .max_fps = s.has_max_fps() ? std::optional<int>(s.max_fps()) : std::nullopt,
                      .foveation = s.has_foveation() ? std::optional<bool>(s.foveation()) : std::nullopt,
                      .room = s.has_room() ? s.room() : std::string(),
-                     .user = s.has_user() ? s.user() : std::string()};
+                     .user = s.has_user() ? s.user() : std::string(),
+                     .transport = s.has_transport() ? s.transport() : std::string("udp")};
     try {
       // The control plane refuses such names already; a node checks what it is handed all the same (an older
       // or compromised control plane must not be able to forge this node's log lines or paths).
@@ -160,8 +198,12 @@ struct NodeAgent::Impl {
         throw_invalid_input("malformed session id");
       spec.codec = parse_codec(s.codec());
       spec.key = SessionKey::from_hex(s.session_key());
+      if (spec.transport != "udp" && spec.transport != "webrtc")
+        throw_invalid_input("unknown transport \"" + escape_for_log(spec.transport) + "\"");
+      const bool browser = spec.transport == "webrtc";
+      if (browser) spec.h264_profile = "main";  // what browsers decode (x264 would choose High)
       auto pipeline = std::make_unique<SessionPipeline>(
-          spec, scene(spec.scene), udp_transport, metrics,
+          spec, scene(spec.scene), browser ? webrtc_transport_for(id) : udp_transport, metrics,
           PipelineOptions{.encoder_backend = options.encoder_backend,
                           .encoder_threads = options.encoder_threads,
                           .connect_timeout_s = options.connect_timeout_s,
@@ -295,6 +337,16 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
   d.admin = std::make_unique<AdminSocket>(
       options.admin_socket.empty() ? default_admin_socket(d.mux->port()) : options.admin_socket,
       [&d] { d.drain_requested = true; }, [&d] { return d.local_status(); });
+  if (options.listen_signalling != "none") {
+    for (const std::string& server : options.ice_servers)
+      d.webrtc_settings.ice_servers.push_back(parse_ice_server(server));
+    d.signalling = std::make_unique<SignallingServer>(options.listen_signalling);
+    d.signalling_url = options.advertise_signalling;
+    if (d.signalling_url.empty()) {
+      const std::string& l = options.listen_signalling;
+      d.signalling_url = "ws://" + l.substr(0, l.rfind(':')) + ":" + std::to_string(d.signalling->port()) + "/signal";
+    }
+  }
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
   for (const BackendStatus& b : probe_encoders(Codec::kH264))
     if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
@@ -339,6 +391,8 @@ std::string default_admin_socket(uint16_t udp_port) {
 const std::string& NodeAgent::admin_socket() const {
   return impl_->admin->path();
 }
+std::string NodeAgent::signalling_url() const { return impl_->signalling_url; }
+
 uint16_t NodeAgent::metrics_port() const {
   return impl_->metrics_server ? impl_->metrics_server->port() : 0;
 }

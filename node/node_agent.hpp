@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "node/quality_controller.hpp"
 
@@ -37,6 +38,12 @@ struct NodeOptions {
   // sessions created and never connected cannot hold a node's slots.
   double connect_timeout_s = 5.0;
   std::string admin_socket{};  // the drain socket (node/admin_socket.hpp); empty: default_admin_socket(port)
+  // Browser sessions (WebRTC): the signalling WebSocket (loopback; node/signalling_server.hpp), the URL
+  // browsers are told (empty: ws://<listen_signalling with the bound port>/signal; "none": no browser
+  // sessions on this node) and the STUN/TURN servers handed to webrtcbin and to the browser.
+  std::string listen_signalling = "127.0.0.1:0";
+  std::string advertise_signalling{};
+  std::vector<std::string> ice_servers{};
 };
 
 // $KAIRO_RUN_DIR (or /tmp) /kairo-node-<udp port>.sock: where `kairo node-drain` looks by default.
@@ -48,6 +55,7 @@ class NodeAgent {
   ~NodeAgent();
   uint16_t udp_port() const;
   uint16_t metrics_port() const;  // 0 without metrics
+  std::string signalling_url() const;  // empty without browser sessions
   const std::string& admin_socket() const;
   // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.
   void run(const std::atomic<bool>& stop);

@@ -413,7 +413,10 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                           .encoder_backend = options.encoder_backend,
                                                           .bitrate_bps = initial,
                                                           .frames_in_flight = 3,
-                                                          .encoder_threads = options.encoder_threads});
+                                                          .encoder_threads = options.encoder_threads,
+                                                          .keep_rgba = false,
+                                                          .zero_copy = true,
+                                                          .h264_profile = spec.h264_profile});
   d.backend = d.stage->encoder_backend();
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
@@ -427,7 +430,8 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                 .key = spec.key,
                                                 .fps = spec.fps,
                                                 .initial_bitrate_bps = initial,
-                                                .mailbox = d.inbox.get()});
+                                                .mailbox = d.inbox.get(),
+                                                .max_picture_bytes = 3 * spec.eye_width * spec.eye_height});
   } catch (...) {
     d.leave_room();
     throw;

@@ -36,6 +36,8 @@ struct SessionSpec {
   std::optional<bool> foveation;  // false: never foveate
   std::string room{};             // non-empty: the session joins this room (docs/rooms.md)
   std::string user{};             // who the session is for (the name others see on the avatar)
+  std::string transport = "udp";  // udp, or webrtc (a browser)
+  std::string h264_profile{};     // EncoderConfig::h264_profile ("main" for browsers); empty: the encoder's
 };
 
 struct PipelineOptions {

@@ -56,6 +56,7 @@ struct TransportSetup {
   int fps = 90;
   int64_t initial_bitrate_bps = 8'000'000;
   UplinkMailbox* mailbox = nullptr;  // outlives the transport
+  int max_picture_bytes = 0;         // an uncompressed coded picture (both eyes, NV12): bounds a frame's size
 };
 using TransportFactory = std::function<std::unique_ptr<SessionTransport>(const TransportSetup&)>;
 

@@ -1,0 +1,18 @@
+# Writes OUTPUT: a C++ file with the browser client's files (web/*.html, *.js, *.css) built into the control
+# plane, so that `kairo control` serves the page with no installed folder to find.
+file(GLOB web_files "${WEB_DIR}/*.html" "${WEB_DIR}/*.js" "${WEB_DIR}/*.css")
+list(SORT web_files)
+set(body "")
+foreach(f ${web_files})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} text)
+  if(name MATCHES "\\.html$")
+    set(type "text/html; charset=utf-8")
+  elseif(name MATCHES "\\.js$")
+    set(type "text/javascript; charset=utf-8")
+  else()
+    set(type "text/css; charset=utf-8")
+  endif()
+  string(APPEND body "      {\"${name}\", {R\"kairo_web(${text})kairo_web\", \"${type}\"}},\n")
+endforeach()
+file(WRITE ${OUTPUT} "#include \"control-plane/web_assets.hpp\"\nnamespace kairo::control {\nconst std::map<std::string, WebAsset>& web_assets() {\n  static const std::map<std::string, WebAsset> all = {\n${body}  };\n  return all;\n}\n}  // namespace kairo::control\n")
