@@ -10,7 +10,8 @@ namespace kairo {
 
 namespace {
 constexpr const char* kStageNames[] = {"pose_wait", "render", "encode", "node_total"};
-constexpr const char* kOutcomeNames[] = {"rendered", "sent", "failed"};
+constexpr const char* kOutcomeNames[] = {"rendered", "sent", "dropped", "failed"};
+constexpr const char* kTransportNames[] = {"udp", "webrtc"};
 constexpr const char* kDatagramNames[] = {"sent", "retransmitted", "fec", "lost"};
 
 std::string number(double v) {
@@ -81,10 +82,11 @@ std::string NodeMetrics::render() const {
     out += std::string("kairo_frame_stage_duration_seconds_count{stage=\"") + kStageNames[s] + "\"} " +
            std::to_string(h.count.load()) + "\n";
   }
-  out += "# HELP kairo_frames_total Frames by outcome.\n# TYPE kairo_frames_total counter\n";
-  for (size_t i = 0; i < frames_.size(); ++i)
-    out += std::string("kairo_frames_total{outcome=\"") + kOutcomeNames[i] + "\"} " +
-           std::to_string(frames_[i].load()) + "\n";
+  out += "# HELP kairo_frames_total Frames by outcome and transport.\n# TYPE kairo_frames_total counter\n";
+  for (size_t t = 0; t < frames_.size(); ++t)
+    for (size_t i = 0; i < frames_[t].size(); ++i)
+      out += std::string("kairo_frames_total{outcome=\"") + kOutcomeNames[i] + "\",transport=\"" +
+             kTransportNames[t] + "\"} " + std::to_string(frames_[t][i].load()) + "\n";
   out += "# HELP kairo_video_bytes_total Encoded video bytes sent.\n# TYPE kairo_video_bytes_total counter\n";
   out += "kairo_video_bytes_total " + std::to_string(video_bytes_.load()) + "\n";
   out += "# HELP kairo_packets_total Datagrams by kind (lost: as the clients report).\n";

@@ -13,7 +13,11 @@
 namespace kairo {
 
 enum class Stage { kPoseWait, kRender, kEncode, kNodeTotal, kCount };
-enum class FrameOutcome { kRendered, kSent, kFailed, kCount };
+// Frames by outcome: rendered; sent (handed to the transport); dropped (handed over but not put on the wire:
+// a browser transport before its connection or its first keyframe); failed.
+enum class FrameOutcome { kRendered, kSent, kDropped, kFailed, kCount };
+// Which transport a session streams over (the `transport` label of the frame counts).
+enum class TransportKind { kUdp, kWebRtc, kCount };
 enum class DatagramKind { kSent, kRetransmitted, kFec, kLost, kCount };
 // Datagrams the node refused, by why: so that a flood of forged or replayed datagrams, or a session falling
 // behind, shows on a dashboard (per node: no session label).
@@ -37,7 +41,9 @@ enum class PathEvent { kChallengeSent, kValidated, kAmplificationLimited, kRetra
 class NodeMetrics {
  public:
   void observe_stage(Stage stage, double seconds);
-  void count_frame(FrameOutcome outcome) { ++frames_[size_t(outcome)]; }
+  void count_frame(FrameOutcome outcome, TransportKind transport = TransportKind::kUdp, uint64_t n = 1) {
+    frames_[size_t(transport)][size_t(outcome)] += n;
+  }
   void add_video_bytes(uint64_t n) { video_bytes_ += n; }
   void add_datagrams(DatagramKind kind, uint64_t n) { datagrams_[size_t(kind)] += n; }
   void add_rejected(Rejection why, uint64_t n) { rejected_[size_t(why)] += n; }
@@ -77,7 +83,8 @@ class NodeMetrics {
     std::atomic<int64_t> sum_us{0};
   };
   std::array<Histogram, size_t(Stage::kCount)> stages_;
-  std::array<std::atomic<uint64_t>, size_t(FrameOutcome::kCount)> frames_{};
+  std::array<std::array<std::atomic<uint64_t>, size_t(FrameOutcome::kCount)>, size_t(TransportKind::kCount)>
+      frames_{};
   std::array<std::atomic<uint64_t>, size_t(DatagramKind::kCount)> datagrams_{};
   std::array<std::atomic<uint64_t>, size_t(Rejection::kCount)> rejected_{};
   std::atomic<uint64_t> mux_unknown_{0}, mux_malformed_{0};

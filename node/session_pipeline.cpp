@@ -64,6 +64,7 @@ struct SessionPipeline::Impl {
   std::vector<const RenderedFrame*> returned;                // render thread's: frames to release
   std::thread render_thread, encode_thread;
   std::unique_ptr<SessionRecorder> recorder;  // render thread only
+  TransportKind transport_kind = TransportKind::kUdp;
   TransportCounters counted{};  // what account_transport() has already added to the node's metrics
   // Rooms: the seat, and the render thread's buffers for the room's draws and state (no allocation).
   std::shared_ptr<Room> room;
@@ -103,6 +104,7 @@ struct SessionPipeline::Impl {
   }
 
   void account_transport(const TransportCounters& t) {
+    metrics.count_frame(FrameOutcome::kDropped, transport_kind, t.frames_dropped - counted.frames_dropped);
     metrics.add_datagrams(DatagramKind::kSent, t.packets_sent - counted.packets_sent);
     metrics.add_datagrams(DatagramKind::kRetransmitted, t.retransmitted - counted.retransmitted);
     metrics.add_datagrams(DatagramKind::kFec, t.fec_packets - counted.fec_packets);
@@ -310,7 +312,7 @@ struct SessionPipeline::Impl {
         stage->render(r.frame_id, stereo_view_from_head(head, kDefaultIpdMetres, r.fovs), settings,
                       std::span<const DynamicDraw>(room_draws.data(), room_draw_count), scene_time);
     const RenderedFrame& frame = *next.rendered.frame;
-    metrics.count_frame(FrameOutcome::kRendered);
+    metrics.count_frame(FrameOutcome::kRendered, transport_kind);
     r.render_ms = 0.8 * r.render_ms + 0.2 * ms_between(frame.submitted_ns, frame.completed_ns);
     metrics.observe_stage(Stage::kPoseWait, double(scene_time - received.received_ns) * 1e-9);
     metrics.observe_stage(Stage::kRender, double(frame.completed_ns - scene_time) * 1e-9);
@@ -377,7 +379,7 @@ struct SessionPipeline::Impl {
       encode_ms = 0.8 * encode_ms + 0.2 * ms_between(sent.encode_start_ns, sent.encode_end_ns);
       metrics.observe_stage(Stage::kEncode, double(sent.encode_end_ns - sent.encode_start_ns) * 1e-9);
       metrics.observe_stage(Stage::kNodeTotal, double(sent.encode_end_ns - m.pose_received_ns) * 1e-9);
-      metrics.count_frame(FrameOutcome::kSent);
+      metrics.count_frame(FrameOutcome::kSent, transport_kind);
       metrics.add_video_bytes(sent.access_unit.size());
       std::lock_guard lock(mutex);
       ++stats.frames_sent;
@@ -418,6 +420,7 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                           .zero_copy = true,
                                                           .h264_profile = spec.h264_profile});
   d.backend = d.stage->encoder_backend();
+  d.transport_kind = spec.transport == "webrtc" ? TransportKind::kWebRtc : TransportKind::kUdp;
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);
   d.stats.encoder_backend = d.backend;
   if (room) {

@@ -121,14 +121,21 @@ class GstWebRtcTransport final : public WebRtcTransport {
   void send_frame(const FrameInfo& info, std::span<const uint8_t> metadata,
                   std::span<const uint8_t> access_unit) override {
     const Phase phase = phase_.load();
-    if (phase == Phase::kWaitingForBrowser || phase == Phase::kNegotiating || phase == Phase::kFailed) return;
+    if (phase == Phase::kWaitingForBrowser || phase == Phase::kNegotiating || phase == Phase::kFailed) {
+      ++frames_dropped_;
+      return;
+    }
     if (!info.keyframe && (phase == Phase::kWaitingForCaps || !keyframe_since_connect_)) {
       keyframe_wanted_ = true;  // the browser's decoder starts at a keyframe; webrtcbin would hold the rest
+      ++frames_dropped_;
       return;
     }
     const auto m = read_frame_metadata(metadata);
-    if (!m) return;
-    if (!push_access_unit(*m, access_unit, info.keyframe)) return;
+    if (!m || !push_access_unit(*m, access_unit, info.keyframe)) {
+      ++frames_dropped_;
+      return;
+    }
+    if (phase != Phase::kConnected) ++frames_dropped_;  // the keyframe that sets the offer's caps: held back
     if (phase == Phase::kConnected) {
       keyframe_since_connect_ = true;
       send_frame_metadata(*m);
@@ -157,8 +164,8 @@ class GstWebRtcTransport final : public WebRtcTransport {
 
   TransportCounters counters() const override {
     TransportCounters c;
-    c.packets_sent = frames_sent_.load();
-    c.rejected[0] = messages_refused_.load();
+    c.rejected[size_t(OpenResult::kMalformed)] = messages_refused_.load();  // data channel messages refused
+    c.frames_dropped = frames_dropped_.load();
     c.keyframe_requests = keyframe_requests_.load();
     return c;
   }
@@ -545,7 +552,7 @@ class GstWebRtcTransport final : public WebRtcTransport {
       keyframe_wanted_{false}, keyframe_since_connect_{false};
   std::atomic<int64_t> target_bps_, last_client_ns_{0};
   std::atomic<double> loss_{0}, rtt_ms_{0}, decode_ms_{0};
-  std::atomic<uint64_t> frames_sent_{0}, messages_refused_{0}, keyframe_requests_{0};
+  std::atomic<uint64_t> frames_sent_{0}, frames_dropped_{0}, messages_refused_{0}, keyframe_requests_{0};
 };
 
 }  // namespace

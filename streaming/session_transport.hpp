@@ -33,6 +33,9 @@ struct TransportCounters {
            retransmissions_suppressed = 0;
   // Keyframe requests received, and those a keyframe sent after the loss had answered already.
   uint64_t keyframe_requests = 0, keyframe_requests_answered = 0;
+  // Frames handed over and not put on the wire (a browser transport before it is connected, or while it
+  // waits for a keyframe to start from).
+  uint64_t frames_dropped = 0;
 };
 
 class SessionTransport {

@@ -175,6 +175,7 @@ function updateStats() {
     status.latencyMs = session.latency.quantiles(0.5);
     status.latencyP99Ms = session.latency.quantiles(0.99);
   }
+  $('stats').hidden = !$('show-stats').checked;
   const l = status.latencyMs;
   const stages = Object.keys(l).map((k) => `  ${k.padEnd(15)}${String(l[k]).padStart(7)} ms`).join('\n');
   $('stats').textContent = status.state === 'streaming' || status.state === 'connecting'

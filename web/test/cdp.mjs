@@ -141,7 +141,10 @@ export class Page {
     for (;;) {
       const v = await this.evaluate(expression).catch(() => false);
       if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}`);
+      if (Date.now() > deadline) {
+        const state = await this.evaluate('JSON.stringify(window.kairo?.status ?? null)').catch(() => '?');
+        throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}\n  page status: ${state}\n  console: ${this.console.slice(-10).join('\n    ')}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
