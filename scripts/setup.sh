@@ -19,7 +19,13 @@ packages=(
   libboost-dev libboost-system-dev libsodium-dev libisal-dev libprotobuf-dev protobuf-compiler libsrt-openssl-dev
   # control plane
   libpqxx-dev postgresql libjwt-dev libssl-dev prometheus
+  # browser sessions: WebRTC on the node (webrtcbin), and the browser the tests drive
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice chromium-headless-shell
 )
+# Node.js and npm build and test the browser client (web/); any Node.js >= 18 with npm will do (Debian's, or
+# one already installed another way).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: needs root to install packages (try: sudo $0)" >&2
@@ -39,4 +45,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup.sh: all ${#packages[@]} packages present"
+fi
+
+# The browser client's npm packages, pinned by web/package-lock.json (the npm registry is the only source).
+web=$(cd "$(dirname "$0")/../web" && pwd)
+if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "setup.sh: installing the browser client's npm packages (web/package-lock.json)"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
 fi

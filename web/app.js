@@ -128,6 +128,7 @@ function xrFrame(_time, frame) {
   /** @type {Pose} */
   const pose = { p: [t.position.x, t.position.y, t.position.z], q: [t.orientation.x, t.orientation.y, t.orientation.z, t.orientation.w] };
   session?.sendPose(pose);
+  status.reprojection = $('reproject').checked;
   const layer = xrSession.renderState.baseLayer;
   gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
   if (!renderer.frame) return;

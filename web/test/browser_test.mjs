@@ -1,10 +1,11 @@
 // The browser client end to end, in Debian's headless Chromium driven over the DevTools protocol, against a
 // real control plane, node and PostgreSQL on loopback (docs/web-client.md). Usage:
 //   node web/test/browser_test.mjs BUILD_DIR [TEST]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Browser } from './cdp.mjs';
 import { check, connect, nodeFrames, psnrDb, run, sleep } from './harness.mjs';
@@ -13,6 +14,7 @@ import { Stack } from './stack.mjs';
 const build = process.argv[2];
 if (!build) throw new Error('usage: browser_test.mjs BUILD_DIR [TEST]');
 const kairo = join(build, 'kairo');
+const sourceDir = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'kairo-browser-test-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
@@ -192,8 +194,173 @@ async function pageSecurity() {
   }
 }
 
+// --- WebXR: an emulated headset (IWER) follows a recorded head trace ---
+
+/**
+ * Runs in the page before its own scripts: the IWER runtime as navigator.xr (a Quest 3 with a square 90 degree
+ * view per eye, as the node renders), a player that moves it along a trace, and a probe that, after the
+ * page has drawn an XR frame, keeps the left eye's pixels with the exact viewer pose of that frame.
+ */
+const kXrInstrumentation = `
+window.__iwer = new IWER.XRDevice(IWER.metaQuest3, { stereoEnabled: true });
+window.__iwer.ipd = 0.063;
+window.__iwer.fovy = Math.PI / 2;
+window.__iwer.installRuntime({ forceInstall: true });
+window.__xr = { samples: [], trace: null, startMs: 0, offsetNs: 0, probeEveryNs: 0, nextProbeNs: 0, untilNs: 0, ref: null };
+const requestSession = navigator.xr.requestSession.bind(navigator.xr);
+navigator.xr.requestSession = async (...args) => {
+  const session = await requestSession(...args);
+  window.__xr.ref = await session.requestReferenceSpace('local-floor');
+  const raf = session.requestAnimationFrame.bind(session);
+  session.requestAnimationFrame = (callback) => raf((time, frame) => {
+    callback(time, frame);
+    window.__xrAfterFrame(frame);
+  });
+  return session;
+};
+function traceAt(trace, tNs) {
+  let i = 0;
+  while (i + 1 < trace.length && trace[i + 1].t <= tNs) ++i;
+  return trace[i].q;
+}
+window.__xrAfterFrame = (frame) => {
+  const x = window.__xr;
+  if (!x.trace) return;
+  const tNs = (performance.now() - x.startMs) * 1e6 + x.offsetNs;
+  if (tNs > x.untilNs) { x.trace = null; return; }
+  const viewer = frame.getViewerPose(x.ref);
+  if (viewer && tNs >= x.nextProbeNs) {
+    x.nextProbeNs += x.probeEveryNs;
+    const gl = document.getElementById('canvas').getContext('webgl2');
+    const w = gl.drawingBufferWidth / 2, h = gl.drawingBufferHeight;
+    const rgba = new Uint8Array(w * h * 4);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
+    const s = 2, gw = w / s, gh = h / s, gray = new Uint8Array(gw * gh);
+    for (let y = 0; y < gh; ++y)
+      for (let xx = 0; xx < gw; ++xx) {
+        let sum = 0;
+        for (let dy = 0; dy < s; ++dy)
+          for (let dx = 0; dx < s; ++dx) {
+            const o = ((h - 1 - (y * s + dy)) * w + xx * s + dx) * 4;  // rows bottom-up
+            sum += 0.299 * rgba[o] + 0.587 * rgba[o + 1] + 0.114 * rgba[o + 2];
+          }
+        gray[y * gw + xx] = Math.round(sum / (s * s));
+      }
+    const t = viewer.transform;
+    x.samples.push({ tNs, p: [t.position.x, t.position.y, t.position.z], q: [t.orientation.x, t.orientation.y, t.orientation.z, t.orientation.w],
+      gray: btoa(String.fromCharCode(...gray)), w: gw, h: gh, frameId: window.kairo.status.lastFrame?.id ?? -1 });
+  }
+  const q = traceAt(x.trace, tNs + 12e6);  // the next frame's pose
+  window.__iwer.quaternion.set(q[0], q[1], q[2], q[3]);
+  window.__iwer.position.set(0, 1.6, 0);
+};
+`;
+
+/**
+ * A grayscale image's best alignment with another: the shift (in its pixels) that makes them agree, by mean
+ * absolute difference over the overlap, coarse (every 4th shift and pixel) then fine. Pure black pixels of
+ * `a` are left out: where the reprojected frame did not cover the view.
+ */
+function bestShift(/** @type {Uint8Array} */ a, /** @type {Uint8Array} */ b, /** @type {number} */ w, /** @type {number} */ h, /** @type {number} */ range) {
+  const score = (/** @type {number} */ dx, /** @type {number} */ dy, /** @type {number} */ step) => {
+    let sum = 0, n = 0;
+    for (let y = Math.max(0, dy); y < Math.min(h, h + dy); y += step)
+      for (let x = Math.max(0, dx); x < Math.min(w, w + dx); x += step) {
+        const v = a[y * w + x];
+        if (v < 3) continue;
+        sum += Math.abs(v - b[(y - dy) * w + (x - dx)]);
+        ++n;
+      }
+    return n > (w * h) / (step * step) / 4 ? sum / n : Infinity;
+  };
+  let best = { dx: 0, dy: 0, s: Infinity };
+  for (let dy = -range; dy <= range; dy += 4)
+    for (let dx = -range; dx <= range; dx += 4) {
+      const s = score(dx, dy, 4);
+      if (s < best.s) best = { dx, dy, s };
+    }
+  const coarse = best;
+  for (let dy = coarse.dy - 4; dy <= coarse.dy + 4; ++dy)
+    for (let dx = coarse.dx - 4; dx <= coarse.dx + 4; ++dx) {
+      const s = score(dx, dy, 1);
+      if (s < best.s || best === coarse) best = { dx, dy, s };
+    }
+  return best;
+}
+
+/** Reads a PNG's left half as grayscale at half size, through ffmpeg. @param {string} file @param {number} eye */
+function grayOfEye(file, eye) {
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', file, '-vf',
+    `crop=${eye}:${eye}:0:0,scale=${eye / 2}:${eye / 2}:flags=area,format=gray`, '-f', 'rawvideo', '-'], { maxBuffer: 1 << 24 });
+  return new Uint8Array(r.stdout);
+}
+
+async function webxrReprojection() {
+  const traceFile = join(sourceDir, 'tests/data/head-trace-real-user1-30s.jsonl');
+  const lines = readFileSync(traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const trace = lines.map((l) => ({ t: l.t_ns, q: l.head.q }));
+  const iwer = readFileSync(join(sourceDir, 'web/node_modules/iwer/build/iwer.min.js'), 'utf8');
+  const stack = await Stack.start(kairo);
+  const browser = await Browser.launch();
+  try {
+    const page = await browser.newPage({ width: 1024, height: 512 });
+    await page.send('Page.addScriptToEvaluateOnNewDocument', { source: iwer + kXrInstrumentation });
+    await connect(page, stack, { size: 512, fps: 30 });
+    await page.waitFor(`window.kairo.status.state === 'streaming' && window.kairo.status.framesDecoded > 20`, 60000);
+    await page.waitFor(`!document.getElementById('enter-vr').hidden`, 5000);
+    await page.click('enter-vr');
+    await page.waitFor('window.kairo.status.xr', 10000);
+    await sleep(1000);
+    // The same stretch of the trace twice (seconds 3-11: turns of up to ~70 degrees a second), reprojection on,
+    // then off; the left eye kept every 400 ms with the pose it was drawn for.
+    const play = async (/** @type {boolean} */ reproject) => {
+      await page.evaluate(`window.kairoTest.reproject(${reproject})`);
+      await page.evaluate(`(() => { const x = window.__xr; x.samples = []; x.trace = ${JSON.stringify(trace)}; x.startMs = performance.now();
+        x.offsetNs = 3e9; x.probeEveryNs = 2e8; x.nextProbeNs = 3.4e9; x.untilNs = 11e9; })()`);
+      await page.waitFor('window.__xr.trace === null', 30000);
+      return page.evaluate('window.__xr.samples');
+    };
+    const runs = { on: await play(true), off: await play(false) };
+    // Where the view projects the world: a direct render of each sample's exact pose.
+    /** @type {Record<string, number[]>} */
+    const errors = {};
+    for (const [mode, samples] of Object.entries(runs)) {
+      const dir = join(work, `xr-${mode}`);
+      const traceOut = join(work, `xr-${mode}.jsonl`);
+      writeFileSync(traceOut, samples.map((/** @type {any} */ s, /** @type {number} */ i) => JSON.stringify({ t_ns: i * 1e7, head: { p: s.p, q: s.q } })).join('\n') + '\n');
+      execFileSync(kairo, ['render', '--scene', 'vr-room', '--size', '512x512', '--fov', '90', '--trace', traceOut, '--out', dir], { stdio: 'ignore' });
+      errors[mode] = samples.map((/** @type {any} */ s, /** @type {number} */ i) => {
+        const measured = Uint8Array.from(Buffer.from(s.gray, 'base64'));
+        const reference = grayOfEye(join(dir, `${String(i).padStart(6, '0')}.png`), 512);
+        const shift = bestShift(measured, reference, s.w, s.h, 32);
+        if (process.env.KAIRO_TEST_KEEP) {
+          const pgm = (/** @type {Uint8Array} */ g) => Buffer.concat([Buffer.from(`P5 ${s.w} ${s.h} 255\n`), Buffer.from(g)]);
+          writeFileSync(join(process.env.KAIRO_TEST_KEEP, `${mode}-${i}-page.pgm`), pgm(measured));
+          writeFileSync(join(process.env.KAIRO_TEST_KEEP, `${mode}-${i}-reference.pgm`), pgm(reference));
+          console.log(`    ${mode} ${i}: q ${s.q.map((/** @type {number} */ v) => v.toFixed(3))} frame ${s.frameId} shift ${shift.dx},${shift.dy} (${shift.s.toFixed(1)})`);
+        }
+        return 2 * Math.hypot(shift.dx, shift.dy);  // in the eye's 512-pixel image
+      });
+    }
+    const quantile = (/** @type {number[]} */ v, /** @type {number} */ q) => [...v].sort((a, b) => a - b)[Math.floor(v.length * q)];
+    const mean = (/** @type {number[]} */ v) => v.reduce((a, b) => a + b, 0) / v.length;
+    console.log(`  world-fixed content vs where the current view projects it (pixels of a 512-pixel eye, ${errors.on.length} + ${errors.off.length} samples):`);
+    for (const mode of ['on', 'off'])
+      console.log(`    reprojection ${mode}: mean ${mean(errors[mode]).toFixed(1)}, p90 ${quantile(errors[mode], 0.9).toFixed(1)}, ` +
+        `max ${Math.max(...errors[mode]).toFixed(1)}   [${errors[mode].map((/** @type {number} */ e) => e.toFixed(0)).join(' ')}]`);
+    check(errors.on.length >= 30 && errors.off.length >= 30, 'at least 30 samples each way');
+    check(quantile(errors.on, 0.9) <= 8, 'reprojection on: world-fixed content within 8 pixels of its projection (p90)');
+    check(mean(errors.off) >= 2 * mean(errors.on) + 3 && quantile(errors.off, 0.9) >= quantile(errors.on, 0.9) + 8,
+      'reprojection off: measurably further off (mean and p90)');
+  } finally {
+    browser.close();
+    stack.stop();
+  }
+}
+
 await run([
   ['page_security', pageSecurity],
   ['desktop_view', desktopView],
   ['bad_signalling', badSignalling],
+  ['webxr_reprojection', webxrReprojection],
 ]);
