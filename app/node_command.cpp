@@ -57,11 +57,13 @@ Runner add_node_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0));
   app.add_option("--listen-signalling", o->listen_signalling,
-                 "HOST:PORT (loopback) of the WebSocket browsers signal WebRTC sessions on; none: no browser sessions")
+                 "HOST:PORT (loopback) of the WebSocket browsers signal WebRTC sessions on; none: no browser "
+                 "sessions")
       ->envname("KAIRO_LISTEN_SIGNALLING")
       ->capture_default_str();
-  app.add_option("--advertise-signalling", o->advertise_signalling,
-                 "the signalling URL browsers are told, e.g. wss://node.example:443/signal behind a TLS proxy")
+  app.add_option(
+         "--advertise-signalling", o->advertise_signalling,
+         "the signalling URL browsers are told, e.g. wss://node.example:443/signal behind a TLS proxy")
       ->envname("KAIRO_ADVERTISE_SIGNALLING");
   app.add_option("--ice-server", o->ice_servers,
                  "STUN or TURN server for browser sessions (stun:HOST:PORT, turn:USER:PASSWORD@HOST:PORT); "

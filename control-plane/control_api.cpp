@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "control-plane/api_error.hpp"
-#include "control-plane/web_assets.hpp"
 #include "control-plane/api_json.hpp"
+#include "control-plane/web_assets.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"

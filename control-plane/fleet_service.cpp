@@ -153,7 +153,8 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
   if (n.has_signalling_url() &&
       (n.signalling_url().size() > 256 || name_problem(n.signalling_url(), 256) ||
        !(n.signalling_url().rfind("ws://", 0) == 0 || n.signalling_url().rfind("wss://", 0) == 0)))
-    throw ApiError(400, "invalid_node", "signalling_url: a ws:// or wss:// URL, printable, at most 256 characters");
+    throw ApiError(400, "invalid_node",
+                   "signalling_url: a ws:// or wss:// URL, printable, at most 256 characters");
   const std::optional<std::string> signalling =
       n.has_signalling_url() ? std::optional<std::string>(n.signalling_url()) : std::nullopt;
   int64_t id = 0;
@@ -395,7 +396,9 @@ struct PlacedOn {
   std::string signalling_url;  // empty: the node takes no browser sessions
 };
 
-std::string requested_transport(const v1::SessionRequest& q) { return q.has_transport() ? q.transport() : "udp"; }
+std::string requested_transport(const v1::SessionRequest& q) {
+  return q.has_transport() ? q.transport() : "udp";
+}
 
 // Locks every candidate node row (live, undrained, with the scene and an encoder for the codec), always in id
 // order (two placements locking in different orders would deadlock), counts their active sessions under the
@@ -403,7 +406,8 @@ std::string requested_transport(const v1::SessionRequest& q) { return q.has_tran
 // Concurrent placements on overlapping nodes serialise here; none can overfill a node.
 std::optional<PlacedOn> pick_node(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room) {
   const auto nodes = w.exec_params(
-      "SELECT id, address, max_sessions, load, coalesce(signalling_url, '') FROM nodes WHERE state = 'up' AND "
+      "SELECT id, address, max_sessions, load, coalesce(signalling_url, '') FROM nodes WHERE state = 'up' "
+      "AND "
       "NOT drained AND $1 = ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS "
       "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) AND ($4 = 'udp' OR "
       "signalling_url IS NOT NULL) ORDER BY id FOR UPDATE",

@@ -344,7 +344,8 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
     d.signalling_url = options.advertise_signalling;
     if (d.signalling_url.empty()) {
       const std::string& l = options.listen_signalling;
-      d.signalling_url = "ws://" + l.substr(0, l.rfind(':')) + ":" + std::to_string(d.signalling->port()) + "/signal";
+      d.signalling_url =
+          "ws://" + l.substr(0, l.rfind(':')) + ":" + std::to_string(d.signalling->port()) + "/signal";
     }
   }
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
@@ -391,7 +392,9 @@ std::string default_admin_socket(uint16_t udp_port) {
 const std::string& NodeAgent::admin_socket() const {
   return impl_->admin->path();
 }
-std::string NodeAgent::signalling_url() const { return impl_->signalling_url; }
+std::string NodeAgent::signalling_url() const {
+  return impl_->signalling_url;
+}
 
 uint16_t NodeAgent::metrics_port() const {
   return impl_->metrics_server ? impl_->metrics_server->port() : 0;

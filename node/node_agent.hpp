@@ -54,7 +54,7 @@ class NodeAgent {
   explicit NodeAgent(const NodeOptions& options);  // binds sockets, probes the device; throws kairo::Error
   ~NodeAgent();
   uint16_t udp_port() const;
-  uint16_t metrics_port() const;  // 0 without metrics
+  uint16_t metrics_port() const;       // 0 without metrics
   std::string signalling_url() const;  // empty without browser sessions
   const std::string& admin_socket() const;
   // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.

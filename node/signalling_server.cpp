@@ -70,7 +70,8 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
 
   void start() {
     ws_.read_message_max(kMaxMessageBytes);
-    websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    websocket::stream_base::timeout timeouts =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.handshake_timeout = std::chrono::seconds(5);
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
@@ -151,7 +152,8 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
       if (!candidate || !index.is_number_unsigned())
         error = "a candidate needs \"candidate\" and \"sdpMLineIndex\"";
       else
-        error = transport->remote_candidate(unsigned(std::min<uint64_t>(index.get<uint64_t>(), 1000)), *candidate);
+        error = transport->remote_candidate(unsigned(std::min<uint64_t>(index.get<uint64_t>(), 1000)),
+                                            *candidate);
     } else {
       error = "unknown message type";
     }
@@ -188,7 +190,8 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
     uint8_t bytes[wire::PoseMessage::kSize];
     wire::write(pose, bytes);
     const auto checked = pose_ok ? wire::read_pose(bytes) : std::nullopt;
-    if (!checked) return refuse("malformed", "hello needs a valid head pose (p: 3 numbers, q: a unit quaternion)");
+    if (!checked)
+      return refuse("malformed", "hello needs a valid head pose (p: 3 numbers, q: a unit quaternion)");
     if (!transport->attach(shared_from_this(), *checked))
       return refuse("busy", "another browser is connected to this session");
     transport_ = transport;
@@ -273,7 +276,9 @@ SignallingServer::~SignallingServer() {
   impl_->thread.join();
 }
 
-uint16_t SignallingServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+uint16_t SignallingServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 void SignallingServer::add(const std::string& session_id, const SessionKey& key,
                            std::weak_ptr<WebRtcTransport> transport) {

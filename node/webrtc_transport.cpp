@@ -5,7 +5,8 @@
 #include <gst/gst.h>
 #include <gst/rtp/gstrtcpbuffer.h>
 #include <gst/sdp/sdp.h>
-#define GST_USE_UNSTABLE_API  // webrtcbin's library API is marked unstable in 1.22 (and has not changed since)
+#define GST_USE_UNSTABLE_API  // webrtcbin's library API is marked unstable in 1.22 (and has not changed
+                              // since)
 #include <gst/webrtc/webrtc.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -37,7 +38,8 @@ IceServer parse_ice_server(const std::string& text) {
     s.credential = text.substr(colon + 1, at - colon - 1);
     s.url = text.substr(0, scheme_end) + text.substr(at + 1);
   } else {
-    throw_invalid_input("ICE server \"" + text + "\": expected stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT");
+    throw_invalid_input("ICE server \"" + text +
+                        "\": expected stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT");
   }
   if (s.url.find_first_of(" \"\\") != std::string::npos || s.url.size() > 256)
     throw_invalid_input("ICE server \"" + s.url + "\": not a URL");
@@ -68,14 +70,17 @@ void init_gstreamer_once() {
 // Which elements the pipeline needs, each with the Debian package that has it: a missing one is named.
 void require_elements() {
   static const std::pair<const char*, const char*> kElements[] = {
-      {"appsrc", "gstreamer1.0-plugins-base"},  {"h264parse", "gstreamer1.0-plugins-bad"},
-      {"rtph264pay", "gstreamer1.0-plugins-good"}, {"webrtcbin", "gstreamer1.0-plugins-bad"},
-      {"nicesrc", "gstreamer1.0-nice"},          {"dtlssrtpenc", "gstreamer1.0-plugins-bad"}};
+      {"appsrc", "gstreamer1.0-plugins-base"},
+      {"h264parse", "gstreamer1.0-plugins-bad"},
+      {"rtph264pay", "gstreamer1.0-plugins-good"},
+      {"webrtcbin", "gstreamer1.0-plugins-bad"},
+      {"nicesrc", "gstreamer1.0-nice"},
+      {"dtlssrtpenc", "gstreamer1.0-plugins-bad"}};
   for (const auto& [element, package] : kElements) {
     GstPtr<GstElementFactory> factory(gst_element_factory_find(element));
     if (!factory)
-      throw_runtime(std::string("WebRTC needs GStreamer's ") + element + " element (Debian package " + package +
-                    ")");
+      throw_runtime(std::string("WebRTC needs GStreamer's ") + element + " element (Debian package " +
+                    package + ")");
   }
 }
 
@@ -202,7 +207,8 @@ class GstWebRtcTransport final : public WebRtcTransport {
       gst_sdp_message_free(message);
       return "the answer is not an SDP session description";
     }
-    GstWebRTCSessionDescription* answer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, message);
+    GstWebRTCSessionDescription* answer =
+        gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, message);
     GstPromise* promise = gst_promise_new();
     g_signal_emit_by_name(webrtc_, "set-remote-description", answer, promise);
     gst_webrtc_session_description_free(answer);
@@ -265,25 +271,26 @@ class GstWebRtcTransport final : public WebRtcTransport {
         g_object_set(webrtc_, "stun-server", ("stun://" + s.url.substr(5)).c_str(), nullptr);
       } else {
         const std::string scheme = s.url.substr(0, s.url.find(':'));
-        const std::string uri = scheme + "://" + s.username + ":" + s.credential + "@" +
-                                s.url.substr(scheme.size() + 1);
+        const std::string uri =
+            scheme + "://" + s.username + ":" + s.credential + "@" + s.url.substr(scheme.size() + 1);
         gboolean added = FALSE;
         g_signal_emit_by_name(webrtc_, "add-turn-server", uri.c_str(), &added);
       }
     }
 
     g_signal_connect(webrtc_, "on-ice-candidate", G_CALLBACK(&GstWebRtcTransport::on_ice_candidate), this);
-    g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&GstWebRtcTransport::on_connection_state),
-                     this);
+    g_signal_connect(webrtc_, "notify::connection-state",
+                     G_CALLBACK(&GstWebRtcTransport::on_connection_state), this);
     GstPtr<GstPad> sink(gst_element_get_static_pad(webrtc_, "sink_0"));
     if (!sink) throw_runtime("WebRTC pipeline: webrtcbin has no video input");
     g_signal_connect(sink.get(), "notify::caps", G_CALLBACK(&GstWebRtcTransport::on_caps), this);
     GstPtr<GstPad> src_pad(gst_element_get_static_pad(appsrc_, "src"));
-    gst_pad_add_probe(src_pad.get(), GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &GstWebRtcTransport::on_upstream_event,
-                      this, nullptr);
+    gst_pad_add_probe(src_pad.get(), GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+                      &GstWebRtcTransport::on_upstream_event, this, nullptr);
 
-    // Video only, sent: NACK answered from webrtcbin's RTX store; RED/ULPFEC at a modest fixed share (webrtcbin
-    // 1.22 cannot change it on a live transceiver; NACK does most of the recovery at browser RTTs).
+    // Video only, sent: NACK answered from webrtcbin's RTX store; RED/ULPFEC at a modest fixed share
+    // (webrtcbin 1.22 cannot change it on a live transceiver; NACK does most of the recovery at browser
+    // RTTs).
     GstWebRTCRTPTransceiver* transceiver = nullptr;
     g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
     if (!transceiver) throw_runtime("WebRTC pipeline: no video transceiver");
@@ -355,24 +362,27 @@ class GstWebRtcTransport final : public WebRtcTransport {
   void send_frame_metadata(const FrameMetadata& m) {
     metadata_text_.clear();
     auto out = std::back_inserter(metadata_text_);
-    fmt::format_to(out, R"({{"t":"frame","rtp":{},"id":{},"pose_id":{},"key":{},"room":{},"ts":[{},{},{},{},{},{},{},{}],)",
-                   last_rtp_timestamp_, m.frame_id, m.pose_id, m.keyframe, m.room_version, m.pose_sample_ns,
-                   m.display_time_ns, m.pose_received_ns, m.render_start_ns, m.render_end_ns, m.encode_start_ns,
-                   m.encode_end_ns, steady_now_ns());
+    fmt::format_to(
+        out,
+        R"({{"t":"frame","rtp":{},"id":{},"pose_id":{},"key":{},"room":{},"ts":[{},{},{},{},{},{},{},{}],)",
+        last_rtp_timestamp_, m.frame_id, m.pose_id, m.keyframe, m.room_version, m.pose_sample_ns,
+        m.display_time_ns, m.pose_received_ns, m.render_start_ns, m.render_end_ns, m.encode_start_ns,
+        m.encode_end_ns, steady_now_ns());
     fmt::format_to(out, R"("size":[{},{},{},{}],"eyes":[)", m.eye_width, m.eye_height, m.coded_width,
                    m.coded_height);
     for (int eye = 0; eye < 2; ++eye) {
       const EyeView& v = m.view[size_t(eye)];
       const FoveationParams& f = m.foveation;
-      const AxisWarp wx = axis_warp(f.centre[size_t(eye)].x, f.fovea_radius, f.strength, m.eye_width, m.coded_width);
+      const AxisWarp wx =
+          axis_warp(f.centre[size_t(eye)].x, f.fovea_radius, f.strength, m.eye_width, m.coded_width);
       const AxisWarp wy =
           axis_warp(f.centre[size_t(eye)].y, f.fovea_radius, f.strength, m.eye_height, m.coded_height);
-      fmt::format_to(out,
-                     R"({}{{"p":[{},{},{}],"q":[{},{},{},{}],"fov":[{},{},{},{}],"wx":[{},{},{},{}],"wy":[{},{},{},{}]}})",
-                     eye ? "," : "", v.pose.position.x, v.pose.position.y, v.pose.position.z,
-                     v.pose.orientation.x, v.pose.orientation.y, v.pose.orientation.z, v.pose.orientation.w,
-                     v.fov.left, v.fov.right, v.fov.up, v.fov.down, wx.a, wx.b, wx.coded_a, wx.coded_b, wy.a, wy.b,
-                     wy.coded_a, wy.coded_b);
+      fmt::format_to(
+          out,
+          R"({}{{"p":[{},{},{}],"q":[{},{},{},{}],"fov":[{},{},{},{}],"wx":[{},{},{},{}],"wy":[{},{},{},{}]}})",
+          eye ? "," : "", v.pose.position.x, v.pose.position.y, v.pose.position.z, v.pose.orientation.x,
+          v.pose.orientation.y, v.pose.orientation.z, v.pose.orientation.w, v.fov.left, v.fov.right, v.fov.up,
+          v.fov.down, wx.a, wx.b, wx.coded_a, wx.coded_b, wy.a, wy.b, wy.coded_a, wy.coded_b);
     }
     metadata_text_ += "]}";
     g_signal_emit_by_name(channel_, "send-string", metadata_text_.c_str());
@@ -382,7 +392,8 @@ class GstWebRtcTransport final : public WebRtcTransport {
     if (phase_.load() != Phase::kWaitingForCaps || !have_caps_ || !signalling()) return;
     Phase expected = Phase::kWaitingForCaps;
     if (!phase_.compare_exchange_strong(expected, Phase::kNegotiating)) return;
-    GstPromise* promise = gst_promise_new_with_change_func(&GstWebRtcTransport::on_offer_created, this, nullptr);
+    GstPromise* promise =
+        gst_promise_new_with_change_func(&GstWebRtcTransport::on_offer_created, this, nullptr);
     g_signal_emit_by_name(webrtc_, "create-offer", nullptr, promise);
   }
 
@@ -491,7 +502,8 @@ class GstWebRtcTransport final : public WebRtcTransport {
       ++self->messages_refused_;
       return;
     }
-    const auto message = read_uplink(wire::PacketType(bytes[0]), std::span<const uint8_t>(bytes + 1, size - 1));
+    const auto message =
+        read_uplink(wire::PacketType(bytes[0]), std::span<const uint8_t>(bytes + 1, size - 1));
     if (!message) {
       ++self->messages_refused_;
       return;

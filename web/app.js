@@ -220,6 +220,8 @@ Object.defineProperty(window, 'kairoTest', {
     reproject: (on) => { $('reproject').checked = on; },
     /** @param {number} yaw @param {number} pitch */
     setHead: (yaw, pitch) => { head.yaw = yaw; head.pitch = pitch; },
+    /** @param {number} x @param {number} y @param {number} z */
+    setPosition: (x, y, z) => { head.position = [x, y, z]; },
   }),
 });
 

@@ -1,7 +1,7 @@
 // The browser client end to end, in Debian's headless Chromium driven over the DevTools protocol, against a
 // real control plane, node and PostgreSQL on loopback (docs/web-client.md). Usage:
 //   node web/test/browser_test.mjs BUILD_DIR [TEST]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -295,6 +295,13 @@ function grayOfEye(file, eye) {
   return new Uint8Array(r.stdout);
 }
 
+/** Reads a PNG's left eye as RGB at half size, through ffmpeg. @param {string} file @param {number} eye */
+function rgbOfEye(file, eye) {
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', file, '-vf',
+    `crop=${eye}:${eye}:0:0,scale=${eye / 2}:${eye / 2}:flags=area,format=rgb24`, '-f', 'rawvideo', '-'], { maxBuffer: 1 << 24 });
+  return new Uint8Array(r.stdout);
+}
+
 async function webxrReprojection() {
   const traceFile = join(sourceDir, 'tests/data/head-trace-real-user1-30s.jsonl');
   const lines = readFileSync(traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -358,9 +365,110 @@ async function webxrReprojection() {
   }
 }
 
+// --- Rooms: browsers and kairo client see each other ---
+
+/**
+ * Where another member's avatar shows in a page's left eye: the pixels that differ from a direct render of the
+ * same pose without anyone in the room (the node draws avatars into the frame), their count and centroid.
+ * @param {import('./cdp.mjs').Page} page @param {string} name
+ */
+async function avatarInView(page, name) {
+  await page.evaluate(`document.getElementById('show-stats').checked = false`);
+  await sleep(1500);  // frames rendered for the pose just set
+  const shot = join(process.env.KAIRO_TEST_KEEP ?? work, `${name}.png`);
+  await screenshotCanvas(page, shot);
+  const frame = (await page.evaluate('window.kairo.status')).lastFrame;
+  const reference = join(work, `${name}-empty-room.png`);
+  execFileSync(kairo, ['render', '--scene', 'vr-room', '--size', '512x512', '--pose', poseArg(frame.pose), '--out', reference], { stdio: 'ignore' });
+  const a = rgbOfEye(shot, 512), b = rgbOfEye(reference, 512);
+  // Pixels whose colour differs clearly from the empty room, and of those the largest connected blob: the
+  // avatar's head (the room's shared object, also absent from the direct render, is smaller and elsewhere).
+  // Only the central 40 % of each axis counts: the fovea, kept at full density whatever the node's load makes
+  // of the periphery.
+  const size = 256, mask = new Uint8Array(size * size);
+  const inFovea = (/** @type {number} */ i) => Math.abs((i % size) / size - 0.5) < 0.2 && Math.abs(Math.floor(i / size) / size - 0.5) < 0.2;
+  for (let i = 0; i < size * size; ++i)
+    mask[i] = inFovea(i) && Math.max(Math.abs(a[3 * i] - b[3 * i]), Math.abs(a[3 * i + 1] - b[3 * i + 1]), Math.abs(a[3 * i + 2] - b[3 * i + 2])) > 60 ? 1 : 0;
+  let best = { n: 0, sx: 0, sy: 0 };
+  const stack = [];
+  for (let start = 0; start < size * size; ++start) {
+    if (mask[start] !== 1) continue;
+    const blob = { n: 0, sx: 0, sy: 0 };
+    mask[start] = 2;
+    stack.push(start);
+    while (stack.length) {
+      const i = /** @type {number} */ (stack.pop()), x = i % size, y = (i - x) / size;
+      blob.n += 1;
+      blob.sx += x;
+      blob.sy += y;
+      for (const j of [x > 0 ? i - 1 : -1, x < size - 1 ? i + 1 : -1, y > 0 ? i - size : -1, y < size - 1 ? i + size : -1])
+        if (j >= 0 && mask[j] === 1) {
+          mask[j] = 2;
+          stack.push(j);
+        }
+    }
+    if (blob.n > best.n) best = blob;
+  }
+  const n = 4 * best.n, sx = best.sx, sy = best.sy;
+  const outside = psnrDb(shot, reference, { x: 0, y: 0, w: 128, h: 512 }, { x: 0, y: 0, w: 128, h: 512 });
+  return { n, x: n ? (2 * sx) / best.n : NaN, y: n ? (2 * sy) / best.n : NaN, outside, pose: frame.pose };
+}
+
+async function roomAvatars() {
+  const stack = await Stack.start(kairo);
+  const browser = await Browser.launch();
+  try {
+    const a = await browser.newPage(), b = await browser.newPage();
+    await connect(a, stack, { size: 512, fps: 30, room: 'lobby' });
+    await a.waitFor(`window.kairo.status.state === 'streaming' && window.kairo.status.framesDecoded > 10`, 60000);
+    await connect(b, stack, { size: 512, fps: 30, room: 'lobby' });
+    await b.waitFor(`window.kairo.status.state === 'streaming' && window.kairo.status.framesDecoded > 10`, 60000);
+    // A stands 2 m behind B, both face -Z: A sees B's head straight ahead (0.5 m to the right, then).
+    await a.evaluate('window.kairoTest.setPosition(0, 1.6, 2)');
+    await b.evaluate('window.kairoTest.setPosition(0.5, 1.6, 0)');
+    const seen = await avatarInView(a, 'a-sees-b');
+    // B's head at x = 0.5, 2 m ahead, from A's left eye (at x = -0.0315): 256 + 256 * (0.5315 / 2) pixels.
+    const expectedX = 256 + 256 * (0.5315 / 2);
+    console.log(`  A sees ${seen.n} avatar pixels centred at (${seen.x.toFixed(0)}, ${seen.y.toFixed(0)}); B's head projects to (${expectedX.toFixed(0)}, 256); rest of the view ${seen.outside.toFixed(1)} dB`);
+    check(seen.n > 300 && Math.abs(seen.x - expectedX) < 24 && Math.abs(seen.y - 256) < 32, 'A sees B\'s avatar where B\'s head is');
+    check(seen.outside >= 28, 'and the rest of A\'s view is the room as rendered');
+    // B turns round: A's avatar 2 m ahead of B (A at x = 0, B at 0.5: 0.5 m to B's right when B faces +Z).
+    await b.evaluate('window.kairoTest.setHead(Math.PI, 0)');
+    const back = await avatarInView(b, 'b-sees-a');
+    const expectedBack = 256 + 256 * (0.5315 / 2);  // B faces +Z: its left eye is at x = 0.5315, A to its right
+    console.log(`  B sees ${back.n} avatar pixels centred at (${back.x.toFixed(0)}, ${back.y.toFixed(0)}); A's head projects to (${expectedBack.toFixed(0)}, 256)`);
+    check(back.n > 300 && Math.abs(back.x - expectedBack) < 24, 'B sees A\'s avatar where A\'s head is');
+
+    // kairo client joins the same room from 2 m in front of A's view: its avatar shows in A's view, and
+    // its report lists the browsers as members.
+    await b.evaluate('window.kairoTest.setPosition(-3, 1.6, 0)');  // out of the way
+    const report = join(work, 'client-report.json');
+    const client = spawn(kairo, ['client', '--control', stack.url.slice(0, -1), '--user', stack.user, '--scene', 'vr-room',
+      '--size', '256x256', '--fps', '30', '--duration', '8', '--room', 'lobby', '--report', report],
+      { env: { ...process.env, KAIRO_PASSWORD: stack.password }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let clientLog = '';
+    client.stderr.on('data', (d) => (clientLog += d));
+    const exited = new Promise((resolve) => client.on('exit', resolve));
+    await sleep(4000);
+    // The client's head is at the origin (its synthetic motion turns it, never moves it): 2 m ahead of A.
+    const seenClient = await avatarInView(a, 'a-sees-client');
+    console.log(`  A sees the client's avatar: ${seenClient.n} pixels centred at (${seenClient.x.toFixed(0)}, ${seenClient.y.toFixed(0)}); its head projects to (260, 256)`);
+    check(seenClient.n > 300 && Math.abs(seenClient.x - 260) < 24 && Math.abs(seenClient.y - 256) < 32, 'the browser sees kairo client\'s avatar where its head is');
+    const code = await exited;
+    check(code === 0, `kairo client ran in the room (exit ${code}) ${code ? clientLog.slice(-500) : ''}`);
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    console.log(`  kairo client's room: members ${JSON.stringify(r.room?.members)}, ${r.room?.states_received} states, ${r.frames_decoded} frames decoded`);
+    check(r.room?.members?.length === 3 && r.frames_decoded > 30, 'the client streamed in the room with both browsers as members');
+  } finally {
+    browser.close();
+    stack.stop();
+  }
+}
+
 await run([
   ['page_security', pageSecurity],
   ['desktop_view', desktopView],
   ['bad_signalling', badSignalling],
   ['webxr_reprojection', webxrReprojection],
+  ['room_avatars', roomAvatars],
 ]);

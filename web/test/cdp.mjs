@@ -25,7 +25,8 @@ export class Browser {
       '--disable-component-update', '--disable-sync', '--disable-extensions', '--mute-audio',
       '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
       '--disable-features=WebRtcHideLocalIpsWithMdns', '--remote-debugging-port=0', `--user-data-dir=${profile}`,
-      '--window-size=1280,900', ...(options.args ?? []), 'about:blank',
+      '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows', '--window-size=1280,900', ...(options.args ?? []), 'about:blank',
     ];
     const child = spawn(chromiumPath(), args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     const url = await new Promise((resolve, reject) => {
