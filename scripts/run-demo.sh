@@ -4,18 +4,22 @@
 # the VR room for about 20 s along a recorded head trace (a synthetic one without ../shared) through
 # `kairo netsim` with mild loss. Ends with a short report and a contact sheet of decoded frames.
 # Everything it starts is stopped at the end, also on Ctrl-C.
-# Usage: scripts/run-demo.sh [--no-setup] [--duration S] [--size WxH] [--fps N]
+# Then the browser client: the page the control plane serves, opened in headless Chromium over WebRTC, with a
+# screenshot of it streaming saved to out/demo/browser.png. With --serve the demo keeps the control plane and
+# node running afterwards, so that a person on this machine can open the printed URL in a browser.
+# Usage: scripts/run-demo.sh [--no-setup] [--duration S] [--size WxH] [--fps N] [--serve]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-setup=1 duration=20 size=512x512 fps=30
+setup=1 duration=20 size=512x512 fps=30 serve=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-setup) setup=0 ;;
     --duration) duration=$2; shift ;;
     --size) size=$2; shift ;;
     --fps) fps=$2; shift ;;
+    --serve) serve=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -127,4 +131,19 @@ if room:
     events = ", ".join(f"{e['user']} {e['kind']}" for e in room["events"])
     print(f"demo: room 'demo' (docs/rooms.md): members {room['members']}; events: {events}")
 PY
-echo "demo: report $out/report.json, contact sheet $out/contact-sheet.png, logs in $out/"
+
+# 5. The browser client, from the URL a person would open.
+echo "demo: browser client at http://127.0.0.1:$control_port/ (user $user; password in $out/credentials)"
+(umask 077 && printf '%s\n' "${KAIRO_BOOTSTRAP_ADMIN#*:}" >"$out/credentials")
+if [ -d web/node_modules ] && command -v node >/dev/null; then
+  KAIRO_PASSWORD=${KAIRO_BOOTSTRAP_ADMIN#*:} node web/test/demo_browser.mjs "http://127.0.0.1:$control_port/" "$user" \
+    "$out/browser.png" 8
+else
+  echo "demo: no headless browser step (web/node_modules missing: scripts/setup.sh installs it)" >&2
+  exit 1
+fi
+echo "demo: report $out/report.json, contact sheet $out/contact-sheet.png, browser $out/browser.png, logs in $out/"
+if [ "$serve" = 1 ]; then
+  echo "demo: serving until Ctrl-C: open http://127.0.0.1:$control_port/ in a browser on this machine"
+  while kill -0 "${pids[1]}" 2>/dev/null; do sleep 1; done
+fi
