@@ -29,6 +29,7 @@ const status = {
   fps: 0,
   bitrateBps: 0,
   loss: 0,
+  decodeMs: 0,
   latencyMs: /** @type {Record<string, number>} */ ({}),
   latencyP99Ms: /** @type {Record<string, number>} */ ({}),
   lastFrame: /** @type {null | {id: number, rtpTimestamp: number, poseId: number, pose: Pose, eyes: any[]}} */ (null),
@@ -172,7 +173,7 @@ function updateStats() {
   if (session) {
     const c = session.counters;
     Object.assign(status, { framesDecoded: c.framesDecoded, framesDropped: c.framesDropped, fps: c.fps,
-      bitrateBps: c.bitrateBps, loss: c.loss });
+      bitrateBps: c.bitrateBps, loss: c.loss, decodeMs: c.decodeMs });
     status.latencyMs = session.latency.quantiles(0.5);
     status.latencyP99Ms = session.latency.quantiles(0.99);
   }
