@@ -56,11 +56,17 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_MAX_BITS_PER_PIXEL")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0));
-  app.add_option("--listen-signalling", o->listen_signalling,
-                 "HOST:PORT (loopback) of the WebSocket browsers signal WebRTC sessions on; none: no browser "
-                 "sessions")
+  app.add_option(
+         "--listen-signalling", o->listen_signalling,
+         "HOST:PORT of the WebSocket browsers signal WebRTC sessions on (loopback unless WSS); none: no "
+         "browser sessions")
       ->envname("KAIRO_LISTEN_SIGNALLING")
       ->capture_default_str();
+  app.add_option("--signalling-tls-cert", o->signalling_tls_cert,
+                 "PEM certificate chain: the signalling socket is WSS (and may listen beyond loopback)")
+      ->envname("KAIRO_SIGNALLING_TLS_CERT");
+  app.add_option("--signalling-tls-key", o->signalling_tls_key, "PEM private key for --signalling-tls-cert")
+      ->envname("KAIRO_SIGNALLING_TLS_KEY");
   app.add_option(
          "--advertise-signalling", o->advertise_signalling,
          "the signalling URL browsers are told, e.g. wss://node.example:443/signal behind a TLS proxy")

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "control-plane/tls_context.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "streaming/udp_address.hpp"
@@ -167,21 +168,7 @@ HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
   if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
     if (options.tls_cert_file.empty() || options.tls_key_file.empty())
       throw_invalid_input("TLS needs both --tls-cert and --tls-key");
-    impl_->tls.emplace(asio::ssl::context::tls_server);
-    impl_->tls->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                            asio::ssl::context::no_compression);
-    // TLS 1.2 with forward secrecy and AEAD only (ECDHE with AES-GCM or ChaCha20-Poly1305): no static-RSA key
-    // exchange, no CBC. TLS 1.3's suites are all of that kind already.
-    SSL_CTX* native = impl_->tls->native_handle();
-    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    if (SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1") != 1)
-      throw_runtime("cannot set the TLS cipher list");
-    SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
-    boost::system::error_code error;
-    impl_->tls->use_certificate_chain_file(options.tls_cert_file, error);
-    if (!error) impl_->tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, error);
-    if (error) throw_invalid_input("cannot load the TLS certificate or key: " + error.message());
+    impl_->tls.emplace(make_tls_server_context(options.tls_cert_file, options.tls_key_file));
   }
   const auto udp_endpoint = resolve_udp(options.listen, "--listen");  // same HOST:PORT syntax
   const tcp::endpoint at(udp_endpoint.address(), udp_endpoint.port());

@@ -340,12 +340,15 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
   if (options.listen_signalling != "none") {
     for (const std::string& server : options.ice_servers)
       d.webrtc_settings.ice_servers.push_back(parse_ice_server(server));
-    d.signalling = std::make_unique<SignallingServer>(options.listen_signalling);
+    d.signalling =
+        std::make_unique<SignallingServer>(SignallingOptions{.listen = options.listen_signalling,
+                                                             .tls_cert_file = options.signalling_tls_cert,
+                                                             .tls_key_file = options.signalling_tls_key});
     d.signalling_url = options.advertise_signalling;
     if (d.signalling_url.empty()) {
       const std::string& l = options.listen_signalling;
-      d.signalling_url =
-          "ws://" + l.substr(0, l.rfind(':')) + ":" + std::to_string(d.signalling->port()) + "/signal";
+      d.signalling_url = std::string(d.signalling->tls() ? "wss://" : "ws://") + l.substr(0, l.rfind(':')) +
+                         ":" + std::to_string(d.signalling->port()) + "/signal";
     }
   }
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});

@@ -43,6 +43,7 @@ struct NodeOptions {
   // sessions on this node) and the STUN/TURN servers handed to webrtcbin and to the browser.
   std::string listen_signalling = "127.0.0.1:0";
   std::string advertise_signalling{};
+  std::string signalling_tls_cert{}, signalling_tls_key{};  // both: WSS, on any address
   std::vector<std::string> ice_servers{};
 };
 

@@ -5,15 +5,19 @@
 #include <spdlog/spdlog.h>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
+#include "control-plane/tls_context.hpp"
 #include "core/error.hpp"
 #include "streaming/session_credential.hpp"
 #include "streaming/udp_address.hpp"
@@ -40,6 +44,7 @@ struct Entry {
 struct SignallingServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  std::optional<asio::ssl::context> tls;  // set: WSS
   std::thread thread;
   mutable std::mutex mutex;
   std::map<std::string, Entry> sessions;  // guarded by mutex
@@ -57,12 +62,17 @@ struct SignallingServer::Impl {
 
 namespace {
 
-// One browser's socket. Writes are queued on the io thread, one in flight.
-class Connection final : public SignallingChannel, public std::enable_shared_from_this<Connection> {
+// One browser's socket, over TCP (loopback) or TLS (WSS). Writes are queued on the io thread, one in flight.
+template <typename Next>
+class Connection final : public SignallingChannel, public std::enable_shared_from_this<Connection<Next>> {
+  using std::enable_shared_from_this<Connection<Next>>::shared_from_this;
+  static constexpr bool kTls = std::is_same_v<Next, beast::ssl_stream<beast::tcp_stream>>;
+
  public:
   // `server` outlives every connection: they run on its io thread, which it joins before it goes.
-  Connection(tcp::socket socket, SignallingServer::Impl* server)
-      : ws_(std::move(socket)), hello_timer_(ws_.get_executor()), server_(server) {}
+  template <typename... StreamArgs>
+  Connection(SignallingServer::Impl* server, StreamArgs&&... stream)
+      : ws_(std::forward<StreamArgs>(stream)...), hello_timer_(ws_.get_executor()), server_(server) {}
 
   ~Connection() override {
     if (auto transport = transport_.lock()) transport->detach(this);
@@ -79,8 +89,14 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
     beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
     request_.body_limit(0);
     request_.header_limit(8 * 1024);
-    http::async_read(beast::get_lowest_layer(ws_), buffer_, request_,
-                     [self = shared_from_this()](beast::error_code e, size_t) { self->on_request(e); });
+    if constexpr (kTls) {
+      ws_.next_layer().async_handshake(asio::ssl::stream_base::server,
+                                       [self = shared_from_this()](beast::error_code e) {
+                                         if (!e) self->read_request();
+                                       });
+    } else {
+      read_request();
+    }
   }
 
   // From any thread (the transport's GStreamer threads): queued for the io thread.
@@ -91,6 +107,11 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
   }
 
  private:
+  void read_request() {
+    http::async_read(ws_.next_layer(), buffer_, request_,
+                     [self = shared_from_this()](beast::error_code e, size_t) { self->on_request(e); });
+  }
+
   void on_request(beast::error_code e) {
     if (e) return;
     beast::get_lowest_layer(ws_).expires_never();
@@ -101,7 +122,7 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
       response->set(http::field::content_type, "text/plain");
       response->body() = "not found\n";
       response->prepare_payload();
-      http::async_write(beast::get_lowest_layer(ws_), *response,
+      http::async_write(ws_.next_layer(), *response,
                         [self = shared_from_this(), response](beast::error_code, size_t) {});
       return;
     }
@@ -228,7 +249,7 @@ class Connection final : public SignallingChannel, public std::enable_shared_fro
     });
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Next> ws_;
   beast::flat_buffer buffer_, in_;
   http::request_parser<http::empty_body> request_;
   asio::steady_timer hello_timer_;
@@ -247,19 +268,27 @@ void SignallingServer::Impl::accept() {
     if (e == asio::error::operation_aborted) return;
     if (!e) {
       ++connections;
-      std::make_shared<Connection>(std::move(socket), this)->start();
+      if (tls)
+        std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(this, std::move(socket), *tls)
+            ->start();
+      else
+        std::make_shared<Connection<beast::tcp_stream>>(this, std::move(socket))->start();
     }
     accept();
   });
 }
 
-SignallingServer::SignallingServer(const std::string& listen) : impl_(std::make_unique<Impl>()) {
+SignallingServer::SignallingServer(const SignallingOptions& options) : impl_(std::make_unique<Impl>()) {
+  const std::string& listen = options.listen;
   // The same HOST:PORT rule as every other listener (numeric or localhost).
   const auto udp = resolve_udp(listen, "--listen-signalling");
   const auto ip = udp.address();
-  if (!ip.is_loopback())
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty())
+    impl_->tls.emplace(control::make_tls_server_context(options.tls_cert_file, options.tls_key_file));
+  else if (!ip.is_loopback())
     throw_invalid_input("--listen-signalling " + listen +
-                        ": plain WebSocket only on loopback; put a TLS proxy (WSS) in front for other hosts");
+                        ": beyond loopback browsers need WSS (WebXR needs a secure context): give "
+                        "--signalling-tls-cert and --signalling-tls-key, or a TLS proxy in front");
   const tcp::endpoint endpoint(ip, udp.port());
   beast::error_code e;
   impl_->acceptor.open(endpoint.protocol(), e);
@@ -278,6 +307,9 @@ SignallingServer::~SignallingServer() {
 
 uint16_t SignallingServer::port() const {
   return impl_->acceptor.local_endpoint().port();
+}
+bool SignallingServer::tls() const {
+  return impl_->tls.has_value();
 }
 
 void SignallingServer::add(const std::string& session_id, const SessionKey& key,

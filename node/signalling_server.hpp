@@ -18,13 +18,19 @@ struct SignallingCounters {
   uint64_t connections = 0, authenticated = 0, refused_credential = 0, refused_message = 0;
 };
 
+struct SignallingOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT (port 0: any)
+  // Both set: WSS (TLS 1.2+), on any address. Neither: plain WebSocket, loopback only (a browser elsewhere
+  // needs a secure context; a TLS-terminating proxy in front is the other way, docs/web-client.md).
+  std::string tls_cert_file{}, tls_key_file{};
+};
+
 class SignallingServer {
  public:
-  // HOST:PORT (port 0: any). Plain WebSocket, so loopback only: a browser outside this machine needs WSS,
-  // which a TLS-terminating proxy in front provides (docs/web-client.md). Throws kairo::Error.
-  explicit SignallingServer(const std::string& listen);
+  explicit SignallingServer(const SignallingOptions& options);  // binds; throws kairo::Error
   ~SignallingServer();
   uint16_t port() const;
+  bool tls() const;
   // The session answers on the socket from now until remove(). The transport is held weakly.
   void add(const std::string& session_id, const SessionKey& key, std::weak_ptr<WebRtcTransport> transport);
   void remove(const std::string& session_id);

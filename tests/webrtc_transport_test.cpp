@@ -92,9 +92,12 @@ TEST(WebRtcTransport, waits_for_a_browser_then_takes_its_first_pose_and_one_brow
   transport->detach(channel.get());
 }
 
-TEST(SignallingServer, listens_on_loopback_only) {
-  EXPECT_THROW(SignallingServer("0.0.0.0:0"), Error);
-  SignallingServer server("127.0.0.1:0");
+TEST(SignallingServer, listens_beyond_loopback_only_with_tls) {
+  EXPECT_THROW(SignallingServer(SignallingOptions{.listen = "0.0.0.0:0"}), Error);
+  EXPECT_THROW(SignallingServer(SignallingOptions{.listen = "127.0.0.1:0", .tls_cert_file = "/nonexistent"}),
+               Error);
+  SignallingServer server(SignallingOptions{.listen = "127.0.0.1:0"});
+  EXPECT_FALSE(server.tls());
   EXPECT_GT(server.port(), 0);
   EXPECT_EQ(server.counters().connections, 0u);
 }

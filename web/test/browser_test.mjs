@@ -465,10 +465,35 @@ async function roomAvatars() {
   }
 }
 
+// --- A secure context: the page over HTTPS, signalling over WSS (what a headset needs) ---
+
+async function secureContext() {
+  const cert = join(work, 'cert.pem'), key = join(work, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  // Chromium trusts exactly this certificate's key (as a headset trusts the deployment's CA).
+  const spki = execFileSync('sh', ['-c', `openssl x509 -in ${cert} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`], { encoding: 'utf8' }).trim();
+  const stack = await Stack.start(kairo, { tls: { cert, key } });
+  const browser = await Browser.launch({ args: [`--ignore-certificate-errors-spki-list=${spki}`] });
+  try {
+    check(stack.url.startsWith('https://') && stack.log.some((l) => l.includes('browser signalling wss://')), 'control plane on HTTPS, node signalling on WSS');
+    const page = await browser.newPage();
+    await connect(page, stack, { size: 256, fps: 30 });
+    await page.waitFor(`window.kairo.status.state === 'streaming' && window.kairo.status.framesDecoded > 20`, 60000);
+    const secure = await page.evaluate('[window.isSecureContext, location.protocol, typeof navigator.xr]');
+    console.log(`  page: secure context ${secure[0]}, ${secure[1]}, navigator.xr ${secure[2]}`);
+    check(secure[0] === true && secure[1] === 'https:' && secure[2] === 'object', 'the page is a secure context (WebXR available) and streams over WSS signalling');
+  } finally {
+    browser.close();
+    stack.stop();
+  }
+}
+
 await run([
   ['page_security', pageSecurity],
   ['desktop_view', desktopView],
   ['bad_signalling', badSignalling],
   ['webxr_reprojection', webxrReprojection],
   ['room_avatars', roomAvatars],
+  ['secure_context', secureContext],
 ]);

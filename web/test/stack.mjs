@@ -39,7 +39,8 @@ function startAndWait(command, args, env, pattern, timeoutMs, log) {
 export class Stack {
   /**
    * @param {string} kairo the kairo binary
-   * @param {{nodes?: number, nodeArgs?: string[], maxSessions?: number}} [options]
+   * @param {{nodes?: number, nodeArgs?: string[], maxSessions?: number, tls?: {cert: string, key: string}}} [options]
+   *   tls: the control plane on HTTPS and the node's signalling on WSS, with this certificate
    */
   static async start(kairo, options = {}) {
     const stack = new Stack();
@@ -57,14 +58,16 @@ export class Stack {
       const db = startAndWait(kairo, ['devdb'], env, /(postgres(?:ql)?:\/\/\S+)/, 60000, stack.log);
       stack.children.push(db.child);
       const dbUrl = (await db.result)[1];
-      const control = startAndWait(kairo, ['control', '--db', dbUrl, '--listen', '127.0.0.1:0', '--log-level', 'info'],
-        env, /listening on \S+ port (\d+)/, 30000, stack.log);
+      const tls = options.tls;
+      const control = startAndWait(kairo, ['control', '--db', dbUrl, '--listen', '127.0.0.1:0', '--log-level', 'info',
+        ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [])], env, /listening on \S+ port (\d+)/, 30000, stack.log);
       stack.children.push(control.child);
       stack.controlPort = Number((await control.result)[1]);
-      stack.url = `http://127.0.0.1:${stack.controlPort}/`;
+      stack.url = `${tls ? 'https' : 'http'}://127.0.0.1:${stack.controlPort}/`;
       for (let i = 0; i < (options.nodes ?? 1); ++i) {
         const node = startAndWait(kairo, ['node', '--control', stack.url.slice(0, -1), '--listen-udp', '127.0.0.1:0',
           '--metrics', '127.0.0.1:0', '--max-sessions', String(options.maxSessions ?? 4), '--log-level', 'info',
+          ...(tls ? ['--ca-file', tls.cert, '--signalling-tls-cert', tls.cert, '--signalling-tls-key', tls.key] : []),
           ...(options.nodeArgs ?? [])], env, /registered as id (\d+)/, 120000, stack.log);
         stack.children.push(node.child);
         await node.result;
