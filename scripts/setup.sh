@@ -51,5 +51,11 @@ fi
 web=$(cd "$(dirname "$0")/../web" && pwd)
 if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
   echo "setup.sh: installing the browser client's npm packages (web/package-lock.json)"
-  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  # npm trusts the system's certificate store (Debian's ca-certificates and any CA this machine's network
+  # requires), not only Node.js's built-in list, unless npm is configured with a CA file of its own.
+  npm_ca=()
+  if [ "$(npm config get cafile 2>/dev/null)" = "null" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    npm_ca=(--cafile /etc/ssl/certs/ca-certificates.crt)
+  fi
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error "${npm_ca[@]}")
 fi
