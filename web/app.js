@@ -30,6 +30,7 @@ const status = {
   bitrateBps: 0,
   loss: 0,
   decodeMs: 0,
+  handsSent: 0,
   latencyMs: /** @type {Record<string, number>} */ ({}),
   latencyP99Ms: /** @type {Record<string, number>} */ ({}),
   lastFrame: /** @type {null | {id: number, rtpTimestamp: number, poseId: number, pose: Pose, eyes: any[]}} */ (null),
@@ -129,6 +130,7 @@ function xrFrame(_time, frame) {
   /** @type {Pose} */
   const pose = { p: [t.position.x, t.position.y, t.position.z], q: [t.orientation.x, t.orientation.y, t.orientation.z, t.orientation.w] };
   session?.sendPose(pose);
+  sendHands(frame);
   status.reprojection = $('reproject').checked;
   const layer = xrSession.renderState.baseLayer;
   gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
@@ -147,6 +149,30 @@ function xrFrame(_time, frame) {
 }
 /** @type {any} */
 let xrReference = null;
+/** @type {Set<number>} hands sent as tracked, so that a lost one is said to be lost once */
+const trackedHands = new Set();
+
+// The controllers' grip poses as hands (avatars' hands in a room, grabbing the shared object with squeeze).
+/** @param {any} frame */
+function sendHands(frame) {
+  if (!session) return;
+  const seen = new Set();
+  for (const source of xrSession.inputSources) {
+    const hand = source.handedness === 'left' ? 1 : source.handedness === 'right' ? 2 : 0;
+    if (!hand || !source.gripSpace) continue;
+    const grip = frame.getPose(source.gripSpace, xrReference);
+    if (!grip) continue;
+    const t = grip.transform;
+    const squeeze = source.gamepad?.buttons?.[1]?.value ?? 0;
+    session.sendHand(/** @type {1 | 2} */ (hand), true, squeeze,
+      { p: [t.position.x, t.position.y, t.position.z], q: [t.orientation.x, t.orientation.y, t.orientation.z, t.orientation.w] });
+    seen.add(hand);
+  }
+  for (const hand of trackedHands)
+    if (!seen.has(hand)) session.sendHand(/** @type {1 | 2} */ (hand), false, 0, { p: [0, 0, 0], q: [0, 0, 0, 1] });
+  trackedHands.clear();
+  for (const hand of seen) trackedHands.add(hand);
+}
 
 async function enterVr() {
   const xr = /** @type {any} */ (navigator).xr;
@@ -173,7 +199,7 @@ function updateStats() {
   if (session) {
     const c = session.counters;
     Object.assign(status, { framesDecoded: c.framesDecoded, framesDropped: c.framesDropped, fps: c.fps,
-      bitrateBps: c.bitrateBps, loss: c.loss, decodeMs: c.decodeMs });
+      bitrateBps: c.bitrateBps, loss: c.loss, decodeMs: c.decodeMs, handsSent: session.handsSent });
     status.latencyMs = session.latency.quantiles(0.5);
     status.latencyP99Ms = session.latency.quantiles(0.99);
   }

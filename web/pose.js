@@ -10,6 +10,8 @@
 
 export const kPosePacketType = 2;
 export const kPoseMessageBytes = 1 + 52;
+export const kHandPacketType = 9;
+export const kHandMessageBytes = 1 + 42;
 
 /** This page's clock in nanoseconds (monotonic, the one pose times and latencies use). */
 export function nowNs() {
@@ -100,6 +102,34 @@ export class PoseWriter {
     for (let i = 0; i < 3; ++i) v.setFloat32(25 + 4 * i, pose.p[i], true);
     const q = quatNormalize(pose.q);
     for (let i = 0; i < 4; ++i) v.setFloat32(37 + 4 * i, q[i], true);
+    return this.buffer;
+  }
+}
+
+/**
+ * Writes hand messages (streaming/room_messages.cpp: u64 sample time, u8 hand 1 left 2 right, u8 tracked,
+ * f32 grip 0..1, position, orientation) into one reused buffer.
+ */
+export class HandWriter {
+  constructor() {
+    this.buffer = new ArrayBuffer(kHandMessageBytes);
+    this.view = new DataView(this.buffer);
+  }
+
+  /**
+   * @param {1 | 2} hand @param {boolean} tracked @param {number} grip @param {Pose} pose @param {number} sampleNs
+   * @returns {ArrayBuffer} valid until the next call
+   */
+  write(hand, tracked, grip, pose, sampleNs) {
+    const v = this.view;
+    v.setUint8(0, kHandPacketType);
+    v.setBigUint64(1, BigInt(sampleNs), true);
+    v.setUint8(9, hand);
+    v.setUint8(10, tracked ? 1 : 0);
+    v.setFloat32(11, Math.min(1, Math.max(0, grip || 0)), true);
+    for (let i = 0; i < 3; ++i) v.setFloat32(15 + 4 * i, pose.p[i], true);
+    const q = quatNormalize(pose.q);
+    for (let i = 0; i < 4; ++i) v.setFloat32(27 + 4 * i, q[i], true);
     return this.buffer;
   }
 }

@@ -5,7 +5,7 @@
 // track while the data channel carries poses up and each frame's metadata down (paired with the decoded
 // frame by its RTP timestamp).
 import { explain } from './api.js';
-import { nowNs, PoseWriter } from './pose.js';
+import { HandWriter, nowNs, PoseWriter } from './pose.js';
 import { ClockOffset, LatencyStats } from './stats.js';
 
 /** @typedef {import('./api.js').Api} Api */
@@ -41,6 +41,8 @@ export class StreamSession {
     this.clock = new ClockOffset();
     this.latency = new LatencyStats();
     this.poses = new PoseWriter();
+    this.hands = new HandWriter();
+    this.handsSent = 0;
     this.counters = { framesDecoded: 0, framesDropped: 0, framesPresented: 0, framesWithoutMetadata: 0,
       bytesReceived: 0, packetsLost: 0, packetsReceived: 0, fps: 0, bitrateBps: 0, loss: 0, decodeMs: 0 };
     /** @type {any} */
@@ -127,6 +129,7 @@ export class StreamSession {
       // As little buffering as the browser allows: a late frame is worth less than a dropped one.
       const receiver = /** @type {any} */ (e.receiver);
       if ('jitterBufferTarget' in receiver) receiver.jitterBufferTarget = 0;
+      if ('playoutDelayHint' in receiver) receiver.playoutDelayHint = 0;  // Chromium's older name for it
       this.video.srcObject = new MediaStream([e.track]);
       this.video.play().catch(() => {});
       this.watchFrames();
@@ -170,6 +173,16 @@ export class StreamSession {
     const predicted = this.latency.stages.total.quantile(0.5);
     const ahead = Number.isFinite(predicted) ? Math.min(100, predicted) : 40;
     this.channel.send(this.poses.write(pose, sampled, sampled + Math.round(ahead * 1e6)));
+  }
+
+  /**
+   * A tracked controller's grip pose (the avatar's hand in a room; grip above 0.5 grabs the shared object).
+   * @param {1 | 2} hand @param {boolean} tracked @param {number} grip @param {Pose} pose
+   */
+  sendHand(hand, tracked, grip, pose) {
+    if (this.channel?.readyState !== 'open') return;
+    this.channel.send(this.hands.write(hand, tracked, grip, pose, nowNs()));
+    this.handsSent += 1;
   }
 
   watchFrames() {

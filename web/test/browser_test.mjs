@@ -29,7 +29,8 @@ async function screenshotCanvas(page, file) {
 }
 
 async function desktopView() {
-  const stack = await Stack.start(kairo);
+  const record = join(work, 'recordings');
+  const stack = await Stack.start(kairo, { nodeArgs: ['--record', record] });
   const browser = await Browser.launch();
   try {
     const page = await browser.newPage();
@@ -96,6 +97,20 @@ async function desktopView() {
     const freedMs = Date.now() - gone;
     console.log(`  session ${state} ${freedMs} ms after the browser was killed`);
     check(state === 'ended' && freedMs <= 5000, 'the vanished browser\'s session ended within 5 s');
+
+    // A browser session is recorded like any other, and kairo replay takes the recording.
+    const replayOut = join(work, 'replay');
+    let events = '';
+    for (let i = 0; i < 50 && !events.includes('"event":"ended"'); ++i) {
+      await sleep(100);
+      try {
+        events = readFileSync(join(record, id, 'events.jsonl'), 'utf8');
+      } catch {}
+    }
+    const replay = spawnSync(kairo, ['replay', '--scene', 'vr-room', '--trace', join(record, id), '--out', replayOut, '--max-frames', '10'], { encoding: 'utf8' });
+    const summary = replay.status === 0 ? JSON.parse(readFileSync(join(replayOut, 'summary.json'), 'utf8')) : {};
+    check(events.includes('"event":"ended"') && summary.frame_count === 10 && summary.eye_width === 512,
+      `the browser session was recorded and kairo replay replays it (exit ${replay.status})`);
   } finally {
     browser.close();
     stack.stop();
@@ -356,6 +371,10 @@ async function webxrReprojection() {
       console.log(`    reprojection ${mode}: mean ${mean(errors[mode]).toFixed(1)}, p90 ${quantile(errors[mode], 0.9).toFixed(1)}, ` +
         `max ${Math.max(...errors[mode]).toFixed(1)}   [${errors[mode].map((/** @type {number} */ e) => e.toFixed(0)).join(' ')}]`);
     check(errors.on.length >= 30 && errors.off.length >= 30, 'at least 30 samples each way');
+    // The emulated controllers travel as hands on the data channel, and the node refuses none of them.
+    const handsSent = (await page.evaluate('window.kairo.status')).handsSent;
+    const malformed = Number((await stack.metrics()).match(/^kairo_datagrams_rejected_total\{reason="malformed"\} (\d+)/m)?.[1] ?? NaN);
+    check(handsSent > 100 && malformed === 0, `${handsSent} hand messages sent from the XR controllers, ${malformed} refused by the node`);
     check(quantile(errors.on, 0.9) <= 8, 'reprojection on: world-fixed content within 8 pixels of its projection (p90)');
     check(mean(errors.off) >= 2 * mean(errors.on) + 3 && quantile(errors.off, 0.9) >= quantile(errors.on, 0.9) + 8,
       'reprojection off: measurably further off (mean and p90)');
