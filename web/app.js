@@ -31,6 +31,7 @@ const status = {
   loss: 0,
   decodeMs: 0,
   handsSent: 0,
+  room: /** @type {null | {members: string[], objects: number, version: number}} */ (null),
   latencyMs: /** @type {Record<string, number>} */ ({}),
   latencyP99Ms: /** @type {Record<string, number>} */ ({}),
   lastFrame: /** @type {null | {id: number, rtpTimestamp: number, poseId: number, pose: Pose, eyes: any[]}} */ (null),
@@ -200,6 +201,8 @@ function updateStats() {
     const c = session.counters;
     Object.assign(status, { framesDecoded: c.framesDecoded, framesDropped: c.framesDropped, fps: c.fps,
       bitrateBps: c.bitrateBps, loss: c.loss, decodeMs: c.decodeMs, handsSent: session.handsSent });
+    const r = session.room;
+    status.room = r ? { members: r.members.map((m) => m.name), objects: r.objects.length, version: r.version } : null;
     status.latencyMs = session.latency.quantiles(0.5);
     status.latencyP99Ms = session.latency.quantiles(0.99);
   }
@@ -208,7 +211,8 @@ function updateStats() {
   const stages = Object.keys(l).map((k) => `  ${k.padEnd(15)}${String(l[k]).padStart(7)} ms`).join('\n');
   $('stats').textContent = status.state === 'streaming' || status.state === 'connecting'
     ? `${status.fps.toFixed(1)} fps  ${(status.bitrateBps / 1e6).toFixed(2)} Mbit/s  loss ${(100 * status.loss).toFixed(1)} %\n` +
-      `decoded ${status.framesDecoded}  dropped ${status.framesDropped}\nlatency p50 (pose -> drawn)\n${stages}`
+      `decoded ${status.framesDecoded}  dropped ${status.framesDropped}` +
+      (status.room ? `\nroom: ${status.room.members.join(', ')}` : '') + `\nlatency p50 (pose -> drawn)\n${stages}`
     : '';
 }
 

@@ -6,6 +6,7 @@
 // frame by its RTP timestamp).
 import { explain } from './api.js';
 import { HandWriter, nowNs, PoseWriter } from './pose.js';
+import { parseRoomState } from './room.js';
 import { ClockOffset, LatencyStats } from './stats.js';
 
 /** @typedef {import('./api.js').Api} Api */
@@ -36,6 +37,8 @@ export class StreamSession {
     this.pc = null;
     /** @type {RTCDataChannel | null} */
     this.channel = null;
+    /** @type {import('./room.js').RoomState | null} the room as the node last said */
+    this.room = null;
     /** @type {Map<number, FrameMeta>} by RTP timestamp */
     this.metadata = new Map();
     this.clock = new ClockOffset();
@@ -150,7 +153,12 @@ export class StreamSession {
     channel.binaryType = 'arraybuffer';
     this.channel = channel;
     channel.onmessage = (e) => {
-      if (typeof e.data !== 'string') return;  // the room's state (binary): the node draws the room already
+      if (typeof e.data !== 'string') {
+        // Binary: the room's state (the node draws the others already; the page lists who is there).
+        const room = parseRoomState(e.data);
+        if (room && (!this.room || room.version >= this.room.version)) this.room = room;
+        return;
+      }
       let m;
       try {
         m = JSON.parse(e.data);
