@@ -253,6 +253,7 @@ Object.defineProperty(window, 'kairoTest', {
     setHead: (yaw, pitch) => { head.yaw = yaw; head.pitch = pitch; },
     /** @param {number} x @param {number} y @param {number} z */
     setPosition: (x, y, z) => { head.position = [x, y, z]; },
+    head: () => ({ p: [...head.position], q: head.orientation() }),
   }),
 });
 
