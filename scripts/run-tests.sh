@@ -14,6 +14,17 @@ scripts/build.sh
 
 echo "== tests"
 (cd build && ctest --output-on-failure --parallel 2 --timeout 600)
+# Skipped tests are counted and each says why (GTEST_SKIP's message), so that a skip is never silent.
+python3 - build/Testing/Temporary/LastTest.log <<'PY'
+import re, sys
+log = open(sys.argv[1], errors="replace").read()
+skips = {}
+for m in re.finditer(r"^[^\n]*: Skipped\n(.*?)\n\[  SKIPPED \] (\S+) \(", log, re.S | re.M):
+    skips[m.group(2)] = (m.group(1).splitlines() or [""])[0]
+print(f"== skipped tests: {len(skips)}")
+for name, reason in skips.items():
+    print(f"   {name}: {reason or '(no reason given)'}")
+PY
 
 echo "== AddressSanitizer soak (1000 frames)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKAIRO_SANITIZE=ON -DKAIRO_BUILD_BENCH=OFF >/dev/null

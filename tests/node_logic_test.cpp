@@ -21,10 +21,10 @@ double angle_between(const glm::quat& a, const glm::quat& b) {
   return 2.0 * std::acos(std::min(1.0f, std::abs(glm::dot(a, b))));
 }
 
+// Real head motion, always: the first 30 s of a recorded trace, kept in the repository
+// (tests/data/*.LICENSE).
 std::vector<TraceSample> head_motion() {
-  const std::filesystem::path recorded = KAIRO_SOURCE_DIR "/../shared/data/head-traces/real-user2.jsonl";
-  if (std::filesystem::exists(recorded)) return load_trace(recorded);
-  return synthetic_trace(SyntheticTraceOptions{.duration_s = 60, .rate_hz = 90, .seed = 3});
+  return load_trace(KAIRO_SOURCE_DIR "/tests/data/head-trace-real-user1-30s.jsonl");
 }
 
 TEST(PosePredictor, predicting_50_ms_ahead_beats_holding_the_last_pose_on_real_head_motion) {
