@@ -49,14 +49,36 @@ build-tsan/tests/kairo_node_logic_tests --gtest_brief=1
 build-tsan/tests/kairo_control_tests --gtest_brief=1
 unset TSAN_OPTIONS
 
-echo "== libFuzzer: datagram and message parsers (bounded)"
+echo "== libFuzzer: one target per parser, seeded from tests/fuzz/corpus (bounded)"
+# Each target's committed seeds are read-only input; what the run finds goes to build-fuzz/corpus/<target>.
+# The time budget (KAIRO_FUZZ_SECONDS, 60 s by default) is split evenly across the targets.
 mkdir -p build-fuzz
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l \
-  tests/fuzz/datagram_fuzzer.cpp streaming/uplink.cpp streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp streaming/datagram_crypto.cpp \
-  streaming/frame_assembler.cpp streaming/frame_metadata.cpp streaming/reed_solomon.cpp core/error.cpp core/names.cpp -lsodium -lisal -o build-fuzz/datagram_fuzzer
-mkdir -p build-fuzz/corpus
-build-fuzz/datagram_fuzzer -max_total_time="${KAIRO_FUZZ_SECONDS:-60}" -max_len=1500 -rss_limit_mb=2048 \
-  -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5
+fuzz_flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l)
+streaming_core=(streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp core/error.cpp core/names.cpp)
+declare -A fuzz_sources=(
+  [datagram]="tests/fuzz/datagram_fuzzer.cpp streaming/uplink.cpp streaming/datagram_crypto.cpp streaming/frame_metadata.cpp ${streaming_core[*]}"
+  [authenticated_datagram]="tests/fuzz/authenticated_datagram_fuzzer.cpp streaming/uplink.cpp streaming/datagram_crypto.cpp ${streaming_core[*]}"
+  [frame_assembler]="tests/fuzz/frame_assembler_fuzzer.cpp streaming/frame_assembler.cpp streaming/reed_solomon.cpp ${streaming_core[*]}"
+  [trace_line]="tests/fuzz/trace_line_fuzzer.cpp core/trace.cpp core/pose.cpp core/error.cpp"
+)
+targets=(datagram authenticated_datagram frame_assembler trace_line)
+seconds=$(( ${KAIRO_FUZZ_SECONDS:-60} / ${#targets[@]} ))
+for target in "${targets[@]}"; do
+  # shellcheck disable=SC2086
+  clang++ "${fuzz_flags[@]}" ${fuzz_sources[$target]} -lsodium -lisal -o "build-fuzz/${target}_fuzzer"
+  mkdir -p "build-fuzz/corpus/$target"
+  seeds=()
+  [ -d "tests/fuzz/corpus/$target" ] && seeds=("tests/fuzz/corpus/$target")
+  echo "-- $target: ${seconds} s"
+  if ! "build-fuzz/${target}_fuzzer" -max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1 \
+    "build-fuzz/corpus/$target" "${seeds[@]}" >"build-fuzz/$target.log" 2>&1; then
+    tail -n 40 "build-fuzz/$target.log" >&2
+    echo "fuzzer $target found a failure (build-fuzz/$target.log; the input is saved beside it)" >&2
+    exit 1
+  fi
+  grep -E "^stat::number_of_executed_units|^stat::new_units_added" "build-fuzz/$target.log" | tr '\n' ' '
+  echo
+done
 
 echo "== formatting"
 files=$(git ls-files '*.cpp' '*.hpp')

@@ -1,0 +1,95 @@
+// Writes the fuzzers' seed corpora (tests/fuzz/corpus/<target>/): valid inputs of every kind each target
+// reads, so that fuzzing starts from the formats rather than from nothing. Run by hand after a format
+// changes (scripts/run-tests.sh builds it next to the fuzzers); its output is committed.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "streaming/frame_metadata.hpp"
+#include "streaming/frame_packetizer.hpp"
+#include "streaming/messages.hpp"
+#include "streaming/room_messages.hpp"
+#include "streaming/wire.hpp"
+
+using namespace kairo;
+namespace fs = std::filesystem;
+
+static void put(const fs::path& file, const std::vector<uint8_t>& bytes) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+template <typename Message>
+static std::vector<uint8_t> typed(wire::PacketType type, const Message& m) {
+  std::vector<uint8_t> out(1 + 2048);
+  out[0] = uint8_t(type);
+  out.resize(1 + wire::write(m, std::span<uint8_t>(out).subspan(1)));
+  return out;
+}
+
+int main(int argc, char** argv) {
+  const fs::path root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
+  // Authenticated datagrams: [type][payload] of every application and feedback message.
+  const fs::path auth = root / "authenticated_datagram";
+  wire::PoseMessage pose{.pose_id = 7, .sample_time_ns = 1'000'000, .display_time_ns = 41'000'000};
+  pose.position[1] = 1.6f;
+  put(auth / "pose", typed(wire::PacketType::kPose, pose));
+  wire::HandMessage hand{.time_ns = 5, .hand = wire::kRightHand, .tracked = true, .grip = 0.7f};
+  put(auth / "hand", typed(wire::PacketType::kHand, hand));
+  put(auth / "input",
+      typed(wire::PacketType::kInput,
+            wire::InputMessage{.time_ns = 9, .device = wire::kGaze, .control = 1, .value = 0.25f}));
+  put(auth / "report", typed(wire::PacketType::kReport, wire::ReportMessage{.frames_delivered = 100,
+                                                                            .fragments_received = 900,
+                                                                            .fragments_expected = 1000}));
+  put(auth / "keyframe_request",
+      typed(wire::PacketType::kKeyframeRequest, wire::KeyframeRequestMessage{.lost_frame_id = 12}));
+  wire::RoomStateMessage room{.version = 3,
+                              .node_time_ns = 100,
+                              .your_slot = 0,
+                              .member_count = 2,
+                              .object_count = 1,
+                              .event_count = 0};
+  room.members[0] = {.slot = 0, .hands = 0, .user = wire::make_user_name("alice"), .joined_ns = 1};
+  room.members[1] = {.slot = 1, .hands = 2, .user = wire::make_user_name("bob"), .joined_ns = 2};
+  room.objects[0] = {.id = 0, .holder_slot = wire::kNoSlot};
+  put(auth / "room_state", typed(wire::PacketType::kRoomState, room));
+
+  // Frame assembly: the fragments of two frames, in order and with one lost (rebuilt from parity), as
+  // [u16 length][u8 ms step][payload] chunks.
+  std::mt19937 random(7);
+  for (int variant = 0; variant < 2; ++variant) {
+    FramePacketizer packetizer;
+    std::vector<uint8_t> out;
+    for (uint64_t id = 0; id < 2; ++id) {
+      std::vector<uint8_t> access_unit(3000 + 1500 * id);
+      for (auto& b : access_unit) b = uint8_t(random());
+      const int n = packetizer.packetize(FrameInfo{.frame_id = id, .pose_id = id, .keyframe = id == 0},
+                                         access_unit, 0.5);
+      for (int i = 0; i < n; ++i) {
+        if (variant == 1 && i == 1) continue;  // lost: parity rebuilds it
+        const auto fragment = packetizer.fragment(i, int64_t(id) * 33'000'000);
+        out.push_back(uint8_t(fragment.size()));
+        out.push_back(uint8_t(fragment.size() >> 8));
+        out.push_back(i == 0 ? 33 : 0);
+        out.insert(out.end(), fragment.begin(), fragment.end());
+      }
+    }
+    put(root / "frame_assembler" / (variant ? "two_frames_one_fragment_lost" : "two_frames"), out);
+  }
+
+  // Trace lines.
+  const fs::path trace = root / "trace_line";
+  for (
+      const std::string line :
+      {R"({"t_ns": 0, "head": {"p": [0.0, 1.6, 0.0], "q": [-0.0706129, -0.0356207, -0.0016565, 0.9968662]}, "ipd": 0.063})",
+       R"({"t_ns":111000061,"head":{"p":[0,1.6,0],"q":[0,0,0,1]}})"})
+    put(trace / std::to_string(std::hash<std::string>()(line)),
+        std::vector<uint8_t>(line.begin(), line.end()));
+  return 0;
+}
