@@ -169,7 +169,8 @@ TEST_F(NodeEndToEnd,
   for (int i = 0; i < 50 && frames <= 0; ++i) {
     try {
       const auto r = control::http_request(
-          prom_port, "GET", "/api/v1/query?query=kairo_frames_total%7Boutcome%3D%22sent%22%2Ctransport%3D%22udp%22%7D");
+          prom_port, "GET",
+          "/api/v1/query?query=kairo_frames_total%7Boutcome%3D%22sent%22%2Ctransport%3D%22udp%22%7D");
       const json body = json::parse(r.body, nullptr, false);
       if (body.is_object() && !body["data"]["result"].empty())
         frames = std::stod(body["data"]["result"][0]["value"][1].get<std::string>());

@@ -1,9 +1,9 @@
 // libFuzzer target: the code behind datagram authentication. Random bytes never pass ChaCha20-Poly1305, so a
 // fuzzer that feeds them to the opener only ever reaches the refusal; this one seals its input with the test
-// key first (first byte: the packet type, modulo the types there are; the rest: the payload), so every input is opened and dispatched as
-// a node or client would: the header read back, the payload handed to its parser, the replay window moved.
-// Invariants: what was sealed opens to exactly the same type and payload; the same datagram twice is refused
-// as a replay; any application message that parses writes back to the same bytes.
+// key first (first byte: the packet type, modulo the types there are; the rest: the payload), so every input
+// is opened and dispatched as a node or client would: the header read back, the payload handed to its parser,
+// the replay window moved. Invariants: what was sealed opens to exactly the same type and payload; the same
+// datagram twice is refused as a replay; any application message that parses writes back to the same bytes.
 #include <array>
 #include <cstdint>
 #include <cstring>
