@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "streaming/loss_model.hpp"
 #include "streaming/udp_address.hpp"
 
 namespace kairo {
@@ -48,7 +49,7 @@ struct Scheduled {
 // One direction's impairment state: its own random stream so the two directions stay independent.
 struct Link {
   std::mt19937_64 rng;
-  bool bad = false;  // Gilbert-Elliott state
+  BurstLoss loss;  // Gilbert-Elliott (streaming/loss_model.hpp)
   Clock::time_point free_at{};
   NetsimCounters counters;
 };
@@ -125,17 +126,11 @@ struct Netsim::Impl {
     std::lock_guard lock(counters_mutex);
     ++link.counters.received;
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    // Gilbert-Elliott: every packet in the bad state is lost; the state persists for `burst_mean` packets on
-    // average, and the good->bad rate is chosen so the long-run loss equals `loss_percent`.
-    const double p = config.loss_percent / 100.0;
-    if (p > 0) {
-      const double leave_bad = 1.0 / std::max(1.0, config.burst_mean);
-      const double enter_bad = std::min(1.0, p * leave_bad / std::max(1e-9, 1.0 - p));
-      link.bad = link.bad ? uniform(link.rng) >= leave_bad : uniform(link.rng) < enter_bad;
-      if (link.bad) {
-        ++link.counters.lost;
-        return;
-      }
+    link.loss.loss_percent = config.loss_percent;
+    link.loss.burst_mean = config.burst_mean;
+    if (link.loss.lose(link.rng)) {
+      ++link.counters.lost;
+      return;
     }
     const int copies = uniform(link.rng) < config.duplicate_percent / 100.0 ? 2 : 1;
     if (copies == 2) ++link.counters.duplicated;
