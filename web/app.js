@@ -34,7 +34,7 @@ const status = {
   room: /** @type {null | {members: string[], objects: number, version: number}} */ (null),
   latencyMs: /** @type {Record<string, number>} */ ({}),
   latencyP99Ms: /** @type {Record<string, number>} */ ({}),
-  lastFrame: /** @type {null | {id: number, rtpTimestamp: number, poseId: number, pose: Pose, eyes: any[]}} */ (null),
+  lastFrame: /** @type {null | {id: number, rtpTimestamp: number, poseId: number, pose: Pose, eyes: any[], size: number[]}} */ (null),
   sessionId: '',
   xr: false,
   reprojection: true,
@@ -85,6 +85,7 @@ function onFrame(meta, decodedNs) {
     poseId: meta.pose_id,
     pose: { p: [(l.p[0] + r.p[0]) / 2, (l.p[1] + r.p[1]) / 2, (l.p[2] + r.p[2]) / 2], q: /** @type {any} */ (l.q) },
     eyes: meta.eyes.map((e) => ({ p: e.p, q: e.q, fov: e.fov })),
+    size: meta.size,  // rendered eye width, height; coded eye width, height (smaller: foveated or scaled)
   };
 }
 

@@ -46,7 +46,7 @@ async function desktopView() {
     const decoded = status.framesDecoded - decodedBefore;
     console.log(`  10 s: node put ${onWire} frames on the wire, the browser decoded ${decoded} (${status.fps.toFixed(1)} fps, ` +
       `${(status.bitrateBps / 1e6).toFixed(2)} Mbit/s, p50 pose->drawn ${status.latencyMs.total} ms)`);
-    check(onWire >= 100, `the node sent at least 100 frames in 10 s (${onWire})`);
+    check(onWire >= 50, `the node sent at least 50 frames in 10 s (${onWire}): enough to measure the share`);
     check(decoded >= 0.95 * onWire, `decoded ${decoded} >= 95 % of ${onWire} sent`);
     check(status.framesDropped <= 0.05 * status.framesDecoded, `browser dropped ${status.framesDropped} frames`);
     for (const stage of ['render', 'encode', 'draw', 'total'])
@@ -77,6 +77,26 @@ async function desktopView() {
     const swappedDb = psnrDb(shot, reference, eye(0), eye(1));
     console.log(`  negatives: turned 2 degrees ${turnedDb.toFixed(2)} dB, eyes swapped ${swappedDb.toFixed(2)} dB`);
     check(turnedDb < 28 && swappedDb < left, 'a turned or swapped image fails the same check');
+
+    // A quality cap through the API (PATCH .../quality) reaches the browser session: at 0.15 Mbit/s the node
+    // foveates (coded eyes narrower than rendered), and the page undoes it: the fovea, kept at full density,
+    // still matches a direct render of the pose.
+    const capToken = await stack.token();
+    const patched = await stack.api('PATCH', `/v1/sessions/${status.sessionId}/quality`, { max_bitrate_bps: 150000 }, capToken);
+    check(patched.status === 200, `PATCH /v1/sessions/{id}/quality on a browser session (${patched.status})`);
+    await page.waitFor(`(() => { const f = window.kairo.status.lastFrame; return f && f.size[2] < f.size[0]; })()`, 30000);
+    await sleep(1500);
+    const foveatedShot = join(work, 'foveated.png');
+    await screenshotCanvas(page, foveatedShot);
+    const foveated = (await page.evaluate('window.kairo.status')).lastFrame;
+    const foveatedReference = join(work, 'foveated-reference.png');
+    execFileSync(kairo, ['render', '--scene', 'vr-room', '--size', '512x512', '--pose', poseArg(foveated.pose), '--out', foveatedReference]);
+    const fovea = (/** @type {number} */ i) => ({ x: 512 * i + 154, y: 154, w: 204, h: 204 });
+    const foveaDb = [psnrDb(foveatedShot, foveatedReference, fovea(0), fovea(0)), psnrDb(foveatedShot, foveatedReference, fovea(1), fovea(1))];
+    const wholeDb = psnrDb(foveatedShot, foveatedReference, eye(0), eye(0));
+    console.log(`  capped at 0.15 Mbit/s: coded ${foveated.size[2]}x${foveated.size[3]} of ${foveated.size[0]}x${foveated.size[1]} per eye; ` +
+      `fovea ${foveaDb.map((d) => d.toFixed(2)).join(' / ')} dB, whole left eye ${wholeDb.toFixed(2)} dB`);
+    check(foveaDb[0] >= 26 && foveaDb[1] >= 26, 'the page undoes foveation: both foveae >= 26 dB against the direct render');
 
     // The node counts the browser's frames under its transport label, and none under udp.
     const metrics = await stack.metrics();
