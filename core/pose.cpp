@@ -34,15 +34,21 @@ Pose validated_pose(const Pose& pose) {
   if (!finite(pose.position)) throw_invalid_input("pose position is not finite");
   if (!std::isfinite(q.x) || !std::isfinite(q.y) || !std::isfinite(q.z) || !std::isfinite(q.w))
     throw_invalid_input("pose quaternion is not finite");
-  const float length = glm::length(q);
-  if (length < 1e-6f) throw_invalid_input("pose quaternion has zero length");
+  // The length in double: in float, a component above ~1e19 squares to infinity and the "normalised"
+  // quaternion comes out all zeros (found by tests/fuzz/trace_line_fuzzer.cpp: such a line was accepted and
+  // its recording could not be read back).
+  const double length =
+      std::sqrt(double(q.x) * q.x + double(q.y) * q.y + double(q.z) * q.z + double(q.w) * q.w);
+  if (length < 1e-6) throw_invalid_input("pose quaternion has zero length");
   if (std::abs(pose.position.x) > 1e6f || std::abs(pose.position.y) > 1e6f ||
       std::abs(pose.position.z) > 1e6f)
     throw_invalid_input("pose position is more than 1000 km from the origin");
   // Idempotent: a quaternion already of unit length (to float precision) is kept bit for bit, so that a pose
   // written to a trace and read back is the very pose (replay reproduces a recorded session's frames).
-  if (std::abs(length - 1.0f) <= 1e-6f) return pose;
-  return Pose{.position = pose.position, .orientation = q / length};
+  if (std::abs(length - 1.0) <= 1e-6) return pose;
+  return Pose{.position = pose.position,
+              .orientation = glm::quat(float(q.w / length), float(q.x / length), float(q.y / length),
+                                       float(q.z / length))};
 }
 
 Fov validated_fov(const Fov& fov) {

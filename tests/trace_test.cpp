@@ -75,6 +75,17 @@ TEST(Trace, file_errors_name_the_line) {
   EXPECT_NE(message.find("bad.jsonl:4:"), std::string::npos) << message;
 }
 
+// Found by the trace-line fuzzer: a component whose square overflows a float made a zero quaternion, which
+// was accepted and then could not be read back from the recording it went into.
+TEST(Trace, a_huge_quaternion_component_normalises_and_the_line_it_formats_to_reads_back) {
+  const TraceSample s =
+      parse_trace_line(R"({"t_ns":1,"head":{"p":[0,1.6,0],"q":[0,7777777777777777777777770,0,1]}})");
+  EXPECT_FLOAT_EQ(s.head.orientation.y, 1.0f);
+  EXPECT_NEAR(glm::length(s.head.orientation), 1.0f, 1e-6f);
+  const TraceSample again = parse_trace_line(format_trace_line(s));
+  EXPECT_EQ(format_trace_line(again), format_trace_line(s));
+}
+
 TEST(Trace, timestamps_going_backwards_are_refused) {
   const auto path = test::temp_dir() / "backwards.jsonl";
   std::ofstream(path) << R"({"t_ns":10,"head":{"p":[0,1.6,0],"q":[0,0,0,1]}})"
