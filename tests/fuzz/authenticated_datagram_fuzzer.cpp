@@ -17,6 +17,13 @@
 
 using namespace kairo;
 
+// A message that parsed must write back to exactly the bytes it was read from (one encoding per message).
+static void trap_unless_written_back(size_t written, std::span<const uint8_t> again,
+                                     std::span<const uint8_t> original) {
+  if (written != original.size() || std::memcmp(again.data(), original.data(), original.size()) != 0)
+    __builtin_trap();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > wire::kMaxDatagram - wire::kHeaderSize - wire::kTagSize) return 0;
   static const SessionKey key = SessionKey::from_hex(std::string(64, '7'));
@@ -44,9 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Dispatched as the receiving side does.
   if (const auto message = read_uplink(type, payload)) {
     std::array<uint8_t, kMaxUplinkBytes> again{};
-    if (write_uplink(*message, again) != payload.size() ||
-        std::memcmp(again.data(), payload.data(), payload.size()) != 0)
-      __builtin_trap();
+    trap_unless_written_back(write_uplink(*message, again), again, payload);
   }
   switch (type) {
     case wire::PacketType::kReport:
@@ -70,9 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case wire::PacketType::kRoomState:
       if (const auto room = wire::read_room_state(payload)) {
         std::array<uint8_t, wire::RoomStateMessage::kMaxSize> again{};
-        if (wire::write(*room, again) != payload.size() ||
-            std::memcmp(again.data(), payload.data(), payload.size()) != 0)
-          __builtin_trap();
+        trap_unless_written_back(wire::write(*room, again), again, payload);
       }
       break;
     default:
