@@ -25,8 +25,5 @@ int free_port(int type) {
 int free_tcp_port() {
   return free_port(SOCK_STREAM);
 }
-int free_udp_port() {
-  return free_port(SOCK_DGRAM);
-}
 
 }  // namespace kairo

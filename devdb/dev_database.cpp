@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <stdexcept>
 
 namespace kairo {
@@ -29,7 +30,7 @@ std::filesystem::path postgres_bin() {
 
 DevDatabase::DevDatabase() : bin_(postgres_bin()) {
   dir_ = std::filesystem::temp_directory_path() /
-         ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(free_tcp_port()));
+         ("kairo-pg-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(dir_);
   if (geteuid() == 0) {
     const passwd* user = getpwnam("postgres");
@@ -38,12 +39,23 @@ DevDatabase::DevDatabase() : bin_(postgres_bin()) {
     if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0)
       throw std::runtime_error("cannot chown " + dir_.string());
   }
-  port_ = free_tcp_port();
   run_tool("initdb", "-D " + (dir_ / "data").string() + " -U kairo -A trust -E UTF8 --no-sync");
   std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app)
-      << "listen_addresses = '127.0.0.1'\nport = " << port_ << "\nunix_socket_directories = '"
-      << dir_.string() << "'\nfsync = off\nsynchronous_commit = on\nmax_connections = 200\n";
-  start();
+      << "listen_addresses = '127.0.0.1'\nunix_socket_directories = '" << dir_.string()
+      << "'\nfsync = off\nsynchronous_commit = on\nmax_connections = 200\n";
+  // PostgreSQL takes its port from its configuration: a port the kernel just gave out can be taken by
+  // another process before the server binds it (tests start servers in parallel), so a start that failed
+  // on a taken port is retried on another one. The last `port` line of the file is the one that counts.
+  for (int attempt = 0;; ++attempt) {
+    port_ = free_tcp_port();
+    std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app) << "port = " << port_ << "\n";
+    try {
+      start();
+      break;
+    } catch (const std::runtime_error& e) {
+      if (attempt >= 4 || std::string(e.what()).find("already in use") == std::string::npos) throw;
+    }
+  }
   run_tool("createdb", "-h " + dir_.string() + " -p " + std::to_string(port_) + " -U kairo kairo");
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs every test.
-#   1. unit, renderer, golden-image, stereo-geometry and CLI tests (ctest, Vulkan validation on);
+#   1. unit, renderer, golden-image, stereo-geometry, end-to-end, browser and CLI tests (ctest, Vulkan
+#      validation on), then the `perf` label (timing thresholds, reported with their measured values);
 #   2. the 1000-frame soak test from an AddressSanitizer + LeakSanitizer build;
 #   3. the threaded transport, node logic and control plane tests from a ThreadSanitizer + UBSan build;
 #   4. a bounded libFuzzer run of the datagram parsers;
@@ -13,9 +14,10 @@ scripts/setup.sh
 scripts/build.sh
 
 echo "== tests"
-(cd build && ctest --output-on-failure --parallel 2 --timeout 600)
+(cd build && ctest --output-on-failure --parallel 2 --timeout 600 --label-exclude perf)
+cp build/Testing/Temporary/LastTest.log build/Testing/Temporary/LastTest-all.log
 # Skipped tests are counted and each says why (GTEST_SKIP's message), so that a skip is never silent.
-python3 - build/Testing/Temporary/LastTest.log <<'PY'
+python3 - build/Testing/Temporary/LastTest-all.log <<'PY'
 import re, sys
 log = open(sys.argv[1], errors="replace").read()
 skips = {}
@@ -25,6 +27,19 @@ print(f"== skipped tests: {len(skips)}")
 for name, reason in skips.items():
     print(f"   {name}: {reason or '(no reason given)'}")
 PY
+
+echo "== perf: timing thresholds on this shared machine (reported with their values; KAIRO_PERF_STRICT=1 gates)"
+# Frames on time under loss, how fast the estimate follows a cap, how evenly sessions share a link, whether a
+# lossy session slows another: real sockets and real time on two shared cores. They run alone, after the
+# correctness tests, and each prints what it measured; the correctness of loss recovery itself is held by the
+# seeded simulated channel above, which gives the same counts every run.
+perf_status=0
+(cd build && ctest --output-on-failure --timeout 600 --label-regex perf) || perf_status=$?
+grep -h "^perf: " build/Testing/Temporary/LastTest.log | sed 's/^/   /' || true
+if [ "$perf_status" -ne 0 ]; then
+  echo "perf: a timing threshold was missed (values above)" >&2
+  [ "${KAIRO_PERF_STRICT:-0}" = 1 ] && exit 1
+fi
 
 echo "== AddressSanitizer soak (1000 frames)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKAIRO_SANITIZE=ON -DKAIRO_BUILD_BENCH=OFF >/dev/null
@@ -44,7 +59,7 @@ cmake --build build-tsan --parallel "$(nproc)" --target kairo_streaming_tests ka
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 build-tsan/tests/kairo_streaming_tests --gtest_brief=1
 build-tsan/tests/kairo_stream_loopback_tests --gtest_brief=1 \
-  --gtest_filter='-*on_time*:*loss_in_bursts*:*rate_cap*'
+  --gtest_filter='-*Perf.*:*on_time*:*loss_in_bursts*'
 build-tsan/tests/kairo_node_logic_tests --gtest_brief=1
 build-tsan/tests/kairo_control_tests --gtest_brief=1
 unset TSAN_OPTIONS

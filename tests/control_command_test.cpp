@@ -20,16 +20,29 @@ namespace {
 
 TEST(ControlCommand, serves_the_api_from_environment_settings_and_stops_on_sigterm) {
   test::PostgresServer pg;
-  const int port = test::free_tcp_port();
+  const std::string log = (std::filesystem::temp_directory_path() /
+                           ("kairo-control-command-" + std::to_string(getpid()) + ".log"))
+                              .string();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     setenv("KAIRO_DB", pg.url().c_str(), 1);
-    setenv("KAIRO_LISTEN", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
+    setenv("KAIRO_LISTEN", "127.0.0.1:0", 1);  // the kernel picks the port; the log line says which
     setenv("KAIRO_BOOTSTRAP_ADMIN", "root:root-password", 1);
+    freopen(log.c_str(), "w", stderr);
     execl(KAIRO_BINARY, KAIRO_BINARY, "control", static_cast<char*>(nullptr));
     _exit(127);
   }
+  uint16_t port = 0;
+  for (int i = 0; i < 300 && port == 0; ++i) {  // up to 30 s on a loaded machine
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const size_t line = text.find("listening on ");
+    const size_t at = line == std::string::npos ? line : text.find(" port ", line);
+    if (at != std::string::npos) port = uint16_t(std::atoi(text.c_str() + at + 6));
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << "kairo control never said where it listens";
   int status_code = 0;
   for (int i = 0; i < 100 && status_code != 200; ++i) {
     try {

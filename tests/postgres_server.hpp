@@ -8,6 +8,5 @@ namespace kairo::test {
 
 using PostgresServer = DevDatabase;
 using kairo::free_tcp_port;
-using kairo::free_udp_port;
 
 }  // namespace kairo::test

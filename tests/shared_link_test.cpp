@@ -52,14 +52,14 @@ void run_two(ControlPlane& control, uint16_t relay_port, double seconds, SharedR
 }
 
 void print(const char* what, const ClientReport& r) {
-  std::printf("%s: %llu of %llu decoded, %llu lost, %llu keyframes, %.2f Mbit/s\n", what,
+  std::printf("perf: %s: %llu of %llu decoded, %llu lost, %llu keyframes, %.2f Mbit/s\n", what,
               static_cast<unsigned long long>(r.frames_decoded),
               static_cast<unsigned long long>(r.frames_sent), static_cast<unsigned long long>(r.frames_lost),
               static_cast<unsigned long long>(r.keyframes),
               8.0 * double(r.video_bytes) / r.duration_s * 1e-6);
 }
 
-TEST_F(NodeEndToEnd, two_sessions_behind_one_lossy_relay_lose_almost_nothing_and_need_no_keyframe_storm) {
+TEST_F(NodeEndToEndPerf, two_sessions_behind_one_lossy_relay_lose_almost_nothing_and_need_no_keyframe_storm) {
   InProcessNode node(control->url());
   Netsim relay("127.0.0.1:0", "127.0.0.1:" + std::to_string(node.agent.udp_port()),
                ImpairmentConfig{.loss_percent = 2, .delay_ms = 10}, 11);
@@ -78,7 +78,7 @@ TEST_F(NodeEndToEnd, two_sessions_behind_one_lossy_relay_lose_almost_nothing_and
   }
 }
 
-TEST_F(NodeEndToEnd, two_sessions_share_a_bottleneck_about_equally_and_use_most_of_it) {
+TEST_F(NodeEndToEndPerf, two_sessions_share_a_bottleneck_about_equally_and_use_most_of_it) {
   // A ceiling high enough that each session wants more than the link can give both (x264 stops near
   // 10 Mbit/s on this picture), so the link, not the picture, decides.
   InProcessNode node(control->url(), "", 2, 0, "", 4.0);
@@ -97,8 +97,8 @@ TEST_F(NodeEndToEnd, two_sessions_share_a_bottleneck_about_equally_and_use_most_
     print("shared bottleneck", run.reports[size_t(i)]);
   }
   const double equal = (mbitps[0] + mbitps[1]) / 2;
-  std::printf("video %.2f and %.2f Mbit/s (seconds 12-24); wire %.2f of %.0f Mbit/s\n", mbitps[0], mbitps[1],
-              wire_mbitps, kLinkMbitps);
+  std::printf("perf: video %.2f and %.2f Mbit/s (seconds 12-24); wire %.2f of %.0f Mbit/s\n", mbitps[0],
+              mbitps[1], wire_mbitps, kLinkMbitps);
   for (int i = 0; i < 2; ++i) {
     // Goal: within 25 % of an equal share; 40 % here.
     EXPECT_NEAR(mbitps[size_t(i)], equal, 0.4 * equal) << "session " << i;

@@ -126,10 +126,11 @@ TEST(StreamLoopback, a_clean_link_delivers_every_frame_on_time) {
   EXPECT_GT(r.server.reports, 40u);
 }
 
-TEST(StreamLoopback, five_percent_random_loss_at_40ms_rtt_keeps_99_5_percent_of_frames_on_time) {
+TEST(StreamLoopbackPerf, five_percent_random_loss_at_40ms_rtt_keeps_99_5_percent_of_frames_on_time) {
   const SessionResult r = run_session({.impairment = {.loss_percent = 5, .delay_ms = 20}, .seconds = 8});
   std::printf(
-      "random 5%%: on time %.4f, late %llu, overhead %.3f (fec %llu B, retransmitted %llu B), loss seen "
+      "perf: random 5%%: on time %.4f, late %llu, overhead %.3f (fec %llu B, retransmitted %llu B), loss "
+      "seen "
       "%.3f\n",
       r.on_time_share(), (unsigned long long)r.late, r.overhead(), (unsigned long long)r.server.fec_bytes,
       (unsigned long long)r.server.retransmitted_bytes, r.server.loss);
@@ -161,7 +162,7 @@ TEST(StreamLoopback, reordering_and_duplication_never_corrupt_a_frame) {
   EXPECT_GE(r.on_time_share(), 0.97);
 }
 
-TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_within_10s_after) {
+TEST(StreamLoopbackPerf, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_within_10s_after) {
   const int64_t initial = 16'000'000;
   const double cap_mbitps = 12.5;
   double capped_at = -1, below_at = -1, lifted_at = -1, recovered_at = -1;
@@ -190,7 +191,7 @@ TEST(StreamLoopback, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_
                      if (lifted_at >= 0 && recovered_at < 0 && target >= int64_t(0.9 * double(initial)))
                        recovered_at = t;
                    }});
-  std::printf("cap at %.2f s, below cap at %.2f s, lifted at %.2f s, recovered at %.2f s\n", capped_at,
+  std::printf("perf: cap at %.2f s, below cap at %.2f s, lifted at %.2f s, recovered at %.2f s\n", capped_at,
               below_at, lifted_at, recovered_at);
   ASSERT_GE(below_at, 0.0) << "the target never went below the cap";
   EXPECT_LE(below_at - capped_at, 2.0);
