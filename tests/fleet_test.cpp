@@ -11,6 +11,7 @@
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
+#include "tests/metrics_text.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
@@ -383,6 +384,58 @@ TEST_F(FleetTest, an_empty_room_goes_back_to_the_node_that_keeps_its_state) {
   ASSERT_EQ(other["node_id"], first["node_id"]);
   const json back = create("den");
   EXPECT_EQ(back["node_id"], first["node_id"]);
+}
+
+// Draining is how operators empty a node before maintenance: it keeps its live sessions, takes no new one,
+// not even a member of a room it runs, and undraining gives it back to placement. The autoscaler's metrics
+// (k8s/autoscaling.yaml scales on kairo_capacity_utilisation) follow each step, through either replica.
+TEST_F(FleetTest, a_drained_node_takes_no_session_nor_room_member_and_undraining_restores_placement) {
+  const int64_t node = register_node("maintenance", 4);
+  const std::string admin = login(*a, "admin", "admin-password");
+  auto create = [&](Replica& r, const std::string& room) {
+    json body{{"scene", "vr-room"}, {"eye_width", 64}, {"eye_height", 64}, {"fps", 30}};
+    if (!room.empty()) body["room"] = room;
+    return r.call("POST", "/v1/sessions", body.dump(), admin);
+  };
+  auto metric = [&](Replica& r, const std::string& series) {
+    const std::string text = r.call("GET", "/metrics").body;
+    EXPECT_TRUE(test::metric_declared(text, "kairo_capacity_utilisation", "gauge"));
+    EXPECT_TRUE(test::metric_declared(text, "kairo_capacity_session_slots", "gauge"));
+    return test::metric_sample(text, series).value_or(-1.0);
+  };
+  EXPECT_EQ(metric(*a, "kairo_capacity_session_slots"), 4.0);
+  EXPECT_EQ(metric(*b, "kairo_capacity_utilisation"), 0.0);
+
+  const auto member = create(*a, "studio");
+  ASSERT_EQ(member.status, 201) << member.body;
+  EXPECT_EQ(json::parse(member.body)["node_id"], node);
+  EXPECT_EQ(metric(*b, "kairo_capacity_utilisation"), 0.25);
+
+  ASSERT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(node) + "/drain", "", admin).status, 200);
+  const auto refused_member = create(*b, "studio");
+  EXPECT_EQ(refused_member.status, 503);
+  EXPECT_NE(refused_member.body.find("down or draining"), std::string::npos) << refused_member.body;
+  const auto refused = create(*a, "");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("no_capacity"), std::string::npos) << refused.body;
+  // Its live session stays; its slots leave the capacity (no slots: utilisation 1, so an autoscaler adds
+  // nodes).
+  const std::string id = json::parse(member.body)["session_id"].get<std::string>();
+  EXPECT_EQ(json::parse(b->call("GET", "/v1/sessions/" + id, "", admin).body)["state"], "placed");
+  EXPECT_EQ(metric(*a, "kairo_capacity_session_slots"), 0.0);
+  EXPECT_EQ(metric(*a, "kairo_capacity_utilisation"), 1.0);
+  EXPECT_EQ(metric(*a, "kairo_nodes{state=\"drained\"}"), 1.0);
+
+  ASSERT_EQ(b->call("POST", "/v1/nodes/" + std::to_string(node) + "/undrain", "", admin).status, 200);
+  const auto joined = create(*b, "studio");
+  ASSERT_EQ(joined.status, 201) << joined.body;
+  EXPECT_EQ(json::parse(joined.body)["node_id"], node);
+  const auto plain = create(*a, "");
+  ASSERT_EQ(plain.status, 201) << plain.body;
+  EXPECT_EQ(json::parse(plain.body)["node_id"], node);
+  EXPECT_EQ(metric(*a, "kairo_capacity_session_slots"), 4.0);
+  EXPECT_EQ(metric(*b, "kairo_capacity_utilisation"), 0.75);
+  EXPECT_EQ(metric(*b, "kairo_nodes{state=\"drained\"}"), 0.0);
 }
 
 TEST_F(FleetTest, role_matrix_every_route_for_every_role) {

@@ -32,6 +32,7 @@
 #include "streaming/netsim.hpp"
 #include "streaming/wire.hpp"
 #include "tests/fleet_harness.hpp"
+#include "tests/metrics_text.hpp"
 #include "tests/node_e2e_fixture.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/test_support.hpp"
@@ -209,6 +210,54 @@ TEST_F(NodeEndToEnd,
   EXPECT_NE(text.find("kairo_keyframe_requests_total{outcome=\"honoured\"} 0\n"), std::string::npos);
   EXPECT_EQ(text.find("kairo_session_target_bitrate_bps{"), std::string::npos)
       << "a finished session's target";
+
+  // The node's other families against what the client saw of the same session.
+  auto value = [&](const std::string& series) { return test::metric_sample(text, series).value_or(-1.0); };
+  const double sent = value("kairo_frames_total{outcome=\"sent\",transport=\"udp\"}");
+  EXPECT_NEAR(sent, double(report.frames_sent), 3.0);
+  // Every frame sent was rendered and encoded once: each stage's histogram counted it, its cumulative
+  // buckets never fall, +Inf holds them all, and the mean is a plausible time for a 2x256^2 frame.
+  EXPECT_TRUE(test::metric_declared(text, "kairo_frame_stage_duration_seconds", "histogram"));
+  for (const char* stage : {"pose_wait", "render", "encode", "node_total"}) {
+    const std::string labels = std::string("{stage=\"") + stage + "\"";
+    const double count = value("kairo_frame_stage_duration_seconds_count" + labels + "}");
+    EXPECT_GE(count, sent) << stage;
+    EXPECT_LE(count, sent + 5) << stage;
+    EXPECT_EQ(value("kairo_frame_stage_duration_seconds_bucket" + labels + ",le=\"+Inf\"}"), count) << stage;
+    double previous = 0;
+    for (const char* le :
+         {"0.001", "0.002", "0.005", "0.01", "0.02", "0.035", "0.05", "0.075", "0.1", "0.2", "0.5", "1"}) {
+      const double bucket =
+          value("kairo_frame_stage_duration_seconds_bucket" + labels + ",le=\"" + le + "\"}");
+      EXPECT_GE(bucket, previous) << stage << " le=" << le;
+      previous = bucket;
+    }
+    EXPECT_LE(previous, count) << stage;
+    const double mean_s = value("kairo_frame_stage_duration_seconds_sum" + labels + "}") / count;
+    EXPECT_GE(mean_s, 0.0) << stage;
+    EXPECT_LT(mean_s, 1.0) << stage;
+    if (std::string(stage) != "pose_wait") {
+      EXPECT_GT(mean_s, 0.0) << stage;
+    }
+  }
+  // Bytes: the client decoded every frame the node sent (loopback), so their video bytes agree.
+  const double video_bytes = value("kairo_video_bytes_total");
+  EXPECT_GE(video_bytes, double(report.video_bytes));
+  EXPECT_LE(video_bytes, 1.05 * double(report.video_bytes));
+  // Datagrams: at least one per frame sent, FEC parity counted, nothing lost on loopback.
+  EXPECT_GE(value("kairo_packets_total{kind=\"sent\"}"), sent);
+  EXPECT_GE(value("kairo_packets_total{kind=\"fec\"}"), 0.0);
+  EXPECT_LE(value("kairo_packets_total{kind=\"lost\"}"), 0.01 * value("kairo_packets_total{kind=\"sent\"}"));
+  // The round trip the client measured: loopback, so a few milliseconds at most, never zero.
+  EXPECT_GT(value("kairo_rtt_seconds"), 0.0);
+  EXPECT_LT(value("kairo_rtt_seconds"), 0.05);
+  // The session is over: none active, one finished cleanly, no encoder in use.
+  EXPECT_EQ(value("kairo_sessions_active"), 0.0);
+  EXPECT_EQ(value("kairo_sessions_finished_total{result=\"ended\"}"), 1.0);
+  EXPECT_FALSE(test::metric_sample(text, "kairo_sessions_finished_total{result=\"failed\"}").has_value());
+  EXPECT_TRUE(test::metric_declared(text, "kairo_encoder_sessions", "gauge"));
+  EXPECT_EQ(text.find("kairo_encoder_sessions{"), std::string::npos)
+      << "an encoder counted after its session";
 }
 
 TEST_F(NodeEndToEnd, a_killed_client_is_freed_by_the_node_within_5_s_and_recorded_ended) {
@@ -465,10 +514,33 @@ TEST_F(NodeEndToEnd, node_drain_on_the_host_stops_new_placements_and_waits_for_s
   struct stat info {};
   ASSERT_EQ(::stat(node.agent.admin_socket().c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
-  // The preStop hook's command, as the pod runs it: no sessions, so it returns at once.
-  const std::string drain =
-      std::string(KAIRO_BINARY) + " node-drain --socket " + node.agent.admin_socket() + " --wait 10";
-  ASSERT_EQ(std::system(drain.c_str()), 0);
+  // A live session: the preStop hook's command, as the pod runs it, waits for it to end.
+  ClientReport live_report;
+  std::thread live([&] { live_report = run_client(client_options(6), std::atomic<bool>(false)); });
+  for (int i = 0; i < 300 && node.agent.active_sessions() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(node.agent.active_sessions(), 1);
+  const std::string during = control::http_request(metrics_port, "GET", "/metrics").body;
+  EXPECT_EQ(test::metric_sample(during, "kairo_sessions_active"), 1.0) << during;
+  const size_t encoder = during.find("\nkairo_encoder_sessions{backend=\"");
+  ASSERT_NE(encoder, std::string::npos) << during;
+  EXPECT_EQ(during.substr(during.find('}', encoder), 4), "} 1\n") << during.substr(encoder, 60);
+  const pid_t drainer =
+      spawn({KAIRO_BINARY, "node-drain", "--socket", node.agent.admin_socket(), "--wait", "60"});
+  bool waited_while_live = false;
+  int status = 0;
+  for (int i = 0; i < 3000 && waitpid(drainer, &status, WNOHANG) == 0; ++i) {  // up to 60 s
+    if (node.agent.draining() && node.agent.active_sessions() == 1) waited_while_live = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  live.join();
+  EXPECT_TRUE(waited_while_live) << "node-drain never waited on the live session";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(node.agent.active_sessions(), 0) << "node-drain returned while a session was live";
+  // Draining did not cut the session short: its user had it to the end.
+  EXPECT_GE(live_report.duration_s, 5.0);
+  EXPECT_GT(live_report.frames_decoded, 100u);
   EXPECT_TRUE(node.agent.draining());
   json nodes;
   for (int i = 0; i < 50; ++i) {

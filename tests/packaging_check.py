@@ -162,6 +162,12 @@ for src in glob.glob(f"{source}/node/*.cpp") + glob.glob(f"{source}/control-plan
     exported |= set(re.findall(r"# HELP (kairo_[a-z_]+) ", open(src).read()))
 if len(exported) < 10:
     fail("metrics", f"only {len(exported)} metric families declared: the HELP lines were not found")
+# Every family a dashboard or an autoscaler might read is asserted by some test (a family nobody checks can
+# go wrong unnoticed: kairo_capacity_utilisation, which the autoscaler scales on, once had no test).
+test_sources = "".join(open(f).read() for f in glob.glob(f"{source}/tests/*.cpp") + glob.glob(f"{source}/web/test/*.mjs"))
+for family in sorted(exported):
+    if not re.search(r'"[^"\n]*\b' + family + r'\b', test_sources):
+        fail("metrics", f"{family} is exported but no test reads it")
 
 
 def check_metric(where, metric):

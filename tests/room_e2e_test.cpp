@@ -15,6 +15,7 @@
 #include "control-plane/http_client.hpp"
 #include "core/trace.hpp"
 #include "renderer/dynamic_draw.hpp"
+#include "tests/metrics_text.hpp"
 #include "tests/node_e2e_fixture.hpp"
 #include "tests/test_support.hpp"
 
@@ -141,8 +142,15 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
 
   ClientOptions alice = member("alice", kAliceHead, glm::vec3(-0.1f, 1.2f, -1.2f), 5);
   std::atomic<bool> alice_streaming{false};
-  double script_start = -1;  // the hands callback's own state (one thread)
-  alice.on_decoded = [&](const FrameMetadata&, const DecodedPicture&, size_t) { alice_streaming = true; };
+  double script_start = -1;             // the hands callback's own state (one thread)
+  double members_gauge_with_both = -1;  // the node's kairo_room_members once alice streams beside bob
+  alice.on_decoded = [&](const FrameMetadata&, const DecodedPicture&, size_t) {
+    if (!alice_streaming.exchange(true))
+      members_gauge_with_both =
+          test::metric_sample(control::http_request(metrics_port, "GET", "/metrics").body,
+                              "kairo_room_members")
+              .value_or(-1.0);
+  };
   alice.hands = [&](double t, const Pose&) {
     if (alice_streaming && script_start < 0) script_start = t;
     return alice_hands(script_start < 0 ? 0.0 : t - script_start);
@@ -233,6 +241,15 @@ TEST_F(NodeEndToEnd, room_members_see_each_other_and_the_shared_object_one_of_th
   const std::string metrics = control::http_request(metrics_port, "GET", "/metrics").body;
   EXPECT_NE(metrics.find("kairo_room_events_total{kind=\"grab\"} 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("kairo_room_events_total{kind=\"join\"} 3\n"), std::string::npos) << metrics;
+  EXPECT_EQ(members_gauge_with_both, 2.0);
+  double members_at_end = -1;
+  for (int i = 0; i < 50 && members_at_end != 0.0; ++i) {  // bob's leave is the node's once his session ends
+    members_at_end =
+        test::metric_sample(control::http_request(metrics_port, "GET", "/metrics").body, "kairo_room_members")
+            .value_or(-1.0);
+    if (members_at_end != 0.0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(members_at_end, 0.0);
 }
 
 }  // namespace
