@@ -5,6 +5,7 @@
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
+#include "tests/metrics_text.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
@@ -74,7 +75,21 @@ TEST_F(ControlApiTest, health_readiness_and_metrics_answer) {
   EXPECT_NE(metrics.body.find("kairo_http_requests_total{route=\"GET /readyz\",code=\"200\"}"),
             std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("kairo_http_request_duration_seconds_bucket"), std::string::npos);
+  // The latency histogram counts every request its route answered: as many as the request counter (all of
+  // /healthz's are 200s), +Inf holds them all, and the time they took is neither zero nor absurd.
+  const std::string route = "{route=\"GET /healthz\"";
+  const double count =
+      test::metric_sample(metrics.body, "kairo_http_request_duration_seconds_count" + route + "}")
+          .value_or(-1);
+  EXPECT_GE(count, 1.0);
+  EXPECT_EQ(count, test::metric_sample(metrics.body, "kairo_http_requests_total" + route + ",code=\"200\"}"));
+  EXPECT_EQ(count, test::metric_sample(
+                       metrics.body, "kairo_http_request_duration_seconds_bucket" + route + ",le=\"+Inf\"}"));
+  const double sum =
+      test::metric_sample(metrics.body, "kairo_http_request_duration_seconds_sum" + route + "}").value_or(-1);
+  EXPECT_GT(sum, 0.0);
+  EXPECT_LT(sum / count, 1.0);
+  EXPECT_TRUE(test::metric_declared(metrics.body, "kairo_http_request_duration_seconds", "histogram"));
 }
 
 TEST_F(ControlApiTest, login_refresh_logout_over_http) {

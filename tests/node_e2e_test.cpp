@@ -559,6 +559,91 @@ TEST_F(NodeEndToEnd, node_drain_on_the_host_stops_new_placements_and_waits_for_s
       401);
 }
 
+// An operator's caps (PATCH /v1/sessions/{id}/quality) reach a live session: the bitrate and frame rate come
+// down to them, a starved picture is foveated, and `foveation: false` takes foveation away at once; each
+// change is a decision the node counts by knob and reason.
+TEST_F(NodeEndToEnd, quality_caps_changed_during_a_live_session_bind_the_stream_and_foveation_false_holds) {
+  InProcessNode node(control->url(), "127.0.0.1:0");
+  struct Decoded {
+    int64_t at_ns;
+    size_t bytes;
+    float foveation;
+  };
+  std::mutex mutex;
+  std::vector<Decoded> decoded;
+  ClientOptions options = client_options(16);
+  options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture&, size_t bytes) {
+    std::lock_guard lock(mutex);
+    decoded.push_back({steady_now_ns(), bytes, m.foveation.strength});
+  };
+  auto frames_since = [&](int64_t from_ns) {
+    std::lock_guard lock(mutex);
+    std::vector<Decoded> out;
+    for (const Decoded& d : decoded)
+      if (d.at_ns >= from_ns) out.push_back(d);
+    return out;
+  };
+  ClientReport report;
+  std::thread client([&] { report = run_client(options, std::atomic<bool>(false)); });
+  const std::string admin = control->admin_token();
+  std::string id;
+  for (int i = 0; i < 300 && (id.empty() || frames_since(0).size() < 30); ++i) {
+    const json sessions =
+        json::parse(control::http_request(control->server.port(), "GET", "/v1/sessions", "", admin).body);
+    if (!sessions.empty()) id = sessions[0]["session_id"].get<std::string>();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto patch = [&](const json& caps) {
+    return control::http_request(control->server.port(), "PATCH", "/v1/sessions/" + id + "/quality",
+                                 caps.dump(), admin)
+        .status;
+  };
+  // 0.1 Mbit/s at 20 fps: far below what 2x256^2 wants, so the controller foveates ("starved").
+  const int64_t capped_ns = steady_now_ns();
+  EXPECT_EQ(patch({{"max_bitrate_bps", 100000}, {"max_fps", 20}}), 200);
+  float foveated = 0;
+  for (int i = 0; i < 80 && foveated == 0; ++i) {
+    for (const Decoded& d : frames_since(capped_ns)) foveated = std::max(foveated, d.foveation);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(foveated, 0.0f) << "a starved stream was never foveated";
+  const std::string live_metrics = control::http_request(node.agent.metrics_port(), "GET", "/metrics").body;
+  EXPECT_NE(live_metrics.find("kairo_session_target_bitrate_bps{session=\"" + id.substr(0, 8)),
+            std::string::npos)
+      << live_metrics;
+  EXPECT_NE(live_metrics.find("limited_by=\"cap\"} 100000\n"), std::string::npos) << live_metrics;
+  const int64_t no_foveation_ns = steady_now_ns();
+  EXPECT_EQ(patch({{"max_bitrate_bps", 100000}, {"max_fps", 20}, {"foveation", false}}), 200);
+  client.join();
+
+  // The caps bound what was sent once the node had them (within ~0.5 s; 1.5 s allowed), measured over the
+  // frames decoded after, on the test's clock.
+  const std::vector<Decoded> capped = frames_since(capped_ns + 1'500'000'000);
+  ASSERT_GT(capped.size(), 40u);
+  const double seconds = double(capped.back().at_ns - capped.front().at_ns) * 1e-9;
+  double bits = 0;
+  for (const Decoded& d : capped) bits += 8.0 * double(d.bytes);
+  std::printf("capped: %.1f fps, %.0f kbit/s, foveation up to %.2f\n", double(capped.size() - 1) / seconds,
+              bits / seconds * 1e-3, double(foveated));
+  EXPECT_LE(double(capped.size() - 1) / seconds, 20.0 * 1.15);
+  EXPECT_LE(bits / seconds, 100000 * 1.3);  // one-frame VBV: a keyframe may overshoot a window
+  // foveation: false holds for every frame rendered after the node had it.
+  const std::vector<Decoded> after = frames_since(no_foveation_ns + 1'500'000'000);
+  ASSERT_GT(after.size(), 20u);
+  for (const Decoded& d : after) EXPECT_EQ(d.foveation, 0.0f);
+  EXPECT_GT(report.frames_decoded, 150u);
+
+  // Each change counted by knob and reason.
+  const std::string metrics = control::http_request(node.agent.metrics_port(), "GET", "/metrics").body;
+  EXPECT_TRUE(test::metric_declared(metrics, "kairo_quality_decisions_total", "counter"));
+  for (const char* series :
+       {"kairo_quality_decisions_total{knob=\"bitrate\",reason=\"control_plane_cap\"}",
+        "kairo_quality_decisions_total{knob=\"fps\",reason=\"control_plane_cap\"}",
+        "kairo_quality_decisions_total{knob=\"foveation\",reason=\"starved\"}",
+        "kairo_quality_decisions_total{knob=\"foveation\",reason=\"control_plane_cap\"}"})
+    EXPECT_GE(test::metric_sample(metrics, series).value_or(0), 1.0) << series << "\n" << metrics;
+}
+
 TEST_F(NodeEndToEnd, foveation_follows_the_gaze_the_client_sends_and_the_client_undoes_it) {
   InProcessNode node(control->url(), "", 2, /*fixed_foveation=*/0.6f);
   std::mutex mutex;
