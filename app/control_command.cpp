@@ -13,7 +13,8 @@ namespace kairo::app {
 Runner add_control_command(CLI::App& app) {
   struct Options {
     std::string db, listen = "127.0.0.1:8080", tls_cert, tls_key, bootstrap_admin, node_token, token_key;
-    std::string bootstrap_admin_file, node_token_file, token_key_file;
+    std::string bootstrap_admin_file, node_token_file, token_key_file, previous_token_key,
+        previous_token_key_file;
     int max_sessions_client = 4, max_sessions_operator = 64;
     bool allow_plain_http = false;
     int threads = 2, pool = 8;
@@ -41,6 +42,11 @@ Runner add_control_command(CLI::App& app) {
       ->envname("KAIRO_TOKEN_KEY");
   app.add_option("--token-key-file", o->token_key_file, "a file holding the access-token signing key")
       ->envname("KAIRO_TOKEN_KEY_FILE");
+  app.add_option("--previous-token-key", o->previous_token_key,
+                 "while rotating the signing key: the old key, accepted for tokens it signed, never signing")
+      ->envname("KAIRO_PREVIOUS_TOKEN_KEY");
+  app.add_option("--previous-token-key-file", o->previous_token_key_file, "a file holding the previous key")
+      ->envname("KAIRO_PREVIOUS_TOKEN_KEY_FILE");
   app.add_option("--max-sessions-per-client", o->max_sessions_client,
                  "live sessions one client user may hold at once (0: no limit)")
       ->envname("KAIRO_MAX_SESSIONS_PER_CLIENT")
@@ -68,6 +74,8 @@ Runner add_control_command(CLI::App& app) {
         read_secret(o->node_token, o->node_token_file, "--node-token", "KAIRO_NODE_TOKEN");
     const std::string token_key =
         read_secret(o->token_key, o->token_key_file, "--token-key", "KAIRO_TOKEN_KEY");
+    const std::string previous_token_key = read_secret(o->previous_token_key, o->previous_token_key_file,
+                                                       "--previous-token-key", "KAIRO_PREVIOUS_TOKEN_KEY");
     if (!node_token.empty())
       spdlog::warn(
           "a static node token is set: it is fleet-wide (any holder can register nodes and act for every "
@@ -83,7 +91,9 @@ Runner add_control_command(CLI::App& app) {
     const int version = db.migrate();
     const std::string key =
         token_key.empty() ? db.shared_secret("token_signing_key", control::random_token()) : token_key;
-    control::AccessTokens tokens(key);
+    if (!previous_token_key.empty() && token_key.empty())
+      throw_invalid_input("--previous-token-key is for a rotation: give the new key with --token-key too");
+    control::AccessTokens tokens(key, control::kAccessTokenLifetimeS, previous_token_key);
     control::AuthService auth(db, tokens);
     if (!bootstrap_admin.empty()) {
       const size_t colon = bootstrap_admin.find(':');

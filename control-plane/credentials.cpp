@@ -72,9 +72,11 @@ std::string token_hash(const std::string& token) {
   return std::string(reinterpret_cast<const char*>(hash), sizeof(hash));
 }
 
-AccessTokens::AccessTokens(std::string signing_key, int64_t lifetime_s)
-    : key_(std::move(signing_key)), lifetime_s_(lifetime_s) {
+AccessTokens::AccessTokens(std::string signing_key, int64_t lifetime_s, std::string previous_key)
+    : key_(std::move(signing_key)), previous_key_(std::move(previous_key)), lifetime_s_(lifetime_s) {
   if (key_.size() < 32) throw_invalid_input("the token signing key must be at least 32 bytes");
+  if (!previous_key_.empty() && previous_key_.size() < 32)
+    throw_invalid_input("the previous token signing key must be at least 32 bytes");
 }
 
 std::string AccessTokens::issue(int64_t user_id, const std::string& username, Role role, int64_t now_s,
@@ -97,8 +99,15 @@ std::string AccessTokens::issue(int64_t user_id, const std::string& username, Ro
 
 std::optional<AccessClaims> AccessTokens::verify(const std::string& text, int64_t now_s) const {
   if (text.empty() || text.size() > 4096) return std::nullopt;
+  if (auto claims = verify_with(key_, text, now_s)) return claims;
+  if (!previous_key_.empty()) return verify_with(previous_key_, text, now_s);
+  return std::nullopt;
+}
+
+std::optional<AccessClaims> AccessTokens::verify_with(const std::string& key, const std::string& text,
+                                                      int64_t now_s) const {
   jwt_t* raw = nullptr;
-  if (jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key_.data()), int(key_.size())) !=
+  if (jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key.data()), int(key.size())) !=
       0)
     return std::nullopt;
   std::unique_ptr<jwt_t, JwtDeleter> token(raw);

@@ -27,9 +27,14 @@ struct AccessClaims {
   std::string family;      // the login (refresh-token family) it was issued for; empty for none
 };
 
+inline constexpr int64_t kAccessTokenLifetimeS = 15 * 60;
+
 class AccessTokens {
  public:
-  explicit AccessTokens(std::string signing_key, int64_t lifetime_s = 15 * 60);
+  // `previous_key` (optional) verifies but never signs: during a rolling rotation of the signing key every
+  // replica signs with the new key and still accepts what the old one signed until those tokens expire.
+  explicit AccessTokens(std::string signing_key, int64_t lifetime_s = kAccessTokenLifetimeS,
+                        std::string previous_key = "");
   std::string issue(int64_t user_id, const std::string& username, Role role, int64_t now_s,
                     const std::string& family = "") const;
   // Verifies signature (HS256 only: "alg":"none" and every other algorithm are refused), expiry and claims.
@@ -37,7 +42,9 @@ class AccessTokens {
   int64_t lifetime_s() const { return lifetime_s_; }
 
  private:
-  std::string key_;
+  std::optional<AccessClaims> verify_with(const std::string& key, const std::string& token,
+                                          int64_t now_s) const;
+  std::string key_, previous_key_;
   int64_t lifetime_s_;
 };
 

@@ -10,57 +10,94 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "control-plane/http_client.hpp"
+#include "tests/control_process.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo {
 namespace {
 
+std::filesystem::path log_path(const std::string& what) {
+  return std::filesystem::temp_directory_path() /
+         ("kairo-control-" + what + "-" + std::to_string(getpid()) + ".log");
+}
+
 TEST(ControlCommand, serves_the_api_from_environment_settings_and_stops_on_sigterm) {
   test::PostgresServer pg;
-  const std::string log = (std::filesystem::temp_directory_path() /
-                           ("kairo-control-command-" + std::to_string(getpid()) + ".log"))
-                              .string();
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setenv("KAIRO_DB", pg.url().c_str(), 1);
-    setenv("KAIRO_LISTEN", "127.0.0.1:0", 1);  // the kernel picks the port; the log line says which
-    setenv("KAIRO_BOOTSTRAP_ADMIN", "root:root-password", 1);
-    freopen(log.c_str(), "w", stderr);
-    execl(KAIRO_BINARY, KAIRO_BINARY, "control", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  uint16_t port = 0;
-  for (int i = 0; i < 300 && port == 0; ++i) {  // up to 30 s on a loaded machine
-    std::ifstream in(log);
-    const std::string text((std::istreambuf_iterator<char>(in)), {});
-    const size_t line = text.find("listening on ");
-    const size_t at = line == std::string::npos ? line : text.find(" port ", line);
-    if (at != std::string::npos) port = uint16_t(std::atoi(text.c_str() + at + 6));
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_GT(port, 0) << "kairo control never said where it listens";
-  int status_code = 0;
-  for (int i = 0; i < 100 && status_code != 200; ++i) {
-    try {
-      status_code = control::http_request(port, "GET", "/readyz").status;
-    } catch (const std::exception&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  EXPECT_EQ(status_code, 200);
+  test::ControlProcess control(KAIRO_BINARY,
+                               {{"KAIRO_DB", pg.url()}, {"KAIRO_BOOTSTRAP_ADMIN", "root:root-password"}},
+                               log_path("env"));
+  const uint16_t port = control.port();
+  ASSERT_GT(port, 0) << "kairo control never said where it listens:\n" << control.log_text();
+  EXPECT_EQ(control::http_request(port, "GET", "/readyz").status, 200);
   EXPECT_EQ(control::http_request(port, "POST", "/v1/auth/login",
                                   R"({"username":"root","password":"root-password"})")
                 .status,
             200);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(control.stop(), 0);
+}
+
+// Rotating the access-token signing key (docs/operations.md): every replica restarts with the new key and the
+// old one as --previous-token-key, so tokens already handed out keep working; once they have expired the
+// previous key is dropped, and what it signed is refused while refresh tokens (database rows) carry on.
+TEST(ControlCommand, the_token_key_rotates_without_logging_anyone_out) {
+  test::PostgresServer pg;
+  const std::string old_key(40, 'o'), new_key(40, 'n');
+  auto run = [&](const std::string& what, std::map<std::string, std::string> env) {
+    env.emplace("KAIRO_DB", pg.url());
+    env.emplace("KAIRO_BOOTSTRAP_ADMIN", "root:root-password");
+    return std::make_unique<test::ControlProcess>(KAIRO_BINARY, env, log_path(what));
+  };
+  auto sessions = [](const test::ControlProcess& c, const std::string& token) {
+    return control::http_request(c.port(), "GET", "/v1/sessions", "", token).status;
+  };
+  auto before = run("before", {{"KAIRO_TOKEN_KEY", old_key}});
+  ASSERT_GT(before->port(), 0) << before->log_text();
+  const auto login =
+      nlohmann::json::parse(control::http_request(before->port(), "POST", "/v1/auth/login",
+                                                  R"({"username":"root","password":"root-password"})")
+                                .body);
+  const std::string old_access = login["access_token"], refresh = login["refresh_token"];
+  EXPECT_EQ(sessions(*before, old_access), 200);
+  EXPECT_EQ(before->stop(), 0);
+
+  // Mid-rotation: the old token still works; new tokens are signed with the new key.
+  auto rotating = run("rotating", {{"KAIRO_TOKEN_KEY", new_key}, {"KAIRO_PREVIOUS_TOKEN_KEY", old_key}});
+  ASSERT_GT(rotating->port(), 0) << rotating->log_text();
+  EXPECT_EQ(sessions(*rotating, old_access), 200);
+  const auto refreshed = control::http_request(rotating->port(), "POST", "/v1/auth/refresh",
+                                               nlohmann::json{{"refresh_token", refresh}}.dump());
+  ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+  const auto pair = nlohmann::json::parse(refreshed.body);
+  const std::string new_access = pair["access_token"], new_refresh = pair["refresh_token"];
+  EXPECT_EQ(sessions(*rotating, new_access), 200);
+  EXPECT_EQ(rotating->stop(), 0);
+
+  // Rotation over: the old key's tokens are refused, the new ones and the refresh token still work.
+  auto after = run("after", {{"KAIRO_TOKEN_KEY", new_key}});
+  ASSERT_GT(after->port(), 0) << after->log_text();
+  EXPECT_EQ(sessions(*after, old_access), 401);
+  EXPECT_EQ(sessions(*after, new_access), 200);
+  EXPECT_EQ(control::http_request(after->port(), "POST", "/v1/auth/refresh",
+                                  nlohmann::json{{"refresh_token", new_refresh}}.dump())
+                .status,
+            200);
+  // A previous key without a new one is refused at start: it would sign with a generated key.
+  auto refused = run("refused", {{"KAIRO_PREVIOUS_TOKEN_KEY", old_key}});
+  EXPECT_EQ(refused->port(), 0);
+  EXPECT_EQ(refused->stop(), 2);
+  EXPECT_NE(refused->log_text().find("--previous-token-key is for a rotation"), std::string::npos)
+      << refused->log_text();
+  // The keys never reach the log.
+  for (const auto& log : {after->log_text(), refused->log_text()}) {
+    EXPECT_EQ(log.find(old_key), std::string::npos);
+    EXPECT_EQ(log.find(new_key), std::string::npos);
+  }
 }
 
 TEST(ControlCommand, refuses_plain_http_beyond_loopback_and_a_missing_database) {

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "control-plane/credentials.hpp"
+#include "core/error.hpp"
 
 namespace kairo::control {
 namespace {
@@ -53,6 +54,20 @@ TEST(Credentials, forged_wrong_key_alg_none_and_garbage_tokens_are_refused) {
   EXPECT_FALSE(tokens.verify("", 1001));
   EXPECT_FALSE(tokens.verify(std::string(10000, 'a'), 1001));
   EXPECT_TRUE(tokens.verify(good, 1001));
+}
+
+TEST(Credentials, a_rotated_key_signs_while_the_previous_one_only_verifies_until_its_tokens_expire) {
+  const std::string old_key(40, 'o'), new_key(40, 'n');
+  AccessTokens before(old_key, 900), rotating(new_key, 900, old_key), after(new_key, 900);
+  const std::string old_token = before.issue(3, "ops", Role::kOperator, 1000);
+  const std::string new_token = rotating.issue(3, "ops", Role::kOperator, 1000);
+  EXPECT_TRUE(rotating.verify(old_token, 1100));  // a replica mid-rotation accepts both
+  EXPECT_TRUE(rotating.verify(new_token, 1100));
+  EXPECT_FALSE(before.verify(new_token, 1100));  // signed with the new key, not the old one
+  EXPECT_TRUE(after.verify(new_token, 1100));
+  EXPECT_FALSE(after.verify(old_token, 1100));     // the previous key dropped: its tokens refused
+  EXPECT_FALSE(rotating.verify(old_token, 1900));  // and expiry still holds under the previous key
+  EXPECT_THROW(AccessTokens(new_key, 900, "short"), Error);
 }
 
 TEST(Credentials, random_tokens_are_unique_and_stored_only_as_hashes) {
