@@ -6,6 +6,7 @@
 // what they prove: that it works over real sockets at all.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <compare>
 #include <cstdint>
 #include <cstdio>
@@ -154,6 +155,36 @@ void print(const char* what, const ChannelResult& r) {
       (unsigned long long)r.corrupt, (unsigned long long)r.sent, (unsigned long long)r.parity,
       (unsigned long long)r.retransmitted, r.overhead(), (unsigned long long)r.dropped,
       (unsigned long long)r.fec_recovered, (unsigned long long)r.nacks);
+}
+
+// The loss model gives the loss it is asked for, in bursts of the mean asked for, at every loss rate (above
+// 50 % it once gave 50 %: the good -> bad rate was clamped at 1).
+TEST(SimulatedChannel, the_loss_model_gives_the_loss_and_burst_length_asked_for) {
+  for (double percent : {1.0, 5.0, 30.0, 60.0, 90.0, 100.0})
+    for (double burst : {1.0, 4.0}) {
+      BurstLoss model{percent, burst};
+      std::mt19937_64 rng(42);
+      int lost = 0, bursts = 0;
+      bool previous = false;
+      constexpr int kPackets = 200'000;
+      for (int i = 0; i < kPackets; ++i) {
+        const bool now = model.lose(rng);
+        lost += now;
+        bursts += now && !previous;
+        previous = now;
+      }
+      EXPECT_NEAR(100.0 * lost / kPackets, percent, 0.02 * percent + 0.1)
+          << percent << " % in bursts of " << burst;
+      // The mean burst: as asked, or as long as the loss needs above 50 % (p / (1 - p)).
+      if (percent < 100) {
+        const double expected = std::max(burst, percent / (100.0 - percent));
+        EXPECT_NEAR(double(lost) / bursts, expected, 0.05 * expected)
+            << percent << " % in bursts of " << burst;
+      }
+    }
+  BurstLoss none{0, 4};
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(none.lose(rng));
 }
 
 TEST(SimulatedChannel, the_same_seed_gives_the_same_counts_and_another_seed_others) {
