@@ -137,5 +137,75 @@ TEST(Replay, through_netsim_at_5_percent_loss_every_frame_arrives_and_decodes_as
   std::filesystem::remove_all(dir);
 }
 
+// Each threshold flag decides its own kind of regression, and only that one: --quality-drop (decoded PSNR
+// per frame), --latency-rise / --latency-floor (median render+encode+decode), and a frame lost in transport
+// that the baseline delivered.
+TEST(Replay, each_threshold_flag_decides_its_kind_of_regression) {
+  const auto dir = test::temp_dir();
+  scenes::write_marker_scene(dir / "scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
+  std::vector<TraceSample> trace;
+  for (int i = 0; i < 30; ++i)
+    trace.push_back(
+        TraceSample{.t_ns = int64_t(i) * 33'333'333,
+                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.01f * float(i), glm::vec3(0, 1, 0))},
+                    .ipd = kDefaultIpdMetres,
+                    .fov = std::nullopt});
+  save_trace(dir / "trace.jsonl", trace);
+  const std::string common = "--scene " + (dir / "scene.glb").string() + " --trace " +
+                             (dir / "trace.jsonl").string() + " --size 96x96";
+  auto out = [&](const char* name) { return " --out " + (dir / name).string(); };
+  auto against = [&](const char* name) { return " --baseline " + (dir / name).string(); };
+  ASSERT_EQ(replay(common + " --bitrate 2M" + out("base")).exit_code, 0);
+
+  // Quality: the same pictures at 1/40 of the bitrate decode worse; 1 dB allowed by default, 100 dB allowed
+  // passes. Latency is left out of these verdicts (--latency-floor 1000).
+  const ReplayRun starved =
+      replay(common + " --bitrate 50k --latency-floor 1000" + out("starved") + against("base"));
+  EXPECT_EQ(starved.exit_code, 3) << starved.out;
+  EXPECT_NE(starved.out.find(": quality down: PSNR"), std::string::npos) << starved.out;
+  EXPECT_EQ(starved.out.find("rendered image changed"), std::string::npos) << starved.out;
+  const ReplayRun tolerated = replay(common + " --bitrate 50k --latency-floor 1000 --quality-drop 100" +
+                                     out("tolerated") + against("base"));
+  EXPECT_EQ(tolerated.exit_code, 0) << tolerated.out;
+
+  // Latency: a baseline whose stages took a microsecond each. Any real run is far slower than 1.5 times
+  // that, so with no floor it regresses; a floor above the difference, or a rise allowed beyond it, passes.
+  std::filesystem::copy(dir / "base", dir / "fast", std::filesystem::copy_options::recursive);
+  nlohmann::json fast = summary(dir / "fast");
+  for (auto& f : fast["frames"]) f["render_ms"] = f["encode_ms"] = f["decode_ms"] = 0.001;
+  std::ofstream(dir / "fast/summary.json") << fast.dump();
+  const ReplayRun slower =
+      replay(common + " --bitrate 2M --latency-floor 0" + out("slower") + against("fast"));
+  EXPECT_EQ(slower.exit_code, 3) << slower.out;
+  EXPECT_NE(slower.out.find("latency up: median render+encode+decode 0.0 ->"), std::string::npos)
+      << slower.out;
+  EXPECT_EQ(
+      replay(common + " --bitrate 2M --latency-floor 1000" + out("floored") + against("fast")).exit_code, 0);
+  EXPECT_EQ(replay(common + " --bitrate 2M --latency-floor 0 --latency-rise 1000000" + out("risen") +
+                   against("fast"))
+                .exit_code,
+            0);
+
+  // Lost against the baseline: through a relay losing half the datagrams in bursts of 20, frames are lost;
+  // each is named, and no delivered frame is.
+  const ReplayRun lossy =
+      replay(common + " --bitrate 2M --latency-floor 1000 --netsim \"--loss 50 --burst 20 --seed 2\"" +
+             out("lossy") + against("base"));
+  EXPECT_EQ(lossy.exit_code, 3) << lossy.out;
+  const nlohmann::json lossy_summary = summary(dir / "lossy");
+  int lost = 0;
+  for (const auto& f : lossy_summary["frames"]) {
+    const std::string named = "frame " + std::to_string(f["frame"].get<int>()) + ": lost in transport";
+    if (f["lost"].get<bool>()) {
+      ++lost;
+      EXPECT_NE(lossy.out.find(named), std::string::npos) << lossy.out;
+    } else {
+      EXPECT_EQ(lossy.out.find(named), std::string::npos) << lossy.out;
+    }
+  }
+  EXPECT_GT(lost, 0) << "the relay lost no frame: " << lossy_summary["transport"].dump();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace kairo
