@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "control-plane/api_error.hpp"
 #include "control-plane/api_json.hpp"
 #include "control-plane/web_assets.hpp"
@@ -62,12 +64,23 @@ const std::string& required_string(bool present, const std::string& value, const
   return value;
 }
 
+// A free-text field stored as PostgreSQL text (a node's address, its device): JSON may carry "\u0000", text
+// cannot (the database refused it and the API answered 500; found by tests/fuzz/http_route_fuzzer.cpp).
+// Names have their own, stricter rule (core/names.hpp).
+const std::string& stored_text(const std::string& value, const char* name) {
+  if (value.find('\0') != std::string::npos)
+    throw ApiError(400, "invalid_field", std::string("\"") + name + "\" contains a NUL character");
+  return value;
+}
+
 void check_list(const google::protobuf::RepeatedPtrField<std::string>& list, const char* name) {
   if (list.size() > 256)
     throw ApiError(400, "invalid_field", std::string("\"") + name + "\" has too many entries");
+  // Every list holds names (scenes, encoders, room members): the one rule for names (core/names.hpp), which
+  // also keeps out the NUL bytes PostgreSQL's text cannot hold (found by tests/fuzz/http_route_fuzzer.cpp).
   for (const std::string& v : list)
-    if (v.size() > 256)
-      throw ApiError(400, "invalid_field", std::string("\"") + name + "\" has a too long entry");
+    if (const auto problem = name_problem(v, 256))
+      throw ApiError(400, "invalid_field", std::string("an entry of \"") + name + "\" " + *problem);
 }
 
 // Token buckets per key (address or user name): `burst` requests, refilled at `per_minute`.
@@ -391,8 +404,8 @@ struct ControlApi::Impl {
     check_list(body.scenes(), "scenes");
     if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
     required_string(body.has_name(), body.name(), "name", 128);
-    required_string(body.has_address(), body.address(), "address", 256);
-    required_string(true, body.device(), "device", 256);
+    stored_text(required_string(body.has_address(), body.address(), "address", 256), "address");
+    stored_text(required_string(true, body.device(), "device", 256), "device");
     int64_t id = 0;
     try {
       id = fleet.register_node(body, credential);
@@ -570,7 +583,8 @@ struct ControlApi::Impl {
   };
 
   // A captured path segment, percent-decoded (RFC 3986): clients must encode a room name's spaces, quotes or
-  // slashes. Nullopt for a malformed escape or an encoded NUL.
+  // slashes. Nullopt for a malformed escape, an encoded NUL, or bytes that are not UTF-8 (no name can hold
+  // them, and PostgreSQL refuses them: found by tests/fuzz/http_route_fuzzer.cpp as a 500).
   static std::optional<std::string> percent_decoded(std::string_view segment) {
     std::string out;
     out.reserve(segment.size());
@@ -590,6 +604,11 @@ struct ControlApi::Impl {
       if (high < 0 || low < 0 || (high == 0 && low == 0)) return std::nullopt;
       out += char(high * 16 + low);
       i += 2;
+    }
+    for (size_t i = 0; i < out.size();) {
+      const Utf8Char c = utf8_char_at(out, i);
+      if (c.length == 0) return std::nullopt;
+      i += c.length;
     }
     return out;
   }
@@ -672,6 +691,12 @@ HttpResponse ControlApi::handle(const HttpRequest& request) {
   } catch (const kairo::Error&) {
     // The database is down or similar: the client may retry; nothing was acknowledged.
     response = error_response(ApiError(503, "unavailable", "service temporarily unavailable"));
+  } catch (const std::exception& e) {
+    // A bug (input that should have been refused with a 4xx reached the database, ...): logged, answered
+    // and counted here, so that the metrics show it.
+    spdlog::error("http {} {}: {}", escape_for_log(request.method), escape_for_log(request.path),
+                  escape_for_log(e.what()));
+    response = error_response(ApiError(500, "internal", "internal error"));
   }
   impl_->metrics.observe(route_name, response.status, double(steady_now_ns() - start) * 1e-9);
   return response;

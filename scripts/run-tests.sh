@@ -4,7 +4,7 @@
 #      validation on), then the `perf` label (timing thresholds, reported with their measured values);
 #   2. the 1000-frame soak test from an AddressSanitizer + LeakSanitizer build;
 #   3. the threaded transport, node logic and control plane tests from a ThreadSanitizer + UBSan build;
-#   4. a bounded libFuzzer run of the datagram parsers;
+#   4. a bounded libFuzzer run of every parser (datagrams, frame assembly, traces, HTTP routes, scene files);
 #   5. a formatting check (.clang-format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,30 +65,25 @@ build-tsan/tests/kairo_control_tests --gtest_brief=1
 unset TSAN_OPTIONS
 
 echo "== libFuzzer: one target per parser, seeded from tests/fuzz/corpus (bounded)"
-# Each target's committed seeds are read-only input; what the run finds goes to build-fuzz/corpus/<target>.
-# The time budget (KAIRO_FUZZ_SECONDS, 60 s by default) is split evenly across the targets.
-mkdir -p build-fuzz
-fuzz_flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -isystem /usr/include/isa-l)
-streaming_core=(streaming/wire.cpp streaming/messages.cpp streaming/room_messages.cpp core/error.cpp core/names.cpp)
-declare -A fuzz_sources=(
-  [datagram]="tests/fuzz/datagram_fuzzer.cpp streaming/uplink.cpp streaming/datagram_crypto.cpp streaming/frame_metadata.cpp ${streaming_core[*]}"
-  [authenticated_datagram]="tests/fuzz/authenticated_datagram_fuzzer.cpp streaming/uplink.cpp streaming/datagram_crypto.cpp ${streaming_core[*]}"
-  [frame_assembler]="tests/fuzz/frame_assembler_fuzzer.cpp streaming/frame_assembler.cpp streaming/reed_solomon.cpp ${streaming_core[*]}"
-  [trace_line]="tests/fuzz/trace_line_fuzzer.cpp core/trace.cpp core/pose.cpp core/error.cpp"
-)
-targets=(datagram authenticated_datagram frame_assembler trace_line)
-seconds=$(( ${KAIRO_FUZZ_SECONDS:-60} / ${#targets[@]} ))
+# Built with clang (-DKAIRO_FUZZ=ON: the libraries they reach carry the sanitizers' and libFuzzer's
+# instrumentation). Each target's committed seeds are read-only input; what the run finds goes to
+# build-fuzz/corpus/<target>. The time budget (KAIRO_FUZZ_SECONDS, 90 s by default) is split evenly.
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER=clang -DKAIRO_FUZZ=ON -DKAIRO_BUILD_TESTS=OFF -DKAIRO_BUILD_BENCH=OFF >/dev/null
+cmake --build build-fuzz --parallel "$(nproc)" --target kairo_fuzzers
+targets=(datagram authenticated_datagram frame_assembler trace_line http_route scene_file)
+seconds=$(( ${KAIRO_FUZZ_SECONDS:-90} / ${#targets[@]} ))
 for target in "${targets[@]}"; do
-  # shellcheck disable=SC2086
-  clang++ "${fuzz_flags[@]}" ${fuzz_sources[$target]} -lsodium -lisal -o "build-fuzz/${target}_fuzzer"
   mkdir -p "build-fuzz/corpus/$target"
   seeds=()
   [ -d "tests/fuzz/corpus/$target" ] && seeds=("tests/fuzz/corpus/$target")
   echo "-- $target: ${seconds} s"
-  if ! "build-fuzz/${target}_fuzzer" -max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0" \
+    "build-fuzz/tests/fuzz/${target}_fuzzer" -max_total_time="$seconds" -max_len=32768 -rss_limit_mb=2048 \
+    -timeout=20 -print_final_stats=1 -artifact_prefix="build-fuzz/$target-" \
     "build-fuzz/corpus/$target" "${seeds[@]}" >"build-fuzz/$target.log" 2>&1; then
     tail -n 40 "build-fuzz/$target.log" >&2
-    echo "fuzzer $target found a failure (build-fuzz/$target.log; the input is saved beside it)" >&2
+    echo "fuzzer $target found a failure (build-fuzz/$target.log; the input is saved as build-fuzz/$target-*)" >&2
     exit 1
   fi
   grep -E "^stat::number_of_executed_units|^stat::new_units_added" "build-fuzz/$target.log" | tr '\n' ' '

@@ -140,6 +140,29 @@ TEST_F(ControlApiTest, bad_requests_get_4xx_json_errors_never_500) {
   EXPECT_EQ(injection.status, 400);
   EXPECT_EQ(call("GET", "/readyz").status, 200);  // the users table is still there
   EXPECT_EQ(call("DELETE", "/v1/auth/login").status, 404);
+  // Path segments that decode to bytes no name can hold (not UTF-8) match no route: once they reached
+  // PostgreSQL, which refused them, and the API answered 500 (found by tests/fuzz/http_route_fuzzer.cpp).
+  for (const char* path : {"/v1/rooms/%FF", "/v1/rooms/a%C3%28", "/v1/sessions/%ED%A0%80"}) {
+    const auto r = call(path[4] == 'r' ? "DELETE" : "GET", path, "", admin);
+    EXPECT_EQ(r.status, 404) << path << " " << r.body;
+    EXPECT_EQ(error_code(r), "not_found") << path;
+  }
+  // JSON can carry a NUL ("\u0000"), PostgreSQL's text cannot: a node's scene list holding one was a 500
+  // (found by the fuzzer), now a 400 naming the field; so is a NUL in any other string field.
+  const auto nul_scene =
+      call("POST", "/v1/nodes/register",
+           R"({"name":"nul","address":"127.0.0.1:1","device":"d","encoders":["x264:h264"],)"
+           R"("scenes":["vr\u0000"],"max_sessions":1})",
+           "static-node-token-for-tests");
+  EXPECT_EQ(nul_scene.status, 400) << nul_scene.body;
+  EXPECT_NE(nul_scene.body.find("scenes"), std::string::npos) << nul_scene.body;
+  const auto nul_device =
+      call("POST", "/v1/nodes/register",
+           R"({"name":"nul","address":"127.0.0.1:1","device":"d\u0000","encoders":["x264:h264"],)"
+           R"("scenes":["vr-room"],"max_sessions":1})",
+           "static-node-token-for-tests");
+  EXPECT_EQ(nul_device.status, 400) << nul_device.body;
+  EXPECT_NE(nul_device.body.find("NUL"), std::string::npos) << nul_device.body;
 }
 
 // Injection that reaches SQL: names the validation accepts (quotes, semicolons, comment markers, braces and

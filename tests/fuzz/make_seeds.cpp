@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "scenes/project_scenes.hpp"
 #include "streaming/frame_metadata.hpp"
 #include "streaming/frame_packetizer.hpp"
 #include "streaming/messages.hpp"
@@ -91,5 +92,77 @@ int main(int argc, char** argv) {
        R"({"t_ns":111000061,"head":{"p":[0,1.6,0],"q":[0,0,0,1]}})"})
     put(trace / std::to_string(std::hash<std::string>()(line)),
         std::vector<uint8_t>(line.begin(), line.end()));
+  // HTTP requests: [credential][METHOD PATH]\n[body] for every route (tests/fuzz/http_route_fuzzer.cpp).
+  const fs::path http = root / "http_route";
+  const std::vector<std::string> requests = {
+      "-GET /healthz\n",
+      "-GET /readyz\n",
+      "-GET /metrics\n",
+      "-GET /\n",
+      "-GET /web/app.js\n",
+      R"(-POST /v1/auth/login
+{"username":"user","password":"user-password"})",
+      R"(-POST /v1/auth/refresh
+{"refresh_token":"00112233445566778899aabbccddeeff"})",
+      R"(-POST /v1/auth/logout
+{"refresh_token":"00112233445566778899aabbccddeeff"})",
+      R"(aPOST /v1/users
+{"username":"new-user","password":"a-long-password","role":"client"})",
+      R"(oPOST /v1/node-tokens
+{"node":"fuzz-node"})",
+      "oDELETE /v1/node-tokens/1\n",
+      R"(nPOST /v1/nodes/register
+{"name":"second","address":"127.0.0.1:7000","device":"lavapipe","encoders":["x264:h264"],"scenes":["vr-room"],"max_sessions":4,"signalling_url":"ws://127.0.0.1:1/signal"})",
+      R"(nPOST /v1/nodes/{node}/heartbeat
+{"active_sessions":1,"load":0.5,"scenes":["vr-room"]})",
+      "nGET /v1/nodes/{node}/sessions\n",
+      R"(nPOST /v1/nodes/{node}/sessions/{session}
+{"state":"running"})",
+      R"(nPOST /v1/nodes/{node}/sessions/{session}
+{"state":"failed","reason":"the encoder stopped"})",
+      "oGET /v1/nodes\n",
+      "oPOST /v1/nodes/{node}/drain\n",
+      "oPOST /v1/nodes/{node}/undrain\n",
+      "oGET /v1/capacity\n",
+      R"(cPOST /v1/rooms
+{"name":"lab","scene":"vr-room","members":["ops"],"open":false})",
+      "cDELETE /v1/rooms/{room}\n",
+      R"(cPOST /v1/sessions
+{"scene":"vr-room","eye_width":256,"eye_height":256,"fps":72,"codec":"h264","room":"{room}","transport":"webrtc"})",
+      "cGET /v1/sessions\n",
+      "cGET /v1/sessions/{session}\n",
+      "cDELETE /v1/sessions/{session}\n",
+      R"(cPATCH /v1/sessions/{session}/quality
+{"max_bitrate_bps":2000000,"max_fps":45,"foveation":false})",
+      R"(xPATCH /v1/sessions/{session}/quality
+{"max_bitrate_bps":-1})",
+  };
+  for (const std::string& request : requests)
+    put(http / std::to_string(std::hash<std::string>()(request)),
+        std::vector<uint8_t>(request.begin(), request.end()));
+
+  // Scene files: [extension: 0 .glb, 1 .gltf, 2 .obj][file] (tests/fuzz/scene_file_fuzzer.cpp).
+  const fs::path scene = root / "scene_file";
+  const fs::path glb = fs::temp_directory_path() / "kairo-seed-marker.glb";
+  scenes::write_marker_scene(glb, {0.0f, 1.6f, -2.0f}, 0.3f);
+  std::ifstream glb_in(glb, std::ios::binary);
+  std::vector<uint8_t> glb_seed{0};
+  glb_seed.insert(glb_seed.end(), std::istreambuf_iterator<char>(glb_in), {});
+  put(scene / "marker_glb", glb_seed);
+  fs::remove(glb);
+  // One triangle as glTF with its buffer inline (3 positions, then 3 uint16 indices).
+  const std::string gltf =
+      std::string("\x01") +
+      R"({"asset":{"version":"2.0"},"scenes":[{"nodes":[0]}],"scene":0,"nodes":[{"mesh":0}],)"
+      R"("meshes":[{"primitives":[{"attributes":{"POSITION":0},"indices":1,"material":0}]}],)"
+      R"("materials":[{"pbrMetallicRoughness":{"baseColorFactor":[1,0,0,1]}}],)"
+      R"("buffers":[{"byteLength":42,"uri":"data:application/octet-stream;base64,)"
+      R"(AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAAAAABAAIA"}],)"
+      R"("bufferViews":[{"buffer":0,"byteOffset":0,"byteLength":36},{"buffer":0,"byteOffset":36,"byteLength":6}],)"
+      R"("accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]},)"
+      R"({"bufferView":1,"componentType":5123,"count":3,"type":"SCALAR"}]})";
+  put(scene / "triangle_gltf", std::vector<uint8_t>(gltf.begin(), gltf.end()));
+  const std::string obj = std::string("\x02") + "v 0 0 0\nv 1 0 0\nv 0 1 0\nvn 0 0 1\nf 1//1 2//1 3//1\n";
+  put(scene / "triangle_obj", std::vector<uint8_t>(obj.begin(), obj.end()));
   return 0;
 }
