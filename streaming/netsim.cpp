@@ -83,6 +83,19 @@ struct Netsim::Impl {
     });
   }
 
+  // Whatever the clients' socket holds now, received and impaired like the rest (synchronously, on the io
+  // thread, before it stops).
+  void drain_up() {
+    boost::system::error_code error;
+    client_side.non_blocking(true, error);
+    for (int i = 0; i < 100'000 && !error; ++i) {
+      udp::endpoint from;
+      const size_t n = client_side.receive_from(boost::asio::buffer(buffer_up), from, 0, error);
+      if (!error)
+        if (const std::shared_ptr<Flow> flow = flow_of(from)) impair(true, flow, buffer_up.data(), n);
+    }
+  }
+
   // The client's flow; a new client gets one (its own upstream socket), at the cost of the longest idle
   // flow when all are taken. Null only when no socket can be opened.
   std::shared_ptr<Flow> flow_of(const udp::endpoint& client) {
@@ -237,8 +250,23 @@ void Netsim::start() {
 }
 
 void Netsim::stop() {
-  impl_->io.stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) {
+    impl_->io.stop();
+    return;
+  }
+  // What reached the relay before the stop is counted like the rest: a datagram sent on loopback is in the
+  // socket buffer when sendto returns, so whoever sends and then stops the relay sees every one counted,
+  // with no sleep in between.
+  // Twice: a datagram the reactor read while the first drain was queued completes its receive after it
+  // (ahead of the second), which then finds the socket empty.
+  boost::asio::post(impl_->io, [this] {
+    impl_->drain_up();
+    boost::asio::post(impl_->io, [this] {
+      impl_->drain_up();
+      impl_->io.stop();
+    });
+  });
+  thread_.join();
 }
 
 void Netsim::set_rate_mbitps(double rate) {

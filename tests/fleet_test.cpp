@@ -11,6 +11,7 @@
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
+#include "core/clock.hpp"
 #include "tests/metrics_text.hpp"
 #include "tests/postgres_server.hpp"
 
@@ -189,10 +190,17 @@ TEST_F(FleetTest, a_node_that_stops_heartbeating_is_marked_down_and_its_sessions
   EXPECT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(node) + "/heartbeat", R"({"load":0.5})", kNodeToken)
                 .status,
             200);
+  const int64_t beat = steady_now_ns();
   DownNodeSweeper sweeper(a->fleet, 0.1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // 3 intervals of 0.2 s, plus sweeping slack
-  const json after =
-      json::parse(a->call("GET", "/v1/sessions/" + session["session_id"].get<std::string>(), "", gina).body);
+  // Down after 3 missed intervals of 0.2 s: wait for it (bounded), and check it was not declared early.
+  json after;
+  for (int i = 0; i < 100; ++i) {
+    after = json::parse(
+        a->call("GET", "/v1/sessions/" + session["session_id"].get<std::string>(), "", gina).body);
+    if (after["state"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(double(steady_now_ns() - beat) * 1e-9, 0.55) << "declared down before 3 missed heartbeats";
   EXPECT_EQ(after["state"], "failed");
   EXPECT_EQ(after["failure_reason"], "node stopped responding");
   EXPECT_EQ(a->call("POST", "/v1/sessions",

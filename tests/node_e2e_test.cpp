@@ -404,7 +404,10 @@ TEST_F(NodeEndToEndPerf,
                ImpairmentConfig{.delay_ms = 5, .queue_ms = 100}, 1);
   relay.start();
   Timeline timeline;
-  ClientOptions options = client_options(18);
+  // Lifted at 12 s, measured over seconds 18-23: after a cap the controller gives the picture back one step
+  // every few seconds (foveation, then resolution), so a window 3 s after the lift sometimes caught it one
+  // step short (1 run in 20: 0.18 against 0.17 Mbit/s capped).
+  ClientOptions options = client_options(23);
   options.via = "127.0.0.1:" + std::to_string(relay.listen_port());
   options.on_decoded = [&](const FrameMetadata&, const DecodedPicture&, size_t bytes) {
     timeline.add(bytes);
@@ -423,7 +426,7 @@ TEST_F(NodeEndToEndPerf,
   impairments.join();
   const auto [before_bps, before_fps] = timeline.rates(start, 2, 5);
   const auto [capped_bps, capped_fps] = timeline.rates(start, 9, 12);
-  const auto [after_bps, after_fps] = timeline.rates(start, 15, 18);
+  const auto [after_bps, after_fps] = timeline.rates(start, 18, 23);
   std::printf("perf: video %.2f -> %.2f (cap %.2f on the wire) -> %.2f Mbit/s; %.1f -> %.1f -> %.1f fps\n",
               before_bps * 1e-6, capped_bps * 1e-6, cap_mbitps, after_bps * 1e-6, before_fps, capped_fps,
               after_fps);
