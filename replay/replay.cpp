@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/image_io.hpp"
 #include "core/percentile.hpp"
+#include "core/progress.hpp"
 #include "core/trace.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
@@ -220,6 +221,7 @@ ReplayResult run_replay(const ReplayOptions& o) {
   std::ofstream lines(o.out / "frames.jsonl");
   const size_t count = std::min(trace.size(), size_t(o.max_frames));
   const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
+  if (o.progress) o.progress->add_total(count);
   for (size_t i = 0; i < count; ++i) {
     const TraceSample& sample = trace[i];
     const FrameSettings settings = i < o.recorded_settings.size() ? o.recorded_settings[i] : o.settings;
@@ -279,6 +281,7 @@ ReplayResult run_replay(const ReplayOptions& o) {
     }
     lines << frame_json(frame, bool(transport)).dump() << "\n";
     result.frames.push_back(std::move(frame));
+    if (o.progress) o.progress->advance();
   }
   if (!o.baseline.empty()) compare_with_baseline(o, result);
 

@@ -18,6 +18,8 @@
 
 namespace kairo {
 
+class Progress;
+
 struct ReplayOptions {
   std::filesystem::path scene;
   std::filesystem::path trace;
@@ -43,6 +45,8 @@ struct ReplayOptions {
   std::optional<ImpairmentConfig> netsim{};
   uint64_t netsim_seed = 1;
   std::string netsim_args{};  // as given, for the summary
+  // Where progress goes (core/progress.hpp), or nowhere; a suite's cases share one.
+  Progress* progress = nullptr;
 };
 
 struct ReplayFrame {

@@ -2,6 +2,11 @@
 // the frames.
 #include <gtest/gtest.h>
 
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -204,6 +209,178 @@ TEST(Replay, each_threshold_flag_decides_its_kind_of_regression) {
     }
   }
   EXPECT_GT(lost, 0) << "the relay lost no frame: " << lossy_summary["transport"].dump();
+  std::filesystem::remove_all(dir);
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A suite as QA runs it in CI: two cases, a baseline run of the suite, then a run where one case's scene
+// changed. Exit 3; the JUnit XML (parsed by Python's XML parser, as CI systems parse it) has two testcases
+// and one failure naming the frames; the index links both reports; --jobs 2 gives the hashes --jobs 1 gives.
+TEST(Replay, a_suite_runs_its_cases_in_parallel_bit_exact_and_reports_the_changed_one_in_junit) {
+  const auto dir = test::temp_dir();
+  std::filesystem::create_directories(dir / "base");
+  std::filesystem::create_directories(dir / "moved");
+  scenes::write_marker_scene(dir / "base/scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
+  scenes::write_marker_scene(dir / "moved/scene.glb", glm::vec3(0.3f, 1.6f, -2.0f), 0.3f);
+  std::vector<TraceSample> trace;
+  for (int i = 0; i < 8; ++i)
+    trace.push_back(
+        TraceSample{.t_ns = int64_t(i) * 33'333'333,
+                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.02f * float(i), glm::vec3(0, 1, 0))},
+                    .ipd = kDefaultIpdMetres,
+                    .fov = std::nullopt});
+  save_trace(dir / "trace.jsonl", trace);
+  auto suite = [&](const std::string& still_scene) {
+    return nlohmann::json{
+        {"name", "marker suite"},
+        {"defaults",
+         {{"trace", "trace.jsonl"}, {"size", "96x96"}, {"tolerances", {{"latency_floor_ms", 1000}}}}},
+        {"cases",
+         {{{"name", "still"}, {"scene", still_scene}},
+          {{"name", "lossy"},
+           {"scene", "base/scene.glb"},
+           {"netsim", "--loss 5 --delay 2 --seed 3"},
+           {"bitrate", "2M"}}}}};
+  };
+  std::ofstream(dir / "suite.json") << suite("base/scene.glb").dump(2);
+  std::ofstream(dir / "changed.json") << suite("moved/scene.glb").dump(2);
+
+  const ReplayRun one =
+      replay("--suite " + (dir / "suite.json").string() + " --jobs 1 --out " + (dir / "one").string());
+  ASSERT_EQ(one.exit_code, 0) << one.out;
+  const ReplayRun two =
+      replay("--suite " + (dir / "suite.json").string() + " --jobs 2 --out " + (dir / "two").string());
+  ASSERT_EQ(two.exit_code, 0) << two.out;
+  for (const char* name : {"still", "lossy"}) {
+    const auto a = summary(dir / "one" / name), b = summary(dir / "two" / name);
+    ASSERT_EQ(a["frames"].size(), 8u) << name;
+    for (size_t i = 0; i < 8; ++i) {
+      EXPECT_EQ(a["frames"][i]["render_hash"], b["frames"][i]["render_hash"]) << name << " frame " << i;
+      EXPECT_EQ(a["frames"][i]["decoded_hash"], b["frames"][i]["decoded_hash"]) << name << " frame " << i;
+    }
+  }
+
+  const std::string junit = (dir / "junit.xml").string();
+  const ReplayRun changed =
+      replay("--suite " + (dir / "changed.json").string() + " --jobs 2 --out " + (dir / "three").string() +
+             " --baseline " + (dir / "one").string() + " --junit " + junit);
+  EXPECT_EQ(changed.exit_code, 3) << changed.out;
+  EXPECT_NE(changed.out.find("still: frame 0: rendered image changed"), std::string::npos) << changed.out;
+  EXPECT_EQ(changed.out.find("lossy: frame"), std::string::npos) << changed.out;
+  // JUnit as a CI system reads it.
+  const std::string check =
+      "python3 -c \"import sys, xml.etree.ElementTree as E; s = "
+      "E.parse(sys.argv[1]).getroot().find('testsuite'); "
+      "cs = s.findall('testcase'); f = [c for c in cs if c.find('failure') is not None]; "
+      "print(s.get('tests'), s.get('failures'), len(cs), len(f), f[0].get('name'), "
+      "'frame 0: rendered image changed' in f[0].find('failure').text, "
+      "'three/still/report.html' in f[0].find('failure').text)\" " +
+      junit + " 2>&1";
+  FILE* p = popen(check.c_str(), "r");
+  char line[512] = {};
+  ASSERT_NE(std::fgets(line, sizeof(line), p), nullptr);
+  pclose(p);
+  EXPECT_STREQ(line, "2 1 2 1 still True True\n");
+  // The index links both reports, the failing case first.
+  const std::string index = read_text(dir / "three/index.html");
+  const size_t still = index.find("href=\"still/report.html\""),
+               lossy = index.find("href=\"lossy/report.html\"");
+  EXPECT_NE(still, std::string::npos) << index;
+  EXPECT_NE(lossy, std::string::npos) << index;
+  EXPECT_LT(still, lossy);
+  EXPECT_NE(index.find("FAIL: 2 cases, 1 with regressions"), std::string::npos);
+  const auto suite_summary = summary(dir / "three");
+  EXPECT_EQ(suite_summary["failed"], 1);
+  EXPECT_EQ(suite_summary["cases"][0]["verdict"], "regression");
+  EXPECT_EQ(suite_summary["cases"][1]["verdict"], "pass");
+
+  // Bad suites: a clear message and exit code 2, before anything runs.
+  std::ofstream(dir / "typo.json")
+      << R"({"cases":[{"name":"a","scene":"vr-room","trace":"trace.jsonl","tolerence":{}}]})";
+  const ReplayRun typo = replay("--suite " + (dir / "typo.json").string() + " --out " + (dir / "x").string());
+  EXPECT_EQ(typo.exit_code, 2) << typo.out;
+  EXPECT_NE(typo.out.find("unknown field \"tolerence\""), std::string::npos) << typo.out;
+  std::ofstream(dir / "twice.json")
+      << R"({"cases":[{"name":"a","scene":"vr-room","trace":"trace.jsonl"},{"name":"a","scene":"vr-room","trace":"trace.jsonl"}]})";
+  EXPECT_EQ(replay("--suite " + (dir / "twice.json").string() + " --out " + (dir / "x").string()).exit_code,
+            2);
+  EXPECT_EQ(replay("--suite " + (dir / "suite.json").string() + " --size 64x64 --out " + (dir / "x").string())
+                .exit_code,
+            2);
+  std::filesystem::remove_all(dir);
+}
+
+// Runs `kairo replay ARGS` with stderr on a pseudo-terminal (what a person at a terminal sees) or on a pipe
+// (a CI log); stdout to `out`. Returns (exit code, what stderr received).
+std::pair<int, std::string> replay_with_stderr(const std::string& args, const std::filesystem::path& out,
+                                               bool terminal) {
+  int master = -1, pipe_fds[2] = {-1, -1};
+  if (!terminal && pipe(pipe_fds) != 0) return {-1, ""};
+  const pid_t pid = terminal ? forkpty(&master, nullptr, nullptr, nullptr) : fork();
+  if (pid == 0) {
+    if (!terminal) dup2(pipe_fds[1], 2);
+    if (std::freopen(out.c_str(), "w", stdout) == nullptr) _exit(126);
+    execl("/bin/sh", "sh", "-c", (std::string(KAIRO_BINARY) + " replay " + args).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const int fd = terminal ? master : pipe_fds[0];
+  if (!terminal) close(pipe_fds[1]);
+  std::string err;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;)
+    err.append(buffer, size_t(n));  // EIO at the end
+  close(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, err};
+}
+
+TEST(Replay, progress_goes_to_stderr_on_a_terminal_rarely_in_a_log_and_never_when_quiet) {
+  const auto dir = test::temp_dir();
+  scenes::write_marker_scene(dir / "scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
+  std::vector<TraceSample> trace;
+  for (int i = 0; i < 60; ++i)
+    trace.push_back(
+        TraceSample{.t_ns = int64_t(i) * 33'333'333,
+                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.01f * float(i), glm::vec3(0, 1, 0))},
+                    .ipd = kDefaultIpdMetres,
+                    .fov = std::nullopt});
+  save_trace(dir / "trace.jsonl", trace);
+  const std::string common = "--scene " + (dir / "scene.glb").string() + " --trace " +
+                             (dir / "trace.jsonl").string() + " --size 128x128";
+  auto lines_with_rate = [](const std::string& text) {
+    int n = 0;
+    for (size_t at = text.find("frames/s"); at != std::string::npos; at = text.find("frames/s", at + 1)) ++n;
+    return n;
+  };
+  // A terminal: the line rewritten in place (carriage returns), ending with the total; stdout is the summary.
+  const auto [code, on_terminal] =
+      replay_with_stderr(common + " --out " + (dir / "tty").string(), dir / "tty.json", true);
+  ASSERT_EQ(code, 0) << on_terminal;
+  EXPECT_GE(lines_with_rate(on_terminal), 1) << on_terminal;
+  EXPECT_NE(on_terminal.find('\r'), std::string::npos);
+  EXPECT_NE(on_terminal.find("replay: 60/60 frames"), std::string::npos) << on_terminal;
+  const auto stdout_json = nlohmann::json::parse(read_text(dir / "tty.json"), nullptr, false);
+  ASSERT_TRUE(stdout_json.is_object()) << read_text(dir / "tty.json");
+  EXPECT_EQ(stdout_json["frames"], 60);
+  // A log: at most one line per 5 s of work.
+  const auto started = std::chrono::steady_clock::now();
+  const auto [log_code, in_log] =
+      replay_with_stderr(common + " --out " + (dir / "log").string(), dir / "log.json", false);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(log_code, 0) << in_log;
+  EXPECT_LE(lines_with_rate(in_log), int(seconds / 5.0) + 1) << in_log;
+  EXPECT_EQ(in_log.find('\r'), std::string::npos);
+  // Quiet: nothing, even on a terminal.
+  const auto [quiet_code, quiet] =
+      replay_with_stderr(common + " --quiet --out " + (dir / "quiet").string(), dir / "quiet.json", true);
+  ASSERT_EQ(quiet_code, 0);
+  EXPECT_EQ(lines_with_rate(quiet), 0) << quiet;
   std::filesystem::remove_all(dir);
 }
 
