@@ -1,19 +1,13 @@
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <vector>
 
-#include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
-#include "app/impairment_options.hpp"
 #include "app/replay_case.hpp"
 #include "app/replay_suite_file.hpp"
-#include "app/scene_paths.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "replay/replay.hpp"

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "replay/report_html.hpp"
 
 namespace kairo {
 namespace {
@@ -18,43 +19,6 @@ using nlohmann::json;
 const char* verdict(const CaseOutcome& c) {
   if (!c.result) return "error";
   return c.result->regressions.empty() ? "pass" : "regression";
-}
-
-// XML text and attribute values (JUnit XML): the five predefined entities, and characters XML 1.0 cannot
-// carry at all written as U+FFFD.
-std::string xml_escaped(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (c < 0x20 && ch != '\n' && ch != '\t' && ch != '\r')
-          out += "\xEF\xBF\xBD";
-        else
-          out += ch;
-    }
-  }
-  return out;
-}
-
-std::string html_escaped(const std::string& text) {
-  return xml_escaped(text);
 }
 
 std::string regression_lines(const ReplayResult& r) {
@@ -135,14 +99,14 @@ void write_suite_summary(const std::filesystem::path& out, const std::vector<Cas
        << "<th>regressions</th><th>seconds</th><th>report</th></tr>";
   for (const CaseOutcome* c : order) {
     const std::string link = std::filesystem::relative(c->report, out).string();
-    html << "<tr><td>" << html_escaped(c->name) << "</td><td class=" << verdict(*c) << ">" << verdict(*c)
+    html << "<tr><td>" << markup_escaped(c->name) << "</td><td class=" << verdict(*c) << ">" << verdict(*c)
          << "</td><td>" << (c->result ? std::to_string(c->result->frames.size()) : "") << "</td><td>"
-         << (c->result ? std::to_string(c->result->regressions.size()) : html_escaped(c->error))
+         << (c->result ? std::to_string(c->result->regressions.size()) : markup_escaped(c->error))
          << "</td><td>";
     char seconds[32];
     std::snprintf(seconds, sizeof(seconds), "%.1f", c->seconds);
     html << seconds << "</td><td>"
-         << (c->result ? "<a href=\"" + html_escaped(link) + "\">" + html_escaped(link) + "</a>" : "")
+         << (c->result ? "<a href=\"" + markup_escaped(link) + "\">" + markup_escaped(link) + "</a>" : "")
          << "</td></tr>";
   }
   html << "</table>\n";
@@ -163,21 +127,22 @@ void write_junit(const std::filesystem::path& file, const std::string& suite_nam
   char time[32];
   std::snprintf(time, sizeof(time), "%.3f", total);
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\""
-    << xml_escaped(suite_name) << "\" tests=\"" << outcomes.size() << "\" failures=\"" << failures
+    << markup_escaped(suite_name) << "\" tests=\"" << outcomes.size() << "\" failures=\"" << failures
     << "\" errors=\"" << errors << "\" time=\"" << time << "\">\n";
   for (const CaseOutcome& c : outcomes) {
     std::snprintf(time, sizeof(time), "%.3f", c.seconds);
-    x << "    <testcase classname=\"kairo.replay\" name=\"" << xml_escaped(c.name) << "\" time=\"" << time
+    x << "    <testcase classname=\"kairo.replay\" name=\"" << markup_escaped(c.name) << "\" time=\"" << time
       << "\">\n";
     if (!c.result) {
-      x << "      <error message=\"" << xml_escaped(c.error) << "\"/>\n";
+      x << "      <error message=\"" << markup_escaped(c.error) << "\"/>\n";
     } else if (!c.result->regressions.empty()) {
       const std::string message =
           std::to_string(c.result->regressions.size()) + " regressions; report: " + c.report.string();
-      x << "      <failure message=\"" << xml_escaped(message) << "\" type=\"regression\">"
-        << xml_escaped(regression_lines(*c.result) + "report: " + c.report.string()) << "</failure>\n";
+      x << "      <failure message=\"" << markup_escaped(message) << "\" type=\"regression\">"
+        << markup_escaped(regression_lines(*c.result) + "report: " + c.report.string()) << "</failure>\n";
     }
-    x << "      <system-out>report: " << xml_escaped(c.report.string()) << "</system-out>\n    </testcase>\n";
+    x << "      <system-out>report: " << markup_escaped(c.report.string())
+      << "</system-out>\n    </testcase>\n";
   }
   x << "  </testsuite>\n</testsuites>\n";
 }

@@ -11,30 +11,39 @@
 
 namespace kairo {
 
-namespace {
-
-std::string escape(const std::string& text) {
+// XML text and attribute values, and HTML's: the five predefined entities; characters XML 1.0 cannot carry
+// at all (C0 controls but tab and newlines) become U+FFFD.
+std::string markup_escaped(const std::string& text) {
   std::string out;
-  for (char c : text) {
-    switch (c) {
+  out.reserve(text.size());
+  for (const char ch : text) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
       case '<':
         out += "&lt;";
         break;
       case '>':
         out += "&gt;";
         break;
-      case '&':
-        out += "&amp;";
-        break;
       case '"':
         out += "&quot;";
         break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
-        out += c;
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t' && ch != '\r')
+          out += "\xEF\xBF\xBD";
+        else
+          out += ch;
     }
   }
   return out;
 }
+
+namespace {
 
 std::string number(double v) {
   char b[32];
@@ -55,9 +64,9 @@ std::string svg_plot(const std::string& title, const std::string& unit,
   }
   if (n == 0) return "";
   if (hi - lo < 1e-9) hi = lo + 1;
-  std::string out = "<h3>" + escape(title) + "</h3><svg width=\"" + std::to_string(kWidth) + "\" height=\"" +
-                    std::to_string(kHeight + kBottom) + "\" role=\"img\">";
-  out += "<text x=\"0\" y=\"12\" font-size=\"11\">" + number(hi) + " " + escape(unit) + "</text>";
+  std::string out = "<h3>" + markup_escaped(title) + "</h3><svg width=\"" + std::to_string(kWidth) +
+                    "\" height=\"" + std::to_string(kHeight + kBottom) + "\" role=\"img\">";
+  out += "<text x=\"0\" y=\"12\" font-size=\"11\">" + number(hi) + " " + markup_escaped(unit) + "</text>";
   out += "<text x=\"0\" y=\"" + std::to_string(kHeight) + "\" font-size=\"11\">" + number(lo) + "</text>";
   out += "<text x=\"" + std::to_string(kLeft) + "\" y=\"" + std::to_string(kHeight + 15) +
          "\" font-size=\"11\">frame 0 .. " + std::to_string(n - 1) + "</text>";
@@ -72,8 +81,8 @@ std::string svg_plot(const std::string& title, const std::string& unit,
     out += std::string("<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"") + kColours[s % 4] +
            "\" points=\"" + points + "\"/>";
     out += std::string("<text x=\"") + std::to_string(kLeft + 120 * int(s)) +
-           "\" y=\"12\" font-size=\"11\" fill=\"" + kColours[s % 4] + "\">" + escape(series[s].first) +
-           "</text>";
+           "\" y=\"12\" font-size=\"11\" fill=\"" + kColours[s % 4] + "\">" +
+           markup_escaped(series[s].first) + "</text>";
   }
   return out + "</svg>";
 }
@@ -92,21 +101,21 @@ void write_report_html(const std::filesystem::path& path, const nlohmann::json& 
   }
   std::string html =
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>Kairo replay: " +
-      escape(summary.value("scene", "")) +
+      markup_escaped(summary.value("scene", "")) +
       "</title><style>body{font-family:sans-serif;margin:2em;max-width:960px}td,th{padding:2px "
       "10px;text-align:left}"
       ".bad{color:#c53030}.good{color:#2f855a}img{width:300px;margin:4px}</style></head><body>";
-  html += "<h1>Replay of " + escape(summary.value("scene", "")) + " along " +
-          escape(summary.value("trace", "")) + "</h1><table>";
+  html += "<h1>Replay of " + markup_escaped(summary.value("scene", "")) + " along " +
+          markup_escaped(summary.value("trace", "")) + "</h1><table>";
   for (const char* key :
        {"eye_width", "eye_height", "fps", "encoder", "bitrate_bps", "frame_count", "baseline"})
     html += std::string("<tr><th>") + key + "</th><td>" +
-            escape(summary[key].is_string() ? summary[key].get<std::string>() : summary[key].dump()) +
+            markup_escaped(summary[key].is_string() ? summary[key].get<std::string>() : summary[key].dump()) +
             "</td></tr>";
   if (summary.contains("transport"))
     for (const auto& [key, value] : summary["transport"].items())
-      html += "<tr><th>transport " + escape(key) + "</th><td>" +
-              escape(value.is_string() ? value.get<std::string>() : value.dump()) + "</td></tr>";
+      html += "<tr><th>transport " + markup_escaped(key) + "</th><td>" +
+              markup_escaped(value.is_string() ? value.get<std::string>() : value.dump()) + "</td></tr>";
   html += "</table>";
   const auto& regressions = summary["regressions"];
   if (summary.value("baseline", "").empty()) {
@@ -117,8 +126,8 @@ void write_report_html(const std::filesystem::path& path, const nlohmann::json& 
     html += "<h2 class=\"bad\">" + std::to_string(regressions.size()) +
             " regressions</h2><table><tr><th>frame</th><th>what</th></tr>";
     for (const auto& r : regressions)
-      html += "<tr><td>" + std::to_string(r.value("frame", 0)) + "</td><td>" + escape(r.value("what", "")) +
-              "</td></tr>";
+      html += "<tr><td>" + std::to_string(r.value("frame", 0)) + "</td><td>" +
+              markup_escaped(r.value("what", "")) + "</td></tr>";
     html += "</table>";
   }
   html += svg_plot("Quality: decoded vs rendered (luma PSNR)", "dB", {{"PSNR dB", psnr}});
@@ -132,8 +141,8 @@ void write_report_html(const std::filesystem::path& path, const nlohmann::json& 
     thumbs.push_back(e.path().filename());
   std::sort(thumbs.begin(), thumbs.end());
   for (const auto& t : thumbs)
-    html += "<figure style=\"display:inline-block\"><img src=\"thumbnails/" + escape(t.string()) +
-            "\"><figcaption>frame " + escape(t.stem().string()) + "</figcaption></figure>";
+    html += "<figure style=\"display:inline-block\"><img src=\"thumbnails/" + markup_escaped(t.string()) +
+            "\"><figcaption>frame " + markup_escaped(t.stem().string()) + "</figcaption></figure>";
   html += "</div></body></html>\n";
   std::ofstream out(path);
   out << html;

@@ -33,6 +33,18 @@ ReplayRun replay(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// `n` poses 30 Hz apart, standing at 1.6 m and turning `yaw_step` radians a frame.
+void write_turning_trace(const std::filesystem::path& path, int n, float yaw_step) {
+  std::vector<TraceSample> trace;
+  for (int i = 0; i < n; ++i)
+    trace.push_back(TraceSample{
+        .t_ns = int64_t(i) * 33'333'333,
+        .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(yaw_step * float(i), glm::vec3(0, 1, 0))},
+        .ipd = kDefaultIpdMetres,
+        .fov = std::nullopt});
+  save_trace(path, trace);
+}
+
 nlohmann::json summary(const std::filesystem::path& dir) {
   std::ifstream in(dir / "summary.json");
   return nlohmann::json::parse(in);
@@ -105,14 +117,7 @@ TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_nami
 TEST(Replay, through_netsim_at_5_percent_loss_every_frame_arrives_and_decodes_as_without_the_network) {
   const auto dir = test::temp_dir();
   scenes::write_marker_scene(dir / "scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
-  std::vector<TraceSample> trace;
-  for (int i = 0; i < 40; ++i)
-    trace.push_back(
-        TraceSample{.t_ns = int64_t(i) * 33'333'333,
-                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.01f * float(i), glm::vec3(0, 1, 0))},
-                    .ipd = kDefaultIpdMetres,
-                    .fov = std::nullopt});
-  save_trace(dir / "trace.jsonl", trace);
+  write_turning_trace(dir / "trace.jsonl", 40, 0.01f);
   const std::string common = "--scene " + (dir / "scene.glb").string() + " --trace " +
                              (dir / "trace.jsonl").string() + " --size 128x128 --fps 30 --bitrate 3M";
   const ReplayRun direct = replay(common + " --out " + (dir / "direct").string());
@@ -148,14 +153,7 @@ TEST(Replay, through_netsim_at_5_percent_loss_every_frame_arrives_and_decodes_as
 TEST(Replay, each_threshold_flag_decides_its_kind_of_regression) {
   const auto dir = test::temp_dir();
   scenes::write_marker_scene(dir / "scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
-  std::vector<TraceSample> trace;
-  for (int i = 0; i < 30; ++i)
-    trace.push_back(
-        TraceSample{.t_ns = int64_t(i) * 33'333'333,
-                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.01f * float(i), glm::vec3(0, 1, 0))},
-                    .ipd = kDefaultIpdMetres,
-                    .fov = std::nullopt});
-  save_trace(dir / "trace.jsonl", trace);
+  write_turning_trace(dir / "trace.jsonl", 30, 0.01f);
   const std::string common = "--scene " + (dir / "scene.glb").string() + " --trace " +
                              (dir / "trace.jsonl").string() + " --size 96x96";
   auto out = [&](const char* name) { return " --out " + (dir / name).string(); };
@@ -226,14 +224,7 @@ TEST(Replay, a_suite_runs_its_cases_in_parallel_bit_exact_and_reports_the_change
   std::filesystem::create_directories(dir / "moved");
   scenes::write_marker_scene(dir / "base/scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
   scenes::write_marker_scene(dir / "moved/scene.glb", glm::vec3(0.3f, 1.6f, -2.0f), 0.3f);
-  std::vector<TraceSample> trace;
-  for (int i = 0; i < 8; ++i)
-    trace.push_back(
-        TraceSample{.t_ns = int64_t(i) * 33'333'333,
-                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.02f * float(i), glm::vec3(0, 1, 0))},
-                    .ipd = kDefaultIpdMetres,
-                    .fov = std::nullopt});
-  save_trace(dir / "trace.jsonl", trace);
+  write_turning_trace(dir / "trace.jsonl", 8, 0.02f);
   auto suite = [&](const std::string& still_scene) {
     return nlohmann::json{
         {"name", "marker suite"},
@@ -343,14 +334,7 @@ std::pair<int, std::string> replay_with_stderr(const std::string& args, const st
 TEST(Replay, progress_goes_to_stderr_on_a_terminal_rarely_in_a_log_and_never_when_quiet) {
   const auto dir = test::temp_dir();
   scenes::write_marker_scene(dir / "scene.glb", glm::vec3(0.0f, 1.6f, -2.0f), 0.3f);
-  std::vector<TraceSample> trace;
-  for (int i = 0; i < 60; ++i)
-    trace.push_back(
-        TraceSample{.t_ns = int64_t(i) * 33'333'333,
-                    .head = Pose{glm::vec3(0, 1.6f, 0), glm::angleAxis(0.01f * float(i), glm::vec3(0, 1, 0))},
-                    .ipd = kDefaultIpdMetres,
-                    .fov = std::nullopt});
-  save_trace(dir / "trace.jsonl", trace);
+  write_turning_trace(dir / "trace.jsonl", 60, 0.01f);
   const std::string common = "--scene " + (dir / "scene.glb").string() + " --trace " +
                              (dir / "trace.jsonl").string() + " --size 128x128";
   auto lines_with_rate = [](const std::string& text) {

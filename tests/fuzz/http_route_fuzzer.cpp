@@ -79,19 +79,23 @@ struct World {
              R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30,"room":"fuzz-room"})", client)
             .at("session_id");
   }
+  HttpResponse request(const std::string& method, const std::string& path, const std::string& body,
+                       const std::string& bearer) {
+    return api.handle(HttpRequest{.method = method,
+                                  .path = path,
+                                  .query = {},
+                                  .authorization = bearer.empty() ? "" : "Bearer " + bearer,
+                                  .content_type = "application/json",
+                                  .body = body,
+                                  .remote_address = "127.0.0.1"});
+  }
   std::string login(const std::string& user, const std::string& password) {
     return call("POST", "/v1/auth/login", json{{"username", user}, {"password", password}}.dump(), "")
         .at("access_token");
   }
   json call(const std::string& method, const std::string& path, const std::string& body,
             const std::string& bearer) {
-    const HttpResponse r = api.handle(HttpRequest{.method = method,
-                                                  .path = path,
-                                                  .query = {},
-                                                  .authorization = bearer.empty() ? "" : "Bearer " + bearer,
-                                                  .content_type = "application/json",
-                                                  .body = body,
-                                                  .remote_address = "127.0.0.1"});
+    const HttpResponse r = request(method, path, body, bearer);
     if (r.status >= 300)  // thrown, so that the database server is stopped on the way out
       throw std::runtime_error("fuzzer set-up: " + method + " " + path + " answered " +
                                std::to_string(r.status) + " " + r.body);
@@ -163,14 +167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              : who == 'n' ? kNodeToken
                              : who == 'x' ? world->admin.substr(0, world->admin.size() - 2) + "AA"
                                           : "";
-  const HttpResponse r =
-      world->api.handle(HttpRequest{.method = method,
-                                    .path = path,
-                                    .query = {},
-                                    .authorization = bearer.empty() ? "" : "Bearer " + bearer,
-                                    .content_type = "application/json",
-                                    .body = body,
-                                    .remote_address = "127.0.0.1"});
+  const HttpResponse r = world->request(method, path, body, bearer);
   const bool known_status = r.status == 200 || r.status == 201 || r.status == 204 || r.status == 400 ||
                             r.status == 401 || r.status == 403 || r.status == 404 || r.status == 405 ||
                             r.status == 409 || r.status == 413 || r.status == 429 || r.status == 503;
