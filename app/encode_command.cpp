@@ -6,6 +6,7 @@
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "encoder/video_encoder.hpp"
 #include "encoder/y4m.hpp"
 
@@ -49,6 +50,7 @@ Runner add_encode_command(CLI::App& app) {
   struct Options {
     std::string in, out, codec = "h264", encoder = "auto", bitrate = "20M", vaapi_device;
     int fps = 0, slices = 4;
+    bool quiet = false;
   };
   auto o = std::make_shared<Options>();
   app.add_option("--in", o->in, "raw pictures, YUV4MPEG2 8-bit 4:2:0 (.y4m)")->required();
@@ -61,6 +63,7 @@ Runner add_encode_command(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   app.add_option("--vaapi-device", o->vaapi_device, "DRM render node for VA-API");
   app.add_option("--out", o->out, "output elementary stream (Annex-B)")->required();
+  app.add_flag("--quiet", o->quiet, "no progress on stderr");
   return [o] {
     const int64_t bitrate = parse_bitrate(o->bitrate, "--bitrate");
     const Codec codec = parse_codec(o->codec);
@@ -79,6 +82,7 @@ Runner add_encode_command(CLI::App& app) {
     std::vector<uint8_t> y, uv;
     std::vector<double> ms;
     uint64_t bytes = 0, frame = 0, keyframes = 0;
+    Progress progress("encode", "frames", 0, o->quiet ? ProgressMode::kQuiet : ProgressMode::kAuto);
     while (reader.next(y, uv)) {
       const AccessUnit& au = encoder->encode(
           EncodeRequest{.frame_id = frame,
@@ -91,7 +95,9 @@ Runner add_encode_command(CLI::App& app) {
       keyframes += au.keyframe;
       ms.push_back(double(au.encode_end_ns - au.encode_start_ns) * 1e-6);
       ++frame;
+      progress.advance();
     }
+    progress.finish();
     if (!out) throw_runtime("error writing " + o->out);
     if (frame == 0) throw_invalid_input(o->in + ": no frames");
     std::sort(ms.begin(), ms.end());

@@ -12,6 +12,7 @@
 #include "app/scene_paths.hpp"
 #include "core/error.hpp"
 #include "core/image_io.hpp"
+#include "core/progress.hpp"
 #include "core/trace.hpp"
 #include "renderer/stereo_renderer.hpp"
 
@@ -28,6 +29,7 @@ struct RenderOptions {
   float fov_degrees = kDefaultFovDegrees;
   std::string gpu;
   bool validation = false;
+  bool quiet = false;
   int frames_in_flight = 3;
 };
 
@@ -64,6 +66,9 @@ int run_render(const RenderOptions& o) {
   // PNG compression costs more than rendering: it runs on worker threads, a bounded number at a time,
   // each with its own copy of the pixels so the frame slot goes straight back to the renderer.
   std::deque<std::future<void>> png_writers;
+  // A trace's frames: progress on stderr (stdout is the JSON summary).
+  Progress progress("render", "frames", samples.size(),
+                    o.quiet || !o.pose.empty() ? ProgressMode::kQuiet : ProgressMode::kAuto);
   const size_t max_writers = std::max(1u, std::thread::hardware_concurrency());
   auto write_oldest = [&] {
     const RenderedFrame& frame = renderer.collect();
@@ -82,6 +87,7 @@ int run_render(const RenderOptions& o) {
         std::async(std::launch::async, [path, pixels = std::move(pixels), w = 2 * size.width,
                                         h = size.height] { write_png(path, w, h, pixels); }));
     ++written;
+    progress.advance();
   };
   for (size_t i = 0; i < samples.size(); ++i) {
     if (renderer.free_slots() == 0) write_oldest();
@@ -93,6 +99,7 @@ int run_render(const RenderOptions& o) {
   }
   while (renderer.in_flight() > 0) write_oldest();
   for (auto& writer : png_writers) writer.get();
+  progress.finish();
   const double wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
@@ -132,6 +139,7 @@ Runner add_render_command(CLI::App& app) {
   app.add_option("--frames-in-flight", o->frames_in_flight, "frames pipelined on the device")
       ->capture_default_str()
       ->check(CLI::Range(1, 8));
+  app.add_flag("--quiet", o->quiet, "no progress on stderr");
   app.add_flag("--validation", o->validation,
                "enable Vulkan validation layers; any message fails the command");
   return [o] {

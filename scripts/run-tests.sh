@@ -71,7 +71,11 @@ echo "== libFuzzer: one target per parser, seeded from tests/fuzz/corpus (bounde
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_C_COMPILER=clang -DKAIRO_FUZZ=ON -DKAIRO_BUILD_TESTS=OFF -DKAIRO_BUILD_BENCH=OFF >/dev/null
 cmake --build build-fuzz --parallel "$(nproc)" --target kairo_fuzzers
-targets=(datagram authenticated_datagram frame_assembler trace_line http_route scene_file)
+# scene_file_fuzzer is built but runs by hand: within seconds to minutes it finds memory-safety bugs inside
+# Debian's assimp 5.2.5 (a heap-buffer-overflow in its glTF importer, an allocation past 2 GB from a 1 KB
+# file; tests/fuzz/assimp-findings/), which Kairo cannot fix and which would fail CI at random. Scene files
+# from outside are to be loaded in a sandboxed process with memory and time limits (#16's uploads).
+targets=(datagram authenticated_datagram frame_assembler trace_line http_route)
 seconds=$(( ${KAIRO_FUZZ_SECONDS:-90} / ${#targets[@]} ))
 for target in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$target"
