@@ -44,14 +44,7 @@ std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& p
 }  // namespace
 
 ReplayOptions replay_options(const ReplayCaseSpec& spec) {
-  ReplayOptions r;
-  r.encoder = spec.encoder;
-  r.codec = spec.codec;
-  r.image_tolerance_db = spec.image_tolerance_db;
-  r.quality_drop_db = spec.quality_drop_db;
-  r.latency_rise = spec.latency_rise;
-  r.latency_floor_ms = spec.latency_floor_ms;
-  r.max_frames = spec.max_frames;
+  ReplayOptions r = spec.verbatim;
   if (spec.fps && (*spec.fps < 1 || *spec.fps > 240)) throw_invalid_input("fps must be 1 to 240");
   if (spec.foveation) {
     if (!(*spec.foveation >= 0 && *spec.foveation <= 1))
@@ -94,8 +87,6 @@ ReplayOptions replay_options(const ReplayCaseSpec& spec) {
   const Size parsed = parse_size(size, "--size");
   r.scene = resolve_scene(spec.scene);
   r.trace = trace;
-  r.out = spec.out;
-  r.baseline = spec.baseline;
   r.eye_width = parsed.width;
   r.eye_height = parsed.height;
   r.bitrate_bps = parse_bitrate(spec.bitrate.value_or("8M"), "--bitrate");

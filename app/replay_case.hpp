@@ -21,10 +21,9 @@ struct ReplayCaseSpec {
   std::optional<std::string> gaze;     // "X,Y", -1..1
   std::optional<double> scale;         // 0.25..1
   std::optional<std::string> netsim;   // kairo netsim's flags in one string
-  std::string encoder = "auto", codec = "h264";
-  double image_tolerance_db = 40.0, quality_drop_db = 1.0, latency_rise = 0.5, latency_floor_ms = 2.0;
-  int max_frames = 100'000;
-  std::filesystem::path out, baseline;
+  // What is used as written (encoder, codec, tolerances, max_frames, out, baseline), with ReplayOptions' own
+  // defaults; replay_options() fills in the rest from the fields above.
+  ReplayOptions verbatim{};
 };
 
 // Throws kairo::Error (invalid input) naming the field, for a value out of range or a recording that is

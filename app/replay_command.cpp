@@ -66,8 +66,9 @@ Runner add_replay_command(CLI::App& app) {
   CLI::Option* fps_option =
       app.add_option("--fps", o->fps, "frame rate the encoder is tuned for")->capture_default_str();
   app.add_option("--out", o->out, "output directory")->required();
-  app.add_option("--encoder", o->spec.encoder, "auto, nvenc, vaapi, x264, x265")->capture_default_str();
-  app.add_option("--codec", o->spec.codec, "h264 or hevc")->capture_default_str();
+  app.add_option("--encoder", o->spec.verbatim.encoder, "auto, nvenc, vaapi, x264, x265")
+      ->capture_default_str();
+  app.add_option("--codec", o->spec.verbatim.codec, "h264 or hevc")->capture_default_str();
   CLI::Option* bitrate_option =
       app.add_option("--bitrate", o->bitrate, "bit/s (k, M suffixes)")->capture_default_str();
   CLI::Option* foveation_option =
@@ -87,17 +88,20 @@ Runner add_replay_command(CLI::App& app) {
       "\"--loss 5 --delay 20 --seed 3\" (kairo netsim's flags)");
   app.add_option("--baseline", o->baseline,
                  "an earlier replay's output directory to compare with (with --suite: an earlier suite's)");
-  app.add_option("--image-tolerance", o->spec.image_tolerance_db,
+  app.add_option("--image-tolerance", o->spec.verbatim.image_tolerance_db,
                  "rendered frames must match the baseline above this PSNR (dB)")
       ->capture_default_str();
-  app.add_option("--quality-drop", o->spec.quality_drop_db, "allowed drop of decoded PSNR per frame (dB)")
+  app.add_option("--quality-drop", o->spec.verbatim.quality_drop_db,
+                 "allowed drop of decoded PSNR per frame (dB)")
       ->capture_default_str();
-  app.add_option("--latency-rise", o->spec.latency_rise, "allowed rise of the median stage latency (share)")
+  app.add_option("--latency-rise", o->spec.verbatim.latency_rise,
+                 "allowed rise of the median stage latency (share)")
       ->capture_default_str();
-  app.add_option("--latency-floor", o->spec.latency_floor_ms,
+  app.add_option("--latency-floor", o->spec.verbatim.latency_floor_ms,
                  "a latency rise under this many ms is never a regression (timer noise)")
       ->capture_default_str();
-  app.add_option("--max-frames", o->spec.max_frames, "replay at most this many poses")->capture_default_str();
+  app.add_option("--max-frames", o->spec.verbatim.max_frames, "replay at most this many poses")
+      ->capture_default_str();
   app.add_option("--jobs", o->jobs, "suite cases run at once (each stays bit-exact)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -150,8 +154,8 @@ Runner add_replay_command(CLI::App& app) {
     if (gaze_option->count()) spec.gaze = o->gaze;
     if (scale_option->count()) spec.scale = o->scale;
     if (netsim_option->count()) spec.netsim = o->netsim;
-    spec.out = o->out;
-    spec.baseline = o->baseline;
+    spec.verbatim.out = o->out;
+    spec.verbatim.baseline = o->baseline;
     ReplayOptions r = replay_options(spec);
     Progress progress("replay", "frames", 0, o->quiet ? ProgressMode::kQuiet : ProgressMode::kAuto);
     r.progress = &progress;

@@ -40,22 +40,22 @@ void apply(const json& from, const std::filesystem::path& dir, ReplayCaseSpec& s
     if (from.contains("bitrate"))
       spec.bitrate = from["bitrate"].is_string() ? from["bitrate"].get<std::string>()
                                                  : std::to_string(from["bitrate"].get<int64_t>());
-    if (from.contains("codec")) spec.codec = from["codec"].get<std::string>();
-    if (from.contains("encoder")) spec.encoder = from["encoder"].get<std::string>();
+    if (from.contains("codec")) spec.verbatim.codec = from["codec"].get<std::string>();
+    if (from.contains("encoder")) spec.verbatim.encoder = from["encoder"].get<std::string>();
     if (from.contains("foveation")) spec.foveation = from["foveation"].get<float>();
     if (from.contains("gaze")) spec.gaze = from["gaze"].get<std::string>();
     if (from.contains("scale")) spec.scale = from["scale"].get<double>();
     if (from.contains("netsim")) spec.netsim = from["netsim"].get<std::string>();
-    if (from.contains("max_frames")) spec.max_frames = from["max_frames"].get<int>();
+    if (from.contains("max_frames")) spec.verbatim.max_frames = from["max_frames"].get<int>();
     if (from.contains("tolerances")) {
       const json& t = from["tolerances"];
       if (!t.is_object()) throw_invalid_input(where + ": tolerances must be an object");
       for (const auto& [key, value] : t.items())
         if (!kTolerances.count(key)) throw_invalid_input(where + ": unknown tolerance \"" + key + "\"");
-      spec.image_tolerance_db = t.value("image_db", spec.image_tolerance_db);
-      spec.quality_drop_db = t.value("quality_drop_db", spec.quality_drop_db);
-      spec.latency_rise = t.value("latency_rise", spec.latency_rise);
-      spec.latency_floor_ms = t.value("latency_floor_ms", spec.latency_floor_ms);
+      spec.verbatim.image_tolerance_db = t.value("image_db", spec.verbatim.image_tolerance_db);
+      spec.verbatim.quality_drop_db = t.value("quality_drop_db", spec.verbatim.quality_drop_db);
+      spec.verbatim.latency_rise = t.value("latency_rise", spec.verbatim.latency_rise);
+      spec.verbatim.latency_floor_ms = t.value("latency_floor_ms", spec.verbatim.latency_floor_ms);
     }
   } catch (const json::exception& e) {
     throw_invalid_input(where + ": " + e.what());
@@ -96,10 +96,10 @@ SuiteFile load_suite(const std::filesystem::path& file, const std::filesystem::p
     apply(c, dir, spec, where + " (" + name + ")");
     if (spec.scene.empty() || spec.trace.empty())
       throw_invalid_input(where + " (" + name + ") needs a scene and a trace");
-    spec.out = out / name;
+    spec.verbatim.out = out / name;
     // A case the baseline suite did not have yet runs without a comparison (its summary says so).
     if (!baseline.empty() && std::filesystem::exists(baseline / name / "summary.json"))
-      spec.baseline = baseline / name;
+      spec.verbatim.baseline = baseline / name;
     try {
       result.cases.push_back(SuiteCase{name, replay_options(spec)});
     } catch (const Error& e) {
