@@ -4,10 +4,14 @@
 #include <sodium.h>
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -22,6 +26,8 @@
 #include "renderer/scene_data.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "renderer/vulkan_context.hpp"
+#include "replay/baseline_comparison.hpp"
+#include "replay/frame_archive.hpp"
 #include "replay/replay_transport.hpp"
 #include "replay/report_html.hpp"
 
@@ -30,27 +36,28 @@ namespace kairo {
 using nlohmann::json;
 
 double plane_ssim(const uint8_t* a, const uint8_t* b, int width, int height) {
-  constexpr double c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255);
+  // x264's formulation, which FFmpeg's `ssim` filter keeps: sums over 8x8 windows at a stride of 4, and its
+  // constants (c1 scaled by 64 rather than 64^2, c2 by 64 * 63), so that replay's numbers are the ones QA
+  // gets from ffmpeg (tests/replay_test.cpp compares them).
+  constexpr double c1 = .01 * .01 * 255 * 255 * 64, c2 = .03 * .03 * 255 * 255 * 64 * 63;
   double sum = 0;
   int windows = 0;
   for (int y = 0; y + 8 <= height; y += 4)
     for (int x = 0; x + 8 <= width; x += 4) {
-      double ma = 0, mb = 0, va = 0, vb = 0, cov = 0;
-      for (int j = 0; j < 8; ++j)
+      int64_t s1 = 0, s2 = 0, ss = 0, s12 = 0;
+      for (int j = 0; j < 8; ++j) {
+        const uint8_t* pa = a + size_t(y + j) * size_t(width) + x;
+        const uint8_t* pb = b + size_t(y + j) * size_t(width) + x;
         for (int i = 0; i < 8; ++i) {
-          const double pa = a[size_t(y + j) * width + x + i], pb = b[size_t(y + j) * width + x + i];
-          ma += pa;
-          mb += pb;
-          va += pa * pa;
-          vb += pb * pb;
-          cov += pa * pb;
+          s1 += pa[i];
+          s2 += pb[i];
+          ss += pa[i] * pa[i] + pb[i] * pb[i];
+          s12 += pa[i] * pb[i];
         }
-      ma /= 64;
-      mb /= 64;
-      va = va / 64 - ma * ma;
-      vb = vb / 64 - mb * mb;
-      cov = cov / 64 - ma * mb;
-      sum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+      }
+      const double f1 = double(s1), f2 = double(s2);
+      const double vars = double(ss) * 64 - f1 * f1 - f2 * f2, covar = double(s12) * 64 - f1 * f2;
+      sum += (2 * f1 * f2 + c1) * (2 * covar + c2) / ((f1 * f1 + f2 * f2 + c1) * (vars + c2));
       ++windows;
     }
   return windows ? sum / windows : 1.0;
@@ -90,61 +97,25 @@ json frame_json(const ReplayFrame& f, bool transported) {
   return j;
 }
 
-std::string fingerprint_name(uint64_t i) {
-  char name[48];
-  std::snprintf(name, sizeof(name), "fingerprints/%06llu.png", static_cast<unsigned long long>(i));
-  return name;
+json range_json(const RegressionRange& r) {
+  json j{{"kind", r.kind},
+         {"first", r.first},
+         {"last", r.last},
+         {"frames", r.frames},
+         {"worst_frame", r.worst_frame},
+         {"worst", r.worst_what}};
+  if (!r.pictures.empty())
+    j["pictures"] = {{"side_by_side", r.pictures},
+                     {"baseline", r.baseline_image},
+                     {"new", r.new_image},
+                     {"difference", r.difference_image},
+                     {"from_fingerprints", r.pictures_from_fingerprints}};
+  return j;
 }
 
-void compare_with_baseline(const ReplayOptions& o, ReplayResult& result) {
-  const auto summary_path = o.baseline / "summary.json";
-  std::ifstream in(summary_path);
-  if (!in) throw_invalid_input("no baseline at " + summary_path.string());
-  const json baseline = json::parse(in, nullptr, false);
-  if (baseline.is_discarded() || !baseline.contains("frames"))
-    throw_invalid_input(summary_path.string() + " is not a replay summary");
-  const auto& frames = baseline["frames"];
-  if (frames.size() != result.frames.size())
-    result.regressions.push_back({0, "frame count changed: " + std::to_string(frames.size()) + " -> " +
-                                         std::to_string(result.frames.size())});
-  std::vector<double> old_latency, new_latency;
-  for (size_t i = 0; i < std::min(frames.size(), result.frames.size()); ++i) {
-    const ReplayFrame& now = result.frames[i];
-    const json& then = frames[i];
-    if (then.value("render_hash", "") != now.render_hash) {
-      // Not bit-identical: within tolerance? Compare the fingerprints.
-      const ImageRgba8 a = read_png(o.baseline / fingerprint_name(i)),
-                       b = read_png(o.out / fingerprint_name(i));
-      const double psnr = a.width == b.width && a.height == b.height ? compare_images(a, b, 24).psnr_db : 0.0;
-      if (psnr < o.image_tolerance_db) {
-        char what[128];
-        std::snprintf(what, sizeof(what), "rendered image changed (PSNR %.1f dB against the baseline)", psnr);
-        result.regressions.push_back({now.index, what});
-      }
-    }
-    const double old_psnr = then.value("psnr_db", 0.0);
-    if (now.lost && !then.value("lost", false)) {
-      result.regressions.push_back({now.index, "lost in transport (delivered in the baseline)"});
-    } else if (now.psnr_db < old_psnr - o.quality_drop_db) {
-      char what[128];
-      std::snprintf(what, sizeof(what), "quality down: PSNR %.2f -> %.2f dB", old_psnr, now.psnr_db);
-      result.regressions.push_back({now.index, what});
-    }
-    old_latency.push_back(then.value("render_ms", 0.0) + then.value("encode_ms", 0.0) +
-                          then.value("decode_ms", 0.0));
-    new_latency.push_back(now.render_ms + now.encode_ms + now.decode_ms);
-  }
-  const double before = percentile(old_latency, 0.5), after = percentile(new_latency, 0.5);
-  if (before > 0 && after > before * (1.0 + o.latency_rise) && after - before > o.latency_floor_ms) {
-    char what[128];
-    std::snprintf(what, sizeof(what), "latency up: median render+encode+decode %.1f -> %.1f ms", before,
-                  after);
-    result.regressions.push_back({0, what});
-  }
-}
-
-// summary.json (every frame, the regressions, the transport's totals) and report.html.
-void write_summary(const ReplayOptions& o, const ReplayTransport* transport, ReplayResult& result) {
+// summary.json (every frame, the regressions and their ranges, the transport's totals) and report.html.
+void write_summary(const ReplayOptions& o, const ReplayTransport* transport, const json* baseline,
+                   ReplayResult& result) {
   json frames = json::array();
   if (transport) {
     const TransportTotals t = transport->totals();
@@ -154,10 +125,16 @@ void write_summary(const ReplayOptions& o, const ReplayTransport* transport, Rep
     result.datagrams_lost_by_netsim = t.datagrams_lost_by_netsim;
     result.keyframe_requests = t.keyframe_requests;
   }
-  for (const ReplayFrame& f : result.frames) frames.push_back(frame_json(f, transport != nullptr));
+  std::ofstream lines(o.out / "frames.jsonl");
+  for (const ReplayFrame& f : result.frames) {
+    frames.push_back(frame_json(f, transport != nullptr));
+    lines << frames.back().dump() << "\n";
+  }
   json regressions = json::array();
   for (const Regression& r : result.regressions)
-    regressions.push_back({{"frame", r.frame}, {"what", r.what}});
+    regressions.push_back({{"frame", r.frame}, {"what", r.what}, {"kind", r.kind}});
+  json ranges = json::array();
+  for (const RegressionRange& r : result.ranges) ranges.push_back(range_json(r));
   json summary{{"scene", o.scene.filename().string()},
                {"trace", o.trace.filename().string()},
                {"eye_width", o.eye_width},
@@ -166,9 +143,14 @@ void write_summary(const ReplayOptions& o, const ReplayTransport* transport, Rep
                {"encoder", result.encoder_backend},
                {"bitrate_bps", o.bitrate_bps},
                {"frame_count", result.frames.size()},
+               {"frames_per_second", result.frames_per_second},
                {"baseline", o.baseline.string()},
                {"regressions", regressions},
+               {"regression_ranges", ranges},
                {"frames", frames}};
+  summary["verdict"] = !baseline ? "no baseline" : result.regressions.empty() ? "pass" : "regression";
+  if (const RegressionRange* worst = worst_range(result.ranges))
+    summary["worst"] = {{"kind", worst->kind}, {"frame", worst->worst_frame}, {"what", worst->worst_what}};
   if (transport)
     summary["transport"] = {{"netsim", o.netsim_args},
                             {"seed", o.netsim_seed},
@@ -177,18 +159,81 @@ void write_summary(const ReplayOptions& o, const ReplayTransport* transport, Rep
                             {"retransmitted_fragments", result.retransmitted_fragments},
                             {"datagrams_lost_by_netsim", result.datagrams_lost_by_netsim}};
   std::ofstream(o.out / "summary.json") << summary.dump(1) << "\n";
-  write_report_html(o.out / "report.html", summary);
+  write_report_html(o.out / "report.html", summary, baseline);
 }
 
+// What the render thread hands the encode thread: a rendered frame (its slot held until the encode thread
+// gives it back) and its record, half filled.
+struct RenderedItem {
+  StageRendered rendered;
+  size_t index = 0;
+  FrameSettings settings;
+};
+
+// A bounded hand-over between the two threads, with a way to stop both when either fails.
+class Handover {
+ public:
+  void push(RenderedItem item) {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(item));
+    changed_.notify_all();
+  }
+  // False once closed and empty, or aborted.
+  bool pop(RenderedItem& item) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return aborted_ || closed_ || !queue_.empty(); });
+    if (aborted_ || queue_.empty()) return false;
+    item = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+  void encoded(size_t index) {
+    std::lock_guard lock(mutex_);
+    encoded_.push_back(index);
+    changed_.notify_all();
+  }
+  // Waits until fewer than `limit` frames are unreleased, collecting the encoded ones to release.
+  bool wait_for_slot(size_t in_flight, size_t limit, std::vector<size_t>& to_release) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return aborted_ || in_flight - encoded_.size() < limit; });
+    to_release.assign(encoded_.begin(), encoded_.end());
+    encoded_.clear();
+    return !aborted_;
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+  void abort() {
+    std::lock_guard lock(mutex_);
+    aborted_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<RenderedItem> queue_;
+  std::vector<size_t> encoded_;
+  bool closed_ = false, aborted_ = false;
+};
+
 }  // namespace
+
+std::string replay_fingerprint_name(uint64_t frame) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "fingerprints/%06llu.png", static_cast<unsigned long long>(frame));
+  return name;
+}
 
 ReplayResult run_replay(const ReplayOptions& o) {
   // The rules a session keeps (core/session_shape.hpp): what replay runs, a node could run.
   if (const auto problem = session_shape_problem(SessionShape{
           .scene = "replay", .eye_width = o.eye_width, .eye_height = o.eye_height, .fps = o.fps}))
     throw_invalid_input((problem->code == "invalid_fps" ? "--fps: " : "--size: ") + problem->message);
-  if (!o.baseline.empty() && !std::filesystem::exists(o.baseline / "summary.json"))
-    throw_invalid_input("no baseline at " + (o.baseline / "summary.json").string());
+  std::optional<json> baseline;
+  if (!o.baseline.empty()) baseline = load_baseline_summary(o);
   const std::vector<TraceSample> trace = load_trace(o.trace);
   if (trace.empty()) throw_invalid_input(o.trace.string() + ": the trace is empty");
   if (sodium_init() < 0) throw_runtime("libsodium failed to initialise");
@@ -196,96 +241,148 @@ ReplayResult run_replay(const ReplayOptions& o) {
   std::filesystem::create_directories(o.out / "fingerprints", ec);
   std::filesystem::create_directories(o.out / "thumbnails", ec);
   if (ec) throw_runtime("cannot create " + o.out.string() + ": " + ec.message());
+  std::filesystem::remove_all(o.out / "changes", ec);  // a previous run's pictures would mislead
+  std::filesystem::remove(o.out / "rendered.h264", ec);
 
   const SceneData scene_data = load_scene(o.scene);
   auto context = VulkanContext::create();
-  // The node's frame stage (node/frame_stage.hpp) with one frame in flight and one encoder thread: replay is
-  // about determinism and per-frame numbers, not throughput.
-  FrameStage stage(GpuScene::upload(context, scene_data), FrameStageConfig{.eye_width = o.eye_width,
-                                                                           .eye_height = o.eye_height,
-                                                                           .fps = o.fps,
-                                                                           .codec = parse_codec(o.codec),
-                                                                           .encoder_backend = o.encoder,
-                                                                           .bitrate_bps = o.bitrate_bps,
-                                                                           .frames_in_flight = 1,
-                                                                           .encoder_threads = 1,
-                                                                           .keep_rgba = true});
-  VideoDecoder decoder(parse_codec(o.codec));
-  DecodedPicture picture;
+  // The node's frame stage (node/frame_stage.hpp), its two halves on two threads as on a node: this thread
+  // renders frame N+1 (and hashes, fingerprints and archives it) while the encode thread encodes, sends and
+  // decodes frame N. One encoder thread and the frames' order keep every run bit-exact.
+  constexpr size_t kFramesInFlight = 2;
+  FrameStage stage(GpuScene::upload(context, scene_data),
+                   FrameStageConfig{.eye_width = o.eye_width,
+                                    .eye_height = o.eye_height,
+                                    .fps = o.fps,
+                                    .codec = parse_codec(o.codec),
+                                    .encoder_backend = o.encoder,
+                                    .bitrate_bps = o.bitrate_bps,
+                                    .frames_in_flight = kFramesInFlight,
+                                    .encoder_threads = 1,
+                                    .keep_rgba = true});
   ReplayResult result;
   result.encoder_backend = stage.encoder_backend();
-  const std::array<Fov, 2> default_fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+  const size_t count = std::min(trace.size(), size_t(o.max_frames));
+  result.frames.resize(count);
   std::unique_ptr<ReplayTransport> transport;
   if (o.netsim) transport = std::make_unique<ReplayTransport>(*o.netsim, o.netsim_seed, o.fps);
-  bool after_loss = false;
-  std::ofstream lines(o.out / "frames.jsonl");
-  const size_t count = std::min(trace.size(), size_t(o.max_frames));
-  const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
+  std::optional<FrameArchiveWriter> archive;
+  if (o.keep_frames) archive.emplace(o.out / "rendered.h264", 2 * o.eye_width, o.eye_height);
   if (o.progress) o.progress->add_total(count);
-  for (size_t i = 0; i < count; ++i) {
-    const TraceSample& sample = trace[i];
-    const FrameSettings settings = i < o.recorded_settings.size() ? o.recorded_settings[i] : o.settings;
-    const StageRendered rendered =
-        stage.render(i, stereo_view_from_head(sample.head, sample.ipd, sample.fov.value_or(default_fovs)),
-                     settings, {}, steady_now_ns());
-    const RenderedFrame& f = *rendered.frame;
-    ReplayFrame frame;
-    frame.index = i;
-    frame.t_ns = sample.t_ns;
-    frame.render_hash = hash_hex(f.rgba);
-    frame.render_ms = double(f.completed_ns - f.submitted_ns) * 1e-6;
-    frame.foveation = rendered.metadata.foveation.strength;
-    frame.coded_width = rendered.metadata.coded_width;
-    frame.coded_height = rendered.metadata.coded_height;
-    const ImageRgba8 rendered_image{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
-    const Nv12View nv12 = stage.picture(rendered);  // the picture the encoder takes (luma for PSNR/SSIM)
-    std::vector<uint8_t> rendered_y(size_t(nv12.width) * size_t(nv12.height));
-    for (int row = 0; row < nv12.height; ++row)
-      std::memcpy(&rendered_y[size_t(row) * size_t(nv12.width)], &nv12.y[size_t(row) * size_t(nv12.y_stride)],
-                  size_t(nv12.width));
-    // After a lost frame the client asks for a keyframe; giving it at once (not when the request happens to
-    // arrive) keeps the run deterministic for the same losses.
-    const StageEncoded au = stage.encode(
-        rendered, settings, i == 0 || after_loss || (transport && transport->take_keyframe_request()));
-    stage.release(f);
-    frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
-    frame.encoded_bytes = au.access_unit.size();
-    frame.keyframe = au.keyframe;
-    std::span<const uint8_t> to_decode = au.access_unit;
-    if (transport) {
-      const TransportOutcome sent = transport->send(i, au.keyframe, au.access_unit);
-      frame.lost = !sent.delivered;
-      frame.transport_ms = sent.transport_ms;
-      frame.fec_recovered = sent.fec_recovered;
-      frame.retransmitted = sent.retransmitted;
-      to_decode = sent.data;
-      after_loss = frame.lost;
-    }
-    if (!frame.lost) {
-      const int64_t decode_start = steady_now_ns();
-      if (!decoder.decode(to_decode, picture))
-        throw_runtime("frame " + std::to_string(i) + " did not decode");
-      frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
-      frame.decoded_hash = hash_hex(picture.y);
-      frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
-      frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
-    }
-    // A small fingerprint of every rendered frame (tolerant baseline comparison) and a few thumbnails.
-    const ImageRgba8 small = resized(rendered_image, 128);
-    write_png(o.out / fingerprint_name(i), small.width, small.height, small.pixels);
-    if (i % thumbnail_every == 0) {
-      const ImageRgba8 thumb = resized(rendered_image, 320);
-      char name[48];
-      std::snprintf(name, sizeof(name), "thumbnails/%06zu.png", i);
-      write_png(o.out / name, thumb.width, thumb.height, thumb.pixels);
-    }
-    lines << frame_json(frame, bool(transport)).dump() << "\n";
-    result.frames.push_back(std::move(frame));
-    if (o.progress) o.progress->advance();
-  }
-  if (!o.baseline.empty()) compare_with_baseline(o, result);
+  const int64_t start_ns = steady_now_ns();
 
-  write_summary(o, transport.get(), result);
+  Handover handover;
+  std::exception_ptr encode_failure;
+  std::thread encode_thread([&] {
+    try {
+      VideoDecoder decoder(parse_codec(o.codec));
+      DecodedPicture picture;
+      std::vector<uint8_t> rendered_y;
+      bool after_loss = false;
+      RenderedItem item;
+      while (handover.pop(item)) {
+        ReplayFrame& frame = result.frames[item.index];
+        const Nv12View nv12 = stage.picture(item.rendered);  // the encoder's picture (luma for PSNR/SSIM)
+        rendered_y.resize(size_t(nv12.width) * size_t(nv12.height));
+        for (int row = 0; row < nv12.height; ++row)
+          std::memcpy(&rendered_y[size_t(row) * size_t(nv12.width)],
+                      &nv12.y[size_t(row) * size_t(nv12.y_stride)], size_t(nv12.width));
+        // After a lost frame the client asks for a keyframe; giving it at once (not when the request happens
+        // to arrive) keeps the run deterministic for the same losses.
+        const StageEncoded au =
+            stage.encode(item.rendered, item.settings,
+                         item.index == 0 || after_loss || (transport && transport->take_keyframe_request()));
+        handover.encoded(item.index);  // the render thread may release its slot
+        frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
+        frame.encoded_bytes = au.access_unit.size();
+        frame.keyframe = au.keyframe;
+        std::span<const uint8_t> to_decode = au.access_unit;
+        if (transport) {
+          const TransportOutcome sent = transport->send(item.index, au.keyframe, au.access_unit);
+          frame.lost = !sent.delivered;
+          frame.transport_ms = sent.transport_ms;
+          frame.fec_recovered = sent.fec_recovered;
+          frame.retransmitted = sent.retransmitted;
+          to_decode = sent.data;
+          after_loss = frame.lost;
+        }
+        if (!frame.lost) {
+          const int64_t decode_start = steady_now_ns();
+          if (!decoder.decode(to_decode, picture))
+            throw_runtime("frame " + std::to_string(item.index) + " did not decode");
+          frame.decode_ms = double(steady_now_ns() - decode_start) * 1e-6;
+          frame.decoded_hash = hash_hex(picture.y);
+          frame.psnr_db = std::min(99.0, plane_psnr(rendered_y, picture.y));
+          frame.ssim = plane_ssim(rendered_y.data(), picture.y.data(), picture.width, picture.height);
+        }
+        if (o.progress) o.progress->advance();
+      }
+    } catch (...) {
+      encode_failure = std::current_exception();
+      handover.abort();
+    }
+  });
+
+  const std::array<Fov, 2> default_fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
+  const uint64_t thumbnail_every = std::max<uint64_t>(1, count / 12);
+  std::vector<const RenderedFrame*> held(count, nullptr);
+  std::vector<size_t> to_release;
+  size_t released = 0;
+  std::exception_ptr render_failure;
+  try {
+    for (size_t i = 0; i < count; ++i) {
+      if (!handover.wait_for_slot(i - released, kFramesInFlight, to_release)) break;
+      for (size_t done : to_release) stage.release(*std::exchange(held[done], nullptr)), ++released;
+      const TraceSample& sample = trace[i];
+      const FrameSettings settings = i < o.recorded_settings.size() ? o.recorded_settings[i] : o.settings;
+      StageRendered rendered =
+          stage.render(i, stereo_view_from_head(sample.head, sample.ipd, sample.fov.value_or(default_fovs)),
+                       settings, {}, steady_now_ns());
+      const RenderedFrame& f = *rendered.frame;
+      held[i] = &f;
+      ReplayFrame& frame =
+          result.frames[i];  // the fields this thread fills; the encode thread fills the rest
+      frame.index = i;
+      frame.t_ns = sample.t_ns;
+      frame.render_ms = double(f.completed_ns - f.submitted_ns) * 1e-6;
+      frame.foveation = rendered.metadata.foveation.strength;
+      frame.coded_width = rendered.metadata.coded_width;
+      frame.coded_height = rendered.metadata.coded_height;
+      handover.push({.rendered = std::move(rendered), .index = i, .settings = settings});
+      // While the frame encodes: its hash, a small fingerprint (tolerant baseline comparison), a few
+      // thumbnails and the full-size archive, all from the rendered RGBA (read by both threads, written by
+      // none).
+      frame.render_hash = hash_hex(f.rgba);
+      const ImageRgba8 rendered_image{2 * o.eye_width, o.eye_height, {f.rgba.begin(), f.rgba.end()}};
+      const ImageRgba8 small = resized(rendered_image, 128);
+      write_png(o.out / replay_fingerprint_name(i), small.width, small.height, small.pixels);
+      if (i % thumbnail_every == 0) {
+        const ImageRgba8 thumb = resized(rendered_image, 320);
+        char name[48];
+        std::snprintf(name, sizeof(name), "thumbnails/%06zu.png", i);
+        write_png(o.out / name, thumb.width, thumb.height, thumb.pixels);
+      }
+      if (archive) archive->add(f.rgba);
+    }
+  } catch (...) {
+    render_failure = std::current_exception();
+    handover.abort();
+  }
+  handover.close();
+  encode_thread.join();
+  if (render_failure) std::rethrow_exception(render_failure);
+  if (encode_failure) std::rethrow_exception(encode_failure);
+  handover.wait_for_slot(count - released, kFramesInFlight + count, to_release);  // all encoded: collect
+  for (size_t done : to_release) stage.release(*std::exchange(held[done], nullptr));
+  if (archive) archive->finish();
+  result.frames_per_second = double(count) / std::max(1e-9, double(steady_now_ns() - start_ns) * 1e-9);
+
+  if (baseline) {
+    result.regressions = compare_with_baseline(o, *baseline, result.frames);
+    result.ranges = group_regressions(result.regressions);
+    draw_change_pictures(o.out, o.baseline, result.ranges);
+  }
+  write_summary(o, transport.get(), baseline ? &*baseline : nullptr, result);
   return result;
 }
 

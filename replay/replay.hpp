@@ -7,13 +7,12 @@
 // report.html; compares with a baseline run and names the frames that regressed.
 #include <cstdint>
 #include <filesystem>
-#include <vector>
-
 #include <optional>
 #include <string>
 #include <vector>
-#include "node/frame_stage.hpp"
 
+#include "node/frame_stage.hpp"
+#include "replay/regression_ranges.hpp"
 #include "streaming/netsim.hpp"
 
 namespace kairo {
@@ -45,6 +44,9 @@ struct ReplayOptions {
   std::optional<ImpairmentConfig> netsim{};
   uint64_t netsim_seed = 1;
   std::string netsim_args{};  // as given, for the summary
+  // Keep every rendered frame full size (replay/frame_archive.hpp: about 0.35 MB a frame at 2x512^2), so
+  // that a later run against this one draws full-size pictures of what changed.
+  bool keep_frames = true;
   // Where progress goes (core/progress.hpp), or nowhere; a suite's cases share one.
   Progress* progress = nullptr;
 };
@@ -68,22 +70,30 @@ struct ReplayFrame {
 
 struct Regression {
   uint64_t frame = 0;
-  std::string what;  // "image changed (PSNR 31.2 dB against the baseline)", ...
+  std::string what;     // "rendered image changed (PSNR 31.2 dB against the baseline)", ...
+  std::string kind;     // "image", "quality", "lost", "run" (RegressionRange)
+  double severity = 0;  // the larger, the worse, within a kind (the worst frame of a range)
 };
 
 struct ReplayResult {
   std::vector<ReplayFrame> frames;
   std::vector<Regression> regressions;  // empty without a baseline or when none
+  std::vector<RegressionRange> ranges;  // the regressions grouped, with pictures of changed images
+  double frames_per_second = 0;         // the whole replay's throughput
   std::string encoder_backend;
   uint64_t frames_lost = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
   uint64_t datagrams_lost_by_netsim = 0, keyframe_requests = 0;
 };
 
+// fingerprints/NNNNNN.png: the small image of every rendered frame compared within tolerance.
+std::string replay_fingerprint_name(uint64_t frame);
+
 // Throws kairo::Error on bad input (scene, trace, sizes) or a missing baseline.
 ReplayResult run_replay(const ReplayOptions& options);
 
-// SSIM of two 8-bit planes (Wang et al. 2004, 8x8 windows, stride 4). Hand-written: FFmpeg's ssim is a
-// libavfilter graph, far heavier than these few lines for one plane.
+// SSIM of two 8-bit planes (Wang et al. 2004 as x264 and FFmpeg's `ssim` filter compute it: 8x8 windows,
+// stride 4). Hand-written: the filter needs a libavfilter graph per frame size, far heavier than these few
+// lines for one plane; a test holds it equal to the filter within 0.0005.
 double plane_ssim(const uint8_t* a, const uint8_t* b, int width, int height);
 
 }  // namespace kairo

@@ -1,6 +1,7 @@
 #pragma once
-// report.html for a replay: what ran, the regressions (naming frames), quality and latency over time as
-// inline SVG plots, and thumbnails. Self-contained but for the thumbnail PNGs beside it; no scripts.
+// report.html for a replay: a verdict banner, what ran, the regression ranges with pictures of what changed,
+// quality, size and latency over time as inline SVG plots over the baseline's, every regressing frame, and
+// thumbnails. Self-contained but for the PNGs beside it; no scripts.
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -10,6 +11,12 @@ namespace kairo {
 // Text for HTML or XML (text and attribute values).
 std::string markup_escaped(const std::string& text);
 
-void write_report_html(const std::filesystem::path& path, const nlohmann::json& summary);
+// `baseline`: the baseline's summary (its curves are drawn under this run's), or null.
+void write_report_html(const std::filesystem::path& path, const nlohmann::json& summary,
+                       const nlohmann::json* baseline = nullptr);
+
+// A value for an axis label: enough decimals that the ends of an axis spanning `span` read differently
+// (at least `min_decimals`).
+std::string axis_number(double value, double span, int min_decimals = 0);
 
 }  // namespace kairo

@@ -7,11 +7,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/image_io.hpp"
 #include "core/trace.hpp"
+#include "encoder/video_decoder.hpp"
+#include "encoder/video_encoder.hpp"
+#include "replay/regression_ranges.hpp"
+#include "replay/replay.hpp"
 #include "scenes/project_scenes.hpp"
 #include "tests/test_support.hpp"
 
@@ -48,6 +54,40 @@ void write_turning_trace(const std::filesystem::path& path, int n, float yaw_ste
 nlohmann::json summary(const std::filesystem::path& dir) {
   std::ifstream in(dir / "summary.json");
   return nlohmann::json::parse(in);
+}
+
+// The full-size pictures of a changed frame: the difference marks exactly the pixels where baseline and new
+// differ, and those lie where the marker cube was or now is (centred ahead at 2 m, 0.3 m wide, moved 0.3 m
+// right: about eye columns 57..80 of 128, rows 54..74), in both eyes; elsewhere nothing changed.
+void expect_difference_where_the_marker_moved(const std::filesystem::path& out,
+                                              const nlohmann::json& pictures, int eye_width, int eye_height) {
+  const ImageRgba8 before = read_png(out / pictures["baseline"].get<std::string>()),
+                   after = read_png(out / pictures["new"].get<std::string>()),
+                   difference = read_png(out / pictures["difference"].get<std::string>());
+  ASSERT_EQ(before.width, 2 * eye_width);
+  ASSERT_EQ(before.height, eye_height);
+  ASSERT_EQ(after.width, before.width);
+  ASSERT_EQ(difference.width, before.width);
+  int marked_per_eye[2] = {0, 0}, outside = 0, mismatched = 0;
+  for (int y = 0; y < before.height; ++y)
+    for (int x = 0; x < before.width; ++x) {
+      const size_t i = (size_t(y) * size_t(before.width) + size_t(x)) * 4;
+      const bool changed = before.pixels[i] != after.pixels[i] ||
+                           before.pixels[i + 1] != after.pixels[i + 1] ||
+                           before.pixels[i + 2] != after.pixels[i + 2];
+      const bool marked = marked_changed(&difference.pixels[i]);
+      mismatched += changed != marked;
+      if (!marked) continue;
+      const int eye_x = x % eye_width;
+      ++marked_per_eye[x / eye_width];
+      const bool near_marker = eye_x >= eye_width * 40 / 128 && eye_x <= eye_width * 92 / 128 &&
+                               y >= eye_height * 44 / 128 && y <= eye_height * 84 / 128;
+      outside += !near_marker;
+    }
+  EXPECT_EQ(mismatched, 0) << "difference pixels that do not match the change";
+  EXPECT_GT(marked_per_eye[0], 20);
+  EXPECT_GT(marked_per_eye[1], 20);
+  EXPECT_EQ(outside, 0) << "changed pixels away from the marker";
 }
 
 TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_naming_the_frames) {
@@ -98,11 +138,27 @@ TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_nami
   for (int i = 4; i < 6; ++i)
     EXPECT_EQ(moved.out.find("frame " + std::to_string(i) + ": rendered image changed"), std::string::npos)
         << moved.out;
+  // The four frames are one range, pictured at its worst frame; the report shows it under a failing banner.
+  const auto three = summary(dir / "three");
+  ASSERT_EQ(three["regression_ranges"].size(), 1u) << three["regression_ranges"].dump();
+  const auto& range = three["regression_ranges"][0];
+  EXPECT_EQ(range["kind"], "image");
+  EXPECT_EQ(range["first"], 0);
+  EXPECT_EQ(range["last"], 3);
+  EXPECT_EQ(range["frames"], 4);
+  ASSERT_TRUE(range.contains("pictures")) << range.dump();
+  EXPECT_FALSE(range["pictures"]["from_fingerprints"].get<bool>());
   std::ifstream report(dir / "three/report.html");
   const std::string html((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
-  EXPECT_NE(html.find("regressions</h2>"), std::string::npos);
+  EXPECT_NE(html.find("FAIL: 4 regressions (4 of 6 frames) in 1 range. Worst: frame "), std::string::npos);
+  EXPECT_NE(html.find("Regression ranges"), std::string::npos);
+  EXPECT_NE(html.find("src=\"" + range["pictures"]["side_by_side"].get<std::string>() + "\""),
+            std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("class=\"baseline\""), std::string::npos);  // the baseline's curves
+  EXPECT_NE(html.find("class=\"regressing\""), std::string::npos);
   EXPECT_NE(html.find("thumbnails/"), std::string::npos);
+  expect_difference_where_the_marker_moved(dir / "three", range["pictures"], 128, 128);
 
   // Bad input: a clear message and exit code 2.
   EXPECT_EQ(replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " +
@@ -302,6 +358,72 @@ TEST(Replay, a_suite_runs_its_cases_in_parallel_bit_exact_and_reports_the_change
   EXPECT_EQ(replay("--suite " + (dir / "suite.json").string() + " --size 64x64 --out " + (dir / "x").string())
                 .exit_code,
             2);
+  std::filesystem::remove_all(dir);
+}
+
+// Replay's PSNR and SSIM are Kairo's own (a few lines per plane, no filter graph per frame); they must equal
+// FFmpeg's `psnr` and `ssim` filters (libavfilter, through the ffmpeg CLI) on the same frames: real renders
+// (the golden images' luma) encoded at a starved bitrate and decoded, so that the two planes differ as
+// replay's do. Tolerance: 0.01 dB and 0.0005.
+TEST(ReplayQuality, psnr_and_ssim_equal_libavfilter_on_the_same_frames) {
+  const auto dir = test::temp_dir();
+  int compared = 0;
+  for (const char* name : {"vr_room_standing", "vr_room_table", "stress", "assimp_duck"}) {
+    const ImageRgba8 image =
+        read_png(std::filesystem::path(KAIRO_SOURCE_DIR) / "tests/golden" / (std::string(name) + ".png"));
+    const int width = image.width & ~1, height = image.height & ~1;
+    std::vector<uint8_t> y(size_t(width) * size_t(height)), uv(size_t(width) * size_t(height / 2), 128);
+    for (int row = 0; row < height; ++row)
+      for (int x = 0; x < width; ++x) {
+        const uint8_t* p = &image.pixels[(size_t(row) * size_t(image.width) + size_t(x)) * 4];
+        y[size_t(row) * size_t(width) + size_t(x)] =
+            uint8_t((66 * p[0] + 129 * p[1] + 25 * p[2] + 128) / 256 + 16);
+      }
+    auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                    .backend = "x264",
+                                                    .width = width,
+                                                    .height = height,
+                                                    .fps = 30,
+                                                    .bitrate_bps = 1'000'000,
+                                                    .threads = 1});
+    VideoDecoder decoder(Codec::kH264);
+    DecodedPicture decoded;
+    const AccessUnit& unit = encoder->encode(EncodeRequest{.frame_id = 0,
+                                                           .pose_id = 0,
+                                                           .eye = -1,
+                                                           .picture = Nv12View{y, uv, width, height, 0, 0},
+                                                           .keyframe = true});
+    ASSERT_TRUE(decoder.decode(unit.data, decoded)) << name;
+    const double psnr = plane_psnr(y, decoded.y);
+    const double ssim = plane_ssim(y.data(), decoded.y.data(), width, height);
+    ASSERT_TRUE(std::isfinite(psnr)) << name << ": the planes must differ for the comparison to mean something";
+
+    std::ofstream(dir / "a.y", std::ios::binary)
+        .write(reinterpret_cast<const char*>(y.data()), std::streamsize(y.size()));
+    std::ofstream(dir / "b.y", std::ios::binary)
+        .write(reinterpret_cast<const char*>(decoded.y.data()), std::streamsize(decoded.y.size()));
+    const std::string input =
+        "-f rawvideo -pix_fmt gray -s " + std::to_string(width) + "x" + std::to_string(height) + " -i ";
+    for (const char* filter : {"ssim", "psnr"}) {
+      const std::string command = "cd " + dir.string() + " && ffmpeg -v info -nostdin " + input + "a.y " +
+                                  input + "b.y -lavfi " + filter + " -f null - > " + filter + ".log 2>&1";
+      ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    }
+    // The filters' totals on ffmpeg's log, six decimals: "[Parsed_ssim_0 @ ...] SSIM Y:0.987654 (19.09...)",
+    // "[Parsed_psnr_0 @ ...] PSNR y:41.234567 average:...".
+    const std::string ssim_line = read_text(dir / "ssim.log"), psnr_line = read_text(dir / "psnr.log");
+    const size_t ssim_at = ssim_line.find("SSIM Y:"), psnr_at = psnr_line.find("PSNR y:");
+    ASSERT_NE(ssim_at, std::string::npos) << ssim_line;
+    ASSERT_NE(psnr_at, std::string::npos) << psnr_line;
+    const double ffmpeg_ssim = std::stod(ssim_line.substr(ssim_at + 7));
+    const double ffmpeg_psnr = std::stod(psnr_line.substr(psnr_at + 7));
+    EXPECT_NEAR(ssim, ffmpeg_ssim, 0.0005) << name;
+    EXPECT_NEAR(psnr, ffmpeg_psnr, 0.01) << name;
+    std::printf("%s %dx%d: PSNR %.4f (libavfilter %.4f) dB, SSIM %.6f (libavfilter %.6f)\n", name, width,
+                height, psnr, ffmpeg_psnr, ssim, ffmpeg_ssim);
+    ++compared;
+  }
+  EXPECT_EQ(compared, 4);
   std::filesystem::remove_all(dir);
 }
 
