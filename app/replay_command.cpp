@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,8 @@ int report_single(const ReplayOptions& r, const ReplayResult& result) {
                       {"encoder", result.encoder_backend},
                       {"mean_psnr_db", psnr / double(std::max<size_t>(1, decoded))},
                       {"regressions", result.regressions.size()},
+                      {"regression_ranges", result.ranges.size()},
+                      {"frames_per_second", std::round(result.frames_per_second * 10) / 10},
                       {"report", (r.out / "report.html").string()}};
   if (r.netsim) line["frames_lost"] = result.frames_lost;
   std::printf("%s\n", line.dump().c_str());
@@ -102,6 +105,11 @@ Runner add_replay_command(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--max-frames", o->spec.verbatim.max_frames, "replay at most this many poses")
       ->capture_default_str();
+  app.add_flag("--keep-frames,!--no-keep-frames", o->spec.verbatim.keep_frames,
+               "keep every rendered frame full size and lossless (rendered.h264, about 0.35 MB a frame at "
+               "2x512^2) so that runs against this one picture changes at full size; without, from 128-pixel "
+               "fingerprints")
+      ->capture_default_str();
   app.add_option("--jobs", o->jobs, "suite cases run at once (each stays bit-exact)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -120,12 +128,16 @@ Runner add_replay_command(CLI::App& app) {
       Progress progress("replay " + suite.name, "frames", 0,
                         o->quiet ? ProgressMode::kQuiet : ProgressMode::kAuto);
       for (SuiteCase& c : suite.cases) c.options.progress = &progress;
+      const auto start = std::chrono::steady_clock::now();
       const std::vector<CaseOutcome> outcomes = run_suite(suite.cases, o->jobs);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       progress.finish();
       write_suite_summary(o->out, outcomes);
       if (!o->junit.empty()) write_junit(o->junit, suite.name, outcomes);
       int failed = 0, errors = 0;
+      size_t frames = 0;
       for (const CaseOutcome& c : outcomes) {
+        frames += c.result ? c.result->frames.size() : 0;
         if (!c.result) {
           ++errors;
           std::fprintf(stderr, "kairo replay: %s: could not run: %s\n", c.name.c_str(), c.error.c_str());
@@ -136,12 +148,15 @@ Runner add_replay_command(CLI::App& app) {
           std::fprintf(stderr, "kairo replay: %s: frame %llu: %s\n", c.name.c_str(),
                        static_cast<unsigned long long>(reg.frame), reg.what.c_str());
       }
-      std::printf("%s\n", nlohmann::json{{"cases", outcomes.size()},
-                                         {"failed", failed},
-                                         {"errors", errors},
-                                         {"index", (std::filesystem::path(o->out) / "index.html").string()}}
-                              .dump()
-                              .c_str());
+      std::printf("%s\n",
+                  nlohmann::json{{"cases", outcomes.size()},
+                                 {"failed", failed},
+                                 {"errors", errors},
+                                 {"frames", frames},
+                                 {"frames_per_second", std::round(double(frames) / seconds * 10) / 10},
+                                 {"index", (std::filesystem::path(o->out) / "index.html").string()}}
+                      .dump()
+                      .c_str());
       return errors > 0 ? 1 : failed > 0 ? 3 : 0;
     }
     if (scene_option->count() == 0 || trace_option->count() == 0)

@@ -17,9 +17,9 @@ using nlohmann::json;
 // misspelt tolerance silently ignored would pass what it should fail.
 void apply(const json& from, const std::filesystem::path& dir, ReplayCaseSpec& spec,
            const std::string& where) {
-  static const std::set<std::string> kFields = {"name",    "scene",  "trace",      "size",      "fps",
-                                                "bitrate", "codec",  "encoder",    "foveation", "gaze",
-                                                "scale",   "netsim", "max_frames", "tolerances"};
+  static const std::set<std::string> kFields = {
+      "name",      "scene", "trace", "size",   "fps",        "bitrate",    "codec",      "encoder",
+      "foveation", "gaze",  "scale", "netsim", "max_frames", "tolerances", "keep_frames"};
   static const std::set<std::string> kTolerances = {"image_db", "quality_drop_db", "latency_rise",
                                                     "latency_floor_ms"};
   if (!from.is_object()) throw_invalid_input(where + " must be a JSON object");
@@ -47,6 +47,7 @@ void apply(const json& from, const std::filesystem::path& dir, ReplayCaseSpec& s
     if (from.contains("scale")) spec.scale = from["scale"].get<double>();
     if (from.contains("netsim")) spec.netsim = from["netsim"].get<std::string>();
     if (from.contains("max_frames")) spec.verbatim.max_frames = from["max_frames"].get<int>();
+    if (from.contains("keep_frames")) spec.verbatim.keep_frames = from["keep_frames"].get<bool>();
     if (from.contains("tolerances")) {
       const json& t = from["tolerances"];
       if (!t.is_object()) throw_invalid_input(where + ": tolerances must be an object");

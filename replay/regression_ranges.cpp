@@ -106,13 +106,19 @@ void draw_change_pictures(const std::filesystem::path& out, const std::filesyste
       frames.push_back(r.worst_frame);
     }
   if (drawn.empty()) return;
-  const bool archived =
+  bool archived =
       std::filesystem::exists(baseline / "rendered.h264") && std::filesystem::exists(out / "rendered.h264");
   std::map<uint64_t, ImageRgba8> before, after;
   if (archived) {
-    before = read_archived_frames(baseline / "rendered.h264", frames);
-    after = read_archived_frames(out / "rendered.h264", frames);
-  } else {
+    try {
+      before = read_archived_frames(baseline / "rendered.h264", frames);
+      after = read_archived_frames(out / "rendered.h264", frames);
+    } catch (const Error&) {
+      archived = false;  // a damaged archive: the fingerprints still show where the change is
+      before.clear();
+    }
+  }
+  if (!archived) {
     for (uint64_t f : frames) {
       std::error_code ec;
       if (!std::filesystem::exists(baseline / fingerprint_file(f), ec)) continue;

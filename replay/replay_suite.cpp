@@ -21,8 +21,20 @@ const char* verdict(const CaseOutcome& c) {
   return c.result->regressions.empty() ? "pass" : "regression";
 }
 
-std::string regression_lines(const ReplayResult& r) {
+// The ranges first (what changed where, and its pictures), then every frame.
+std::string regression_lines(const ReplayResult& r, const std::filesystem::path& report) {
   std::string text;
+  for (const RegressionRange& range : r.ranges) {
+    if (range.kind == "run") {
+      text += "run: " + range.worst_what + "\n";
+      continue;
+    }
+    text += "frames " + std::to_string(range.first) + "-" + std::to_string(range.last) + " (" +
+            std::to_string(range.frames) + ", " + range.kind + "): worst frame " +
+            std::to_string(range.worst_frame) + ": " + range.worst_what;
+    if (!range.pictures.empty()) text += "; pictures: " + (report.parent_path() / range.pictures).string();
+    text += "\n";
+  }
   for (const Regression& reg : r.regressions)
     text += "frame " + std::to_string(reg.frame) + ": " + reg.what + "\n";
   return text;
@@ -65,6 +77,8 @@ void write_suite_summary(const std::filesystem::path& out, const std::vector<Cas
            {"report", std::filesystem::relative(c.report, out).string()}};
     if (c.result) {
       j["frames"] = c.result->frames.size();
+      j["frames_per_second"] = c.result->frames_per_second;
+      j["regression_ranges"] = c.result->ranges.size();
       json regressions = json::array();
       for (const Regression& r : c.result->regressions)
         regressions.push_back({{"frame", r.frame}, {"what", r.what}});
@@ -136,10 +150,12 @@ void write_junit(const std::filesystem::path& file, const std::string& suite_nam
     if (!c.result) {
       x << "      <error message=\"" << markup_escaped(c.error) << "\"/>\n";
     } else if (!c.result->regressions.empty()) {
-      const std::string message =
-          std::to_string(c.result->regressions.size()) + " regressions; report: " + c.report.string();
+      const std::string message = std::to_string(c.result->regressions.size()) + " regressions in " +
+                                  std::to_string(c.result->ranges.size()) +
+                                  " ranges; report: " + c.report.string();
       x << "      <failure message=\"" << markup_escaped(message) << "\" type=\"regression\">"
-        << markup_escaped(regression_lines(*c.result) + "report: " + c.report.string()) << "</failure>\n";
+        << markup_escaped(regression_lines(*c.result, c.report) + "report: " + c.report.string())
+        << "</failure>\n";
     }
     x << "      <system-out>report: " << markup_escaped(c.report.string())
       << "</system-out>\n    </testcase>\n";

@@ -12,10 +12,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.hpp"
 #include "core/image_io.hpp"
 #include "core/trace.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
+#include "replay/frame_archive.hpp"
 #include "replay/regression_ranges.hpp"
 #include "replay/replay.hpp"
 #include "scenes/project_scenes.hpp"
@@ -159,6 +161,24 @@ TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_nami
   EXPECT_NE(html.find("class=\"regressing\""), std::string::npos);
   EXPECT_NE(html.find("thumbnails/"), std::string::npos);
   expect_difference_where_the_marker_moved(dir / "three", range["pictures"], 128, 128);
+
+  // A baseline that kept no full-size frames (--no-keep-frames): the pictures come from its 128-pixel
+  // fingerprints, and say so.
+  ASSERT_EQ(replay("--scene " + (dir / "base/scene.glb").string() + common + " --no-keep-frames --out " +
+                   (dir / "slim").string())
+                .exit_code,
+            0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "slim/rendered.h264"));
+  EXPECT_EQ(replay("--scene " + (dir / "moved/scene.glb").string() + common + " --out " +
+                   (dir / "five").string() + " --baseline " + (dir / "slim").string())
+                .exit_code,
+            3);
+  const auto five = summary(dir / "five");
+  ASSERT_EQ(five["regression_ranges"].size(), 1u);
+  EXPECT_TRUE(five["regression_ranges"][0]["pictures"]["from_fingerprints"].get<bool>());
+  EXPECT_EQ(read_png(dir / "five" / five["regression_ranges"][0]["pictures"]["difference"].get<std::string>())
+                .width,
+            128);
 
   // Bad input: a clear message and exit code 2.
   EXPECT_EQ(replay("--scene " + (dir / "base/scene.glb").string() + common + " --out " +
@@ -325,13 +345,15 @@ TEST(Replay, a_suite_runs_its_cases_in_parallel_bit_exact_and_reports_the_change
       "cs = s.findall('testcase'); f = [c for c in cs if c.find('failure') is not None]; "
       "print(s.get('tests'), s.get('failures'), len(cs), len(f), f[0].get('name'), "
       "'frame 0: rendered image changed' in f[0].find('failure').text, "
-      "'three/still/report.html' in f[0].find('failure').text)\" " +
+      "'three/still/report.html' in f[0].find('failure').text, "
+      "': worst frame ' in f[0].find('failure').text and 'three/still/changes/' in "
+      "f[0].find('failure').text)\" " +
       junit + " 2>&1";
   FILE* p = popen(check.c_str(), "r");
   char line[512] = {};
   ASSERT_NE(std::fgets(line, sizeof(line), p), nullptr);
   pclose(p);
-  EXPECT_STREQ(line, "2 1 2 1 still True True\n");
+  EXPECT_STREQ(line, "2 1 2 1 still True True True\n");
   // The index links both reports, the failing case first.
   const std::string index = read_text(dir / "three/index.html");
   const size_t still = index.find("href=\"still/report.html\""),
@@ -358,6 +380,39 @@ TEST(Replay, a_suite_runs_its_cases_in_parallel_bit_exact_and_reports_the_change
   EXPECT_EQ(replay("--suite " + (dir / "suite.json").string() + " --size 64x64 --out " + (dir / "x").string())
                 .exit_code,
             2);
+  std::filesystem::remove_all(dir);
+}
+
+// The archive of rendered frames is lossless: what is read back is what was written, for the frames asked;
+// a file that is not an archive is refused with an error, not a crash.
+TEST(ReplayFrameArchive, gives_back_the_frames_asked_for_bit_exact) {
+  const auto dir = test::temp_dir();
+  constexpr int kWidth = 96, kHeight = 48;
+  std::vector<std::vector<uint8_t>> frames;
+  uint32_t seed = 12345;
+  for (int f = 0; f < 5; ++f) {
+    std::vector<uint8_t> rgba(size_t(kWidth) * kHeight * 4);
+    for (size_t i = 0; i < rgba.size(); ++i) {
+      seed = seed * 1664525u + 1013904223u;  // noise: the hardest case for a lossless coder
+      rgba[i] = (i % 4 == 3) ? 255 : uint8_t(seed >> 24);
+    }
+    frames.push_back(std::move(rgba));
+  }
+  {
+    FrameArchiveWriter writer(dir / "rendered.h264", kWidth, kHeight);
+    for (const auto& f : frames) writer.add(f);
+    writer.finish();
+  }
+  const auto read = read_archived_frames(dir / "rendered.h264", {1, 4, 9});
+  ASSERT_EQ(read.size(), 2u);  // frame 9 is past the end
+  for (const uint64_t f : {1u, 4u}) {
+    ASSERT_TRUE(read.count(f)) << f;
+    EXPECT_EQ(read.at(f).width, kWidth);
+    EXPECT_EQ(read.at(f).pixels, frames[f]) << "frame " << f;
+  }
+  std::ofstream(dir / "not-an-archive.h264") << "this is text, not H.264";
+  EXPECT_THROW(read_archived_frames(dir / "not-an-archive.h264", {0}), Error);
+  EXPECT_THROW(read_archived_frames(dir / "missing.h264", {0}), Error);
   std::filesystem::remove_all(dir);
 }
 
@@ -396,7 +451,8 @@ TEST(ReplayQuality, psnr_and_ssim_equal_libavfilter_on_the_same_frames) {
     ASSERT_TRUE(decoder.decode(unit.data, decoded)) << name;
     const double psnr = plane_psnr(y, decoded.y);
     const double ssim = plane_ssim(y.data(), decoded.y.data(), width, height);
-    ASSERT_TRUE(std::isfinite(psnr)) << name << ": the planes must differ for the comparison to mean something";
+    ASSERT_TRUE(std::isfinite(psnr)) << name
+                                     << ": the planes must differ for the comparison to mean something";
 
     std::ofstream(dir / "a.y", std::ios::binary)
         .write(reinterpret_cast<const char*>(y.data()), std::streamsize(y.size()));
