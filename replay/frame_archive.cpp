@@ -112,19 +112,26 @@ void FrameArchiveWriter::finish() {
   if (!impl_->file) throw_runtime("cannot write " + impl_->path.string());
 }
 
-std::map<uint64_t, ImageRgba8> read_archived_frames(const std::filesystem::path& path,
-                                                    const std::vector<uint64_t>& wanted) {
+namespace {
+
+// One pass through a raw stream (Annex B or OBUs) with libavcodec's parser; `convert` turns each wanted
+// decoded picture into an image.
+template <typename Convert>
+std::map<uint64_t, ImageRgba8> read_stream(const std::filesystem::path& path, AVCodecID codec_id,
+                                           const std::vector<uint64_t>& wanted, Convert&& convert) {
   std::map<uint64_t, ImageRgba8> found;
   const std::set<uint64_t> want(wanted.begin(), wanted.end());
   if (want.empty()) return found;
   std::ifstream file(path, std::ios::binary);
   if (!file) throw_invalid_input("cannot read " + path.string());
-  const AVCodec* decoder = avcodec_find_decoder(AV_CODEC_ID_H264);
-  if (decoder == nullptr) throw_runtime("this FFmpeg has no H.264 decoder");
+  const AVCodec* decoder = avcodec_find_decoder(codec_id);
+  if (decoder == nullptr) throw_runtime("this FFmpeg cannot decode " + path.string());
   std::unique_ptr<AVCodecContext, ContextDeleter> codec(avcodec_alloc_context3(decoder));
   codec->thread_count = 1;
-  if (avcodec_open2(codec.get(), decoder, nullptr) < 0) throw_runtime("cannot open the H.264 decoder");
-  std::unique_ptr<AVCodecParserContext, ParserDeleter> parser(av_parser_init(AV_CODEC_ID_H264));
+  if (avcodec_open2(codec.get(), decoder, nullptr) < 0)
+    throw_runtime("cannot open a decoder for " + path.string());
+  std::unique_ptr<AVCodecParserContext, ParserDeleter> parser(av_parser_init(codec_id));
+  if (!parser) throw_runtime("no stream parser for " + path.string());
   std::unique_ptr<AVPacket, PacketDeleter> packet(av_packet_alloc());
   std::unique_ptr<AVFrame, FrameDeleter> frame(av_frame_alloc());
   uint64_t index = 0;
@@ -133,25 +140,7 @@ std::map<uint64_t, ImageRgba8> read_archived_frames(const std::filesystem::path&
   const auto take_frames = [&] {
     while (avcodec_receive_frame(codec.get(), frame.get()) == 0) {
       const AVFrame* f = frame.get();
-      if (want.count(index)) {
-        if (f->format != AV_PIX_FMT_GBRP)
-          throw_invalid_input(path.string() + " is not a replay frame archive");
-        ImageRgba8 image{.width = f->width, .height = f->height, .pixels = {}};
-        image.pixels.resize(size_t(f->width) * size_t(f->height) * 4);
-        for (int y = 0; y < f->height; ++y) {
-          const uint8_t* g = f->data[0] + size_t(y) * size_t(f->linesize[0]);
-          const uint8_t* b = f->data[1] + size_t(y) * size_t(f->linesize[1]);
-          const uint8_t* r = f->data[2] + size_t(y) * size_t(f->linesize[2]);
-          uint8_t* out = &image.pixels[size_t(y) * size_t(f->width) * 4];
-          for (int x = 0; x < f->width; ++x) {
-            out[4 * x] = r[x];
-            out[4 * x + 1] = g[x];
-            out[4 * x + 2] = b[x];
-            out[4 * x + 3] = 255;
-          }
-        }
-        found.emplace(index, std::move(image));
-      }
+      if (want.count(index)) found.emplace(index, convert(*f));
       ++index;
       av_frame_unref(frame.get());
     }
@@ -196,6 +185,52 @@ std::map<uint64_t, ImageRgba8> read_archived_frames(const std::filesystem::path&
     decode(nullptr);
   }
   return found;
+}
+
+}  // namespace
+
+std::map<uint64_t, ImageRgba8> read_archived_frames(const std::filesystem::path& path,
+                                                    const std::vector<uint64_t>& wanted) {
+  return read_stream(path, AV_CODEC_ID_H264, wanted, [&](const AVFrame& f) {
+    if (f.format != AV_PIX_FMT_GBRP) throw_invalid_input(path.string() + " is not a replay frame archive");
+    ImageRgba8 image{.width = f.width, .height = f.height, .pixels = {}};
+    image.pixels.resize(size_t(f.width) * size_t(f.height) * 4);
+    for (int y = 0; y < f.height; ++y) {
+      const uint8_t* g = f.data[0] + size_t(y) * size_t(f.linesize[0]);
+      const uint8_t* b = f.data[1] + size_t(y) * size_t(f.linesize[1]);
+      const uint8_t* r = f.data[2] + size_t(y) * size_t(f.linesize[2]);
+      uint8_t* out = &image.pixels[size_t(y) * size_t(f.width) * 4];
+      for (int x = 0; x < f.width; ++x) {
+        out[4 * x] = r[x];
+        out[4 * x + 1] = g[x];
+        out[4 * x + 2] = b[x];
+        out[4 * x + 3] = 255;
+      }
+    }
+    return image;
+  });
+}
+
+std::map<uint64_t, ImageRgba8> read_decoded_luma(const std::filesystem::path& path, Codec codec,
+                                                 const std::vector<uint64_t>& wanted) {
+  const AVCodecID id = codec == Codec::kH264   ? AV_CODEC_ID_H264
+                       : codec == Codec::kHevc ? AV_CODEC_ID_HEVC
+                                               : AV_CODEC_ID_AV1;
+  return read_stream(path, id, wanted, [&](const AVFrame& f) {
+    if (f.format != AV_PIX_FMT_YUV420P && f.format != AV_PIX_FMT_YUVJ420P && f.format != AV_PIX_FMT_NV12)
+      throw_invalid_input(path.string() + ": not 8-bit 4:2:0 video");
+    ImageRgba8 image{.width = f.width, .height = f.height, .pixels = {}};
+    image.pixels.resize(size_t(f.width) * size_t(f.height) * 4);
+    for (int y = 0; y < f.height; ++y) {
+      const uint8_t* luma = f.data[0] + size_t(y) * size_t(f.linesize[0]);
+      uint8_t* out = &image.pixels[size_t(y) * size_t(f.width) * 4];
+      for (int x = 0; x < f.width; ++x) {
+        out[4 * x] = out[4 * x + 1] = out[4 * x + 2] = luma[x];
+        out[4 * x + 3] = 255;
+      }
+    }
+    return image;
+  });
 }
 
 }  // namespace kairo

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/image_io.hpp"
+#include "encoder/video_encoder.hpp"
 
 namespace kairo {
 
@@ -33,5 +34,11 @@ class FrameArchiveWriter {
 // absent from the result. Throws kairo::Error on a missing or corrupt file.
 std::map<uint64_t, ImageRgba8> read_archived_frames(const std::filesystem::path& path,
                                                     const std::vector<uint64_t>& wanted);
+
+// The same from a replay's decoded stream (`decoded.h264`, `.hevc`, `.av1`: the access units the client's
+// decoder took, in order): the pictures at `wanted` (indices among the decoded frames) as grey images of
+// their luma, the plane replay's PSNR and SSIM measure.
+std::map<uint64_t, ImageRgba8> read_decoded_luma(const std::filesystem::path& path, Codec codec,
+                                                 const std::vector<uint64_t>& wanted);
 
 }  // namespace kairo

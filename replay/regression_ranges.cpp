@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "core/error.hpp"
 #include "replay/frame_archive.hpp"
@@ -40,7 +41,8 @@ std::vector<RegressionRange> group_regressions(const std::vector<Regression>& re
                                      .baseline_image = {},
                                      .new_image = {},
                                      .difference_image = {},
-                                     .pictures_from_fingerprints = false});
+                                     .pictures_from_fingerprints = false,
+                                     .pictures_of = {}});
   }
   std::stable_sort(ranges.begin(), ranges.end(),
                    [](const RegressionRange& a, const RegressionRange& b) { return a.first < b.first; });
@@ -96,23 +98,41 @@ std::string fingerprint_file(uint64_t frame) {
 
 }  // namespace
 
-void draw_change_pictures(const std::filesystem::path& out, const std::filesystem::path& baseline,
-                          std::vector<RegressionRange>& ranges, size_t max_ranges) {
-  std::vector<RegressionRange*> drawn;
+namespace {
+
+// Writes the three full-size images and the side-by-side thumbnail of one range.
+void write_pictures(const std::filesystem::path& out, RegressionRange& r, const ImageRgba8& before,
+                    const ImageRgba8& after, const char* prefix) {
+  if (before.width != after.width || before.height != after.height) return;
+  const ImageRgba8 difference = amplified_difference(before, after);
+  const std::string tag = prefix;
+  r.baseline_image = frame_file(r.worst_frame, (tag + "-baseline").c_str());
+  r.new_image = frame_file(r.worst_frame, (tag + "-new").c_str());
+  r.difference_image = frame_file(r.worst_frame, (tag + "-difference").c_str());
+  r.pictures = frame_file(r.worst_frame, tag.c_str());
+  write_png(out / r.baseline_image, before.width, before.height, before.pixels);
+  write_png(out / r.new_image, after.width, after.height, after.pixels);
+  write_png(out / r.difference_image, difference.width, difference.height, difference.pixels);
+  const ImageRgba8 sheet = contact_sheet({before, after, difference}, 320, 3);
+  write_png(out / r.pictures, sheet.width, sheet.height, sheet.pixels);
+}
+
+// The index of `frame` among the delivered frames of a run; none if it was not delivered.
+std::optional<uint64_t> decoded_index(const std::vector<bool>& delivered, uint64_t frame) {
+  if (frame >= delivered.size() || !delivered[frame]) return std::nullopt;
+  return uint64_t(std::count(delivered.begin(), delivered.begin() + ptrdiff_t(frame), true));
+}
+
+void draw_rendered(const PictureSources& s, const std::vector<RegressionRange*>& drawn) {
   std::vector<uint64_t> frames;
-  for (RegressionRange& r : ranges)
-    if (r.kind == "image" && drawn.size() < max_ranges) {
-      drawn.push_back(&r);
-      frames.push_back(r.worst_frame);
-    }
-  if (drawn.empty()) return;
-  bool archived =
-      std::filesystem::exists(baseline / "rendered.h264") && std::filesystem::exists(out / "rendered.h264");
+  for (const RegressionRange* r : drawn) frames.push_back(r->worst_frame);
+  bool archived = std::filesystem::exists(s.baseline / "rendered.h264") &&
+                  std::filesystem::exists(s.out / "rendered.h264");
   std::map<uint64_t, ImageRgba8> before, after;
   if (archived) {
     try {
-      before = read_archived_frames(baseline / "rendered.h264", frames);
-      after = read_archived_frames(out / "rendered.h264", frames);
+      before = read_archived_frames(s.baseline / "rendered.h264", frames);
+      after = read_archived_frames(s.out / "rendered.h264", frames);
     } catch (const Error&) {
       archived = false;  // a damaged archive: the fingerprints still show where the change is
       before.clear();
@@ -121,28 +141,62 @@ void draw_change_pictures(const std::filesystem::path& out, const std::filesyste
   if (!archived) {
     for (uint64_t f : frames) {
       std::error_code ec;
-      if (!std::filesystem::exists(baseline / fingerprint_file(f), ec)) continue;
-      before.emplace(f, read_png(baseline / fingerprint_file(f)));
-      after.emplace(f, read_png(out / fingerprint_file(f)));
+      if (!std::filesystem::exists(s.baseline / fingerprint_file(f), ec)) continue;
+      before.emplace(f, read_png(s.baseline / fingerprint_file(f)));
+      after.emplace(f, read_png(s.out / fingerprint_file(f)));
     }
   }
-  std::filesystem::create_directories(out / "changes");
   for (RegressionRange* r : drawn) {
     const auto b = before.find(r->worst_frame), a = after.find(r->worst_frame);
     if (b == before.end() || a == after.end()) continue;
-    if (b->second.width != a->second.width || b->second.height != a->second.height) continue;
-    const ImageRgba8 difference = amplified_difference(b->second, a->second);
-    r->baseline_image = frame_file(r->worst_frame, "-baseline");
-    r->new_image = frame_file(r->worst_frame, "-new");
-    r->difference_image = frame_file(r->worst_frame, "-difference");
-    r->pictures = frame_file(r->worst_frame, "");
+    write_pictures(s.out, *r, b->second, a->second, "");
     r->pictures_from_fingerprints = !archived;
-    write_png(out / r->baseline_image, b->second.width, b->second.height, b->second.pixels);
-    write_png(out / r->new_image, a->second.width, a->second.height, a->second.pixels);
-    write_png(out / r->difference_image, difference.width, difference.height, difference.pixels);
-    const ImageRgba8 sheet = contact_sheet({b->second, a->second, difference}, 320, 3);
-    write_png(out / r->pictures, sheet.width, sheet.height, sheet.pixels);
+    r->pictures_of = "rendered";
   }
+}
+
+void draw_decoded(const PictureSources& s, const std::vector<RegressionRange*>& drawn) {
+  const std::string name = std::string("decoded.") + codec_name(s.codec);
+  if (!std::filesystem::exists(s.baseline / name) || !std::filesystem::exists(s.out / name)) return;
+  std::vector<uint64_t> then_indices, now_indices;
+  for (const RegressionRange* r : drawn) {
+    const auto then = decoded_index(s.delivered_then, r->worst_frame);
+    const auto now = decoded_index(s.delivered_now, r->worst_frame);
+    if (then && now) {
+      then_indices.push_back(*then);
+      now_indices.push_back(*now);
+    }
+  }
+  std::map<uint64_t, ImageRgba8> before, after;
+  try {
+    before = read_decoded_luma(s.baseline / name, s.codec, then_indices);
+    after = read_decoded_luma(s.out / name, s.codec, now_indices);
+  } catch (const Error&) {
+    return;  // a damaged stream: the range keeps its numbers, without pictures
+  }
+  for (RegressionRange* r : drawn) {
+    const auto then = decoded_index(s.delivered_then, r->worst_frame);
+    const auto now = decoded_index(s.delivered_now, r->worst_frame);
+    if (!then || !now || !before.count(*then) || !after.count(*now)) continue;
+    write_pictures(s.out, *r, before.at(*then), after.at(*now), "-decoded");
+    r->pictures_of = "decoded";
+  }
+}
+
+}  // namespace
+
+void draw_change_pictures(const PictureSources& sources, std::vector<RegressionRange>& ranges,
+                          size_t max_ranges) {
+  std::vector<RegressionRange*> images, qualities;
+  for (RegressionRange& r : ranges) {
+    if (images.size() + qualities.size() >= max_ranges) break;
+    if (r.kind == "image") images.push_back(&r);
+    if (r.kind == "quality") qualities.push_back(&r);
+  }
+  if (images.empty() && qualities.empty()) return;
+  std::filesystem::create_directories(sources.out / "changes");
+  if (!images.empty()) draw_rendered(sources, images);
+  if (!qualities.empty()) draw_decoded(sources, qualities);
 }
 
 }  // namespace kairo

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/image_io.hpp"
+#include "encoder/video_encoder.hpp"
 
 namespace kairo {
 
@@ -23,6 +24,7 @@ struct RegressionRange {
   // thumbnail the report shows, and the three full-size images.
   std::string pictures, baseline_image, new_image, difference_image;
   bool pictures_from_fingerprints = false;  // the baseline kept no full-size frames: 128-pixel pictures
+  std::string pictures_of;                  // "rendered" frames or "decoded" luma
 };
 
 // Groups per kind; ranges in the order of their first frame.
@@ -39,9 +41,18 @@ inline bool marked_changed(const uint8_t* rgba) {
   return rgba[0] == 255 && rgba[2] == 0;
 }
 
-// Draws the pictures of the first `max_ranges` image ranges into `out`/changes, from both runs' frame
-// archives (replay/frame_archive.hpp), or from their fingerprints where the baseline has no archive.
-void draw_change_pictures(const std::filesystem::path& out, const std::filesystem::path& baseline,
-                          std::vector<RegressionRange>& ranges, size_t max_ranges = 20);
+// Where the pictures come from: both runs' folders, the codec of their decoded streams, and which frames
+// each run delivered (a frame's index in a decoded stream counts the delivered frames before it).
+struct PictureSources {
+  std::filesystem::path out, baseline;
+  Codec codec = Codec::kH264;
+  std::vector<bool> delivered_now, delivered_then;
+};
+
+// Draws the pictures of the first `max_ranges` ranges into `out`/changes: for a changed image the rendered
+// frames, from both runs' frame archives (replay/frame_archive.hpp) or their fingerprints where the
+// baseline has no archive; for a quality drop the decoded pictures' luma, from both runs' decoded streams.
+void draw_change_pictures(const PictureSources& sources, std::vector<RegressionRange>& ranges,
+                          size_t max_ranges = 20);
 
 }  // namespace kairo

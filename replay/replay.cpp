@@ -109,7 +109,8 @@ json range_json(const RegressionRange& r) {
                      {"baseline", r.baseline_image},
                      {"new", r.new_image},
                      {"difference", r.difference_image},
-                     {"from_fingerprints", r.pictures_from_fingerprints}};
+                     {"from_fingerprints", r.pictures_from_fingerprints},
+                     {"of", r.pictures_of}};
   return j;
 }
 
@@ -243,6 +244,8 @@ ReplayResult run_replay(const ReplayOptions& o) {
   if (ec) throw_runtime("cannot create " + o.out.string() + ": " + ec.message());
   std::filesystem::remove_all(o.out / "changes", ec);  // a previous run's pictures would mislead
   std::filesystem::remove(o.out / "rendered.h264", ec);
+  for (const char* codec : {"h264", "hevc", "av1"})
+    std::filesystem::remove(o.out / (std::string("decoded.") + codec), ec);
 
   const SceneData scene_data = load_scene(o.scene);
   auto context = VulkanContext::create();
@@ -276,6 +279,12 @@ ReplayResult run_replay(const ReplayOptions& o) {
   std::thread encode_thread([&] {
     try {
       VideoDecoder decoder(parse_codec(o.codec));
+      // What the client's decoder took, as one raw stream (the pictures of a quality drop are decoded from
+      // it against the baseline's).
+      std::ofstream decoded_stream;
+      if (o.keep_frames)
+        decoded_stream.open(o.out / (std::string("decoded.") + codec_name(parse_codec(o.codec))),
+                            std::ios::binary | std::ios::trunc);
       DecodedPicture picture;
       std::vector<uint8_t> rendered_y;
       bool after_loss = false;
@@ -307,6 +316,9 @@ ReplayResult run_replay(const ReplayOptions& o) {
           after_loss = frame.lost;
         }
         if (!frame.lost) {
+          if (decoded_stream.is_open())
+            decoded_stream.write(reinterpret_cast<const char*>(to_decode.data()),
+                                 std::streamsize(to_decode.size()));
           const int64_t decode_start = steady_now_ns();
           if (!decoder.decode(to_decode, picture))
             throw_runtime("frame " + std::to_string(item.index) + " did not decode");
@@ -380,7 +392,14 @@ ReplayResult run_replay(const ReplayOptions& o) {
   if (baseline) {
     result.regressions = compare_with_baseline(o, *baseline, result.frames);
     result.ranges = group_regressions(result.regressions);
-    draw_change_pictures(o.out, o.baseline, result.ranges);
+    PictureSources sources{.out = o.out,
+                           .baseline = o.baseline,
+                           .codec = parse_codec(o.codec),
+                           .delivered_now = {},
+                           .delivered_then = {}};
+    for (const ReplayFrame& f : result.frames) sources.delivered_now.push_back(!f.lost);
+    for (const auto& f : (*baseline)["frames"]) sources.delivered_then.push_back(!f.value("lost", false));
+    draw_change_pictures(sources, result.ranges);
   }
   write_summary(o, transport.get(), baseline ? &*baseline : nullptr, result);
   return result;

@@ -179,6 +179,7 @@ std::string ranges_table(const nlohmann::json& summary) {
               "\" alt=\"baseline, new and amplified difference\"></a><br>full size: ";
       for (const char* key : {"baseline", "new", "difference"})
         html += "<a href=\"" + markup_escaped(p.value(key, "")) + "\">" + key + "</a> ";
+      if (p.value("of", "") == "decoded") html += "(decoded luma: what the client showed)";
       if (p.value("from_fingerprints", false))
         html += "(from 128-pixel fingerprints: the baseline kept no frames)";
     }

@@ -243,6 +243,21 @@ TEST(Replay, each_threshold_flag_decides_its_kind_of_regression) {
   EXPECT_EQ(starved.exit_code, 3) << starved.out;
   EXPECT_NE(starved.out.find(": quality down: PSNR"), std::string::npos) << starved.out;
   EXPECT_EQ(starved.out.find("rendered image changed"), std::string::npos) << starved.out;
+  // Its ranges are pictured from the decoded streams: baseline and new decoded luma and where they differ.
+  const auto starved_summary = summary(dir / "starved");
+  ASSERT_FALSE(starved_summary["regression_ranges"].empty());
+  const auto& quality_range = starved_summary["regression_ranges"][0];
+  EXPECT_EQ(quality_range["kind"], "quality");
+  ASSERT_TRUE(quality_range.contains("pictures")) << quality_range.dump();
+  EXPECT_EQ(quality_range["pictures"]["of"], "decoded");
+  const ImageRgba8 decoded_difference =
+      read_png(dir / "starved" / quality_range["pictures"]["difference"].get<std::string>());
+  EXPECT_EQ(decoded_difference.width, 2 * 96);
+  size_t marked = 0;
+  for (size_t i = 0; i + 3 < decoded_difference.pixels.size(); i += 4)
+    marked += marked_changed(&decoded_difference.pixels[i]);
+  EXPECT_GT(marked, decoded_difference.pixels.size() / 4 / 10)
+      << "a starved encode changes much of the picture";
   const ReplayRun tolerated = replay(common + " --bitrate 50k --latency-floor 1000 --quality-drop 100" +
                                      out("tolerated") + against("base"));
   EXPECT_EQ(tolerated.exit_code, 0) << tolerated.out;
