@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "client/frame_reconstruction.hpp"
+#include "client/presentation.hpp"
 #include "control-plane/api_json.hpp"
 #include "control-plane/http_client.hpp"
 #include "core/clock.hpp"
@@ -220,6 +221,8 @@ class FrameDecoder {
     report.retransmitted_fragments = counts_.retransmitted_fragments;
     report.latency_ms = counts_.latency_ms;
     report.saved_frames = counts_.saved_frames;
+    report.frames_broken_chain = counts_.frames_broken_chain;
+    report.display = display_.totals();
     report.fps =
         last_decoded_ns_ > first_decoded_ns_
             ? double(counts_.frames_decoded - 1) / (double(last_decoded_ns_ - first_decoded_ns_) * 1e-9)
@@ -248,11 +251,12 @@ class FrameDecoder {
           spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
         }
         const int64_t decoded_ns = steady_now_ns();
-        if (!got) {
+        if (!got)
           client_.request_keyframe(m->frame_id);  // a broken reference chain repairs only at a keyframe
-          continue;
-        }
-        measure(*m, frame, decoded_ns, au.size());
+        const bool show = presentable(*m, got, decoded_ns);
+        if (!got) continue;
+        measure(*m, frame, decoded_ns, au.size());  // latency and counts of every decoded frame, shown or not
+        if (!show) continue;
         if (o_.on_decoded) o_.on_decoded(*m, picture, au.size());
         if (!o_.save_dir.empty() && index % uint64_t(o_.save_every) == 0) save(*m, picture);
         ++index;
@@ -260,6 +264,27 @@ class FrameDecoder {
     } catch (...) {
       error_ = std::current_exception();
     }
+  }
+
+  // Only frames from an intact reference chain are shown (client/presentation.hpp); the display holds the
+  // last good one meanwhile, and says so once per break.
+  bool presentable(const FrameMetadata& m, bool decoded, int64_t decoded_ns) {
+    const bool was_broken = chain_.broken();
+    const bool show = chain_.on_frame(m.frame_id, m.keyframe, decoded) == ReferenceChain::Verdict::kShow;
+    std::lock_guard lock(mutex_);
+    if (show) {
+      if (was_broken && held_since_ns_ != 0)
+        spdlog::info("reference chain repaired at keyframe {}: showing frames again after {:.0f} ms",
+                     m.frame_id, double(decoded_ns - held_since_ns_) * 1e-6);
+      held_since_ns_ = 0;
+      display_.on_frame_ready(decoded_ns);
+    } else if (!was_broken) {
+      held_since_ns_ = decoded_ns;
+      spdlog::info("holding the last good frame: {} (frames decoded from it are not shown until a keyframe)",
+                   chain_.reason());
+    }
+    counts_.frames_broken_chain = chain_.frames_refused();
+    return show;
   }
 
   // Latency per stage: each a difference of timestamps the frame carries (node times converted by the
@@ -314,12 +339,18 @@ class FrameDecoder {
   StreamClient& client_;
   mutable std::mutex mutex_;
   ClientReport counts_;  // the decoder's fields of the report
+  ReferenceChain chain_;
+  DisplayClock display_{1'000'000'000LL / std::max(1, o_.fps), 500'000'000LL / std::max(1, o_.fps)};
+  int64_t held_since_ns_ = 0;
   int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
   std::atomic<int64_t> latency_estimate_ns_{50'000'000};
   std::atomic<uint64_t> highest_frame_id_{0};
   std::exception_ptr error_;
   std::thread thread_;  // last: starts once everything above exists
 };
+
+// Poses per second at least (a headset's display rate): what "pose interval" means in the report.
+constexpr int kPoseRateHz = 90;
 
 // What goes up each pose tick: the head pose (sampled now, predicted to be displayed after the measured
 // latency), the hands, the eye gaze.
@@ -430,6 +461,11 @@ json ClientReport::to_json() const {
               {"retransmitted_fragments", retransmitted_fragments},
               {"duration_s", duration_s},
               {"fps", fps},
+              {"frames_displayed_correct", display.slots_new_frame},
+              {"frames_held", display.slots_held},
+              {"display_slots", display.slots},
+              {"frozen_ms", {{"longest", display.frozen_ms_longest}, {"total", display.frozen_ms_total}}},
+              {"frames_broken_chain", frames_broken_chain},
               {"bitrate_bps", bitrate_bps},
               {"average_bitrate_bps", duration_s > 0 ? 8.0 * double(video_bytes) / duration_s : 0.0},
               {"rtt_ms", rtt_ms},
@@ -555,11 +591,13 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
       [&queue](const AssembledFrame& f) { queue.push(f); });
   FrameDecoder decoder(o, queue, client);
 
-  // 3. Poses up at twice the display rate (at least 60 Hz): the node renders on its own clock, and a fresher
-  // pose is waiting for it when it starts a frame. The session's state is checked once a second.
+  // 3. Poses up at a headset's display rate or twice the frame rate, whichever is higher (at least 90 Hz):
+  // the node renders on its own clock, and a fresh pose is waiting for it when it starts a frame. Each
+  // datagram carries the three newest samples, so a lost one costs no sample. The session's state is checked
+  // once a second.
   std::string failure;
   const int64_t start = steady_now_ns();
-  const int64_t interval = 1'000'000'000LL / std::clamp(2 * o.fps, 60, 480);
+  const int64_t interval = 1'000'000'000LL / std::clamp(2 * o.fps, kPoseRateHz, 480);
   int64_t next = start, last_check = start, last_progress = start, last_window = start;
   uint64_t pose_id = 0, last_decoded = 0;
   WindowCounter windows;

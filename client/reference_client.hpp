@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "client/presentation.hpp"
 #include "encoder/video_decoder.hpp"
 #include "streaming/frame_metadata.hpp"
 #include "streaming/room_messages.hpp"
@@ -73,6 +74,11 @@ struct ClientReport {
   std::string session_id, node_address;
   uint64_t frames_sent = 0, frames_decoded = 0, frames_late = 0, frames_lost = 0, frames_recovered = 0;
   uint64_t keyframes = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
+  // The display (client/presentation.hpp): slots at the frame rate since the first frame, those that showed a
+  // new correct frame (frames_displayed_correct) and those that held the last one (frames_held), the freezes;
+  // frames decoded from a broken reference chain and not shown.
+  DisplayTotals display;
+  uint64_t frames_broken_chain = 0;
   uint64_t video_bytes = 0;  // decoded access units (the average bitrate is this over the duration)
   double duration_s = 0, fps = 0, rtt_ms = 0;
   double bitrate_bps = 0;  // received at the end (the transport's estimate window)

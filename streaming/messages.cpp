@@ -56,6 +56,28 @@ std::optional<PoseMessage> read_pose(std::span<const uint8_t> in) {
   return m;
 }
 
+size_t write(const PoseBatch& m, std::span<uint8_t> out) {
+  if (m.count == 0 || m.count > PoseBatch::kMaxPoses)
+    throw std::length_error("a pose batch holds 1 to 4 poses");
+  fits(out, m.size());
+  for (size_t i = 0; i < m.count; ++i) write(m.poses[i], out.subspan(i * PoseMessage::kSize));
+  return m.size();
+}
+
+std::optional<PoseBatch> read_pose_batch(std::span<const uint8_t> in) {
+  if (in.empty() || in.size() % PoseMessage::kSize != 0 ||
+      in.size() > PoseBatch::kMaxPoses * PoseMessage::kSize)
+    return std::nullopt;
+  PoseBatch batch;
+  batch.count = in.size() / PoseMessage::kSize;
+  for (size_t i = 0; i < batch.count; ++i) {
+    const auto pose = read_pose(in.subspan(i * PoseMessage::kSize, PoseMessage::kSize));
+    if (!pose || (i > 0 && pose->pose_id <= batch.poses[i - 1].pose_id)) return std::nullopt;
+    batch.poses[i] = *pose;
+  }
+  return batch;
+}
+
 size_t write(const NackMessage& m, std::span<uint8_t> out) {
   fits(out, m.size());
   uint8_t* p = out.data();

@@ -22,6 +22,16 @@ struct PoseMessage {
   static constexpr size_t kSize = 52;
 };
 
+// Client -> server, one kPose datagram: the newest pose samples, oldest first (1 to kMaxPoses). Each sample
+// goes up in several consecutive datagrams, so a lost datagram costs the node no sample: the next one carries
+// it (the predictor keeps its history, the room its heads).
+struct PoseBatch {
+  static constexpr size_t kMaxPoses = 4;
+  std::array<PoseMessage, kMaxPoses> poses{};
+  size_t count = 0;
+  size_t size() const { return count * PoseMessage::kSize; }
+};
+
 // Client -> server: fragments a frame still needs.
 struct NackMessage {
   uint64_t frame_id = 0;
@@ -87,6 +97,7 @@ struct PathMessage {
 size_t write(const PathMessage& m, std::span<uint8_t> out);
 std::optional<PathMessage> read_path(std::span<const uint8_t> in);
 size_t write(const PoseMessage& m, std::span<uint8_t> out);
+size_t write(const PoseBatch& m, std::span<uint8_t> out);
 size_t write(const NackMessage& m, std::span<uint8_t> out);
 size_t write(const ReportMessage& m, std::span<uint8_t> out);
 size_t write(const PingMessage& m, std::span<uint8_t> out);
@@ -95,6 +106,9 @@ size_t write(const KeyframeRequestMessage& m, std::span<uint8_t> out);
 size_t write(const InputMessage& m, std::span<uint8_t> out);
 
 std::optional<PoseMessage> read_pose(std::span<const uint8_t> in);  // refuses non-finite values
+// 1 to kMaxPoses poses, each as read_pose checks it, ids strictly increasing; a single pose is a batch of
+// one.
+std::optional<PoseBatch> read_pose_batch(std::span<const uint8_t> in);
 std::optional<NackMessage> read_nack(std::span<const uint8_t> in);
 std::optional<ReportMessage> read_report(std::span<const uint8_t> in);
 std::optional<PingMessage> read_ping(std::span<const uint8_t> in);

@@ -24,6 +24,7 @@ constexpr int64_t kReportIntervalNs = 50'000'000;
 
 struct StreamClient::Impl {
   StreamClientConfig config;
+  wire::PoseBatch recent_poses;  // the newest samples sent, oldest first (network thread only)
   std::function<void(const AssembledFrame&)> on_frame;
   boost::asio::io_context io;
   udp::socket socket{io};
@@ -233,9 +234,18 @@ StreamClient::~StreamClient() {
 
 void StreamClient::send_pose(const wire::PoseMessage& pose) {
   boost::asio::post(impl_->io, [this, pose] {
-    std::array<uint8_t, wire::PoseMessage::kSize> buffer{};
-    wire::write(pose, buffer);
-    impl_->send(wire::PacketType::kPose, buffer);
+    // The newest samples ride along in every datagram (wire::PoseBatch): a lost datagram loses no sample.
+    wire::PoseBatch& recent = impl_->recent_poses;
+    const size_t keep = std::clamp<size_t>(impl_->config.poses_per_datagram, 1, wire::PoseBatch::kMaxPoses);
+    if (recent.count == keep) {
+      std::move(recent.poses.begin() + 1, recent.poses.begin() + ptrdiff_t(recent.count),
+                recent.poses.begin());
+      --recent.count;
+    }
+    recent.poses[recent.count++] = pose;
+    std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> buffer{};
+    const size_t n = wire::write(recent, buffer);
+    impl_->send(wire::PacketType::kPose, std::span<const uint8_t>(buffer.data(), n));
   });
 }
 

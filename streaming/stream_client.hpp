@@ -25,6 +25,9 @@ struct StreamClientConfig {
       0;  // how long a frame may take to complete after its first fragment; 0: interval + 30 ms
   size_t mtu = wire::kDefaultMtu;
   int64_t initial_bitrate_bps = 10'000'000;
+  // Each pose datagram carries this many of the newest samples (1..wire::PoseBatch::kMaxPoses): a sample
+  // survives the loss of all but one of the datagrams that carry it.
+  size_t poses_per_datagram = 3;
   // Called on the network thread with each room state the server sends (rooms only; docs/rooms.md).
   std::function<void(const wire::RoomStateMessage&)> on_room_state{};
 };

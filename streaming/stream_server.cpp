@@ -251,6 +251,21 @@ struct StreamServer::Impl {
   }
 
   void deliver_uplink(wire::PacketType type, std::span<const uint8_t> payload, int64_t received_ns) {
+    if (type == wire::PacketType::kPose) {
+      // A batch of the newest samples: each, oldest first (the mailbox keeps the newest by id).
+      const auto batch = wire::read_pose_batch(payload);
+      {
+        std::lock_guard lock(state_mutex);
+        if (!batch) {
+          ++stats.unexpected;
+          return;
+        }
+        ++stats.uplink[size_t(UplinkMessage(wire::PoseMessage{}).index())];
+      }
+      if (config.mailbox)
+        for (size_t i = 0; i < batch->count; ++i) config.mailbox->deliver(batch->poses[i], received_ns);
+      return;
+    }
     const auto message = read_uplink(type, payload);
     {
       std::lock_guard lock(state_mutex);

@@ -13,8 +13,8 @@ wire::PacketType packet_type_of(const UplinkMessage& message) {
 
 std::optional<UplinkMessage> read_uplink(wire::PacketType type, std::span<const uint8_t> payload) {
   switch (type) {
-    case wire::PacketType::kPose:
-      if (auto m = wire::read_pose(payload)) return UplinkMessage(*m);
+    case wire::PacketType::kPose:  // a batch: its newest pose (StreamServer delivers each, oldest first)
+      if (auto m = wire::read_pose_batch(payload)) return UplinkMessage(m->poses[m->count - 1]);
       return std::nullopt;
     case wire::PacketType::kHand:
       if (auto m = wire::read_hand(payload)) return UplinkMessage(*m);

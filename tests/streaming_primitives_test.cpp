@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "core/error.hpp"
 #include "streaming/datagram_crypto.hpp"
+#include "streaming/messages.hpp"
 #include "streaming/reed_solomon.hpp"
+#include "streaming/uplink.hpp"
 #include "streaming/wire.hpp"
 
 namespace kairo {
@@ -190,6 +193,59 @@ TEST(Wire, video_fragment_headers_round_trip_and_inconsistent_ones_are_refused) 
   wire::write_video_fragment(
       bad, std::span<uint8_t, wire::VideoFragment::kSize>(payload.data(), wire::VideoFragment::kSize));
   EXPECT_FALSE(wire::read_video_fragment(payload));
+}
+
+}  // namespace
+}  // namespace kairo
+
+namespace kairo {
+namespace {
+
+wire::PoseMessage pose_with_id(uint64_t id) {
+  return wire::PoseMessage{.pose_id = id,
+                           .sample_time_ns = int64_t(id) * 11'111'111,
+                           .display_time_ns = int64_t(id) * 11'111'111 + 50'000'000,
+                           .position = {0.1f * float(id), 1.6f, 0},
+                           .orientation = {0, 0, 0, 1}};
+}
+
+// A pose datagram carries the newest samples oldest first: each survives until all datagrams carrying it
+// are lost. One pose alone is a batch of one (what older clients and the browser send).
+TEST(Wire, pose_batches_round_trip_and_malformed_ones_are_refused) {
+  wire::PoseBatch batch;
+  for (uint64_t id = 7; id < 10; ++id) batch.poses[batch.count++] = pose_with_id(id);
+  std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> buffer{};
+  const size_t n = wire::write(batch, buffer);
+  ASSERT_EQ(n, 3 * wire::PoseMessage::kSize);
+  const auto read = wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), n));
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->count, 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(read->poses[i].pose_id, 7 + i);
+    EXPECT_FLOAT_EQ(read->poses[i].position[0], 0.1f * float(7 + i));
+  }
+  // The generic reader gives the newest.
+  const auto newest = read_uplink(wire::PacketType::kPose, std::span<const uint8_t>(buffer.data(), n));
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(std::get<wire::PoseMessage>(*newest).pose_id, 9u);
+  // One pose.
+  EXPECT_TRUE(wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), wire::PoseMessage::kSize)));
+  // Not a whole number of poses, empty, or more than four.
+  EXPECT_FALSE(wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), n - 1)));
+  EXPECT_FALSE(wire::read_pose_batch(std::span<const uint8_t>()));
+  std::vector<uint8_t> five(5 * wire::PoseMessage::kSize);
+  for (uint64_t i = 0; i < 5; ++i)
+    wire::write(pose_with_id(i + 1), std::span(five).subspan(i * wire::PoseMessage::kSize));
+  EXPECT_FALSE(wire::read_pose_batch(five));
+  // Ids not strictly increasing (a replayed or reordered sample inside one datagram).
+  batch.poses[2] = pose_with_id(8);
+  wire::write(batch, buffer);
+  EXPECT_FALSE(wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), n)));
+  // A bad pose anywhere refuses the batch.
+  batch.poses[2] = pose_with_id(10);
+  batch.poses[1].orientation[3] = std::nanf("");
+  wire::write(batch, buffer);
+  EXPECT_FALSE(wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), n)));
 }
 
 }  // namespace

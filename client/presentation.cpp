@@ -1,0 +1,72 @@
+#include "client/presentation.hpp"
+
+#include <algorithm>
+
+namespace kairo {
+
+ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyframe, bool decoded) {
+  const bool gap = next_id_ && frame_id != *next_id_;
+  const uint64_t expected = next_id_.value_or(0);
+  next_id_ = frame_id + 1;
+  if (!decoded) {
+    if (!broken_) ++breaks_;
+    broken_ = true;
+    reason_ = "frame " + std::to_string(frame_id) + " did not decode";
+    return Verdict::kBroken;
+  }
+  if (keyframe) {
+    broken_ = false;
+    reason_.clear();
+    return Verdict::kShow;
+  }
+  if (gap) {
+    if (!broken_) ++breaks_;
+    broken_ = true;
+    reason_ = frame_id > expected
+                  ? "frame " + std::to_string(expected) +
+                        (frame_id - expected > 1 ? "-" + std::to_string(frame_id - 1) : "") + " never arrived"
+                  : "frames out of order at " + std::to_string(frame_id);
+  }
+  if (broken_) {
+    ++refused_;
+    return Verdict::kBroken;
+  }
+  return Verdict::kShow;
+}
+
+DisplayClock::DisplayClock(int64_t period_ns, int64_t offset_ns)
+    : period_ns_(std::max<int64_t>(1, period_ns)), offset_ns_(offset_ns) {}
+
+void DisplayClock::on_frame_ready(int64_t ready_ns) {
+  if (!next_slot_ns_) {
+    // The display starts with the first frame: its slot begins `offset_ns` later.
+    next_slot_ns_ = ready_ns + offset_ns_;
+  }
+  advance(ready_ns);
+  ++ready_since_slot_;
+}
+
+void DisplayClock::advance(int64_t now_ns) {
+  if (!next_slot_ns_) return;
+  while (*next_slot_ns_ <= now_ns) {
+    close_slot(ready_since_slot_ > 0);
+    ready_since_slot_ = 0;
+    *next_slot_ns_ += period_ns_;
+  }
+}
+
+void DisplayClock::close_slot(bool new_frame) {
+  ++totals_.slots;
+  const double period_ms = double(period_ns_) * 1e-6;
+  if (new_frame) {
+    ++totals_.slots_new_frame;
+    held_run_ = 0;
+    return;
+  }
+  ++totals_.slots_held;
+  ++held_run_;
+  totals_.frozen_ms_total += period_ms;
+  totals_.frozen_ms_longest = std::max(totals_.frozen_ms_longest, double(held_run_) * period_ms);
+}
+
+}  // namespace kairo

@@ -1,0 +1,117 @@
+// The client shows only frames from an intact reference chain (client/presentation.hpp): with the real
+// encoder and decoder, the frames decoded after a lost one are corrupted, and exactly those are refused until
+// the keyframe that repairs the chain; the display accounts held slots and freezes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "client/presentation.hpp"
+#include "encoder/video_decoder.hpp"
+#include "encoder/video_encoder.hpp"
+
+namespace kairo {
+namespace {
+
+// A textured picture panning right 3 pixels a frame: every P-frame is predicted from its predecessor.
+std::vector<uint8_t> panning_luma(int width, int height, int frame) {
+  std::vector<uint8_t> y(size_t(width) * size_t(height));
+  for (int row = 0; row < height; ++row)
+    for (int x = 0; x < width; ++x) {
+      const int u = x + 3 * frame;
+      y[size_t(row) * size_t(width) + size_t(x)] = uint8_t(
+          128 + 60 * std::sin(u * 0.11) * std::cos(row * 0.07) + 40 * std::sin((u + 2 * row) * 0.031));
+    }
+  return y;
+}
+
+TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_those_are_not_shown) {
+  constexpr int kWidth = 256, kHeight = 128, kLost = 10, kKeyframe = 20, kFrames = 30;
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                  .backend = "x264",
+                                                  .width = kWidth,
+                                                  .height = kHeight,
+                                                  .fps = 30,
+                                                  .bitrate_bps = 4'000'000,
+                                                  .threads = 1});
+  VideoDecoder decoder(Codec::kH264);
+  ReferenceChain chain;
+  const std::vector<uint8_t> uv(size_t(kWidth) * kHeight / 2, 128);
+  DecodedPicture picture;
+  std::vector<double> shown_psnr, refused_psnr;
+  for (int f = 0; f < kFrames; ++f) {
+    const std::vector<uint8_t> y = panning_luma(kWidth, kHeight, f);
+    const AccessUnit& unit = encoder->encode(EncodeRequest{.frame_id = uint64_t(f),
+                                                           .pose_id = 0,
+                                                           .eye = -1,
+                                                           .picture = Nv12View{y, uv, kWidth, kHeight, 0, 0},
+                                                           .keyframe = f == kKeyframe});
+    EXPECT_EQ(unit.keyframe, f == 0 || f == kKeyframe) << f;
+    if (f == kLost) continue;  // the transport gave this frame up: the decoder never sees it
+    bool decoded = false;
+    try {
+      decoded = decoder.decode(unit.data, picture);
+    } catch (const std::exception&) {
+    }
+    const auto verdict = chain.on_frame(uint64_t(f), unit.keyframe, decoded);
+    const bool expect_shown = f < kLost || f >= kKeyframe;
+    EXPECT_EQ(verdict == ReferenceChain::Verdict::kShow, expect_shown) << "frame " << f;
+    if (f == kLost + 1) {
+      EXPECT_EQ(chain.reason(), "frame 10 never arrived");
+    }
+    if (decoded) (expect_shown ? shown_psnr : refused_psnr).push_back(plane_psnr(y, picture.y));
+  }
+  EXPECT_EQ(chain.frames_refused(), uint64_t(kKeyframe - kLost - 1));
+  EXPECT_EQ(chain.breaks(), 1u);
+  EXPECT_FALSE(chain.broken());
+  // What the gate keeps off the display is really broken: every refused frame is worse than every shown one.
+  ASSERT_FALSE(refused_psnr.empty());
+  double worst_shown = 1e9, best_refused = 0;
+  for (double p : shown_psnr) worst_shown = std::min(worst_shown, p);
+  for (double p : refused_psnr) best_refused = std::max(best_refused, p);
+  EXPECT_GT(worst_shown, best_refused + 3.0)
+      << "shown >= " << worst_shown << " dB, refused <= " << best_refused;
+}
+
+TEST(ReferenceChain, waits_for_the_first_keyframe_and_a_decode_failure_breaks_the_chain) {
+  ReferenceChain chain;
+  EXPECT_EQ(chain.on_frame(3, false, true), ReferenceChain::Verdict::kBroken);  // joined mid-stream
+  EXPECT_EQ(chain.on_frame(4, true, true), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.on_frame(5, false, true), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.on_frame(6, false, false), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(chain.reason(), "frame 6 did not decode");
+  EXPECT_EQ(chain.on_frame(7, false, true), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(chain.on_frame(8, true, true), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.on_frame(12, false, true), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(chain.reason(), "frame 9-11 never arrived");
+  EXPECT_EQ(chain.frames_refused(), 3u);  // 3, 7, 12
+  EXPECT_EQ(chain.breaks(), 2u);
+}
+
+TEST(DisplayClock, counts_new_and_held_slots_and_the_freezes) {
+  constexpr int64_t kPeriod = 10'000'000;  // 100 Hz
+  DisplayClock display(kPeriod, kPeriod / 2);
+  // Frames every period for 10 slots, then none for 3 periods, then every period again.
+  int64_t t = 1'000'000'000;
+  for (int i = 0; i < 10; ++i, t += kPeriod) display.on_frame_ready(t);
+  t += 3 * kPeriod;
+  for (int i = 0; i < 5; ++i, t += kPeriod) display.on_frame_ready(t);
+  display.advance(t - kPeriod + kPeriod / 2);  // the slot of the last frame has begun
+  const DisplayTotals d = display.totals();
+  EXPECT_EQ(d.slots_new_frame, 15u);
+  EXPECT_EQ(d.slots_held, 3u);
+  EXPECT_EQ(d.slots, 18u);
+  EXPECT_DOUBLE_EQ(d.frozen_ms_longest, 30.0);
+  EXPECT_DOUBLE_EQ(d.frozen_ms_total, 30.0);
+  // Two frames in one slot: one shows, the next slot holds.
+  DisplayClock jittery(kPeriod, kPeriod / 2);
+  jittery.on_frame_ready(0);
+  jittery.on_frame_ready(kPeriod * 3 / 10);           // early: the same slot as its predecessor
+  jittery.on_frame_ready(2 * kPeriod + kPeriod / 4);  // on time
+  jittery.advance(2 * kPeriod + kPeriod / 2);
+  EXPECT_EQ(jittery.totals().slots_new_frame, 2u);
+  EXPECT_EQ(jittery.totals().slots_held, 1u);
+}
+
+}  // namespace
+}  // namespace kairo
