@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -136,6 +137,42 @@ class ControlSession {
   v1::Session session_;
 };
 
+// Asks the control plane once a second whether the session is over, on its own thread: a request can take
+// tens of milliseconds, and the pose loop must not skip samples for it.
+class SessionWatcher {
+ public:
+  explicit SessionWatcher(const ControlSession& session) : session_(session), thread_([this] { run(); }) {}
+  ~SessionWatcher() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  std::string failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+      lock.unlock();
+      std::string reason = session_.over();
+      lock.lock();
+      if (!reason.empty()) failure_ = std::move(reason);
+    }
+  }
+  const ControlSession& session_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::string failure_;
+  std::thread thread_;  // last: starts once everything above exists
+};
+
 // Complete frames from the network thread to the decode thread: a ring of 16 whose buffers grow once and are
 // reused. Full: the newest frame is dropped (counted) rather than the network thread blocked.
 class FrameQueue {
@@ -229,6 +266,8 @@ class FrameDecoder {
             : 0.0;
   }
   uint64_t highest_frame_id() const { return highest_frame_id_; }
+  // The client sent its last pose at `client_ns`: frames rendered after it are not measured.
+  void poses_stopped(int64_t client_ns) { poses_stopped_ns_ = client_ns; }
 
  private:
   void run() {
@@ -305,15 +344,25 @@ class FrameDecoder {
          {"total", double(decoded_ns - m.pose_sample_ns)}}};
     // Late: decoded more than a frame interval after the display time its pose was predicted for (it missed
     // its slot; the compositor would have reprojected an older frame).
+    // Overhead: what is not work or wire (the total less render, encode, decode and the two one-way trips):
+    // the pose waiting for a render, the frame waiting for the encoder and for its turn to leave, and the
+    // pacing that spreads it.
+    const double overhead_ns = stages[1].second + stages[3].second + stages[5].second + stages[6].second;
     const bool late = decoded_ns > m.display_time_ns + 1'000'000'000LL / o_.fps;
+    // Frames the node rendered after the client stopped sending poses (in flight at the end of the run)
+    // count as decoded, but their latency is the silence's, not the pipeline's.
+    const bool after_poses = to_client(m.render_start_ns) > poses_stopped_ns_.load();
     highest_frame_id_ = std::max(highest_frame_id_.load(), m.frame_id);
     {
       std::lock_guard lock(mutex_);
       if (first_decoded_ns_ == 0) first_decoded_ns_ = decoded_ns;
       last_decoded_ns_ = decoded_ns;
-      for (const auto& [name, ns] : stages) counts_.latency_ms[name].push_back(ns * 1e-6);
+      if (!after_poses) {
+        for (const auto& [name, ns] : stages) counts_.latency_ms[name].push_back(ns * 1e-6);
+        counts_.latency_ms["overhead"].push_back(overhead_ns * 1e-6);
+      }
       ++counts_.frames_decoded;
-      counts_.frames_late += late ? 1 : 0;
+      counts_.frames_late += late && !after_poses ? 1 : 0;
       counts_.keyframes += m.keyframe ? 1 : 0;
       counts_.video_bytes += video_bytes;
       counts_.fec_recovered_fragments += uint64_t(frame.fec_recovered);
@@ -345,12 +394,17 @@ class FrameDecoder {
   int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
   std::atomic<int64_t> latency_estimate_ns_{50'000'000};
   std::atomic<uint64_t> highest_frame_id_{0};
+  std::atomic<int64_t> poses_stopped_ns_{std::numeric_limits<int64_t>::max()};
   std::exception_ptr error_;
   std::thread thread_;  // last: starts once everything above exists
 };
 
 // Poses per second at least (a headset's display rate): what "pose interval" means in the report.
 constexpr int kPoseRateHz = 90;
+
+int64_t pose_interval_ns(int fps) {
+  return 1'000'000'000LL / std::clamp(2 * fps, kPoseRateHz, 480);
+}
 
 // What goes up each pose tick: the head pose (sampled now, predicted to be displayed after the measured
 // latency), the hands, the eye gaze.
@@ -461,6 +515,7 @@ json ClientReport::to_json() const {
               {"retransmitted_fragments", retransmitted_fragments},
               {"duration_s", duration_s},
               {"fps", fps},
+              {"pose_interval_ms", pose_interval_ms},
               {"frames_displayed_correct", display.slots_new_frame},
               {"frames_held", display.slots_held},
               {"display_slots", display.slots},
@@ -596,8 +651,9 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   // datagram carries the three newest samples, so a lost one costs no sample. The session's state is checked
   // once a second.
   std::string failure;
+  SessionWatcher watcher(session);
   const int64_t start = steady_now_ns();
-  const int64_t interval = 1'000'000'000LL / std::clamp(2 * o.fps, kPoseRateHz, 480);
+  const int64_t interval = pose_interval_ns(o.fps);
   int64_t next = start, last_check = start, last_progress = start, last_window = start;
   uint64_t pose_id = 0, last_decoded = 0;
   WindowCounter windows;
@@ -610,7 +666,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
       const uint64_t decoded = decoder.frames_decoded();
       if (decoded != last_decoded) last_progress = now;
       last_decoded = decoded;
-      failure = session.over();
+      failure = watcher.failure();
       if (failure.empty() && now - last_progress > 10'000'000'000LL)
         failure = "no frames decoded for 10 s (node " + session.node_address() + ")";
     }
@@ -622,6 +678,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
   const double elapsed = double(steady_now_ns() - start) * 1e-9;
+  decoder.poses_stopped(steady_now_ns());
   // Frames in flight when the poses stop still count: give them a moment.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const StreamClientStats transport = client.stats();
@@ -631,6 +688,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   if (!failure.empty()) throw_runtime(failure);
   ClientReport report = make_report(session, decoder, room, queue, transport, elapsed);
   report.windows = windows.windows();
+  report.pose_interval_ms = double(interval) * 1e-6;
   return report;
 }
 

@@ -81,9 +81,12 @@ struct ClientReport {
   uint64_t frames_broken_chain = 0;
   uint64_t video_bytes = 0;  // decoded access units (the average bitrate is this over the duration)
   double duration_s = 0, fps = 0, rtt_ms = 0;
-  double bitrate_bps = 0;  // received at the end (the transport's estimate window)
-  std::map<std::string, std::vector<double>> latency_ms;  // per stage, one sample per decoded frame
-  std::vector<ReportWindow> windows;                      // one per 10 s
+  double pose_interval_ms = 0;  // between pose samples sent
+  double bitrate_bps = 0;       // received at the end (the transport's estimate window)
+  // Per stage, one sample per decoded frame; also "overhead": pose_wait + encode_queue + pacing + send, the
+  // time that is neither work nor the network.
+  std::map<std::string, std::vector<double>> latency_ms;
+  std::vector<ReportWindow> windows;  // one per 10 s
   std::vector<std::string> saved_frames;
   // Rooms: the members at the end and every event seen (each once, in order), node clock.
   std::vector<std::string> room_members;

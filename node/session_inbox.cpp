@@ -10,10 +10,21 @@ SessionInbox::SessionInbox(std::shared_ptr<Room> room, RoomSeat seat) : room_(st
 
 void SessionInbox::deliver(const UplinkMessage& message, int64_t received_ns) {
   std::visit(Overloaded{[&](const wire::PoseMessage& p) {
+                          {
+                            std::lock_guard lock(mutex_);
+                            // Newest by id: a pose overtaken in the network, or repeated in a later
+                            // datagram (wire::PoseBatch), never replaces a later one.
+                            if (pose_ && p.pose_id <= pose_->pose.pose_id) return;
+                            if (pose_ && p.pose_id == pose_->pose.pose_id + 1) {
+                              const int64_t gap = p.sample_time_ns - pose_->pose.sample_time_ns;
+                              if (gap > 0 && gap < 1'000'000'000)
+                                pose_interval_ns_ =
+                                    pose_interval_ns_ == 0 ? gap : (7 * pose_interval_ns_ + gap) / 8;
+                            }
+                            pose_ = ReceivedPose{p, received_ns};
+                          }
+                          pose_arrived_.notify_all();
                           if (room_) room_->update_head(seat_, pose_from_arrays(p.position, p.orientation));
-                          std::lock_guard lock(mutex_);
-                          // Newest by id: a pose overtaken in the network never replaces a later one.
-                          if (!pose_ || p.pose_id > pose_->pose.pose_id) pose_ = ReceivedPose{p, received_ns};
                         },
                         [&](const wire::HandMessage& h) {
                           if (room_) room_->update_hand(seat_, h, received_ns);
@@ -32,6 +43,17 @@ void SessionInbox::deliver(const UplinkMessage& message, int64_t received_ns) {
 std::optional<ReceivedPose> SessionInbox::latest_pose() const {
   std::lock_guard lock(mutex_);
   return pose_;
+}
+
+void SessionInbox::wait_for_pose_after(uint64_t pose_id, int64_t deadline_ns) const {
+  std::unique_lock lock(mutex_);
+  const auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline_ns));
+  pose_arrived_.wait_until(lock, deadline, [&] { return pose_ && pose_->pose.pose_id > pose_id; });
+}
+
+int64_t SessionInbox::pose_interval_ns() const {
+  std::lock_guard lock(mutex_);
+  return pose_interval_ns_;
 }
 
 void SessionInbox::take_inputs(std::vector<wire::InputMessage>& out) {

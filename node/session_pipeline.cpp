@@ -204,6 +204,7 @@ struct SessionPipeline::Impl {
       if (!client_alive(r, link, t)) return;
       if (link.last_client_ns == 0) continue;  // not connected yet
       if (room) publish_room_state(t);
+      wait_for_fresh_pose(r);
       const auto received = inbox->latest_pose();
       if (!received) continue;  // nothing to render for yet
       take_pose(r, received->pose);
@@ -223,6 +224,21 @@ struct SessionPipeline::Impl {
     const int64_t now = steady_now_ns();
     if (r.next_tick_ns < now - interval) r.next_tick_ns = now;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, r.next_tick_ns - now)));
+  }
+
+  // Renders on the client's clock: its next pose is due within one pose interval, so the frame starts as it
+  // lands rather than on the node's free-running tick with a pose that has waited up to an interval (the
+  // frame rate stays the tick's: the next tick is not moved). A lost pose costs at most that interval.
+  void wait_for_fresh_pose(const RenderState& r) {
+    const int64_t interval = inbox->pose_interval_ns();
+    const auto latest = inbox->latest_pose();
+    if (!r.have_pose || interval <= 0 || !latest) return;
+    const int64_t now = steady_now_ns();
+    if (now - latest->received_ns < 1'000'000) return;  // it has just landed
+    // The next is due an interval after the latest; a millisecond of slack, half a frame at most.
+    const int64_t frame_interval = 1'000'000'000LL / std::max(1, r.quality->settings().fps);
+    inbox->wait_for_pose_after(
+        latest->pose.pose_id, std::min(latest->received_ns + interval + 1'000'000, now + frame_interval / 2));
   }
 
   // Liveness: the client's messages are the session's heartbeat. False when the session is over (and
