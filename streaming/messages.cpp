@@ -115,6 +115,7 @@ size_t write(const ReportMessage& m, std::span<uint8_t> out) {
   put_u64(p + 68, m.received_bitrate_bps);
   put_u32(p + 76, m.loss_burst_mean_x100);
   put_u32(p + 80, m.rtt_us);
+  put_u64(p + 84, m.link_capacity_bps);
   return ReportMessage::kSize;
 }
 
@@ -133,7 +134,8 @@ std::optional<ReportMessage> read_report(std::span<const uint8_t> in) {
                   .estimated_bitrate_bps = get_u64(p + 60),
                   .received_bitrate_bps = get_u64(p + 68),
                   .loss_burst_mean_x100 = get_u32(p + 76),
-                  .rtt_us = get_u32(p + 80)};
+                  .rtt_us = get_u32(p + 80),
+                  .link_capacity_bps = get_u64(p + 84)};
   if (!std::isfinite(m.delay_trend) || !std::isfinite(m.decode_ms) ||
       m.fragments_received > m.fragments_expected)
     return std::nullopt;

@@ -53,7 +53,8 @@ struct ReportMessage {
   uint64_t received_bitrate_bps = 0;    // measured over the last report interval
   uint32_t loss_burst_mean_x100 = 100;  // mean loss run length x100 (1.00 = isolated losses)
   uint32_t rtt_us = 0;                  // the client's clock-sync round trip (0: not measured yet)
-  static constexpr size_t kSize = 84;
+  uint64_t link_capacity_bps = 0;  // what recent frames' packet trains showed (streaming/link_capacity.hpp)
+  static constexpr size_t kSize = 92;
 };
 
 struct PingMessage {

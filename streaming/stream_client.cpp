@@ -1,5 +1,7 @@
 #include "streaming/stream_client.hpp"
 
+#include "streaming/link_capacity.hpp"
+
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include <algorithm>
@@ -25,6 +27,7 @@ constexpr int64_t kReportIntervalNs = 50'000'000;
 struct StreamClient::Impl {
   StreamClientConfig config;
   wire::PoseBatch recent_poses;  // the newest samples sent, oldest first (network thread only)
+  TrainDispersion trains;        // each frame's fragments as a packet train: the link's capacity
   std::function<void(const AssembledFrame&)> on_frame;
   boost::asio::io_context io;
   udp::socket socket{io};
@@ -86,6 +89,8 @@ struct StreamClient::Impl {
     const std::span<const uint8_t> payload(plain.data(), size);
     if (header.type == wire::PacketType::kVideo) {
       if (const auto f = wire::read_video_fragment(payload)) {
+        if ((f->flags & wire::VideoFragment::kRetransmission) == 0)
+          trains.on_fragment(f->frame_id, f->send_time_ns, now, n);
         const int64_t transit = now - f->send_time_ns;
         if (last_transit_ns != 0)
           jitter_ns += (double(std::abs(transit - last_transit_ns)) - jitter_ns) / 16.0;
@@ -197,7 +202,8 @@ struct StreamClient::Impl {
         .received_bitrate_bps = uint64_t(std::max<int64_t>(0, estimator.received_bps())),
         .loss_burst_mean_x100 =
             loss_runs == 0 ? 100u : uint32_t(100.0 * double(lost_in_runs) / double(loss_runs)),
-        .rtt_us = clock.ready() ? uint32_t(std::clamp<int64_t>(clock.rtt_ns() / 1000, 0, 10'000'000)) : 0u};
+        .rtt_us = clock.ready() ? uint32_t(std::clamp<int64_t>(clock.rtt_ns() / 1000, 0, 10'000'000)) : 0u,
+        .link_capacity_bps = trains.capacity_bps()};
     std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
     wire::write(report, buffer);
     send(wire::PacketType::kReport, buffer);

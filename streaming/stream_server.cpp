@@ -1,5 +1,7 @@
 #include "streaming/stream_server.hpp"
+
 #include "streaming/keyframe_requests.hpp"
+#include "streaming/link_capacity.hpp"
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
@@ -52,6 +54,8 @@ struct StreamServer::Impl {
   FramePacketizer packetizer;
   FecPolicy fec;
   LossBasedController rate;
+  uint64_t last_delivered_pose_id = 0;  // network thread only
+  PacingRate pacing;  // from the link capacity the client's packet trains show (streaming/link_capacity.hpp)
   std::array<uint8_t, wire::kMaxDatagram> receive_buffer{}, plain{}, out{};
   // Hand-off from send_frame(): the newest frame waits here (older unsent ones are replaced: drop policy).
   std::mutex pending_mutex;
@@ -262,8 +266,12 @@ struct StreamServer::Impl {
         }
         ++stats.uplink[size_t(UplinkMessage(wire::PoseMessage{}).index())];
       }
-      if (config.mailbox)
-        for (size_t i = 0; i < batch->count; ++i) config.mailbox->deliver(batch->poses[i], received_ns);
+      // Each sample once: those the earlier datagrams already delivered are skipped, those they lost are not.
+      for (size_t i = 0; i < batch->count; ++i) {
+        if (batch->poses[i].pose_id <= last_delivered_pose_id) continue;
+        last_delivered_pose_id = batch->poses[i].pose_id;
+        if (config.mailbox) config.mailbox->deliver(batch->poses[i], received_ns);
+      }
       return;
     }
     const auto message = read_uplink(type, payload);
@@ -332,6 +340,7 @@ struct StreamServer::Impl {
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
     }
     rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns());
+    pacing.on_report(r.link_capacity_bps, double(rate.target_bps()));
     if (video_payload - last_video_payload > 10'000) {
       const double ratio = double(wire_bytes - last_wire_bytes) / double(video_payload - last_video_payload);
       wire_per_video = 0.8 * wire_per_video + 0.2 * std::clamp(ratio, 1.0, 3.0);
@@ -347,6 +356,7 @@ struct StreamServer::Impl {
                                           config.min_bitrate_bps, config.max_bitrate_bps);
     stats.wire_per_video = wire_per_video;
     stats.client_decode_ms = r.decode_ms;
+    stats.link_capacity_bps = int64_t(r.link_capacity_bps);
     stats.rtt_ms = double(r.rtt_us) / 1000.0;
     stats.client_frames_lost = r.frames_lost;
     stats.client_frames_recovered = r.frames_recovered;
@@ -373,18 +383,19 @@ struct StreamServer::Impl {
     next_fragment = 0;
     pace_start_ns = steady_now_ns();
     const int64_t interval = 1'000'000'000 / std::max(1, config.fps);
-    // Pace at 2.5x the estimated link rate (libwebrtc's pacing factor): a burst no bigger than the
-    // bottleneck queue absorbs, without stretching a small frame over the whole interval at low frame
-    // rates. Never longer than pacing_fraction of the interval.
+    // Pace at the rate the link has shown it carries (streaming/link_capacity.hpp): a frame leaves as fast
+    // as the bottleneck takes it, no faster (its queue stays short) and no slower (no self-inflicted
+    // latency). Never longer than pacing_fraction of the interval.
     const double frame_bits = 8.0 * double(fragments) * double(packetizer.payload_bytes());
-    const double at_rate_ns =
-        frame_bits / (2.5 * double(std::max<int64_t>(rate.target_bps(), 100'000))) * 1e9;
+    const double pacing_bps = pacing.rate_bps(double(rate.target_bps()));
+    const double at_rate_ns = frame_bits / pacing_bps * 1e9;
     const double spread_ns = std::min(config.pacing_fraction * double(interval), at_rate_ns);
     pace_spacing_ns = fragments > 1 ? int64_t(spread_ns) / (fragments - 1) : 0;
     {
       std::lock_guard lock(state_mutex);
       keyframe_requests.on_frame_sent(info.frame_id, info.keyframe);
       ++stats.frames;
+      stats.pacing_bps = int64_t(pacing_bps);
     }
     pace();
   }

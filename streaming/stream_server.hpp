@@ -1,5 +1,5 @@
 #pragma once
-// Node side of one session's UDP stream: paces each frame's fragments over part of the frame interval,
+// Node side of one session's UDP stream: paces each frame's fragments at the link's shown capacity,
 // adds Reed-Solomon parity sized by FecPolicy from the loss the client reports, retransmits on NACK while
 // the fragment is still kept, answers clock pings, and turns receiver reports into a target bitrate
 // (GCC: the client's delay-based estimate capped by loss). Keyframe requests come back; the application's
@@ -61,7 +61,9 @@ struct StreamServerStats {
   int64_t target_bitrate_bps = 0;
   double loss = 0, burst_mean = 1;
   int64_t receiver_estimate_bps = 0;
-  double wire_per_video = 1;  // bytes on the wire per byte of video (parity, retransmissions, headers)
+  double wire_per_video = 1;      // bytes on the wire per byte of video (parity, retransmissions, headers)
+  int64_t link_capacity_bps = 0;  // the client's packet trains (0: the link kept up with the sender)
+  int64_t pacing_bps = 0;         // the rate the last frame's fragments left at
   double client_decode_ms = 0, rtt_ms = 0;  // from the latest receiver report
   uint64_t client_frames_lost = 0, client_frames_recovered = 0, client_fragments_lost = 0;
   int64_t last_client_datagram_ns = 0;  // steady clock; 0: none yet

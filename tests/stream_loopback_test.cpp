@@ -301,6 +301,58 @@ TEST(StreamLoopback, every_application_message_type_reaches_the_sessions_mailbox
   EXPECT_TRUE(server.connected());
 }
 
+// Poses survive loss (wire::PoseBatch): through a relay losing a fifth of the datagrams, each sample rides in
+// three datagrams, so the mailbox still gets nearly every sample, each once and in order, where one sample
+// per datagram would lose a fifth of them.
+TEST(StreamLoopback, pose_samples_survive_the_loss_of_the_datagrams_that_carry_them) {
+  const SessionKey key = SessionKey::random();
+  RecordingMailbox mailbox;
+  StreamServer server(
+      StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 8, .key = key, .mailbox = &mailbox});
+  Netsim relay("127.0.0.1:0", "127.0.0.1:" + std::to_string(server.port()),
+               ImpairmentConfig{.loss_percent = 20, .delay_ms = 1}, 42);
+  relay.start();
+  StreamClient client(
+      StreamClientConfig{
+          .server = "127.0.0.1:" + std::to_string(relay.listen_port()), .session_id = 8, .key = key},
+      nullptr);
+  constexpr uint64_t kPoses = 400;
+  for (uint64_t i = 1; i <= kPoses; ++i) {
+    client.send_pose(wire::PoseMessage{.pose_id = i,
+                                       .sample_time_ns = steady_now_ns(),
+                                       .display_time_ns = steady_now_ns() + 30'000'000,
+                                       .position = {0, 1.6f, 0},
+                                       .orientation = {0, 0, 0, 1}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // The last two samples travel in fewer datagrams: a few more to carry them.
+  for (uint64_t i = kPoses + 1; i <= kPoses + 3; ++i) {
+    client.send_pose(wire::PoseMessage{.pose_id = i,
+                                       .sample_time_ns = steady_now_ns(),
+                                       .display_time_ns = steady_now_ns(),
+                                       .position = {0, 1.6f, 0},
+                                       .orientation = {0, 0, 0, 1}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  relay.stop();
+  std::lock_guard lock(mailbox.mutex);
+  uint64_t last = 0, delivered = 0;
+  for (const UplinkMessage& m : mailbox.messages) {
+    const auto* p = std::get_if<wire::PoseMessage>(&m);
+    ASSERT_NE(p, nullptr);
+    EXPECT_GT(p->pose_id, last);  // once each, in order
+    last = p->pose_id;
+    delivered += p->pose_id <= kPoses;
+  }
+  const NetsimCounters net = relay.counters(true);
+  const double datagram_loss = double(net.lost) / double(std::max<uint64_t>(1, net.received));
+  std::printf("datagrams lost %.1f %%, samples delivered %llu of %llu\n", 100 * datagram_loss,
+              static_cast<unsigned long long>(delivered), static_cast<unsigned long long>(kPoses));
+  EXPECT_GT(datagram_loss, 0.12);           // the relay did lose about a fifth
+  EXPECT_GE(delivered, kPoses * 97 / 100);  // P(all three lost) = 0.8 %
+}
+
 TEST(StreamLoopback, forged_and_garbage_datagrams_are_dropped_and_counted) {
   const SessionKey key = SessionKey::random();
   StreamServer server(StreamServerConfig{.listen = "127.0.0.1:0", .session_id = 5, .key = key});

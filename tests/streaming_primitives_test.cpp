@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "streaming/datagram_crypto.hpp"
+#include "streaming/link_capacity.hpp"
 #include "streaming/messages.hpp"
 #include "streaming/reed_solomon.hpp"
 #include "streaming/uplink.hpp"
@@ -246,6 +247,51 @@ TEST(Wire, pose_batches_round_trip_and_malformed_ones_are_refused) {
   batch.poses[1].orientation[3] = std::nanf("");
   wire::write(batch, buffer);
   EXPECT_FALSE(wire::read_pose_batch(std::span<const uint8_t>(buffer.data(), n)));
+}
+
+}  // namespace
+}  // namespace kairo
+
+namespace kairo {
+namespace {
+
+// A frame's fragments as a packet train: sent back to back, they arrive spaced by the bottleneck, and the
+// train measures it; arriving as they were sent, they show no limit.
+TEST(LinkCapacity, a_train_spread_by_a_bottleneck_measures_it_and_one_that_is_not_reports_no_limit) {
+  TrainDispersion trains;
+  // 20 fragments of 1200 bytes sent within 50 us, arriving 960 us apart: a 10 Mbit/s bottleneck.
+  int64_t t = 0;
+  for (uint64_t frame = 0; frame < 6; ++frame) {
+    for (int i = 0; i < 20; ++i) trains.on_fragment(frame, t + i * 2'500, t + 20'000'000 + i * 960'000, 1200);
+    t += 33'000'000;
+  }
+  EXPECT_NEAR(double(trains.capacity_bps()), 10e6, 0.2e6);
+  // Trains that arrive as paced (1 ms apart, sent 1 ms apart): the link kept up; after a window of them the
+  // limit is forgotten.
+  TrainDispersion kept_up;
+  for (uint64_t frame = 0; frame < 10; ++frame) {
+    for (int i = 0; i < 20; ++i)
+      kept_up.on_fragment(frame, t + i * 1'000'000, t + 20'000'000 + i * 1'000'000, 1200);
+    t += 33'000'000;
+  }
+  EXPECT_EQ(kept_up.capacity_bps(), 0u);
+  // Trains of three fragments measure the receiver's timer, not the link.
+  TrainDispersion short_trains;
+  for (uint64_t frame = 0; frame < 10; ++frame)
+    for (int i = 0; i < 3; ++i) short_trains.on_fragment(frame, t, t + i * 5'000'000, 1200);
+  EXPECT_EQ(short_trains.capacity_bps(), 0u);
+}
+
+TEST(LinkCapacity, pacing_probes_up_while_the_link_keeps_up_and_settles_under_a_limit) {
+  PacingRate pacing;
+  const double target = 8e6;
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 2.5 * target);  // libwebrtc's factor before any report
+  for (int report = 0; report < 40; ++report) pacing.on_report(0, target);
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), PacingRate::kMaxMultiplier * target);  // a fast link
+  pacing.on_report(20'000'000, target);  // a 20 Mbit/s bottleneck shows
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 18e6);
+  pacing.on_report(5'000'000, target);  // below the target: never slower than the video itself
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 1.1 * target);
 }
 
 }  // namespace

@@ -1,0 +1,100 @@
+#pragma once
+// How fast a frame may leave: at the rate the link has shown it carries, not spread over the frame interval.
+// The client watches each frame's fragments as a packet train (sent back to back by the pacer, or nearly):
+// when they arrive more spread out than they were sent, the link's bottleneck spaced them, and the train's
+// bytes over its arrival span measure that bottleneck (packet-train dispersion, as in Pathrate or the "max
+// bandwidth" of BBR's delivery rate). When they arrive as they were sent, the link carries at least the
+// sending rate and reports nothing. The server paces a frame at 0.9 x the reported capacity; while none is
+// reported it raises its pacing rate step by step from 2.5 x the video target (libwebrtc's pacing factor)
+// until the link shows a limit, so that on a fast link a frame leaves in about a millisecond.
+// Hand-written: no library in Debian estimates capacity from packet trains. Pure logic, no clock.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace kairo {
+
+class TrainDispersion {
+ public:
+  // Every first transmission of a video fragment (retransmissions are not part of the train): its frame, when
+  // the server sent it (server clock) and when it arrived (client clock), and its size on the wire.
+  void on_fragment(uint64_t frame_id, int64_t send_ns, int64_t arrival_ns, size_t bytes) {
+    if (count_ > 0 && frame_id != frame_id_) close_train();
+    if (count_ == 0 || frame_id != frame_id_) {
+      frame_id_ = frame_id;
+      count_ = 0;
+      bytes_ = 0;
+      first_send_ = last_send_ = send_ns;
+      first_arrival_ = last_arrival_ = arrival_ns;
+    }
+    ++count_;
+    bytes_ += bytes;
+    first_send_ = std::min(first_send_, send_ns);
+    last_send_ = std::max(last_send_, send_ns);
+    first_arrival_ = std::min(first_arrival_, arrival_ns);
+    last_arrival_ = std::max(last_arrival_, arrival_ns);
+  }
+  // The bottleneck the recent trains showed (bit/s): the median of the dispersed ones among the last
+  // kWindow; 0 when none of them was dispersed (the link kept up with the sender).
+  uint64_t capacity_bps() const {
+    std::array<uint64_t, kWindow> dispersed{};
+    size_t n = 0;
+    for (size_t i = 0; i < std::min(trains_, kWindow); ++i)
+      if (samples_[i] > 0) dispersed[n++] = samples_[i];
+    if (n == 0) return 0;
+    std::nth_element(dispersed.begin(), dispersed.begin() + ptrdiff_t(n / 2),
+                     dispersed.begin() + ptrdiff_t(n));
+    return dispersed[n / 2];
+  }
+  static constexpr size_t kWindow = 8;
+  static constexpr int kMinFragments = 4;  // shorter trains measure the receiver's timer, not the link
+
+ private:
+  void close_train() {
+    if (count_ < kMinFragments) return;
+    const int64_t send_span = last_send_ - first_send_, arrival_span = last_arrival_ - first_arrival_;
+    // Spread by the link: more than a quarter beyond the sending span, and by more than scheduling noise.
+    const bool dispersed = arrival_span > send_span + send_span / 4 + kNoiseNs;
+    // The first fragment's bytes arrived at the start of the span: n - 1 fragments fill it.
+    const double bits = 8.0 * double(bytes_) * double(count_ - 1) / double(count_);
+    samples_[trains_ % kWindow] = dispersed ? uint64_t(bits / (double(arrival_span) * 1e-9)) : 0;
+    ++trains_;
+  }
+  static constexpr int64_t kNoiseNs = 300'000;
+  uint64_t frame_id_ = 0;
+  int count_ = 0;
+  size_t bytes_ = 0;
+  int64_t first_send_ = 0, last_send_ = 0, first_arrival_ = 0, last_arrival_ = 0;
+  std::array<uint64_t, kWindow> samples_{};
+  size_t trains_ = 0;
+};
+
+class PacingRate {
+ public:
+  // The rate a frame's fragments leave at, for the current video target.
+  double rate_bps(double target_bps) const {
+    target_bps = std::max(target_bps, 100'000.0);
+    if (capacity_bps_ > 0) return std::max(0.9 * double(capacity_bps_), 1.1 * target_bps);
+    return std::min(multiplier_ * target_bps, kMaxRateBps);
+  }
+  // A receiver report's capacity (0: the link kept up with every recent train).
+  void on_report(uint64_t capacity_bps, double target_bps) {
+    capacity_bps_ = capacity_bps;
+    if (capacity_bps > 0) {
+      // Probing resumes from here when the limit goes away.
+      multiplier_ = std::clamp(0.9 * double(capacity_bps) / std::max(target_bps, 100'000.0), kStartMultiplier,
+                               kMaxMultiplier);
+    } else {
+      multiplier_ = std::min(multiplier_ * kProbeStep, kMaxMultiplier);
+    }
+  }
+  static constexpr double kStartMultiplier = 2.5, kProbeStep = 1.25, kMaxMultiplier = 100.0;
+  static constexpr double kMaxRateBps = 2e9;
+
+ private:
+  uint64_t capacity_bps_ = 0;
+  double multiplier_ = kStartMultiplier;
+};
+
+}  // namespace kairo
