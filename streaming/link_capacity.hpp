@@ -75,8 +75,9 @@ class PacingRate {
   // The rate a frame's fragments leave at, for the current video target.
   double rate_bps(double target_bps) const {
     target_bps = std::max(target_bps, 100'000.0);
-    if (capacity_bps_ > 0) return std::max(0.9 * double(capacity_bps_), 1.1 * target_bps);
-    return std::min(multiplier_ * target_bps, kMaxRateBps);
+    const double probed = std::min(multiplier_ * target_bps, kMaxRateBps);
+    if (capacity_bps_ > 0) return std::max(std::min(0.9 * double(capacity_bps_), probed), 1.1 * target_bps);
+    return probed;
   }
   // A receiver report's capacity (0: the link kept up with every recent train).
   void on_report(uint64_t capacity_bps, double target_bps) {
@@ -89,7 +90,7 @@ class PacingRate {
       multiplier_ = std::min(multiplier_ * kProbeStep, kMaxMultiplier);
     }
   }
-  static constexpr double kStartMultiplier = 2.5, kProbeStep = 1.25, kMaxMultiplier = 100.0;
+  static constexpr double kStartMultiplier = 2.5, kProbeStep = 1.25, kMaxMultiplier = 10.0;
   static constexpr double kMaxRateBps = 2e9;
 
  private:
