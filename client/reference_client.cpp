@@ -310,6 +310,17 @@ class FrameDecoder {
   bool presentable(const FrameMetadata& m, bool decoded, int64_t decoded_ns) {
     const bool was_broken = chain_.broken();
     const bool show = chain_.on_frame(m.frame_id, m.keyframe, decoded) == ReferenceChain::Verdict::kShow;
+    if (!show) {
+      // Ask for the keyframe that repairs the chain, again each round trip while it stays broken: the
+      // transport asks once per frame it gives up, but that request can be lost too, and a gap can come from
+      // elsewhere (a frame dropped before decoding). The node merges repeated requests (KeyframeRequests).
+      const int64_t retry_ns =
+          std::max<int64_t>(client_.stats().rtt_ns + 1'000'000'000LL / std::max(1, o_.fps), 20'000'000);
+      if (decoded_ns - last_keyframe_request_ns_ >= retry_ns) {
+        last_keyframe_request_ns_ = decoded_ns;
+        client_.request_keyframe(m.frame_id);
+      }
+    }
     std::lock_guard lock(mutex_);
     if (show) {
       if (was_broken && held_since_ns_ != 0)
@@ -390,7 +401,7 @@ class FrameDecoder {
   ClientReport counts_;  // the decoder's fields of the report
   ReferenceChain chain_;
   DisplayClock display_{1'000'000'000LL / std::max(1, o_.fps), 500'000'000LL / std::max(1, o_.fps)};
-  int64_t held_since_ns_ = 0;
+  int64_t held_since_ns_ = 0, last_keyframe_request_ns_ = 0;
   int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
   std::atomic<int64_t> latency_estimate_ns_{50'000'000};
   std::atomic<uint64_t> highest_frame_id_{0};
