@@ -55,6 +55,7 @@ struct StreamServer::Impl {
   FecPolicy fec;
   LossBasedController rate;
   uint64_t last_delivered_pose_id = 0;  // network thread only
+  uint64_t sending_frame_id = 0;
   PacingRate pacing;  // from the link capacity the client's packet trains show (streaming/link_capacity.hpp)
   std::array<uint8_t, wire::kMaxDatagram> receive_buffer{}, plain{}, out{};
   // Hand-off from send_frame(): the newest frame waits here (older unsent ones are replaced: drop policy).
@@ -315,6 +316,7 @@ struct StreamServer::Impl {
                                                      kMaxRetransmissions, &duplicate);
       suppressed += duplicate;
       if (payload.empty()) continue;  // no longer kept (the frame is past saving), or a duplicate
+      if (config.withhold_frame == nack.frame_id) continue;
       send_datagram(wire::PacketType::kVideo, payload);
       retransmit_tokens -= double(payload.size());
       ++sent;
@@ -378,6 +380,7 @@ struct StreamServer::Impl {
       info = pending_info;
     }
     fragments = packetizer.packetize_with(info, working, [this](int k) { return fec.parity_for(k); });
+    sending_frame_id = info.frame_id;
     video_payload += working.size();
     data_fragments = 0;
     next_fragment = 0;
@@ -415,7 +418,7 @@ struct StreamServer::Impl {
 
   void send_fragment(int index) {
     const auto payload = packetizer.fragment(index, steady_now_ns());
-    send_datagram(wire::PacketType::kVideo, payload);
+    if (config.withhold_frame != sending_frame_id) send_datagram(wire::PacketType::kVideo, payload);
     const bool parity =
         packetizer.is_parity(index);  // known from the layout: no need to parse our own header
     std::lock_guard lock(state_mutex);

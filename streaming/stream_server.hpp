@@ -43,6 +43,9 @@ struct StreamServerConfig {
   // The session's mailbox (streaming/uplink.hpp): every authenticated application message (pose, hand,
   // input), on the session's network thread, in arrival order. None: they are counted and dropped.
   UplinkMailbox* mailbox = nullptr;
+  // Fault injection for tests: every datagram of this frame (data, parity, retransmissions) is withheld, as
+  // if the network had lost them all.
+  std::optional<uint64_t> withhold_frame{};
 };
 
 struct StreamServerStats {
