@@ -44,6 +44,15 @@ void DisplayClock::on_frame_ready(int64_t ready_ns) {
   }
   advance(ready_ns);
   ++ready_since_slot_;
+  margins_[margin_count_++ % margins_.size()] = *next_slot_ns_ - ready_ns;
+}
+
+int64_t DisplayClock::phase_error_ns() const {
+  const size_t n = std::min(margin_count_, margins_.size());
+  if (n < 8) return 0;
+  std::array<int64_t, 16> sorted = margins_;
+  std::nth_element(sorted.begin(), sorted.begin() + ptrdiff_t(n / 2), sorted.begin() + ptrdiff_t(n));
+  return sorted[n / 2] - period_ns_ / 2;
 }
 
 void DisplayClock::advance(int64_t now_ns) {

@@ -8,6 +8,7 @@
 // The display is a clock of slots at the session's frame rate: a slot shows a new correct frame when one
 // was decoded since the previous slot, otherwise it holds (repeats) the last one, and consecutive held slots
 // are a freeze. Pure logic: the caller passes the clock.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,6 +50,11 @@ class DisplayClock {
   // Accounts every slot that has begun by `now_ns`.
   void advance(int64_t now_ns);
   DisplayTotals totals() const { return totals_; }
+  // How far from the middle of their slots frames become ready (median of the last 16 new frames): positive
+  // when they are early (waiting more than half a slot to be shown), negative when they arrive close to the
+  // slot's end and a little jitter makes them miss it. The node moves its render clock by it (render on
+  // the client's clock); 0 until 8 frames were seen.
+  int64_t phase_error_ns() const;
 
  private:
   void close_slot(bool new_frame);
@@ -57,6 +63,8 @@ class DisplayClock {
   uint64_t ready_since_slot_ = 0;
   uint64_t held_run_ = 0;
   DisplayTotals totals_;
+  std::array<int64_t, 16> margins_{};  // slot boundary - ready time of the newest frames
+  size_t margin_count_ = 0;
 };
 
 }  // namespace kairo

@@ -328,6 +328,7 @@ class FrameDecoder {
                      m.frame_id, double(decoded_ns - held_since_ns_) * 1e-6);
       held_since_ns_ = 0;
       display_.on_frame_ready(decoded_ns);
+      client_.set_display_phase_error_ns(display_.phase_error_ns());
     } else if (!was_broken) {
       held_since_ns_ = decoded_ns;
       spdlog::info("holding the last good frame: {} (frames decoded from it are not shown until a keyframe)",

@@ -175,6 +175,7 @@ struct SessionPipeline::Impl {
     std::optional<QualityController> quality;
     std::array<Fov, 2> fovs{symmetric_fov(kDefaultFovDegrees), symmetric_fov(kDefaultFovDegrees)};
     int64_t started_ns = 0, next_tick_ns = 0, last_quality_ns = 0;
+    int64_t phase_step_ns = 0;  // the render clock's move at the next tick (follow_client_clock)
     uint64_t last_pose_id = 0, frame_id = 0;
     bool have_pose = false;
     double render_ms = 0, encode_ms_seen = 0;
@@ -201,6 +202,7 @@ struct SessionPipeline::Impl {
       release_returned_frames();
       const TransportFeedback link = transport->feedback();
       const int64_t t = steady_now_ns();
+      follow_client_clock(r, link);
       if (!client_alive(r, link, t)) return;
       if (link.last_client_ns == 0) continue;  // not connected yet
       if (room) publish_room_state(t);
@@ -220,10 +222,20 @@ struct SessionPipeline::Impl {
   // Sleeps until the next frame at the current frame rate; after a stall it does not try to catch up.
   void wait_for_tick(RenderState& r) {
     const int64_t interval = 1'000'000'000LL / std::max(1, r.quality->settings().fps);
-    r.next_tick_ns += interval;
+    r.next_tick_ns += interval + r.phase_step_ns;
     const int64_t now = steady_now_ns();
     if (r.next_tick_ns < now - interval) r.next_tick_ns = now;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, r.next_tick_ns - now)));
+  }
+
+  // Render on the client's clock: the client reports how far before the middle of its display slots frames
+  // become ready; the render clock moves by an eighth of that per frame, at most a millisecond, so that
+  // frames land mid-slot and jitter either way still makes the slot (WiVRn and ALVR pace rendering from the
+  // client's timing alike). Small errors are left alone: the report lags by its interval and the frames in
+  // flight.
+  void follow_client_clock(RenderState& r, const TransportFeedback& link) {
+    const int64_t error = link.display_phase_error_ns;
+    r.phase_step_ns = std::abs(error) < 2'000'000 ? 0 : std::clamp<int64_t>(error / 8, -1'000'000, 1'000'000);
   }
 
   // Renders on the client's clock: its next pose is due within one pose interval, so the frame starts as it

@@ -164,7 +164,8 @@ class GstWebRtcTransport final : public WebRtcTransport {
             .loss = loss_.load(),
             .rtt_ms = rtt_ms_.load(),
             .client_decode_ms = decode_ms_.load(),
-            .last_client_ns = last_client_ns_.load()};
+            .last_client_ns = last_client_ns_.load(),
+            .display_phase_error_ns = 0};  // the browser presents on its own compositor's clock
   }
 
   TransportCounters counters() const override {

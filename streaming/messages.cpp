@@ -116,6 +116,7 @@ size_t write(const ReportMessage& m, std::span<uint8_t> out) {
   put_u32(p + 76, m.loss_burst_mean_x100);
   put_u32(p + 80, m.rtt_us);
   put_u64(p + 84, m.link_capacity_bps);
+  put_u32(p + 92, uint32_t(m.display_phase_error_us));
   return ReportMessage::kSize;
 }
 
@@ -135,7 +136,8 @@ std::optional<ReportMessage> read_report(std::span<const uint8_t> in) {
                   .received_bitrate_bps = get_u64(p + 68),
                   .loss_burst_mean_x100 = get_u32(p + 76),
                   .rtt_us = get_u32(p + 80),
-                  .link_capacity_bps = get_u64(p + 84)};
+                  .link_capacity_bps = get_u64(p + 84),
+                  .display_phase_error_us = int32_t(get_u32(p + 92))};
   if (!std::isfinite(m.delay_trend) || !std::isfinite(m.decode_ms) ||
       m.fragments_received > m.fragments_expected)
     return std::nullopt;

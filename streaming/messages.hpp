@@ -54,7 +54,8 @@ struct ReportMessage {
   uint32_t loss_burst_mean_x100 = 100;  // mean loss run length x100 (1.00 = isolated losses)
   uint32_t rtt_us = 0;                  // the client's clock-sync round trip (0: not measured yet)
   uint64_t link_capacity_bps = 0;  // what recent frames' packet trains showed (streaming/link_capacity.hpp)
-  static constexpr size_t kSize = 92;
+  int32_t display_phase_error_us = 0;  // frames ready this far before the middle of their display slot
+  static constexpr size_t kSize = 96;
 };
 
 struct PingMessage {

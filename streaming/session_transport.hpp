@@ -22,6 +22,9 @@ struct TransportFeedback {
   double rtt_ms = 0;
   double client_decode_ms = 0;  // the client's decode time, as it reports
   int64_t last_client_ns = 0;   // steady clock: the client's last authenticated message; 0: none yet
+  // How far before the middle of its display slots the client's frames become ready (0: not reported): the
+  // render clock moves by it.
+  int64_t display_phase_error_ns = 0;
 };
 
 // Counters since the transport started (the pipeline exports their increments as node metrics). A transport

@@ -40,6 +40,7 @@ struct StreamClient::Impl {
   std::array<uint8_t, wire::kMaxDatagram> receive_buffer{}, plain{}, out{};
   int64_t last_report_ns = 0, last_ping_ns = 0;
   std::atomic<float> decode_ms{0};
+  std::atomic<int64_t> display_phase_error_ns{0};
   // Datagram sequence accounting for loss and burst length.
   uint64_t first_sequence = 0, highest_sequence = 0, received_datagrams = 0, loss_runs = 0, lost_in_runs = 0;
   // Interarrival jitter (RFC 3550 style) over video fragments.
@@ -203,7 +204,9 @@ struct StreamClient::Impl {
         .loss_burst_mean_x100 =
             loss_runs == 0 ? 100u : uint32_t(100.0 * double(lost_in_runs) / double(loss_runs)),
         .rtt_us = clock.ready() ? uint32_t(std::clamp<int64_t>(clock.rtt_ns() / 1000, 0, 10'000'000)) : 0u,
-        .link_capacity_bps = trains.capacity_bps()};
+        .link_capacity_bps = trains.capacity_bps(),
+        .display_phase_error_us =
+            int32_t(std::clamp<int64_t>(display_phase_error_ns.load() / 1000, -1'000'000, 1'000'000))};
     std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
     wire::write(report, buffer);
     send(wire::PacketType::kReport, buffer);
@@ -279,6 +282,10 @@ void StreamClient::request_keyframe(uint64_t frame_id) {
     std::lock_guard lock(impl_->mutex);
     ++impl_->stats.keyframe_requests;
   });
+}
+
+void StreamClient::set_display_phase_error_ns(int64_t ns) {
+  impl_->display_phase_error_ns = ns;
 }
 
 void StreamClient::set_decode_ms(float ms) {

@@ -52,6 +52,9 @@ class StreamClient {
   void send_input(const wire::InputMessage& input);  // thread-safe
   void send_hand(const wire::HandMessage& hand);     // thread-safe
   void set_decode_ms(float ms);                      // reported to the server
+  // How far from the middle of their display slots frames become ready (DisplayClock): reported, so that
+  // the node renders on the client's clock. Thread-safe.
+  void set_display_phase_error_ns(int64_t ns);
   // Thread-safe: the decoder could not decode `frame_id` (its reference chain is broken, e.g. the stream's
   // first keyframe never arrived): ask for a keyframe. The server ignores it when a keyframe sent after that
   // frame already repairs it, so asking once per undecodable frame costs no extra keyframes.

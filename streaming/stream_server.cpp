@@ -359,6 +359,7 @@ struct StreamServer::Impl {
     stats.wire_per_video = wire_per_video;
     stats.client_decode_ms = r.decode_ms;
     stats.link_capacity_bps = int64_t(r.link_capacity_bps);
+    stats.display_phase_error_ns = int64_t(r.display_phase_error_us) * 1000;
     stats.rtt_ms = double(r.rtt_us) / 1000.0;
     stats.client_frames_lost = r.frames_lost;
     stats.client_frames_recovered = r.frames_recovered;

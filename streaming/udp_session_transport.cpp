@@ -36,7 +36,8 @@ class UdpSessionTransport final : public SessionTransport {
             .loss = s.loss,
             .rtt_ms = s.rtt_ms,
             .client_decode_ms = s.client_decode_ms,
-            .last_client_ns = s.last_client_datagram_ns};
+            .last_client_ns = s.last_client_datagram_ns,
+            .display_phase_error_ns = s.display_phase_error_ns};
   }
   TransportCounters counters() const override {
     const StreamServerStats s = server_.stats();
