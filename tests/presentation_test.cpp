@@ -9,6 +9,7 @@
 #include "client/presentation.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
+#include "streaming/messages.hpp"
 
 namespace kairo {
 namespace {
@@ -111,6 +112,50 @@ TEST(DisplayClock, counts_new_and_held_slots_and_the_freezes) {
   jittery.advance(2 * kPeriod + kPeriod / 2);
   EXPECT_EQ(jittery.totals().slots_new_frame, 2u);
   EXPECT_EQ(jittery.totals().slots_held, 1u);
+}
+
+// Render on the client's clock: the display tells how far from the middle of their slots frames become
+// ready, the signal the node's render clock follows.
+TEST(DisplayClock, reports_how_far_from_the_middle_of_their_slots_frames_become_ready) {
+  constexpr int64_t kPeriod = 30'000'000;
+  DisplayClock early(kPeriod, kPeriod / 2);
+  EXPECT_EQ(early.phase_error_ns(), 0);  // not enough frames yet
+  early.on_frame_ready(0);               // slot boundaries at 15, 45, 75 ... ms
+  for (int i = 1; i < 20; ++i) early.on_frame_ready(int64_t(i) * kPeriod - 10'000'000);
+  // Frame i ready at 30i - 10 ms, boundary 30i + 15 ms: margin 25 ms, 10 ms more than the middle (15 ms).
+  EXPECT_EQ(early.phase_error_ns(), 10'000'000);
+  DisplayClock late(kPeriod, kPeriod / 2);
+  late.on_frame_ready(0);
+  for (int i = 1; i < 20; ++i) late.on_frame_ready(int64_t(i) * kPeriod + 12'000'000);
+  // Ready 3 ms before the boundary: 12 ms later than the middle.
+  EXPECT_EQ(late.phase_error_ns(), -12'000'000);
+}
+
+// The receiver report carries the link capacity and the display's phase error both ways, bit for bit.
+TEST(ReceiverReport, round_trips_the_capacity_and_the_display_phase_error) {
+  const wire::ReportMessage report{.frames_delivered = 10,
+                                   .frames_lost = 1,
+                                   .frames_recovered = 2,
+                                   .late_fragments = 3,
+                                   .fragments_received = 90,
+                                   .fragments_expected = 100,
+                                   .jitter_us = 500,
+                                   .delay_trend = 0.5f,
+                                   .decode_ms = 2.5f,
+                                   .estimated_bitrate_bps = 8'000'000,
+                                   .received_bitrate_bps = 7'000'000,
+                                   .loss_burst_mean_x100 = 400,
+                                   .rtt_us = 40'000,
+                                   .link_capacity_bps = 123'456'789,
+                                   .display_phase_error_us = -4'321};
+  std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
+  ASSERT_EQ(wire::write(report, buffer), wire::ReportMessage::kSize);
+  const auto read = wire::read_report(buffer);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->link_capacity_bps, 123'456'789u);
+  EXPECT_EQ(read->display_phase_error_us, -4'321);
+  EXPECT_EQ(read->rtt_us, 40'000u);
+  EXPECT_FALSE(wire::read_report(std::span<const uint8_t>(buffer.data(), buffer.size() - 4)));  // old size
 }
 
 }  // namespace
