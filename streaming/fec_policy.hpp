@@ -11,15 +11,23 @@ namespace kairo {
 struct FecPolicy {
   double loss = 0.02;       // measured fraction of fragments lost (EWMA of receiver reports)
   double burst_mean = 1.0;  // measured mean loss-run length
+  double burst_p90 = 1.0;   // 90 % of loss runs are this long or shorter (the client's histogram)
   double target = 0.002;    // acceptable probability that FEC alone cannot recover a block
-  double max_ratio = 0.5;   // never more than 50 % parity
+  double max_ratio = 0.5;   // no more than 50 % parity, but for the burst tail below
 
   int parity_for(int k) const {
     if (loss <= 0.0) return 0;
     const double burst = std::max(1.0, burst_mean);
     const double p = std::min(0.5, loss / burst);  // probability a fragment starts a loss burst
-    const int limit = std::min(255 - k, int(std::ceil(max_ratio * k)));
-    for (int m = 0; m <= limit; ++m) {
+    // The tail of the burst lengths, not only their mean: bursts of mean 4 (geometric) leave about 10 % of
+    // them 9 or longer, and a block sized by the mean loses every one of those to the round trip of a NACK.
+    // Where a block is likely to see a burst at all, it gets parity for one burst of the 90th-percentile
+    // length, past max_ratio if the block is small.
+    const int long_burst = int(std::ceil(std::max(burst, burst_p90)));
+    const double burst_in_block = 1.0 - std::pow(1.0 - p, k + long_burst);
+    const int floor_m = burst_p90 > burst && burst_in_block >= 0.01 ? std::min(255 - k, long_burst) : 0;
+    const int limit = std::max(floor_m, std::min(255 - k, int(std::ceil(max_ratio * k))));
+    for (int m = floor_m; m <= limit; ++m) {
       const int n = k + m;
       const int bursts_tolerated = int(std::floor(double(m) / burst));
       // P(more than bursts_tolerated burst starts among n fragments), binomial tail in log space.

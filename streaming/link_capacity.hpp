@@ -76,8 +76,13 @@ class PacingRate {
   double rate_bps(double target_bps) const {
     target_bps = std::max(target_bps, 100'000.0);
     const double probed = std::min(multiplier_ * target_bps, kMaxRateBps);
-    if (capacity_bps_ > 0) return std::max(std::min(0.9 * double(capacity_bps_), probed), 1.1 * target_bps);
-    return probed;
+    if (capacity_bps_ <= 0) return probed;
+    // A link with little headroom over the video (a shared or capped bottleneck) keeps libwebrtc's 2.5x:
+    // bursts at the whole link's rate from several sessions overran its queue (the shared-link tests lost
+    // twice the frames). Only with ample headroom does a frame leave at the link's rate.
+    const double capacity = 0.9 * double(capacity_bps_);
+    const double ceiling = capacity >= kAmpleHeadroom * target_bps ? probed : kStartMultiplier * target_bps;
+    return std::max(std::min(capacity, ceiling), 1.1 * target_bps);
   }
   // A receiver report's capacity (0: the link kept up with every recent train).
   void on_report(uint64_t capacity_bps, double target_bps) {
@@ -91,6 +96,7 @@ class PacingRate {
     }
   }
   static constexpr double kStartMultiplier = 2.5, kProbeStep = 1.25, kMaxMultiplier = 10.0;
+  static constexpr double kAmpleHeadroom = 8.0;  // link capacity over the video target
   static constexpr double kMaxRateBps = 2e9;
 
  private:

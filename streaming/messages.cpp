@@ -117,6 +117,7 @@ size_t write(const ReportMessage& m, std::span<uint8_t> out) {
   put_u32(p + 80, m.rtt_us);
   put_u64(p + 84, m.link_capacity_bps);
   put_u32(p + 92, uint32_t(m.display_phase_error_us));
+  put_u32(p + 96, m.loss_burst_p90);
   return ReportMessage::kSize;
 }
 
@@ -137,7 +138,8 @@ std::optional<ReportMessage> read_report(std::span<const uint8_t> in) {
                   .loss_burst_mean_x100 = get_u32(p + 76),
                   .rtt_us = get_u32(p + 80),
                   .link_capacity_bps = get_u64(p + 84),
-                  .display_phase_error_us = int32_t(get_u32(p + 92))};
+                  .display_phase_error_us = int32_t(get_u32(p + 92)),
+                  .loss_burst_p90 = get_u32(p + 96)};
   if (!std::isfinite(m.delay_trend) || !std::isfinite(m.decode_ms) ||
       m.fragments_received > m.fragments_expected)
     return std::nullopt;

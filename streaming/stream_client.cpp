@@ -43,6 +43,16 @@ struct StreamClient::Impl {
   std::atomic<int64_t> display_phase_error_ns{0};
   // Datagram sequence accounting for loss and burst length.
   uint64_t first_sequence = 0, highest_sequence = 0, received_datagrams = 0, loss_runs = 0, lost_in_runs = 0;
+  std::array<uint64_t, 33> loss_run_lengths{};  // loss runs by length in datagrams (the last: 32 or more)
+
+  uint32_t loss_burst_p90() const {
+    uint64_t seen = 0;
+    for (size_t length = 1; length < loss_run_lengths.size(); ++length) {
+      seen += loss_run_lengths[length];
+      if (loss_runs > 0 && double(seen) >= 0.9 * double(loss_runs)) return uint32_t(length);
+    }
+    return loss_runs > 0 ? uint32_t(loss_run_lengths.size() - 1) : 1u;
+  }
   // Interarrival jitter (RFC 3550 style) over video fragments.
   double jitter_ns = 0;
   uint64_t wire_bytes_since_group =
@@ -128,6 +138,7 @@ struct StreamClient::Impl {
     if (s > highest_sequence + 1) {
       ++loss_runs;
       lost_in_runs += s - highest_sequence - 1;
+      ++loss_run_lengths[std::min<uint64_t>(s - highest_sequence - 1, loss_run_lengths.size() - 1)];
     }
     highest_sequence = std::max(highest_sequence, s);
   }
@@ -206,7 +217,8 @@ struct StreamClient::Impl {
         .rtt_us = clock.ready() ? uint32_t(std::clamp<int64_t>(clock.rtt_ns() / 1000, 0, 10'000'000)) : 0u,
         .link_capacity_bps = trains.capacity_bps(),
         .display_phase_error_us =
-            int32_t(std::clamp<int64_t>(display_phase_error_ns.load() / 1000, -1'000'000, 1'000'000))};
+            int32_t(std::clamp<int64_t>(display_phase_error_ns.load() / 1000, -1'000'000, 1'000'000)),
+        .loss_burst_p90 = loss_burst_p90()};
     std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
     wire::write(report, buffer);
     send(wire::PacketType::kReport, buffer);

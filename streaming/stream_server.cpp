@@ -340,6 +340,7 @@ struct StreamServer::Impl {
       const double loss = 1.0 - double(received) / double(expected);
       fec.loss = std::max(0.9 * fec.loss + 0.1 * loss, config.assumed_loss * 0.25);
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
+      fec.burst_p90 = std::clamp(double(r.loss_burst_p90), 1.0, 32.0);  // the client's whole-stream histogram
     }
     rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns());
     pacing.on_report(r.link_capacity_bps, double(rate.target_bps()));

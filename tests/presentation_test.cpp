@@ -147,13 +147,15 @@ TEST(ReceiverReport, round_trips_the_capacity_and_the_display_phase_error) {
                                    .loss_burst_mean_x100 = 400,
                                    .rtt_us = 40'000,
                                    .link_capacity_bps = 123'456'789,
-                                   .display_phase_error_us = -4'321};
+                                   .display_phase_error_us = -4'321,
+                                   .loss_burst_p90 = 9};
   std::array<uint8_t, wire::ReportMessage::kSize> buffer{};
   ASSERT_EQ(wire::write(report, buffer), wire::ReportMessage::kSize);
   const auto read = wire::read_report(buffer);
   ASSERT_TRUE(read);
   EXPECT_EQ(read->link_capacity_bps, 123'456'789u);
   EXPECT_EQ(read->display_phase_error_us, -4'321);
+  EXPECT_EQ(read->loss_burst_p90, 9u);
   EXPECT_EQ(read->rtt_us, 40'000u);
   EXPECT_FALSE(wire::read_report(std::span<const uint8_t>(buffer.data(), buffer.size() - 4)));  // old size
 }

@@ -288,8 +288,12 @@ TEST(LinkCapacity, pacing_probes_up_while_the_link_keeps_up_and_settles_under_a_
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 2.5 * target);  // libwebrtc's factor before any report
   for (int report = 0; report < 40; ++report) pacing.on_report(0, target);
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), PacingRate::kMaxMultiplier * target);  // a fast link
-  pacing.on_report(20'000'000, target);  // a 20 Mbit/s bottleneck shows
+  pacing.on_report(20'000'000, target);  // a 20 Mbit/s bottleneck: 0.9x of it (under 2.5x the target)
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 18e6);
+  pacing.on_report(200'000'000, target);  // ample headroom: as fast as the probe has reached
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), PacingRate::kMaxMultiplier * target);
+  pacing.on_report(30'000'000, target);  // 3.4x the target: 2.5x
+  EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 2.5 * target);
   pacing.on_report(5'000'000, target);  // below the target: never slower than the video itself
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 1.1 * target);
 }
