@@ -48,8 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   datagram[n / 2] ^= 0x20;
   if (opener.open(sealed, header, plain, plain_size) == OpenResult::kOk) __builtin_trap();
 
-  // Dispatched as the receiving side does.
-  if (const auto message = read_uplink(type, payload)) {
+  // Dispatched as the receiving side does: a pose datagram as a batch (wire::PoseBatch), written back whole.
+  if (type == wire::PacketType::kPose) {
+    if (const auto batch = wire::read_pose_batch(payload)) {
+      std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> again{};
+      trap_unless_written_back(wire::write(*batch, again), again, payload);
+    }
+  } else if (const auto message = read_uplink(type, payload)) {
     std::array<uint8_t, kMaxUplinkBytes> again{};
     trap_unless_written_back(write_uplink(*message, again), again, payload);
   }

@@ -41,13 +41,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)wire::read_keyframe_request(input);
   (void)read_frame_metadata(input);
   (void)wire::read_hand(input);
-  // The transport seam: an uplink message that parses writes back to the same bytes.
-  for (const auto type : {wire::PacketType::kPose, wire::PacketType::kHand, wire::PacketType::kInput}) {
+  // The transport seam: an uplink message that parses writes back to the same bytes. A pose datagram is a
+  // batch (wire::PoseBatch): the batch writes back whole, and the generic reader gives its newest pose.
+  for (const auto type : {wire::PacketType::kHand, wire::PacketType::kInput}) {
     if (const auto message = read_uplink(type, input)) {
       std::array<uint8_t, kMaxUplinkBytes> again{};
       const size_t n = write_uplink(*message, again);
       if (packet_type_of(*message) != type || n != size) __builtin_trap();
     }
+  }
+  if (const auto batch = wire::read_pose_batch(input)) {
+    std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> again{};
+    if (wire::write(*batch, again) != size) __builtin_trap();
+    const auto newest = read_uplink(wire::PacketType::kPose, input);
+    if (!newest || std::get<wire::PoseMessage>(*newest).pose_id != batch->poses[batch->count - 1].pose_id)
+      __builtin_trap();
+  } else if (read_uplink(wire::PacketType::kPose, input)) {
+    __builtin_trap();  // the generic reader accepts no more than the batch reader
   }
   if (const auto path = wire::read_path(input)) {
     std::array<uint8_t, wire::PathMessage::kSize> again{};
