@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <limits>
@@ -234,6 +235,12 @@ class FrameDecoder {
   void stop() {
     queue_.close();
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard lock(save_mutex_);
+      saver_stopping_ = true;
+    }
+    save_wake_.notify_all();
+    if (saver_.joinable()) saver_.join();
   }
   void rethrow() const {
     if (error_) std::rethrow_exception(error_);
@@ -385,14 +392,41 @@ class FrameDecoder {
     client_.set_decode_ms(float(stages[8].second * 1e-6));
   }
 
+  // Saving a PNG takes tens of milliseconds (un-warping, compressing): on the decode thread it made the
+  // frames behind it late. The saver thread takes copies from a queue of four; a frame that finds it full
+  // is not saved (counted in the log), the stream never waits.
   void save(const FrameMetadata& m, const DecodedPicture& picture) {
-    const ImageRgba8 image = reconstruct_stereo(picture, m);
-    char name[64];
-    std::snprintf(name, sizeof(name), "frame-%06llu.png", static_cast<unsigned long long>(m.frame_id));
-    const auto path = std::filesystem::path(o_.save_dir) / name;
-    write_png(path, image.width, image.height, image.pixels);
-    std::lock_guard lock(mutex_);
-    counts_.saved_frames.push_back(path.string());
+    std::lock_guard lock(save_mutex_);
+    if (to_save_.size() >= 4) {
+      ++saves_skipped_;
+      return;
+    }
+    to_save_.emplace_back(m, picture);
+    save_wake_.notify_one();
+  }
+
+  void save_frames() {
+    std::unique_lock lock(save_mutex_);
+    while (true) {
+      save_wake_.wait(lock, [&] { return saver_stopping_ || !to_save_.empty(); });
+      if (to_save_.empty()) break;  // stopping, and everything queued is written
+      const auto [m, picture] = std::move(to_save_.front());
+      to_save_.pop_front();
+      lock.unlock();
+      const ImageRgba8 image = reconstruct_stereo(picture, m);
+      char name[64];
+      std::snprintf(name, sizeof(name), "frame-%06llu.png", static_cast<unsigned long long>(m.frame_id));
+      const auto path = std::filesystem::path(o_.save_dir) / name;
+      try {
+        write_png(path, image.width, image.height, image.pixels);
+        std::lock_guard counts_lock(mutex_);
+        counts_.saved_frames.push_back(path.string());
+      } catch (const std::exception& e) {
+        spdlog::warn("could not save frame {}: {}", m.frame_id, e.what());
+      }
+      lock.lock();
+    }
+    if (saves_skipped_ > 0) spdlog::info("{} frames not saved: the saver was behind", saves_skipped_);
   }
 
   const ClientOptions& o_;
@@ -403,11 +437,17 @@ class FrameDecoder {
   ReferenceChain chain_;
   DisplayClock display_{1'000'000'000LL / std::max(1, o_.fps), 500'000'000LL / std::max(1, o_.fps)};
   int64_t held_since_ns_ = 0, last_keyframe_request_ns_ = 0;
+  std::mutex save_mutex_;
+  std::condition_variable save_wake_;
+  std::deque<std::pair<FrameMetadata, DecodedPicture>> to_save_;
+  bool saver_stopping_ = false;
+  uint64_t saves_skipped_ = 0;
   int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
   std::atomic<int64_t> latency_estimate_ns_{50'000'000};
   std::atomic<uint64_t> highest_frame_id_{0};
   std::atomic<int64_t> poses_stopped_ns_{std::numeric_limits<int64_t>::max()};
   std::exception_ptr error_;
+  std::thread saver_{o_.save_dir.empty() ? std::thread() : std::thread([this] { save_frames(); })};
   std::thread thread_;  // last: starts once everything above exists
 };
 
