@@ -10,21 +10,10 @@
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
 #include "streaming/messages.hpp"
+#include "tests/panning_picture.hpp"
 
 namespace kairo {
 namespace {
-
-// A textured picture panning right 3 pixels a frame: every P-frame is predicted from its predecessor.
-std::vector<uint8_t> panning_luma(int width, int height, int frame) {
-  std::vector<uint8_t> y(size_t(width) * size_t(height));
-  for (int row = 0; row < height; ++row)
-    for (int x = 0; x < width; ++x) {
-      const int u = x + 3 * frame;
-      y[size_t(row) * size_t(width) + size_t(x)] = uint8_t(
-          128 + 60 * std::sin(u * 0.11) * std::cos(row * 0.07) + 40 * std::sin((u + 2 * row) * 0.031));
-    }
-  return y;
-}
 
 TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_those_are_not_shown) {
   constexpr int kWidth = 256, kHeight = 128, kLost = 10, kKeyframe = 20, kFrames = 30;
@@ -41,7 +30,7 @@ TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_t
   DecodedPicture picture;
   std::vector<double> shown_psnr, refused_psnr;
   for (int f = 0; f < kFrames; ++f) {
-    const std::vector<uint8_t> y = panning_luma(kWidth, kHeight, f);
+    const std::vector<uint8_t> y = test::panning_luma(kWidth, kHeight, f);
     const AccessUnit& unit = encoder->encode(EncodeRequest{.frame_id = uint64_t(f),
                                                            .pose_id = 0,
                                                            .eye = -1,

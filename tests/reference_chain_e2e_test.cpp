@@ -18,20 +18,10 @@
 #include "streaming/netsim.hpp"
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
+#include "tests/panning_picture.hpp"
 
 namespace kairo {
 namespace {
-
-std::vector<uint8_t> panning_luma(int width, int height, int frame) {
-  std::vector<uint8_t> y(size_t(width) * size_t(height));
-  for (int row = 0; row < height; ++row)
-    for (int x = 0; x < width; ++x) {
-      const int u = x + 3 * frame;
-      y[size_t(row) * size_t(width) + size_t(x)] = uint8_t(
-          128 + 60 * std::sin(u * 0.11) * std::cos(row * 0.07) + 40 * std::sin((u + 2 * row) * 0.031));
-    }
-  return y;
-}
 
 TEST(ReferenceChainEndToEnd,
      a_withheld_frame_is_never_shown_broken_and_a_keyframe_repairs_it_within_an_rtt_and_a_frame) {
@@ -96,7 +86,7 @@ TEST(ReferenceChainEndToEnd,
   ASSERT_TRUE(server.connected());
   int keyframes_after_loss = 0;
   for (int f = 0; f < kFrames; ++f) {
-    const std::vector<uint8_t> y = panning_luma(kWidth, kHeight, f);
+    const std::vector<uint8_t> y = test::panning_luma(kWidth, kHeight, f);
     {
       std::lock_guard lock(mutex);
       sources[uint64_t(f)] = y;
