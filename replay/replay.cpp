@@ -144,7 +144,7 @@ void write_summary(const ReplayOptions& o, const ReplayTransport* transport, con
                {"encoder", result.encoder_backend},
                {"bitrate_bps", o.bitrate_bps},
                {"frame_count", result.frames.size()},
-               {"frames_per_second", result.frames_per_second},
+               {"frames_per_second", std::round(result.frames_per_second * 10) / 10},
                {"baseline", o.baseline.string()},
                {"regressions", regressions},
                {"regression_ranges", ranges},

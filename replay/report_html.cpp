@@ -169,7 +169,7 @@ std::string ranges_table(const nlohmann::json& summary) {
             (run ? std::string("whole run")
                  : std::to_string(first) + (last > first ? "&ndash;" + std::to_string(last) : "") + " (" +
                        std::to_string(r.value("frames", 0)) + ")") +
-            "</td><td>" + markup_escaped(r.value("kind", "")) + "</td><td>" +
+            "</td><td>" + markup_escaped(r.value("kind", "")) + "</td><td class=\"why\">" +
             (run ? "" : std::to_string(r.value("worst_frame", 0)) + ": ") +
             markup_escaped(r.value("worst", "")) + "</td><td>";
     if (r.contains("pictures")) {
@@ -208,7 +208,7 @@ void write_report_html(const std::filesystem::path& path, const nlohmann::json& 
       ".banner{padding:10px 14px;font-weight:bold;border-radius:4px;margin-bottom:1em}"
       ".pass{background:#c6f6d5;color:#22543d}.fail{background:#fed7d7;color:#822727}"
       ".none{background:#edf2f7}.legend span{margin-right:1.5em;font-size:12px}"
-      "img{width:300px;margin:4px}img.change{width:720px}</style></head><body>";
+      "td.why{min-width:12em}img{width:300px;margin:4px}img.change{width:560px}</style></head><body>";
   html += banner(summary);
   html += "<h1>Replay of " + markup_escaped(summary.value("scene", "")) + " along " +
           markup_escaped(summary.value("trace", "")) + "</h1><table>";
