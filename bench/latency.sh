@@ -84,10 +84,15 @@ if "display_slots" in r:
           f"{r['frozen_ms']['longest']:.0f} ms total {r['frozen_ms']['total']:.0f} ms, "
           f"{r['frames_broken_chain']} decoded from a broken chain (not shown)")
 if "pose_interval_ms" in r:
-    print(f"  pose interval {r['pose_interval_ms']:.1f} ms")
+    line = f"  pose interval {r['pose_interval_ms']:.1f} ms"
+    if "pose_datagrams_per_interval" in r:
+        d = r["pose_datagrams_per_interval"]
+        line += (f", {d['mean']:.2f} pose datagrams an interval (at most {d['max']}), "
+                 f"uplink loss {100 * r['uplink_loss']:.1f} % as the node counts it")
+    print(line)
 print(f"  {'stage':<14}{'p50':>8}{'p99':>8}")
 for stage in ["uplink", "pose_wait", "render", "encode_queue", "encode", "pacing", "send", "network", "decode",
-              "total", "overhead"]:
+              "total", "overhead", "pose_age"]:
     v = r["latency_ms"].get(stage)
     if v: print(f"  {stage:<14}{v['p50']:>8.1f}{v['p99']:>8.1f}")
 PY

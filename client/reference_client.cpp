@@ -28,6 +28,7 @@
 #include "core/synthetic_trace.hpp"
 #include "core/trace.hpp"
 #include "streaming/stream_client.hpp"
+#include "streaming/uplink_loss.hpp"
 
 namespace kairo {
 
@@ -264,6 +265,15 @@ class FrameDecoder {
     report.fec_recovered_fragments = counts_.fec_recovered_fragments;
     report.retransmitted_fragments = counts_.retransmitted_fragments;
     report.latency_ms = counts_.latency_ms;
+    // Pose age at render start: how much older than the newest pose could be the pose a frame was rendered
+    // with, i.e. the time from its sample to the render start less the fastest uplink trip seen (the trip
+    // itself is the network's, not staleness).
+    const auto uplink = counts_.latency_ms.find("uplink");
+    if (uplink != counts_.latency_ms.end() && !uplink->second.empty()) {
+      const double fastest = *std::min_element(uplink->second.begin(), uplink->second.end());
+      auto& age = report.latency_ms["pose_age"];
+      for (double ms : pose_age_from_sample_ms_) age.push_back(ms - fastest);
+    }
     report.saved_frames = counts_.saved_frames;
     report.frames_broken_chain = counts_.frames_broken_chain;
     report.display = display_.totals();
@@ -379,6 +389,7 @@ class FrameDecoder {
       if (!after_poses) {
         for (const auto& [name, ns] : stages) counts_.latency_ms[name].push_back(ns * 1e-6);
         counts_.latency_ms["overhead"].push_back(overhead_ns * 1e-6);
+        pose_age_from_sample_ms_.push_back(double(to_client(m.render_start_ns) - m.pose_sample_ns) * 1e-6);
       }
       ++counts_.frames_decoded;
       counts_.frames_late += late && !after_poses ? 1 : 0;
@@ -433,7 +444,8 @@ class FrameDecoder {
   FrameQueue& queue_;
   StreamClient& client_;
   mutable std::mutex mutex_;
-  ClientReport counts_;  // the decoder's fields of the report
+  ClientReport counts_;                          // the decoder's fields of the report
+  std::vector<double> pose_age_from_sample_ms_;  // render start - pose sample, per measured frame
   ReferenceChain chain_;
   DisplayClock display_{1'000'000'000LL / std::max(1, o_.fps), 500'000'000LL / std::max(1, o_.fps)};
   int64_t held_since_ns_ = 0, last_keyframe_request_ns_ = 0;
@@ -458,10 +470,9 @@ int64_t pose_interval_ns(int fps) {
   return 1'000'000'000LL / std::clamp(2 * fps, kPoseRateHz, 480);
 }
 
-// What goes up each pose tick: the head pose (sampled now, predicted to be displayed after the measured
-// latency), the hands, the eye gaze.
-void send_pose_tick(const ClientOptions& o, StreamClient& client, TracePlayer& trace, uint64_t pose_id,
-                    int64_t now, int64_t start, int64_t latency_ns) {
+// The head pose, sampled now and predicted to be displayed after the measured latency.
+void send_head_pose(StreamClient& client, TracePlayer& trace, uint64_t pose_id, int64_t now, int64_t start,
+                    int64_t latency_ns) {
   const Pose head_pose = trace.at(now - start);
   client.send_pose(
       wire::PoseMessage{.pose_id = pose_id,
@@ -470,6 +481,12 @@ void send_pose_tick(const ClientOptions& o, StreamClient& client, TracePlayer& t
                         .position = {head_pose.position.x, head_pose.position.y, head_pose.position.z},
                         .orientation = {head_pose.orientation.x, head_pose.orientation.y,
                                         head_pose.orientation.z, head_pose.orientation.w}});
+}
+
+// What else goes up once a pose interval: the hands, the eye gaze.
+void send_hands_and_gaze(const ClientOptions& o, StreamClient& client, TracePlayer& trace, int64_t now,
+                         int64_t start) {
+  const Pose head_pose = trace.at(now - start);
   if (o.hands) {
     const HandPair hands = o.hands(double(now - start) * 1e-9, head_pose);
     for (size_t side = 0; side < hands.size(); ++side) {
@@ -568,6 +585,9 @@ json ClientReport::to_json() const {
               {"duration_s", duration_s},
               {"fps", fps},
               {"pose_interval_ms", pose_interval_ms},
+              {"pose_datagrams_per_interval",
+               {{"mean", pose_datagrams_per_interval_mean}, {"max", pose_datagrams_per_interval_max}}},
+              {"uplink_loss", uplink_loss},
               {"frames_displayed_correct", display.slots_new_frame},
               {"frames_held", display.slots_held},
               {"display_slots", display.slots},
@@ -700,19 +720,33 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
 
   // 3. Poses up at a headset's display rate or twice the frame rate, whichever is higher (at least 90 Hz):
   // the node renders on its own clock, and a fresh pose is waiting for it when it starts a frame. Each
-  // datagram carries the three newest samples, so a lost one costs no sample. The session's state is checked
-  // once a second.
+  // datagram carries the three newest samples, so a lost one costs no sample. When the server reports the
+  // uplink losing datagrams in bursts, the head pose goes up in up to four datagrams an interval (each a
+  // fresh sample; streaming/uplink_loss.hpp): a burst of lost datagrams then lasts less time. Hands and gaze
+  // stay at one an interval. The session's state is checked once a second.
   std::string failure;
   SessionWatcher watcher(session);
   const int64_t start = steady_now_ns();
   const int64_t interval = pose_interval_ns(o.fps);
   int64_t next = start, last_check = start, last_progress = start, last_window = start;
-  uint64_t pose_id = 0, last_decoded = 0;
+  uint64_t pose_id = 0, last_decoded = 0, intervals = 0, pose_datagrams = 0;
+  int per_interval = 1, sub_tick = 0, most_per_interval = 1;
   WindowCounter windows;
   while (!stop && failure.empty()) {
     const int64_t now = steady_now_ns();
     if (double(now - start) * 1e-9 >= o.duration_s) break;
-    send_pose_tick(o, client, trace, ++pose_id, now, start, decoder.latency_estimate_ns());
+    send_head_pose(client, trace, ++pose_id, now, start, decoder.latency_estimate_ns());
+    ++pose_datagrams;
+    if (sub_tick == 0) {
+      ++intervals;
+      send_hands_and_gaze(o, client, trace, now, start);
+      const StreamClientStats link = client.stats();
+      per_interval = link.uplink_measured
+                         ? pose_datagrams_per_interval(link.uplink_loss, link.uplink_burst_mean)
+                         : kMaxPoseDatagrams;  // until the server has counted a window, assume the worst
+      most_per_interval = std::max(most_per_interval, per_interval);
+    }
+    sub_tick = (sub_tick + 1) % per_interval;
     if (now - last_check >= 1'000'000'000LL) {
       last_check = now;
       const uint64_t decoded = decoder.frames_decoded();
@@ -726,7 +760,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
       last_window = now;
       windows.close(double(now - start) * 1e-9, decoder, client.stats());
     }
-    next += interval;
+    next += interval / per_interval;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
   const double elapsed = double(steady_now_ns() - start) * 1e-9;
@@ -741,6 +775,9 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   ClientReport report = make_report(session, decoder, room, queue, transport, elapsed);
   report.windows = windows.windows();
   report.pose_interval_ms = double(interval) * 1e-6;
+  report.pose_datagrams_per_interval_mean = intervals == 0 ? 0.0 : double(pose_datagrams) / double(intervals);
+  report.pose_datagrams_per_interval_max = most_per_interval;
+  report.uplink_loss = transport.uplink_loss;
   return report;
 }
 

@@ -81,10 +81,15 @@ struct ClientReport {
   uint64_t frames_broken_chain = 0;
   uint64_t video_bytes = 0;  // decoded access units (the average bitrate is this over the duration)
   double duration_s = 0, fps = 0, rtt_ms = 0;
-  double pose_interval_ms = 0;  // between pose samples sent
-  double bitrate_bps = 0;       // received at the end (the transport's estimate window)
+  double pose_interval_ms = 0;  // the display interval poses are sampled at (at least 90 Hz)
+  // Pose datagrams sent per interval (more when the uplink loses them in bursts: streaming/uplink_loss.hpp)
+  // and the uplink's loss the server last reported.
+  double pose_datagrams_per_interval_mean = 0, uplink_loss = 0;
+  int pose_datagrams_per_interval_max = 1;
+  double bitrate_bps = 0;  // received at the end (the transport's estimate window)
   // Per stage, one sample per decoded frame; also "overhead": pose_wait + encode_queue + pacing + send, the
-  // time that is neither work nor the network.
+  // time that is neither work nor the network; and "pose_age": render start less the pose's sample time and
+  // the fastest uplink trip (how stale the pose was beyond the network's one-way time).
   std::map<std::string, std::vector<double>> latency_ms;
   std::vector<ReportWindow> windows;  // one per 10 s
   std::vector<std::string> saved_frames;

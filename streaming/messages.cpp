@@ -161,13 +161,17 @@ size_t write(const PongMessage& m, std::span<uint8_t> out) {
   put_u64(out.data(), uint64_t(m.client_send_ns));
   put_u64(out.data() + 8, uint64_t(m.server_receive_ns));
   put_u64(out.data() + 16, uint64_t(m.server_send_ns));
+  put_u32(out.data() + 24, m.uplink_loss_ppm);
+  put_u32(out.data() + 28, m.uplink_burst_mean_x100);
   return PongMessage::kSize;
 }
 std::optional<PongMessage> read_pong(std::span<const uint8_t> in) {
   if (in.size() != PongMessage::kSize) return std::nullopt;
   return PongMessage{.client_send_ns = int64_t(get_u64(in.data())),
                      .server_receive_ns = int64_t(get_u64(in.data() + 8)),
-                     .server_send_ns = int64_t(get_u64(in.data() + 16))};
+                     .server_send_ns = int64_t(get_u64(in.data() + 16)),
+                     .uplink_loss_ppm = get_u32(in.data() + 24),
+                     .uplink_burst_mean_x100 = get_u32(in.data() + 28)};
 }
 
 size_t write(const KeyframeRequestMessage& m, std::span<uint8_t> out) {

@@ -67,7 +67,12 @@ struct PongMessage {
   int64_t client_send_ns = 0;
   int64_t server_receive_ns = 0;
   int64_t server_send_ns = 0;
-  static constexpr size_t kSize = 24;
+  // How the client -> server direction loses datagrams, as the server counts them
+  // (streaming/uplink_loss.hpp): the client sends its poses in more datagrams when they need it. A burst mean
+  // of 0: not measured yet.
+  uint32_t uplink_loss_ppm = 0;
+  uint32_t uplink_burst_mean_x100 = 0;
+  static constexpr size_t kSize = 32;
 };
 
 // Client -> server: a button, trigger, thumbstick axis or hand-tracking event, with the client's time.

@@ -117,7 +117,13 @@ struct StreamClient::Impl {
         ++stats.path_challenges_answered;
       }
     } else if (header.type == wire::PacketType::kPong) {
-      if (const auto pong = wire::read_pong(payload)) clock.add(*pong, now);
+      if (const auto pong = wire::read_pong(payload)) {
+        clock.add(*pong, now);
+        std::lock_guard lock(mutex);
+        stats.uplink_measured = pong->uplink_burst_mean_x100 > 0;
+        stats.uplink_loss = std::min(1.0, double(pong->uplink_loss_ppm) * 1e-6);
+        stats.uplink_burst_mean = std::max(1.0, double(pong->uplink_burst_mean_x100) * 0.01);
+      }
     } else if (header.type == wire::PacketType::kRoomState) {
       if (const auto room = wire::read_room_state(payload)) {
         {

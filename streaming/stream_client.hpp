@@ -41,6 +41,10 @@ struct StreamClientStats {
   bool clock_ready = false;
   int64_t estimate_bps = 0, received_bps = 0;
   double loss = 0;
+  // The client -> server direction as the server counts it (its last clock-sync reply): what poses need.
+  // Until the server has measured it (uplink_measured), the client assumes the worst.
+  double uplink_loss = 0, uplink_burst_mean = 1;
+  bool uplink_measured = false;
 };
 
 class StreamClient {

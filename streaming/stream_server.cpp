@@ -2,6 +2,7 @@
 
 #include "streaming/keyframe_requests.hpp"
 #include "streaming/link_capacity.hpp"
+#include "streaming/uplink_loss.hpp"
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
@@ -48,6 +49,7 @@ struct StreamServer::Impl {
   double retransmit_tokens = 0;
   int64_t retransmit_refilled_ns = 0;
   std::atomic<int64_t> last_client_datagram_ns{0};  // written per datagram: an atomic, not the stats lock
+  UplinkLossMeter uplink_loss;                      // the receiving thread's alone
   boost::asio::steady_timer pace_timer{io};
   DatagramSealer sealer;
   DatagramOpener opener;
@@ -206,6 +208,7 @@ struct StreamServer::Impl {
       return;
     }
     last_client_datagram_ns = received_ns;
+    uplink_loss.on_sequence(header.sequence);
     const std::span<const uint8_t> payload(plain.data(), size);
     // The stream follows the client to a new address (NAT rebinding) only once that address has echoed a
     // challenge: an authenticated datagram proves the sender knew the key once, not where the client is now.
@@ -216,10 +219,14 @@ struct StreamServer::Impl {
       case wire::PacketType::kPing:
         if (const auto ping = wire::read_ping(payload)) {
           std::array<uint8_t, wire::PongMessage::kSize> reply{};
-          wire::write(wire::PongMessage{.client_send_ns = ping->client_send_ns,
-                                        .server_receive_ns = received_ns,
-                                        .server_send_ns = steady_now_ns()},
-                      reply);
+          wire::write(
+              wire::PongMessage{.client_send_ns = ping->client_send_ns,
+                                .server_receive_ns = received_ns,
+                                .server_send_ns = steady_now_ns(),
+                                .uplink_loss_ppm = uint32_t(uplink_loss.loss() * 1e6),
+                                .uplink_burst_mean_x100 =
+                                    uplink_loss.measured() ? uint32_t(uplink_loss.burst_mean() * 100) : 0u},
+              reply);
           send_datagram(wire::PacketType::kPong, reply);
           std::lock_guard lock(state_mutex);
           ++stats.pings;

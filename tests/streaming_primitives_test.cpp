@@ -212,6 +212,22 @@ wire::PoseMessage pose_with_id(uint64_t id) {
 
 // A pose datagram carries the newest samples oldest first: each survives until all datagrams carrying it
 // are lost. One pose alone is a batch of one (what older clients and the browser send).
+TEST(Wire, clock_sync_replies_carry_the_uplink_loss_the_server_counts) {
+  const wire::PongMessage pong{.client_send_ns = 1,
+                               .server_receive_ns = 2,
+                               .server_send_ns = 3,
+                               .uplink_loss_ppm = 50'000,
+                               .uplink_burst_mean_x100 = 400};
+  std::array<uint8_t, wire::PongMessage::kSize> buffer{};
+  ASSERT_EQ(wire::write(pong, buffer), wire::PongMessage::kSize);
+  const auto back = wire::read_pong(buffer);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->server_send_ns, 3);
+  EXPECT_EQ(back->uplink_loss_ppm, 50'000u);
+  EXPECT_EQ(back->uplink_burst_mean_x100, 400u);
+  EXPECT_FALSE(wire::read_pong(std::span(buffer).first(24)));  // the old, shorter reply
+}
+
 TEST(Wire, pose_batches_round_trip_and_malformed_ones_are_refused) {
   wire::PoseBatch batch;
   for (uint64_t id = 7; id < 10; ++id) batch.poses[batch.count++] = pose_with_id(id);
