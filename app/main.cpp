@@ -7,6 +7,7 @@
 
 #include "app/commands.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 
 int main(int argc, char** argv) {
   // Logs go to stderr so that stdout carries only results (JSON summaries) for scripts.
@@ -19,6 +20,10 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options (--log-level) may follow the subcommand
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per line (docs/operations.md)")
+      ->envname("KAIRO_LOG_FORMAT")
+      ->capture_default_str();
 
   std::vector<std::pair<CLI::App*, kairo::app::Runner>> commands;
   auto add = [&](const char* name, const char* description, kairo::app::Runner (*add_command)(CLI::App&)) {
@@ -61,8 +66,11 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   try {
-    for (auto& [sub, run] : commands)
-      if (sub->parsed()) return run();
+    for (auto& [sub, run] : commands) {
+      if (!sub->parsed()) continue;
+      kairo::set_log_format(log_format, sub->get_name());  // the component: control, node, client, ...
+      return run();
+    }
   } catch (const kairo::Error& e) {
     std::fprintf(stderr, "kairo: %s\n", e.what());
     return e.exit_code();

@@ -1,7 +1,9 @@
 #include "control-plane/control_api.hpp"
 
 #include <sodium.h>
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -16,9 +18,11 @@
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/api_json.hpp"
+#include "control-plane/node_feed_hub.hpp"
 #include "control-plane/web_assets.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 #include "core/names.hpp"
 
 namespace kairo::control {
@@ -40,6 +44,65 @@ HttpResponse respond_array(int status, const std::vector<Message>& messages) {
     body += to_json(m);
   }
   return {status, body + "]", "application/json"};
+}
+
+// One page of a list: the array, and where the next page starts (X-Next-Cursor, and a Link header as in
+// RFC 8288) unless this is the last.
+template <typename Message>
+HttpResponse respond_page(const std::vector<Message>& messages, const std::string& path,
+                          const std::string& next_cursor, int limit) {
+  HttpResponse r = respond_array(200, messages);
+  if (!next_cursor.empty()) {
+    r.headers.emplace_back("X-Next-Cursor", next_cursor);
+    r.headers.emplace_back("Link", "<" + path + "?limit=" + std::to_string(limit) + "&cursor=" + next_cursor +
+                                       ">; rel=\"next\"");
+  }
+  return r;
+}
+
+// A query parameter's value as sent (the values Kairo reads are digits, base64url or a decimal number:
+// nothing to percent-decode); nullopt when absent.
+std::optional<std::string> query_parameter(const std::string& query, std::string_view name) {
+  size_t at = 0;
+  while (at <= query.size()) {
+    const size_t end = std::min(query.find('&', at), query.size());
+    const std::string_view pair(query.data() + at, end - at);
+    const size_t equals = pair.find('=');
+    if (pair.substr(0, equals) == name)
+      return std::string(equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1));
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+PageRequest page_request(const HttpRequest& r) {
+  PageRequest page;
+  if (const auto limit = query_parameter(r.query, "limit")) {
+    if (limit->empty() || limit->size() > 4 || limit->find_first_not_of("0123456789") != std::string::npos)
+      throw ApiError(400, "invalid_limit", "limit must be 1 to 1000");
+    page.limit = std::stoi(*limit);
+  }
+  if (const auto cursor = query_parameter(r.query, "cursor")) page.cursor = *cursor;
+  return page;
+}
+
+// A request id as Kairo makes or accepts them: 1 to 64 of [A-Za-z0-9._-].
+bool valid_request_id(const std::string& id) {
+  return !id.empty() && id.size() <= 64 &&
+         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+             std::string::npos;
+}
+
+std::string new_request_id() {
+  unsigned char bytes[8];
+  randombytes_buf(bytes, sizeof(bytes));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
 }
 
 HttpResponse error_response(const ApiError& e) {
@@ -163,8 +226,10 @@ class Metrics {
 
 struct ControlApi::Impl {
   Impl(Database& d, AuthService& a, const AccessTokens& t, FleetService& f, std::string node_token,
-       const RateLimits& l)
-      : db(d),
+       const RateLimits& l, const ApiOptions& o)
+      : options(o),
+        hub(d.url(), o.feed_workers),
+        db(d),
         auth(a),
         tokens(t),
         fleet(f),
@@ -173,6 +238,8 @@ struct ControlApi::Impl {
         login_by_address(l.login_per_address_burst, l.login_per_address_per_minute),
         login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
         sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute) {}
+  ApiOptions options;
+  NodeFeedHub hub;  // held node-feed requests
   Database& db;
   AuthService& auth;
   const AccessTokens& tokens;
@@ -281,6 +348,9 @@ struct ControlApi::Impl {
     std::vector<std::string> params;  // the pattern's {...} segments, in order
     std::optional<AccessClaims> user;
     std::optional<NodeCredential> node;
+    std::string route;       // "GET /v1/..." as in the table
+    std::string request_id;  // this request's (X-Request-Id)
+    int64_t start_ns = 0;    // when it arrived (steady clock)
     const AccessClaims& who() const { return *user; }
   };
 
@@ -439,7 +509,83 @@ struct ControlApi::Impl {
 
   HttpResponse node_sessions(const Call& c) {
     const int64_t node = authorised_node(*c.node, c.params[0], c.request);
-    return respond_array(200, fleet.node_sessions(node));
+    const PageRequest page = page_request(c.request);
+    std::string next;
+    const auto sessions = fleet.node_sessions(node, page, next);
+    return respond_page(sessions, c.request.path, next, page.limit);
+  }
+
+  // The node's feed (docs/control-api.md "Node feed"): a long poll with a version cursor, which is also the
+  // node's heartbeat. Answered at once when the node's state moved past the cursor; else held until a
+  // change to the node is announced (from any replica: LISTEN/NOTIFY) or the wait ends (then answered with
+  // changed = false). The wait is at most the heartbeat interval, so a node asks again at least that often.
+  HttpResponse node_feed(const Call& c) {
+    const int64_t node = authorised_node(*c.node, c.params[0], c.request);
+    int64_t cursor = 0;
+    if (const auto text = query_parameter(c.request.query, "cursor")) {
+      if (text->empty() || text->size() > 18 || text->find_first_not_of("0123456789") != std::string::npos)
+        throw ApiError(400, "invalid_cursor", "cursor: pass back the cursor of the last answer");
+      cursor = std::stoll(*text);
+    }
+    double wait_s = fleet.heartbeat_interval_s();
+    if (const auto text = query_parameter(c.request.query, "wait_ms")) {
+      if (text->empty() || text->size() > 6 || text->find_first_not_of("0123456789") != std::string::npos)
+        throw ApiError(400, "invalid_field", "wait_ms must be 0 to the heartbeat interval");
+      wait_s = std::min(wait_s, double(std::stoi(*text)) * 1e-3);
+    }
+    double load = 0;
+    if (const auto text = query_parameter(c.request.query, "load")) {
+      char* end = nullptr;
+      load = std::strtod(text->c_str(), &end);
+      if (text->empty() || end != text->c_str() + text->size() || !std::isfinite(load))
+        throw ApiError(400, "invalid_field", "load must be a number");
+      load = std::clamp(load, 0.0, 1e6);
+    }
+    if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
+    const auto answer_now = [this, node, cursor]() -> HttpResponse {
+      if (fleet.feed_version(node) > cursor) return respond(200, fleet.node_feed(node));
+      v1::NodeFeed unchanged;
+      unchanged.set_cursor(std::to_string(cursor));
+      unchanged.set_changed(false);
+      unchanged.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
+      return respond(200, unchanged);
+    };
+    if (wait_s <= 0 || fleet.feed_version(node) > cursor) return answer_now();
+    // Held: the waiter is registered before the version is read again, so a change committed in between is
+    // either seen by that read or announced to the waiter. Whichever answers first answers; the other does
+    // nothing.
+    auto deferred = std::make_shared<DeferredResponse>();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    const auto answer = [this, deferred, answered, answer_now, route = c.route, id = c.request_id,
+                         method = c.request.method, start = c.start_ns](bool) {
+      if (answered->exchange(true)) return;
+      ScopedLogContext scope({.request_id = id});
+      HttpResponse r;
+      try {
+        r = answer_now();
+      } catch (const ApiError& e) {
+        r = error_response(e);
+      } catch (const std::exception&) {
+        r = error_response(ApiError(503, "unavailable", "service temporarily unavailable"));
+      }
+      finish(method, route, id, start, r);
+      deferred->complete(std::move(r));
+    };
+    hub.wait(node, wait_s, answer);
+    if (fleet.feed_version(node) > cursor) hub.post([answer] { answer(false); });
+    HttpResponse held;
+    held.deferred = deferred;
+    return held;
+  }
+
+  // Every answer: its request id in X-Request-Id, its route's metrics, and one log line.
+  void finish(const std::string& method, const std::string& route, const std::string& request_id,
+              int64_t start_ns, HttpResponse& r) {
+    r.headers.emplace_back("X-Request-Id", request_id);
+    const double seconds = double(steady_now_ns() - start_ns) * 1e-9;
+    metrics.observe(route, r.status, seconds);
+    spdlog::info("http {} {} {:.1f} ms", route == "unknown" ? escape_for_log(method) + " (no route)" : route,
+                 r.status, seconds * 1e3);
   }
 
   HttpResponse report_session_state(const Call& c) {
@@ -453,7 +599,12 @@ struct ControlApi::Impl {
     return {204, "", "application/json"};
   }
 
-  HttpResponse list_nodes(const Call&) { return respond_array(200, fleet.list_nodes()); }
+  HttpResponse list_nodes(const Call& c) {
+    const PageRequest page = page_request(c.request);
+    std::string next;
+    const auto nodes = fleet.list_nodes(page, next);
+    return respond_page(nodes, c.request.path, next, page.limit);
+  }
 
   // Operators drain and undrain; a node may drain itself (its preStop hook on shutdown) with its token.
   HttpResponse set_drained(const Call& c, bool drained) {
@@ -506,11 +657,16 @@ struct ControlApi::Impl {
     required_string(body.has_scene(), body.scene(), "scene", 256);
     if (body.has_codec()) required_string(true, body.codec(), "codec", 16);
     if (body.has_room()) required_string(true, body.room(), "room", 128);
-    return respond(201, fleet.create_session(caller_of(who), body));
+    SessionCaller caller = caller_of(who);
+    caller.request_id = c.request_id;  // stored with the session: its node logs the same id
+    return respond(201, fleet.create_session(caller, body));
   }
 
   HttpResponse list_sessions(const Call& c) {
-    return respond_array(200, fleet.list_sessions(own_scope(c.who())));
+    const PageRequest page = page_request(c.request);
+    std::string next;
+    const auto sessions = fleet.list_sessions(own_scope(c.who()), page, next);
+    return respond_page(sessions, c.request.path, next, page.limit);
   }
 
   HttpResponse get_session(const Call& c) {
@@ -568,6 +724,7 @@ struct ControlApi::Impl {
       {"POST", "/v1/nodes/register", Access::kNode, &Impl::register_node},
       {"POST", "/v1/nodes/{id}/heartbeat", Access::kNode, &Impl::heartbeat},
       {"GET", "/v1/nodes/{id}/sessions", Access::kNode, &Impl::node_sessions},
+      {"GET", "/v1/nodes/{id}/feed", Access::kNode, &Impl::node_feed},
       {"POST", "/v1/nodes/{id}/sessions/{session_id}", Access::kNode, &Impl::report_session_state},
       {"GET", "/v1/nodes", Access::kOperator, &Impl::list_nodes},
       {"POST", "/v1/nodes/{id}/drain", Access::kNodeOrOperator, &Impl::drain},
@@ -637,12 +794,19 @@ struct ControlApi::Impl {
     }
   }
 
-  HttpResponse route(const HttpRequest& r, std::string& route_name) {
+  HttpResponse route(const HttpRequest& r, std::string& route_name, const std::string& request_id,
+                     int64_t start_ns) {
     std::vector<std::string> params;
     for (const Route& route : kRoutes) {
       if (r.method != route.method || !matches(route.pattern, r.path, params)) continue;
       route_name = std::string(route.method) + " " + route.pattern;
-      Call call{.request = r, .params = std::move(params), .user = std::nullopt, .node = std::nullopt};
+      Call call{.request = r,
+                .params = std::move(params),
+                .user = std::nullopt,
+                .node = std::nullopt,
+                .route = route_name,
+                .request_id = request_id,
+                .start_ns = start_ns};
       switch (route.access) {
         case Access::kAnyone:
           break;
@@ -676,16 +840,24 @@ struct ControlApi::Impl {
 };
 
 ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
-                       std::string static_node_token, const RateLimits& limits)
-    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits)) {}
+                       std::string static_node_token, const RateLimits& limits, const ApiOptions& options)
+    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits, options)) {}
 ControlApi::~ControlApi() = default;
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {
   const int64_t start = steady_now_ns();
+  // The caller's id only from a trusted proxy or a node (docs/operations.md "Request ids"), else a new one.
+  const bool trusted =
+      std::find(impl_->options.trusted_proxies.begin(), impl_->options.trusted_proxies.end(),
+                request.remote_address) != impl_->options.trusted_proxies.end() ||
+      (valid_request_id(request.request_id) && impl_->node_credential_of(request).has_value());
+  const std::string request_id =
+      trusted && valid_request_id(request.request_id) ? request.request_id : new_request_id();
+  ScopedLogContext scope({.request_id = request_id});
   std::string route_name = "unknown";
   HttpResponse response;
   try {
-    response = impl_->route(request, route_name);
+    response = impl_->route(request, route_name, request_id, start);
   } catch (const ApiError& e) {
     response = error_response(e);
   } catch (const kairo::Error&) {
@@ -698,7 +870,8 @@ HttpResponse ControlApi::handle(const HttpRequest& request) {
                   escape_for_log(e.what()));
     response = error_response(ApiError(500, "internal", "internal error"));
   }
-  impl_->metrics.observe(route_name, response.status, double(steady_now_ns() - start) * 1e-9);
+  if (response.deferred) return response;  // finished when it is answered
+  impl_->finish(request.method, route_name, request_id, start, response);
   return response;
 }
 

@@ -4,6 +4,7 @@
 // Routes: docs/control-api.md.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "control-plane/auth_service.hpp"
 #include "control-plane/fleet_service.hpp"
@@ -21,10 +22,20 @@ struct RateLimits {
   int max_live_sessions_client = 4, max_live_sessions_operator = 64;
 };
 
+// Request ids (X-Request-Id): each request gets one, returned in the answer and carried in its log lines;
+// one a caller sends is taken only from these addresses (the ingress or proxy in front, which sets it), or
+// from a node (it relays the id of the session it acts for). Anyone else's is replaced: a client must not
+// be able to forge the ids an operator follows.
+struct ApiOptions {
+  std::vector<std::string> trusted_proxies{};  // remote addresses, as the server sees them
+  int feed_workers = 4;                        // threads that answer held node-feed requests
+};
+
 class ControlApi {
  public:
   ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
-             std::string static_node_token = "", const RateLimits& limits = {});
+             std::string static_node_token = "", const RateLimits& limits = {},
+             const ApiOptions& options = {});
   ~ControlApi();
   HttpResponse handle(const HttpRequest& request);
 

@@ -28,6 +28,7 @@ class Database {
   // Runs `work` in a transaction on a pooled connection and commits. A connection failure (before the commit
   // was acknowledged) reopens the connection and runs `work` once more; other errors propagate.
   void transact(const std::function<void(pqxx::work&)>& work);
+  const std::string& url() const { return url_; }
   // Readiness: the database answers and the schema is current.
   bool ready();
   // A shared secret setting: the stored value, or `candidate` stored first if none (replicas agree).

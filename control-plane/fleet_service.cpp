@@ -1,8 +1,12 @@
 #include "control-plane/fleet_service.hpp"
 
 #include <sodium.h>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <map>
 #include <pqxx/pqxx>
+#include <random>
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/proto/control.pb.h"
@@ -40,6 +44,39 @@ std::string hex(const std::string& raw) {
   sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   out.pop_back();
   return out;
+}
+
+// Opaque cursors: base64url of the last item's sort key ("created_at|id" or "id"), so clients cannot lean
+// on their form.
+std::string encode_cursor(const std::string& key) {
+  std::string out(sodium_base64_ENCODED_LEN(key.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+std::string decode_cursor(const std::string& cursor) {
+  std::string key(cursor.size(), '\0');
+  size_t length = 0;
+  if (cursor.size() > 256 || sodium_base642bin(reinterpret_cast<unsigned char*>(key.data()), key.size(),
+                                               cursor.data(), cursor.size(), nullptr, &length, nullptr,
+                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    throw ApiError(400, "invalid_cursor", "malformed cursor: pass back a next_cursor as it was given");
+  key.resize(length);
+  return key;
+}
+// A (created_at, id) cursor's two halves; both empty for the first page.
+std::pair<std::optional<std::string>, std::optional<std::string>> time_id_cursor(const std::string& cursor) {
+  if (cursor.empty()) return {};
+  const std::string key = decode_cursor(cursor);
+  const size_t bar = key.find('|');
+  if (bar == std::string::npos || bar == 0 || bar + 1 == key.size() || name_problem(key, 256))
+    throw ApiError(400, "invalid_cursor", "malformed cursor: pass back a next_cursor as it was given");
+  return {key.substr(0, bar), key.substr(bar + 1)};
+}
+int page_limit(const PageRequest& page) {
+  if (page.limit < 1 || page.limit > 1000) throw ApiError(400, "invalid_limit", "limit must be 1 to 1000");
+  return page.limit;
 }
 
 // A session row (kSessionColumns) as the API's message: straight from the row, no intermediate form.
@@ -218,20 +255,43 @@ bool FleetService::heartbeat(int64_t node_id, double load) {
 bool FleetService::set_drained(int64_t node_id, bool drained) {
   bool found = false;
   db_.transact([&](pqxx::work& w) {
+    // A drain order is part of the node's feed: its version moves and the replica holding its request hears.
     found =
-        !w.exec_params("UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id", node_id, drained).empty();
+        !w.exec_params(
+              "UPDATE nodes SET drained = $2, feed_version = feed_version + CASE WHEN drained = $2 THEN 0 "
+              "ELSE 1 END WHERE id = $1 RETURNING id",
+              node_id, drained)
+             .empty();
+    if (found)
+      w.exec_params(
+          "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
+          "1000000)::bigint)",
+          std::to_string(node_id));
   });
   return found;
 }
 
-std::vector<v1::Node> FleetService::list_nodes() {
+std::vector<v1::Node> FleetService::list_nodes(const PageRequest& page, std::string& next_cursor) {
+  std::optional<int64_t> after;
+  if (!page.cursor.empty()) {
+    const std::string key = decode_cursor(page.cursor);
+    if (key.empty() || key.size() > 18 || key.find_first_not_of("0123456789") != std::string::npos)
+      throw ApiError(400, "invalid_cursor", "malformed cursor: pass back a next_cursor as it was given");
+    after = std::stoll(key);
+  }
+  const int limit = page_limit(page);
   std::vector<v1::Node> out;
+  next_cursor.clear();
   db_.transact([&](pqxx::work& w) {
-    for (const auto& r :
-         w.exec("SELECT n.id, n.name, n.address, n.device, n.max_sessions, n.state, n.drained, n.load, "
-                "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state IN "
-                "('placed','running')) AS active "
-                "FROM nodes n ORDER BY n.id")) {
+    out.clear();
+    for (const auto& r : w.exec_params(
+             "SELECT id, name, address, device, max_sessions, state, drained, load, active_sessions "
+             "FROM nodes WHERE ($1::bigint IS NULL OR id > $1) ORDER BY id LIMIT $2",
+             after, limit + 1)) {
+      if (int(out.size()) == limit) {
+        next_cursor = encode_cursor(std::to_string(out.back().node_id()));
+        break;
+      }
       v1::Node& n = out.emplace_back();
       n.set_node_id(r[0].as<int32_t>());
       n.set_name(r[1].as<std::string>());
@@ -255,7 +315,7 @@ v1::Capacity FleetService::capacity() {
         "'down'), "
         "count(*) FILTER (WHERE drained), coalesce(sum(max_sessions) FILTER (WHERE state = 'up' AND NOT "
         "drained), 0), "
-        "(SELECT count(*) FROM sessions WHERE state IN ('placed','running')) FROM nodes")[0];
+        "coalesce(sum(active_sessions), 0) FROM nodes")[0];
     const int64_t slots = r[3].as<int64_t>(), active = r[4].as<int64_t>();
     out.set_nodes_available(r[0].as<int32_t>());
     out.set_nodes_down(r[1].as<int32_t>());
@@ -286,8 +346,8 @@ std::string FleetService::metrics_text() {
     out += "kairo_nodes{state=\"drained\"} " + nodes[2].as<std::string>() + "\n";
     // What an autoscaler acts on (k8s/autoscaling.yaml): active sessions over the slots of live nodes.
     const auto capacity = w.exec(
-        "SELECT coalesce(sum(max_sessions) FILTER (WHERE state = 'up' AND NOT drained), 0), (SELECT count(*) "
-        "FROM sessions WHERE state IN ('placed','running')) FROM nodes")[0];
+        "SELECT coalesce(sum(max_sessions) FILTER (WHERE state = 'up' AND NOT drained), 0), "
+        "coalesce(sum(active_sessions), 0) FROM nodes")[0];
     const double slots = capacity[0].as<double>(), active = capacity[1].as<double>();
     out += "# HELP kairo_capacity_session_slots Session slots on live, undrained nodes.\n";
     out += "# TYPE kairo_capacity_session_slots gauge\nkairo_capacity_session_slots " +
@@ -322,8 +382,8 @@ namespace {
 // A user's creations serialise on the user's row, so the live-session count cannot be raced past the limit
 // by parallel requests (through any replica). Lock order in a placement: user, room, nodes (by id).
 void enforce_session_limit(pqxx::work& w, const SessionCaller& caller) {
+  if (caller.max_live_sessions <= 0) return;  // no limit: nothing to serialise
   w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", caller.user_id);
-  if (caller.max_live_sessions <= 0) return;
   const int live =
       w.exec_params("SELECT count(*) FROM sessions WHERE user_id = $1 AND state IN ('placed','running')",
                     caller.user_id)[0][0]
@@ -400,43 +460,69 @@ std::string requested_transport(const v1::SessionRequest& q) {
   return q.has_transport() ? q.transport() : "udp";
 }
 
-// Locks every candidate node row (live, undrained, with the scene and an encoder for the codec), always in id
-// order (two placements locking in different orders would deadlock), counts their active sessions under the
-// lock and takes the room's preferred node if it has a slot, else the least loaded one with a slot.
-// Concurrent placements on overlapping nodes serialise here; none can overfill a node.
-std::optional<PlacedOn> pick_node(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room) {
-  const auto nodes = w.exec_params(
-      "SELECT id, address, max_sessions, load, coalesce(signalling_url, '') FROM nodes WHERE state = 'up' "
-      "AND "
-      "NOT drained AND $1 = ANY(scenes) AND max_sessions > 0 AND ($2::bigint IS NULL OR id = $2) AND EXISTS "
-      "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $3) AND ($4 = 'udp' OR "
-      "signalling_url IS NOT NULL) ORDER BY id FOR UPDATE",
-      q.scene(), room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, requested_codec(q),
-      requested_transport(q));
-  if (room.node >= 0 && nodes.empty())
-    throw ApiError(503, "room_unavailable",
-                   "room \"" + q.room() + "\" is on a node that is down or draining");
-  std::optional<PlacedOn> best;
-  double best_ratio = 2.0, best_load = 0;
-  for (const auto& n : nodes) {
-    const int64_t node = n[0].as<int64_t>();
-    const int capacity = n[2].as<int>();
-    const int active =
-        w.exec_params("SELECT count(*) FROM sessions WHERE node_id = $1 AND state IN ('placed','running')",
-                      node)[0][0]
-            .as<int>();
-    if (active >= capacity) continue;
-    if (node == room.preferred) return PlacedOn{node, n[1].as<std::string>(), n[4].as<std::string>()};
-    const double ratio = double(active) / capacity, load = n[3].as<double>();
-    if (ratio < best_ratio || (ratio == best_ratio && load < best_load)) {
-      best = PlacedOn{node, n[1].as<std::string>(), n[4].as<std::string>()};
-      best_ratio = ratio;
-      best_load = load;
+// Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
+// on the best candidate (live, undrained, with the scene, an encoder for the codec and the transport): the
+// room's node, else the room's preferred node, else the least filled, then least loaded. The candidates are
+// read without locks; each is then tried with a single-row update that takes its slot only if it is still
+// free, so a placement waits at most for one other placement on the node it chose, holds no node row while
+// it waits, and never queues behind the fleet (the old way locked every candidate's row in id order: every
+// placement through every replica queued behind every other). When the slot went meanwhile (a conflict,
+// counted), the next candidate is tried. Concurrent placers start from different ones of the best few
+// candidates, so that they rarely meet. Never over capacity: the counter only moves under the row's lock
+// and only below the capacity.
+//
+// Why not SELECT ... FOR UPDATE SKIP LOCKED ORDER BY ... LIMIT 1: a row locked and then found full on the
+// recheck stays locked while the next one is tried, and two placements doing that in different orders
+// deadlocked (the 500s under concurrent creation through two replicas).
+std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room,
+                                     int& conflicts) {
+  const std::string candidates =
+      "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND EXISTS "
+      "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $2) AND ($3 = 'udp' OR "
+      "signalling_url IS NOT NULL)";
+  thread_local std::minstd_rand spread(std::random_device{}());
+  for (int round = 0; round < 4; ++round) {
+    const auto rows = w.exec_params(
+        "SELECT id FROM nodes WHERE " + candidates +
+            " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, active_sessions::float8 / "
+            "max_sessions, load, id LIMIT 16",
+        q.scene(), requested_codec(q), requested_transport(q),
+        room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, room.preferred);
+    std::vector<int64_t> order;
+    for (const auto& r : rows) order.push_back(r[0].as<int64_t>());
+    if (order.empty()) break;
+    // The room's preferred node first; otherwise start at one of the best four at random.
+    const bool preferred_first = order.front() == room.preferred;
+    const size_t best = std::min<size_t>(order.size(), 4);
+    if (!preferred_first && best > 1)
+      std::rotate(order.begin(), order.begin() + ptrdiff_t(spread() % best), order.begin() + ptrdiff_t(best));
+    for (int64_t node : order) {
+      const auto placed = w.exec_params(
+          "UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = feed_version + 1 WHERE id "
+          "= "
+          "$4 AND " +
+              candidates + " RETURNING address, coalesce(signalling_url, '')",
+          q.scene(), requested_codec(q), requested_transport(q), node);
+      if (placed.empty()) {
+        ++conflicts;  // taken (or drained, or down) since the candidates were read
+        continue;
+      }
+      w.exec_params(
+          "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
+          "1000000)::bigint)",
+          std::to_string(node));
+      return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
     }
   }
-  if (!best && room.node >= 0)
-    throw ApiError(503, "room_unavailable", "room \"" + q.room() + "\" is full: its node has no free slot");
-  return best;
+  if (room.node >= 0) {
+    const bool node_live =
+        !w.exec_params("SELECT 1 FROM nodes WHERE id = $1 AND state = 'up' AND NOT drained", room.node)
+             .empty();
+    throw ApiError(503, "room_unavailable",
+                   node_live ? "room \"" + q.room() + "\" is full: its node has no free slot"
+                             : "room \"" + q.room() + "\" is on a node that is down or draining");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -460,11 +546,12 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
   const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
   std::optional<PlacedOn> placed;
+  int conflicts = 0;
   // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
   db_.transact([&](pqxx::work& w) {
     enforce_session_limit(w, caller);
     const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
-    placed = pick_node(w, q, room);
+    placed = reserve_slot(w, q, room, conflicts);
     if (!placed)
       throw ApiError(503, "no_capacity",
                      "no live, undrained node with scene \"" + q.scene() + "\" and a " + requested_codec(q) +
@@ -472,10 +559,14 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
                          " has a free slot");
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
-        "session_key, transport) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10, $11)",
+        "session_key, transport, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10, $11, "
+        "$12)",
         id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
-        requested_codec(q), requested_room(q), bytes(key), transport);
+        requested_codec(q), requested_room(q), bytes(key), transport,
+        caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
   });
+  placement_conflicts_ += uint64_t(conflicts);
+  ++placements_;
   v1::Session result;
   result.set_session_id(id);
   result.set_node_id(int32_t(placed->node));
@@ -545,14 +636,29 @@ bool FleetService::delete_room(const SessionCaller& caller, const std::string& n
   return found;
 }
 
-std::vector<v1::Session> FleetService::list_sessions(std::optional<int64_t> user_id) {
+std::vector<v1::Session> FleetService::list_sessions(std::optional<int64_t> user_id, const PageRequest& page,
+                                                     std::string& next_cursor) {
+  const auto [after_time, after_id] = time_id_cursor(page.cursor);
+  const int limit = page_limit(page);
   std::vector<v1::Session> out;
+  next_cursor.clear();
   db_.transact([&](pqxx::work& w) {
+    out.clear();
+    // Keyset order (created_at, id): indexes sessions_by_created and sessions_by_user_created.
     const std::string sql =
         std::string("SELECT ") + kSessionColumns +
-        " FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE ($1::bigint IS NULL OR s.user_id = $1) "
-        "ORDER BY s.created_at LIMIT 1000";
-    for (const auto& r : w.exec_params(sql, user_id)) out.push_back(session_message(r));
+        ", s.created_at::text AS created_text FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id WHERE "
+        "($1::bigint IS NULL OR s.user_id = $1) AND ($2::timestamptz IS NULL OR (s.created_at, s.id) > "
+        "($2::timestamptz, $3)) ORDER BY s.created_at, s.id LIMIT $4";
+    std::string last_key;
+    for (const auto& r : w.exec_params(sql, user_id, after_time, after_id, limit + 1)) {
+      if (int(out.size()) == limit) {
+        next_cursor = encode_cursor(last_key);
+        break;
+      }
+      out.push_back(session_message(r));
+      last_key = r["created_text"].as<std::string>() + "|" + r["id"].as<std::string>();
+    }
   });
   return out;
 }
@@ -606,35 +712,89 @@ bool FleetService::set_quality(const std::string& id, std::optional<int64_t> use
   return found;
 }
 
-std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id) {
+namespace {
+
+constexpr const char* kNodeSessionColumns =
+    "s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, s.session_key, "
+    "s.max_fps, s.foveation, s.room, u.username, s.transport, s.request_id, s.created_at::text";
+
+void node_session_message(const pqxx::row& r, v1::NodeSession& s) {
+  s.set_session_id(r[0].as<std::string>());
+  s.set_scene(r[1].as<std::string>());
+  s.set_eye_width(r[2].as<int>());
+  s.set_eye_height(r[3].as<int>());
+  s.set_fps(r[4].as<int>());
+  s.set_codec(r[5].as<std::string>());
+  s.set_state(r[6].as<std::string>());
+  s.set_session_key(hex(std::string(pqxx::binarystring(r[8]).str())));
+  if (!r[7].is_null()) s.set_max_bitrate_bps(uint32_t(r[7].as<int64_t>()));
+  if (!r[9].is_null()) s.set_max_fps(r[9].as<int>());
+  if (!r[10].is_null()) s.set_foveation(r[10].as<bool>());
+  if (!r[11].is_null()) s.set_room(r[11].as<std::string>());
+  s.set_user(r[12].as<std::string>());
+  s.set_transport(r[13].as<std::string>());
+  if (!r[14].is_null()) s.set_request_id(r[14].as<std::string>());
+}
+
+}  // namespace
+
+std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const PageRequest& page,
+                                                         std::string& next_cursor) {
+  const auto [after_time, after_id] = time_id_cursor(page.cursor);
+  const int limit = page_limit(page);
   std::vector<v1::NodeSession> out;
+  next_cursor.clear();
   db_.transact([&](pqxx::work& w) {
+    out.clear();
+    std::string last_key;
     for (const auto& r : w.exec_params(
-             "SELECT s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, "
-             "s.session_key, s.max_fps, s.foveation, s.room, u.username, s.transport FROM sessions s JOIN "
-             "users u ON "
-             "u.id = s.user_id WHERE s.node_id = $1 AND s.state IN ('placed','running') ORDER BY "
-             "s.created_at "
-             "LIMIT 10000",
-             node_id)) {
-      v1::NodeSession& s = out.emplace_back();
-      s.set_session_id(r[0].as<std::string>());
-      s.set_scene(r[1].as<std::string>());
-      s.set_eye_width(r[2].as<int>());
-      s.set_eye_height(r[3].as<int>());
-      s.set_fps(r[4].as<int>());
-      s.set_codec(r[5].as<std::string>());
-      s.set_state(r[6].as<std::string>());
-      s.set_session_key(hex(std::string(pqxx::binarystring(r[8]).str())));
-      if (!r[7].is_null()) s.set_max_bitrate_bps(uint32_t(r[7].as<int64_t>()));
-      if (!r[9].is_null()) s.set_max_fps(r[9].as<int>());
-      if (!r[10].is_null()) s.set_foveation(r[10].as<bool>());
-      if (!r[11].is_null()) s.set_room(r[11].as<std::string>());
-      s.set_user(r[12].as<std::string>());
-      s.set_transport(r[13].as<std::string>());
+             std::string("SELECT ") + kNodeSessionColumns +
+                 " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id = $1 AND s.state IN "
+                 "('placed','running') AND ($2::timestamptz IS NULL OR (s.created_at, s.id) > "
+                 "($2::timestamptz, "
+                 "$3)) ORDER BY s.created_at, s.id LIMIT $4",
+             node_id, after_time, after_id, limit + 1)) {
+      if (int(out.size()) == limit) {
+        next_cursor = encode_cursor(last_key);
+        break;
+      }
+      node_session_message(r, out.emplace_back());
+      last_key = r[15].as<std::string>() + "|" + r[0].as<std::string>();
     }
   });
   return out;
+}
+
+int64_t FleetService::feed_version(int64_t node_id) {
+  int64_t version = -1;
+  db_.transact([&](pqxx::work& w) {
+    const auto rows = w.exec_params("SELECT feed_version FROM nodes WHERE id = $1", node_id);
+    if (!rows.empty()) version = rows[0][0].as<int64_t>();
+  });
+  return version;
+}
+
+v1::NodeFeed FleetService::node_feed(int64_t node_id) {
+  v1::NodeFeed feed;
+  db_.transact([&](pqxx::work& w) {
+    feed.Clear();
+    // The version first: a change committed between the two reads makes the sessions newer than the
+    // version, so the node sees that change again next time (it applies whole states: harmless), never
+    // an older state under a newer version.
+    const auto node = w.exec_params("SELECT feed_version, drained FROM nodes WHERE id = $1", node_id);
+    if (node.empty()) throw ApiError(404, "not_found", "no such node");
+    feed.set_cursor(std::to_string(node[0][0].as<int64_t>()));
+    feed.set_drained(node[0][1].as<bool>());
+    feed.set_changed(true);
+    for (const auto& r :
+         w.exec_params(std::string("SELECT ") + kNodeSessionColumns +
+                           " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id "
+                           "= $1 AND s.state IN ('placed','running') ORDER BY s.created_at, s.id",
+                       node_id))
+      node_session_message(r, *feed.add_sessions());
+  });
+  feed.set_heartbeat_interval_ms(int32_t(std::lround(heartbeat_interval_s_ * 1000.0)));
+  return feed;
 }
 
 bool FleetService::report_session_state(int64_t node_id, const std::string& session_id,

@@ -4,6 +4,7 @@
 // counted and the new one inserted, so two replicas placing at once can never exceed a node's capacity. Nodes
 // that miss three heartbeats are marked down by whichever replica looks first, and their sessions fail with a
 // reason the client can read.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -23,6 +24,7 @@ class Capacity;
 class Session;
 class Room;
 class NodeSession;
+class NodeFeed;
 class NodeRegistration;
 class RoomRequest;
 class SessionRequest;
@@ -43,6 +45,15 @@ struct SessionCaller {
   int64_t user_id = 0;
   bool privileged = false;    // operator or admin: joins any room, opens rooms
   int max_live_sessions = 0;  // placed or running at once; 0: no limit
+  std::string request_id{};   // the creating request's id: stored with the session, logged by its node
+};
+
+// One page of a list: at most `limit` items after `cursor` (opaque: the `next_cursor` of the page before;
+// empty: from the start). Keyset paging, so items created or removed meanwhile never shift the others: each
+// item present throughout is listed exactly once.
+struct PageRequest {
+  std::string cursor{};
+  int limit = 1000;
 };
 
 class FleetService {
@@ -70,7 +81,8 @@ class FleetService {
   int64_t register_node(const v1::NodeRegistration& node, const NodeCredential& credential);
   bool heartbeat(int64_t node_id, double load);
   bool set_drained(int64_t node_id, bool drained);
-  std::vector<v1::Node> list_nodes();
+  // Pages (PageRequest); `next_cursor` is set empty on the last page. ApiError 400 for a malformed cursor.
+  std::vector<v1::Node> list_nodes(const PageRequest& page, std::string& next_cursor);
   v1::Capacity capacity();
   // Prometheus gauges: sessions by state, nodes by state (up, down, drained). No ids as labels.
   std::string metrics_text();
@@ -85,7 +97,8 @@ class FleetService {
   v1::Room create_room(const SessionCaller& owner, const v1::RoomRequest& request);
   // The owner or an operator; false when no such room (or not theirs).
   bool delete_room(const SessionCaller& caller, const std::string& name);
-  std::vector<v1::Session> list_sessions(std::optional<int64_t> user_id);
+  std::vector<v1::Session> list_sessions(std::optional<int64_t> user_id, const PageRequest& page,
+                                         std::string& next_cursor);
   // nullopt when absent or (for a user id) not theirs.
   std::optional<v1::Session> get_session(const std::string& id, std::optional<int64_t> user_id);
   bool end_session(const std::string& id, std::optional<int64_t> user_id);
@@ -97,13 +110,24 @@ class FleetService {
   // The node's view: its placed and running sessions with their key material and quality caps (polled by the
   // node agent), and the node's reports of what became of them. `state` is running, ended or failed; a
   // session already ended or failed stays so. Returns false when the session is not on this node.
-  std::vector<v1::NodeSession> node_sessions(int64_t node_id);
+  std::vector<v1::NodeSession> node_sessions(int64_t node_id, const PageRequest& page,
+                                             std::string& next_cursor);
+  // The node's feed (docs/control-api.md "Node feed"): its version (bumped by every change the node must act
+  // on), and the whole state at or after that version. -1: no such node.
+  int64_t feed_version(int64_t node_id);
+  v1::NodeFeed node_feed(int64_t node_id);
+
+  // Since start: sessions placed by this replica, and placements that found every free candidate held by
+  // another placement and waited for one.
+  uint64_t placements() const { return placements_; }
+  uint64_t placement_conflicts() const { return placement_conflicts_; }
   bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
                             const std::string& reason);
 
  private:
   Database& db_;
   double heartbeat_interval_s_;
+  std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
 };
 
 // Runs FleetService::sweep_down_nodes every heartbeat interval on a thread of its own (every replica runs

@@ -35,8 +35,13 @@ HttpResponse error_response(int status, const char* code, const char* message) {
 template <typename Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(Stream stream, const HttpHandler& handler, size_t body_limit, std::string remote)
-      : stream_(std::move(stream)), handler_(handler), body_limit_(body_limit), remote_(std::move(remote)) {}
+  Connection(Stream stream, const HttpHandler& handler, asio::thread_pool& workers, size_t body_limit,
+             std::string remote)
+      : stream_(std::move(stream)),
+        handler_(handler),
+        workers_(workers),
+        body_limit_(body_limit),
+        remote_(std::move(remote)) {}
 
   void start() {
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
@@ -84,15 +89,31 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     in.content_type = std::string(request[http::field::content_type]);
     in.body = request.body();
     in.remote_address = remote_;
-    HttpResponse out;
-    try {
-      out = handler_(in);
-    } catch (const std::exception& e) {
-      spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
-                    escape_for_log(e.what()));
-      out = error_response(500, "internal", "internal error");
-    }
-    respond(std::move(out), request.keep_alive());
+    in.request_id = std::string(request["X-Request-Id"]);
+    // The handler may wait on the database: it runs on a worker, never on the network threads, and its
+    // answer comes back to this connection's strand (or later, for a held request).
+    asio::post(workers_, [self = this->shared_from_this(), in = std::move(in),
+                          keep_alive = request.keep_alive()] {
+      HttpResponse out;
+      try {
+        out = self->handler_(in);
+      } catch (const std::exception& e) {
+        spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
+                      escape_for_log(e.what()));
+        out = error_response(500, "internal", "internal error");
+      }
+      const auto send = [self, keep_alive](HttpResponse answer) {
+        asio::post(self->stream_.get_executor(), [self, keep_alive, answer = std::move(answer)]() mutable {
+          self->respond(std::move(answer), keep_alive);
+        });
+      };
+      if (out.deferred) {
+        const std::shared_ptr<DeferredResponse> deferred = std::move(out.deferred);
+        deferred->on_ready(send);
+      } else {
+        send(std::move(out));
+      }
+    });
   }
 
   void respond(HttpResponse out, bool keep_alive) {
@@ -122,6 +143,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
 
   Stream stream_;
   const HttpHandler& handler_;
+  asio::thread_pool& workers_;
   size_t body_limit_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -135,6 +157,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
   asio::io_context io;
+  std::unique_ptr<asio::thread_pool> workers;
   tcp::acceptor acceptor{io};
   std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
@@ -148,11 +171,11 @@ struct HttpServer::Impl {
         if (tls) {
           std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
               beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), handler,
-              options.body_limit, remote)
+              *workers, options.body_limit, remote)
               ->start();
         } else {
           std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), handler,
-                                                          options.body_limit, remote)
+                                                          *workers, options.body_limit, remote)
               ->start();
         }
       }
@@ -165,6 +188,7 @@ HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   impl_->handler = std::move(handler);
+  impl_->workers = std::make_unique<asio::thread_pool>(size_t(std::max(1, options.workers)));
   if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
     if (options.tls_cert_file.empty() || options.tls_key_file.empty())
       throw_invalid_input("TLS needs both --tls-cert and --tls-key");
@@ -186,6 +210,37 @@ HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
 HttpServer::~HttpServer() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
+  impl_->workers->join();  // handlers in progress finish; their answers go nowhere now
+}
+
+void DeferredResponse::complete(HttpResponse response) {
+  std::function<void(HttpResponse)> send;
+  {
+    std::lock_guard lock(mutex_);
+    if (done_ || ready_) return;
+    if (!send_) {
+      ready_ = std::move(response);
+      return;
+    }
+    done_ = true;
+    send = std::move(send_);
+  }
+  send(std::move(response));
+}
+
+void DeferredResponse::on_ready(std::function<void(HttpResponse)> send) {
+  std::optional<HttpResponse> ready;
+  {
+    std::lock_guard lock(mutex_);
+    if (!ready_) {
+      send_ = std::move(send);
+      return;
+    }
+    done_ = true;
+    ready = std::move(ready_);
+    ready_.reset();
+  }
+  send(std::move(*ready));
 }
 
 uint16_t HttpServer::port() const {

@@ -5,6 +5,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,20 +20,41 @@ struct HttpRequest {
   std::string content_type;
   std::string body;
   std::string remote_address;
+  std::string request_id;  // the X-Request-Id header as sent (whether to trust it is the API's decision)
 };
+
+class DeferredResponse;
 
 struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers{};  // more response headers (the page's CSP)
+  // Set: the answer comes later (a held request, the node feed): the server sends what the handler's side
+  // gives DeferredResponse::complete(), and nothing of this response.
+  std::shared_ptr<DeferredResponse> deferred{};
+};
+
+// An answer given later, from any thread, exactly once (later calls are ignored).
+class DeferredResponse {
+ public:
+  void complete(HttpResponse response);
+  // The server's side: `send` runs once with the answer (at once if it is already there).
+  void on_ready(std::function<void(HttpResponse)> send);
+
+ private:
+  std::mutex mutex_;
+  std::optional<HttpResponse> ready_;
+  std::function<void(HttpResponse)> send_;
+  bool done_ = false;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
   std::string listen = "127.0.0.1:0";
-  int threads = 2;
+  int threads = 2;  // network I/O
+  int workers = 8;  // run the handler, which may wait on the database (size it like the connection pool)
   size_t body_limit = 64 * 1024;
   std::string tls_cert_file{};  // both set: HTTPS only
   std::string tls_key_file{};

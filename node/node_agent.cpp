@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -13,6 +14,7 @@
 #include "control-plane/http_server.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 #include "core/names.hpp"
 #include "encoder/video_encoder.hpp"
 #include "node/admin_socket.hpp"
@@ -97,7 +99,8 @@ struct NodeAgent::Impl {
   // A room outlives its last member for a minute: reconnecting users find it as it was.
   RoomRegistry rooms{60.0, RoomOptions{},
                      [this](wire::RoomEventKind kind) { metrics.room_event(uint8_t(kind)); }};
-  int64_t node_id = -1;
+  std::atomic<int64_t> node_id{-1};           // set by registration (again on the feed's thread if forgotten)
+  std::atomic<uint64_t> sessions_started{0};  // pipelines started (each session once: tests check)
   std::atomic<bool> drain_requested{false}, drain_reported{false};
 
   void report_drain() {
@@ -174,7 +177,15 @@ struct NodeAgent::Impl {
 
   void start_session(const v1::NodeSession& s) {
     const std::string& id = s.session_id();
+    const std::string request_id =
+        s.has_request_id() && s.request_id().size() <= 64 &&
+                s.request_id().find_first_not_of(
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == std::string::npos
+            ? s.request_id()
+            : std::string();
+    ScopedLogContext scope({.request_id = request_id, .session_id = id});
     SessionSpec spec{.id = id,
+                     .request_id = request_id,
                      .scene = s.scene(),
                      .eye_width = s.eye_width(),
                      .eye_height = s.eye_height(),
@@ -228,10 +239,44 @@ struct NodeAgent::Impl {
     }
   }
 
-  void poll_sessions() {
-    const auto r = call("GET", "/v1/nodes/" + std::to_string(node_id) + "/sessions", nullptr);
-    if (r.status != 200) throw_runtime("session poll: HTTP " + std::to_string(r.status));
-    const auto placed = control::parse_answer_array<v1::NodeSession>(r.body);
+  // The node's feed (docs/control-api.md "Node feed"): one request at a time, held by the control plane
+  // until this node's sessions, caps or drain state change or a second passes, so a placed session starts
+  // as soon as it is placed; each request is also the heartbeat. The cursor makes a reconnection (to any
+  // replica) resume: the answer is the node's whole state, applied by session id, so nothing is started
+  // twice or missed.
+  std::string feed_cursor = "0";
+
+  void follow_feed() {
+    int active;
+    {
+      std::lock_guard lock(sessions_mutex);
+      active = int(sessions.size());
+    }
+    const double load = options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0;
+    const int wait_ms = int(std::min(1.0, options.heartbeat_interval_s) * 1000.0);
+    const auto r = control::http_request(
+        url, "GET",
+        "/v1/nodes/" + std::to_string(node_id) + "/feed?cursor=" + feed_cursor +
+            "&wait_ms=" + std::to_string(wait_ms) + "&load=" + std::to_string(load),
+        "", options.node_token,
+        control::HttpClientOptions{.timeout_s = double(wait_ms) * 1e-3 + 5, .ca_file = options.ca_file});
+    if (r.status == 404) {  // forgotten (database restored?): register again, and start the feed over
+      register_node();
+      feed_cursor = "0";
+      return;
+    }
+    if (r.status != 200) throw_runtime("node feed: HTTP " + std::to_string(r.status));
+    v1::NodeFeed feed;
+    control::parse_answer(r.body, feed);
+    follow_heartbeat_interval(feed.heartbeat_interval_ms());
+    if (!feed.changed()) return;
+    apply_sessions(feed.sessions());
+    feed_cursor = feed.cursor();
+  }
+
+  // The control plane's list of this node's live sessions: start those not running, stop those not listed,
+  // pass new caps to the running ones.
+  void apply_sessions(const google::protobuf::RepeatedPtrField<v1::NodeSession>& placed) {
     std::map<std::string, const v1::NodeSession*> wanted;
     for (const v1::NodeSession& s : placed) wanted[s.session_id()] = &s;
     // Sessions the control plane no longer lists (ended by the client or an operator): tear down.
@@ -240,6 +285,7 @@ struct NodeAgent::Impl {
       std::lock_guard lock(sessions_mutex);
       for (auto it = sessions.begin(); it != sessions.end();) {
         if (!wanted.count(it->first)) {
+          ScopedLogContext scope({.session_id = it->first});
           spdlog::info("session {} ended by the control plane", it->first.substr(0, 8));
           stopped.push_back(std::move(it->second));
           it = sessions.erase(it);
@@ -262,7 +308,10 @@ struct NodeAgent::Impl {
               s->has_foveation() ? std::optional<bool>(s->foveation()) : std::nullopt);
         }
       }
-      if (!running) start_session(*s);
+      if (!running) {
+        ++sessions_started;
+        start_session(*s);
+      }
     }
   }
 
@@ -284,24 +333,6 @@ struct NodeAgent::Impl {
       const std::string reason = pipeline->reason();
       pipeline.reset();  // frees the session's renderer, encoder and transport before telling anyone
       report(id, failed ? "failed" : "ended", reason);
-    }
-  }
-
-  void heartbeat() {
-    int active;
-    {
-      std::lock_guard lock(sessions_mutex);
-      active = int(sessions.size());
-    }
-    v1::Heartbeat beat;
-    beat.set_load(options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0);
-    beat.set_active_sessions(active);
-    const auto r = call("POST", "/v1/nodes/" + std::to_string(node_id) + "/heartbeat", &beat);
-    if (r.status == 404) return register_node();  // forgotten (database restored?): register again
-    if (r.status == 200) {
-      v1::HeartbeatResponse answer;
-      control::parse_answer(r.body, answer);
-      follow_heartbeat_interval(answer.heartbeat_interval_ms());
     }
   }
 
@@ -427,23 +458,32 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
-  int64_t last_heartbeat = 0;
+  // The feed on a thread of its own (its request is held up to a second); this thread reaps sessions that
+  // finished and reports a drain.
+  std::thread feed([&d, &stop] {
+    ScopedLogContext scope({.node_id = d.node_id});
+    while (!stop) {
+      try {
+        d.follow_feed();
+      } catch (const std::exception& e) {
+        spdlog::warn("control plane: {}", escape_for_log(e.what()));  // sessions carry on; try again
+        std::this_thread::sleep_for(std::chrono::duration<double>(d.options.poll_interval_s));
+      }
+    }
+  });
+  ScopedLogContext scope({.node_id = d.node_id});
   while (!stop) {
     const int64_t now = steady_now_ns();
     try {
       d.reap_finished();
       d.rooms.forget_idle(now);
       d.report_drain();
-      if (double(now - last_heartbeat) * 1e-9 >= d.options.heartbeat_interval_s) {
-        d.heartbeat();
-        last_heartbeat = now;
-      }
-      d.poll_sessions();
     } catch (const std::exception& e) {
       spdlog::warn("control plane: {}", escape_for_log(e.what()));  // sessions carry on; try again next round
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(d.options.poll_interval_s));
   }
+  feed.join();
   std::lock_guard lock(d.sessions_mutex);
   for (auto& [id, pipeline] : d.sessions) {
     pipeline.reset();

@@ -15,6 +15,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/foveation.hpp"
+#include "core/log_format.hpp"
 #include "node/node_metrics.hpp"
 #include "node/pose_predictor.hpp"
 #include "node/quality_controller.hpp"
@@ -468,8 +469,17 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
     throw;
   }
   metrics.session_started(d.backend);
-  d.render_thread = std::thread([&d] { d.render_loop(); });
-  d.encode_thread = std::thread([&d] { d.encode_loop(); });
+  // Every line either thread logs names the session (and the request that created it): --log-format json.
+  const LogContext context{
+      .request_id = spec.request_id, .session_id = spec.id, .node_id = log_context().node_id};
+  d.render_thread = std::thread([&d, context] {
+    ScopedLogContext scope(context);
+    d.render_loop();
+  });
+  d.encode_thread = std::thread([&d, context] {
+    ScopedLogContext scope(context);
+    d.encode_loop();
+  });
 }
 
 SessionPipeline::~SessionPipeline() {

@@ -26,7 +26,8 @@ class NodeMetrics;
 class Room;
 
 struct SessionSpec {
-  std::string id;  // the control plane's session id (32 hex digits)
+  std::string id;            // the control plane's session id (32 hex digits)
+  std::string request_id{};  // the request that created it (log lines carry it)
   std::string scene;
   int eye_width = 0, eye_height = 0, fps = 0;
   Codec codec = Codec::kH264;

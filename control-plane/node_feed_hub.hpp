@@ -1,0 +1,46 @@
+#pragma once
+// Where held node-feed requests wait (docs/control-api.md "Node feed"). A node's feed request that finds
+// nothing new since its cursor waits here until PostgreSQL announces a change to that node on the
+// kairo_node_feed channel (LISTEN/NOTIFY: a change made through any replica reaches every replica), or until
+// its wait ends. One listening connection per replica; when it breaks it is reopened and every waiter is
+// woken to read again, so no change is missed across a database restart.
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace kairo::control {
+
+struct NodeFeedHubStats {
+  uint64_t waiting = 0;        // held feed requests now
+  uint64_t notifications = 0;  // announcements heard since start
+  uint64_t lag_count = 0;      // of which carried a time: commit-to-heard lag below
+  double lag_sum_s = 0;
+  std::array<uint64_t, 8> lag_buckets{};  // <= 1, 2.5, 5, 10, 25, 50, 100, 250 ms (cumulative)
+  uint64_t listener_reconnects = 0;
+};
+
+class NodeFeedHub {
+ public:
+  // `database_url`: the listening connection's; `workers`: threads that run wake-ups (they read the
+  // database).
+  NodeFeedHub(std::string database_url, int workers);
+  ~NodeFeedHub();
+
+  // Runs `wake` once, on a worker thread: when a change to `node_id` is announced, when the listener
+  // reconnected, or after `wait_s`, whichever comes first (`timed_out` says which).
+  void wait(int64_t node_id, double wait_s, std::function<void(bool timed_out)> wake);
+  // Runs `work` on a worker thread.
+  void post(std::function<void()> work);
+
+  NodeFeedHubStats stats() const;
+  std::string metrics_text() const;  // Prometheus text: nodes attached, notification lag, reconnects
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kairo::control
