@@ -228,7 +228,6 @@ struct ControlApi::Impl {
   Impl(Database& d, AuthService& a, const AccessTokens& t, FleetService& f, std::string node_token,
        const RateLimits& l, const ApiOptions& o)
       : options(o),
-        hub(d.url(), o.feed_workers),
         db(d),
         auth(a),
         tokens(t),
@@ -237,9 +236,9 @@ struct ControlApi::Impl {
         limits(l),
         login_by_address(l.login_per_address_burst, l.login_per_address_per_minute),
         login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
-        sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute) {}
+        sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute),
+        hub(d.url(), o.feed_workers) {}
   ApiOptions options;
-  NodeFeedHub hub;  // held node-feed requests
   Database& db;
   AuthService& auth;
   const AccessTokens& tokens;
@@ -388,6 +387,16 @@ struct ControlApi::Impl {
     } catch (const std::exception&) {
       // database down: request metrics still answer, the fleet gauges come back with it
     }
+    text += hub.metrics_text();
+    text += "# HELP kairo_placements_total Sessions placed by this replica.\n";
+    text += "# TYPE kairo_placements_total counter\nkairo_placements_total " +
+            std::to_string(fleet.placements()) + "\n";
+    text +=
+        "# HELP kairo_placement_conflicts_total Candidate nodes a placement found held by another placement "
+        "or "
+        "taken meanwhile (it moved on to the next).\n";
+    text += "# TYPE kairo_placement_conflicts_total counter\nkairo_placement_conflicts_total " +
+            std::to_string(fleet.placement_conflicts()) + "\n";
     return {200, text, "text/plain; version=0.0.4"};
   }
 
@@ -837,6 +846,9 @@ struct ControlApi::Impl {
     route_name = "unknown";
     throw ApiError(404, "not_found", "no such route");
   }
+
+  // Last: destroyed first, so that held feed requests it answers on the way out still find the rest.
+  NodeFeedHub hub;  // held node-feed requests
 };
 
 ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,

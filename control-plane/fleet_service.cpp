@@ -6,7 +6,6 @@
 #include <cstring>
 #include <map>
 #include <pqxx/pqxx>
-#include <random>
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/proto/control.pb.h"
@@ -463,24 +462,23 @@ std::string requested_transport(const v1::SessionRequest& q) {
 // Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
 // on the best candidate (live, undrained, with the scene, an encoder for the codec and the transport): the
 // room's node, else the room's preferred node, else the least filled, then least loaded. The candidates are
-// read without locks; each is then tried with a single-row update that takes its slot only if it is still
-// free, so a placement waits at most for one other placement on the node it chose, holds no node row while
-// it waits, and never queues behind the fleet (the old way locked every candidate's row in id order: every
-// placement through every replica queued behind every other). When the slot went meanwhile (a conflict,
-// counted), the next candidate is tried. Concurrent placers start from different ones of the best few
-// candidates, so that they rarely meet. Never over capacity: the counter only moves under the row's lock
-// and only below the capacity.
+// read without locks, then tried one at a time in that order with a single-row update that takes a slot only
+// if the node still has one: first skipping a node another placement holds at that moment (so concurrent
+// placements spread over the best nodes instead of queueing on one), then, if every free node was held,
+// waiting for each in turn. A placement never queues behind the fleet (the old way locked every candidate's
+// row in id order, so every placement through every replica queued behind every other). Each miss is a
+// conflict (counted). Never over capacity: the counter only moves under the row's lock and only below the
+// capacity. Without concurrency the choice is deterministic (ties to the lower id).
 //
-// Why not SELECT ... FOR UPDATE SKIP LOCKED ORDER BY ... LIMIT 1: a row locked and then found full on the
-// recheck stays locked while the next one is tried, and two placements doing that in different orders
-// deadlocked (the 500s under concurrent creation through two replicas).
+// Why not one SELECT ... ORDER BY ... LIMIT 1 FOR UPDATE over all candidates: a row locked and then found
+// full on the recheck stays locked while the next one is tried, and two placements doing that in different
+// orders deadlocked (the 500s under concurrent creation through two replicas).
 std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room,
                                      int& conflicts) {
   const std::string candidates =
       "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND EXISTS "
       "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $2) AND ($3 = 'udp' OR "
       "signalling_url IS NOT NULL)";
-  thread_local std::minstd_rand spread(std::random_device{}());
   for (int round = 0; round < 4; ++round) {
     const auto rows = w.exec_params(
         "SELECT id FROM nodes WHERE " + candidates +
@@ -491,27 +489,28 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
     std::vector<int64_t> order;
     for (const auto& r : rows) order.push_back(r[0].as<int64_t>());
     if (order.empty()) break;
-    // The room's preferred node first; otherwise start at one of the best four at random.
-    const bool preferred_first = order.front() == room.preferred;
-    const size_t best = std::min<size_t>(order.size(), 4);
-    if (!preferred_first && best > 1)
-      std::rotate(order.begin(), order.begin() + ptrdiff_t(spread() % best), order.begin() + ptrdiff_t(best));
-    for (int64_t node : order) {
-      const auto placed = w.exec_params(
-          "UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = feed_version + 1 WHERE id "
-          "= "
-          "$4 AND " +
-              candidates + " RETURNING address, coalesce(signalling_url, '')",
-          q.scene(), requested_codec(q), requested_transport(q), node);
-      if (placed.empty()) {
-        ++conflicts;  // taken (or drained, or down) since the candidates were read
-        continue;
+    // First pass: a candidate another placement holds is skipped, not waited for. Second pass (every free
+    // one was held): wait for each in turn.
+    for (const char* lock : {"FOR UPDATE SKIP LOCKED", ""}) {
+      for (int64_t node : order) {
+        const std::string target =
+            *lock ? "(SELECT id FROM nodes WHERE id = $4 AND " + candidates + " " + lock + ")"
+                  : std::string("$4");
+        const auto placed = w.exec_params(
+            "UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = feed_version + 1 WHERE "
+            "id = " +
+                target + " AND " + candidates + " RETURNING address, coalesce(signalling_url, '')",
+            q.scene(), requested_codec(q), requested_transport(q), node);
+        if (placed.empty()) {
+          ++conflicts;  // held by another placement, or taken (or drained, or down) since the read
+          continue;
+        }
+        w.exec_params(
+            "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
+            "1000000)::bigint)",
+            std::to_string(node));
+        return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
       }
-      w.exec_params(
-          "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
-          "1000000)::bigint)",
-          std::to_string(node));
-      return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
     }
   }
   if (room.node >= 0) {

@@ -1,5 +1,6 @@
 #include "control-plane/http_client.hpp"
 
+#include <algorithm>
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include <openssl/ssl.h>
@@ -68,7 +69,15 @@ HttpResult exchange(Stream& stream, const ControlUrl& url, const std::string& me
   parser.body_limit(16 << 20);
   http::read(stream, buffer, parser);
   const auto& response = parser.get();
-  return {int(response.result_int()), response.body(), std::string(response[http::field::content_type])};
+  HttpResult result{
+      int(response.result_int()), response.body(), std::string(response[http::field::content_type]), {}};
+  for (const auto& field : response) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return char(std::tolower(c)); });
+    result.headers[name] = std::string(field.value());
+  }
+  return result;
 }
 
 }  // namespace

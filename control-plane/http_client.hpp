@@ -2,6 +2,7 @@
 // A small blocking HTTP/1.1 client (Boost.Beast) for talking to the control plane: the node agent, the
 // reference client and the tests use it. One connection per request keeps it simple and robust across
 // control-plane restarts; requests are rare (logins, heartbeats, session changes), never per frame.
+#include <map>
 #include <string>
 
 namespace kairo::control {
@@ -10,6 +11,7 @@ struct HttpResult {
   int status = 0;
   std::string body;
   std::string content_type;
+  std::map<std::string, std::string> headers;  // by lower-case name
 };
 
 // http://HOST:PORT[/prefix] or https://HOST:PORT[/prefix]; IPv6 hosts in brackets.

@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -26,6 +28,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Connections whose answer comes later (a held request): nothing else owns them while they wait, so the
+// server does, until the answer is sent or the server stops (they are closed then, while the I/O context
+// they use still exists). The answer's sender holds only this and a weak reference to its connection.
+struct HeldConnections {
+  std::mutex mutex;
+  bool open = true;
+  std::map<const void*, std::shared_ptr<void>> held;
+};
+
 HttpResponse error_response(int status, const char* code, const char* message) {
   return {status, std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + "\"}}",
           "application/json"};
@@ -35,11 +46,12 @@ HttpResponse error_response(int status, const char* code, const char* message) {
 template <typename Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(Stream stream, const HttpHandler& handler, asio::thread_pool& workers, size_t body_limit,
-             std::string remote)
+  Connection(Stream stream, const HttpHandler& handler, asio::thread_pool& workers,
+             std::shared_ptr<HeldConnections> held, size_t body_limit, std::string remote)
       : stream_(std::move(stream)),
         handler_(handler),
         workers_(workers),
+        held_(std::move(held)),
         body_limit_(body_limit),
         remote_(std::move(remote)) {}
 
@@ -92,28 +104,40 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     in.request_id = std::string(request["X-Request-Id"]);
     // The handler may wait on the database: it runs on a worker, never on the network threads, and its
     // answer comes back to this connection's strand (or later, for a held request).
-    asio::post(workers_, [self = this->shared_from_this(), in = std::move(in),
-                          keep_alive = request.keep_alive()] {
-      HttpResponse out;
-      try {
-        out = self->handler_(in);
-      } catch (const std::exception& e) {
-        spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
-                      escape_for_log(e.what()));
-        out = error_response(500, "internal", "internal error");
-      }
-      const auto send = [self, keep_alive](HttpResponse answer) {
-        asio::post(self->stream_.get_executor(), [self, keep_alive, answer = std::move(answer)]() mutable {
-          self->respond(std::move(answer), keep_alive);
+    asio::post(
+        workers_, [self = this->shared_from_this(), in = std::move(in), keep_alive = request.keep_alive()] {
+          HttpResponse out;
+          try {
+            out = self->handler_(in);
+          } catch (const std::exception& e) {
+            spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
+                          escape_for_log(e.what()));
+            out = error_response(500, "internal", "internal error");
+          }
+          if (!out.deferred) {
+            asio::post(self->stream_.get_executor(), [self, keep_alive, answer = std::move(out)]() mutable {
+              self->respond(std::move(answer), keep_alive);
+            });
+            return;
+          }
+          {
+            std::lock_guard lock(self->held_->mutex);
+            if (!self->held_->open) return;  // stopping: the connection just closes
+            self->held_->held[self.get()] = self;
+          }
+          const std::shared_ptr<DeferredResponse> deferred = std::move(out.deferred);
+          deferred->on_ready(
+              [weak = std::weak_ptr<Connection>(self), held = self->held_, keep_alive](HttpResponse answer) {
+                std::lock_guard lock(held->mutex);
+                const auto connection = weak.lock();
+                if (!held->open || !connection) return;
+                held->held.erase(connection.get());
+                asio::post(connection->stream_.get_executor(),
+                           [connection, keep_alive, answer = std::move(answer)]() mutable {
+                             connection->respond(std::move(answer), keep_alive);
+                           });
+              });
         });
-      };
-      if (out.deferred) {
-        const std::shared_ptr<DeferredResponse> deferred = std::move(out.deferred);
-        deferred->on_ready(send);
-      } else {
-        send(std::move(out));
-      }
-    });
   }
 
   void respond(HttpResponse out, bool keep_alive) {
@@ -144,6 +168,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   Stream stream_;
   const HttpHandler& handler_;
   asio::thread_pool& workers_;
+  std::shared_ptr<HeldConnections> held_;
   size_t body_limit_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -158,6 +183,7 @@ struct HttpServer::Impl {
   HttpHandler handler;
   asio::io_context io;
   std::unique_ptr<asio::thread_pool> workers;
+  std::shared_ptr<HeldConnections> held = std::make_shared<HeldConnections>();
   tcp::acceptor acceptor{io};
   std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
@@ -171,11 +197,11 @@ struct HttpServer::Impl {
         if (tls) {
           std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
               beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), handler,
-              *workers, options.body_limit, remote)
+              *workers, held, options.body_limit, remote)
               ->start();
         } else {
           std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), handler,
-                                                          *workers, options.body_limit, remote)
+                                                          *workers, held, options.body_limit, remote)
               ->start();
         }
       }
@@ -211,6 +237,13 @@ HttpServer::~HttpServer() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->workers->join();  // handlers in progress finish; their answers go nowhere now
+  std::map<const void*, std::shared_ptr<void>> held;
+  {
+    std::lock_guard lock(impl_->held->mutex);
+    impl_->held->open = false;
+    held.swap(impl_->held->held);
+  }
+  held.clear();  // held connections close while the I/O context they use still exists
 }
 
 void DeferredResponse::complete(HttpResponse response) {

@@ -29,7 +29,10 @@ struct Replica {
         fleet(db, 0.2),
         // No per-user session limit here: these tests fill nodes with few users (the limit is tested in
         // security_test.cpp).
-        api(db, auth, tokens, fleet, kNodeToken, RateLimits{.max_live_sessions_client = 0}),
+        api(db, auth, tokens, fleet, kNodeToken,
+            RateLimits{.sessions_per_user_per_minute = 0,
+                       .max_live_sessions_client = 0,
+                       .max_live_sessions_operator = 0}),
         server(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4},
                [this](const HttpRequest& r) { return api.handle(r); }) {}
   Database db;
@@ -511,6 +514,269 @@ TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
                 .status,
             204);
   EXPECT_EQ(a->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", minted["token"]).status, 401);
+}
+
+// A node following its feed the way `kairo node` does (GET /v1/nodes/{id}/feed with its cursor, the whole
+// state applied by session id), against a list of replicas: on an error it moves to the next one and resumes
+// from its cursor. Counts how often each session was started, and when it was first seen.
+class FeedFollower {
+ public:
+  FeedFollower(std::vector<std::function<uint16_t()>> replicas, int64_t node, std::string token)
+      : replicas_(std::move(replicas)), node_(node), token_(std::move(token)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~FeedFollower() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::map<std::string, int> started() {
+    std::lock_guard lock(mutex_);
+    return started_;
+  }
+  int64_t seen_ns(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    const auto it = seen_ns_.find(id);
+    return it == seen_ns_.end() ? 0 : it->second;
+  }
+  int failovers() const { return failovers_; }
+  std::vector<int> statuses() {
+    std::lock_guard lock(mutex_);
+    return statuses_;
+  }
+
+ private:
+  void run() {
+    std::string cursor = "0";
+    std::set<std::string> running;
+    size_t replica = 0;
+    while (!stop_) {
+      try {
+        const auto r =
+            http_request(replicas_[replica % replicas_.size()](), "GET",
+                         "/v1/nodes/" + std::to_string(node_) + "/feed?cursor=" + cursor, "", token_);
+        {
+          std::lock_guard lock(mutex_);
+          statuses_.push_back(r.status);
+        }
+        if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status));
+        const json feed = json::parse(r.body);
+        if (!feed["changed"].get<bool>()) continue;
+        cursor = feed["cursor"].get<std::string>();
+        std::set<std::string> wanted;
+        for (const auto& s : feed["sessions"]) wanted.insert(s["session_id"].get<std::string>());
+        std::lock_guard lock(mutex_);
+        for (const std::string& id : wanted)
+          if (!running.count(id)) {
+            ++started_[id];
+            seen_ns_.emplace(id, steady_now_ns());
+          }
+        running = wanted;
+      } catch (const std::exception&) {
+        ++replica;  // that replica is gone: the next one, from the same cursor
+        ++failovers_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+  std::vector<std::function<uint16_t()>> replicas_;
+  int64_t node_;
+  std::string token_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failovers_{0};
+  std::mutex mutex_;
+  std::map<std::string, int> started_;
+  std::map<std::string, int64_t> seen_ns_;
+  std::vector<int> statuses_;
+  std::thread thread_;
+};
+
+TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_replica_restart) {
+  const std::string admin = login(*a, "admin", "admin-password");
+  const int64_t node = register_node("feed-node", 100);
+  // The node follows its feed on replica B (then A, when B goes); sessions are created through A.
+  std::mutex replicas_mutex;
+  FeedFollower follower({[&] {
+                           std::lock_guard lock(replicas_mutex);
+                           return b ? b->server.port() : uint16_t(1);
+                         },
+                         [&] { return a->server.port(); }},
+                        node, kNodeToken);
+  const auto create = [&] {
+    const auto r = a->call("POST", "/v1/sessions",
+                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return std::pair{json::parse(r.body).value("session_id", std::string()), steady_now_ns()};
+  };
+  const auto wait_for = [&](const std::string& id) {
+    for (int i = 0; i < 500 && follower.seen_ns(id) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return follower.seen_ns(id);
+  };
+  std::vector<std::string> ids;
+  // Created through A, followed on B: it reaches the node through LISTEN/NOTIFY, well within its wait.
+  for (int i = 0; i < 10; ++i) {
+    const auto [id, created_ns] = create();
+    ids.push_back(id);
+    const int64_t seen = wait_for(id);
+    ASSERT_NE(seen, 0) << "session " << i << " never reached the node";
+    EXPECT_LT(double(seen - created_ns) * 1e-9, 1.0)
+        << "session " << i;  // generous: the bench measures tightly
+  }
+  // Replica B restarts; sessions placed meanwhile (through A) reach the node (on A, then on the new B).
+  {
+    std::lock_guard lock(replicas_mutex);
+    b.reset();
+  }
+  for (int i = 0; i < 10; ++i) ids.push_back(create().first);
+  {
+    std::lock_guard lock(replicas_mutex);
+    b = std::make_unique<Replica>(pg->url(), std::string(48, 'f'));
+  }
+  for (int i = 0; i < 10; ++i) ids.push_back(create().first);
+  for (const std::string& id : ids) EXPECT_NE(wait_for(id), 0) << id;
+  // An ended session leaves the feed; nothing is started twice.
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", admin).status, 204);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto started = follower.started();
+  EXPECT_EQ(started.size(), ids.size());
+  for (const auto& [id, times] : started) EXPECT_EQ(times, 1) << id;
+  EXPECT_GE(follower.failovers(), 1);
+  for (int status : follower.statuses()) EXPECT_LT(status, 500);
+  // The feed's metrics: placements and the lag of the notifications this replica heard.
+  const std::string metrics = a->call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("kairo_placements_total 30"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kairo_node_feed_notification_lag_seconds_count"), std::string::npos);
+}
+
+TEST_F(FleetTest, a_node_feed_shows_only_its_own_node_and_refuses_other_tokens) {
+  const std::string admin = login(*a, "admin", "admin-password");
+  // Two nodes with minted tokens of their own.
+  const auto mint = [&] {
+    const auto r = a->call("POST", "/v1/node-tokens", "{}", admin);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body).value("token", std::string());
+  };
+  const std::string token_x = mint(), token_y = mint();
+  const auto register_with = [&](const std::string& name, const std::string& token) {
+    const auto r = a->call("POST", "/v1/nodes/register",
+                           json{{"name", name},
+                                {"address", "127.0.0.1:9"},
+                                {"device", "t"},
+                                {"encoders", {"x264:h264"}},
+                                {"scenes", {"vr-room"}},
+                                {"max_sessions", 1}}
+                               .dump(),
+                           token);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body).value("node_id", int64_t(0));
+  };
+  const int64_t x = register_with("x", token_x), y = register_with("y", token_y);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(a->call("POST", "/v1/sessions",
+                      R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin)
+                  .status,
+              201);
+  const auto feed = [&](int64_t node, const std::string& token) {
+    return b->call("GET", "/v1/nodes/" + std::to_string(node) + "/feed?cursor=0", "", token);
+  };
+  const json own_x = json::parse(feed(x, token_x).body), own_y = json::parse(feed(y, token_y).body);
+  ASSERT_EQ(own_x["sessions"].size(), 1u);
+  ASSERT_EQ(own_y["sessions"].size(), 1u);
+  EXPECT_NE(own_x["sessions"][0]["session_id"], own_y["sessions"][0]["session_id"]);
+  EXPECT_EQ(feed(y, token_x).status, 403);  // another node's feed
+  EXPECT_EQ(feed(x, admin).status, 401);    // a user's token is not a node's
+  EXPECT_EQ(feed(x, "").status, 401);
+  EXPECT_EQ(b->call("GET", "/v1/nodes/" + std::to_string(x) + "/feed?cursor=abc", "", token_x).status, 400);
+}
+
+TEST_F(FleetTest, pages_list_every_session_exactly_once_while_sessions_are_created) {
+  const std::string admin = login(*a, "admin", "admin-password");
+  register_node("big", 10000);
+  std::set<std::string> before;
+  for (int i = 0; i < 120; ++i) {
+    const auto r = a->call("POST", "/v1/sessions",
+                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin);
+    ASSERT_EQ(r.status, 201);
+    before.insert(json::parse(r.body)["session_id"].get<std::string>());
+  }
+  std::atomic<bool> stop{false};
+  std::thread creator([&] {
+    while (!stop)
+      b->call("POST", "/v1/sessions", R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})",
+              admin);
+  });
+  std::map<std::string, int> listed;
+  std::string cursor;
+  int pages = 0;
+  for (;;) {
+    // A page at a time, from both replicas in turn: the cursor is the database's, not a replica's.
+    Replica& r = pages % 2 ? *b : *a;
+    const auto page =
+        http_request(r.server.port(), "GET",
+                     "/v1/sessions?limit=7" + (cursor.empty() ? "" : "&cursor=" + cursor), "", admin);
+    ASSERT_EQ(page.status, 200) << page.body;
+    for (const auto& s : json::parse(page.body)) ++listed[s["session_id"].get<std::string>()];
+    ++pages;
+    const auto next = page.headers.find("x-next-cursor");
+    if (next == page.headers.end()) break;
+    cursor = next->second;
+    ASSERT_LT(pages, 1000);
+  }
+  stop = true;
+  creator.join();
+  for (const std::string& id : before) EXPECT_EQ(listed[id], 1) << id;
+  for (const auto& [id, times] : listed) EXPECT_EQ(times, 1) << id;
+  EXPECT_GE(pages, 120 / 7);
+  EXPECT_EQ(a->call("GET", "/v1/sessions?limit=0", "", admin).status, 400);
+  EXPECT_EQ(a->call("GET", "/v1/sessions?cursor=%%%", "", admin).status, 400);
+  const auto nodes = a->call("GET", "/v1/nodes?limit=1", "", admin);
+  EXPECT_EQ(json::parse(nodes.body).size(), 1u);
+}
+
+// The hot path's queries use an index (EXPLAIN on a table large enough for the planner to care).
+TEST_F(FleetTest, hot_path_queries_use_their_indexes) {
+  // A fleet's worth of history: 200 nodes, 500 users, 20,000 sessions of which 2 % live.
+  a->db.transact([&](pqxx::work& w) {
+    w.exec(
+        "INSERT INTO nodes (name, address, max_sessions) SELECT 'n' || i, '127.0.0.1:9', 50 FROM "
+        "generate_series(1, 200) AS i");
+    w.exec(
+        "INSERT INTO users (username, password_hash, role) SELECT 'u' || i, 'x', 'client' FROM "
+        "generate_series(1, 500) AS i");
+    w.exec(
+        "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, state, session_key, "
+        "created_at) SELECT md5(i::text), (SELECT min(id) FROM users) + i % 500, (SELECT min(id) FROM nodes) "
+        "+ "
+        "i % 200, 'vr-room', 256, 256, 30, CASE WHEN i % 50 = 0 THEN 'running' ELSE 'ended' END, '\\x00', "
+        "now() - "
+        "i * interval '1 second' FROM generate_series(1, 20000) AS i");
+    w.exec("ANALYZE");
+  });
+  const auto plan = [&](const std::string& sql) {
+    std::string text = sql + "\n";
+    a->db.transact([&](pqxx::work& w) {
+      for (const auto& row : w.exec("EXPLAIN " + sql)) text += row[0].as<std::string>() + "\n";
+    });
+    return text;
+  };
+  // The node feed and the node's session list: live sessions of one node.
+  EXPECT_NE(plan("SELECT id FROM sessions s WHERE s.node_id = (SELECT min(id) FROM nodes) + 7 AND s.state IN "
+                 "('placed','running')")
+                .find("sessions_by_node"),
+            std::string::npos);
+  // A page of sessions, all users and one user's.
+  EXPECT_NE(
+      plan("SELECT id FROM sessions s WHERE (s.created_at, s.id) > (now() - interval '1 hour', 'x') ORDER BY "
+           "s.created_at, s.id LIMIT 100")
+          .find("sessions_by_created"),
+      std::string::npos);
+  EXPECT_NE(plan("SELECT id FROM sessions s WHERE s.user_id = 77 ORDER BY s.created_at, s.id LIMIT 100")
+                .find("sessions_by_user_created"),
+            std::string::npos);
+  // A user's live sessions (the session limit).
+  EXPECT_NE(plan("SELECT count(*) FROM sessions WHERE user_id = 77 AND state IN ('placed','running')")
+                .find("sessions_live_by_user"),
+            std::string::npos);
 }
 
 }  // namespace
