@@ -1,4 +1,5 @@
 #include "app/cli_parsing.hpp"
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <cstdio>
@@ -115,11 +116,8 @@ std::string read_secret(const std::string& value, const std::string& file, const
   }
   const char* from_env = std::getenv(env);
   if (!value.empty() && (from_env == nullptr || value != from_env))
-    std::fprintf(
-        stderr,
-        "kairo: warning: %s on the command line is visible to every process on this machine; use %s or "
-        "%s-file\n",
-        flag, env, flag);
+    spdlog::warn("{} on the command line is visible to every process on this machine; use {} or {}-file",
+                 flag, env, flag);
   return value;
 }
 

@@ -7,6 +7,7 @@
 #include "control-plane/api_error.hpp"
 #include "control-plane/control_api.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 
 namespace kairo::app {
 
@@ -116,12 +117,13 @@ Runner add_control_command(CLI::App& app) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     control::HttpServer server(control::HttpServerOptions{.listen = o->listen,
                                                           .threads = o->threads,
+                                                          .workers = o->pool,
                                                           .body_limit = 64 * 1024,
                                                           .tls_cert_file = o->tls_cert,
                                                           .tls_key_file = o->tls_key},
                                [&api](const control::HttpRequest& r) { return api.handle(r); });
-    std::fprintf(stderr, "kairo control: schema v%d, listening on %s port %u (%s)\n", version,
-                 o->listen.c_str(), server.port(), server.tls() ? "https" : "http");
+    announce("schema v" + std::to_string(version) + ", listening on " + o->listen + " port " +
+             std::to_string(server.port()) + " (" + (server.tls() ? "https" : "http") + ")");
     int received = 0;
     sigwait(&signals, &received);
     return 0;

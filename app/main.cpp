@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options (--log-level) may follow the subcommand
   std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->envname("KAIRO_LOG_LEVEL")
+      ->capture_default_str();
   std::string log_format = "text";
   app.add_option("--log-format", log_format, "text, or json: one JSON object per line (docs/operations.md)")
       ->envname("KAIRO_LOG_FORMAT")

@@ -4,6 +4,7 @@
 #include "app/commands.hpp"
 #include "app/impairment_options.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 #include "streaming/netsim.hpp"
 
 namespace kairo::app {
@@ -28,8 +29,8 @@ Runner add_netsim_command(CLI::App& app) {
                     nullptr);  // before the relay's thread starts, so it inherits the mask
     Netsim netsim(o->listen, o->forward, o->impairment, o->seed);
     netsim.start();
-    std::fprintf(stderr, "netsim: relaying %s -> %s (port %u)\n", o->listen.c_str(), o->forward.c_str(),
-                 netsim.listen_port());
+    announce("relaying " + o->listen + " -> " + o->forward + " (port " +
+             std::to_string(netsim.listen_port()) + ")");
     int received = 0;
     sigwait(&signals, &received);
     netsim.stop();

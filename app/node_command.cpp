@@ -5,6 +5,7 @@
 #include "app/scene_paths.hpp"
 #include "app/signal_stop.hpp"
 #include "core/error.hpp"
+#include "core/log_format.hpp"
 #include "node/node_agent.hpp"
 
 namespace kairo::app {
@@ -85,11 +86,10 @@ Runner add_node_command(CLI::App& app) {
     if (o->scenes_dir.empty()) o->scenes_dir = default_scene_dir().string();
     SignalStop signals;
     NodeAgent agent(*o);
-    std::fprintf(
-        stderr, "kairo node: UDP port %u%s, admin socket %s%s\n", agent.udp_port(),
-        agent.metrics_port() ? (", metrics port " + std::to_string(agent.metrics_port())).c_str() : "",
-        agent.admin_socket().c_str(),
-        agent.signalling_url().empty() ? "" : (", browser signalling " + agent.signalling_url()).c_str());
+    announce("UDP port " + std::to_string(agent.udp_port()) +
+             (agent.metrics_port() ? ", metrics port " + std::to_string(agent.metrics_port()) : "") +
+             ", admin socket " + agent.admin_socket() +
+             (agent.signalling_url().empty() ? "" : ", browser signalling " + agent.signalling_url()));
     agent.run(signals.stop);
     return 0;
   };

@@ -3,6 +3,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -65,7 +66,32 @@ class JsonFormatter final : public spdlog::formatter {
 
 }  // namespace
 
+namespace {
+std::string& current_format() {
+  static std::string format = "text";
+  return format;
+}
+std::string& current_component() {
+  static std::string component = "kairo";
+  return component;
+}
+}  // namespace
+
+void announce(const std::string& message) {
+  if (current_format() == "json") {
+    JsonFormatter formatter(current_component());
+    spdlog::memory_buf_t line;
+    formatter.format(spdlog::details::log_msg(spdlog::source_loc{}, "", spdlog::level::info, message), line);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  } else {
+    std::fprintf(stderr, "kairo %s: %s\n", current_component().c_str(), message.c_str());
+  }
+  std::fflush(stderr);
+}
+
 void set_log_format(const std::string& format, const std::string& component) {
+  current_format() = format;
+  current_component() = component;
   if (format == "json") {
     spdlog::set_formatter(std::make_unique<JsonFormatter>(component));
   } else if (format == "text") {

@@ -35,4 +35,8 @@ class ScopedLogContext {
 // for another format.
 void set_log_format(const std::string& format, const std::string& component);
 
+// A line scripts read whatever the log level ("kairo control: ... listening on ... port N"): on stderr as
+// "kairo <component>: <message>", or in the JSON format as an info line with that message.
+void announce(const std::string& message);
+
 }  // namespace kairo

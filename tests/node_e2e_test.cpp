@@ -10,10 +10,12 @@
 #include <unistd.h>
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "client/frame_reconstruction.hpp"
@@ -31,6 +33,7 @@
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/netsim.hpp"
 #include "streaming/wire.hpp"
+#include "tests/control_process.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/metrics_text.hpp"
 #include "tests/node_e2e_fixture.hpp"
@@ -381,6 +384,93 @@ TEST_F(NodeEndToEnd,
   EXPECT_GE(counter("forged") + counter("inbox_full"), 1500);
   EXPECT_GE(counter("unknown_session"), 400);
   EXPECT_NE(metrics.find("kairo_path_events_total{event=\"challenge_sent\"}"), std::string::npos);
+}
+
+// Operators' logs: with --log-format json (here KAIRO_LOG_FORMAT) every line of the control plane and of the
+// node is one JSON object; the request that created a session and the node's start of it carry the same
+// request id; no password, token or session key appears in any line.
+TEST_F(NodeEndToEnd, json_logs_follow_a_session_from_its_creation_to_its_node_and_hold_no_secret) {
+  const std::filesystem::path dir = test::temp_dir();
+  test::ControlProcess replica(KAIRO_BINARY,
+                               {{"KAIRO_DB", pg->url()},
+                                {"KAIRO_NODE_TOKEN", kNodeToken},
+                                {"KAIRO_TOKEN_KEY", std::string(48, 'k')},  // the in-process replica's
+                                {"KAIRO_LOG_FORMAT", "json"},
+                                {"KAIRO_LOG_LEVEL", "info"}},
+                               dir / "control.log");
+  ASSERT_NE(replica.port(), 0) << replica.log_text();
+  const std::string url = "http://127.0.0.1:" + std::to_string(replica.port());
+  const pid_t node = fork();
+  if (node == 0) {
+    setenv("KAIRO_LOG_FORMAT", "json", 1);
+    setenv("KAIRO_LOG_LEVEL", "info", 1);
+    setenv("KAIRO_NODE_TOKEN", kNodeToken.c_str(), 1);
+    if (std::freopen((dir / "node.log").c_str(), "w", stderr) == nullptr) _exit(126);
+    execl(KAIRO_BINARY, KAIRO_BINARY, "node", "--control", url.c_str(), "--listen-udp", "127.0.0.1:0",
+          "--scenes", KAIRO_SCENE_DIR, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  Cleanup cleanup{node, nullptr, nullptr};
+  const auto read = [](const std::filesystem::path& file) {
+    std::ifstream in(file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string admin = control->admin_token();
+  // The node registers once its device and encoders are probed: retry while there is no capacity.
+  control::HttpResult created;
+  for (int i = 0; i < 300; ++i) {
+    created = control::http_request(replica.port(), "POST", "/v1/sessions",
+                                    R"({"scene":"vr-room","eye_width":64,"eye_height":64,"fps":30})", admin);
+    if (created.status != 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string request_id = created.headers["x-request-id"];
+  ASSERT_FALSE(request_id.empty());
+  const json session = json::parse(created.body);
+  const std::string session_id = session["session_id"], session_key = session["session_key"];
+  // The node starts it (and, with no client coming, gives up on it later): its start line names the request.
+  bool node_saw = false;
+  for (int i = 0; i < 300 && !node_saw; ++i) {
+    std::istringstream lines(read(dir / "node.log"));
+    for (std::string line; std::getline(lines, line);) {
+      const json entry = json::parse(line, nullptr, false);
+      if (!entry.is_discarded() && entry.value("request_id", "") == request_id &&
+          entry.value("session_id", "") == session_id &&
+          entry.value("message", "").find("started") != std::string::npos)
+        node_saw = true;
+    }
+    if (!node_saw) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(node_saw) << read(dir / "node.log");
+  kill(node, SIGTERM);
+  waitpid(node, nullptr, 0);
+  cleanup.pid = -1;
+  replica.stop();
+
+  bool control_saw = false;
+  for (const auto& [file, component] :
+       {std::pair{dir / "control.log", "control"}, std::pair{dir / "node.log", "node"}}) {
+    const std::string text = read(file);
+    std::istringstream lines(text);
+    int count = 0;
+    for (std::string line; std::getline(lines, line);) {
+      const json entry = json::parse(line, nullptr, false);
+      ASSERT_FALSE(entry.is_discarded()) << file << ": " << line;
+      for (const char* key : {"time", "level", "component", "message"})
+        EXPECT_TRUE(entry.contains(key)) << line;
+      EXPECT_EQ(entry.value("component", ""), component) << line;
+      if (entry.value("request_id", "") == request_id &&
+          entry.value("message", "").find("POST /v1/sessions 201") != std::string::npos)
+        control_saw = true;
+      ++count;
+    }
+    EXPECT_GT(count, 2) << file;
+    for (const std::string& secret :
+         {std::string("admin-password"), kNodeToken, admin, session_key, std::string(48, 'k')})
+      EXPECT_EQ(text.find(secret), std::string::npos) << file << " holds a secret";
+  }
+  EXPECT_TRUE(control_saw) << read(dir / "control.log");
 }
 
 TEST_F(NodeEndToEnd, a_killed_node_is_marked_down_and_the_client_gets_a_clear_error) {
