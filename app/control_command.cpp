@@ -17,6 +17,8 @@ Runner add_control_command(CLI::App& app) {
     std::string bootstrap_admin_file, node_token_file, token_key_file, previous_token_key,
         previous_token_key_file;
     int max_sessions_client = 4, max_sessions_operator = 64;
+    double session_rate_per_user = 600;
+    std::vector<std::string> trusted_proxies;
     bool allow_plain_http = false;
     int threads = 2, pool = 8;
   };
@@ -58,6 +60,15 @@ Runner add_control_command(CLI::App& app) {
       ->envname("KAIRO_MAX_SESSIONS_PER_OPERATOR")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  app.add_option("--session-rate-per-user", o->session_rate_per_user,
+                 "sessions one user may create per minute, after a burst of 50 (0: no limit, for benchmarks)")
+      ->envname("KAIRO_SESSION_RATE_PER_USER")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--trusted-proxy", o->trusted_proxies,
+                 "an address (the ingress in front) whose X-Request-Id is kept; repeatable")
+      ->envname("KAIRO_TRUSTED_PROXIES")
+      ->delimiter(',');
   app.add_flag("--allow-plain-http", o->allow_plain_http, "serve plain HTTP on a non-loopback address")
       ->envname("KAIRO_ALLOW_PLAIN_HTTP");
   app.add_option("--threads", o->threads, "HTTP threads")
@@ -108,8 +119,10 @@ Runner add_control_command(CLI::App& app) {
     control::FleetService fleet(db);
     control::DownNodeSweeper sweeper(fleet, fleet.heartbeat_interval_s());
     control::ControlApi api(db, auth, tokens, fleet, node_token,
-                            control::RateLimits{.max_live_sessions_client = o->max_sessions_client,
-                                                .max_live_sessions_operator = o->max_sessions_operator});
+                            control::RateLimits{.sessions_per_user_per_minute = o->session_rate_per_user,
+                                                .max_live_sessions_client = o->max_sessions_client,
+                                                .max_live_sessions_operator = o->max_sessions_operator},
+                            control::ApiOptions{.trusted_proxies = o->trusted_proxies});
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

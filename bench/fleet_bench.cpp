@@ -1,0 +1,444 @@
+// The fleet at scale (issue 14): N simulated nodes and U users against R `kairo control` replicas on one
+// PostgreSQL, all on their real protocol over HTTP/1.1 keep-alive, in one process on Asio (C++20
+// coroutines: a node is a loop of feed requests, a user a loop of session requests). Next to it, pgbench's
+// TPS on the same PostgreSQL in the same run, for scale.
+//
+// Phases: the nodes register and attach to their feed; the users fill the fleet to S live sessions (the
+// placement rate per thousand sessions shows whether it stays flat as the fleet fills); then churn for
+// --churn seconds (each user ends one of its sessions and creates another). Per request kind p50/p99, every
+// status code, and when each created session reached its node (its feed's answer), measured from the
+// creating request's start.
+//
+// Usage: kairo_fleet_bench [--nodes 1000] [--sessions 10000] [--users 20] [--replicas 1] [--churn 20]
+//                          [--kairo build/kairo] [--json FILE]
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/percentile.hpp"
+#include "devdb/dev_database.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using nlohmann::json;
+using tcp = asio::ip::tcp;
+
+const std::string kNodeToken = "fleet-bench-node-token-0123456789abcdef";
+
+struct Options {
+  int nodes = 1000, sessions = 10000, users = 20, replicas = 1;
+  double churn_s = 20;
+  std::string kairo = "build/kairo", json_file;
+};
+
+// `kairo control` as operators run it, on a kernel-chosen port read back from its start-up line.
+class Replica {
+ public:
+  Replica(const Options& o, const std::string& db, const std::filesystem::path& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setenv("KAIRO_DB", db.c_str(), 1);
+      setenv("KAIRO_LISTEN", "127.0.0.1:0", 1);
+      setenv("KAIRO_NODE_TOKEN", kNodeToken.c_str(), 1);
+      setenv("KAIRO_TOKEN_KEY", std::string(48, 'b').c_str(), 1);
+      setenv("KAIRO_BOOTSTRAP_ADMIN", "admin:fleet-bench-admin-password", 1);
+      setenv("KAIRO_MAX_SESSIONS_PER_CLIENT", "0", 1);
+      setenv("KAIRO_SESSION_RATE_PER_USER", "0", 1);  // the rate limit would be the bottleneck by design
+      if (std::freopen(log.c_str(), "w", stderr) == nullptr) _exit(126);
+      execl(o.kairo.c_str(), o.kairo.c_str(), "control", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 300 && port_ == 0; ++i) {
+      std::ifstream in(log);
+      const std::string text((std::istreambuf_iterator<char>(in)), {});
+      const size_t at = text.find(" port ", text.find("listening on "));
+      if (text.find("listening on ") != std::string::npos && at != std::string::npos)
+        port_ = uint16_t(std::atoi(text.c_str() + at + 6));
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (port_ == 0) throw std::runtime_error("kairo control did not start; see " + log.string());
+  }
+  ~Replica() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+struct Answer {
+  int status = 0;
+  std::string body;
+};
+
+// One keep-alive connection to a replica; reconnects when the server closes it.
+class Connection {
+ public:
+  Connection(asio::any_io_executor executor, uint16_t port) : stream_(executor), port_(port) {}
+  awaitable<Answer> request(http::verb verb, const std::string& target, const std::string& body,
+                            const std::string& bearer, double timeout_s = 10) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!stream_.socket().is_open())
+          co_await stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), use_awaitable);
+        http::request<http::string_body> req(verb, target, 11);
+        req.set(http::field::host, "127.0.0.1");
+        req.set(http::field::content_type, "application/json");
+        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+        req.keep_alive(true);
+        req.body() = body;
+        req.prepare_payload();
+        stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(timeout_s)));
+        co_await http::async_write(stream_, req, use_awaitable);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        co_await http::async_read(stream_, buffer, res, use_awaitable);
+        if (!res.keep_alive()) stream_.close();
+        co_return Answer{int(res.result_int()), std::move(res.body())};
+      } catch (const std::exception&) {
+        stream_.close();  // a connection the server closed while idle: once more on a fresh one
+        if (attempt >= 1) co_return Answer{0, "connection failed"};
+      }
+    }
+  }
+
+ private:
+  beast::tcp_stream stream_;
+  uint16_t port_;
+};
+
+// Everything measured, shared by the coroutines (one io thread per core: a lock, rarely contended).
+struct Results {
+  std::mutex mutex;
+  std::map<std::string, std::vector<double>> latency_ms;   // by request kind
+  std::map<std::string, std::map<int, uint64_t>> status;   // by request kind, by status
+  std::map<std::string, int64_t> created_at;               // session id -> when its creation request began
+  std::vector<double> reach_ms;                            // creation start -> its node's feed had it
+  std::vector<double> hold_overshoot_ms;                   // unchanged feed answers later than their wait
+  std::vector<int64_t> fill_done_ns;                       // when each fill creation answered
+  void record(const std::string& kind, int code, double ms) {
+    std::lock_guard lock(mutex);
+    latency_ms[kind].push_back(ms);
+    ++status[kind][code];
+  }
+};
+
+// Request bodies, built outside the coroutines (GCC 12 miscompiles braced initialiser lists inside them).
+std::string registration_body(int index) {
+  return json{{"name", "bench-node-" + std::to_string(index)},
+              {"address", "127.0.0.1:" + std::to_string(20000 + index)},
+              {"device", "simulated"},
+              {"encoders", json::array({"x264:h264"})},
+              {"scenes", json::array({"vr-room"})},
+              {"max_sessions", 12}}
+      .dump();
+}
+std::string user_body(const std::string& name, bool with_role) {
+  json body{{"username", name}, {"password", "bench-user-password"}};
+  if (with_role) body["role"] = "client";
+  return body.dump();
+}
+
+awaitable<void> run_node(int index, uint16_t port, Results& results, const std::atomic<bool>& stop, std::atomic<int>& ready) {
+  Connection c(co_await asio::this_coro::executor, port);
+  const std::string registration = registration_body(index);
+  Answer r;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int64_t start = kairo::steady_now_ns();
+    r = co_await c.request(http::verb::post, "/v1/nodes/register", registration, kNodeToken);
+    results.record("register", r.status, double(kairo::steady_now_ns() - start) * 1e-6);
+    if (r.status == 201) break;
+  }
+  if (r.status != 201) co_return;
+  const int64_t id = json::parse(r.body)["node_id"].get<int64_t>();
+  ++ready;
+  std::string cursor = "0";
+  std::set<std::string> running;
+  while (!stop) {
+    const int64_t start = kairo::steady_now_ns();
+    const Answer feed =
+        co_await c.request(http::verb::get, "/v1/nodes/" + std::to_string(id) + "/feed?cursor=" + cursor +
+                                                "&wait_ms=1000&load=" + std::to_string(double(running.size()) / 12.0),
+                           "", kNodeToken);
+    const int64_t now = kairo::steady_now_ns();
+    const double ms = double(now - start) * 1e-6;
+    if (feed.status != 200) {
+      results.record("feed", feed.status, ms);
+      co_await asio::steady_timer(co_await asio::this_coro::executor, std::chrono::milliseconds(200))
+          .async_wait(use_awaitable);
+      continue;
+    }
+    const json answer = json::parse(feed.body);
+    if (!answer["changed"].get<bool>()) {
+      results.record("feed (unchanged)", 200, ms);
+      std::lock_guard lock(results.mutex);
+      results.hold_overshoot_ms.push_back(std::max(0.0, ms - 1000.0));
+      continue;
+    }
+    results.record("feed (changed)", 200, ms);
+    cursor = answer["cursor"].get<std::string>();
+    std::set<std::string> wanted, started;
+    for (const auto& s : answer["sessions"]) wanted.insert(s["session_id"].get<std::string>());
+    {
+      std::lock_guard lock(results.mutex);
+      for (const std::string& sid : wanted) {
+        if (running.count(sid)) continue;
+        started.insert(sid);
+        const auto it = results.created_at.find(sid);
+        if (it != results.created_at.end()) results.reach_ms.push_back(double(now - it->second) * 1e-6);
+      }
+    }
+    running = wanted;
+    // As a node does: each new session reported running.
+    for (const std::string& sid : started) {
+      const int64_t t = kairo::steady_now_ns();
+      const Answer report = co_await c.request(http::verb::post,
+                                               "/v1/nodes/" + std::to_string(id) + "/sessions/" + sid,
+                                               R"({"state":"running","reason":""})", kNodeToken);
+      results.record("report running", report.status, double(kairo::steady_now_ns() - t) * 1e-6);
+    }
+  }
+}
+
+// One user: creates sessions until the fleet holds `target` (shared counter), then churns until `stop`.
+awaitable<void> run_user(uint16_t port, std::string token, Results& results, std::atomic<int>& live, int target,
+                         const std::atomic<bool>& churn, const std::atomic<bool>& stop) {
+  Connection c(co_await asio::this_coro::executor, port);
+  std::vector<std::string> mine;
+  std::minstd_rand random(std::random_device{}());
+  const auto create = [&]() -> awaitable<bool> {
+    const int64_t start = kairo::steady_now_ns();
+    const Answer r = co_await c.request(http::verb::post, "/v1/sessions",
+                                        R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
+    const int64_t done = kairo::steady_now_ns();
+    results.record("session create", r.status, double(done - start) * 1e-6);
+    if (r.status != 201) co_return false;
+    const std::string sid = json::parse(r.body)["session_id"].get<std::string>();
+    mine.push_back(sid);
+    std::lock_guard lock(results.mutex);
+    results.created_at[sid] = start;
+    if (!churn) results.fill_done_ns.push_back(done);
+    co_return true;
+  };
+  while (!churn && live < target)
+    if (co_await create()) ++live;
+  while (!stop && !mine.empty()) {
+    const size_t pick = random() % mine.size();
+    const int64_t start = kairo::steady_now_ns();
+    const Answer r = co_await c.request(http::verb::delete_, "/v1/sessions/" + mine[pick], "", token);
+    results.record("session end", r.status, double(kairo::steady_now_ns() - start) * 1e-6);
+    mine.erase(mine.begin() + ptrdiff_t(pick));
+    co_await create();
+  }
+}
+
+double pgbench_tps(const kairo::DevDatabase& db, int clients, int seconds) {
+  std::string bin;
+  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib/postgresql"))
+    if (std::filesystem::exists(entry.path() / "bin/pgbench")) bin = (entry.path() / "bin/pgbench").string();
+  const std::string conn = " -h 127.0.0.1 -p " + std::to_string(db.port()) + " -U kairo ";
+  if (std::system((bin + conn + "-i -s 10 -q kairo >/dev/null 2>&1").c_str()) != 0) return 0;
+  const std::string command = bin + conn + "-n -c " + std::to_string(clients) + " -j 2 -T " +
+                              std::to_string(seconds) + " kairo 2>/dev/null | grep -E '^tps' | head -1";
+  FILE* p = popen(command.c_str(), "r");
+  char line[256] = {};
+  if (p == nullptr || std::fgets(line, sizeof(line), p) == nullptr) return 0;
+  pclose(p);
+  const char* eq = std::strchr(line, '=');
+  return eq ? std::atof(eq + 1) : 0;
+}
+
+// A counter or histogram sum from a replica's /metrics.
+double metric(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::atof(text.c_str() + at + name.size() + 2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--nodes") o.nodes = std::stoi(value);
+    else if (flag == "--sessions") o.sessions = std::stoi(value);
+    else if (flag == "--users") o.users = std::stoi(value);
+    else if (flag == "--replicas") o.replicas = std::stoi(value);
+    else if (flag == "--churn") o.churn_s = std::stod(value);
+    else if (flag == "--kairo") o.kairo = value;
+    else if (flag == "--json") o.json_file = value;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  kairo::DevDatabase db;
+  // PostgreSQL's default 100 connections: each replica keeps 8 and one to listen.
+  const double tps = pgbench_tps(db, 8, 10);
+  const std::filesystem::path logs = std::filesystem::temp_directory_path() / ("kairo-fleet-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(logs);
+  std::vector<std::unique_ptr<Replica>> replicas;
+  for (int r = 0; r < o.replicas; ++r)
+    replicas.push_back(std::make_unique<Replica>(o, db.url(), logs / ("control-" + std::to_string(r) + ".log")));
+  const auto port_of = [&](int i) { return replicas[size_t(i % o.replicas)]->port(); };
+
+  asio::io_context io;
+  Results results;
+  std::atomic<bool> stop{false}, churn{false};
+  std::atomic<int> ready{0}, live{0};
+  // Users (created by the admin through the API), each logged in once.
+  std::vector<std::string> tokens;
+  {
+    asio::io_context setup;
+    asio::co_spawn(
+        setup,
+        [&]() -> awaitable<void> {
+          Connection c(co_await asio::this_coro::executor, port_of(0));
+          const Answer login = co_await c.request(http::verb::post, "/v1/auth/login",
+                                                  R"({"username":"admin","password":"fleet-bench-admin-password"})", "");
+          const std::string admin = json::parse(login.body)["access_token"].get<std::string>();
+          for (int u = 0; u < o.users; ++u) {
+            const std::string name = "bench-user-" + std::to_string(u);
+            co_await c.request(http::verb::post, "/v1/users", user_body(name, true), admin);
+            const Answer user = co_await c.request(http::verb::post, "/v1/auth/login", user_body(name, false), "");
+            tokens.push_back(json::parse(user.body)["access_token"].get<std::string>());
+          }
+        },
+        asio::detached);
+    setup.run();
+  }
+  for (int n = 0; n < o.nodes; ++n) asio::co_spawn(io, run_node(n, port_of(n), results, stop, ready), asio::detached);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
+  asio::executor_work_guard<asio::io_context::executor_type> keep(io.get_executor());
+  while (ready < o.nodes) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // every node's feed attached
+  const int64_t fill_start = kairo::steady_now_ns();
+  for (int u = 0; u < o.users; ++u)
+    asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop), asio::detached);
+  while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int64_t fill_end = kairo::steady_now_ns();
+  churn = true;
+  const int64_t churn_start = kairo::steady_now_ns();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.churn_s));
+  uint64_t churned = 0;
+  {
+    std::lock_guard lock(results.mutex);
+    churned = results.latency_ms["session end"].size();
+  }
+  const double churn_elapsed = double(kairo::steady_now_ns() - churn_start) * 1e-9;
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the last sessions reach their nodes
+  stop = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the feeds' waits end
+  keep.reset();
+  io.stop();
+  for (auto& t : threads) t.join();
+
+  // Replicas' own counters.
+  double conflicts = 0, placements = 0, lag_sum = 0, lag_count = 0;
+  {
+    asio::io_context scrape;
+    for (int r = 0; r < o.replicas; ++r)
+      asio::co_spawn(
+          scrape,
+          [&, r]() -> awaitable<void> {
+            Connection c(co_await asio::this_coro::executor, port_of(r));
+            const Answer m = co_await c.request(http::verb::get, "/metrics", "", "");
+            conflicts += metric(m.body, "kairo_placement_conflicts_total");
+            placements += metric(m.body, "kairo_placements_total");
+            lag_sum += metric(m.body, "kairo_node_feed_notification_lag_seconds_sum");
+            lag_count += metric(m.body, "kairo_node_feed_notification_lag_seconds_count");
+          },
+          asio::detached);
+    scrape.run();
+  }
+
+  std::lock_guard lock(results.mutex);
+  const double fill_s = double(fill_end - fill_start) * 1e-9;
+  // Placement rate per thousand sessions placed: flat if placement does not slow as the fleet fills.
+  std::sort(results.fill_done_ns.begin(), results.fill_done_ns.end());
+  json per_thousand = json::array();
+  for (size_t k = 1000; k <= results.fill_done_ns.size(); k += 1000) {
+    const double span = double(results.fill_done_ns[k - 1] - (k == 1000 ? fill_start : results.fill_done_ns[k - 1001])) * 1e-9;
+    per_thousand.push_back(std::round(1000.0 / span));
+  }
+  uint64_t server_errors = 0;
+  json kinds = json::object();
+  std::printf("fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; pgbench TPS %.0f\n",
+              o.nodes, o.sessions, o.users, o.replicas, tps);
+  std::printf("| request | count | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|\n");
+  for (auto& [kind, samples] : results.latency_ms) {
+    std::string statuses;
+    for (const auto& [code, n] : results.status[kind]) {
+      statuses += (statuses.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(n);
+      if (code >= 500 || code == 0) server_errors += n;
+    }
+    std::printf("| %s | %zu | %.1f | %.1f | %s |\n", kind.c_str(), samples.size(), kairo::percentile(samples, 0.5),
+                kairo::percentile(samples, 0.99), statuses.c_str());
+    kinds[kind] = {{"count", samples.size()},
+                   {"p50_ms", kairo::percentile(samples, 0.5)},
+                   {"p99_ms", kairo::percentile(samples, 0.99)}};
+  }
+  const double fill_rate = double(o.sessions) / fill_s, churn_rate = double(churned) / churn_elapsed;
+  std::printf("placement: %d sessions in %.1f s = %.0f /s (per thousand placed: %s); churn %.0f ends+creates /s\n",
+              o.sessions, fill_s, fill_rate, per_thousand.dump().c_str(), churn_rate);
+  std::printf("session reached its node (from its creation request's start): p50 %.1f ms, p99 %.1f ms (%zu)\n",
+              kairo::percentile(results.reach_ms, 0.5), kairo::percentile(results.reach_ms, 0.99),
+              results.reach_ms.size());
+  std::printf("feed answers past their wait: p99 %.1f ms; placement conflicts %.0f of %.0f placements; notification "
+              "lag mean %.2f ms; 5xx and failed requests: %llu\n",
+              kairo::percentile(results.hold_overshoot_ms, 0.99), conflicts, placements,
+              lag_count > 0 ? lag_sum / lag_count * 1e3 : 0.0, static_cast<unsigned long long>(server_errors));
+  std::printf("placements/s per pgbench TPS: %.3f\n", tps > 0 ? fill_rate / tps : 0.0);
+  if (!o.json_file.empty()) {
+    std::ofstream out(o.json_file);
+    out << json{{"nodes", o.nodes},
+                {"sessions", o.sessions},
+                {"users", o.users},
+                {"replicas", o.replicas},
+                {"pgbench_tps", tps},
+                {"placement_per_s", fill_rate},
+                {"placement_per_s_per_thousand", per_thousand},
+                {"churn_per_s", churn_rate},
+                {"reach_ms", {{"p50", kairo::percentile(results.reach_ms, 0.5)}, {"p99", kairo::percentile(results.reach_ms, 0.99)}}},
+                {"requests", kinds},
+                {"server_errors", server_errors},
+                {"placement_conflicts", conflicts}}
+               .dump(2);
+  }
+  std::filesystem::remove_all(logs);
+  return server_errors == 0 ? 0 : 1;
+}
