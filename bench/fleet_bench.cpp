@@ -112,7 +112,8 @@ class Connection {
     for (int attempt = 0;; ++attempt) {
       try {
         if (!stream_.socket().is_open())
-          co_await stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), use_awaitable);
+          co_await stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_),
+                                         use_awaitable);
         http::request<http::string_body> req(verb, target, 11);
         req.set(http::field::host, "127.0.0.1");
         req.set(http::field::content_type, "application/json");
@@ -143,12 +144,12 @@ class Connection {
 // Everything measured, shared by the coroutines (one io thread per core: a lock, rarely contended).
 struct Results {
   std::mutex mutex;
-  std::map<std::string, std::vector<double>> latency_ms;   // by request kind
-  std::map<std::string, std::map<int, uint64_t>> status;   // by request kind, by status
-  std::map<std::string, int64_t> created_at;               // session id -> when its creation request began
-  std::vector<double> reach_ms;                            // creation start -> its node's feed had it
-  std::vector<double> hold_overshoot_ms;                   // unchanged feed answers later than their wait
-  std::vector<int64_t> fill_done_ns;                       // when each fill creation answered
+  std::map<std::string, std::vector<double>> latency_ms;  // by request kind
+  std::map<std::string, std::map<int, uint64_t>> status;  // by request kind, by status
+  std::map<std::string, int64_t> created_at;              // session id -> when its creation request began
+  std::vector<double> reach_ms;                           // creation start -> its node's feed had it
+  std::vector<double> hold_overshoot_ms;                  // unchanged feed answers later than their wait
+  std::vector<int64_t> fill_done_ns;                      // when each fill creation answered
   void record(const std::string& kind, int code, double ms) {
     std::lock_guard lock(mutex);
     latency_ms[kind].push_back(ms);
@@ -172,7 +173,8 @@ std::string user_body(const std::string& name, bool with_role) {
   return body.dump();
 }
 
-awaitable<void> run_node(int index, uint16_t port, Results& results, const std::atomic<bool>& stop, std::atomic<int>& ready) {
+awaitable<void> run_node(int index, uint16_t port, Results& results, const std::atomic<bool>& stop,
+                         std::atomic<int>& ready) {
   Connection c(co_await asio::this_coro::executor, port);
   const std::string registration = registration_body(index);
   Answer r;
@@ -190,8 +192,9 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
   while (!stop) {
     const int64_t start = kairo::steady_now_ns();
     const Answer feed =
-        co_await c.request(http::verb::get, "/v1/nodes/" + std::to_string(id) + "/feed?cursor=" + cursor +
-                                                "&wait_ms=1000&load=" + std::to_string(double(running.size()) / 12.0),
+        co_await c.request(http::verb::get,
+                           "/v1/nodes/" + std::to_string(id) + "/feed?cursor=" + cursor +
+                               "&wait_ms=1000&load=" + std::to_string(double(running.size()) / 12.0),
                            "", kNodeToken);
     const int64_t now = kairo::steady_now_ns();
     const double ms = double(now - start) * 1e-6;
@@ -225,24 +228,25 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
     // As a node does: each new session reported running.
     for (const std::string& sid : started) {
       const int64_t t = kairo::steady_now_ns();
-      const Answer report = co_await c.request(http::verb::post,
-                                               "/v1/nodes/" + std::to_string(id) + "/sessions/" + sid,
-                                               R"({"state":"running","reason":""})", kNodeToken);
+      const Answer report =
+          co_await c.request(http::verb::post, "/v1/nodes/" + std::to_string(id) + "/sessions/" + sid,
+                             R"({"state":"running","reason":""})", kNodeToken);
       results.record("report running", report.status, double(kairo::steady_now_ns() - t) * 1e-6);
     }
   }
 }
 
 // One user: creates sessions until the fleet holds `target` (shared counter), then churns until `stop`.
-awaitable<void> run_user(uint16_t port, std::string token, Results& results, std::atomic<int>& live, int target,
-                         const std::atomic<bool>& churn, const std::atomic<bool>& stop) {
+awaitable<void> run_user(uint16_t port, std::string token, Results& results, std::atomic<int>& live,
+                         int target, const std::atomic<bool>& churn, const std::atomic<bool>& stop) {
   Connection c(co_await asio::this_coro::executor, port);
   std::vector<std::string> mine;
   std::minstd_rand random(std::random_device{}());
   const auto create = [&]() -> awaitable<bool> {
     const int64_t start = kairo::steady_now_ns();
-    const Answer r = co_await c.request(http::verb::post, "/v1/sessions",
-                                        R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
+    const Answer r =
+        co_await c.request(http::verb::post, "/v1/sessions",
+                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
     const int64_t done = kairo::steady_now_ns();
     results.record("session create", r.status, double(done - start) * 1e-6);
     if (r.status != 201) co_return false;
@@ -293,13 +297,20 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--nodes") o.nodes = std::stoi(value);
-    else if (flag == "--sessions") o.sessions = std::stoi(value);
-    else if (flag == "--users") o.users = std::stoi(value);
-    else if (flag == "--replicas") o.replicas = std::stoi(value);
-    else if (flag == "--churn") o.churn_s = std::stod(value);
-    else if (flag == "--kairo") o.kairo = value;
-    else if (flag == "--json") o.json_file = value;
+    if (flag == "--nodes")
+      o.nodes = std::stoi(value);
+    else if (flag == "--sessions")
+      o.sessions = std::stoi(value);
+    else if (flag == "--users")
+      o.users = std::stoi(value);
+    else if (flag == "--replicas")
+      o.replicas = std::stoi(value);
+    else if (flag == "--churn")
+      o.churn_s = std::stod(value);
+    else if (flag == "--kairo")
+      o.kairo = value;
+    else if (flag == "--json")
+      o.json_file = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -308,11 +319,13 @@ int main(int argc, char** argv) {
   kairo::DevDatabase db;
   // PostgreSQL's default 100 connections: each replica keeps 8 and one to listen.
   const double tps = pgbench_tps(db, 8, 10);
-  const std::filesystem::path logs = std::filesystem::temp_directory_path() / ("kairo-fleet-bench-" + std::to_string(getpid()));
+  const std::filesystem::path logs =
+      std::filesystem::temp_directory_path() / ("kairo-fleet-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(logs);
   std::vector<std::unique_ptr<Replica>> replicas;
   for (int r = 0; r < o.replicas; ++r)
-    replicas.push_back(std::make_unique<Replica>(o, db.url(), logs / ("control-" + std::to_string(r) + ".log")));
+    replicas.push_back(
+        std::make_unique<Replica>(o, db.url(), logs / ("control-" + std::to_string(r) + ".log")));
   const auto port_of = [&](int i) { return replicas[size_t(i % o.replicas)]->port(); };
 
   asio::io_context io;
@@ -327,20 +340,23 @@ int main(int argc, char** argv) {
         setup,
         [&]() -> awaitable<void> {
           Connection c(co_await asio::this_coro::executor, port_of(0));
-          const Answer login = co_await c.request(http::verb::post, "/v1/auth/login",
-                                                  R"({"username":"admin","password":"fleet-bench-admin-password"})", "");
+          const Answer login =
+              co_await c.request(http::verb::post, "/v1/auth/login",
+                                 R"({"username":"admin","password":"fleet-bench-admin-password"})", "");
           const std::string admin = json::parse(login.body)["access_token"].get<std::string>();
           for (int u = 0; u < o.users; ++u) {
             const std::string name = "bench-user-" + std::to_string(u);
             co_await c.request(http::verb::post, "/v1/users", user_body(name, true), admin);
-            const Answer user = co_await c.request(http::verb::post, "/v1/auth/login", user_body(name, false), "");
+            const Answer user =
+                co_await c.request(http::verb::post, "/v1/auth/login", user_body(name, false), "");
             tokens.push_back(json::parse(user.body)["access_token"].get<std::string>());
           }
         },
         asio::detached);
     setup.run();
   }
-  for (int n = 0; n < o.nodes; ++n) asio::co_spawn(io, run_node(n, port_of(n), results, stop, ready), asio::detached);
+  for (int n = 0; n < o.nodes; ++n)
+    asio::co_spawn(io, run_node(n, port_of(n), results, stop, ready), asio::detached);
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
   asio::executor_work_guard<asio::io_context::executor_type> keep(io.get_executor());
@@ -348,7 +364,8 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(2));  // every node's feed attached
   const int64_t fill_start = kairo::steady_now_ns();
   for (int u = 0; u < o.users; ++u)
-    asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop), asio::detached);
+    asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop),
+                   asio::detached);
   while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const int64_t fill_end = kairo::steady_now_ns();
   churn = true;
@@ -392,13 +409,16 @@ int main(int argc, char** argv) {
   std::sort(results.fill_done_ns.begin(), results.fill_done_ns.end());
   json per_thousand = json::array();
   for (size_t k = 1000; k <= results.fill_done_ns.size(); k += 1000) {
-    const double span = double(results.fill_done_ns[k - 1] - (k == 1000 ? fill_start : results.fill_done_ns[k - 1001])) * 1e-9;
+    const double span =
+        double(results.fill_done_ns[k - 1] - (k == 1000 ? fill_start : results.fill_done_ns[k - 1001])) *
+        1e-9;
     per_thousand.push_back(std::round(1000.0 / span));
   }
   uint64_t server_errors = 0;
   json kinds = json::object();
-  std::printf("fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; pgbench TPS %.0f\n",
-              o.nodes, o.sessions, o.users, o.replicas, tps);
+  std::printf(
+      "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; pgbench TPS %.0f\n",
+      o.nodes, o.sessions, o.users, o.replicas, tps);
   std::printf("| request | count | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|\n");
   for (auto& [kind, samples] : results.latency_ms) {
     std::string statuses;
@@ -406,22 +426,25 @@ int main(int argc, char** argv) {
       statuses += (statuses.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(n);
       if (code >= 500 || code == 0) server_errors += n;
     }
-    std::printf("| %s | %zu | %.1f | %.1f | %s |\n", kind.c_str(), samples.size(), kairo::percentile(samples, 0.5),
-                kairo::percentile(samples, 0.99), statuses.c_str());
+    std::printf("| %s | %zu | %.1f | %.1f | %s |\n", kind.c_str(), samples.size(),
+                kairo::percentile(samples, 0.5), kairo::percentile(samples, 0.99), statuses.c_str());
     kinds[kind] = {{"count", samples.size()},
                    {"p50_ms", kairo::percentile(samples, 0.5)},
                    {"p99_ms", kairo::percentile(samples, 0.99)}};
   }
   const double fill_rate = double(o.sessions) / fill_s, churn_rate = double(churned) / churn_elapsed;
-  std::printf("placement: %d sessions in %.1f s = %.0f /s (per thousand placed: %s); churn %.0f ends+creates /s\n",
-              o.sessions, fill_s, fill_rate, per_thousand.dump().c_str(), churn_rate);
-  std::printf("session reached its node (from its creation request's start): p50 %.1f ms, p99 %.1f ms (%zu)\n",
-              kairo::percentile(results.reach_ms, 0.5), kairo::percentile(results.reach_ms, 0.99),
-              results.reach_ms.size());
-  std::printf("feed answers past their wait: p99 %.1f ms; placement conflicts %.0f of %.0f placements; notification "
-              "lag mean %.2f ms; 5xx and failed requests: %llu\n",
-              kairo::percentile(results.hold_overshoot_ms, 0.99), conflicts, placements,
-              lag_count > 0 ? lag_sum / lag_count * 1e3 : 0.0, static_cast<unsigned long long>(server_errors));
+  std::printf(
+      "placement: %d sessions in %.1f s = %.0f /s (per thousand placed: %s); churn %.0f ends+creates /s\n",
+      o.sessions, fill_s, fill_rate, per_thousand.dump().c_str(), churn_rate);
+  std::printf(
+      "session reached its node (from its creation request's start): p50 %.1f ms, p99 %.1f ms (%zu)\n",
+      kairo::percentile(results.reach_ms, 0.5), kairo::percentile(results.reach_ms, 0.99),
+      results.reach_ms.size());
+  std::printf(
+      "feed answers past their wait: p99 %.1f ms; placement conflicts %.0f of %.0f placements; notification "
+      "lag mean %.2f ms; 5xx and failed requests: %llu\n",
+      kairo::percentile(results.hold_overshoot_ms, 0.99), conflicts, placements,
+      lag_count > 0 ? lag_sum / lag_count * 1e3 : 0.0, static_cast<unsigned long long>(server_errors));
   std::printf("placements/s per pgbench TPS: %.3f\n", tps > 0 ? fill_rate / tps : 0.0);
   if (!o.json_file.empty()) {
     std::ofstream out(o.json_file);
@@ -433,7 +456,9 @@ int main(int argc, char** argv) {
                 {"placement_per_s", fill_rate},
                 {"placement_per_s_per_thousand", per_thousand},
                 {"churn_per_s", churn_rate},
-                {"reach_ms", {{"p50", kairo::percentile(results.reach_ms, 0.5)}, {"p99", kairo::percentile(results.reach_ms, 0.99)}}},
+                {"reach_ms",
+                 {{"p50", kairo::percentile(results.reach_ms, 0.5)},
+                  {"p99", kairo::percentile(results.reach_ms, 0.99)}}},
                 {"requests", kinds},
                 {"server_errors", server_errors},
                 {"placement_conflicts", conflicts}}

@@ -550,16 +550,19 @@ struct ControlApi::Impl {
         throw ApiError(400, "invalid_field", "load must be a number");
       load = std::clamp(load, 0.0, 1e6);
     }
-    if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
+    // The request is the node's heartbeat: written at most every half interval by this replica (a node that
+    // asks again at once after an answer costs no write).
+    if (hub.heartbeat_due(node, fleet.heartbeat_interval_s() / 2) && !fleet.heartbeat(node, load))
+      throw ApiError(404, "not_found", "no such node");
     const auto answer_now = [this, node, cursor]() -> HttpResponse {
-      if (fleet.feed_version(node) > cursor) return respond(200, fleet.node_feed(node));
+      if (feed_version(node) > cursor) return respond(200, fleet.node_feed(node));
       v1::NodeFeed unchanged;
       unchanged.set_cursor(std::to_string(cursor));
       unchanged.set_changed(false);
       unchanged.set_heartbeat_interval_ms(int32_t(std::lround(fleet.heartbeat_interval_s() * 1000.0)));
       return respond(200, unchanged);
     };
-    if (wait_s <= 0 || fleet.feed_version(node) > cursor) return answer_now();
+    if (wait_s <= 0 || feed_version(node) > cursor) return answer_now();
     // Held: the waiter is registered before the version is read again, so a change committed in between is
     // either seen by that read or announced to the waiter. Whichever answers first answers; the other does
     // nothing.
@@ -581,10 +584,19 @@ struct ControlApi::Impl {
       deferred->complete(std::move(r));
     };
     hub.wait(node, wait_s, answer);
-    if (fleet.feed_version(node) > cursor) hub.post([answer] { answer(false); });
+    if (feed_version(node) > cursor) hub.post([answer] { answer(false); });
     HttpResponse held;
     held.deferred = deferred;
     return held;
+  }
+
+  // The node's feed version: as announced (no database read) when this replica is sure of it, else read.
+  int64_t feed_version(int64_t node) {
+    if (const auto known = hub.known_version(node)) return *known;
+    const uint64_t epoch = hub.epoch();
+    const int64_t version = fleet.feed_version(node);
+    if (version >= 0) hub.learn_version(node, version, epoch);
+    return version;
   }
 
   // Every answer: its request id in X-Request-Id, its route's metrics, and one log line.

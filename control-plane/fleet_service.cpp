@@ -255,17 +255,13 @@ bool FleetService::set_drained(int64_t node_id, bool drained) {
   bool found = false;
   db_.transact([&](pqxx::work& w) {
     // A drain order is part of the node's feed: its version moves and the replica holding its request hears.
-    found =
-        !w.exec_params(
-              "UPDATE nodes SET drained = $2, feed_version = feed_version + CASE WHEN drained = $2 THEN 0 "
-              "ELSE 1 END WHERE id = $1 RETURNING id",
-              node_id, drained)
-             .empty();
-    if (found)
-      w.exec_params(
-          "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
-          "1000000)::bigint)",
-          std::to_string(node_id));
+    const auto rows = w.exec_params(
+        "UPDATE nodes SET drained = $2, feed_version = feed_version + CASE WHEN drained = $2 THEN 0 ELSE 1 "
+        "END "
+        "WHERE id = $1 RETURNING feed_version",
+        node_id, drained);
+    found = !rows.empty();
+    if (found) w.exec_params("SELECT kairo_announce_node_feed($1, $2)", node_id, rows[0][0].as<int64_t>());
   });
   return found;
 }
@@ -499,16 +495,14 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
         const auto placed = w.exec_params(
             "UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = feed_version + 1 WHERE "
             "id = " +
-                target + " AND " + candidates + " RETURNING address, coalesce(signalling_url, '')",
+                target + " AND " + candidates +
+                " RETURNING address, coalesce(signalling_url, ''), feed_version",
             q.scene(), requested_codec(q), requested_transport(q), node);
         if (placed.empty()) {
           ++conflicts;  // held by another placement, or taken (or drained, or down) since the read
           continue;
         }
-        w.exec_params(
-            "SELECT pg_notify('kairo_node_feed', $1 || ':' || (extract(epoch FROM clock_timestamp()) * "
-            "1000000)::bigint)",
-            std::to_string(node));
+        w.exec_params("SELECT kairo_announce_node_feed($1, $2)", node, placed[0][2].as<int64_t>());
         return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
       }
     }

@@ -44,6 +44,19 @@ struct NodeFeedHub::Impl {
   mutable std::mutex mutex;  // the waiters and the stats; held for map updates only, never while waking
   std::multimap<int64_t, std::shared_ptr<Waiter>> by_node;
   NodeFeedHubStats counters;
+  // Versions known for sure while listening; cleared (and the epoch moved) whenever listening starts or
+  // stops, since announcements may have been missed around it.
+  bool listening = false;
+  uint64_t version_epoch = 0;
+  std::map<int64_t, int64_t> versions;
+  std::map<int64_t, int64_t> heartbeat_written_ns;
+
+  void set_listening(bool now_listening) {
+    std::lock_guard lock(mutex);
+    listening = now_listening;
+    ++version_epoch;
+    versions.clear();
+  }
 
   Impl(std::string u, int worker_count) : url(std::move(u)), workers(size_t(std::max(1, worker_count))) {}
 
@@ -86,8 +99,10 @@ struct NodeFeedHub::Impl {
   }
 
   // "<node id>:<microseconds since the epoch at the change>" (the time is optional).
+  // "<node id>:<microseconds since the epoch at the change>:<the feed version it made>".
   void on_notification(const std::string& payload) {
     const size_t colon = payload.find(':');
+    const size_t second = colon == std::string::npos ? colon : payload.find(':', colon + 1);
     int64_t node = 0;
     try {
       node = std::stoll(payload.substr(0, colon));
@@ -97,10 +112,18 @@ struct NodeFeedHub::Impl {
     {
       std::lock_guard lock(mutex);
       ++counters.notifications;
+      if (second != std::string::npos && listening) {
+        try {
+          int64_t& known = versions[node];
+          known = std::max<int64_t>(known, std::stoll(payload.substr(second + 1)));
+        } catch (const std::exception&) {
+          versions.erase(node);  // not sure any more: read it next time
+        }
+      }
       if (colon != std::string::npos) {
         try {
-          const double lag_s =
-              std::max(0.0, double(system_now_us() - std::stoll(payload.substr(colon + 1))) * 1e-6);
+          const int64_t at_us = std::stoll(payload.substr(colon + 1, second - colon - 1));
+          const double lag_s = std::max(0.0, double(system_now_us() - at_us) * 1e-6);
           ++counters.lag_count;
           counters.lag_sum_s += lag_s;
           for (size_t i = 0; i < kLagBoundsS.size(); ++i)
@@ -126,6 +149,7 @@ struct NodeFeedHub::Impl {
       try {
         pqxx::connection connection(url);
         Receiver receiver(connection, *this);
+        set_listening(true);
         if (!first) {
           {
             std::lock_guard lock(mutex);
@@ -136,6 +160,7 @@ struct NodeFeedHub::Impl {
         first = false;
         while (!stopping) connection.await_notification(0, 200'000);
       } catch (const std::exception& e) {
+        set_listening(false);
         if (stopping) return;
         spdlog::warn("node feed: listening connection lost ({}); reopening", e.what());
         first = false;
@@ -183,6 +208,36 @@ void NodeFeedHub::wait(int64_t node_id, double wait_s, std::function<void(bool)>
 
 void NodeFeedHub::post(std::function<void()> work) {
   asio::post(impl_->workers, std::move(work));
+}
+
+std::optional<int64_t> NodeFeedHub::known_version(int64_t node_id) const {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->listening) return std::nullopt;
+  const auto it = impl_->versions.find(node_id);
+  return it == impl_->versions.end() ? std::nullopt : std::optional<int64_t>(it->second);
+}
+
+uint64_t NodeFeedHub::epoch() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->version_epoch;
+}
+
+void NodeFeedHub::learn_version(int64_t node_id, int64_t version, uint64_t epoch) {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->listening || impl_->version_epoch != epoch) return;
+  int64_t& known = impl_->versions[node_id];
+  known = std::max(known, version);
+}
+
+bool NodeFeedHub::heartbeat_due(int64_t node_id, double interval_s) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  std::lock_guard lock(impl_->mutex);
+  int64_t& written = impl_->heartbeat_written_ns[node_id];
+  if (written != 0 && double(now - written) * 1e-9 < interval_s) return false;
+  written = now;
+  return true;
 }
 
 NodeFeedHubStats NodeFeedHub::stats() const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace kairo::control {
@@ -33,6 +34,18 @@ class NodeFeedHub {
   void wait(int64_t node_id, double wait_s, std::function<void(bool timed_out)> wake);
   // Runs `work` on a worker thread.
   void post(std::function<void()> work);
+
+  // The node's feed version as this replica knows it from announcements (each carries the version it made)
+  // and from reads: nullopt when not known for sure (never read, or the listening connection is down or was
+  // reopened since: announcements may have been missed). Saves a held request's database reads.
+  std::optional<int64_t> known_version(int64_t node_id) const;
+  // Before a read of the version from the database: pass what this returns to learn_version() with the
+  // result, so that a read that straddled a reconnection is not trusted.
+  uint64_t epoch() const;
+  void learn_version(int64_t node_id, int64_t version, uint64_t epoch);
+  // Whether this replica should write the node's heartbeat now (the last write it made for the node is older
+  // than `interval_s`): a node asking again at once after an answer does not cost a write each time.
+  bool heartbeat_due(int64_t node_id, double interval_s);
 
   NodeFeedHubStats stats() const;
   std::string metrics_text() const;  // Prometheus text: nodes attached, notification lag, reconnects

@@ -1,6 +1,7 @@
 // Nodes, placement and session lifecycle through the HTTP API of two replicas on one real PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -560,6 +561,8 @@ class FeedFollower {
         }
         if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status));
         const json feed = json::parse(r.body);
+        if (std::getenv("FEED_DEBUG"))
+          std::fprintf(stderr, "feed cursor %s -> %s\n", cursor.c_str(), r.body.substr(0, 120).c_str());
         if (!feed["changed"].get<bool>()) continue;
         cursor = feed["cursor"].get<std::string>();
         std::set<std::string> wanted;
@@ -613,15 +616,19 @@ TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_
     return follower.seen_ns(id);
   };
   std::vector<std::string> ids;
-  // Created through A, followed on B: it reaches the node through LISTEN/NOTIFY, well within its wait.
+  // Created through A, followed on B: it reaches the node through LISTEN/NOTIFY, not when B's wait ends
+  // (every 200 ms here): the median says which (generous: the bench measures tightly).
+  std::vector<double> reach_ms;
   for (int i = 0; i < 10; ++i) {
     const auto [id, created_ns] = create();
     ids.push_back(id);
     const int64_t seen = wait_for(id);
     ASSERT_NE(seen, 0) << "session " << i << " never reached the node";
-    EXPECT_LT(double(seen - created_ns) * 1e-9, 1.0)
-        << "session " << i;  // generous: the bench measures tightly
+    reach_ms.push_back(double(seen - created_ns) * 1e-6);
+    EXPECT_LT(reach_ms.back(), 1000.0) << "session " << i;
   }
+  std::sort(reach_ms.begin(), reach_ms.end());
+  EXPECT_LT(reach_ms[5], 60.0);
   // Replica B restarts; sessions placed meanwhile (through A) reach the node (on A, then on the new B).
   {
     std::lock_guard lock(replicas_mutex);

@@ -21,12 +21,22 @@ ALTER TABLE sessions ADD COLUMN request_id TEXT;
 CREATE INDEX sessions_by_created ON sessions (created_at, id);
 CREATE INDEX sessions_by_user_created ON sessions (user_id, created_at, id);
 
+CREATE FUNCTION kairo_announce_node_feed(node BIGINT, version BIGINT) RETURNS void AS $$
+BEGIN
+  PERFORM pg_notify('kairo_node_feed', node::text || ':' ||
+                    (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text || ':' || version::text);
+END;
+$$ LANGUAGE plpgsql;
+
 CREATE FUNCTION kairo_node_feed_changed(node BIGINT, slots_freed INT) RETURNS void AS $$
+DECLARE
+  version BIGINT;
 BEGIN
   UPDATE nodes SET feed_version = feed_version + 1, active_sessions = active_sessions - slots_freed
-    WHERE id = node;
-  PERFORM pg_notify('kairo_node_feed',
-                    node::text || ':' || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text);
+    WHERE id = node RETURNING feed_version INTO version;
+  IF version IS NOT NULL THEN
+    PERFORM kairo_announce_node_feed(node, version);
+  END IF;
 END;
 $$ LANGUAGE plpgsql;
 
