@@ -9,6 +9,7 @@
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/proto/control.pb.h"
+#include "core/clock.hpp"
 #include "core/names.hpp"
 #include "core/session_shape.hpp"
 #include "streaming/room_messages.hpp"
@@ -133,6 +134,7 @@ std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by
     if (node) w.exec_params("UPDATE nodes SET token_id = $2 WHERE id = $1", *node, id);
   });
   if (!found) throw ApiError(404, "not_found", "no node named \"" + *for_node + "\"");
+  if (for_node) forget_cached_credentials();  // the node now answers to this token only
   return {id, token};
 }
 
@@ -145,20 +147,36 @@ bool FleetService::revoke_node_token(int64_t id) {
               id)
              .empty();
   });
+  forget_cached_credentials();  // refused by this replica at once (by the others within a second)
   return found;
 }
 
+// Node requests come about once a second per node (the feed, its heartbeat): a token's row and a node's
+// ownership are read at most once a second per replica, like the access-token revocation list
+// (AuthService::sync_revocations). A revocation or rotation made through another replica takes effect here
+// within that second; through this one, at once.
 std::optional<NodeCredential> FleetService::node_credential(const std::string& token) {
+  const std::string hash = token_hash(token);
+  const int64_t now = steady_now_ns();
+  {
+    std::lock_guard lock(cache_mutex_);
+    const auto it = credentials_.find(hash);
+    if (it != credentials_.end() && it->second.second > now) return it->second.first;
+  }
   std::optional<NodeCredential> out;
   db_.transact([&](pqxx::work& w) {
-    const auto rows =
-        w.exec_params("SELECT id, node_id FROM node_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-                      bytes(token_hash(token)));
+    out.reset();
+    const auto rows = w.exec_params(
+        "SELECT id, node_id FROM node_tokens WHERE token_hash = $1 AND revoked_at IS NULL", bytes(hash));
     if (rows.empty()) return;
     out = NodeCredential{
         .token_id = rows[0][0].as<int64_t>(),
         .node_id = rows[0][1].is_null() ? std::nullopt : std::optional<int64_t>(rows[0][1].as<int64_t>())};
   });
+  std::lock_guard lock(cache_mutex_);
+  if (credentials_.size() > 100'000) credentials_.clear();  // bounded under a flood of made-up tokens
+  // A token not yet bound to a node is not cached: its registration binds it a moment later.
+  if (!out || out->node_id) credentials_[hash] = {out, now + kCredentialCacheNs};
   return out;
 }
 
@@ -170,13 +188,35 @@ void FleetService::authorise_node(const NodeCredential& credential, int64_t node
     return;
   }
   // The static fleet token acts for the nodes registered with it, never for a node with a token of its own.
+  const int64_t now = steady_now_ns();
   std::optional<bool> own;
-  db_.transact([&](pqxx::work& w) {
-    const auto rows = w.exec_params("SELECT token_id IS NULL FROM nodes WHERE id = $1", node_id);
-    if (!rows.empty()) own = rows[0][0].as<bool>();
-  });
+  bool cached = false;
+  {
+    std::lock_guard lock(cache_mutex_);
+    const auto it = static_own_.find(node_id);
+    if (it != static_own_.end() && it->second.second > now) {
+      own = it->second.first;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    db_.transact([&](pqxx::work& w) {
+      own.reset();
+      const auto rows = w.exec_params("SELECT token_id IS NULL FROM nodes WHERE id = $1", node_id);
+      if (!rows.empty()) own = rows[0][0].as<bool>();
+    });
+    std::lock_guard lock(cache_mutex_);
+    if (static_own_.size() > 100'000) static_own_.clear();
+    if (own) static_own_[node_id] = {own, now + kCredentialCacheNs};
+  }
   if (!own) throw ApiError(404, "not_found", "no such node");
   if (!*own) throw ApiError(403, "forbidden", "this node registered with a node token of its own");
+}
+
+void FleetService::forget_cached_credentials() {
+  std::lock_guard lock(cache_mutex_);
+  credentials_.clear();
+  static_own_.clear();
 }
 
 int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCredential& credential) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "control-plane/credentials.hpp"
@@ -125,8 +126,15 @@ class FleetService {
                             const std::string& reason);
 
  private:
+  void forget_cached_credentials();
+
   Database& db_;
   double heartbeat_interval_s_;
+  // Node credentials and the static token's ownership of nodes, each read at most once a second.
+  static constexpr int64_t kCredentialCacheNs = 1'000'000'000;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, std::pair<std::optional<NodeCredential>, int64_t>> credentials_;
+  std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;
   std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
 };
 
