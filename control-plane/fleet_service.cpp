@@ -532,17 +532,19 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
         const std::string target =
             *lock ? "(SELECT id FROM nodes WHERE id = $4 AND " + candidates + " " + lock + ")"
                   : std::string("$4");
+        // The slot and its announcement in one statement (one round trip).
         const auto placed = w.exec_params(
-            "UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = feed_version + 1 WHERE "
-            "id = " +
+            "WITH slot AS (UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = "
+            "feed_version + "
+            "1 WHERE id = " +
                 target + " AND " + candidates +
-                " RETURNING address, coalesce(signalling_url, ''), feed_version",
+                " RETURNING id, address, coalesce(signalling_url, '') AS signalling, feed_version) SELECT "
+                "address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
             q.scene(), requested_codec(q), requested_transport(q), node);
         if (placed.empty()) {
           ++conflicts;  // held by another placement, or taken (or drained, or down) since the read
           continue;
         }
-        w.exec_params("SELECT kairo_announce_node_feed($1, $2)", node, placed[0][2].as<int64_t>());
         return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
       }
     }
