@@ -124,6 +124,12 @@ TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_ex
   for (int64_t id : {drained, wrong_scene, down}) EXPECT_EQ(by_id[id]["active_sessions"], 0) << id;
   const std::string metrics = b->call("GET", "/metrics").body;
   EXPECT_NE(metrics.find("kairo_sessions{state=\"placed\"} 20"), std::string::npos) << metrics;
+  // Each replica counts what it placed, and the candidates it found held or taken on the way.
+  const std::string metrics_a = a->call("GET", "/metrics").body;
+  EXPECT_EQ(test::metric_sample(metrics, "kairo_placements_total").value_or(0) +
+                test::metric_sample(metrics_a, "kairo_placements_total").value_or(0),
+            20);
+  EXPECT_TRUE(test::metric_sample(metrics, "kairo_placement_conflicts_total").has_value());
   EXPECT_NE(metrics.find("kairo_nodes{state=\"down\"} 1"), std::string::npos);
   const json capacity = json::parse(b->call("GET", "/v1/capacity", "", admin).body);
   EXPECT_EQ(capacity["session_slots_free"], 50);  // only on the node that lacks the scene
@@ -649,10 +655,16 @@ TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_
   for (const auto& [id, times] : started) EXPECT_EQ(times, 1) << id;
   EXPECT_GE(follower.failovers(), 1);
   for (int status : follower.statuses()) EXPECT_LT(status, 500);
-  // The feed's metrics: placements and the lag of the notifications this replica heard.
-  const std::string metrics = a->call("GET", "/metrics").body;
-  EXPECT_NE(metrics.find("kairo_placements_total 30"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("kairo_node_feed_notification_lag_seconds_count"), std::string::npos);
+  // The feed's metrics: placements, the notifications the new B heard (with their lag), the node attached
+  // to it (its one held request, or none between two), its listening connection never reopened.
+  const std::string metrics_a = a->call("GET", "/metrics").body, metrics_b = b->call("GET", "/metrics").body;
+  EXPECT_EQ(test::metric_sample(metrics_a, "kairo_placements_total"), 30);
+  EXPECT_EQ(test::metric_sample(metrics_a, "kairo_placement_conflicts_total"), 0);  // one creator at a time
+  EXPECT_TRUE(test::metric_declared(metrics_b, "kairo_node_feed_notification_lag_seconds", "histogram"));
+  EXPECT_GE(test::metric_sample(metrics_b, "kairo_node_feed_notification_lag_seconds_count").value_or(0), 5);
+  EXPECT_LE(test::metric_sample(metrics_b, "kairo_node_feed_waiting").value_or(-1), 1);
+  EXPECT_GE(test::metric_sample(metrics_b, "kairo_node_feed_waiting").value_or(-1), 0);
+  EXPECT_EQ(test::metric_sample(metrics_b, "kairo_node_feed_listener_reconnects_total"), 0);
 }
 
 TEST_F(FleetTest, a_node_feed_shows_only_its_own_node_and_refuses_other_tokens) {
