@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/pgbench.hpp"
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
 #include "control-plane/proto/control.pb.h"
@@ -26,19 +27,6 @@ namespace kairo::control {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double pgbench_tps(const test::PostgresServer& pg, int clients, int seconds) {
-  const std::string bin = std::string(KAIRO_PGBENCH);
-  const std::string conn = " -h 127.0.0.1 -p " + std::to_string(pg.port()) + " -U kairo ";
-  const std::string command = bin + conn + "-n -c " + std::to_string(clients) + " -j 2 -T " +
-                              std::to_string(seconds) + " kairo 2>/dev/null | grep -E '^tps' | head -1";
-  FILE* p = popen(command.c_str(), "r");
-  char line[256] = {};
-  if (p == nullptr || std::fgets(line, sizeof(line), p) == nullptr) return 0;
-  pclose(p);
-  const char* eq = std::strchr(line, '=');
-  return eq ? std::atof(eq + 1) : 0;
-}
 
 }  // namespace
 }  // namespace kairo::control
@@ -85,9 +73,7 @@ int main(int argc, char** argv) {
     }
   });
   // pgbench's tables in the same database.
-  const std::string init = std::string(KAIRO_PGBENCH) + " -h 127.0.0.1 -p " + std::to_string(pg.port()) +
-                           " -U kairo -i -s 10 -q kairo >/dev/null 2>&1";
-  if (std::system(init.c_str()) != 0) std::fprintf(stderr, "pgbench -i failed\n");
+  if (!kairo::bench::pgbench_initialise(pg.port())) std::fprintf(stderr, "pgbench -i failed\n");
 
   std::printf(
       "| clients | sessions created+ended /s | create p50 / p99 ms | end p50 / p99 ms | errors | pgbench "
@@ -136,7 +122,7 @@ int main(int argc, char** argv) {
     const double rate = double(pairs) / seconds;
     // PostgreSQL here allows 200 connections; pgbench gets at most 150 of them.
     const int pg_clients = std::min(clients, 150);
-    const double tps = kairo::control::pgbench_tps(pg, pg_clients, seconds);
+    const double tps = kairo::bench::pgbench_tps(pg.port(), pg_clients, seconds);
     std::printf("| %d | %.0f | %.1f / %.1f | %.1f / %.1f | %llu | %d | %.0f | %.2f |\n", clients, rate,
                 kairo::percentile(create_ms, 0.5), kairo::percentile(create_ms, 0.99),
                 kairo::percentile(end_ms, 0.5), kairo::percentile(end_ms, 0.99),

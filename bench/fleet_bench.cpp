@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/pgbench.hpp"
 #include "core/clock.hpp"
 #include "core/percentile.hpp"
 #include "devdb/dev_database.hpp"
@@ -269,22 +270,6 @@ awaitable<void> run_user(uint16_t port, std::string token, Results& results, std
   }
 }
 
-double pgbench_tps(const kairo::DevDatabase& db, int clients, int seconds) {
-  std::string bin;
-  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib/postgresql"))
-    if (std::filesystem::exists(entry.path() / "bin/pgbench")) bin = (entry.path() / "bin/pgbench").string();
-  const std::string conn = " -h 127.0.0.1 -p " + std::to_string(db.port()) + " -U kairo ";
-  if (std::system((bin + conn + "-i -s 10 -q kairo >/dev/null 2>&1").c_str()) != 0) return 0;
-  const std::string command = bin + conn + "-n -c " + std::to_string(clients) + " -j 2 -T " +
-                              std::to_string(seconds) + " kairo 2>/dev/null | grep -E '^tps' | head -1";
-  FILE* p = popen(command.c_str(), "r");
-  char line[256] = {};
-  if (p == nullptr || std::fgets(line, sizeof(line), p) == nullptr) return 0;
-  pclose(p);
-  const char* eq = std::strchr(line, '=');
-  return eq ? std::atof(eq + 1) : 0;
-}
-
 // A counter or histogram sum from a replica's /metrics.
 double metric(const std::string& text, const std::string& name) {
   const size_t at = text.find("\n" + name + " ");
@@ -318,7 +303,8 @@ int main(int argc, char** argv) {
   }
   kairo::DevDatabase db;
   // PostgreSQL's default 100 connections: each replica keeps 8 and one to listen.
-  const double tps = pgbench_tps(db, 8, 10);
+  const double tps =
+      kairo::bench::pgbench_initialise(db.port()) ? kairo::bench::pgbench_tps(db.port(), 8, 10) : 0;
   const std::filesystem::path logs =
       std::filesystem::temp_directory_path() / ("kairo-fleet-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(logs);

@@ -57,7 +57,10 @@ void Database::transact(const std::function<void(pqxx::work&)>& work) {
       return;
     } catch (const pqxx::in_doubt_error&) {
       slot->reset();
-      throw;  // the commit may or may not have happened: never run it twice
+      // The commit may or may not have happened: never run it twice. The caller answers 503 (unavailable)
+      // like any database outage, not 500: it is no bug (found under ThreadSanitizer's slower timing, a
+      // database restart under load answered one creation 500).
+      throw_runtime("database connection lost while committing: the outcome is unknown");
     } catch (const pqxx::broken_connection& e) {
       slot->reset();
       if (attempt >= 1) throw_runtime(std::string("database unavailable: ") + e.what());
