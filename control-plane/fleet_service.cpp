@@ -673,7 +673,9 @@ bool FleetService::delete_room(const SessionCaller& caller, const std::string& n
 
 std::vector<v1::Session> FleetService::list_sessions(std::optional<int64_t> user_id, const PageRequest& page,
                                                      std::string& next_cursor) {
-  const auto [after_time, after_id] = time_id_cursor(page.cursor);
+  // Named copies, not a structured binding: clang (the fuzz build) does not let lambdas capture those.
+  const auto after = time_id_cursor(page.cursor);
+  const std::optional<std::string> after_time = after.first, after_id = after.second;
   const int limit = page_limit(page);
   std::vector<v1::Session> out;
   next_cursor.clear();
@@ -775,7 +777,9 @@ void node_session_message(const pqxx::row& r, v1::NodeSession& s) {
 
 std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const PageRequest& page,
                                                          std::string& next_cursor) {
-  const auto [after_time, after_id] = time_id_cursor(page.cursor);
+  // Named copies, not a structured binding: clang (the fuzz build) does not let lambdas capture those.
+  const auto after = time_id_cursor(page.cursor);
+  const std::optional<std::string> after_time = after.first, after_id = after.second;
   const int limit = page_limit(page);
   std::vector<v1::NodeSession> out;
   next_cursor.clear();
