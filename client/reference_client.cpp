@@ -470,8 +470,9 @@ int64_t pose_interval_ns(int fps) {
   return 1'000'000'000LL / std::clamp(2 * fps, kPoseRateHz, 480);
 }
 
-// The head pose, sampled now and predicted to be displayed after the measured latency.
-void send_head_pose(StreamClient& client, TracePlayer& trace, uint64_t pose_id, int64_t now, int64_t start,
+// The head pose, sampled now and predicted to be displayed after the measured latency; returned for the
+// hands, which are placed relative to it.
+Pose send_head_pose(StreamClient& client, TracePlayer& trace, uint64_t pose_id, int64_t now, int64_t start,
                     int64_t latency_ns) {
   const Pose head_pose = trace.at(now - start);
   client.send_pose(
@@ -481,12 +482,12 @@ void send_head_pose(StreamClient& client, TracePlayer& trace, uint64_t pose_id, 
                         .position = {head_pose.position.x, head_pose.position.y, head_pose.position.z},
                         .orientation = {head_pose.orientation.x, head_pose.orientation.y,
                                         head_pose.orientation.z, head_pose.orientation.w}});
+  return head_pose;
 }
 
-// What else goes up once a pose interval: the hands, the eye gaze.
-void send_hands_and_gaze(const ClientOptions& o, StreamClient& client, TracePlayer& trace, int64_t now,
+// What else goes up once a pose interval: the hands (relative to the head pose just sent), the eye gaze.
+void send_hands_and_gaze(const ClientOptions& o, StreamClient& client, const Pose& head_pose, int64_t now,
                          int64_t start) {
-  const Pose head_pose = trace.at(now - start);
   if (o.hands) {
     const HandPair hands = o.hands(double(now - start) * 1e-9, head_pose);
     for (size_t side = 0; side < hands.size(); ++side) {
@@ -735,11 +736,12 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   while (!stop && failure.empty()) {
     const int64_t now = steady_now_ns();
     if (double(now - start) * 1e-9 >= o.duration_s) break;
-    send_head_pose(client, trace, ++pose_id, now, start, decoder.latency_estimate_ns());
+    const Pose head_pose =
+        send_head_pose(client, trace, ++pose_id, now, start, decoder.latency_estimate_ns());
     ++pose_datagrams;
     if (sub_tick == 0) {
       ++intervals;
-      send_hands_and_gaze(o, client, trace, now, start);
+      send_hands_and_gaze(o, client, head_pose, now, start);
       const StreamClientStats link = client.stats();
       per_interval = link.uplink_measured
                          ? pose_datagrams_per_interval(link.uplink_loss, link.uplink_burst_mean)

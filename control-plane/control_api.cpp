@@ -86,13 +86,6 @@ PageRequest page_request(const HttpRequest& r) {
   return page;
 }
 
-// A request id as Kairo makes or accepts them: 1 to 64 of [A-Za-z0-9._-].
-bool valid_request_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 &&
-         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-             std::string::npos;
-}
-
 std::string new_request_id() {
   unsigned char bytes[8];
   randombytes_buf(bytes, sizeof(bytes));
@@ -550,10 +543,8 @@ struct ControlApi::Impl {
         throw ApiError(400, "invalid_field", "load must be a number");
       load = std::clamp(load, 0.0, 1e6);
     }
-    // The request is the node's heartbeat: written at most every half interval by this replica (a node that
-    // asks again at once after an answer costs no write).
-    if (hub.heartbeat_due(node, fleet.heartbeat_interval_s() / 2) && !fleet.heartbeat(node, load))
-      throw ApiError(404, "not_found", "no such node");
+    // The request is the node's heartbeat.
+    if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
     const auto answer_now = [this, node, cursor]() -> HttpResponse {
       if (feed_version(node) > cursor) return respond(200, fleet.node_feed(node));
       v1::NodeFeed unchanged;
@@ -871,12 +862,11 @@ ControlApi::~ControlApi() = default;
 HttpResponse ControlApi::handle(const HttpRequest& request) {
   const int64_t start = steady_now_ns();
   // The caller's id only from a trusted proxy or a node (docs/operations.md "Request ids"), else a new one.
-  const bool trusted =
-      std::find(impl_->options.trusted_proxies.begin(), impl_->options.trusted_proxies.end(),
-                request.remote_address) != impl_->options.trusted_proxies.end() ||
-      (valid_request_id(request.request_id) && impl_->node_credential_of(request).has_value());
+  const bool trusted = std::find(impl_->options.trusted_proxies.begin(), impl_->options.trusted_proxies.end(),
+                                 request.remote_address) != impl_->options.trusted_proxies.end() ||
+                       (is_request_id(request.request_id) && impl_->node_credential_of(request).has_value());
   const std::string request_id =
-      trusted && valid_request_id(request.request_id) ? request.request_id : new_request_id();
+      trusted && is_request_id(request.request_id) ? request.request_id : new_request_id();
   ScopedLogContext scope({.request_id = request_id});
   std::string route_name = "unknown";
   HttpResponse response;

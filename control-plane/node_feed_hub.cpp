@@ -49,7 +49,6 @@ struct NodeFeedHub::Impl {
   bool listening = false;
   uint64_t version_epoch = 0;
   std::map<int64_t, int64_t> versions;
-  std::map<int64_t, int64_t> heartbeat_written_ns;
 
   void set_listening(bool now_listening) {
     std::lock_guard lock(mutex);
@@ -227,17 +226,6 @@ void NodeFeedHub::learn_version(int64_t node_id, int64_t version, uint64_t epoch
   if (!impl_->listening || impl_->version_epoch != epoch) return;
   int64_t& known = impl_->versions[node_id];
   known = std::max(known, version);
-}
-
-bool NodeFeedHub::heartbeat_due(int64_t node_id, double interval_s) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
-  std::lock_guard lock(impl_->mutex);
-  int64_t& written = impl_->heartbeat_written_ns[node_id];
-  if (written != 0 && double(now - written) * 1e-9 < interval_s) return false;
-  written = now;
-  return true;
 }
 
 NodeFeedHubStats NodeFeedHub::stats() const {

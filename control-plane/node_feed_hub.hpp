@@ -43,9 +43,6 @@ class NodeFeedHub {
   // result, so that a read that straddled a reconnection is not trusted.
   uint64_t epoch() const;
   void learn_version(int64_t node_id, int64_t version, uint64_t epoch);
-  // Whether this replica should write the node's heartbeat now (the last write it made for the node is older
-  // than `interval_s`): a node asking again at once after an answer does not cost a write each time.
-  bool heartbeat_due(int64_t node_id, double interval_s);
 
   NodeFeedHubStats stats() const;
   std::string metrics_text() const;  // Prometheus text: nodes attached, notification lag, reconnects

@@ -16,6 +16,12 @@ LogContext& log_context() {
   return context;
 }
 
+bool is_request_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 &&
+         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+             std::string_view::npos;
+}
+
 ScopedLogContext::ScopedLogContext(LogContext fields) : saved_(log_context()) {
   LogContext& now = log_context();
   if (!fields.request_id.empty()) now.request_id = std::move(fields.request_id);

@@ -8,6 +8,7 @@
 // its scope (ScopedLogContext) and every line logged meanwhile on that thread carries them.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace kairo {
 
@@ -18,6 +19,10 @@ struct LogContext {
 
 // This thread's context (empty by default).
 LogContext& log_context();
+
+// A request id as Kairo makes and accepts them (X-Request-Id, and what a node is handed with a session):
+// 1 to 64 of [A-Za-z0-9._-], so that one can never forge a log line or a JSON field.
+bool is_request_id(std::string_view id);
 
 // Sets fields of this thread's context for a scope, restoring the previous ones after it.
 class ScopedLogContext {

@@ -122,9 +122,10 @@ struct NodeAgent::Impl {
   }
 
   control::HttpResult call(const std::string& method, const std::string& target,
-                           const google::protobuf::Message* body) {
-    return control::http_request(url, method, target, body ? control::to_json(*body) : "", options.node_token,
-                                 control::HttpClientOptions{.timeout_s = 5, .ca_file = options.ca_file});
+                           const google::protobuf::Message* body, double timeout_s = 5) {
+    return control::http_request(
+        url, method, target, body ? control::to_json(*body) : "", options.node_token,
+        control::HttpClientOptions{.timeout_s = timeout_s, .ca_file = options.ca_file});
   }
 
   std::string advertised() const {
@@ -177,12 +178,7 @@ struct NodeAgent::Impl {
 
   void start_session(const v1::NodeSession& s) {
     const std::string& id = s.session_id();
-    const std::string request_id =
-        s.has_request_id() && s.request_id().size() <= 64 &&
-                s.request_id().find_first_not_of(
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == std::string::npos
-            ? s.request_id()
-            : std::string();
+    const std::string request_id = is_request_id(s.request_id()) ? s.request_id() : std::string();
     ScopedLogContext scope({.request_id = request_id, .session_id = id});
     SessionSpec spec{.id = id,
                      .request_id = request_id,
@@ -254,12 +250,11 @@ struct NodeAgent::Impl {
     }
     const double load = options.max_sessions > 0 ? double(active) / options.max_sessions : 0.0;
     const int wait_ms = int(std::min(1.0, options.heartbeat_interval_s) * 1000.0);
-    const auto r = control::http_request(
-        url, "GET",
-        "/v1/nodes/" + std::to_string(node_id) + "/feed?cursor=" + feed_cursor +
-            "&wait_ms=" + std::to_string(wait_ms) + "&load=" + std::to_string(load),
-        "", options.node_token,
-        control::HttpClientOptions{.timeout_s = double(wait_ms) * 1e-3 + 5, .ca_file = options.ca_file});
+    // Held up to wait_ms by the control plane: the request's timeout is that and the usual 5 s.
+    const auto r = call("GET",
+                        "/v1/nodes/" + std::to_string(node_id) + "/feed?cursor=" + feed_cursor +
+                            "&wait_ms=" + std::to_string(wait_ms) + "&load=" + std::to_string(load),
+                        nullptr, double(wait_ms) * 1e-3 + 5);
     if (r.status == 404) {  // forgotten (database restored?): register again, and start the feed over
       register_node();
       feed_cursor = "0";
