@@ -230,7 +230,9 @@ void NodeFeedHub::learn_version(int64_t node_id, int64_t version, uint64_t epoch
 
 NodeFeedHubStats NodeFeedHub::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->counters;
+  NodeFeedHubStats out = impl_->counters;
+  out.listening = impl_->listening;
+  return out;
 }
 
 std::string NodeFeedHub::metrics_text() const {
@@ -253,6 +255,11 @@ std::string NodeFeedHub::metrics_text() const {
   out +=
       "# TYPE kairo_node_feed_listener_reconnects_total counter\nkairo_node_feed_listener_reconnects_total " +
       std::to_string(s.listener_reconnects) + "\n";
+  out +=
+      "# HELP kairo_node_feed_listening 1 while this replica hears changes made through the others (its "
+      "LISTEN connection is up); 0: held feed requests are answered only when their wait ends.\n";
+  out += "# TYPE kairo_node_feed_listening gauge\nkairo_node_feed_listening " +
+         std::to_string(s.listening ? 1 : 0) + "\n";
   return out;
 }
 

@@ -20,6 +20,7 @@ struct NodeFeedHubStats {
   double lag_sum_s = 0;
   std::array<uint64_t, 8> lag_buckets{};  // <= 1, 2.5, 5, 10, 25, 50, 100, 250 ms (cumulative)
   uint64_t listener_reconnects = 0;
+  bool listening = false;  // the LISTEN connection is up: changes through other replicas are heard
 };
 
 class NodeFeedHub {

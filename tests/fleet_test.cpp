@@ -616,6 +616,16 @@ TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_
     EXPECT_EQ(r.status, 201) << r.body;
     return std::pair{json::parse(r.body).value("session_id", std::string()), steady_now_ns()};
   };
+  // A replica hears the others' changes once its LISTEN connection is up (kairo_node_feed_listening).
+  const auto until_listening = [](Replica& r) {
+    for (int i = 0; i < 500; ++i) {
+      if (test::metric_sample(r.call("GET", "/metrics").body, "kairo_node_feed_listening") == 1) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(until_listening(*a));
+  ASSERT_TRUE(until_listening(*b));
   const auto wait_for = [&](const std::string& id) {
     for (int i = 0; i < 500 && follower.seen_ns(id) == 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -645,6 +655,7 @@ TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_
     std::lock_guard lock(replicas_mutex);
     b = std::make_unique<Replica>(pg->url(), std::string(48, 'f'));
   }
+  ASSERT_TRUE(until_listening(*b));
   for (int i = 0; i < 10; ++i) ids.push_back(create().first);
   for (const std::string& id : ids) EXPECT_NE(wait_for(id), 0) << id;
   // An ended session leaves the feed; nothing is started twice.
