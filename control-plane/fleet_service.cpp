@@ -112,7 +112,7 @@ constexpr int kMaxRoomMembers = int(wire::kMaxRoomMembers);
 }  // namespace
 
 FleetService::FleetService(Database& db, double heartbeat_interval_s)
-    : db_(db), heartbeat_interval_s_(heartbeat_interval_s) {}
+    : db_(db), heartbeat_interval_s_(heartbeat_interval_s), heartbeats_(db, heartbeat_interval_s) {}
 
 std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by,
                                                               const std::optional<std::string>& for_node) {
@@ -280,25 +280,7 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
 }
 
 bool FleetService::heartbeat(int64_t node_id, double load) {
-  const int64_t now = steady_now_ns();
-  {
-    std::lock_guard lock(cache_mutex_);
-    const auto it = heartbeat_written_ns_.find(node_id);
-    if (it != heartbeat_written_ns_.end() && double(now - it->second) * 1e-9 < heartbeat_interval_s_ / 2)
-      return true;
-  }
-  bool found = false;
-  db_.transact([&](pqxx::work& w) {
-    found =
-        !w.exec_params(
-              "UPDATE nodes SET last_heartbeat = now(), load = $2, state = 'up' WHERE id = $1 RETURNING id",
-              node_id, load)
-             .empty();
-  });
-  std::lock_guard lock(cache_mutex_);
-  if (heartbeat_written_ns_.size() > 100'000) heartbeat_written_ns_.clear();
-  if (found) heartbeat_written_ns_[node_id] = now;
-  return found;
+  return heartbeats_.record(node_id, load);
 }
 
 bool FleetService::set_drained(int64_t node_id, bool drained) {
@@ -405,6 +387,7 @@ std::string FleetService::metrics_text() {
 }
 
 int FleetService::sweep_down_nodes() {
+  heartbeats_.flush();  // a heartbeat recorded but not yet written must not make its node look silent
   int down = 0;
   db_.transact([&](pqxx::work& w) {
     const auto rows = w.exec_params(
@@ -519,19 +502,57 @@ std::string requested_transport(const v1::SessionRequest& q) {
 // Why not one SELECT ... ORDER BY ... LIMIT 1 FOR UPDATE over all candidates: a row locked and then found
 // full on the recheck stays locked while the next one is tried, and two placements doing that in different
 // orders deadlocked (the 500s under concurrent creation through two replicas).
+// A node that may take the session ($1 scene, $2 codec, $3 transport): live, undrained, with a free slot.
+constexpr const char* kCandidate =
+    "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND $2 = "
+    "ANY(codecs) AND ($3 = 'udp' OR signalling_url IS NOT NULL)";
+// The best candidate first ($4 the room's node if it has one, $5 the node it prefers or -1).
+constexpr const char* kCandidateOrder =
+    " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, active_sessions::float8 / max_sessions, "
+    "load, id";
+
+std::optional<int64_t> room_node(const RoomPlacement& room) {
+  return room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt;
+}
+
+// What the sessions row holds besides its node.
+struct NewSession {
+  std::string id, key;
+  const SessionCaller& caller;
+  const v1::SessionRequest& request;
+};
+
+// The common case in one statement: the best candidate no other placement holds at that instant, its slot,
+// the session's row and the node's announcement (one round trip where the loop below takes three or more;
+// the placement's cost under load is mostly round trips). Empty when the best free candidates are all held
+// at that instant, or there is no free candidate: then reserve_slot decides. SKIP LOCKED means it never
+// waits, so it holds no lock another placement waits for while it waits itself (no deadlock).
+std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s, const RoomPlacement& room) {
+  const v1::SessionRequest& q = s.request;
+  const auto rows = w.exec_params(
+      std::string("WITH pick AS (SELECT id FROM nodes WHERE ") + kCandidate + kCandidateOrder +
+          " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
+          "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) AND " +
+          kCandidate +
+          " RETURNING id, address, coalesce(signalling_url, '') AS signalling, feed_version), made AS "
+          "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, "
+          "state, session_key, transport, request_id) SELECT $6, $7, id, $1, $8, $9, $10, $2, $11, 'placed', "
+          "$12, $3, $13 FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, "
+          "feed_version) FROM slot",
+      q.scene(), requested_codec(q), requested_transport(q), room_node(room), room.preferred, s.id,
+      s.caller.user_id, q.eye_width(), q.eye_height(), q.fps(), requested_room(q), bytes(s.key),
+      s.caller.request_id.empty() ? std::nullopt : std::optional<std::string>(s.caller.request_id));
+  if (rows.empty()) return std::nullopt;
+  return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+}
+
 std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room,
                                      int& conflicts) {
-  const std::string candidates =
-      "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND EXISTS "
-      "(SELECT 1 FROM unnest(encoders) AS e WHERE split_part(e, ':', 2) = $2) AND ($3 = 'udp' OR "
-      "signalling_url IS NOT NULL)";
+  const std::string candidates = kCandidate;
   for (int round = 0; round < 4; ++round) {
-    const auto rows = w.exec_params(
-        "SELECT id FROM nodes WHERE " + candidates +
-            " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, active_sessions::float8 / "
-            "max_sessions, load, id LIMIT 16",
-        q.scene(), requested_codec(q), requested_transport(q),
-        room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt, room.preferred);
+    const auto rows =
+        w.exec_params(std::string("SELECT id FROM nodes WHERE ") + kCandidate + kCandidateOrder + " LIMIT 16",
+                      q.scene(), requested_codec(q), requested_transport(q), room_node(room), room.preferred);
     std::vector<int64_t> order;
     for (const auto& r : rows) order.push_back(r[0].as<int64_t>());
     if (order.empty()) break;
@@ -596,7 +617,12 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
   db_.transact([&](pqxx::work& w) {
     enforce_session_limit(w, caller);
     const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
+    const NewSession session{.id = id, .key = key, .caller = caller, .request = q};
+    placed = place_at_once(w, session, room);
+    if (placed) return;
+    // The best candidates were held at that instant, or none is free: decide one at a time.
     placed = reserve_slot(w, q, room, conflicts);
+    if (placed) ++conflicts;  // the statement above missed a node that had a slot
     if (!placed)
       throw ApiError(503, "no_capacity",
                      "no live, undrained node with scene \"" + q.scene() + "\" and a " + requested_codec(q) +

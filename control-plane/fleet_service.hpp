@@ -16,6 +16,7 @@
 
 #include "control-plane/credentials.hpp"
 #include "control-plane/database.hpp"
+#include "control-plane/heartbeat_writer.hpp"
 
 // The API's messages (control-plane/proto/control.proto): declared here, defined by the generated header,
 // which only the .cpp files that build or read them include.
@@ -81,7 +82,8 @@ class FleetService {
   // over (ApiError 403). A minted token is bound to the node it first registers.
   int64_t register_node(const v1::NodeRegistration& node, const NodeCredential& credential);
   // Written at most every half heartbeat interval per node by this replica (a node that heartbeats more
-  // often, as one following its feed does, costs no more writes); false when there is no such node.
+  // often, as one following its feed does, costs no more writes), in batches (HeartbeatWriter); false when
+  // there is no such node.
   bool heartbeat(int64_t node_id, double load);
   bool set_drained(int64_t node_id, bool drained);
   // Pages (PageRequest); `next_cursor` is set empty on the last page. ApiError 400 for a malformed cursor.
@@ -137,7 +139,7 @@ class FleetService {
   std::mutex cache_mutex_;
   std::unordered_map<std::string, std::pair<std::optional<NodeCredential>, int64_t>> credentials_;
   std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;
-  std::unordered_map<int64_t, int64_t> heartbeat_written_ns_;  // under cache_mutex_
+  HeartbeatWriter heartbeats_;
   std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
 };
 

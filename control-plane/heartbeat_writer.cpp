@@ -1,0 +1,82 @@
+#include "control-plane/heartbeat_writer.hpp"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "control-plane/database.hpp"
+#include "core/clock.hpp"
+
+namespace kairo::control {
+
+HeartbeatWriter::HeartbeatWriter(Database& db, double interval_s)
+    : db_(db),
+      write_every_ns_(int64_t(interval_s * 0.5e9)),
+      flush_period_ns_(std::min(int64_t(250'000'000), int64_t(interval_s / 8 * 1e9))) {}
+
+bool HeartbeatWriter::record(int64_t node_id, double load) {
+  const int64_t now = steady_now_ns();
+  std::vector<std::pair<int64_t, double>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = written_ns_.find(node_id);
+    if (it != written_ns_.end() && now - it->second < write_every_ns_) return true;
+    if (written_ns_.size() > 100'000) written_ns_.clear();  // bounded: the worst is one write too many
+    written_ns_[node_id] = now;
+    pending_[node_id] = load;
+    if (now - last_flush_ns_ < flush_period_ns_) return true;
+    last_flush_ns_ = now;
+    batch.assign(pending_.begin(), pending_.end());
+    pending_.clear();
+  }
+  const std::vector<int64_t> missing = write(batch);
+  return std::find(missing.begin(), missing.end(), node_id) == missing.end();
+}
+
+void HeartbeatWriter::flush() {
+  std::vector<std::pair<int64_t, double>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    last_flush_ns_ = steady_now_ns();
+    batch.assign(pending_.begin(), pending_.end());
+    pending_.clear();
+  }
+  if (!batch.empty()) write(batch);
+}
+
+std::vector<int64_t> HeartbeatWriter::write(const std::vector<std::pair<int64_t, double>>& batch) {
+  std::string ids = "{", loads = "{";
+  for (const auto& [node, load] : batch) {
+    if (ids.size() > 1) ids += ',', loads += ',';
+    ids += std::to_string(node);
+    loads += std::to_string(std::clamp(load, 0.0, 1e6));
+  }
+  ids += '}', loads += '}';
+  std::vector<int64_t> written;
+  try {
+    db_.transact([&](pqxx::work& w) {
+      written.clear();
+      // Rows locked in id order, so two replicas' batches (a node that moved) never deadlock.
+      for (const auto& row : w.exec_params(
+               "WITH beat AS (SELECT * FROM unnest($1::bigint[], $2::float8[]) AS b(id, load)), held AS "
+               "(SELECT n.id FROM nodes n JOIN beat USING (id) ORDER BY n.id FOR UPDATE OF n) UPDATE nodes n "
+               "SET last_heartbeat = now(), load = beat.load, state = 'up' FROM beat WHERE n.id = beat.id "
+               "AND "
+               "n.id IN (SELECT id FROM held) RETURNING n.id",
+               ids, loads))
+        written.push_back(row[0].as<int64_t>());
+    });
+  } catch (...) {
+    // Not written (the database is away): recorded again at the nodes' next heartbeats.
+    std::lock_guard lock(mutex_);
+    for (const auto& entry : batch) written_ns_.erase(entry.first);
+    throw;
+  }
+  std::vector<int64_t> missing;
+  for (const auto& entry : batch)
+    if (std::find(written.begin(), written.end(), entry.first) == written.end())
+      missing.push_back(entry.first);
+  return missing;
+}
+
+}  // namespace kairo::control
