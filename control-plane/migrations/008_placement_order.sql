@@ -1,3 +1,5 @@
+-- Placement (docs/control-api.md "Placement"): what the candidate search reads, made cheap.
+--
 -- Placement filters every node by "has an encoder for the codec". Written as a subquery over the encoders
 -- array ('backend:codec' strings) it ran once per node per placement, the placement's largest cost with
 -- 1,000 nodes; the codecs the node encodes, kept in a column of their own, make it a plain array test.
