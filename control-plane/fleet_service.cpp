@@ -526,16 +526,18 @@ struct NewSession {
 // at that instant, its slot, the session's row and the node's announcement (one round trip where the loop
 // below takes three or more). Empty when the best free candidates are all held at that instant, or there is
 // no free candidate: then reserve_slot decides. SKIP LOCKED means it never waits, so it holds no lock
-// another placement waits for while it waits itself (no deadlock). The best 8 are found first without locks
-// (a top-8 heap), then locked: under FOR UPDATE the planner sorts every candidate (the lock sits between the
-// sort and the limit; that sort was 6 % of the database's time). An index in placement order was tried and
-// made it worse: the order moves with every placement, so the index filled with dead entries at its start.
+// another placement waits for while it waits itself (no deadlock). The best 32 (more than the placements
+// that can run at once through a few replicas, so concurrent ones rarely all miss) are found first without
+// locks (a top-32 heap), then locked: under FOR UPDATE the planner sorts every candidate (the lock sits
+// between the sort and the limit; that sort was 6 % of the database's time). An index in placement order was
+// tried and made it worse: the order moves with every placement, so the index filled with dead entries at its
+// start.
 std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
   const v1::SessionRequest& q = s.request;
   const std::string order = " ORDER BY active_sessions::float8 / greatest(max_sessions, 1), load, id";
   const auto rows = w.exec_params(
       std::string("WITH pick AS (SELECT id FROM nodes WHERE id = ANY(ARRAY(SELECT id FROM nodes WHERE ") +
-          kCandidate + order + " LIMIT 8)) AND " + kCandidate + order +
+          kCandidate + order + " LIMIT 32)) AND " + kCandidate + order +
           " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
           "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) AND " +
           kCandidate +

@@ -52,19 +52,27 @@ std::vector<int64_t> HeartbeatWriter::write(const std::vector<std::pair<int64_t,
     loads += std::to_string(std::clamp(load, 0.0, 1e6));
   }
   ids += '}', loads += '}';
-  std::vector<int64_t> written;
+  std::vector<int64_t> found;
+  std::vector<std::pair<int64_t, double>> held;
   try {
     db_.transact([&](pqxx::work& w) {
-      written.clear();
-      // Rows locked in id order, so two replicas' batches (a node that moved) never deadlock.
+      found.clear(), held.clear();
+      // A row another transaction holds (a placement taking a slot on the node) is skipped, not waited
+      // for, and written with the node's next heartbeat: a batch never queues behind placements, nor holds
+      // rows they want while it waits (with 3 replicas, waiting batches made most placements miss their
+      // best candidates).
       for (const auto& row : w.exec_params(
-               "WITH beat AS (SELECT * FROM unnest($1::bigint[], $2::float8[]) AS b(id, load)), held AS "
-               "(SELECT n.id FROM nodes n JOIN beat USING (id) ORDER BY n.id FOR UPDATE OF n) UPDATE nodes n "
-               "SET last_heartbeat = now(), load = beat.load, state = 'up' FROM beat WHERE n.id = beat.id "
-               "AND "
-               "n.id IN (SELECT id FROM held) RETURNING n.id",
-               ids, loads))
-        written.push_back(row[0].as<int64_t>());
+               "WITH beat AS (SELECT * FROM unnest($1::bigint[], $2::float8[]) AS b(id, load)), free AS "
+               "(SELECT n.id FROM nodes n JOIN beat USING (id) FOR UPDATE OF n SKIP LOCKED), done AS (UPDATE "
+               "nodes n SET last_heartbeat = now(), load = beat.load, state = 'up' FROM beat WHERE n.id = "
+               "beat.id AND n.id IN (SELECT id FROM free) RETURNING n.id) SELECT beat.id, beat.load, done.id "
+               "IS NOT NULL FROM beat LEFT JOIN done USING (id) WHERE EXISTS (SELECT 1 FROM nodes n WHERE "
+               "n.id "
+               "= beat.id)",
+               ids, loads)) {
+        found.push_back(row[0].as<int64_t>());
+        if (!row[2].as<bool>()) held.emplace_back(row[0].as<int64_t>(), row[1].as<double>());
+      }
     });
   } catch (...) {
     // Not written (the database is away): recorded again at the nodes' next heartbeats.
@@ -72,10 +80,13 @@ std::vector<int64_t> HeartbeatWriter::write(const std::vector<std::pair<int64_t,
     for (const auto& entry : batch) written_ns_.erase(entry.first);
     throw;
   }
+  if (!held.empty()) {
+    std::lock_guard lock(mutex_);
+    for (const auto& [node, load] : held) pending_.try_emplace(node, load);  // a newer one may be there
+  }
   std::vector<int64_t> missing;
   for (const auto& entry : batch)
-    if (std::find(written.begin(), written.end(), entry.first) == written.end())
-      missing.push_back(entry.first);
+    if (std::find(found.begin(), found.end(), entry.first) == found.end()) missing.push_back(entry.first);
   return missing;
 }
 
