@@ -58,7 +58,7 @@ std::vector<int64_t> HeartbeatWriter::write(const std::vector<std::pair<int64_t,
     db_.transact([&](pqxx::work& w) {
       found.clear(), held.clear();
       // A row another transaction holds (a placement taking a slot on the node) is skipped, not waited
-      // for, and written with the node's next heartbeat: a batch never queues behind placements, nor holds
+      // for, and written with the next batch: a batch never queues behind placements, nor holds
       // rows they want while it waits (with 3 replicas, waiting batches made most placements miss their
       // best candidates).
       for (const auto& row : w.exec_params(

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "control-plane/control_api.hpp"
+#include "control-plane/heartbeat_writer.hpp"
 #include "control-plane/http_client.hpp"
 #include "core/clock.hpp"
 #include "tests/metrics_text.hpp"
@@ -762,6 +763,41 @@ TEST_F(FleetTest, pages_list_every_session_exactly_once_while_sessions_are_creat
   EXPECT_EQ(a->call("GET", "/v1/sessions?cursor=%%%", "", admin).status, 400);
   const auto nodes = a->call("GET", "/v1/nodes?limit=1", "", admin);
   EXPECT_EQ(json::parse(nodes.body).size(), 1u);
+}
+
+// Heartbeats are written in batches; a node row another transaction holds (a placement) is skipped without
+// waiting and written with a later batch; a node that does not exist is refused.
+TEST_F(FleetTest, heartbeats_are_written_in_batches_and_a_held_node_row_with_a_later_one) {
+  std::vector<int64_t> ids;
+  a->db.transact([&](pqxx::work& w) {
+    for (const auto& row :
+         w.exec("INSERT INTO nodes (name, address, max_sessions, last_heartbeat) SELECT 'hb' || i, "
+                "'127.0.0.1:9', "
+                "4, now() - interval '1 hour' FROM generate_series(1, 300) AS i RETURNING id"))
+      ids.push_back(row[0].as<int64_t>());
+  });
+  const auto fresh = [&] {
+    int n = 0;
+    a->db.transact([&](pqxx::work& w) {
+      n = w.exec(
+               "SELECT count(*) FROM nodes WHERE name LIKE 'hb%' AND last_heartbeat > now() - interval '1 "
+               "minute' AND load = (id % 10) + 0.5")[0][0]
+              .as<int>();
+    });
+    return n;
+  };
+  HeartbeatWriter writer(a->db, 0.4);  // batches at most every 50 ms
+  pqxx::connection holder(pg->url());
+  pqxx::work hold(holder);
+  hold.exec_params("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", ids[0]);
+  for (int64_t id : ids) EXPECT_TRUE(writer.record(id, double(id % 10) + 0.5));
+  writer.flush();  // does not wait for the held row
+  EXPECT_EQ(fresh(), 299);
+  hold.abort();
+  writer.flush();
+  EXPECT_EQ(fresh(), 300);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_FALSE(writer.record(ids.back() + 1000, 1)) << "a node that does not exist";
 }
 
 // The hot path's queries use an index (EXPLAIN on a table large enough for the planner to care).
