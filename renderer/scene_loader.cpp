@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "renderer/gltf_extensions.hpp"
 #include "renderer/scene_data.hpp"
 
 namespace kairo {
@@ -327,7 +328,11 @@ SceneData load_scene(const std::filesystem::path& path, const SceneLimits& limit
   const aiScene* scene = nullptr;
   {
     ImportErrorCapture errors;
-    scene = importer.ReadFile(path.string(), aiProcess_ValidateDataStructure);
+    // Compressed or quantised glTF, decoded first (renderer/gltf_extensions.hpp); anything else as it is.
+    const std::optional<std::string> decoded = decode_gltf_extensions(path, limits.max_file_bytes);
+    scene = decoded ? importer.ReadFileFromMemory(decoded->data(), decoded->size(),
+                                                  aiProcess_ValidateDataStructure, "glb")
+                    : importer.ReadFile(path.string(), aiProcess_ValidateDataStructure);
     if (scene == nullptr)
       throw_invalid_input(path.string() + ": cannot load scene: " + importer.GetErrorString());
     if (limits.refuse_on_import_errors && !errors.first_error().empty())

@@ -75,7 +75,7 @@ cmake --build build-fuzz --parallel "$(nproc)" --target kairo_fuzzers
 # Debian's assimp 5.2.5 (a heap-buffer-overflow in its glTF importer, an allocation past 2 GB from a 1 KB
 # file; tests/fuzz/assimp-findings/), which Kairo cannot fix and which would fail CI at random. Scene files
 # from outside are to be loaded in a sandboxed process with memory and time limits (#16's uploads).
-targets=(datagram authenticated_datagram frame_assembler trace_line http_route)
+targets=(datagram authenticated_datagram frame_assembler trace_line http_route gltf_extensions)
 seconds=$(( ${KAIRO_FUZZ_SECONDS:-90} / ${#targets[@]} ))
 for target in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$target"

@@ -150,6 +150,16 @@ int main(int argc, char** argv) {
   glb_seed.insert(glb_seed.end(), std::istreambuf_iterator<char>(glb_in), {});
   put(scene / "marker_glb", glb_seed);
   fs::remove(glb);
+  // Compressed and quantised glTF as gltfpack writes them (renderer/gltf_extensions.cpp).
+  for (const char* name : {"meshopt", "quantised"}) {
+    std::ifstream packed(
+        fs::path(KAIRO_SOURCE_DIR) / "tests/data/gltfpack" / (std::string("BoxTextured.") + name + ".glb"),
+        std::ios::binary);
+    std::vector<uint8_t> seed{0};
+    seed.insert(seed.end(), std::istreambuf_iterator<char>(packed), {});
+    put(scene / (std::string(name) + "_glb"), seed);
+    put(root / "gltf_extensions" / (std::string(name) + "_glb"), seed);
+  }
   // One triangle as glTF with its buffer inline (3 positions, then 3 uint16 indices).
   const std::string gltf =
       std::string("\x01") +
