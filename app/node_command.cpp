@@ -27,6 +27,11 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_ADVERTISE");
   app.add_option("--scenes", o->scenes_dir, "directory of scene files (default: the project's scenes)")
       ->envname("KAIRO_SCENES");
+  app.add_option("--scene-memory-mb", o->scene_memory_mb,
+                 "device memory the loaded scenes may take; scenes no session uses are evicted to make room")
+      ->envname("KAIRO_SCENE_MEMORY_MB")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("--max-sessions", o->max_sessions, "sessions this node takes at once")
       ->envname("KAIRO_MAX_SESSIONS")
       ->capture_default_str()

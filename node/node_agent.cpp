@@ -20,6 +20,7 @@
 #include "node/admin_socket.hpp"
 #include "node/node_metrics.hpp"
 #include "node/room.hpp"
+#include "node/scene_residency.hpp"
 #include "node/session_pipeline.hpp"
 #include "node/signalling_server.hpp"
 #include "node/webrtc_transport.hpp"
@@ -92,7 +93,7 @@ struct NodeAgent::Impl {
   std::unique_ptr<control::HttpServer> metrics_server;
   std::unique_ptr<AdminSocket> admin;
   std::map<std::string, std::filesystem::path> scene_files;  // by file name and by stem
-  std::map<std::filesystem::path, std::shared_ptr<GpuScene>> loaded;
+  std::unique_ptr<SceneResidency> residency;  // the scenes on the device, within --scene-memory-mb
   std::vector<std::string> encoders;
   mutable std::mutex sessions_mutex;
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
@@ -159,9 +160,7 @@ struct NodeAgent::Impl {
   std::shared_ptr<GpuScene> scene(const std::string& name) {
     const auto it = scene_files.find(name);
     if (it == scene_files.end()) throw_invalid_input("this node has no scene \"" + name + "\"");
-    auto& cached = loaded[it->second];
-    if (!cached) cached = GpuScene::upload(vulkan, load_scene(it->second));
-    return cached;
+    return residency->acquire(it->second);
   }
 
   void report(const std::string& session, const std::string& state, const std::string& reason) {
@@ -378,6 +377,7 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
     }
   }
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
+  d.residency = std::make_unique<SceneResidency>(uint64_t(options.scene_memory_mb) << 20, d.vulkan);
   for (const BackendStatus& b : probe_encoders(Codec::kH264))
     if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
   for (const BackendStatus& b : probe_encoders(Codec::kHevc))

@@ -22,6 +22,9 @@ struct NodeOptions {
   std::string advertise_address{};  // what clients are told; empty: listen_udp (with the bound port)
   std::string scenes_dir{};         // empty: the project's own scenes
   int max_sessions = 4;
+  // Device memory the scenes loaded on this node may take (node/scene_residency.hpp): scenes no session uses
+  // are evicted to make room; a scene that does not fit beside those in use fails its session.
+  int scene_memory_mb = 4096;
   std::string metrics_listen{};  // HOST:PORT for /metrics; empty: none
   std::string name{};            // empty: node-<udp port>
   std::string encoder_backend = "auto";

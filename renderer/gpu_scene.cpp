@@ -301,13 +301,24 @@ void create_materials(GpuScene::Impl& g, VulkanContext::Impl& vk_ctx, const Scen
 void build_draws(GpuScene::Impl& g, const SceneData& scene, const UnitCube& cube) {
   for (const DrawData& d : scene.draws) {
     const MeshData& mesh = scene.meshes[d.mesh];
-    g.draws.push_back(
+    GpuDraw& draw = g.draws.emplace_back(
         GpuDraw{.model = d.transform,
                 .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.transform)))),
                 .index_count = mesh.index_count,
                 .first_index = mesh.first_index,
                 .vertex_offset = mesh.vertex_offset,
                 .material = mesh.material});
+    // A draw's errors and bounds scale with its largest axis scale (errors are distances).
+    const glm::mat3 linear(d.transform);
+    const float scale = std::max({glm::length(linear[0]), glm::length(linear[1]), glm::length(linear[2])});
+    draw.lods[0] = MeshLod{.first_index = mesh.first_index, .index_count = mesh.index_count, .error = 0.0f};
+    draw.lod_count = std::clamp(mesh.lod_count, 1u, uint32_t(kMaxLods));
+    for (uint32_t level = 1; level < draw.lod_count; ++level) {
+      draw.lods[level] = mesh.lods[level];
+      draw.world_errors[level] = mesh.lods[level].error * scale;
+    }
+    draw.world_center = glm::vec3(d.transform * glm::vec4(mesh.center, 1.0f));
+    draw.world_radius = mesh.radius * scale;
   }
   g.unit_cube = GpuDraw{.model = glm::mat4(1.0f),
                         .normal_matrix = glm::mat4(1.0f),

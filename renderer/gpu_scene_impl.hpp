@@ -12,6 +12,12 @@ struct GpuDraw {
   uint32_t first_index;
   int32_t vertex_offset;
   uint32_t material;
+  // Levels of detail (renderer/mesh_lod.hpp): [0] is index_count/first_index; errors in world units.
+  std::array<MeshLod, kMaxLods> lods{};
+  std::array<float, kMaxLods> world_errors{};
+  uint32_t lod_count = 1;
+  glm::vec3 world_center{0.0f};  // the mesh's bounding sphere under `model`
+  float world_radius = 0.0f;
 };
 
 struct GpuScene::Impl {

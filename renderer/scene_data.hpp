@@ -41,11 +41,26 @@ struct MaterialData {
   std::array<int, kTextureSlots> textures{-1, -1, -1, -1, -1};  // index into SceneData::textures, -1 = none
 };
 
+// One level of detail of a mesh: its triangles in the scene's index pool and how far, at most, its surface
+// lies from the full-detail one (object space, the model's units). Level 0 is the mesh itself (error 0).
+struct MeshLod {
+  uint32_t first_index = 0;
+  uint32_t index_count = 0;
+  float error = 0.0f;
+};
+constexpr int kMaxLods = 4;
+
 struct MeshData {
   uint32_t first_index = 0;
   uint32_t index_count = 0;
   int32_t vertex_offset = 0;
   uint32_t material = 0;
+  // Levels of detail (renderer/mesh_lod.hpp): lods[0] is first_index/index_count; coarser ones follow.
+  std::array<MeshLod, kMaxLods> lods{};
+  uint32_t lod_count = 1;
+  // Object-space bounding sphere, for the distance a level's error is seen from.
+  glm::vec3 center{0.0f};
+  float radius = 0.0f;
 };
 
 struct DrawData {

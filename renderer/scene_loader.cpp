@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "renderer/gltf_extensions.hpp"
+#include "renderer/mesh_lod.hpp"
 #include "renderer/scene_data.hpp"
 
 namespace kairo {
@@ -200,6 +201,9 @@ class SceneBuilder {
       meshopt_optimizeVertexCache(out_.indices.data() + first_index, out_.indices.data() + first_index, count,
                                   out_.vertices.size() - first_vertex);
       out.index_count = static_cast<uint32_t>(count);
+      build_mesh_lods(out, std::span<const Vertex>(out_.vertices).subspan(first_vertex), out_.indices);
+    } else {
+      build_mesh_lods(out, {}, out_.indices);
     }
     out_.meshes.push_back(out);
   }

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "renderer/gpu_scene_impl.hpp"
+#include "renderer/mesh_lod.hpp"
 #include "shaders/shaders.hpp"
 
 namespace kairo {
@@ -120,6 +121,7 @@ struct StereoRenderer::Impl {
   vk::raii::CommandPool command_pool = nullptr;
   std::vector<Slot> slots;
   std::vector<int> order;  // ring of in-flight slot indices, oldest first; capacity fixed at construction
+  std::vector<uint8_t> draw_lods;  // per scene draw: the level of detail drawn last (select_lod's hysteresis)
   size_t order_head = 0;
   size_t order_count = 0;
   size_t nv12_picture_bytes = 0;
@@ -139,6 +141,7 @@ struct StereoRenderer::Impl {
   void create_slots();
   // One frame's commands, as passes that say what they read and write (as Filament's frame graph does):
   void record(Slot& slot, const FrameRequest& request);
+  void choose_lods(Slot& slot, const StereoView& view);
   void write_uniforms(Slot& slot, const StereoView& view);  // -> the slot's uniform buffers
   // scene + dynamic draws + uniforms -> color and depth attachments (one multiview pass, or one per eye)
   void scene_pass(Slot& slot, const FrameRequest& request);
@@ -456,6 +459,7 @@ vk::Buffer StereoRenderer::Impl::import_target(const ExternalNv12Target& t) {
 
 void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
   write_uniforms(s, request.view);
+  choose_lods(s, request.view);
   const vk::raii::CommandBuffer& cmd = s.cmd;
   cmd.reset();
   cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
@@ -478,6 +482,27 @@ void StereoRenderer::Impl::record(Slot& s, const FrameRequest& request) {
   cmd.pipelineBarrier2(vk::DependencyInfo{.memoryBarrierCount = 1, .pMemoryBarriers = &to_host});
   if (vk_ctx.timestamps) cmd.writeTimestamp2(vk::PipelineStageFlagBits2::eAllCommands, *s.queries, 2);
   cmd.end();
+}
+
+// One level per draw for both eyes, from the point between them; frames are recorded in order, so the
+// hysteresis follows the head's motion frame by frame.
+void StereoRenderer::Impl::choose_lods(Slot& s, const StereoView& view) {
+  const auto& draws = scene->impl().draws;
+  draw_lods.resize(draws.size(), 0);  // once: the scene's draws never change
+  const glm::vec3 eye = (view[0].pose.position + view[1].pose.position) * 0.5f;
+  const Fov& fov = view[0].fov;
+  const float pixels_per_unit = std::max(float(config.eye_width) / (std::tan(fov.right) - std::tan(fov.left)),
+                                         float(config.eye_height) / (std::tan(fov.up) - std::tan(fov.down)));
+  uint64_t triangles = 0;
+  for (size_t i = 0; i < draws.size(); ++i) {
+    const GpuDraw& d = draws[i];
+    const float distance = std::max(glm::length(d.world_center - eye) - d.world_radius, config.near_plane);
+    const int level = select_lod(std::span<const float>(d.world_errors.data(), d.lod_count), draw_lods[i],
+                                 distance, pixels_per_unit, config.lod_pixel_error);
+    draw_lods[i] = uint8_t(level);
+    triangles += d.lods[size_t(level)].index_count / 3;
+  }
+  s.frame.triangles_drawn = triangles;
 }
 
 void StereoRenderer::Impl::write_uniforms(Slot& s, const StereoView& view) {
@@ -561,12 +586,14 @@ void StereoRenderer::Impl::scene_pass(Slot& s, const FrameRequest& request) {
                              {*gpu.material_sets[material]}, {});
       bound_material = material;
     };
-    for (const GpuDraw& draw : gpu.draws) {
+    for (size_t i = 0; i < gpu.draws.size(); ++i) {
+      const GpuDraw& draw = gpu.draws[i];
       use_material(draw.material);
       const DrawConstants constants{.model = draw.model, .normal_matrix = draw.normal_matrix};
       cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
                                        constants);
-      cmd.drawIndexed(draw.index_count, 1, draw.first_index, draw.vertex_offset, 0);
+      const MeshLod& lod = draw.lods[draw_lods[i]];
+      cmd.drawIndexed(lod.index_count, 1, lod.first_index, draw.vertex_offset, 0);
     }
     for (const DynamicDraw& d : request.dynamic_draws) {
       use_material(gpu.builtin_material_base + std::min(uint32_t(d.material), kBuiltinMaterials - 1));

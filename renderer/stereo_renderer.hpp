@@ -36,6 +36,9 @@ struct RendererConfig {
   Nv12Layout nv12 = Nv12Layout::kSideBySide;  // needs eye_width % 4 == 0 and eye_height % 2 == 0
   float near_plane = 0.05f;                   // metres; the far plane is at infinity (reverse-Z)
   MultiviewMode multiview = MultiviewMode::kAuto;
+  // Levels of detail (renderer/mesh_lod.hpp): each draw takes the coarsest level whose geometric error
+  // projects under this many pixels at the eye's resolution; 0 draws every mesh at full detail.
+  float lod_pixel_error = 1.0f;
 };
 
 // Memory the encoder owns (its host picture pool, imported with VK_EXT_external_memory_host), for the NV12
@@ -80,10 +83,11 @@ struct RenderedFrame {
   std::span<const uint8_t> rgba;    // 2W x H, left eye in the left half; empty unless requested
   std::array<Nv12Picture, 2> nv12;  // [0] only for side by side; [0] left, [1] right for per eye
   int nv12_pictures = 0;
-  double gpu_render_ms = -1;   // device time of the multiview pass, -1 without timestamp support
-  double gpu_convert_ms = -1;  // device time of NV12 conversion and readback copies
-  int64_t submitted_ns = 0;    // steady clock
-  int64_t completed_ns = 0;    // when collect() saw the fence signalled
+  uint64_t triangles_drawn = 0;  // of the scene (both eyes draw the same), at the levels of detail chosen
+  double gpu_render_ms = -1;     // device time of the multiview pass, -1 without timestamp support
+  double gpu_convert_ms = -1;    // device time of NV12 conversion and readback copies
+  int64_t submitted_ns = 0;      // steady clock
+  int64_t completed_ns = 0;      // when collect() saw the fence signalled
 };
 
 class StereoRenderer {

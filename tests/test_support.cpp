@@ -32,12 +32,13 @@ std::filesystem::path temp_dir() {
 }
 
 ImageRgba8 render_once(const std::shared_ptr<GpuScene>& scene, int eye_width, int eye_height,
-                       const StereoView& view, MultiviewMode mode) {
+                       const StereoView& view, MultiviewMode mode, float lod_pixel_error) {
   StereoRenderer renderer(scene, RendererConfig{.eye_width = eye_width,
                                                 .eye_height = eye_height,
                                                 .frames_in_flight = 1,
                                                 .nv12 = Nv12Layout::kNone,
-                                                .multiview = mode});
+                                                .multiview = mode,
+                                                .lod_pixel_error = lod_pixel_error});
   renderer.submit(FrameRequest{.frame_id = 1, .view = view, .want_rgba = true});
   const RenderedFrame& frame = renderer.collect();
   ImageRgba8 image{

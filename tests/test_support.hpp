@@ -16,8 +16,10 @@ std::filesystem::path assimp_models();               // Debian's assimp-testmode
 std::filesystem::path temp_dir();                    // fresh per call, under the system temp dir
 
 // Renders one stereo frame of `scene` and returns the 2W x H side-by-side RGBA image.
+// Full detail unless `lod_pixel_error` > 0 (RendererConfig::lod_pixel_error): golden images check shading.
 ImageRgba8 render_once(const std::shared_ptr<GpuScene>& scene, int eye_width, int eye_height,
-                       const StereoView& view, MultiviewMode mode = MultiviewMode::kAuto);
+                       const StereoView& view, MultiviewMode mode = MultiviewMode::kAuto,
+                       float lod_pixel_error = 0.0f);
 StereoView head_view(const Pose& head, float ipd = kDefaultIpdMetres, float fov_degrees = 90.0f);
 // A head pose at `position` looking at `target` (+Y up).
 Pose look_at(const glm::vec3& position, const glm::vec3& target);
