@@ -856,7 +856,9 @@ struct ControlApi::Impl {
 
 ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
                        std::string static_node_token, const RateLimits& limits, const ApiOptions& options)
-    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits, options)) {}
+    : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits, options)) {
+  impl_->hub.on_credentials_changed([&fleet](bool pushed) { fleet.credentials_changed(pushed); });
+}
 ControlApi::~ControlApi() = default;
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {

@@ -147,14 +147,24 @@ bool FleetService::revoke_node_token(int64_t id) {
               id)
              .empty();
   });
-  forget_cached_credentials();  // refused by this replica at once (by the others within a second)
+  forget_cached_credentials();  // at once here; the others on the announcement (migration 009)
   return found;
 }
 
 // Node requests come about once a second per node (the feed, its heartbeat): a token's row and a node's
-// ownership are read at most once a second per replica, like the access-token revocation list
-// (AuthService::sync_revocations). A revocation or rotation made through another replica takes effect here
-// within that second; through this one, at once.
+// ownership are cached. Every change to node credentials is announced (kairo_credentials) and drops the
+// cache on every replica that hears it, so a revocation or rotation through any replica takes effect at once;
+// while a replica hears those announcements it keeps entries a minute, otherwise a second (like the
+// access-token revocation list, AuthService::sync_revocations).
+int64_t FleetService::credential_cache_ns() const {
+  return credentials_pushed_ ? kPushedCredentialCacheNs : kCredentialCacheNs;
+}
+
+void FleetService::credentials_changed(bool pushed) {
+  credentials_pushed_ = pushed;
+  forget_cached_credentials();
+}
+
 std::optional<NodeCredential> FleetService::node_credential(const std::string& token) {
   const std::string hash = token_hash(token);
   const int64_t now = steady_now_ns();
@@ -176,7 +186,7 @@ std::optional<NodeCredential> FleetService::node_credential(const std::string& t
   std::lock_guard lock(cache_mutex_);
   if (credentials_.size() > 100'000) credentials_.clear();  // bounded under a flood of made-up tokens
   // A token not yet bound to a node is not cached: its registration binds it a moment later.
-  if (!out || out->node_id) credentials_[hash] = {out, now + kCredentialCacheNs};
+  if (!out || out->node_id) credentials_[hash] = {out, now + credential_cache_ns()};
   return out;
 }
 
@@ -207,7 +217,7 @@ void FleetService::authorise_node(const NodeCredential& credential, int64_t node
     });
     std::lock_guard lock(cache_mutex_);
     if (static_own_.size() > 100'000) static_own_.clear();
-    if (own) static_own_[node_id] = {own, now + kCredentialCacheNs};
+    if (own) static_own_[node_id] = {own, now + credential_cache_ns()};
   }
   if (!own) throw ApiError(404, "not_found", "no such node");
   if (!*own) throw ApiError(403, "forbidden", "this node registered with a node token of its own");

@@ -129,13 +129,20 @@ class FleetService {
   bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
                             const std::string& reason);
 
+  // Node credentials changed somewhere (NodeFeedHub::on_credentials_changed): the cached ones are dropped.
+  // While `pushed` (this replica hears every change), cached credentials are kept a minute instead of a
+  // second: a revocation through any replica takes effect at once either way.
+  void credentials_changed(bool pushed);
+
  private:
   void forget_cached_credentials();
+  int64_t credential_cache_ns() const;
 
   Database& db_;
   double heartbeat_interval_s_;
   // Node credentials and the static token's ownership of nodes, each read at most once a second.
-  static constexpr int64_t kCredentialCacheNs = 1'000'000'000;
+  static constexpr int64_t kCredentialCacheNs = 1'000'000'000, kPushedCredentialCacheNs = 60'000'000'000;
+  std::atomic<bool> credentials_pushed_{false};
   std::mutex cache_mutex_;
   std::unordered_map<std::string, std::pair<std::optional<NodeCredential>, int64_t>> credentials_;
   std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;

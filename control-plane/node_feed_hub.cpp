@@ -50,11 +50,29 @@ struct NodeFeedHub::Impl {
   uint64_t version_epoch = 0;
   std::map<int64_t, int64_t> versions;
 
+  // Called on every announcement on kairo_credentials, and whenever listening starts or stops (announcements
+  // may have been missed around it).
+  std::function<void(bool listening)> credentials_changed;
+
   void set_listening(bool now_listening) {
-    std::lock_guard lock(mutex);
-    listening = now_listening;
-    ++version_epoch;
-    versions.clear();
+    {
+      std::lock_guard lock(mutex);
+      listening = now_listening;
+      ++version_epoch;
+      versions.clear();
+    }
+    announce_credentials_changed();
+  }
+
+  void announce_credentials_changed() {
+    std::function<void(bool)> callback;
+    bool now_listening = false;
+    {
+      std::lock_guard lock(mutex);
+      callback = credentials_changed;
+      now_listening = listening;
+    }
+    if (callback) callback(now_listening);
   }
 
   Impl(std::string u, int worker_count) : url(std::move(u)), workers(size_t(std::max(1, worker_count))) {}
@@ -139,6 +157,12 @@ struct NodeFeedHub::Impl {
     void operator()(const std::string& payload, int) override { hub_.on_notification(payload); }
     Impl& hub_;
   };
+  struct CredentialsReceiver : pqxx::notification_receiver {
+    CredentialsReceiver(pqxx::connection_base& c, Impl& hub)
+        : notification_receiver(c, "kairo_credentials"), hub_(hub) {}
+    void operator()(const std::string&, int) override { hub_.announce_credentials_changed(); }
+    Impl& hub_;
+  };
 
   // One connection LISTENing; reopened when it breaks (then every waiter reads again: a change announced
   // while it was down is not lost).
@@ -148,6 +172,7 @@ struct NodeFeedHub::Impl {
       try {
         pqxx::connection connection(url);
         Receiver receiver(connection, *this);
+        CredentialsReceiver credentials(connection, *this);
         set_listening(true);
         if (!first) {
           {
@@ -203,6 +228,14 @@ void NodeFeedHub::wait(int64_t node_id, double wait_s, std::function<void(bool)>
       if (!error) impl_->fire(waiter, true);
     });
   });
+}
+
+void NodeFeedHub::on_credentials_changed(std::function<void(bool listening)> callback) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->credentials_changed = std::move(callback);
+  }
+  impl_->announce_credentials_changed();  // listening may have started before this was set
 }
 
 void NodeFeedHub::post(std::function<void()> work) {

@@ -524,6 +524,37 @@ TEST_F(FleetTest, role_matrix_every_route_for_every_role) {
   EXPECT_EQ(a->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", minted["token"]).status, 401);
 }
 
+// A node token revoked through one replica is refused by the other at once (the revocation is announced:
+// migration 009), not only when the other's cached credential expires.
+TEST_F(FleetTest, a_node_token_revoked_through_one_replica_is_refused_by_the_other_at_once) {
+  const std::string admin = login(*a, "admin", "admin-password");
+  const std::string n = std::to_string(register_node("revoked-node", 4));
+  const json minted =
+      json::parse(a->call("POST", "/v1/node-tokens", R"({"node":"revoked-node"})", admin).body);
+  const std::string token = minted["token"];
+  // Both replicas hear announcements, and b has the credential cached (good for a minute while it listens).
+  for (Replica* r : {a.get(), b.get()}) {
+    const auto deadline = steady_now_ns() + 5'000'000'000;
+    while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
+           steady_now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(b->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", token).status, 200);
+  ASSERT_EQ(b->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", token).status, 200);
+  const int64_t revoked = steady_now_ns();
+  ASSERT_EQ(
+      a->call("DELETE", "/v1/node-tokens/" + std::to_string(minted["id"].get<int64_t>()), "", admin).status,
+      204);
+  int status = 200;
+  while (status != 401 && steady_now_ns() - revoked < 3'000'000'000) {
+    status = b->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", token).status;
+    if (status != 401) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(status, 401);
+  // Generous for a loaded machine, and well under the cache's minute (and its old second).
+  EXPECT_LT(double(steady_now_ns() - revoked) * 1e-9, 0.5) << "refused only when the cache expired";
+}
+
 // A node following its feed the way `kairo node` does (GET /v1/nodes/{id}/feed with its cursor, the whole
 // state applied by session id), against a list of replicas: on an error it moves to the next one and resumes
 // from its cursor. Counts how often each session was started, and when it was first seen.
