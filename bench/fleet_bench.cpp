@@ -9,8 +9,13 @@
 // status code, and when each created session reached its node (its feed's answer), measured from the
 // creating request's start.
 //
+// --rate R offers R session creations a second in all (each user on its own schedule; in the churn phase R
+// ends and creates) instead of each user sending its next request when the last is answered: latency at a
+// given load, not at saturation. Latency is then measured from the scheduled time (a request sent late
+// because the previous one was slow counts its wait: no coordinated omission).
+//
 // Usage: kairo_fleet_bench [--nodes 1000] [--sessions 10000] [--users 20] [--replicas 1] [--churn 20]
-//                          [--kairo build/kairo] [--json FILE]
+//                          [--rate 0] [--kairo build/kairo] [--json FILE]
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,7 +61,7 @@ const std::string kNodeToken = "fleet-bench-node-token-0123456789abcdef";
 
 struct Options {
   int nodes = 1000, sessions = 10000, users = 20, replicas = 1;
-  double churn_s = 20;
+  double churn_s = 20, rate = 0;  // rate 0: each user as fast as it is answered
   std::string kairo = "build/kairo", json_file;
 };
 
@@ -238,13 +243,29 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
 }
 
 // One user: creates sessions until the fleet holds `target` (shared counter), then churns until `stop`.
+// `interval_ns` > 0: one creation (one end and create when churning) per interval from `first_ns`, each
+// measured from its scheduled time; 0: the next request as soon as the last is answered.
 awaitable<void> run_user(uint16_t port, std::string token, Results& results, std::atomic<int>& live,
-                         int target, const std::atomic<bool>& churn, const std::atomic<bool>& stop) {
+                         int target, const std::atomic<bool>& churn, const std::atomic<bool>& stop,
+                         int64_t interval_ns, int64_t first_ns) {
   Connection c(co_await asio::this_coro::executor, port);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
   std::vector<std::string> mine;
   std::minstd_rand random(std::random_device{}());
-  const auto create = [&]() -> awaitable<bool> {
-    const int64_t start = kairo::steady_now_ns();
+  int64_t next_ns = first_ns;
+  // When this request counts from: its scheduled time (after waiting for it), or now.
+  const auto pace = [&]() -> awaitable<int64_t> {
+    const int64_t now = kairo::steady_now_ns();
+    if (interval_ns <= 0) co_return now;
+    const int64_t due = next_ns;
+    next_ns += interval_ns;
+    if (due > now) {
+      timer.expires_after(std::chrono::nanoseconds(due - now));
+      co_await timer.async_wait(use_awaitable);
+    }
+    co_return due;
+  };
+  const auto create = [&](int64_t start) -> awaitable<bool> {
     const Answer r =
         co_await c.request(http::verb::post, "/v1/sessions",
                            R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
@@ -258,15 +279,19 @@ awaitable<void> run_user(uint16_t port, std::string token, Results& results, std
     if (!churn) results.fill_done_ns.push_back(done);
     co_return true;
   };
-  while (!churn && live < target)
-    if (co_await create()) ++live;
+  while (!churn && live < target) {
+    const int64_t start = co_await pace();
+    if (churn || live >= target) break;
+    if (co_await create(start)) ++live;
+  }
   while (!stop && !mine.empty()) {
     const size_t pick = random() % mine.size();
-    const int64_t start = kairo::steady_now_ns();
+    const int64_t start = co_await pace();
+    if (stop) break;
     const Answer r = co_await c.request(http::verb::delete_, "/v1/sessions/" + mine[pick], "", token);
     results.record("session end", r.status, double(kairo::steady_now_ns() - start) * 1e-6);
     mine.erase(mine.begin() + ptrdiff_t(pick));
-    co_await create();
+    co_await create(kairo::steady_now_ns());
   }
 }
 
@@ -292,6 +317,8 @@ int main(int argc, char** argv) {
       o.replicas = std::stoi(value);
     else if (flag == "--churn")
       o.churn_s = std::stod(value);
+    else if (flag == "--rate")
+      o.rate = std::stod(value);
     else if (flag == "--kairo")
       o.kairo = value;
     else if (flag == "--json")
@@ -349,8 +376,12 @@ int main(int argc, char** argv) {
   while (ready < o.nodes) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // every node's feed attached
   const int64_t fill_start = kairo::steady_now_ns();
+  // With --rate, users take turns: user u's schedule starts u/users of an interval after the first's.
+  const int64_t interval_ns = o.rate > 0 ? int64_t(double(o.users) / o.rate * 1e9) : 0;
   for (int u = 0; u < o.users; ++u)
-    asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop),
+    asio::co_spawn(io,
+                   run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop,
+                            interval_ns, fill_start + interval_ns * u / o.users),
                    asio::detached);
   while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const int64_t fill_end = kairo::steady_now_ns();
@@ -403,8 +434,9 @@ int main(int argc, char** argv) {
   uint64_t server_errors = 0;
   json kinds = json::object();
   std::printf(
-      "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; pgbench TPS %.0f\n",
-      o.nodes, o.sessions, o.users, o.replicas, tps);
+      "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; %s; pgbench TPS %.0f\n",
+      o.nodes, o.sessions, o.users, o.replicas,
+      o.rate > 0 ? ("offered " + std::to_string(int(o.rate)) + " creations/s").c_str() : "closed loop", tps);
   std::printf("| request | count | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|\n");
   for (auto& [kind, samples] : results.latency_ms) {
     std::string statuses;
@@ -438,6 +470,7 @@ int main(int argc, char** argv) {
                 {"sessions", o.sessions},
                 {"users", o.users},
                 {"replicas", o.replicas},
+                {"offered_rate", o.rate},
                 {"pgbench_tps", tps},
                 {"placement_per_s", fill_rate},
                 {"placement_per_s_per_thousand", per_thousand},
