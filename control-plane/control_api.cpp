@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -554,6 +555,11 @@ struct ControlApi::Impl {
       return respond(200, unchanged);
     };
     if (wait_s <= 0 || feed_version(node) > cursor) return answer_now();
+    // Up to 1/16 of the wait shorter, at random (as Consul spreads its blocking queries): nodes that attached
+    // together (after a replica restart, a fleet start) drift apart instead of all being answered in the
+    // same instant every interval, a burst that made the answers' tail late.
+    thread_local std::minstd_rand jitter(std::random_device{}());
+    wait_s *= 1.0 - std::uniform_real_distribution<double>(0.0, 1.0 / 16.0)(jitter);
     // Held: the waiter is registered before the version is read again, so a change committed in between is
     // either seen by that read or announced to the waiter. Whichever answers first answers; the other does
     // nothing.
