@@ -498,20 +498,6 @@ std::string requested_transport(const v1::SessionRequest& q) {
   return q.has_transport() ? q.transport() : "udp";
 }
 
-// Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
-// on the best candidate (live, undrained, with the scene, an encoder for the codec and the transport): the
-// room's node, else the room's preferred node, else the least filled, then least loaded. The candidates are
-// read without locks, then tried one at a time in that order with a single-row update that takes a slot only
-// if the node still has one: first skipping a node another placement holds at that moment (so concurrent
-// placements spread over the best nodes instead of queueing on one), then, if every free node was held,
-// waiting for each in turn. A placement never queues behind the fleet (the old way locked every candidate's
-// row in id order, so every placement through every replica queued behind every other). Each miss is a
-// conflict (counted). Never over capacity: the counter only moves under the row's lock and only below the
-// capacity. Without concurrency the choice is deterministic (ties to the lower id).
-//
-// Why not one SELECT ... ORDER BY ... LIMIT 1 FOR UPDATE over all candidates: a row locked and then found
-// full on the recheck stays locked while the next one is tried, and two placements doing that in different
-// orders deadlocked (the 500s under concurrent creation through two replicas).
 // A node that may take the session ($1 scene, $2 codec, $3 transport): live, undrained, with a free slot.
 constexpr const char* kCandidate =
     "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND $2 = "
@@ -548,10 +534,10 @@ std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
   const auto rows = w.exec_params(
       std::string("WITH pick AS (SELECT id FROM nodes WHERE id = ANY(ARRAY(SELECT id FROM nodes WHERE ") +
           kCandidate + order + " LIMIT 32)) AND " + kCandidate + order +
+          // The row pick locked passed the candidate test under its lock: the update needs no recheck.
           " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
-          "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) AND " +
-          kCandidate +
-          " RETURNING id, address, coalesce(signalling_url, '') AS signalling, feed_version), made AS "
+          "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) RETURNING id, address, "
+          "coalesce(signalling_url, '') AS signalling, feed_version), made AS "
           "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
           "session_key, transport, request_id) SELECT $4, $5, id, $1, $6, $7, $8, $2, 'placed', $9, $3, $10 "
           "FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
@@ -562,9 +548,22 @@ std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
   return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
 }
 
+// Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
+// on the best candidate (live, undrained, with the scene, an encoder for the codec and the transport): the
+// room's node, else the room's preferred node, else the least filled, then least loaded. The candidates are
+// read without locks, then tried one at a time in that order with a single-row update that takes a slot only
+// if the node still has one: first skipping a node another placement holds at that moment (so concurrent
+// placements spread over the best nodes instead of queueing on one), then, if every free node was held,
+// waiting for each in turn. A placement never queues behind the fleet (the old way locked every candidate's
+// row in id order, so every placement through every replica queued behind every other). Each miss is a
+// conflict (counted). Never over capacity: the counter only moves under the row's lock and only below the
+// capacity. Without concurrency the choice is deterministic (ties to the lower id).
+//
+// Why not one SELECT ... ORDER BY ... LIMIT 1 FOR UPDATE over all candidates: a row locked and then found
+// full on the recheck stays locked while the next one is tried, and two placements doing that in different
+// orders deadlocked (the 500s under concurrent creation through two replicas).
 std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q, const RoomPlacement& room,
                                      int& conflicts) {
-  const std::string candidates = kCandidate;
   for (int round = 0; round < 4; ++round) {
     const auto rows =
         w.exec_params(std::string("SELECT id FROM nodes WHERE ") + kCandidate + kCandidateOrder + " LIMIT 16",
@@ -577,14 +576,14 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
     for (const char* lock : {"FOR UPDATE SKIP LOCKED", ""}) {
       for (int64_t node : order) {
         const std::string target =
-            *lock ? "(SELECT id FROM nodes WHERE id = $4 AND " + candidates + " " + lock + ")"
+            *lock ? std::string("(SELECT id FROM nodes WHERE id = $4 AND ") + kCandidate + " " + lock + ")"
                   : std::string("$4");
         // The slot and its announcement in one statement (one round trip).
         const auto placed = w.exec_params(
             "WITH slot AS (UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = "
             "feed_version + "
             "1 WHERE id = " +
-                target + " AND " + candidates +
+                target + " AND " + kCandidate +
                 " RETURNING id, address, coalesce(signalling_url, '') AS signalling, feed_version) SELECT "
                 "address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
             q.scene(), requested_codec(q), requested_transport(q), node);

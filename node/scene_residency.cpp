@@ -8,12 +8,6 @@
 
 namespace kairo {
 
-uint64_t scene_device_bytes(const SceneData& scene) {
-  uint64_t bytes = scene.vertices.size() * sizeof(Vertex) + scene.indices.size() * sizeof(uint32_t);
-  for (const TextureData& t : scene.textures) bytes += uint64_t(t.width) * uint64_t(t.height) * 4 * 4 / 3;
-  return bytes;
-}
-
 SceneResidency::SceneResidency(uint64_t budget_bytes, std::shared_ptr<VulkanContext> vulkan)
     : budget_bytes_(budget_bytes), vulkan_(std::move(vulkan)) {}
 
@@ -27,7 +21,7 @@ std::shared_ptr<GpuScene> SceneResidency::acquire(const std::filesystem::path& f
     return it->scene;
   }
   const SceneData data = load_scene(file);
-  const uint64_t bytes = scene_device_bytes(data);
+  const uint64_t bytes = GpuScene::device_bytes(data);  // known before the upload: nothing half loaded
   if (bytes > budget_bytes_)
     throw_runtime("scene " + file.filename().string() + " needs " + std::to_string(bytes >> 20) +
                   " MiB of device memory, more than the node's scene budget of " +

@@ -14,11 +14,6 @@ namespace kairo {
 
 class GpuScene;
 class VulkanContext;
-struct SceneData;
-
-// What a scene takes on the device: its vertices, indices (levels of detail included) and textures with
-// their mip chains. Known before the upload, so a scene that does not fit is never uploaded.
-uint64_t scene_device_bytes(const SceneData& scene);
 
 class SceneResidency {
  public:

@@ -32,6 +32,12 @@ uint32_t read_u32(const std::string& bytes, size_t at) {
   return value;
 }
 
+std::string lowercase_extension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext;
+}
+
 void append_u32(std::string& out, uint32_t value) {
   out.append(reinterpret_cast<const char*>(&value), 4);
 }
@@ -61,6 +67,7 @@ class Decoder {
     refuse_basis_only_textures();
     load_buffers(glb, glb_bin);
     rebase_buffer_views();
+    std::vector<std::string>().swap(buffers_);  // all in bin_ now (compressed views decoded): halve the peak
     embed_external_images();
     dequantise_attributes();
     for (const char* list : {"extensionsUsed", "extensionsRequired"}) {
@@ -159,7 +166,7 @@ class Decoder {
 
   // Every buffer's bytes: the GLB's binary chunk, a data: URI or a file beside the scene. A fallback buffer
   // of EXT_meshopt_compression has none (its views are decoded from another buffer).
-  void load_buffers(bool glb, const std::string& glb_bin) {
+  void load_buffers(bool glb, std::string& glb_bin) {
     json& buffers = array(doc_, "buffers");
     for (size_t i = 0; i < buffers.size(); ++i) {
       const json& buffer = buffers[i];
@@ -172,7 +179,7 @@ class Decoder {
       if (buffer.contains("uri") && buffer["uri"].is_string() && !fallback) {
         bytes = resolve_uri(buffer["uri"].get<std::string>(), what);
       } else if (!buffer.contains("uri") && i == 0 && glb) {
-        bytes = glb_bin;
+        bytes = std::move(glb_bin);  // the binary chunk is used once
       } else if (!fallback && field(buffer, "byteLength", what) > 0) {
         fail(what + " has no data (no uri, and not the GLB's binary chunk)");
       }
@@ -288,9 +295,7 @@ class Decoder {
       const std::string uri = image["uri"].get<std::string>();
       if (uri.rfind("data:", 0) == 0) continue;  // assimp reads those
       const std::string bytes = resolve_uri(uri, "image " + std::to_string(i));
-      std::string ext = std::filesystem::path(uri).extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(),
-                     [](unsigned char c) { return char(std::tolower(c)); });
+      const std::string ext = lowercase_extension(uri);
       views.push_back(json{
           {"buffer", 0}, {"byteOffset", append(bytes.data(), bytes.size())}, {"byteLength", bytes.size()}});
       image.erase("uri");
@@ -451,51 +456,46 @@ class Decoder {
     return doc_["accessors"].size() - 1;
   }
 
+  // One integer component as a float; a normalised one mapped to [0, 1] or [-1, 1] as glTF defines.
+  template <typename T>
+  static float read_component(const char* at, bool normalized) {
+    T v;
+    std::memcpy(&v, at, sizeof(T));
+    if (!normalized) return float(v);
+    const double scaled = double(v) / double(std::numeric_limits<T>::max());
+    return float(std::max(scaled, -1.0));
+  }
   static float component(const char* at, uint64_t type, bool normalized) {
     switch (type) {
-      case 5120: {
-        int8_t v;
-        std::memcpy(&v, at, 1);
-        return normalized ? std::max(float(v) / 127.0f, -1.0f) : float(v);
-      }
-      case 5121: {
-        uint8_t v;
-        std::memcpy(&v, at, 1);
-        return normalized ? float(v) / 255.0f : float(v);
-      }
-      case 5122: {
-        int16_t v;
-        std::memcpy(&v, at, 2);
-        return normalized ? std::max(float(v) / 32767.0f, -1.0f) : float(v);
-      }
-      case 5123: {
-        uint16_t v;
-        std::memcpy(&v, at, 2);
-        return normalized ? float(v) / 65535.0f : float(v);
-      }
-      default: {
-        uint32_t v;
-        std::memcpy(&v, at, 4);
-        return normalized ? float(double(v) / 4294967295.0) : float(v);
-      }
+      case 5120:
+        return read_component<int8_t>(at, normalized);
+      case 5121:
+        return read_component<uint8_t>(at, normalized);
+      case 5122:
+        return read_component<int16_t>(at, normalized);
+      case 5123:
+        return read_component<uint16_t>(at, normalized);
+      default:
+        return read_component<uint32_t>(at, normalized);
     }
   }
 
   std::string write_glb() const {
     std::string text = doc_.dump();
     text.resize((text.size() + 3) & ~size_t(3), ' ');
-    std::string bin = bin_;
-    bin.resize((bin.size() + 3) & ~size_t(3), '\0');
+    const size_t bin_padded = (bin_.size() + 3) & ~size_t(3);
     std::string out;
+    out.reserve(28 + text.size() + bin_padded);
     append_u32(out, kGlbMagic);
     append_u32(out, 2);
-    append_u32(out, uint32_t(12 + 8 + text.size() + 8 + bin.size()));
+    append_u32(out, uint32_t(28 + text.size() + bin_padded));
     append_u32(out, uint32_t(text.size()));
     append_u32(out, kJsonChunk);
     out += text;
-    append_u32(out, uint32_t(bin.size()));
+    append_u32(out, uint32_t(bin_padded));
     append_u32(out, kBinChunk);
-    out += bin;
+    out += bin_;
+    out.resize(out.size() + bin_padded - bin_.size(), '\0');
     return out;
   }
 
@@ -509,8 +509,7 @@ class Decoder {
 }  // namespace
 
 std::optional<std::string> decode_gltf_extensions(const std::filesystem::path& path, uint64_t max_bytes) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  const std::string ext = lowercase_extension(path);
   if (ext != ".gltf" && ext != ".glb") return std::nullopt;
   try {
     return Decoder(path, max_bytes).run();

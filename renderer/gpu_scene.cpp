@@ -132,6 +132,11 @@ struct Staging {
   std::vector<vk::DeviceSize> texture_offsets;
 };
 
+// Bytes of a texture on the device: its pixels and its mip chain (a third more).
+uint64_t texture_device_bytes(const TextureData& t) {
+  return uint64_t(t.width) * uint64_t(t.height) * 4 * 4 / 3;
+}
+
 Staging stage_scene(VulkanContext::Impl& vk_ctx, const SceneData& scene, const UnitCube& cube,
                     const std::vector<TextureData>& textures) {
   Staging st;
@@ -304,8 +309,6 @@ void build_draws(GpuScene::Impl& g, const SceneData& scene, const UnitCube& cube
     GpuDraw& draw = g.draws.emplace_back(
         GpuDraw{.model = d.transform,
                 .normal_matrix = glm::mat4(glm::transpose(glm::inverse(glm::mat3(d.transform)))),
-                .index_count = mesh.index_count,
-                .first_index = mesh.first_index,
                 .vertex_offset = mesh.vertex_offset,
                 .material = mesh.material});
     // A draw's errors and bounds scale with its largest axis scale (errors are distances).
@@ -322,15 +325,22 @@ void build_draws(GpuScene::Impl& g, const SceneData& scene, const UnitCube& cube
   }
   g.unit_cube = GpuDraw{.model = glm::mat4(1.0f),
                         .normal_matrix = glm::mat4(1.0f),
-                        .index_count = uint32_t(cube.indices.size()),
-                        .first_index = uint32_t(scene.indices.size()),
                         .vertex_offset = int32_t(scene.vertices.size()),
                         .material = g.builtin_material_base};
+  g.unit_cube.lods[0] = MeshLod{.first_index = uint32_t(scene.indices.size()),
+                                .index_count = uint32_t(cube.indices.size()),
+                                .error = 0.0f};
   std::stable_sort(g.draws.begin(), g.draws.end(),
                    [](const GpuDraw& a, const GpuDraw& b) { return a.material < b.material; });
 }
 
 }  // namespace
+
+uint64_t GpuScene::device_bytes(const SceneData& scene) {
+  uint64_t bytes = scene.vertices.size() * sizeof(Vertex) + scene.indices.size() * sizeof(uint32_t);
+  for (const TextureData& t : scene.textures) bytes += texture_device_bytes(t);
+  return bytes;
+}
 
 std::shared_ptr<GpuScene> GpuScene::upload(std::shared_ptr<VulkanContext> context, const SceneData& scene) {
   auto impl = std::make_unique<Impl>();

@@ -12,6 +12,9 @@ namespace kairo {
 class GpuScene {
  public:
   static std::shared_ptr<GpuScene> upload(std::shared_ptr<VulkanContext> context, const SceneData& scene);
+  // What upload() will take on the device (vertices, indices with the levels of detail, textures with their
+  // mip chains), known before uploading: a node decides from it whether a scene fits its budget.
+  static uint64_t device_bytes(const SceneData& scene);
   ~GpuScene();
   GpuScene(const GpuScene&) = delete;
   GpuScene& operator=(const GpuScene&) = delete;

@@ -8,11 +8,9 @@ namespace kairo {
 struct GpuDraw {
   glm::mat4 model;
   glm::mat4 normal_matrix;
-  uint32_t index_count;
-  uint32_t first_index;
   int32_t vertex_offset;
   uint32_t material;
-  // Levels of detail (renderer/mesh_lod.hpp): [0] is index_count/first_index; errors in world units.
+  // The triangles at each level of detail (renderer/mesh_lod.hpp; [0] full detail); errors in world units.
   std::array<MeshLod, kMaxLods> lods{};
   std::array<float, kMaxLods> world_errors{};
   uint32_t lod_count = 1;

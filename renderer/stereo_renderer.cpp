@@ -602,7 +602,7 @@ void StereoRenderer::Impl::scene_pass(Slot& s, const FrameRequest& request) {
       cmd.pushConstants<DrawConstants>(*scene_pipeline_layout, vk::ShaderStageFlagBits::eVertex, 0,
                                        constants);
       const GpuDraw& cube = gpu.unit_cube;
-      cmd.drawIndexed(cube.index_count, 1, cube.first_index, cube.vertex_offset, 0);
+      cmd.drawIndexed(cube.lods[0].index_count, 1, cube.lods[0].first_index, cube.vertex_offset, 0);
     }
     cmd.endRendering();
   };

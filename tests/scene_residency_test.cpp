@@ -24,9 +24,9 @@ TEST(SceneResidency, scenes_in_use_stay_unused_ones_make_room_and_what_cannot_fi
   const auto room = test::scene_path("vr-room.glb");
   const auto box = test::assimp_models() / "glTF2/BoxTextured-glTF-Binary/BoxTextured.glb";
   const auto duck = test::assimp_models() / "Collada/duck.dae";
-  const uint64_t room_bytes = scene_device_bytes(load_scene(room)),
-                 box_bytes = scene_device_bytes(load_scene(box)),
-                 duck_bytes = scene_device_bytes(load_scene(duck));
+  const uint64_t room_bytes = GpuScene::device_bytes(load_scene(room)),
+                 box_bytes = GpuScene::device_bytes(load_scene(box)),
+                 duck_bytes = GpuScene::device_bytes(load_scene(duck));
   ASSERT_GT(room_bytes, duck_bytes);
   ASSERT_GT(duck_bytes, box_bytes);
   // Room for the VR room and the box, not for the duck beside them.

@@ -3,37 +3,21 @@
 // loader's fuzzer, scene_file, out of CI). The first byte picks the extension (.glb or .gltf), the rest is
 // the file. Invariant: no file, or a GLB whose every buffer view lies inside its one buffer, or kairo::Error;
 // never another exception, a crash, or memory past the limit. Seeds: tests/fuzz/corpus/gltf_extensions.
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/error.hpp"
 #include "renderer/gltf_extensions.hpp"
-
-namespace {
-std::filesystem::path scratch;
-}
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  scratch = std::filesystem::temp_directory_path() / ("kairo-gltf-fuzz-" + std::to_string(getpid()));
-  std::filesystem::create_directories(scratch);
-  std::atexit([] {
-    std::error_code ec;
-    std::filesystem::remove_all(scratch, ec);
-  });
-  return 0;
-}
+#include "tests/fuzz/scratch_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const std::filesystem::path file = scratch / (data[0] % 2 ? "scene.gltf" : "scene.glb");
-  std::ofstream(file, std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data + 1), std::streamsize(size - 1));
+  static const kairo::fuzz::ScratchDir scratch("kairo-gltf-fuzz-");
+  const std::filesystem::path file =
+      scratch.write(data[0] % 2 ? "scene.gltf" : "scene.glb", data + 1, size - 1);
   try {
     const auto glb = kairo::decode_gltf_extensions(file, 1 << 20);
     if (!glb) return 0;

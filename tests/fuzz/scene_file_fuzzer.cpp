@@ -15,30 +15,21 @@
 
 #include "core/error.hpp"
 #include "renderer/scene_data.hpp"
+#include "tests/fuzz/scratch_file.hpp"
 
 using namespace kairo;
 
-namespace {
-std::filesystem::path scratch;
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spdlog::set_level(spdlog::level::off);
-  scratch = std::filesystem::temp_directory_path() / ("kairo-scene-fuzz-" + std::to_string(getpid()));
-  std::filesystem::create_directories(scratch);
-  std::atexit([] {
-    std::error_code ec;
-    std::filesystem::remove_all(scratch, ec);
-  });
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
+  static const fuzz::ScratchDir scratch("kairo-scene-fuzz-");
   static const char* kExtensions[] = {".glb", ".gltf", ".obj"};
-  const std::filesystem::path file = scratch / (std::string("scene") + kExtensions[data[0] % 3]);
-  std::ofstream(file, std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data + 1), std::streamsize(size - 1));
+  const std::filesystem::path file =
+      scratch.write(std::string("scene") + kExtensions[data[0] % 3], data + 1, size - 1);
   // Limits well under libFuzzer's memory limit: what a node would refuse before it tries.
   const SceneLimits limits{.max_file_bytes = 1 << 20,
                            .max_vertices = 100'000,
