@@ -20,5 +20,6 @@ Runner add_node_drain_command(CLI::App& app);
 Runner add_client_command(CLI::App& app);
 Runner add_replay_command(CLI::App& app);
 Runner add_devdb_command(CLI::App& app);
+Runner add_scene_command(CLI::App& app);
 
 }  // namespace kairo::app

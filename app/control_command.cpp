@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
 #include "app/cli_parsing.hpp"
 #include "app/commands.hpp"
@@ -21,6 +22,8 @@ Runner add_control_command(CLI::App& app) {
     std::vector<std::string> trusted_proxies;
     bool allow_plain_http = false;
     int threads = 2, pool = 8;
+    control::SceneBudget scene_budget{};
+    uint64_t scene_max_mb = 256, scene_max_texture_mb = 1024;
   };
   auto o = std::make_shared<Options>();
   // Every flag can also come from a KAIRO_-prefixed environment variable (secrets belong there, not in argv).
@@ -79,6 +82,21 @@ Runner add_control_command(CLI::App& app) {
       ->envname("KAIRO_DB_POOL")
       ->capture_default_str()
       ->check(CLI::Range(1, 200));
+  app.add_option("--scene-max-mb", o->scene_max_mb, "largest scene file an upload may be (MiB)")
+      ->envname("KAIRO_SCENE_MAX_MB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4000));
+  app.add_option("--scene-max-triangles", o->scene_budget.max_triangles, "most triangles a scene may draw")
+      ->envname("KAIRO_SCENE_MAX_TRIANGLES")
+      ->capture_default_str();
+  app.add_option("--scene-max-texture-mb", o->scene_max_texture_mb,
+                 "most decoded texture memory (RGBA) a scene may take (MiB)")
+      ->envname("KAIRO_SCENE_MAX_TEXTURE_MB")
+      ->capture_default_str();
+  app.add_option("--scene-max-draws", o->scene_budget.max_draws,
+                 "most draws (mesh instances) a scene may have")
+      ->envname("KAIRO_SCENE_MAX_DRAWS")
+      ->capture_default_str();
   return [o] {
     const std::string bootstrap_admin = read_secret(o->bootstrap_admin, o->bootstrap_admin_file,
                                                     "--bootstrap-admin", "KAIRO_BOOTSTRAP_ADMIN");
@@ -116,25 +134,33 @@ Runner add_control_command(CLI::App& app) {
         throw_invalid_input(std::string("--bootstrap-admin: ") + e.what());
       }
     }
+    control::CatalogueOptions scenes{.budget = o->scene_budget, .inspection = {}};
+    scenes.budget.max_file_bytes = o->scene_max_mb << 20;
+    scenes.budget.max_texture_bytes = o->scene_max_texture_mb << 20;
+    // Uploads are loaded by this very binary's `scene inspect`, in a sandboxed child.
+    scenes.inspection.inspector = std::filesystem::read_symlink("/proc/self/exe").string();
     control::FleetService fleet(db);
     control::DownNodeSweeper sweeper(fleet, fleet.heartbeat_interval_s());
     control::ControlApi api(db, auth, tokens, fleet, node_token,
                             control::RateLimits{.sessions_per_user_per_minute = o->session_rate_per_user,
                                                 .max_live_sessions_client = o->max_sessions_client,
                                                 .max_live_sessions_operator = o->max_sessions_operator},
-                            control::ApiOptions{.trusted_proxies = o->trusted_proxies});
+                            control::ApiOptions{.trusted_proxies = o->trusted_proxies, .scenes = scenes});
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    control::HttpServer server(control::HttpServerOptions{.listen = o->listen,
-                                                          .threads = o->threads,
-                                                          .workers = o->pool,
-                                                          .body_limit = 64 * 1024,
-                                                          .tls_cert_file = o->tls_cert,
-                                                          .tls_key_file = o->tls_key},
-                               [&api](const control::HttpRequest& r) { return api.handle(r); });
+    control::HttpServer server(
+        control::HttpServerOptions{
+            .listen = o->listen,
+            .threads = o->threads,
+            .workers = o->pool,
+            .body_limit = 64 * 1024,
+            .body_limit_for = [&api](const control::HttpRequest& head) { return api.body_limit(head); },
+            .tls_cert_file = o->tls_cert,
+            .tls_key_file = o->tls_key},
+        [&api](const control::HttpRequest& r) { return api.handle(r); });
     announce("schema v" + std::to_string(version) + ", listening on " + o->listen + " port " +
              std::to_string(server.port()) + " (" + (server.tls() ? "https" : "http") + ")");
     int received = 0;

@@ -231,6 +231,7 @@ struct ControlApi::Impl {
         login_by_address(l.login_per_address_burst, l.login_per_address_per_minute),
         login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
         sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute),
+        scenes(d, o.scenes),
         hub(d.url(), o.feed_workers) {}
   ApiOptions options;
   Database& db;
@@ -240,6 +241,7 @@ struct ControlApi::Impl {
   std::string static_node_token;
   RateLimits limits;
   RateLimiter login_by_address, login_by_user, sessions_by_user;
+  SceneCatalogue scenes;
 
   std::optional<NodeCredential> node_credential_of(const HttpRequest& r) {
     try {
@@ -715,6 +717,47 @@ struct ControlApi::Impl {
     return respond(200, caps);
   }
 
+  // The scene catalogue (docs/scenes.md "Catalogue"). The body is the .glb itself; `sha256` (query) is what
+  // the uploader computed: a mismatch means the bytes changed on the way, and nothing is stored.
+  HttpResponse upload_scene(const Call& c) {
+    std::optional<std::string> sha256 = query_parameter(c.request.query, "sha256");
+    if (sha256 && !is_sha256_hex(*sha256))
+      throw ApiError(400, "invalid_field", "sha256 must be 64 lower-case hex digits");
+    return respond(201, scenes.upload(c.params[0], c.request.body, sha256, c.who().user_id));
+  }
+
+  HttpResponse list_scenes(const Call& c) {
+    const PageRequest page = page_request(c.request);
+    std::string next;
+    const auto versions = scenes.list(page, next);
+    return respond_page(versions, c.request.path, next, page.limit);
+  }
+
+  HttpResponse delete_scene(const Call& c) {
+    scenes.remove(c.params[0]);
+    return {204, "", "application/json"};
+  }
+
+  // A scene's bytes by hash, for the nodes it is placed on (and operators).
+  HttpResponse scene_blob(const Call& c) {
+    if (!is_sha256_hex(c.params[0])) throw ApiError(404, "not_found", "no such scene");
+    auto bytes = scenes.blob(c.params[0]);
+    if (!bytes) throw ApiError(404, "not_found", "no such scene in the catalogue");
+    return {200, std::move(*bytes), "model/gltf-binary"};
+  }
+
+  HttpResponse node_scene_cache(const Call& c) {
+    const int64_t node = authorised_node(*c.node, c.params[0], c.request);
+    v1::NodeSceneCache body;
+    parse_request(c.request.body, body);
+    if (body.sha256_size() > 1000) throw ApiError(400, "invalid_field", "\"sha256\" has too many entries");
+    for (const std::string& hash : body.sha256())
+      if (!is_sha256_hex(hash)) throw ApiError(400, "invalid_field", "an entry of \"sha256\" is no SHA-256");
+    if (!fleet.set_cached_scenes(node, {body.sha256().begin(), body.sha256().end()}))
+      throw ApiError(404, "not_found", "no such node");
+    return {204, "", "application/json"};
+  }
+
   // Who may call a route. Users' roles are checked after authentication (401, then 403).
   enum class Access { kAnyone, kClientOrAbove, kOperator, kAdmin, kNode, kNodeOrOperator };
 
@@ -755,6 +798,11 @@ struct ControlApi::Impl {
       {"GET", "/v1/sessions/{id}", Access::kClientOrAbove, &Impl::get_session},
       {"DELETE", "/v1/sessions/{id}", Access::kClientOrAbove, &Impl::end_session},
       {"PATCH", "/v1/sessions/{id}/quality", Access::kClientOrAbove, &Impl::set_quality},
+      {"PUT", "/v1/scenes/{name}", Access::kOperator, &Impl::upload_scene},
+      {"GET", "/v1/scenes", Access::kClientOrAbove, &Impl::list_scenes},
+      {"DELETE", "/v1/scenes/{name}", Access::kOperator, &Impl::delete_scene},
+      {"GET", "/v1/scene-blobs/{sha256}", Access::kNodeOrOperator, &Impl::scene_blob},
+      {"PUT", "/v1/nodes/{id}/scene-cache", Access::kNode, &Impl::node_scene_cache},
   };
 
   // A captured path segment, percent-decoded (RFC 3986): clients must encode a room name's spaces, quotes or
@@ -866,6 +914,19 @@ ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& toke
   impl_->hub.on_credentials_changed([&fleet](bool pushed) { fleet.credentials_changed(pushed); });
 }
 ControlApi::~ControlApi() = default;
+
+size_t ControlApi::body_limit(const HttpRequest& head) {
+  constexpr size_t kDefault = 64 * 1024;
+  std::vector<std::string> params;
+  if (head.method != "PUT" || !Impl::matches("/v1/scenes/{name}", head.path, params)) return kDefault;
+  try {
+    const AccessClaims who = impl_->authenticate(head);
+    Impl::require(who, {Role::kOperator, Role::kAdmin});
+  } catch (const ApiError&) {
+    return kDefault;  // no large body before the caller is known to be allowed one
+  }
+  return size_t(impl_->scenes.max_upload_bytes());
+}
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {
   const int64_t start = steady_now_ns();

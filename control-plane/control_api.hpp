@@ -9,6 +9,7 @@
 #include "control-plane/auth_service.hpp"
 #include "control-plane/fleet_service.hpp"
 #include "control-plane/http_server.hpp"
+#include "control-plane/scene_catalogue.hpp"
 
 namespace kairo::control {
 
@@ -29,6 +30,7 @@ struct RateLimits {
 struct ApiOptions {
   std::vector<std::string> trusted_proxies{};  // remote addresses, as the server sees them
   int feed_workers = 4;                        // threads that answer held node-feed requests
+  CatalogueOptions scenes{};                   // the scene catalogue's budget and its sandboxed inspector
 };
 
 class ControlApi {
@@ -38,6 +40,9 @@ class ControlApi {
              const ApiOptions& options = {});
   ~ControlApi();
   HttpResponse handle(const HttpRequest& request);
+  // The body a request may carry, from its head (HttpServerOptions::body_limit_for): a scene upload by an
+  // operator up to the catalogue's file budget, anything else 64 KiB.
+  size_t body_limit(const HttpRequest& head);
 
   struct Impl;
 

@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "control-plane/page_cursor.hpp"
 #include "control-plane/proto/control.pb.h"
 #include "core/clock.hpp"
 #include "core/names.hpp"
@@ -46,25 +47,6 @@ std::string hex(const std::string& raw) {
   return out;
 }
 
-// Opaque cursors: base64url of the last item's sort key ("created_at|id" or "id"), so clients cannot lean
-// on their form.
-std::string encode_cursor(const std::string& key) {
-  std::string out(sodium_base64_ENCODED_LEN(key.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-std::string decode_cursor(const std::string& cursor) {
-  std::string key(cursor.size(), '\0');
-  size_t length = 0;
-  if (cursor.size() > 256 || sodium_base642bin(reinterpret_cast<unsigned char*>(key.data()), key.size(),
-                                               cursor.data(), cursor.size(), nullptr, &length, nullptr,
-                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-    throw ApiError(400, "invalid_cursor", "malformed cursor: pass back a next_cursor as it was given");
-  key.resize(length);
-  return key;
-}
 // A (created_at, id) cursor's two halves; both empty for the first page.
 std::pair<std::optional<std::string>, std::optional<std::string>> time_id_cursor(const std::string& cursor) {
   if (cursor.empty()) return {};
@@ -73,10 +55,6 @@ std::pair<std::optional<std::string>, std::optional<std::string>> time_id_cursor
   if (bar == std::string::npos || bar == 0 || bar + 1 == key.size() || name_problem(key, 256))
     throw ApiError(400, "invalid_cursor", "malformed cursor: pass back a next_cursor as it was given");
   return {key.substr(0, bar), key.substr(bar + 1)};
-}
-int page_limit(const PageRequest& page) {
-  if (page.limit < 1 || page.limit > 1000) throw ApiError(400, "invalid_limit", "limit must be 1 to 1000");
-  return page.limit;
 }
 
 // A session row (kSessionColumns) as the API's message: straight from the row, no intermediate form.
@@ -269,10 +247,10 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
     if (existing.empty()) {
       id = w.exec_params(
                 "INSERT INTO nodes (name, address, device, encoders, scenes, max_sessions, state, "
-                "last_heartbeat, token_id, signalling_url) VALUES ($1, $2, $3, $4::text[], $5::text[], $6, "
-                "'up', now(), $7, $8) RETURNING id",
+                "last_heartbeat, token_id, signalling_url, cached_scenes) VALUES ($1, $2, $3, $4::text[], "
+                "$5::text[], $6, 'up', now(), $7, $8, $9::text[]) RETURNING id",
                 n.name(), n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
-                n.max_sessions(), credential.token_id, signalling)[0][0]
+                n.max_sessions(), credential.token_id, signalling, array_literal(n.cached_scenes()))[0][0]
                .as<int64_t>();
       if (credential.token_id)
         w.exec_params("UPDATE node_tokens SET node_id = $2 WHERE id = $1", *credential.token_id, id);
@@ -280,9 +258,10 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
       id = existing[0][0].as<int64_t>();
       w.exec_params(
           "UPDATE nodes SET address = $2, device = $3, encoders = $4::text[], scenes = $5::text[], "
-          "max_sessions = $6, state = 'up', last_heartbeat = now(), signalling_url = $7 WHERE id = $1",
+          "max_sessions = $6, state = 'up', last_heartbeat = now(), signalling_url = $7, cached_scenes = "
+          "$8::text[] WHERE id = $1",
           id, n.address(), n.device(), array_literal(n.encoders()), array_literal(n.scenes()),
-          n.max_sessions(), signalling);
+          n.max_sessions(), signalling, array_literal(n.cached_scenes()));
     }
   });
   if (!refusal.empty()) throw ApiError(403, "forbidden", refusal);
@@ -291,6 +270,16 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
 
 bool FleetService::heartbeat(int64_t node_id, double load) {
   return heartbeats_.record(node_id, load);
+}
+
+bool FleetService::set_cached_scenes(int64_t node_id, const std::vector<std::string>& sha256) {
+  bool found = false;
+  db_.transact([&](pqxx::work& w) {
+    found = !w.exec_params("UPDATE nodes SET cached_scenes = $2::text[] WHERE id = $1 RETURNING id", node_id,
+                           array_literal(sha256))
+                 .empty();
+  });
+  return found;
 }
 
 bool FleetService::set_drained(int64_t node_id, bool drained) {
@@ -498,14 +487,23 @@ std::string requested_transport(const v1::SessionRequest& q) {
   return q.has_transport() ? q.transport() : "udp";
 }
 
-// A node that may take the session ($1 scene, $2 codec, $3 transport): live, undrained, with a free slot.
+// A node that may take the session ($1 scene, $2 codec, $3 transport): live, undrained, with a free slot,
+// with the scene in its folder or able to fetch it (every node can fetch a catalogue scene; the subquery
+// does not depend on the row, so PostgreSQL evaluates it once per statement).
 constexpr const char* kCandidate =
-    "state = 'up' AND NOT drained AND $1 = ANY(scenes) AND active_sessions < max_sessions AND $2 = "
-    "ANY(codecs) AND ($3 = 'udp' OR signalling_url IS NOT NULL)";
+    "state = 'up' AND NOT drained AND ($1 = ANY(scenes) OR EXISTS (SELECT 1 FROM scene_versions WHERE name = "
+    "$1)) AND active_sessions < max_sessions AND $2 = ANY(codecs) AND ($3 = 'udp' OR signalling_url IS NOT "
+    "NULL)";
+// The newest version of a catalogue scene ($1): what a session created now renders.
+constexpr const char* kSceneHash =
+    "(SELECT sha256 FROM scene_versions WHERE name = $1 ORDER BY version DESC LIMIT 1)";
+// Nodes that already hold a catalogue scene come first (a fetch is seconds of a session's start); for a scene
+// from the nodes' folders the array is empty and every node holds it.
+const std::string kHoldersFirst = std::string("cached_scenes @> ARRAY") + kSceneHash + " DESC, ";
 // The best candidate first ($4 the room's node if it has one, $5 the node it prefers or -1).
-constexpr const char* kCandidateOrder =
-    " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, active_sessions::float8 / "
-    "greatest(max_sessions, 1), load, id";
+const std::string kCandidateOrder = " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, " +
+                                    kHoldersFirst +
+                                    "active_sessions::float8 / greatest(max_sessions, 1), load, id";
 
 std::optional<int64_t> room_node(const RoomPlacement& room) {
   return room.node >= 0 ? std::optional<int64_t>(room.node) : std::nullopt;
@@ -530,7 +528,8 @@ struct NewSession {
 // start.
 std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
   const v1::SessionRequest& q = s.request;
-  const std::string order = " ORDER BY active_sessions::float8 / greatest(max_sessions, 1), load, id";
+  const std::string order =
+      " ORDER BY " + kHoldersFirst + "active_sessions::float8 / greatest(max_sessions, 1), load, id";
   const auto rows = w.exec_params(
       std::string("WITH pick AS (SELECT id FROM nodes WHERE id = ANY(ARRAY(SELECT id FROM nodes WHERE ") +
           kCandidate + order + " LIMIT 32)) AND " + kCandidate + order +
@@ -539,8 +538,11 @@ std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
           "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) RETURNING id, address, "
           "coalesce(signalling_url, '') AS signalling, feed_version), made AS "
           "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
-          "session_key, transport, request_id) SELECT $4, $5, id, $1, $6, $7, $8, $2, 'placed', $9, $3, $10 "
-          "FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
+          "session_key, transport, request_id, scene_sha256) SELECT $4, $5, id, $1, $6, $7, $8, $2, "
+          "'placed', "
+          "$9, $3, $10, " +
+          kSceneHash +
+          " FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
       q.scene(), requested_codec(q), requested_transport(q), s.id, s.caller.user_id, q.eye_width(),
       q.eye_height(), q.fps(), bytes(s.key),
       s.caller.request_id.empty() ? std::nullopt : std::optional<std::string>(s.caller.request_id));
@@ -647,8 +649,9 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
                          " has a free slot");
     w.exec_params(
         "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
-        "session_key, transport, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed', $10, $11, "
-        "$12)",
+        "session_key, transport, request_id, scene_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        "'placed', "
+        "$10, $11, $12, (SELECT sha256 FROM scene_versions WHERE name = $4 ORDER BY version DESC LIMIT 1))",
         id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
         requested_codec(q), requested_room(q), bytes(key), transport,
         caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
@@ -806,7 +809,8 @@ namespace {
 
 constexpr const char* kNodeSessionColumns =
     "s.id, s.scene, s.eye_width, s.eye_height, s.fps, s.codec, s.state, s.max_bitrate_bps, s.session_key, "
-    "s.max_fps, s.foveation, s.room, u.username, s.transport, s.request_id, s.created_at::text";
+    "s.max_fps, s.foveation, s.room, u.username, s.transport, s.request_id, s.created_at::text, "
+    "s.scene_sha256";
 
 void node_session_message(const pqxx::row& r, v1::NodeSession& s) {
   s.set_session_id(r[0].as<std::string>());
@@ -824,6 +828,7 @@ void node_session_message(const pqxx::row& r, v1::NodeSession& s) {
   s.set_user(r[12].as<std::string>());
   s.set_transport(r[13].as<std::string>());
   if (!r[14].is_null()) s.set_request_id(r[14].as<std::string>());
+  if (!r[16].is_null()) s.set_scene_sha256(r[16].as<std::string>());
 }
 
 }  // namespace

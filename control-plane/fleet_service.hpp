@@ -85,6 +85,8 @@ class FleetService {
   // often, as one following its feed does, costs no more writes), in batches (HeartbeatWriter); false when
   // there is no such node.
   bool heartbeat(int64_t node_id, double load);
+  // What the node's scene cache holds (SHA-256s): placement prefers holders. False: no such node.
+  bool set_cached_scenes(int64_t node_id, const std::vector<std::string>& sha256);
   bool set_drained(int64_t node_id, bool drained);
   // Pages (PageRequest); `next_cursor` is set empty on the last page. ApiError 400 for a malformed cursor.
   std::vector<v1::Node> list_nodes(const PageRequest& page, std::string& next_cursor);

@@ -56,17 +56,18 @@ namespace {
 
 template <typename Stream>
 HttpResult exchange(Stream& stream, const ControlUrl& url, const std::string& method,
-                    const std::string& target, const std::string& body, const std::string& bearer) {
+                    const std::string& target, const std::string& body, const std::string& bearer,
+                    const HttpClientOptions& options) {
   http::request<http::string_body> request(http::string_to_verb(method), url.prefix + target, 11);
   request.set(http::field::host, url.host);
-  request.set(http::field::content_type, "application/json");
+  request.set(http::field::content_type, options.content_type);
   if (!bearer.empty()) request.set(http::field::authorization, "Bearer " + bearer);
   request.body() = body;
   request.prepare_payload();
   http::write(stream, request);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(16 << 20);
+  parser.body_limit(options.max_response_bytes);
   http::read(stream, buffer, parser);
   const auto& response = parser.get();
   HttpResult result{
@@ -94,7 +95,7 @@ HttpResult http_request(const ControlUrl& url, const std::string& method, const 
       beast::tcp_stream stream(io);
       stream.expires_after(timeout);
       stream.connect(endpoints);
-      HttpResult result = exchange(stream, url, method, target, body, bearer);
+      HttpResult result = exchange(stream, url, method, target, body, bearer, options);
       beast::error_code ignored;
       stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
       return result;
@@ -115,7 +116,7 @@ HttpResult http_request(const ControlUrl& url, const std::string& method, const 
     beast::get_lowest_layer(stream).expires_after(timeout);
     beast::get_lowest_layer(stream).connect(endpoints);
     stream.handshake(asio::ssl::stream_base::client);
-    HttpResult result = exchange(stream, url, method, target, body, bearer);
+    HttpResult result = exchange(stream, url, method, target, body, bearer, options);
     beast::error_code ignored;
     stream.shutdown(ignored);
     return result;

@@ -2,6 +2,7 @@
 // A small blocking HTTP/1.1 client (Boost.Beast) for talking to the control plane: the node agent, the
 // reference client and the tests use it. One connection per request keeps it simple and robust across
 // control-plane restarts; requests are rare (logins, heartbeats, session changes), never per frame.
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -28,6 +29,8 @@ ControlUrl parse_control_url(const std::string& url);
 struct HttpClientOptions {
   double timeout_s = 10;
   std::string ca_file{};  // HTTPS: trust this CA bundle instead of the system's
+  std::string content_type = "application/json";
+  uint64_t max_response_bytes = 16 << 20;  // a scene's bytes take more (the node's fetch)
 };
 
 // Throws kairo::Error (runtime) when the server cannot be reached or answers garbage; HTTP error statuses

@@ -3,11 +3,13 @@
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include <spdlog/spdlog.h>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -47,12 +49,12 @@ template <typename Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(Stream stream, const HttpHandler& handler, asio::thread_pool& workers,
-             std::shared_ptr<HeldConnections> held, size_t body_limit, std::string remote)
+             std::shared_ptr<HeldConnections> held, const HttpServerOptions& options, std::string remote)
       : stream_(std::move(stream)),
         handler_(handler),
         workers_(workers),
         held_(std::move(held)),
-        body_limit_(body_limit),
+        options_(options),
         remote_(std::move(remote)) {}
 
   void start() {
@@ -70,9 +72,45 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  private:
   void read() {
     parser_.emplace();
-    parser_->body_limit(body_limit_);
+    // With a limit per request, Beast must not refuse a long Content-Length while reading the head (it checks
+    // it there): read_body checks it against the request's own limit.
+    parser_->body_limit(options_.body_limit_for ? std::numeric_limits<uint64_t>::max() : options_.body_limit);
     parser_->header_limit(16 * 1024);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(15));
+    if (!options_.body_limit_for) {
+      http::async_read(
+          stream_, buffer_, *parser_,
+          [self = this->shared_from_this()](beast::error_code error, size_t) { self->on_read(error); });
+      return;
+    }
+    // The head first: its limit decides how much body may follow.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code error, size_t) {
+                              if (error) return self->on_read(error);
+                              self->read_body();
+                            });
+  }
+
+  void read_body() {
+    HttpRequest head;
+    const auto& request = parser_->get();
+    head.method = std::string(request.method_string());
+    const std::string target(request.target());
+    head.path = target.substr(0, target.find('?'));
+    head.authorization = std::string(request[http::field::authorization]);
+    head.content_type = std::string(request[http::field::content_type]);
+    head.remote_address = remote_;
+    size_t limit = options_.body_limit;
+    try {
+      limit = options_.body_limit_for(head);
+    } catch (const std::exception&) {
+      // the default limit stands
+    }
+    const auto declared = parser_->content_length();
+    if (declared && *declared > limit) return refuse_body();
+    parser_->body_limit(limit);  // a chunked body counts down from here
+    // A large upload gets time in proportion (at least 1 MB/s), the usual 15 s otherwise.
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(15 + limit / (1 << 20)));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code error, size_t) { self->on_read(error); });
@@ -80,8 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
 
   void on_read(beast::error_code error) {
     if (error == http::error::end_of_stream || error == beast::error::timeout) return close();
-    if (error == http::error::body_limit)
-      return respond(error_response(413, "body_too_large", "request body too large"), false);
+    if (error == http::error::body_limit) return refuse_body();
     if (error) return respond(error_response(400, "bad_request", "malformed HTTP request"), false);
     const auto& request = parser_->get();
     // RFC 9112 6.1: a Transfer-Encoding other than chunked leaves the body's length unknown, and a proxy in
@@ -153,10 +190,15 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     response_.prepare_payload();
     http::async_write(stream_, response_,
                       [self = this->shared_from_this(), keep_alive](beast::error_code error, size_t) {
-                        if (!error && keep_alive)
+                        if (!error && keep_alive) {
                           self->read();
-                        else
+                        } else if (!error && self->draining_) {
+                          self->close();  // our side is done; theirs may still be sending
+                          beast::get_lowest_layer(self->stream_).expires_after(std::chrono::seconds(10));
+                          self->drain_then_close();
+                        } else {
                           self->close();
+                        }
                       });
   }
 
@@ -165,13 +207,30 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  // 413, then the rest of the body read and dropped for a few seconds before closing: a client still
+  // writing its upload would otherwise see a connection reset (the kernel's answer to data arriving on a
+  // closed socket) instead of the answer. Memory stays one small buffer.
+  void refuse_body() {
+    draining_ = true;
+    respond(error_response(413, "body_too_large", "request body too large"), false);
+  }
+  void drain_then_close() {
+    beast::get_lowest_layer(stream_).socket().async_read_some(
+        asio::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code error, size_t) {
+          if (error) return self->close();
+          self->drain_then_close();
+        });
+  }
+
   Stream stream_;
   const HttpHandler& handler_;
   asio::thread_pool& workers_;
   std::shared_ptr<HeldConnections> held_;
-  size_t body_limit_;
+  const HttpServerOptions& options_;
   std::string remote_;
   beast::flat_buffer buffer_;
+  bool draining_ = false;
+  std::array<char, 16 * 1024> drain_buffer_{};
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
 };
@@ -197,11 +256,11 @@ struct HttpServer::Impl {
         if (tls) {
           std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
               beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), handler,
-              *workers, held, options.body_limit, remote)
+              *workers, held, options, remote)
               ->start();
         } else {
           std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), handler,
-                                                          *workers, held, options.body_limit, remote)
+                                                          *workers, held, options, remote)
               ->start();
         }
       }

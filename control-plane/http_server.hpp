@@ -56,6 +56,9 @@ struct HttpServerOptions {
   int threads = 2;  // network I/O
   int workers = 8;  // run the handler, which may wait on the database (size it like the connection pool)
   size_t body_limit = 64 * 1024;
+  // Set: a request's own limit, decided from its head (method, path, authorization; no body yet) before its
+  // body is read: an upload route takes more, and only from a caller who may upload (the scene catalogue).
+  std::function<size_t(const HttpRequest& head)> body_limit_for{};
   std::string tls_cert_file{};  // both set: HTTPS only
   std::string tls_key_file{};
 };

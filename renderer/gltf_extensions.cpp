@@ -46,7 +46,8 @@ class Decoder {
  public:
   Decoder(std::filesystem::path path, uint64_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) {}
 
-  std::optional<std::string> run() {
+  // `always`: the self-contained GLB even when no extension needs decoding (packing a .gltf for upload).
+  std::optional<std::string> run(bool always = false) {
     const std::string file = read_file(path_);
     std::string glb_bin;
     bool glb = false;
@@ -61,7 +62,8 @@ class Decoder {
       if (list->is_array())
         for (const auto& name : *list)
           if (name.is_string()) used.insert(name.get<std::string>());
-    if (std::none_of(kDecoded.begin(), kDecoded.end(), [&](const auto& e) { return used.count(e) > 0; }))
+    if (!always &&
+        std::none_of(kDecoded.begin(), kDecoded.end(), [&](const auto& e) { return used.count(e) > 0; }))
       return std::nullopt;
 
     refuse_basis_only_textures();
@@ -508,16 +510,33 @@ class Decoder {
 
 }  // namespace
 
+namespace {
+std::optional<std::string> decode(const std::filesystem::path& path, uint64_t max_bytes, bool always);
+}  // namespace
+
 std::optional<std::string> decode_gltf_extensions(const std::filesystem::path& path, uint64_t max_bytes) {
   const std::string ext = lowercase_extension(path);
   if (ext != ".gltf" && ext != ".glb") return std::nullopt;
+  return decode(path, max_bytes, false);
+}
+
+std::string pack_gltf(const std::filesystem::path& path, uint64_t max_bytes) {
+  const std::string ext = lowercase_extension(path);
+  if (ext != ".gltf" && ext != ".glb")
+    throw_invalid_input(path.string() + ": not a glTF file (.gltf or .glb)");
+  return *decode(path, max_bytes, true);
+}
+
+namespace {
+std::optional<std::string> decode(const std::filesystem::path& path, uint64_t max_bytes, bool always) {
   try {
-    return Decoder(path, max_bytes).run();
+    return Decoder(path, max_bytes).run(always);
   } catch (const nlohmann::json::exception& e) {  // a member of the wrong JSON type
     throw_invalid_input(path.string() + ": malformed glTF: " + e.what());
   } catch (const std::logic_error& e) {  // a TEXCOORD_ or COLOR_ index that is no number
     throw_invalid_input(path.string() + ": malformed glTF: " + e.what());
   }
 }
+}  // namespace
 
 }  // namespace kairo

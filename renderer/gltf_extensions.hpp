@@ -27,4 +27,8 @@ namespace kairo {
 // and a Basis-only texture.
 std::optional<std::string> decode_gltf_extensions(const std::filesystem::path& path, uint64_t max_bytes);
 
+// The file as one self-contained GLB whatever it uses (the extensions above decoded on the way): how
+// `kairo scene upload` sends a .gltf with its buffers and images. Throws InvalidInput as above.
+std::string pack_gltf(const std::filesystem::path& path, uint64_t max_bytes);
+
 }  // namespace kairo
