@@ -27,6 +27,14 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_ADVERTISE");
   app.add_option("--scenes", o->scenes_dir, "directory of scene files (default: the project's scenes)")
       ->envname("KAIRO_SCENES");
+  app.add_option("--scene-cache", o->scene_cache_dir,
+                 "directory for catalogue scenes fetched from the control plane (default: a temporary one)")
+      ->envname("KAIRO_SCENE_CACHE");
+  app.add_option("--scene-cache-mb", o->scene_cache_mb,
+                 "disk the scene cache may take; least recently used scenes go first")
+      ->envname("KAIRO_SCENE_CACHE_MB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
   app.add_option("--scene-memory-mb", o->scene_memory_mb,
                  "device memory the loaded scenes may take; scenes no session uses are evicted to make room")
       ->envname("KAIRO_SCENE_MEMORY_MB")

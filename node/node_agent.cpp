@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,6 +22,7 @@
 #include "node/admin_socket.hpp"
 #include "node/node_metrics.hpp"
 #include "node/room.hpp"
+#include "node/scene_cache.hpp"
 #include "node/scene_residency.hpp"
 #include "node/session_pipeline.hpp"
 #include "node/signalling_server.hpp"
@@ -94,6 +97,13 @@ struct NodeAgent::Impl {
   std::unique_ptr<AdminSocket> admin;
   std::map<std::string, std::filesystem::path> scene_files;  // by file name and by stem
   std::unique_ptr<SceneResidency> residency;  // the scenes on the device, within --scene-memory-mb
+  // Catalogue scenes (docs/scenes.md "Delivery"): a session on one that this node does not hold waits (not
+  // started, slot kept) while the fetcher thread fetches it once, however many sessions wait for it.
+  std::unique_ptr<SceneCache> scene_cache;
+  std::mutex fetch_mutex;
+  std::condition_variable fetch_wake;
+  std::deque<std::string> fetch_queue;                                    // hashes
+  std::map<std::string, std::vector<v1::NodeSession>> waiting_for_scene;  // by hash
   std::vector<std::string> encoders;
   mutable std::mutex sessions_mutex;
   std::map<std::string, std::unique_ptr<SessionPipeline>> sessions;
@@ -142,6 +152,7 @@ struct NodeAgent::Impl {
     body.set_device(vulkan->gpu().name);
     for (const std::string& e : encoders) body.add_encoders(e);
     for (const auto& [name, path] : scene_files) body.add_scenes(name);
+    for (const std::string& hash : scene_cache->held()) body.add_cached_scenes(hash);
     body.set_max_sessions(options.max_sessions);
     if (!signalling_url.empty()) body.set_signalling_url(signalling_url);
     const auto r = call("POST", "/v1/nodes/register", &body);
@@ -157,10 +168,106 @@ struct NodeAgent::Impl {
                  options.max_sessions);
   }
 
-  std::shared_ptr<GpuScene> scene(const std::string& name) {
-    const auto it = scene_files.find(name);
-    if (it == scene_files.end()) throw_invalid_input("this node has no scene \"" + name + "\"");
+  // The session's scene: a catalogue scene from the cache (start_session made sure it is there), else the
+  // file of that name in the node's folder.
+  std::shared_ptr<GpuScene> scene(const v1::NodeSession& s) {
+    if (s.has_scene_sha256()) {
+      const auto file = scene_cache->find(s.scene_sha256());
+      if (!file) throw_runtime("scene " + s.scene_sha256() + " left the cache before its session started");
+      return residency->acquire(*file);
+    }
+    const auto it = scene_files.find(s.scene());
+    if (it == scene_files.end()) throw_invalid_input("this node has no scene \"" + s.scene() + "\"");
     return residency->acquire(it->second);
+  }
+
+  // Queues the session until its scene is fetched; false when the scene arrived meanwhile (start it now).
+  bool wait_for_scene(const v1::NodeSession& s) {
+    std::lock_guard lock(fetch_mutex);
+    if (scene_cache->find(s.scene_sha256())) return false;
+    auto& waiting = waiting_for_scene[s.scene_sha256()];
+    if (waiting.empty()) {
+      fetch_queue.push_back(s.scene_sha256());
+      fetch_wake.notify_one();
+    }
+    waiting.push_back(s);
+    spdlog::info("session {} waits for its scene {} (sha256 {}): fetching it from the control plane",
+                 s.session_id().substr(0, 8), escape_for_log(s.scene()), s.scene_sha256().substr(0, 16));
+    return true;
+  }
+
+  bool waiting(const std::string& session_id) {
+    std::lock_guard lock(fetch_mutex);
+    for (const auto& [hash, queued] : waiting_for_scene)
+      for (const auto& s : queued)
+        if (s.session_id() == session_id) return true;
+    return false;
+  }
+
+  // Tells the control plane what the cache holds (placement prefers nodes that hold a session's scene).
+  void report_scene_cache() {
+    v1::NodeSceneCache body;
+    for (const std::string& hash : scene_cache->held()) body.add_sha256(hash);
+    const auto r = call("PUT", "/v1/nodes/" + std::to_string(node_id) + "/scene-cache", &body);
+    if (r.status != 204) spdlog::warn("could not report the scene cache: HTTP {}", r.status);
+  }
+
+  // The fetcher thread: one catalogue scene at a time, verified into the cache, then the sessions that waited
+  // for it started (or failed with the reason).
+  void fetch_scenes(const std::atomic<bool>& stop) {
+    ScopedLogContext scope({.node_id = node_id});
+    while (!stop) {
+      std::string hash;
+      {
+        std::unique_lock lock(fetch_mutex);
+        fetch_wake.wait_for(lock, std::chrono::milliseconds(200), [this] { return !fetch_queue.empty(); });
+        if (fetch_queue.empty()) continue;
+        hash = fetch_queue.front();
+        fetch_queue.pop_front();
+      }
+      std::string failure;
+      const int64_t start = steady_now_ns();
+      try {
+        const auto r = control::http_request(
+            url, "GET", "/v1/scene-blobs/" + hash, "", options.node_token,
+            control::HttpClientOptions{.timeout_s = 300,
+                                       .ca_file = options.ca_file,
+                                       .max_response_bytes = uint64_t(options.scene_cache_mb) << 20});
+        if (r.status == 404)
+          throw_runtime("the control plane has no such scene (deleted from the catalogue?)");
+        if (r.status != 200) throw_runtime("the control plane answered HTTP " + std::to_string(r.status));
+        {
+          // Under the lock: a session arriving now either finds the scene cached or is among those started.
+          std::lock_guard lock(fetch_mutex);
+          scene_cache->store(hash, r.body);
+        }
+        metrics.scene_fetched(true);
+        spdlog::info("scene {} fetched: {} bytes in {:.2f} s", hash.substr(0, 16), r.body.size(),
+                     double(steady_now_ns() - start) * 1e-9);
+        report_scene_cache();
+      } catch (const std::exception& e) {
+        failure = e.what();
+        metrics.scene_fetched(false);
+      }
+      std::vector<v1::NodeSession> ready;
+      {
+        std::lock_guard lock(fetch_mutex);
+        ready = waiting_for_scene[hash];
+      }
+      for (const v1::NodeSession& s : ready) {
+        if (failure.empty()) {
+          start_session(s);
+        } else {
+          ScopedLogContext session_scope({.session_id = s.session_id()});
+          spdlog::warn("session {} failed: its scene could not be fetched: {}", s.session_id().substr(0, 8),
+                       escape_for_log(failure));
+          report(s.session_id(), "failed",
+                 "the node could not fetch scene \"" + s.scene() + "\" (sha256 " + hash + "): " + failure);
+        }
+      }
+      std::lock_guard lock(fetch_mutex);
+      waiting_for_scene.erase(hash);
+    }
   }
 
   void report(const std::string& session, const std::string& state, const std::string& reason) {
@@ -195,6 +302,10 @@ struct NodeAgent::Impl {
                      .user = s.has_user() ? s.user() : std::string(),
                      .transport = s.has_transport() ? s.transport() : std::string("udp")};
     try {
+      if (s.has_scene_sha256()) {
+        if (!is_sha256(s.scene_sha256())) throw_invalid_input("malformed scene hash");
+        if (!scene_cache->find(s.scene_sha256()) && wait_for_scene(s)) return;
+      }
       // The control plane refuses such names already; a node checks what it is handed all the same (an older
       // or compromised control plane must not be able to forge this node's log lines or paths).
       if (const auto problem = name_problem(spec.scene, 256)) throw_invalid_input("scene name " + *problem);
@@ -209,7 +320,7 @@ struct NodeAgent::Impl {
       const bool browser = spec.transport == "webrtc";
       if (browser) spec.h264_profile = "main";  // what browsers decode (x264 would choose High)
       auto pipeline = std::make_unique<SessionPipeline>(
-          spec, scene(spec.scene), browser ? webrtc_transport_for(id) : udp_transport, metrics,
+          spec, scene(s), browser ? webrtc_transport_for(id) : udp_transport, metrics,
           PipelineOptions{.encoder_backend = options.encoder_backend,
                           .encoder_threads = options.encoder_threads,
                           .connect_timeout_s = options.connect_timeout_s,
@@ -289,6 +400,12 @@ struct NodeAgent::Impl {
       }
     }
     stopped.clear();  // joins the pipelines' threads outside the lock
+    {
+      std::lock_guard lock(fetch_mutex);
+      for (auto& [hash, waiting_sessions] : waiting_for_scene)
+        std::erase_if(waiting_sessions,
+                      [&](const v1::NodeSession& s) { return !wanted.count(s.session_id()); });
+    }
     for (const auto& [id, s] : wanted) {
       bool running;
       {
@@ -302,7 +419,7 @@ struct NodeAgent::Impl {
               s->has_foveation() ? std::optional<bool>(s->foveation()) : std::nullopt);
         }
       }
-      if (!running) {
+      if (!running && !waiting(id)) {
         ++sessions_started;
         start_session(*s);
       }
@@ -356,7 +473,9 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
     d.scene_files.emplace(entry.path().stem().string(), entry.path());
   }
   if (ec) throw_invalid_input("cannot read the scenes directory " + dir.string() + ": " + ec.message());
-  if (d.scene_files.empty()) throw_invalid_input("no scene files in " + dir.string());
+  if (d.scene_files.empty())
+    spdlog::warn("no scene files in {}: this node renders catalogue scenes only",
+                 escape_for_log(dir.string()));
   d.mux = std::make_unique<UdpMux>(options.listen_udp);
   if (d.options.name.empty()) d.options.name = "node-" + std::to_string(d.mux->port());
   d.admin = std::make_unique<AdminSocket>(
@@ -378,6 +497,8 @@ NodeAgent::NodeAgent(const NodeOptions& options) : impl_(std::make_unique<Impl>(
   }
   d.vulkan = VulkanContext::create(VulkanOptions{.gpu = {}, .validation = false});
   d.residency = std::make_unique<SceneResidency>(uint64_t(options.scene_memory_mb) << 20, d.vulkan);
+  d.scene_cache =
+      std::make_unique<SceneCache>(options.scene_cache_dir, uint64_t(options.scene_cache_mb) << 20);
   for (const BackendStatus& b : probe_encoders(Codec::kH264))
     if (b.available) d.encoders.push_back(b.backend + ":" + codec_name(b.codec));
   for (const BackendStatus& b : probe_encoders(Codec::kHevc))
@@ -435,6 +556,13 @@ bool NodeAgent::draining() const {
   return impl_->drain_requested;
 }
 
+uint64_t NodeAgent::scene_fetches() const {
+  return impl_->metrics.scene_fetches_ok();
+}
+std::vector<std::string> NodeAgent::cached_scenes() const {
+  return impl_->scene_cache->held();
+}
+
 int NodeAgent::active_sessions() const {
   std::lock_guard lock(impl_->sessions_mutex);
   return int(impl_->sessions.size());
@@ -466,6 +594,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
       }
     }
   });
+  std::thread fetcher([&d, &stop] { d.fetch_scenes(stop); });
   ScopedLogContext scope({.node_id = d.node_id});
   while (!stop) {
     const int64_t now = steady_now_ns();
@@ -479,6 +608,7 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::chrono::duration<double>(d.options.poll_interval_s));
   }
   feed.join();
+  fetcher.join();
   std::lock_guard lock(d.sessions_mutex);
   for (auto& [id, pipeline] : d.sessions) {
     pipeline.reset();

@@ -25,6 +25,11 @@ struct NodeOptions {
   // Device memory the scenes loaded on this node may take (node/scene_residency.hpp): scenes no session uses
   // are evicted to make room; a scene that does not fit beside those in use fails its session.
   int scene_memory_mb = 4096;
+  // Catalogue scenes fetched from the control plane (node/scene_cache.hpp): kept here, verified, within
+  // scene_cache_mb, least recently used first out. Empty: a private temporary directory (no reuse across
+  // restarts).
+  std::string scene_cache_dir{};
+  int scene_cache_mb = 10240;
   std::string metrics_listen{};  // HOST:PORT for /metrics; empty: none
   std::string name{};            // empty: node-<udp port>
   std::string encoder_backend = "auto";
@@ -64,6 +69,8 @@ class NodeAgent {
   // Registers and serves until `stop` becomes true; throws kairo::Error when registration is refused.
   void run(const std::atomic<bool>& stop);
   int active_sessions() const;
+  uint64_t scene_fetches() const;                  // catalogue scenes fetched (cache misses)
+  std::vector<std::string> cached_scenes() const;  // their SHA-256s, most recently used first
   // No new sessions: the control plane is told to drain this node (running sessions continue). Also "drain"
   // on the admin socket (the pod's preStop hook: kairo node-drain).
   void drain();

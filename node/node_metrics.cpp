@@ -162,6 +162,11 @@ std::string NodeMetrics::render() const {
   for (const auto& [session, target] : session_targets_)
     out += "kairo_session_target_bitrate_bps{session=\"" + session + "\",limited_by=\"" + target.limited_by +
            "\"} " + std::to_string(target.bitrate_bps) + "\n";
+  out += "# HELP kairo_node_scene_fetches_total Catalogue scenes fetched into the node's cache, by result.\n";
+  out += "# TYPE kairo_node_scene_fetches_total counter\n";
+  out += "kairo_node_scene_fetches_total{result=\"ok\"} " + std::to_string(scene_fetches_[0].load()) + "\n";
+  out +=
+      "kairo_node_scene_fetches_total{result=\"failed\"} " + std::to_string(scene_fetches_[1].load()) + "\n";
   out += "# HELP kairo_room_members Sessions in multi-user rooms.\n# TYPE kairo_room_members gauge\n";
   out += "kairo_room_members " + std::to_string(room_events_[0].load() - room_events_[1].load()) + "\n";
   return out;

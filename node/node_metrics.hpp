@@ -71,6 +71,9 @@ class NodeMetrics {
   void room_event(uint8_t kind) {
     if (kind >= 1 && kind <= room_events_.size()) ++room_events_[kind - 1];
   }
+  // Catalogue scenes fetched from the control plane (a cache miss each), by result.
+  void scene_fetched(bool ok) { ++scene_fetches_[ok ? 0 : 1]; }
+  uint64_t scene_fetches_ok() const { return scene_fetches_[0].load(); }
   int active_sessions() const { return active_.load(); }
   std::string render() const;
 
@@ -90,6 +93,7 @@ class NodeMetrics {
   std::atomic<uint64_t> mux_unknown_{0}, mux_malformed_{0};
   std::array<std::atomic<uint64_t>, size_t(PathEvent::kCount)> path_events_{};
   std::array<std::atomic<uint64_t>, 4> room_events_{};
+  std::array<std::atomic<uint64_t>, 2> scene_fetches_{};  // ok, failed
   std::array<std::atomic<uint64_t>, size_t(KeyframeCause::kCount)> keyframes_{};
   std::array<std::atomic<uint64_t>, 2> keyframe_requests_{};  // honoured, answered already
   std::atomic<uint64_t> video_bytes_{0};
