@@ -140,6 +140,15 @@ void check_list(const google::protobuf::RepeatedPtrField<std::string>& list, con
       throw ApiError(400, "invalid_field", std::string("an entry of \"") + name + "\" " + *problem);
 }
 
+// SHA-256s (the scenes a node's cache holds): 64 lower-case hex digits each, at most 1000.
+void check_hashes(const google::protobuf::RepeatedPtrField<std::string>& list, const char* name) {
+  if (list.size() > 1000)
+    throw ApiError(400, "invalid_field", std::string("\"") + name + "\" has too many entries");
+  for (const std::string& hash : list)
+    if (!is_sha256_hex(hash))
+      throw ApiError(400, "invalid_field", std::string("an entry of \"") + name + "\" is no SHA-256");
+}
+
 // Token buckets per key (address or user name): `burst` requests, refilled at `per_minute`.
 class RateLimiter {
  public:
@@ -477,6 +486,7 @@ struct ControlApi::Impl {
     parse_request(r.body, body);
     check_list(body.encoders(), "encoders");
     check_list(body.scenes(), "scenes");
+    check_hashes(body.cached_scenes(), "cached_scenes");
     if (!body.has_max_sessions()) throw ApiError(400, "invalid_field", "\"max_sessions\" is required");
     required_string(body.has_name(), body.name(), "name", 128);
     stored_text(required_string(body.has_address(), body.address(), "address", 256), "address");
@@ -750,9 +760,7 @@ struct ControlApi::Impl {
     const int64_t node = authorised_node(*c.node, c.params[0], c.request);
     v1::NodeSceneCache body;
     parse_request(c.request.body, body);
-    if (body.sha256_size() > 1000) throw ApiError(400, "invalid_field", "\"sha256\" has too many entries");
-    for (const std::string& hash : body.sha256())
-      if (!is_sha256_hex(hash)) throw ApiError(400, "invalid_field", "an entry of \"sha256\" is no SHA-256");
+    check_hashes(body.sha256(), "sha256");
     if (!fleet.set_cached_scenes(node, {body.sha256().begin(), body.sha256().end()}))
       throw ApiError(404, "not_found", "no such node");
     return {204, "", "application/json"};
