@@ -58,10 +58,12 @@ class Decoder {
       parse_json(file);
     }
     std::set<std::string> used;
-    for (const auto* list : {&doc_["extensionsUsed"], &doc_["extensionsRequired"]})
-      if (list->is_array())
+    for (const char* key : {"extensionsUsed", "extensionsRequired"}) {
+      const auto list = doc_.find(key);  // not doc_[key]: that would add a null member to the output
+      if (list != doc_.end() && list->is_array())
         for (const auto& name : *list)
           if (name.is_string()) used.insert(name.get<std::string>());
+    }
     if (!always &&
         std::none_of(kDecoded.begin(), kDecoded.end(), [&](const auto& e) { return used.count(e) > 0; }))
       return std::nullopt;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "renderer/gltf_extensions.hpp"
 #include "tests/test_support.hpp"
 
 namespace kairo {
@@ -147,6 +148,21 @@ TEST(CompressedGltf, corrupt_or_truncated_compressed_data_is_refused_with_the_re
   // The file itself cut short.
   const std::string why = refusal(write(glb.substr(0, glb.size() / 2), "half.glb"));
   EXPECT_NE(why.find("half.glb"), std::string::npos) << why;
+}
+
+// `kairo scene upload` sends a .gltf with its buffer and image as one self-contained GLB: it loads alone (no
+// file beside it) to the same scene.
+TEST(CompressedGltf, a_gltf_with_its_files_packs_into_one_glb_that_loads_alone) {
+  const auto original = test::assimp_models() / "glTF2/BoxTextured-glTF/BoxTextured.gltf";
+  const std::string packed = pack_gltf(original, 1 << 30);
+  ASSERT_GE(packed.size(), 12u);
+  EXPECT_EQ(packed.substr(0, 4), "glTF");
+  const auto alone = write(packed, "packed.glb");  // a directory of its own: no .bin or .png beside it
+  const SceneData a = load_scene(original), b = load_scene(alone);
+  EXPECT_EQ(b.triangle_count(), a.triangle_count());
+  ASSERT_EQ(b.textures.size(), a.textures.size());
+  EXPECT_EQ(b.textures[0].rgba, a.textures[0].rgba);
+  EXPECT_EQ(b.vertices.size(), a.vertices.size());
 }
 
 }  // namespace
