@@ -141,5 +141,48 @@ TEST(ControlCommand, secrets_come_from_files_or_the_environment_and_warn_on_the_
   std::filesystem::remove_all(dir);
 }
 
+// `kairo scene` against `kairo control` (docs/scenes.md): a .gltf with its files uploaded as one GLB,
+// inspected by the control plane's own binary in its sandbox, listed, deleted; a refusal's reason reaches the
+// operator.
+TEST(ControlCommand, kairo_scene_uploads_lists_and_deletes_through_the_control_plane) {
+  test::PostgresServer pg;
+  test::ControlProcess control(KAIRO_BINARY,
+                               {{"KAIRO_DB", pg.url()},
+                                {"KAIRO_BOOTSTRAP_ADMIN", "root:root-password"},
+                                {"KAIRO_SCENE_MAX_TRIANGLES", "100000"}},
+                               log_path("scene"));
+  ASSERT_GT(control.port(), 0) << control.log_text();
+  const std::string env = std::string("KAIRO_CONTROL=http://127.0.0.1:") + std::to_string(control.port()) +
+                          " KAIRO_USER=root KAIRO_PASSWORD=root-password ";
+  const auto run = [&](const std::string& args, std::string& out) {
+    const auto file = std::filesystem::temp_directory_path() / ("kairo-scene-" + std::to_string(getpid()));
+    const int status =
+        std::system((env + KAIRO_BINARY + " scene " + args + " > " + file.string() + " 2>&1").c_str());
+    std::ifstream in(file);
+    out.assign(std::istreambuf_iterator<char>(in), {});
+    std::filesystem::remove(file);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  std::string out;
+  ASSERT_EQ(run("upload /usr/share/assimp/models/glTF2/BoxTextured-glTF/BoxTextured.gltf --name box", out), 0)
+      << out;
+  const auto stored = nlohmann::json::parse(out);
+  EXPECT_EQ(stored["name"], "box");
+  EXPECT_EQ(stored["triangles"], "12");
+  EXPECT_EQ(stored["textures"], 1);
+  ASSERT_EQ(run("list", out), 0) << out;
+  const auto listed = nlohmann::json::parse(out);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["sha256"], stored["sha256"]);
+  // Over the budget this control plane was given: refused with the numbers, exit 2.
+  EXPECT_EQ(run(std::string("upload ") + KAIRO_SCENE_DIR + "/stress.glb", out), 2) << out;
+  EXPECT_NE(out.find("triangles 524,290 > 100,000"), std::string::npos) << out;
+  ASSERT_EQ(run("delete box", out), 0) << out;
+  ASSERT_EQ(run("list", out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out).size(), 0u);
+  EXPECT_EQ(run("delete box", out), 2) << out;
+  EXPECT_EQ(control.stop(), 0);
+}
+
 }  // namespace
 }  // namespace kairo
