@@ -53,7 +53,10 @@ std::string read_small_file(const std::filesystem::path& path) {
     const rlimit r{value, value};
     setrlimit(resource, &r);
   };
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+  // (Sanitizer builds reserve terabytes of address space for their shadow memory: no cap there, tests only.)
   limit(RLIMIT_AS, rlim_t(limits.memory_bytes));
+#endif
   limit(RLIMIT_CPU, rlim_t(limits.timeout_s) + 1);
   limit(RLIMIT_FSIZE, 1 << 20);  // its answer on stdout and its reason on stderr, nothing more
   limit(RLIMIT_NOFILE, 16);

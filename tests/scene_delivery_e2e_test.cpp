@@ -18,6 +18,7 @@
 #include "renderer/gpu_scene.hpp"
 #include "renderer/scene_data.hpp"
 #include "renderer/stereo_renderer.hpp"
+#include "tests/metrics_text.hpp"
 #include "tests/node_e2e_fixture.hpp"
 #include "tests/test_support.hpp"
 
@@ -48,7 +49,7 @@ class SceneDelivery : public NodeEndToEnd {
 
 TEST_F(SceneDelivery, an_uploaded_scene_reaches_a_node_without_it_renders_and_stays_cached) {
   const std::string hash = upload_gallery();
-  test::InProcessNode node(control->url());
+  test::InProcessNode node(control->url(), "127.0.0.1:0");
   ASSERT_TRUE(node.agent.cached_scenes().empty());
 
   struct Kept {
@@ -94,6 +95,9 @@ TEST_F(SceneDelivery, an_uploaded_scene_reaches_a_node_without_it_renders_and_st
   const ClientReport second = run_client(options, std::atomic<bool>(false));
   EXPECT_GT(second.frames_decoded, 20u);
   EXPECT_EQ(node.agent.scene_fetches(), 1u);
+  const std::string metrics = control::http_request(node.agent.metrics_port(), "GET", "/metrics").body;
+  EXPECT_EQ(test::metric_sample(metrics, "kairo_node_scene_fetches_total{result=\"ok\"}"), 1.0) << metrics;
+  EXPECT_EQ(test::metric_sample(metrics, "kairo_node_scene_fetches_total{result=\"failed\"}"), 0.0);
 }
 
 TEST_F(SceneDelivery, a_session_whose_scene_cannot_be_fetched_fails_with_the_reason) {

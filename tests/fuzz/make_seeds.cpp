@@ -136,6 +136,13 @@ int main(int argc, char** argv) {
 {"max_bitrate_bps":2000000,"max_fps":45,"foveation":false})",
       R"(xPATCH /v1/sessions/{session}/quality
 {"max_bitrate_bps":-1})",
+      // The scene catalogue: a GLB header whose length lies, a list, a delete, a node's fetch and cache.
+      std::string("oPUT /v1/scenes/lobby?sha256=") + std::string(64, 'a') + "\nglTF\x02\0\0\0\xff\0\0\0",
+      "cGET /v1/scenes?limit=2\n",
+      "oDELETE /v1/scenes/lobby\n",
+      "nGET /v1/scene-blobs/" + std::string(64, '0') + "\n",
+      R"(nPUT /v1/nodes/{node}/scene-cache
+{"sha256":["0000000000000000000000000000000000000000000000000000000000000000"]})",
   };
   for (const std::string& request : requests)
     put(http / std::to_string(std::hash<std::string>()(request)),
