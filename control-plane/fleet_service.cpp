@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
@@ -311,7 +312,8 @@ std::vector<v1::Node> FleetService::list_nodes(const PageRequest& page, std::str
   db_.transact([&](pqxx::work& w) {
     out.clear();
     for (const auto& r : w.exec_params(
-             "SELECT id, name, address, device, max_sessions, state, drained, load, active_sessions "
+             "SELECT id, name, address, device, max_sessions, state, drained, load, active_sessions, "
+             "array_to_json(scenes)::text, array_to_json(cached_scenes)::text "
              "FROM nodes WHERE ($1::bigint IS NULL OR id > $1) ORDER BY id LIMIT $2",
              after, limit + 1)) {
       if (int(out.size()) == limit) {
@@ -328,6 +330,10 @@ std::vector<v1::Node> FleetService::list_nodes(const PageRequest& page, std::str
       n.set_drained(r[6].as<bool>());
       n.set_load(r[7].as<double>());
       n.set_active_sessions(r[8].as<int>());
+      for (const auto& scene : nlohmann::json::parse(r[9].as<std::string>()))
+        n.add_scenes(scene.get<std::string>());
+      for (const auto& hash : nlohmann::json::parse(r[10].as<std::string>()))
+        n.add_cached_scenes(hash.get<std::string>());
     }
   });
   return out;

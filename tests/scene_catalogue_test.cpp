@@ -252,6 +252,12 @@ TEST_F(SceneCatalogueTest, placement_prefers_a_node_that_holds_the_scene) {
   ASSERT_EQ(reported.status, 204) << reported.body;
   EXPECT_EQ(create_session("lobby").value("node_id", int64_t(0)), b);
   EXPECT_EQ(create_session("lobby").value("node_id", int64_t(0)), b);
+  // Operators see what each node holds.
+  const json nodes = json::parse(call("GET", "/v1/nodes", "", admin).body);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[1]["cached_scenes"], json::array({sha256_hex(room)}));
+  EXPECT_EQ(nodes[0]["scenes"], json::array({"vr-room"}));
+  EXPECT_TRUE(nodes[0].value("cached_scenes", json::array()).empty());
   // A scene from the nodes' folders is placed as before (least filled).
   EXPECT_EQ(create_session("vr-room").value("node_id", int64_t(0)), a);
   // Bad reports are refused.
