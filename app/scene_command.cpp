@@ -1,7 +1,5 @@
 // `kairo scene`: the scene catalogue from the command line (docs/scenes.md "Catalogue"), and `inspect`, which
 // loads one file and prints what it costs: the control plane runs it, in a sandboxed child, on every upload.
-#include <sodium.h>
-
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +9,7 @@
 #include "control-plane/api_json.hpp"
 #include "control-plane/http_client.hpp"
 #include "control-plane/proto/control.pb.h"
+#include "core/content_hash.hpp"
 #include "core/error.hpp"
 #include "renderer/gltf_extensions.hpp"
 #include "renderer/scene_data.hpp"
@@ -125,10 +124,7 @@ Runner add_scene_command(CLI::App& app) {
       } else {
         throw_invalid_input(file.string() + ": the catalogue takes glTF (.glb, or .gltf with its files)");
       }
-      unsigned char digest[crypto_hash_sha256_BYTES];
-      crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-      char sha256[2 * crypto_hash_sha256_BYTES + 1];
-      sodium_bin2hex(sha256, sizeof(sha256), digest, sizeof(digest));
+      const std::string sha256 = sha256_hex(bytes);
       const std::string name = o->name.empty() ? file.stem().string() : o->name;
       // The bytes' hash goes with them: the control plane refuses bytes that changed on the way.
       const auto r = control::http_request(

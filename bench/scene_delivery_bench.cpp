@@ -15,8 +15,8 @@
 
 #include "client/reference_client.hpp"
 #include "control-plane/http_client.hpp"
-#include "control-plane/scene_catalogue.hpp"
 #include "core/clock.hpp"
+#include "core/content_hash.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/postgres_server.hpp"
 
@@ -69,9 +69,8 @@ void run(const std::vector<std::string>& files) {
     }
     const int64_t upload_start = steady_now_ns();
     const std::string name = "catalogue-" + local;
-    const auto r =
-        control::http_request(control.server.port(), "PUT",
-                              "/v1/scenes/" + name + "?sha256=" + control::sha256_hex(bytes), bytes, admin);
+    const auto r = control::http_request(control.server.port(), "PUT",
+                                         "/v1/scenes/" + name + "?sha256=" + sha256_hex(bytes), bytes, admin);
     const double upload_s = double(steady_now_ns() - upload_start) * 1e-9;
     if (r.status != 201) throw std::runtime_error("upload refused: " + r.body);
     test::InProcessNode node(control.url(), "", 2);  // fresh again: no scene cached, nothing resident

@@ -136,7 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     if (question != std::string::npos) in.query = target.substr(question + 1);
     in.authorization = std::string(request[http::field::authorization]);
     in.content_type = std::string(request[http::field::content_type]);
-    in.body = request.body();
+    in.body = std::move(parser_->get().body());  // an upload may be hundreds of MB: moved, not copied
     in.remote_address = remote_;
     in.request_id = std::string(request["X-Request-Id"]);
     // The handler may wait on the database: it runs on a worker, never on the network threads, and its

@@ -51,18 +51,6 @@ constexpr const char* kVersionColumns =
 
 }  // namespace
 
-bool is_sha256_hex(const std::string& text) {
-  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char text[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(text, sizeof(text), digest, sizeof(digest));
-  return text;
-}
-
 // GLB 2.0 (glTF 2.0 spec, "Binary glTF Layout"): a 12-byte header (magic, version, total length), then
 // chunks of (length, type, data) with the JSON chunk first. Checked here, before anything is spawned: a
 // truncated upload is told so in those words, not as whatever the loader makes of half a file.

@@ -12,6 +12,7 @@
 
 #include "control-plane/database.hpp"
 #include "control-plane/scene_inspection.hpp"
+#include "core/content_hash.hpp"
 
 namespace kairo::v1 {
 class SceneVersion;
@@ -55,10 +56,6 @@ class SceneCatalogue {
   CatalogueOptions options_;
 };
 
-// 64 lower-case hex digits.
-bool is_sha256_hex(const std::string& text);
-// SHA-256 of the bytes, as 64 lower-case hex digits.
-std::string sha256_hex(const std::string& bytes);
 // Why the bytes are not one complete GLB 2.0 container (header and chunk lengths), or nullopt.
 std::optional<std::string> glb_container_problem(const std::string& bytes);
 

@@ -15,6 +15,7 @@
 #include "control-plane/http_client.hpp"
 #include "control-plane/http_server.hpp"
 #include "core/clock.hpp"
+#include "core/content_hash.hpp"
 #include "core/error.hpp"
 #include "core/log_format.hpp"
 #include "core/names.hpp"
@@ -303,7 +304,7 @@ struct NodeAgent::Impl {
                      .transport = s.has_transport() ? s.transport() : std::string("udp")};
     try {
       if (s.has_scene_sha256()) {
-        if (!is_sha256(s.scene_sha256())) throw_invalid_input("malformed scene hash");
+        if (!is_sha256_hex(s.scene_sha256())) throw_invalid_input("malformed scene hash");
         if (!scene_cache->find(s.scene_sha256()) && wait_for_scene(s)) return;
       }
       // The control plane refuses such names already; a node checks what it is handed all the same (an older
@@ -609,6 +610,12 @@ void NodeAgent::run(const std::atomic<bool>& stop) {
   }
   feed.join();
   fetcher.join();
+  {
+    std::lock_guard lock(d.fetch_mutex);  // sessions still waiting for their scene end too
+    for (const auto& [hash, queued] : d.waiting_for_scene)
+      for (const v1::NodeSession& s : queued) d.report(s.session_id(), "ended", "the node shut down");
+    d.waiting_for_scene.clear();
+  }
   std::lock_guard lock(d.sessions_mutex);
   for (auto& [id, pipeline] : d.sessions) {
     pipeline.reset();

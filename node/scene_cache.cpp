@@ -1,6 +1,5 @@
 #include "node/scene_cache.hpp"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/content_hash.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 
@@ -23,18 +23,6 @@ std::string read_whole(const std::filesystem::path& path) {
 }
 
 }  // namespace
-
-std::string sha256_of(const std::string& bytes) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char text[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(text, sizeof(text), digest, sizeof(digest));
-  return text;
-}
-
-bool is_sha256(const std::string& text) {
-  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 SceneCache::SceneCache(std::filesystem::path dir, uint64_t budget_bytes)
     : dir_(std::move(dir)), budget_bytes_(budget_bytes) {
@@ -52,9 +40,9 @@ SceneCache::SceneCache(std::filesystem::path dir, uint64_t budget_bytes)
   for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
     const std::string name = entry.path().filename().string();
     const std::string hash = name.substr(0, name.find('.'));
-    const bool ours = entry.is_regular_file() && entry.path().extension() == ".glb" && is_sha256(hash) &&
+    const bool ours = entry.is_regular_file() && entry.path().extension() == ".glb" && is_sha256_hex(hash) &&
                       name == hash + ".glb";
-    if (ours && sha256_of(read_whole(entry.path())) == hash) {
+    if (ours && sha256_hex(read_whole(entry.path())) == hash) {
       found.push_back({entry.last_write_time(), Entry{hash, uint64_t(entry.file_size())}});
       continue;
     }
@@ -92,8 +80,8 @@ std::optional<std::filesystem::path> SceneCache::find(const std::string& sha256)
 }
 
 std::filesystem::path SceneCache::store(const std::string& sha256, const std::string& bytes) {
-  if (!is_sha256(sha256)) throw_invalid_input("not a SHA-256: " + escape_for_log(sha256.substr(0, 80)));
-  const std::string actual = sha256_of(bytes);
+  if (!is_sha256_hex(sha256)) throw_invalid_input("not a SHA-256: " + escape_for_log(sha256.substr(0, 80)));
+  const std::string actual = sha256_hex(bytes);
   if (actual != sha256)
     throw_runtime("scene bytes do not match their hash: expected " + sha256 + ", got " + actual);
   if (bytes.size() > budget_bytes_)

@@ -47,8 +47,4 @@ class SceneCache {
   uint64_t bytes_ = 0;
 };
 
-// SHA-256 as 64 lower-case hex digits (libsodium).
-std::string sha256_of(const std::string& bytes);
-bool is_sha256(const std::string& text);
-
 }  // namespace kairo

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "core/content_hash.hpp"
 #include "core/error.hpp"
 #include "node/scene_cache.hpp"
 #include "tests/test_support.hpp"
@@ -15,18 +16,18 @@ TEST(SceneCache, keeps_verified_scenes_within_its_size_least_recently_used_first
   const auto dir = test::temp_dir();
   const std::string a(400'000, 'a'), b(400'000, 'b'), c(400'000, 'c');
   SceneCache cache(dir, 1'000'000);
-  EXPECT_FALSE(cache.find(sha256_of(a)));
-  const auto file_a = cache.store(sha256_of(a), a);
-  EXPECT_EQ(file_a, dir / (sha256_of(a) + ".glb"));
-  cache.store(sha256_of(b), b);
-  ASSERT_TRUE(cache.find(sha256_of(a)));  // a used again: b is now the least recently used
-  cache.store(sha256_of(c), c);           // 1.2 MB > 1 MB: b goes
-  EXPECT_EQ(cache.held(), (std::vector<std::string>{sha256_of(c), sha256_of(a)}));
-  EXPECT_FALSE(cache.find(sha256_of(b)));
-  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_of(b) + ".glb")));
+  EXPECT_FALSE(cache.find(sha256_hex(a)));
+  const auto file_a = cache.store(sha256_hex(a), a);
+  EXPECT_EQ(file_a, dir / (sha256_hex(a) + ".glb"));
+  cache.store(sha256_hex(b), b);
+  ASSERT_TRUE(cache.find(sha256_hex(a)));  // a used again: b is now the least recently used
+  cache.store(sha256_hex(c), c);           // 1.2 MB > 1 MB: b goes
+  EXPECT_EQ(cache.held(), (std::vector<std::string>{sha256_hex(c), sha256_hex(a)}));
+  EXPECT_FALSE(cache.find(sha256_hex(b)));
+  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_hex(b) + ".glb")));
   EXPECT_EQ(cache.bytes(), 800'000u);
   // Stored twice: kept once.
-  cache.store(sha256_of(c), c);
+  cache.store(sha256_hex(c), c);
   EXPECT_EQ(cache.bytes(), 800'000u);
 }
 
@@ -34,12 +35,12 @@ TEST(SceneCache, refuses_bytes_that_do_not_match_their_hash_or_exceed_the_whole_
   const auto dir = test::temp_dir();
   SceneCache cache(dir, 1000);
   try {
-    cache.store(sha256_of("the real scene"), "a tampered scene");
+    cache.store(sha256_hex("the real scene"), "a tampered scene");
     FAIL() << "a mismatch was stored";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("do not match their hash"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(cache.store(sha256_of(std::string(2000, 'x')), std::string(2000, 'x')), Error);
+  EXPECT_THROW(cache.store(sha256_hex(std::string(2000, 'x')), std::string(2000, 'x')), Error);
   EXPECT_THROW(cache.store("../../etc/passwd", "x"), Error);
   EXPECT_TRUE(cache.held().empty());
   EXPECT_TRUE(std::filesystem::is_empty(dir));
@@ -50,16 +51,16 @@ TEST(SceneCache, on_restart_keeps_intact_files_and_removes_damaged_and_half_writ
   const std::string good(1000, 'g'), bad(1000, 'b');
   {
     SceneCache cache(dir, 1'000'000);
-    cache.store(sha256_of(good), good);
-    cache.store(sha256_of(bad), bad);
+    cache.store(sha256_hex(good), good);
+    cache.store(sha256_hex(bad), bad);
   }
-  std::ofstream(dir / (sha256_of(bad) + ".glb"), std::ios::trunc) << "flipped on disk";
-  std::ofstream(dir / (sha256_of("interrupted") + ".partial")) << "half";
+  std::ofstream(dir / (sha256_hex(bad) + ".glb"), std::ios::trunc) << "flipped on disk";
+  std::ofstream(dir / (sha256_hex("interrupted") + ".partial")) << "half";
   std::ofstream(dir / "notes.txt") << "not ours: left alone";
   SceneCache reopened(dir, 1'000'000);
-  EXPECT_EQ(reopened.held(), std::vector<std::string>{sha256_of(good)});
-  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_of(bad) + ".glb")));
-  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_of("interrupted") + ".partial")));
+  EXPECT_EQ(reopened.held(), std::vector<std::string>{sha256_hex(good)});
+  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_hex(bad) + ".glb")));
+  EXPECT_FALSE(std::filesystem::exists(dir / (sha256_hex("interrupted") + ".partial")));
   EXPECT_TRUE(std::filesystem::exists(dir / "notes.txt"));
 }
 
@@ -68,7 +69,7 @@ TEST(SceneCache, without_a_directory_uses_a_private_one_and_removes_it) {
   {
     SceneCache cache({}, 1'000'000);
     dir = cache.dir();
-    cache.store(sha256_of("x"), "x");
+    cache.store(sha256_hex("x"), "x");
     EXPECT_TRUE(std::filesystem::exists(dir));
   }
   EXPECT_FALSE(std::filesystem::exists(dir));

@@ -12,7 +12,7 @@
 
 #include "client/reference_client.hpp"
 #include "control-plane/http_client.hpp"
-#include "control-plane/scene_catalogue.hpp"
+#include "core/content_hash.hpp"
 #include "encoder/video_decoder.hpp"
 #include "node/node_agent.hpp"
 #include "renderer/gpu_scene.hpp"
@@ -39,11 +39,11 @@ class SceneDelivery : public NodeEndToEnd {
   // The project's room uploaded under a name no node's folder has: a node can only render it by fetching it.
   std::string upload_gallery() {
     const std::string bytes = read_file(test::scene_path("vr-room.glb"));
-    const auto r = control::http_request(control->server.port(), "PUT",
-                                         "/v1/scenes/gallery?sha256=" + control::sha256_hex(bytes), bytes,
-                                         control->admin_token());
+    const auto r =
+        control::http_request(control->server.port(), "PUT", "/v1/scenes/gallery?sha256=" + sha256_hex(bytes),
+                              bytes, control->admin_token());
     EXPECT_EQ(r.status, 201) << r.body;
-    return control::sha256_hex(bytes);
+    return sha256_hex(bytes);
   }
 };
 
