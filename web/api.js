@@ -59,6 +59,17 @@ export class Api {
     return this.call('POST', '/v1/sessions', { ...shape, transport: 'webrtc', codec: 'h264' }, true);
   }
 
+  /**
+   * The catalogue's scene names (docs/scenes.md), first page: what the scene field suggests after login.
+   * @returns {Promise<string[]>}
+   */
+  async sceneNames() {
+    await this.refreshIfDue();
+    /** @type {{name: string}[]} */
+    const versions = await this.call('GET', '/v1/scenes?limit=1000', undefined, true);
+    return [...new Set(versions.map((v) => v.name))];
+  }
+
   /** @param {string} id @returns {Promise<Session>} */
   async session(id) {
     await this.refreshIfDue();

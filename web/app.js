@@ -217,12 +217,23 @@ function updateStats() {
     : '';
 }
 
+// The catalogue's scenes as suggestions for the scene field (nodes' own folders are not listed: type those).
+function suggestScenes() {
+  api.sceneNames().then((names) => {
+    const list = $('scene-list');
+    list.replaceChildren(...names.map((name) => Object.assign(document.createElement('option'), { value: name })));
+  }).catch(() => {});  // suggestions only: the page works without them
+}
+
 $('login').addEventListener('submit', async (/** @type {Event} */ e) => {
   e.preventDefault();
   if (session && (session.state === 'connecting' || session.state === 'streaming')) return;
   showState('connecting', null);
   try {
-    if (!api.tokens) await api.login($('username').value, $('password').value);
+    if (!api.tokens) {
+      await api.login($('username').value, $('password').value);
+      suggestScenes();
+    }
   } catch (err) {
     showState('failed', explain(err));
     return;

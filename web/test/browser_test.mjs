@@ -33,9 +33,14 @@ async function desktopView() {
   const stack = await Stack.start(kairo, { nodeArgs: ['--record', record] });
   const browser = await Browser.launch();
   try {
+    // A scene in the catalogue (docs/scenes.md): the page suggests it once logged in.
+    execFileSync(kairo, ['scene', 'upload', join(dirname(kairo), 'scenes', 'stress.glb'), '--name', 'gallery'],
+      { env: { ...process.env, KAIRO_CONTROL: stack.url, KAIRO_USER: stack.user, KAIRO_PASSWORD: stack.password } });
     const page = await browser.newPage();
     await connect(page, stack, { size: 512, fps: 30 });
     await page.waitFor(`window.kairo.status.state === 'streaming' && window.kairo.status.framesDecoded > 30 && window.kairo.status.lastFrame`, 60000);
+    const suggested = await page.evaluate(`[...document.querySelectorAll('#scene-list option')].map((o) => o.value).join(',')`);
+    check(suggested === 'gallery', `the scene field suggests the catalogue's scenes (${suggested})`);
     // 10 s of streaming: the browser decodes (nearly) every frame the node put on the wire.
     const before = nodeFrames(await stack.metrics(), 'webrtc');
     const decodedBefore = (await page.evaluate('window.kairo.status')).framesDecoded;
