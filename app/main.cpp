@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
       "regressions "
       "(exit 3)",
       kairo::app::add_replay_command);
-  add("scene", "The scene catalogue: upload, list, delete; inspect a file's cost", kairo::app::add_scene_command);
+  add("scene", "The scene catalogue: upload, list, delete; inspect a file's cost",
+      kairo::app::add_scene_command);
   add("contact-sheet", "Tile PNG frames into one overview image", kairo::app::add_contact_sheet_command);
   add("devdb", "A throwaway PostgreSQL on loopback for the demo and trials: prints its URL, stops on Ctrl-C",
       kairo::app::add_devdb_command);
