@@ -1,9 +1,7 @@
 // `kairo scene`: the scene catalogue from the command line (docs/scenes.md "Catalogue"), and `inspect`, which
 // loads one file and prints what it costs: the control plane runs it, in a sandboxed child, on every upload.
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "app/commands.hpp"
 #include "control-plane/api_json.hpp"
@@ -11,6 +9,7 @@
 #include "control-plane/proto/control.pb.h"
 #include "core/content_hash.hpp"
 #include "core/error.hpp"
+#include "core/file_bytes.hpp"
 #include "renderer/gltf_extensions.hpp"
 #include "renderer/scene_data.hpp"
 
@@ -116,11 +115,7 @@ Runner add_scene_command(CLI::App& app) {
       if (ext == ".gltf") {
         bytes = pack_gltf(file, o->max_bytes);
       } else if (ext == ".glb") {
-        std::ifstream in(file, std::ios::binary);
-        if (!in) throw_invalid_input("cannot read " + file.string());
-        std::ostringstream all;
-        all << in.rdbuf();
-        bytes = all.str();
+        bytes = read_file_bytes(file);
       } else {
         throw_invalid_input(file.string() + ": the catalogue takes glTF (.glb, or .gltf with its files)");
       }

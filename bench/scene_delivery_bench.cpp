@@ -17,18 +17,12 @@
 #include "control-plane/http_client.hpp"
 #include "core/clock.hpp"
 #include "core/content_hash.hpp"
+#include "core/file_bytes.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
 
 // Seconds from asking for a session to its first decoded frame (session creation included).
 double first_frame_s(const std::string& control_url, const std::string& scene) {
@@ -59,7 +53,7 @@ void run(const std::vector<std::string>& files) {
       "| scene | bytes | upload s | first frame, node's folder, cold s | first frame, catalogue, not on "
       "the node s | ratio | first frame, catalogue, cached s |\n|---|---|---|---|---|---|---|\n");
   for (const std::string& file : files) {
-    const std::string bytes = read_file(std::string(KAIRO_SCENE_DIR) + "/" + file);
+    const std::string bytes = read_file_bytes(std::string(KAIRO_SCENE_DIR) + "/" + file);
     const std::string local = file.substr(0, file.rfind('.'));
     double folder_cold = 0;
     {

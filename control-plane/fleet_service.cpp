@@ -503,8 +503,8 @@ constexpr const char* kCandidate =
 // The newest version of a catalogue scene ($1): what a session created now renders.
 constexpr const char* kSceneHash =
     "(SELECT sha256 FROM scene_versions WHERE name = $1 ORDER BY version DESC LIMIT 1)";
-// Nodes that already hold a catalogue scene come first (a fetch is seconds of a session's start); for a scene
-// from the nodes' folders the array is empty and every node holds it.
+// Nodes that already hold a catalogue scene come first (a fetch delays a session's start by the scene's bytes
+// at the link's rate); for a scene from the nodes' folders the array is empty and every node holds it.
 const std::string kHoldersFirst = std::string("cached_scenes @> ARRAY") + kSceneHash + " DESC, ";
 // The best candidate first ($4 the room's node if it has one, $5 the node it prefers or -1).
 const std::string kCandidateOrder = " AND ($4::bigint IS NULL OR id = $4) ORDER BY id = $5 DESC, " +

@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "control-plane/api_error.hpp"
 #include "core/error.hpp"
+#include "core/file_bytes.hpp"
 
 namespace kairo::control {
 
@@ -33,13 +33,6 @@ struct ScratchDirectory {
   }
   std::filesystem::path path;
 };
-
-std::string read_small_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str().substr(0, 64 * 1024);
-}
 
 // The child's side, between fork and exec: only async-signal-safe calls (the parent has other threads).
 [[noreturn]] void exec_inspector(const char* binary, char* const argv[], int out_fd, int err_fd,
@@ -112,7 +105,7 @@ SceneStats inspect_scene_in_sandbox(const std::string& glb, const InspectionLimi
   const int code = WEXITSTATUS(status);
   if (code == 127) throw_runtime("cannot run the scene inspector " + limits.inspector);
   if (code != 0) {
-    std::string reason = read_small_file(err);
+    std::string reason = read_file_bytes(err).substr(0, 64 * 1024);
     // The command's own message ("kairo: <reason>"), without log lines before it.
     const size_t at = reason.rfind("kairo: ");
     reason = at == std::string::npos ? reason : reason.substr(at + 7);
@@ -123,7 +116,7 @@ SceneStats inspect_scene_in_sandbox(const std::string& glb, const InspectionLimi
     throw ApiError(400, "invalid_scene", reason.empty() ? "the scene does not load" : reason.substr(0, 500));
   }
   try {
-    const auto answer = nlohmann::json::parse(read_small_file(out));
+    const auto answer = nlohmann::json::parse(read_file_bytes(out));
     return SceneStats{.triangles = answer.at("triangles").get<uint64_t>(),
                       .texture_bytes = answer.at("texture_bytes").get<uint64_t>(),
                       .textures = answer.at("textures").get<int>(),

@@ -5,21 +5,23 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include "core/content_hash.hpp"
 #include "core/error.hpp"
+#include "core/file_bytes.hpp"
 #include "core/names.hpp"
 
 namespace kairo {
 
 namespace {
 
-std::string read_whole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream all;
-  all << in.rdbuf();
-  return all.str();
+// A file whose bytes still hash to its name (an unreadable one is not).
+bool intact(const std::filesystem::path& file, const std::string& sha256) {
+  try {
+    return sha256_hex(read_file_bytes(file)) == sha256;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -42,7 +44,7 @@ SceneCache::SceneCache(std::filesystem::path dir, uint64_t budget_bytes)
     const std::string hash = name.substr(0, name.find('.'));
     const bool ours = entry.is_regular_file() && entry.path().extension() == ".glb" && is_sha256_hex(hash) &&
                       name == hash + ".glb";
-    if (ours && sha256_hex(read_whole(entry.path())) == hash) {
+    if (ours && intact(entry.path(), hash)) {
       found.push_back({entry.last_write_time(), Entry{hash, uint64_t(entry.file_size())}});
       continue;
     }

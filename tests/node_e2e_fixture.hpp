@@ -15,6 +15,8 @@
 #include "client/reference_client.hpp"
 #include "control-plane/database.hpp"
 #include "core/clock.hpp"
+#include "renderer/stereo_renderer.hpp"
+#include "streaming/frame_metadata.hpp"
 #include "tests/fleet_harness.hpp"
 #include "tests/postgres_server.hpp"
 
@@ -65,6 +67,23 @@ inline std::pair<ClientReport, ClientReport> run_together(const ClientOptions& a
   other.join();
   if (b_failed) std::rethrow_exception(b_failed);
   return {a_report, b_report};
+}
+
+// What the node should have sent for a frame: its pose, size and foveation rendered here (luma plane).
+struct DirectLuma {
+  int width = 0;
+  std::vector<uint8_t> y;
+};
+inline DirectLuma direct_render_luma(StereoRenderer& renderer, const FrameMetadata& m) {
+  renderer.submit(FrameRequest{.frame_id = m.frame_id,
+                               .view = m.view,
+                               .coded_width = m.coded_width,
+                               .coded_height = m.coded_height,
+                               .foveation = m.foveation});
+  const RenderedFrame& f = renderer.collect();
+  DirectLuma out{f.nv12[0].width, {f.nv12[0].y.begin(), f.nv12[0].y.end()}};
+  renderer.release(f);
+  return out;
 }
 
 class NodeEndToEnd : public ::testing::Test {

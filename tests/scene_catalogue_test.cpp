@@ -11,6 +11,7 @@
 #include "control-plane/control_api.hpp"
 #include "control-plane/http_client.hpp"
 #include "control-plane/scene_catalogue.hpp"
+#include "core/file_bytes.hpp"
 #include "tests/postgres_server.hpp"
 
 namespace kairo::control {
@@ -19,13 +20,6 @@ namespace {
 using nlohmann::json;
 
 const std::string kNodeToken = "static-node-token-for-scene-tests";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
 
 class SceneCatalogueTest : public ::testing::Test {
  protected:
@@ -126,7 +120,7 @@ class SceneCatalogueTest : public ::testing::Test {
   static inline ControlApi* api = nullptr;
   static inline HttpServer* server = nullptr;
   static inline std::string admin, viewer;
-  const std::string room = read_file(KAIRO_SCENE_DIR "/vr-room.glb");
+  const std::string room = read_file_bytes(KAIRO_SCENE_DIR "/vr-room.glb");
 };
 
 TEST_F(SceneCatalogueTest, an_upload_is_stored_once_by_content_versioned_by_name_and_listed) {
@@ -190,7 +184,7 @@ TEST_F(SceneCatalogueTest, refused_uploads_say_why_and_leave_nothing_behind) {
   EXPECT_EQ(error_code(corrupt), "invalid_scene") << corrupt.body;
   EXPECT_EQ(corrupt.body.find("kairo-scene-"), std::string::npos) << "no scratch path: " << corrupt.body;
   // Over the triangle budget (the stress scene draws 524,290): named with the numbers.
-  const std::string stress = read_file(KAIRO_SCENE_DIR "/stress.glb");
+  const std::string stress = read_file_bytes(KAIRO_SCENE_DIR "/stress.glb");
   const auto over = upload("stress", stress, sha256_hex(stress));
   EXPECT_EQ(over.status, 400);
   EXPECT_EQ(error_code(over), "over_budget");

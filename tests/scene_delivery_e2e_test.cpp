@@ -13,6 +13,7 @@
 #include "client/reference_client.hpp"
 #include "control-plane/http_client.hpp"
 #include "core/content_hash.hpp"
+#include "core/file_bytes.hpp"
 #include "encoder/video_decoder.hpp"
 #include "node/node_agent.hpp"
 #include "renderer/gpu_scene.hpp"
@@ -27,18 +28,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
-
 class SceneDelivery : public NodeEndToEnd {
  protected:
   // The project's room uploaded under a name no node's folder has: a node can only render it by fetching it.
   std::string upload_gallery() {
-    const std::string bytes = read_file(test::scene_path("vr-room.glb"));
+    const std::string bytes = read_file_bytes(test::scene_path("vr-room.glb"));
     const auto r =
         control::http_request(control->server.port(), "PUT", "/v1/scenes/gallery?sha256=" + sha256_hex(bytes),
                               bytes, control->admin_token());
@@ -74,14 +68,7 @@ TEST_F(SceneDelivery, an_uploaded_scene_reaches_a_node_without_it_renders_and_st
   auto scene = GpuScene::upload(test::vulkan(), load_scene(test::scene_path("vr-room.glb")));
   StereoRenderer renderer(scene, RendererConfig{.eye_width = 256, .eye_height = 256, .frames_in_flight = 1});
   for (const Kept& k : kept) {
-    renderer.submit(FrameRequest{.frame_id = k.metadata.frame_id,
-                                 .view = k.metadata.view,
-                                 .coded_width = k.metadata.coded_width,
-                                 .coded_height = k.metadata.coded_height,
-                                 .foveation = k.metadata.foveation});
-    const RenderedFrame& f = renderer.collect();
-    const double psnr = plane_psnr(std::vector<uint8_t>(f.nv12[0].y.begin(), f.nv12[0].y.end()), k.y);
-    renderer.release(f);
+    const double psnr = plane_psnr(direct_render_luma(renderer, k.metadata).y, k.y);
     std::printf("frame %llu: %.1f dB against a direct render of the uploaded file\n",
                 static_cast<unsigned long long>(k.metadata.frame_id), psnr);
     EXPECT_GE(psnr, 35.0) << "frame " << k.metadata.frame_id;
