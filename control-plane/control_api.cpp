@@ -402,6 +402,14 @@ struct ControlApi::Impl {
         "taken meanwhile (it moved on to the next).\n";
     text += "# TYPE kairo_placement_conflicts_total counter\nkairo_placement_conflicts_total " +
             std::to_string(fleet.placement_conflicts()) + "\n";
+    text +=
+        "# HELP kairo_placements_from_snapshot_total Sessions placed on the node this replica's picture of "
+        "the fleet chose (one single-row update; the others PostgreSQL chose by scanning the candidates).\n";
+    text += "# TYPE kairo_placements_from_snapshot_total counter\nkairo_placements_from_snapshot_total " +
+            std::to_string(fleet.placements_from_snapshot()) + "\n";
+    text += "# HELP kairo_placement_snapshot_reads_total Reads of the fleet into this replica's picture.\n";
+    text += "# TYPE kairo_placement_snapshot_reads_total counter\nkairo_placement_snapshot_reads_total " +
+            std::to_string(fleet.snapshot_reads()) + "\n";
     return {200, text, "text/plain; version=0.0.4"};
   }
 
@@ -919,7 +927,10 @@ struct ControlApi::Impl {
 ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& tokens, FleetService& fleet,
                        std::string static_node_token, const RateLimits& limits, const ApiOptions& options)
     : impl_(std::make_unique<Impl>(db, auth, tokens, fleet, std::move(static_node_token), limits, options)) {
-  impl_->hub.on_credentials_changed([&fleet](bool pushed) { fleet.credentials_changed(pushed); });
+  impl_->hub.on_announcement(NodeFeedHub::Announcement::kCredentials,
+                             [&fleet](bool pushed) { fleet.credentials_changed(pushed); });
+  impl_->hub.on_announcement(NodeFeedHub::Announcement::kPlacementInputs,
+                             [&fleet](bool pushed) { fleet.placement_inputs_changed(pushed); });
 }
 ControlApi::~ControlApi() = default;
 

@@ -90,8 +90,11 @@ constexpr int kMaxRoomMembers = int(wire::kMaxRoomMembers);
 
 }  // namespace
 
-FleetService::FleetService(Database& db, double heartbeat_interval_s)
-    : db_(db), heartbeat_interval_s_(heartbeat_interval_s), heartbeats_(db, heartbeat_interval_s) {}
+FleetService::FleetService(Database& db, double heartbeat_interval_s, int64_t snapshot_max_age_ns)
+    : db_(db),
+      heartbeat_interval_s_(heartbeat_interval_s),
+      heartbeats_(db, heartbeat_interval_s),
+      snapshot_(snapshot_max_age_ns) {}
 
 std::pair<int64_t, std::string> FleetService::mint_node_token(int64_t created_by,
                                                               const std::optional<std::string>& for_node) {
@@ -266,6 +269,7 @@ int64_t FleetService::register_node(const v1::NodeRegistration& n, const NodeCre
     }
   });
   if (!refusal.empty()) throw ApiError(403, "forbidden", refusal);
+  snapshot_.drop();  // at once for this replica's next placement (the announcement reaches the others)
   return id;
 }
 
@@ -280,6 +284,7 @@ bool FleetService::set_cached_scenes(int64_t node_id, const std::vector<std::str
                            array_literal(sha256))
                  .empty();
   });
+  snapshot_.drop();
   return found;
 }
 
@@ -295,6 +300,7 @@ bool FleetService::set_drained(int64_t node_id, bool drained) {
     found = !rows.empty();
     if (found) w.exec_params("SELECT kairo_announce_node_feed($1, $2)", node_id, rows[0][0].as<int64_t>());
   });
+  snapshot_.drop();
   return found;
 }
 
@@ -407,6 +413,7 @@ int FleetService::sweep_down_nodes() {
           "WHERE node_id = $1 AND state IN ('placed','running')",
           r[0].as<int64_t>());
   });
+  if (down > 0) snapshot_.drop();
   return down;
 }
 
@@ -532,13 +539,19 @@ struct NewSession {
 // between the sort and the limit; that sort was 6 % of the database's time). An index in placement order was
 // tried and made it worse: the order moves with every placement, so the index filled with dead entries at its
 // start.
-std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s) {
+//
+// With `chosen` (the node this replica's picture of the fleet chose), only that node is tried: one row read
+// by its key instead of the candidates scanned and sorted.
+std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
+                                      std::optional<int64_t> chosen = std::nullopt) {
   const v1::SessionRequest& q = s.request;
   const std::string order =
       " ORDER BY " + kHoldersFirst + "active_sessions::float8 / greatest(max_sessions, 1), load, id";
+  const std::string best =
+      chosen ? "id = " + std::to_string(*chosen)
+             : "id = ANY(ARRAY(SELECT id FROM nodes WHERE " + std::string(kCandidate) + order + " LIMIT 32))";
   const auto rows = w.exec_params(
-      std::string("WITH pick AS (SELECT id FROM nodes WHERE id = ANY(ARRAY(SELECT id FROM nodes WHERE ") +
-          kCandidate + order + " LIMIT 32)) AND " + kCandidate + order +
+      "WITH pick AS (SELECT id FROM nodes WHERE " + best + " AND " + kCandidate + (chosen ? "" : order) +
           // The row pick locked passed the candidate test under its lock: the update needs no recheck.
           " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
           "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) RETURNING id, address, "
@@ -616,6 +629,52 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
 
 }  // namespace
 
+void FleetService::placement_inputs_changed(bool pushed) {
+  snapshot_pushed_ = pushed;
+  snapshot_.drop();
+}
+
+bool FleetService::snapshot_ready() {
+  if (!snapshot_pushed_) return false;
+  const int64_t start = steady_now_ns();
+  if (!snapshot_.stale(start)) return true;
+  bool idle = false;
+  if (!snapshot_reading_.compare_exchange_strong(idle, true)) return false;
+  struct Done {
+    std::atomic<bool>& reading;
+    ~Done() { reading = false; }
+  } done{snapshot_reading_};
+  const uint64_t generation = snapshot_.generation();
+  PlacementSnapshot::Fleet fleet;
+  const auto strings = [](const pqxx::field& f) {
+    std::vector<std::string> out;
+    for (const auto& item : nlohmann::json::parse(f.as<std::string>()))
+      out.push_back(item.get<std::string>());
+    return out;
+  };
+  db_.transact([&](pqxx::work& w) {
+    fleet = {};
+    for (const auto& r :
+         w.exec("SELECT id, active_sessions, max_sessions, load, signalling_url IS NOT NULL, "
+                "array_to_json(scenes)::text, array_to_json(codecs)::text, "
+                "array_to_json(cached_scenes)::text FROM nodes WHERE state = 'up' AND NOT drained"))
+      fleet.nodes.push_back({.id = r[0].as<int64_t>(),
+                             .active = r[1].as<int>(),
+                             .capacity = r[2].as<int>(),
+                             .load = r[3].as<double>(),
+                             .webrtc = r[4].as<bool>(),
+                             .scenes = strings(r[5]),
+                             .codecs = strings(r[6]),
+                             .cached_scenes = strings(r[7])});
+    for (const auto& r :
+         w.exec("SELECT DISTINCT ON (name) name, sha256 FROM scene_versions ORDER BY name, version DESC"))
+      fleet.catalogue.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+  });
+  snapshot_.install(std::move(fleet), start, generation);
+  ++snapshot_reads_;
+  return !snapshot_.stale(steady_now_ns());
+}
+
 v1::Session FleetService::create_session(const SessionCaller& caller, const v1::SessionRequest& q) {
   if (const auto problem = session_shape_problem(SessionShape{.scene = q.scene(),
                                                               .eye_width = q.eye_width(),
@@ -636,12 +695,29 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
   const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
   std::optional<PlacedOn> placed;
   int conflicts = 0;
+  const bool use_snapshot = !q.has_room() && snapshot_ready();
+  bool from_snapshot = false;
   // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
   db_.transact([&](pqxx::work& w) {
+    from_snapshot = false;
     enforce_session_limit(w, caller);
     const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
     const NewSession session{.id = id, .key = key, .caller = caller, .request = q};
     if (!q.has_room()) {
+      // The nodes this replica's picture shows best, one single-row try each; then the database's choice.
+      const PlacementWant want{
+          .scene = q.scene(), .codec = requested_codec(q), .webrtc = transport == "webrtc"};
+      for (int attempt = 0; attempt < 3 && use_snapshot; ++attempt) {
+        const auto chosen = snapshot_.choose(want, steady_now_ns());
+        if (!chosen) break;
+        placed = place_at_once(w, session, chosen);
+        if (placed) {
+          from_snapshot = true;
+          return;
+        }
+        snapshot_.missed(*chosen);
+        ++conflicts;
+      }
       placed = place_at_once(w, session);
       if (placed) return;
     }
@@ -664,6 +740,7 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
   });
   placement_conflicts_ += uint64_t(conflicts);
   ++placements_;
+  if (from_snapshot) ++placements_from_snapshot_;
   v1::Session result;
   result.set_session_id(id);
   result.set_node_id(int32_t(placed->node));

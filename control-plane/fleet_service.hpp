@@ -17,6 +17,7 @@
 #include "control-plane/credentials.hpp"
 #include "control-plane/database.hpp"
 #include "control-plane/heartbeat_writer.hpp"
+#include "control-plane/placement_snapshot.hpp"
 
 // The API's messages (control-plane/proto/control.proto): declared here, defined by the generated header,
 // which only the .cpp files that build or read them include.
@@ -63,7 +64,12 @@ class FleetService {
   // The one place the heartbeat interval is set: nodes are told it (registration and heartbeat answers) and
   // are marked down after three missed; the sweeper runs at the same period.
   static constexpr double kDefaultHeartbeatIntervalS = 2.0;
-  FleetService(Database& db, double heartbeat_interval_s = kDefaultHeartbeatIntervalS);
+  // How old the replica's picture of the fleet may grow before a placement reads it again (slot counts and
+  // load a little behind only order the candidates a little differently; changes to eligibility drop it at
+  // once): every 200 ms at the most, 100 placements at 500 a second between reads.
+  static constexpr int64_t kSnapshotMaxAgeNs = 200'000'000;
+  FleetService(Database& db, double heartbeat_interval_s = kDefaultHeartbeatIntervalS,
+               int64_t snapshot_max_age_ns = kSnapshotMaxAgeNs);
   double heartbeat_interval_s() const { return heartbeat_interval_s_; }
 
   // Node tokens: minted by operators (returned once, stored hashed), revocable.
@@ -131,12 +137,22 @@ class FleetService {
   bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
                             const std::string& reason);
 
-  // Node credentials changed somewhere (NodeFeedHub::on_credentials_changed): the cached ones are dropped.
-  // While `pushed` (this replica hears every change), cached credentials are kept a minute instead of a
-  // second: a revocation through any replica takes effect at once either way.
+  // Node credentials changed somewhere (NodeFeedHub::Announcement::kCredentials): the cached ones are
+  // dropped. While `pushed` (this replica hears every change), cached credentials are kept a minute instead
+  // of a second: a revocation through any replica takes effect at once either way.
   void credentials_changed(bool pushed);
+  // What placement chooses from changed somewhere (NodeFeedHub::Announcement::kPlacementInputs): the
+  // replica's picture of the fleet is dropped. Only while `pushed` (this replica hears every such change) is
+  // a placement chosen from that picture; otherwise PostgreSQL chooses, as before.
+  void placement_inputs_changed(bool pushed);
+  // Since start: sessions placed on the node the picture chose (one single-row update), and reads of it.
+  uint64_t placements_from_snapshot() const { return placements_from_snapshot_; }
+  uint64_t snapshot_reads() const { return snapshot_reads_; }
 
  private:
+  // The picture of the fleet, read again if due (by one request at a time: the others meanwhile let the
+  // database choose). False: not to be used now.
+  bool snapshot_ready();
   void forget_cached_credentials();
   int64_t credential_cache_ns() const;
 
@@ -150,6 +166,9 @@ class FleetService {
   std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;
   HeartbeatWriter heartbeats_;
   std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
+  PlacementSnapshot snapshot_;
+  std::atomic<bool> snapshot_pushed_{false}, snapshot_reading_{false};
+  std::atomic<uint64_t> placements_from_snapshot_{0}, snapshot_reads_{0};
 };
 
 // Runs FleetService::sweep_down_nodes every heartbeat interval on a thread of its own (every replica runs

@@ -50,9 +50,10 @@ struct NodeFeedHub::Impl {
   uint64_t version_epoch = 0;
   std::map<int64_t, int64_t> versions;
 
-  // Called on every announcement on kairo_credentials, and whenever listening starts or stops (announcements
-  // may have been missed around it).
-  std::function<void(bool listening)> credentials_changed;
+  // By Announcement: called on every announcement on its channel, and whenever listening starts or stops
+  // (announcements may have been missed around it).
+  static constexpr std::array<const char*, 2> kChannels{"kairo_credentials", "kairo_placement_inputs"};
+  std::array<std::function<void(bool listening)>, kChannels.size()> announced;
 
   void set_listening(bool now_listening) {
     {
@@ -61,15 +62,15 @@ struct NodeFeedHub::Impl {
       ++version_epoch;
       versions.clear();
     }
-    announce_credentials_changed();
+    for (size_t kind = 0; kind < kChannels.size(); ++kind) announce(kind);
   }
 
-  void announce_credentials_changed() {
+  void announce(size_t kind) {
     std::function<void(bool)> callback;
     bool now_listening = false;
     {
       std::lock_guard lock(mutex);
-      callback = credentials_changed;
+      callback = announced[kind];
       now_listening = listening;
     }
     if (callback) callback(now_listening);
@@ -157,11 +158,12 @@ struct NodeFeedHub::Impl {
     void operator()(const std::string& payload, int) override { hub_.on_notification(payload); }
     Impl& hub_;
   };
-  struct CredentialsReceiver : pqxx::notification_receiver {
-    CredentialsReceiver(pqxx::connection_base& c, Impl& hub)
-        : notification_receiver(c, "kairo_credentials"), hub_(hub) {}
-    void operator()(const std::string&, int) override { hub_.announce_credentials_changed(); }
+  struct AnnouncementReceiver : pqxx::notification_receiver {
+    AnnouncementReceiver(pqxx::connection_base& c, Impl& hub, size_t kind)
+        : notification_receiver(c, kChannels[kind]), hub_(hub), kind_(kind) {}
+    void operator()(const std::string&, int) override { hub_.announce(kind_); }
     Impl& hub_;
+    size_t kind_;
   };
 
   // One connection LISTENing; reopened when it breaks (then every waiter reads again: a change announced
@@ -172,7 +174,7 @@ struct NodeFeedHub::Impl {
       try {
         pqxx::connection connection(url);
         Receiver receiver(connection, *this);
-        CredentialsReceiver credentials(connection, *this);
+        AnnouncementReceiver credentials(connection, *this, 0), placement_inputs(connection, *this, 1);
         set_listening(true);
         if (!first) {
           {
@@ -230,12 +232,13 @@ void NodeFeedHub::wait(int64_t node_id, double wait_s, std::function<void(bool)>
   });
 }
 
-void NodeFeedHub::on_credentials_changed(std::function<void(bool listening)> callback) {
+void NodeFeedHub::on_announcement(Announcement kind, std::function<void(bool listening)> callback) {
+  const auto index = size_t(kind);
   {
     std::lock_guard lock(impl_->mutex);
-    impl_->credentials_changed = std::move(callback);
+    impl_->announced.at(index) = std::move(callback);
   }
-  impl_->announce_credentials_changed();  // listening may have started before this was set
+  impl_->announce(index);  // listening may have started before this was set
 }
 
 void NodeFeedHub::post(std::function<void()> work) {

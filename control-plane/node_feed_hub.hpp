@@ -33,10 +33,14 @@ class NodeFeedHub {
   // Runs `wake` once, on a worker thread: when a change to `node_id` is announced, when the listener
   // reconnected, or after `wait_s`, whichever comes first (`timed_out` says which).
   void wait(int64_t node_id, double wait_s, std::function<void(bool timed_out)> wake);
-  // Node credentials changed (a token minted for a node, revoked, rotated: announced on kairo_credentials by
-  // migration 009's triggers), or listening started or stopped (changes may have been missed): `callback`
-  // runs on the listening thread with whether this replica now hears such changes.
-  void on_credentials_changed(std::function<void(bool listening)> callback);
+  // Announcements besides the node feed's, each a channel of its own.
+  enum class Announcement {
+    kCredentials,      // node credentials: a token minted for a node, revoked, rotated (migration 009)
+    kPlacementInputs,  // what placement chooses from: a node's eligibility, the catalogue (migration 011)
+  };
+  // `callback` runs on the listening thread on each such announcement, and whenever listening starts or stops
+  // (changes may have been missed), with whether this replica now hears them.
+  void on_announcement(Announcement kind, std::function<void(bool listening)> callback);
   // Runs `work` on a worker thread.
   void post(std::function<void()> work);
 

@@ -24,11 +24,12 @@ using nlohmann::json;
 const std::string kNodeToken = "fleet-test-node-token-0123456789";
 
 struct Replica {
-  Replica(const std::string& url, const std::string& key)
+  Replica(const std::string& url, const std::string& key,
+          int64_t snapshot_max_age_ns = FleetService::kSnapshotMaxAgeNs)
       : db(url, 8),
         tokens(key),
         auth(db, tokens),
-        fleet(db, 0.2),
+        fleet(db, 0.2, snapshot_max_age_ns),
         // No per-user session limit here: these tests fill nodes with few users (the limit is tested in
         // security_test.cpp).
         api(db, auth, tokens, fleet, kNodeToken,
@@ -69,16 +70,18 @@ class FleetTest : public ::testing::Test {
     return json::parse(res.body).value("access_token", "");
   }
   int64_t register_node(const std::string& name, int capacity, std::vector<std::string> scenes = {"vr-room"},
-                        std::vector<std::string> encoders = {"x264:h264", "x265:hevc"}) {
-    const auto res = a->call("POST", "/v1/nodes/register",
-                             json{{"name", name},
-                                  {"address", "127.0.0.1:9" + std::to_string(capacity)},
-                                  {"device", "test"},
-                                  {"encoders", encoders},
-                                  {"scenes", scenes},
-                                  {"max_sessions", capacity}}
-                                 .dump(),
-                             kNodeToken);
+                        std::vector<std::string> encoders = {"x264:h264", "x265:hevc"},
+                        Replica* through = nullptr) {
+    const auto res = (through ? through : a.get())
+                         ->call("POST", "/v1/nodes/register",
+                                json{{"name", name},
+                                     {"address", "127.0.0.1:9" + std::to_string(capacity)},
+                                     {"device", "test"},
+                                     {"encoders", encoders},
+                                     {"scenes", scenes},
+                                     {"max_sessions", capacity}}
+                                    .dump(),
+                                kNodeToken);
     EXPECT_EQ(res.status, 201) << res.body;
     return json::parse(res.body).value("node_id", int64_t(0));
   }
@@ -131,10 +134,74 @@ TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_ex
                 test::metric_sample(metrics_a, "kairo_placements_total").value_or(0),
             20);
   EXPECT_TRUE(test::metric_sample(metrics, "kairo_placement_conflicts_total").has_value());
+  // Most were chosen from the replicas' pictures of the fleet (a request arriving while its replica reads the
+  // fleet lets the database choose instead).
+  EXPECT_GT(test::metric_sample(metrics, "kairo_placements_from_snapshot_total").value_or(0) +
+                test::metric_sample(metrics_a, "kairo_placements_from_snapshot_total").value_or(0),
+            0);
   EXPECT_NE(metrics.find("kairo_nodes{state=\"down\"} 1"), std::string::npos);
   const json capacity = json::parse(b->call("GET", "/v1/capacity", "", admin).body);
   EXPECT_EQ(capacity["session_slots_free"], 50);  // only on the node that lacks the scene
   EXPECT_EQ(capacity["nodes_down"], 1);
+}
+
+// Each replica chooses the node to try from its own picture of the fleet (one single-row update per placement
+// instead of PostgreSQL scanning every node), and a change made through any replica drops that picture at
+// once. Here the pictures never age (an hour), so only the announcements can make a replica read again.
+TEST_F(FleetTest, placement_chooses_from_the_replicas_picture_of_the_fleet_which_changes_anywhere_drop) {
+  const std::string key(48, 'f');
+  constexpr int64_t kHour = 3'600'000'000'000;
+  a = std::make_unique<Replica>(pg->url(), key, kHour);
+  b = std::make_unique<Replica>(pg->url(), key, kHour);
+  const std::string admin = login(*a, "admin", "admin-password");
+  for (Replica* r : {a.get(), b.get()}) {
+    const auto deadline = steady_now_ns() + 5'000'000'000;
+    while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
+           steady_now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The listener tells the fleet service it hears announcements just after the metric says so.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto metric = [](Replica& r, const std::string& name) {
+    return test::metric_sample(r.call("GET", "/metrics").body, name).value_or(-1);
+  };
+  const auto create = [&](Replica& r, const std::string& scene = "vr-room") {
+    const auto res =
+        r.call("POST", "/v1/sessions",
+               json{{"scene", scene}, {"eye_width", 64}, {"eye_height", 64}, {"fps", 30}}.dump(), admin);
+    EXPECT_EQ(res.status, 201) << res.body;
+    const json body = json::parse(res.body);
+    return std::pair{body.value("node_id", int64_t(-1)), body.value("session_id", std::string())};
+  };
+  const int64_t first = register_node("first", 200), studio = register_node("studio", 1, {"stress"});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(create(*a).first, first);
+  EXPECT_EQ(metric(*a, "kairo_placement_snapshot_reads_total"), 1);
+  EXPECT_EQ(metric(*a, "kairo_placements_from_snapshot_total"), 3);
+
+  // A node registered through b: a hears of it, reads the fleet again and the empty node comes first (until
+  // then a's picture does not show it, and a keeps placing on "first").
+  const int64_t second = register_node("second", 4, {"vr-room"}, {"x264:h264"}, b.get());
+  int64_t placed = -1;
+  for (const int64_t deadline = steady_now_ns() + 5'000'000'000;
+       placed != second && steady_now_ns() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    placed = create(*a).first;
+  }
+  EXPECT_EQ(placed, second);
+  EXPECT_EQ(metric(*a, "kairo_placement_snapshot_reads_total"), 2);
+
+  // A slot freed through b is not announced (slot counts are not): a's picture shows "studio" full, so the
+  // database chooses, and finds the slot; then it is full.
+  const auto [on, id] = create(*a, "stress");
+  EXPECT_EQ(on, studio);
+  ASSERT_EQ(b->call("DELETE", "/v1/sessions/" + id, "", admin).status, 204);
+  const double from_snapshot = metric(*a, "kairo_placements_from_snapshot_total");
+  EXPECT_EQ(create(*a, "stress").first, studio);
+  EXPECT_EQ(metric(*a, "kairo_placements_from_snapshot_total"), from_snapshot);
+  const auto refused =
+      a->call("POST", "/v1/sessions", R"({"scene":"stress","eye_width":64,"eye_height":64,"fps":30})", admin);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(metric(*a, "kairo_placement_snapshot_reads_total"), 2);  // no change to eligibility meanwhile
 }
 
 // One session shape (core/session_shape.hpp): what no node could run is refused before placement, with the
