@@ -36,7 +36,8 @@ void Database::release(size_t index) {
   available_.notify_one();
 }
 
-void Database::transact(const std::function<void(pqxx::work&)>& work) {
+template <class Transaction, class Work>
+void Database::run(const Work& work) {
   size_t index = 0;
   std::unique_ptr<pqxx::connection>* slot = nullptr;
   {
@@ -51,7 +52,7 @@ void Database::transact(const std::function<void(pqxx::work&)>& work) {
   for (int attempt = 0;; ++attempt) {
     try {
       if (!*slot || !(*slot)->is_open()) *slot = std::make_unique<pqxx::connection>(url_);
-      pqxx::work transaction(**slot);
+      Transaction transaction(**slot);
       work(transaction);
       transaction.commit();
       return;
@@ -80,6 +81,14 @@ void Database::transact(const std::function<void(pqxx::work&)>& work) {
       throw;
     }
   }
+}
+
+void Database::transact(const std::function<void(pqxx::work&)>& work) {
+  run<pqxx::work>(work);
+}
+
+void Database::read(const std::function<void(pqxx::transaction_base&)>& work) {
+  run<pqxx::nontransaction>(work);
 }
 
 int Database::schema_version() {

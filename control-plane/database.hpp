@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <pqxx/connection>  // libpqxx 6 has no forward-declaration header; only control-plane files include this
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 namespace kairo::control {
@@ -28,6 +29,10 @@ class Database {
   // Runs `work` in a transaction on a pooled connection and commits. A connection failure (before the commit
   // was acknowledged) reopens the connection and runs `work` once more; other errors propagate.
   void transact(const std::function<void(pqxx::work&)>& work);
+  // Runs `work` outside a transaction (autocommit: each statement sees the database as of its own start),
+  // without the BEGIN and COMMIT round trips: for the hot reads, whose statements need no common snapshot.
+  // Retried like transact() on a broken connection.
+  void read(const std::function<void(pqxx::transaction_base&)>& work);
   const std::string& url() const { return url_; }
   // Readiness: the database answers and the schema is current.
   bool ready();
@@ -36,6 +41,8 @@ class Database {
 
  private:
   struct Lease;
+  template <class Transaction, class Work>
+  void run(const Work& work);
   std::unique_ptr<pqxx::connection>& acquire(std::unique_lock<std::mutex>& lock, size_t& index);
   void release(size_t index);
 
