@@ -87,7 +87,7 @@ void Database::transact(const std::function<void(pqxx::work&)>& work) {
   run<pqxx::work>(work);
 }
 
-void Database::read(const std::function<void(pqxx::transaction_base&)>& work) {
+void Database::autocommit(const std::function<void(pqxx::transaction_base&)>& work) {
   run<pqxx::nontransaction>(work);
 }
 

@@ -29,10 +29,11 @@ class Database {
   // Runs `work` in a transaction on a pooled connection and commits. A connection failure (before the commit
   // was acknowledged) reopens the connection and runs `work` once more; other errors propagate.
   void transact(const std::function<void(pqxx::work&)>& work);
-  // Runs `work` outside a transaction (autocommit: each statement sees the database as of its own start),
-  // without the BEGIN and COMMIT round trips: for the hot reads, whose statements need no common snapshot.
-  // Retried like transact() on a broken connection.
-  void read(const std::function<void(pqxx::transaction_base&)>& work);
+  // Runs `work` outside a transaction, each statement committed on its own (and seeing the database as of its
+  // own start), without the BEGIN and COMMIT round trips: for the hot paths' reads whose statements need no
+  // common snapshot, and single-statement writes (atomic by themselves). Run once more on a broken
+  // connection like transact(), so `work` must be safe to repeat (reads, idempotent writes).
+  void autocommit(const std::function<void(pqxx::transaction_base&)>& work);
   const std::string& url() const { return url_; }
   // Readiness: the database answers and the schema is current.
   bool ready();

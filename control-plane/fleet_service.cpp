@@ -854,7 +854,8 @@ std::optional<v1::Session> FleetService::get_session(const std::string& id, std:
 
 bool FleetService::end_session(const std::string& id, std::optional<int64_t> user_id) {
   bool found = false;
-  db_.transact([&](pqxx::work& w) {
+  // One statement (the trigger frees the slot within it), idempotent: no transaction needed.
+  db_.autocommit([&](pqxx::transaction_base& w) {
     found = !w.exec_params(
                   "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE "
                   "state END, "
@@ -947,7 +948,7 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const 
 
 int64_t FleetService::feed_version(int64_t node_id) {
   int64_t version = -1;
-  db_.read([&](pqxx::transaction_base& w) {
+  db_.autocommit([&](pqxx::transaction_base& w) {
     const auto rows = w.exec_params("SELECT feed_version FROM nodes WHERE id = $1", node_id);
     if (!rows.empty()) version = rows[0][0].as<int64_t>();
   });
@@ -960,7 +961,7 @@ v1::NodeFeed FleetService::node_feed(int64_t node_id) {
   // snapshot. The version first: a change committed between the two reads makes the sessions newer than
   // the version, so the node sees that change again next time (it applies whole states: harmless), never
   // an older state under a newer version.
-  db_.read([&](pqxx::transaction_base& w) {
+  db_.autocommit([&](pqxx::transaction_base& w) {
     feed.Clear();
     const auto node = w.exec_params("SELECT feed_version, drained FROM nodes WHERE id = $1", node_id);
     if (node.empty()) throw ApiError(404, "not_found", "no such node");
@@ -983,7 +984,8 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
   if (state != "running" && state != "ended" && state != "failed")
     throw ApiError(400, "invalid_state", "state must be running, ended or failed");
   bool found = false;
-  db_.transact([&](pqxx::work& w) {
+  // One statement, idempotent (a repeated report changes nothing): no transaction needed.
+  db_.autocommit([&](pqxx::transaction_base& w) {
     // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended.
     found = !w.exec_params(
                   "UPDATE sessions SET state = CASE WHEN state = 'placed' AND $3 = 'running' THEN 'running' "
