@@ -210,12 +210,14 @@ TEST(SimulatedChannel, a_clean_channel_delivers_every_frame_with_no_overhead) {
 }
 
 // The bursty-loss case of stream_loopback_test.cpp, without the machine's noise: 5 % loss in bursts of 4,
-// 20 ms each way, 720 frames. Seeds 1-10 give 0.9625-0.9722 on time at 52 % overhead (a 40 ms RTT leaves
-// NACKs little time before the deadline: FEC does most of it); every seed must hold 96 %, and nothing is ever
-// assembled wrong. Broken recovery would show at once: with no FEC a frame of ~15 datagrams escapes every
-// burst only about 83 % of the time.
+// 20 ms each way, 720 frames, the policy told the mean burst only (its model then has geometric bursts, 10 %
+// of them 8 or longer). Seeds 1-10 give 0.9917-0.9972 on time at 108-110 % overhead (a 40 ms RTT leaves NACKs
+// little time before the deadline: FEC does most of it; parity sized for the mean alone and capped at 50 %
+// gave 0.9625-0.9722 at 52 %); every seed must hold 99 %, and nothing is ever assembled wrong. Broken
+// recovery would show at once: with no FEC a frame of ~15 datagrams escapes every burst only about 83 % of
+// the time.
 TEST(SimulatedChannel,
-     five_percent_loss_in_bursts_of_four_keeps_96_percent_of_frames_on_time_for_every_seed) {
+     five_percent_loss_in_bursts_of_four_keeps_99_percent_of_frames_on_time_for_every_seed) {
   for (uint64_t seed = 1; seed <= 10; ++seed) {
     const ChannelResult r = simulate({.loss_percent = 5, .burst_mean = 4, .seed = seed});
     char label[32];
@@ -223,15 +225,18 @@ TEST(SimulatedChannel,
     print(label, r);
     EXPECT_EQ(r.corrupt, 0u);
     EXPECT_EQ(r.delivered + r.lost, 720u) << "every frame is either delivered or declared lost";
-    EXPECT_GE(r.on_time_share(), 0.96) << label;
-    EXPECT_LE(r.overhead(), 0.60) << label;
+    EXPECT_GE(r.on_time_share(), 0.99) << label;
+    EXPECT_LE(r.overhead(), 1.15) << label;
   }
 }
 
 // FEC shaped to the loss pattern: bursts of mean 4 (geometric) leave about 10 % of them 9 or longer, and
-// parity sized by the mean sends every frame one of those hits to a NACK's round trip (late, for the
-// display). Told the tail (90th percentile: 9), the policy gives a block that is likely to see a burst parity
-// for one that long. Seeds 1-10, the same losses both ways: what the extra overhead buys.
+// parity sized for the mean sends every frame one of those hits to a NACK's round trip (late, for the
+// display). Told the tail (90th percentile: 9), the policy's loss model has bursts that long, and a block
+// gets the parity that leaves it to a NACK with probability 1 in 200. Seeds 1-10, the same losses both ways:
+// what the extra overhead buys. Issue 15's bar is 99 % of frames in time for the display; measured: 29 of
+// 7,200 late (99.6 % on time) at 119 % overhead, told the mean only 37 at 109 %; the 90th-percentile floor on
+// a 50 % cap the policy had before: 143 at 69 %.
 TEST(SimulatedChannel,
      parity_sized_by_the_burst_tail_leaves_fewer_frames_to_retransmission_than_by_the_mean) {
   ChannelResult mean_total, tail_total;
@@ -255,8 +260,9 @@ TEST(SimulatedChannel,
       "NACKed, overhead %.3f\n",
       (unsigned long long)mean_total.lost, (unsigned long long)mean_total.nacks, mean_overhead,
       (unsigned long long)tail_total.lost, (unsigned long long)tail_total.nacks, tail_overhead);
-  EXPECT_LT(tail_total.nacks, mean_total.nacks * 3 / 4) << "fewer fragments left to a round trip";
+  EXPECT_LT(tail_total.nacks, mean_total.nacks) << "fewer fragments left to a round trip";
   EXPECT_LE(tail_total.lost, mean_total.lost);
+  EXPECT_LE(tail_total.lost, 7200u / 100u) << "at least 99 % of frames on time";
   EXPECT_GT(tail_overhead, mean_overhead);  // it is not free
 }
 

@@ -146,11 +146,13 @@ TEST(StreamLoopback, five_percent_loss_in_bursts_of_four) {
               r.on_time_share(), (unsigned long long)r.late, r.overhead(), r.server.burst_mean);
   EXPECT_EQ(r.corrupt, 0u);
   // Over real sockets, on a shared machine: that recovery works at all, with a margin a loaded machine holds.
-  // Unloaded runs give 0.97-0.98; twenty runs beside a sanitizer build and a browser test (three times the
-  // machine's two cores) went down to 0.84. The recovery bar itself (96 % on time for ten seeds, exactly
-  // reproducible) is held by SimulatedChannel in simulated_channel_test.cpp.
+  // Unloaded runs give 0.99 at 80 % overhead (0.97-0.98 at 50 % with parity capped at half the block);
+  // twenty runs beside a sanitizer build and a browser test (three times the machine's two cores) went down
+  // to 0.84. The recovery bar itself (99 % on time for ten seeds, exactly reproducible) is held by
+  // SimulatedChannel in simulated_channel_test.cpp. The overhead bar: parity for two bursts past half the
+  // block at most (streaming/fec_policy.hpp).
   EXPECT_GE(r.on_time_share(), 0.80);
-  EXPECT_LE(r.overhead(), 0.60);
+  EXPECT_LE(r.overhead(), 1.20);
 }
 
 TEST(StreamLoopback, reordering_and_duplication_never_corrupt_a_frame) {
