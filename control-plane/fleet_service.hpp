@@ -1,9 +1,10 @@
 #pragma once
-// GPU nodes and the sessions placed on them, on the database. Placement is safe across replicas: the
-// candidate nodes' rows are locked (SELECT ... FOR UPDATE, in id order) while their active sessions are
-// counted and the new one inserted, so two replicas placing at once can never exceed a node's capacity. Nodes
-// that miss three heartbeats are marked down by whichever replica looks first, and their sessions fail with a
-// reason the client can read.
+// GPU nodes and the sessions placed on them, on the database. Placement is safe across replicas: a session
+// takes a slot by one conditional update of its node's counter (active_sessions < max_sessions), so
+// replicas placing at once can never exceed a node's capacity; which node to try comes from the replica's
+// picture of the fleet (placement_snapshot.hpp), else from the database (docs/control-api.md "Placement").
+// Nodes that miss three heartbeats are marked down by whichever replica looks first, and their sessions fail
+// with a reason the client can read.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
