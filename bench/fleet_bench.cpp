@@ -215,7 +215,7 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
       results.record("feed (unchanged)", 200, ms);
       std::lock_guard lock(results.mutex);
       results.hold_overshoot_ms.push_back(
-          std::max(0.0, ms - 1000.0));  // the server may answer up to 1/16 early
+          std::max(0.0, ms - 1000.0));  // the server may answer up to 1/4 early
       continue;
     }
     results.record("feed (changed)", 200, ms);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "control-plane/tls_context.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "streaming/udp_address.hpp"
@@ -139,6 +140,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     in.body = std::move(parser_->get().body());  // an upload may be hundreds of MB: moved, not copied
     in.remote_address = remote_;
     in.request_id = std::string(request["X-Request-Id"]);
+    in.received_ns = steady_now_ns();
     // The handler may wait on the database: it runs on a worker, never on the network threads, and its
     // answer comes back to this connection's strand (or later, for a held request).
     asio::post(

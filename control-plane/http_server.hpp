@@ -21,6 +21,8 @@ struct HttpRequest {
   std::string body;
   std::string remote_address;
   std::string request_id;  // the X-Request-Id header as sent (whether to trust it is the API's decision)
+  int64_t received_ns =
+      0;  // steady clock, when the whole request had been read (before it waited for a worker)
 };
 
 class DeferredResponse;
