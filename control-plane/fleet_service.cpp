@@ -705,8 +705,8 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
     const NewSession session{.id = id, .key = key, .caller = caller, .request = q};
     if (!q.has_room()) {
       // The nodes this replica's picture shows best, one single-row try each; then the database's choice.
-      const PlacementWant want{
-          .scene = q.scene(), .codec = requested_codec(q), .webrtc = transport == "webrtc"};
+      const std::string codec = requested_codec(q);  // outlives `want`, which only views it
+      const PlacementWant want{.scene = q.scene(), .codec = codec, .webrtc = transport == "webrtc"};
       for (int attempt = 0; attempt < 3 && use_snapshot; ++attempt) {
         const auto chosen = snapshot_.choose(want, steady_now_ns());
         if (!chosen) break;
