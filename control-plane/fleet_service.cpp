@@ -25,6 +25,14 @@ pqxx::binarystring bytes(const std::string& raw) {
   return pqxx::binarystring(raw.data(), raw.size());
 }
 
+// A text[] column read as array_to_json(column)::text (libpqxx 6 has no array type): its elements.
+std::vector<std::string> text_array(const pqxx::field& json_text) {
+  std::vector<std::string> out;
+  for (const auto& item : nlohmann::json::parse(json_text.as<std::string>()))
+    out.push_back(item.get<std::string>());
+  return out;
+}
+
 // A PostgreSQL text[] literal with every element quoted and escaped (values also pass as parameters).
 template <class Strings>
 std::string array_literal(const Strings& items) {
@@ -336,10 +344,8 @@ std::vector<v1::Node> FleetService::list_nodes(const PageRequest& page, std::str
       n.set_drained(r[6].as<bool>());
       n.set_load(r[7].as<double>());
       n.set_active_sessions(r[8].as<int>());
-      for (const auto& scene : nlohmann::json::parse(r[9].as<std::string>()))
-        n.add_scenes(scene.get<std::string>());
-      for (const auto& hash : nlohmann::json::parse(r[10].as<std::string>()))
-        n.add_cached_scenes(hash.get<std::string>());
+      for (std::string& scene : text_array(r[9])) n.add_scenes(std::move(scene));
+      for (std::string& hash : text_array(r[10])) n.add_cached_scenes(std::move(hash));
     }
   });
   return out;
@@ -646,12 +652,6 @@ bool FleetService::snapshot_ready() {
   } done{snapshot_reading_};
   const uint64_t generation = snapshot_.generation();
   PlacementSnapshot::Fleet fleet;
-  const auto strings = [](const pqxx::field& f) {
-    std::vector<std::string> out;
-    for (const auto& item : nlohmann::json::parse(f.as<std::string>()))
-      out.push_back(item.get<std::string>());
-    return out;
-  };
   db_.transact([&](pqxx::work& w) {
     fleet = {};
     for (const auto& r :
@@ -663,9 +663,9 @@ bool FleetService::snapshot_ready() {
                              .capacity = r[2].as<int>(),
                              .load = r[3].as<double>(),
                              .webrtc = r[4].as<bool>(),
-                             .scenes = strings(r[5]),
-                             .codecs = strings(r[6]),
-                             .cached_scenes = strings(r[7])});
+                             .scenes = text_array(r[5]),
+                             .codecs = text_array(r[6]),
+                             .cached_scenes = text_array(r[7])});
     for (const auto& r :
          w.exec("SELECT DISTINCT ON (name) name, sha256 FROM scene_versions ORDER BY name, version DESC"))
       fleet.catalogue.emplace(r[0].as<std::string>(), r[1].as<std::string>());
