@@ -35,10 +35,11 @@ Runner add_encoders_command(CLI::App& app) {
                          {"encoder", s.encoder},
                          {"codec", codec_name(s.codec)},
                          {"available", s.available},
-                         {"reason", s.reason}});
+                         {"reason", s.reason},
+                         {"loss_recovery", s.loss_recovery}});
         } else {
-          std::printf("%-6s %-7s %-12s %s\n", codec_name(s.codec), s.backend.c_str(), s.encoder.c_str(),
-                      status_text(s).c_str());
+          std::printf("%-6s %-7s %-12s %-24s %s\n", codec_name(s.codec), s.backend.c_str(), s.encoder.c_str(),
+                      s.loss_recovery.c_str(), status_text(s).c_str());
         }
       }
     if (*json) std::printf("%s\n", out.dump().c_str());

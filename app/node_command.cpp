@@ -13,6 +13,7 @@ namespace kairo::app {
 Runner add_node_command(CLI::App& app) {
   auto o = std::make_shared<NodeOptions>();
   auto token_file = std::make_shared<std::string>();
+  auto loss_recovery = std::make_shared<std::string>("repair");
   app.add_option("--control", o->control_url, "control plane URL (http://HOST:PORT or https://...)")
       ->envname("KAIRO_CONTROL")
       ->required();
@@ -50,6 +51,12 @@ Runner add_node_command(CLI::App& app) {
       ->envname("KAIRO_NODE_NAME");
   app.add_option("--encoder", o->encoder_backend, "auto, nvenc, vaapi, x264, x265")
       ->envname("KAIRO_ENCODER")
+      ->capture_default_str();
+  app.add_option(
+         "--loss-recovery", *loss_recovery,
+         "repair: a client's loss repaired by a P-frame predicted from before it where the encoder can "
+         "(x264), else a keyframe; keyframe: always a keyframe")
+      ->check(CLI::IsMember({"repair", "keyframe"}))
       ->capture_default_str();
   app.add_option("--ca-file", o->ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
   app.add_option("--record", o->record_dir, "record every session (poses, settings, events) for kairo replay")
@@ -92,7 +99,8 @@ Runner add_node_command(CLI::App& app) {
       ->delimiter(',');
   app.add_flag("!--no-foveation", o->foveation,
                "never foveate (the quality controller uses resolution instead)");
-  return [o, token_file] {
+  return [o, token_file, loss_recovery] {
+    o->repair_frames = *loss_recovery == "repair";
     o->node_token = read_secret(o->node_token, *token_file, "--node-token", "KAIRO_NODE_TOKEN");
     if (o->node_token.empty())
       throw_invalid_input("a node token is required: KAIRO_NODE_TOKEN or --node-token-file");

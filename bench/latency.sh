@@ -4,12 +4,12 @@
 # late frames, display slots that showed a new correct frame, held frames and freezes. Usage (from the
 # project root, after scripts/build.sh):
 #   bench/latency.sh [--size 256x256] [--fps 30] [--duration 20] [--loss 5] [--burst 4] [--delay 20]
-#                    [--trace FILE] [--kairo BINARY] [--label NAME]
+#                    [--trace FILE] [--kairo BINARY] [--label NAME] [--loss-recovery repair|keyframe]
 # Prints the table; writes out/latency/<label>/report.json and the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-size=256x256 fps=30 duration=20 loss=0 burst=1 delay=20 trace="" kairo=$root/build/kairo label=""
+size=256x256 fps=30 duration=20 loss=0 burst=1 delay=20 trace="" kairo=$root/build/kairo label="" recovery=repair
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift ;;
@@ -21,6 +21,7 @@ while [ $# -gt 0 ]; do
     --trace) trace=$2; shift ;;
     --kairo) kairo=$2; shift ;;
     --label) label=$2; shift ;;
+    --loss-recovery) recovery=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,7 +58,7 @@ export KAIRO_BOOTSTRAP_ADMIN="bench:bench-password-$RANDOM$RANDOM"
 "$kairo" control --db "$db_url" --listen "127.0.0.1:$control_port" 2>"$out/control.log" &
 pids+=($!)
 "$kairo" node --control "http://127.0.0.1:$control_port" --listen-udp "127.0.0.1:$node_port" \
-  --metrics 127.0.0.1:0 --max-sessions 1 --log-level info 2>"$out/node.log" &
+  --metrics 127.0.0.1:0 --max-sessions 1 --loss-recovery "$recovery" --log-level info 2>"$out/node.log" &
 pids+=($!)
 netsim_args=(--delay "$delay" --seed 1)
 [ "$loss" = 0 ] || netsim_args+=(--loss "$loss" --burst "$burst")

@@ -1,31 +1,47 @@
 #include "client/presentation.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace kairo {
 
-ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyframe, bool decoded) {
+void ReferenceChain::break_at(uint64_t first_bad, std::string reason) {
+  if (!broken_) {
+    ++breaks_;
+    first_broken_ = first_bad;
+  }
+  broken_ = true;
+  reason_ = std::move(reason);
+}
+
+ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyframe, bool decoded,
+                                                 std::optional<uint64_t> repairs_from) {
   const bool gap = next_id_ && frame_id != *next_id_;
   const uint64_t expected = next_id_.value_or(0);
   next_id_ = frame_id + 1;
   if (!decoded) {
-    if (!broken_) ++breaks_;
-    broken_ = true;
-    reason_ = "frame " + std::to_string(frame_id) + " did not decode";
+    break_at(frame_id, "frame " + std::to_string(frame_id) + " did not decode");
     return Verdict::kBroken;
   }
   if (keyframe) {
     broken_ = false;
+    seen_keyframe_ = true;
     reason_.clear();
     return Verdict::kShow;
   }
-  if (gap) {
-    if (!broken_) ++breaks_;
-    broken_ = true;
-    reason_ = frame_id > expected
-                  ? "frame " + std::to_string(expected) +
-                        (frame_id - expected > 1 ? "-" + std::to_string(frame_id - 1) : "") + " never arrived"
-                  : "frames out of order at " + std::to_string(frame_id);
+  if (gap)
+    break_at(frame_id > expected ? expected : frame_id,
+             frame_id > expected
+                 ? "frame " + std::to_string(expected) +
+                       (frame_id - expected > 1 ? "-" + std::to_string(frame_id - 1) : "") + " never arrived"
+                 : "frames out of order at " + std::to_string(frame_id));
+  // A repair predicts only from frames before `repairs_from`: all decoded before the break if it is at or
+  // before the break's first frame. (Before the first keyframe there is nothing to predict from.)
+  if (broken_ && repairs_from && seen_keyframe_ && *repairs_from <= first_broken_) {
+    broken_ = false;
+    reason_.clear();
+    ++repairs_;
+    return Verdict::kShow;
   }
   if (broken_) {
     ++refused_;

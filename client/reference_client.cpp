@@ -276,6 +276,7 @@ class FrameDecoder {
     }
     report.saved_frames = counts_.saved_frames;
     report.frames_broken_chain = counts_.frames_broken_chain;
+    report.chain_repairs = counts_.chain_repairs;
     report.display = display_.totals();
     report.fps =
         last_decoded_ns_ > first_decoded_ns_
@@ -307,9 +308,9 @@ class FrameDecoder {
           spdlog::warn("frame {} did not decode: {}", m->frame_id, e.what());
         }
         const int64_t decoded_ns = steady_now_ns();
-        if (!got)
-          client_.request_keyframe(m->frame_id);  // a broken reference chain repairs only at a keyframe
         const bool show = presentable(*m, got, decoded_ns);
+        // Recover from the break's first frame: the node invalidates from there, or sends a keyframe.
+        if (!got) client_.request_keyframe(chain_.first_broken());
         if (!got) continue;
         measure(*m, frame, decoded_ns, au.size());  // latency and counts of every decoded frame, shown or not
         if (!show) continue;
@@ -326,32 +327,36 @@ class FrameDecoder {
   // last good one meanwhile, and says so once per break.
   bool presentable(const FrameMetadata& m, bool decoded, int64_t decoded_ns) {
     const bool was_broken = chain_.broken();
-    const bool show = chain_.on_frame(m.frame_id, m.keyframe, decoded) == ReferenceChain::Verdict::kShow;
+    const bool show =
+        chain_.on_frame(m.frame_id, m.keyframe, decoded, m.repairs_from) == ReferenceChain::Verdict::kShow;
     if (!show) {
-      // Ask for the keyframe that repairs the chain, again each round trip while it stays broken: the
-      // transport asks once per frame it gives up, but that request can be lost too, and a gap can come from
-      // elsewhere (a frame dropped before decoding). The node merges repeated requests (KeyframeRequests).
+      // Ask for the repair (or keyframe) from the break's first frame, again each round trip while it stays
+      // broken: the transport asks once per frame it gives up, but that request can be lost too, and a gap
+      // can come from elsewhere (a frame dropped before decoding). The node merges repeated requests
+      // (KeyframeRequests).
       const int64_t retry_ns =
           std::max<int64_t>(client_.stats().rtt_ns + 1'000'000'000LL / std::max(1, o_.fps), 20'000'000);
       if (decoded_ns - last_keyframe_request_ns_ >= retry_ns) {
         last_keyframe_request_ns_ = decoded_ns;
-        client_.request_keyframe(m.frame_id);
+        client_.request_keyframe(chain_.first_broken());
       }
     }
     std::lock_guard lock(mutex_);
     if (show) {
       if (was_broken && held_since_ns_ != 0)
-        spdlog::info("reference chain repaired at keyframe {}: showing frames again after {:.0f} ms",
-                     m.frame_id, double(decoded_ns - held_since_ns_) * 1e-6);
+        spdlog::info("reference chain repaired at {} {}: showing frames again after {:.0f} ms",
+                     m.keyframe ? "keyframe" : "repair frame", m.frame_id,
+                     double(decoded_ns - held_since_ns_) * 1e-6);
       held_since_ns_ = 0;
       display_.on_frame_ready(decoded_ns);
       client_.set_display_phase_error_ns(display_.phase_error_ns());
     } else if (!was_broken) {
       held_since_ns_ = decoded_ns;
-      spdlog::info("holding the last good frame: {} (frames decoded from it are not shown until a keyframe)",
+      spdlog::info("holding the last good frame: {} (frames decoded from it are not shown until a repair)",
                    chain_.reason());
     }
     counts_.frames_broken_chain = chain_.frames_refused();
+    counts_.chain_repairs = chain_.repairs();
     return show;
   }
 
@@ -594,6 +599,7 @@ json ClientReport::to_json() const {
               {"display_slots", display.slots},
               {"frozen_ms", {{"longest", display.frozen_ms_longest}, {"total", display.frozen_ms_total}}},
               {"frames_broken_chain", frames_broken_chain},
+              {"chain_repairs", chain_repairs},
               {"bitrate_bps", bitrate_bps},
               {"average_bitrate_bps", duration_s > 0 ? 8.0 * double(video_bytes) / duration_s : 0.0},
               {"rtt_ms", rtt_ms},

@@ -79,6 +79,8 @@ struct ClientReport {
   // frames decoded from a broken reference chain and not shown.
   DisplayTotals display;
   uint64_t frames_broken_chain = 0;
+  uint64_t chain_repairs =
+      0;  // breaks repaired by a repair frame (the node's reference invalidation), not a keyframe
   uint64_t video_bytes = 0;  // decoded access units (the average bitrate is this over the duration)
   double duration_s = 0, fps = 0, rtt_ms = 0;
   double pose_interval_ms = 0;  // the display interval poses are sampled at (at least 90 Hz)

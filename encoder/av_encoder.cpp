@@ -1,5 +1,6 @@
-// VideoEncoder on libavcodec: one class for every backend; the differences live in backend_table.cpp
-// (options) and in the small hardware hooks below (device probing, VA-API surface upload).
+// VideoEncoder on libavcodec: one class for every backend but x264 (on libx264 itself: x264_encoder.cpp); the
+// differences live in backend_table.cpp (options) and in the small hardware hooks below (device probing,
+// VA-API surface upload).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +26,7 @@ extern "C" {
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "encoder/backend_table.hpp"
+#include "encoder/x264_encoder.hpp"
 
 namespace kairo {
 namespace {
@@ -217,6 +219,8 @@ class AvVideoEncoder final : public VideoEncoder {
     reopen_pending_ = true;
   }
   void request_keyframe() override { keyframe_pending_ = true; }
+  // libavcodec has no call for it (NVENC's nvEncInvalidateRefFrames, x264's invalidate_reference).
+  bool invalidate_from(uint64_t) override { return false; }
 
   std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
     // Backends that take NV12 from host memory (software, NVENC's host frames, and VA-API's upload source).
@@ -330,10 +334,8 @@ class AvVideoEncoder final : public VideoEncoder {
       av_dict_set(&options, o.key, substitute(o.value, config_).c_str(), 0);
     if (config_.codec == Codec::kH264 && !config_.h264_profile.empty())
       av_dict_set(&options, "profile", config_.h264_profile.c_str(), 0);
-    if (config_.intra_refresh_frames > 0) {
-      if (spec_.family == BackendFamily::kNvenc) av_dict_set(&options, "intra-refresh", "1", 0);
-      if (std::string(spec_.backend) == "x264") av_dict_set(&options, "intra-refresh", "1", 0);
-    }
+    if (config_.intra_refresh_frames > 0 && spec_.family == BackendFamily::kNvenc)
+      av_dict_set(&options, "intra-refresh", "1", 0);
     if (spec_.family == BackendFamily::kVaapi) open_vaapi(c);
     const int opened = avcodec_open2(c, codec, &options);
     av_dict_free(&options);
@@ -480,9 +482,16 @@ class AvVideoEncoder final : public VideoEncoder {
   bool reopen_pending_ = false;
 };
 
+std::unique_ptr<VideoEncoder> make_encoder(const BackendSpec& spec, const EncoderConfig& config) {
+  if (spec.library == EncoderLibrary::kLibx264) return open_x264_encoder(spec, config);
+  return std::make_unique<AvVideoEncoder>(spec, config);
+}
+
 // A real session: open, encode a test picture with a forced keyframe, check the first packet is a keyframe.
 std::string try_backend(const BackendSpec& spec, const EncoderConfig& base) {
-  if (avcodec_find_encoder_by_name(spec.ffmpeg_encoder) == nullptr) return "not in this FFmpeg build";
+  if (spec.library == EncoderLibrary::kLibavcodec &&
+      avcodec_find_encoder_by_name(spec.ffmpeg_encoder) == nullptr)
+    return "not in this FFmpeg build";
   if (std::string missing = hardware_missing(spec, base); !missing.empty()) return missing;
   EncoderConfig probe = base;
   probe.width = 256;
@@ -490,15 +499,15 @@ std::string try_backend(const BackendSpec& spec, const EncoderConfig& base) {
   probe.bitrate_bps = 2'000'000;
   probe.fps = 30;
   try {
-    AvVideoEncoder encoder(spec, probe);
+    const std::unique_ptr<VideoEncoder> encoder = make_encoder(spec, probe);
     std::vector<uint8_t> y(256 * 128), uv(256 * 64, 128);
     for (size_t i = 0; i < y.size(); ++i) y[i] = uint8_t(16 + (i * 7 + i / 256 * 3) % 200);
     const AccessUnit& au =
-        encoder.encode(EncodeRequest{.frame_id = 0,
-                                     .pose_id = 0,
-                                     .eye = -1,
-                                     .picture = {.y = y, .uv = uv, .width = 256, .height = 128},
-                                     .keyframe = true});
+        encoder->encode(EncodeRequest{.frame_id = 0,
+                                      .pose_id = 0,
+                                      .eye = -1,
+                                      .picture = {.y = y, .uv = uv, .width = 256, .height = 128},
+                                      .keyframe = true});
     if (!au.keyframe) return "first packet was not a keyframe";
     if (au.data.empty()) return "empty first packet";
   } catch (const Error& e) {
@@ -545,7 +554,8 @@ std::vector<BackendStatus> probe_encoders(Codec codec, const std::string& vaapi_
                       .encoder = spec.ffmpeg_encoder,
                       .codec = codec,
                       .available = reason.empty(),
-                      .reason = reason.empty() ? "opened a session and produced a keyframe" : reason});
+                      .reason = reason.empty() ? "opened a session and produced a keyframe" : reason,
+                      .loss_recovery = spec.recovery.value});
   }
   return out;
 }
@@ -558,7 +568,7 @@ std::unique_ptr<VideoEncoder> VideoEncoder::open(const EncoderConfig& config) {
       const std::string reason = try_backend(spec, config);
       if (reason.empty()) {
         spdlog::info("encoder: using {} ({})", spec.backend, spec.ffmpeg_encoder);
-        return std::make_unique<AvVideoEncoder>(spec, config);
+        return make_encoder(spec, config);
       }
       spdlog::info("encoder: {} ({}) rejected: {}", spec.backend, spec.ffmpeg_encoder, reason);
       reasons += std::string(reasons.empty() ? "" : "; ") + spec.backend + ": " + reason;
@@ -577,7 +587,7 @@ std::unique_ptr<VideoEncoder> VideoEncoder::open(const EncoderConfig& config) {
   }
   if (const std::string reason = try_backend(*spec, config); !reason.empty())
     throw_runtime("encoder " + config.backend + " (" + spec->ffmpeg_encoder + ") unavailable: " + reason);
-  return std::make_unique<AvVideoEncoder>(*spec, config);
+  return make_encoder(*spec, config);
 }
 
 }  // namespace kairo

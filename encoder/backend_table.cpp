@@ -4,7 +4,7 @@ namespace kairo {
 
 // Common to every backend (set on AVCodecContext in av_encoder.cpp): no B-frames, one-frame VBV (max rate =
 // target, no filler), infinite GOP with keyframes on request, low-delay flag. What follows is each encoder's
-// private dialect.
+// private dialect, and how it repairs a client's loss.
 const std::vector<BackendSpec>& backend_table() {
   static const std::vector<EncoderOption> nvenc_options = {
       {"preset", "p1", "fastest preset: latency over compression"},
@@ -21,9 +21,18 @@ const std::vector<BackendSpec>& backend_table() {
       {"rc_mode", "CBR", "constant bitrate for pacing"},
       {"slices", "{slices}", "independently decodable slices (clamped by the driver's maximum)"},
   };
+  // NVENC has reference invalidation (nvEncInvalidateRefFrames, as Sunshine uses it) but FFmpeg does not
+  // expose it, and its intra refresh is periodic only (a constant cost, for links that lose all the time).
+  static const EncoderOption nvenc_recovery = {
+      "recovery", "IDR",
+      "FFmpeg's nvenc wrapper exposes neither reference invalidation nor on-demand refresh"};
+  static const EncoderOption idr_recovery = {"recovery", "IDR",
+                                             "no way to invalidate a reference or refresh on demand"};
   static const std::vector<BackendSpec> table = {
-      {"nvenc", Codec::kH264, "h264_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
-      {"vaapi", Codec::kH264, "h264_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+      {"nvenc", Codec::kH264, "h264_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options,
+       EncoderLibrary::kLibavcodec, nvenc_recovery},
+      {"vaapi", Codec::kH264, "h264_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options,
+       EncoderLibrary::kLibavcodec, idr_recovery},
       {"x264",
        Codec::kH264,
        "libx264",
@@ -33,15 +42,22 @@ const std::vector<BackendSpec>& backend_table() {
        true,
        {{"preset", "superfast", "fast enough for 90 Hz on a few cores, far better than ultrafast"},
         {"tune", "zerolatency", "no lookahead, no frame threads, no B-frames: one frame in, one out"},
-        {"forced-idr", "1", "a requested keyframe is an IDR"},
         {"x264-params",
          "sliced-threads=1:slices={slices}:keyint=infinite:scenecut=0:filler={filler}:repeat-headers=1",
          "threads split each picture (no frame delay); infinite GOP; headers on every IDR for late joiners; "
          "no filler unless constant_bitrate asks: a picture that needs fewer bits than the target sends "
          "fewer "
-         "(the VBV caps the rest); no nal-hrd: x264 refuses bitrate reconfiguration with it"}}},
-      {"nvenc", Codec::kHevc, "hevc_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
-      {"vaapi", Codec::kHevc, "hevc_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+         "(the VBV caps the rest); no nal-hrd: x264 refuses bitrate reconfiguration with it"}},
+       EncoderLibrary::kLibx264,
+       {"recovery", "reference invalidation",
+        "x264_encoder_invalidate_reference with a DPB of 16: the repair is a P-frame predicted from the last "
+        "frame the client decoded, about the size of any other (an IDR only when that frame has left the "
+        "DPB). Not intra refresh: x264 cannot combine the two, and its on-demand wave moves one macroblock "
+        "column a frame (31 frames at 2x256 wide) with every frame of it held from display"}},
+      {"nvenc", Codec::kHevc, "hevc_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options,
+       EncoderLibrary::kLibavcodec, nvenc_recovery},
+      {"vaapi", Codec::kHevc, "hevc_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options,
+       EncoderLibrary::kLibavcodec, idr_recovery},
       {"x265",
        Codec::kHevc,
        "libx265",
@@ -56,9 +72,13 @@ const std::vector<BackendSpec>& backend_table() {
          "bframes=0:rc-lookahead=0:keyint=-1:scenecut=0:frame-threads=1:repeat-headers=1:info=0:log-level="
          "error",
          "infinite GOP, one frame thread, headers on every IDR; no slices: with them x265 holds a frame "
-         "back"}}},
-      {"nvenc", Codec::kAv1, "av1_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options},
-      {"vaapi", Codec::kAv1, "av1_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options},
+         "back"}},
+       EncoderLibrary::kLibavcodec,
+       idr_recovery},
+      {"nvenc", Codec::kAv1, "av1_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options,
+       EncoderLibrary::kLibavcodec, nvenc_recovery},
+      {"vaapi", Codec::kAv1, "av1_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options,
+       EncoderLibrary::kLibavcodec, idr_recovery},
       {"svtav1",
        Codec::kAv1,
        "libsvtav1",
@@ -68,7 +88,9 @@ const std::vector<BackendSpec>& backend_table() {
        false,
        {{"preset", "12", "fastest SVT-AV1 preset"},
         {"svtav1-params", "pred-struct=1:lookahead=0:scd=0:keyint=-1",
-         "low-delay prediction, no lookahead, infinite GOP"}}},
+         "low-delay prediction, no lookahead, infinite GOP"}},
+       EncoderLibrary::kLibavcodec,
+       idr_recovery},
   };
   return table;
 }

@@ -9,6 +9,9 @@
 namespace kairo {
 
 enum class BackendFamily { kNvenc, kVaapi, kSoftware };
+// Which library drives the encoder: libavcodec, or libx264 itself (encoder/x264_encoder.hpp: what FFmpeg's
+// wrapper cannot do).
+enum class EncoderLibrary { kLibavcodec, kLibx264 };
 
 struct EncoderOption {
   const char* key;
@@ -25,6 +28,9 @@ struct BackendSpec {
   bool takes_nv12;            // accepts NV12 system frames (else planar yuv420p, de-interleaved by us)
   bool max_rate_is_target;    // CBR expressed as max rate = target (SVT-AV1 wants max rate unset instead)
   std::vector<EncoderOption> options;
+  EncoderLibrary library;
+  // How a client's loss is repaired ("reference invalidation", "IDR"), and why: key "recovery".
+  EncoderOption recovery;
 };
 
 const std::vector<BackendSpec>& backend_table();

@@ -34,6 +34,10 @@ struct EncoderConfig {
   // H.264 profile ("main", "high", ...); empty: the backend's own choice. Browsers decode constrained
   // baseline and main only (x264's superfast would pick High for its 8x8 transform).
   std::string h264_profile{};
+  // Keep up to 16 frames to predict from, so that a loss can be repaired by invalidating the lost frame's
+  // successors (VideoEncoder::invalidate_from) where the backend can. Off for browsers: their WebRTC stack
+  // waits for a keyframe after any loss, and the larger DPB would raise the stream's level.
+  bool reference_invalidation = true;
 };
 
 // An NV12 picture in host memory (for example a RenderedFrame's nv12 views).
@@ -59,6 +63,9 @@ struct AccessUnit {
   uint64_t pose_id = 0;
   int eye = -1;
   bool keyframe = false;
+  // A repair (not a keyframe): predicted only from frames before this id, which the client decoded before its
+  // loss (VideoEncoder::invalidate_from). It repairs a reference chain that broke at this frame id or later.
+  std::optional<uint64_t> repairs_from{};
   std::span<const uint8_t> data;  // Annex-B; valid until the next encode() on the same encoder
   int64_t encode_start_ns = 0;    // steady clock
   int64_t encode_end_ns = 0;
@@ -70,6 +77,8 @@ struct BackendStatus {
   Codec codec = Codec::kH264;
   bool available = false;
   std::string reason;  // why not (or what was verified)
+  // How it repairs a client's loss: "reference invalidation" or "IDR" (backend_table.cpp says why).
+  std::string loss_recovery{};
 };
 
 // A picture in host memory the encoder owns, lent to the renderer's NV12 pass to write into (the memory is
@@ -106,6 +115,11 @@ class VideoEncoder {
   virtual void set_fps(int fps) = 0;
   virtual void set_resolution(int width, int height) = 0;
   virtual void request_keyframe() = 0;
+  // Recovery from a loss without a keyframe, where the backend can (x264: reference invalidation): the next
+  // frame predicts only from frames before `first_lost_frame_id`, which the client has, and is marked as a
+  // repair (AccessUnit::repairs_from). False when the backend cannot, or the frames before the loss are gone
+  // from its references: the caller asks for a keyframe instead.
+  virtual bool invalidate_from(uint64_t first_lost_frame_id) = 0;
 
   // A free picture of the encoder's host pool (for backends that take NV12 from host memory), aligned to
   // `alignment` bytes; nullopt when the backend has none or all are lent. Safe to call from another thread

@@ -33,7 +33,8 @@ FrameStage::FrameStage(std::shared_ptr<GpuScene> scene, const FrameStageConfig& 
                                                .intra_refresh_frames = 0,
                                                .constant_bitrate = false,
                                                .vaapi_device = {},
-                                               .h264_profile = config.h264_profile});
+                                               .h264_profile = config.h264_profile,
+                                               .reference_invalidation = config.reference_invalidation});
   if (config.zero_copy && scene->context().imports_host_memory())
     d.host_alignment = scene->context().host_import_alignment();
   d.renderer = std::make_unique<StereoRenderer>(std::move(scene),
@@ -128,7 +129,8 @@ int FrameStage::free_slots() const {
   return impl_->renderer->free_slots();
 }
 
-StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettings& s, bool keyframe) {
+StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettings& s, bool keyframe,
+                                std::optional<uint64_t> recover_from) {
   Impl& d = *impl_;
   const FrameMetadata& m = rendered.metadata;
   const bool resized = m.coded_width != d.coded_width || m.coded_height != d.coded_height;
@@ -146,6 +148,7 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
     d.encoder->set_fps(s.fps);  // no keyframe where the encoder reconfigures in place (av_encoder.cpp)
     d.fps = s.fps;
   }
+  if (recover_from && !keyframe && !d.encoder->invalidate_from(*recover_from)) keyframe = true;
   const EncodeRequest request{.frame_id = m.frame_id,
                               .pose_id = m.pose_id,
                               .eye = -1,
@@ -157,10 +160,12 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
   sent.encode_start_ns = au.encode_start_ns;
   sent.encode_end_ns = au.encode_end_ns;
   sent.keyframe = au.keyframe;
+  sent.repairs_from = au.repairs_from;
   const size_t n = write(sent, d.metadata_bytes);
   return StageEncoded{.metadata = std::span<const uint8_t>(d.metadata_bytes.data(), n),
                       .access_unit = au.data,
                       .keyframe = au.keyframe,
+                      .repairs_from = au.repairs_from,
                       .resized = resized,
                       .encode_start_ns = au.encode_start_ns,
                       .encode_end_ns = au.encode_end_ns};

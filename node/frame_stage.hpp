@@ -34,7 +34,8 @@ struct FrameStageConfig {
   // encoder takes NV12 (no copy between renderer and encoder); off: through the renderer's readback buffer.
   // Both give the same pictures, bit for bit.
   bool zero_copy = true;
-  std::string h264_profile{};  // EncoderConfig::h264_profile: "main" for browsers
+  std::string h264_profile{};          // EncoderConfig::h264_profile: "main" for browsers
+  bool reference_invalidation = true;  // EncoderConfig::reference_invalidation: off for browsers
 };
 
 // What a frame is rendered and encoded with: the quality controller's choice on a node, a recording's or the
@@ -57,6 +58,8 @@ struct StageEncoded {
   std::span<const uint8_t> metadata;     // FrameMetadata as sent in front of the access unit
   std::span<const uint8_t> access_unit;  // valid until the next encode()
   bool keyframe = false;
+  std::optional<uint64_t>
+      repairs_from{};    // a repair of the loss from this frame on (AccessUnit::repairs_from)
   bool resized = false;  // the coded size changed at this frame (so it is a keyframe)
   int64_t encode_start_ns = 0, encode_end_ns = 0;
 };
@@ -83,7 +86,10 @@ class FrameStage {
 
   // Encode half: applies the settings' bitrate and frame rate, and a change of coded size (which forces a
   // keyframe), encodes, and completes the metadata.
-  StageEncoded encode(const StageRendered& rendered, const FrameSettings& settings, bool keyframe);
+  // `recover_from`: the client lost that frame; the encoder stops predicting from it and what followed, or,
+  // where it cannot, makes this frame a keyframe.
+  StageEncoded encode(const StageRendered& rendered, const FrameSettings& settings, bool keyframe,
+                      std::optional<uint64_t> recover_from = std::nullopt);
 
   const std::string& encoder_backend() const;
   int64_t encoder_bitrate_bps() const;

@@ -84,7 +84,9 @@ struct NodeAgent::Impl {
       transport_->send_frame(info, metadata, access_unit);
     }
     void send_room_state(std::span<const uint8_t> message) override { transport_->send_room_state(message); }
-    bool take_keyframe_request() override { return transport_->take_keyframe_request(); }
+    std::optional<RecoveryRequest> take_recovery_request() override {
+      return transport_->take_recovery_request();
+    }
     TransportFeedback feedback() const override { return transport_->feedback(); }
     TransportCounters counters() const override { return transport_->counters(); }
 
@@ -324,6 +326,7 @@ struct NodeAgent::Impl {
           spec, scene(s), browser ? webrtc_transport_for(id) : udp_transport, metrics,
           PipelineOptions{.encoder_backend = options.encoder_backend,
                           .encoder_threads = options.encoder_threads,
+                          .repair_frames = options.repair_frames,
                           .connect_timeout_s = options.connect_timeout_s,
                           .foveation = options.foveation,
                           .fixed_foveation = options.fixed_foveation,

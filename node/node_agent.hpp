@@ -40,7 +40,9 @@ struct NodeOptions {
   float fixed_foveation = 0;  // > 0: always foveate this strongly (tests, benchmarks)
   // Bits per coded pixel per frame a session spends at most (node/quality_controller.hpp); <= 0: no ceiling.
   double picture_ceiling_bpp = kDefaultPictureCeilingBpp;
-  int encoder_threads = 0;   // 0: the encoder's choice; 1: bit-exact frames, as `kairo replay` (tests)
+  int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact frames, as `kairo replay` (tests)
+  // A client's loss repaired by a P-frame from before it where the encoder can (x264); false: keyframes only.
+  bool repair_frames = true;
   std::string record_dir{};  // non-empty: record every session there for `kairo replay`
   // How long a placed session waits for its client's first datagram before its slot is freed: short, so
   // sessions created and never connected cannot hold a node's slots.

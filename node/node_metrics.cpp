@@ -125,8 +125,12 @@ std::string NodeMetrics::render() const {
     out += std::string("kairo_keyframes_total{cause=\"") + kKeyframeCauses[i] + "\"} " +
            std::to_string(keyframes_[i].load()) + "\n";
   out +=
-      "# HELP kairo_keyframe_requests_total Clients' keyframe requests: honoured, or answered already by a "
-      "keyframe sent after the loss.\n# TYPE kairo_keyframe_requests_total counter\n";
+      "# HELP kairo_loss_repairs_total Clients' losses repaired by a P-frame predicted from before the loss "
+      "(reference invalidation) instead of a keyframe.\n# TYPE kairo_loss_repairs_total counter\n";
+  out += "kairo_loss_repairs_total " + std::to_string(loss_repairs_.load()) + "\n";
+  out +=
+      "# HELP kairo_keyframe_requests_total Clients' recovery requests: honoured, or answered already by a "
+      "keyframe or repair sent after the loss.\n# TYPE kairo_keyframe_requests_total counter\n";
   out += "kairo_keyframe_requests_total{outcome=\"honoured\"} " +
          std::to_string(keyframe_requests_[0].load()) + "\n";
   out += "kairo_keyframe_requests_total{outcome=\"answered_already\"} " +

@@ -55,6 +55,7 @@ class NodeMetrics {
   void add_path_events(PathEvent what, uint64_t n) { path_events_[size_t(what)] += n; }
   void set_rtt_seconds(double rtt) { rtt_us_ = int64_t(rtt * 1e6); }
   void count_keyframe(KeyframeCause cause) { ++keyframes_[size_t(cause)]; }
+  void count_loss_repair() { ++loss_repairs_; }
   void add_keyframe_requests(uint64_t honoured, uint64_t answered_already) {
     keyframe_requests_[0] += honoured;
     keyframe_requests_[1] += answered_already;
@@ -95,6 +96,7 @@ class NodeMetrics {
   std::array<std::atomic<uint64_t>, 4> room_events_{};
   std::array<std::atomic<uint64_t>, 2> scene_fetches_{};  // ok, failed
   std::array<std::atomic<uint64_t>, size_t(KeyframeCause::kCount)> keyframes_{};
+  std::atomic<uint64_t> loss_repairs_{0};
   std::array<std::atomic<uint64_t>, 2> keyframe_requests_{};  // honoured, answered already
   std::atomic<uint64_t> video_bytes_{0};
   std::atomic<int64_t> rtt_us_{0};

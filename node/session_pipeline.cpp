@@ -387,10 +387,15 @@ struct SessionPipeline::Impl {
       const EncodeJob& work = *taken;
       const FrameMetadata& m = work.rendered.metadata;
       const QualitySettings& applied = work.settings;
-      const bool requested = !first && transport->take_keyframe_request();
-      const StageEncoded sent =
-          stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
-                        first || requested);
+      // A client's loss: the encoder stops predicting from the lost frame where it can (the next frame is a
+      // repair), else this frame is a keyframe.
+      const std::optional<RecoveryRequest> recovery =
+          first ? std::nullopt : transport->take_recovery_request();
+      const bool requested = recovery.has_value();
+      const StageEncoded sent = stage->encode(
+          work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
+          first || (requested && !recovery->first_lost), requested ? recovery->first_lost : std::nullopt);
+      if (sent.repairs_from) metrics.count_loss_repair();
       if (sent.keyframe)
         metrics.count_keyframe(first          ? KeyframeCause::kStart
                                : requested    ? KeyframeCause::kLoss
@@ -403,7 +408,8 @@ struct SessionPipeline::Impl {
                                       .pose_time_ns = m.pose_sample_ns,
                                       .capture_time_ns = m.render_start_ns,
                                       .stream = 0,
-                                      .keyframe = sent.keyframe},
+                                      .keyframe = sent.keyframe,
+                                      .repairs_from = sent.repairs_from},
                             sent.metadata, sent.access_unit);
       encode_ms = 0.8 * encode_ms + 0.2 * ms_between(sent.encode_start_ns, sent.encode_end_ns);
       metrics.observe_stage(Stage::kEncode, double(sent.encode_end_ns - sent.encode_start_ns) * 1e-9);
@@ -436,18 +442,20 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
     throw_invalid_input(problem->message);
   const int64_t initial = spec.max_bitrate_bps ? std::min(*spec.max_bitrate_bps, options.initial_bitrate_bps)
                                                : options.initial_bitrate_bps;
-  d.stage = std::make_unique<FrameStage>(std::move(scene),
-                                         FrameStageConfig{.eye_width = spec.eye_width,
-                                                          .eye_height = spec.eye_height,
-                                                          .fps = spec.fps,
-                                                          .codec = spec.codec,
-                                                          .encoder_backend = options.encoder_backend,
-                                                          .bitrate_bps = initial,
-                                                          .frames_in_flight = 3,
-                                                          .encoder_threads = options.encoder_threads,
-                                                          .keep_rgba = false,
-                                                          .zero_copy = true,
-                                                          .h264_profile = spec.h264_profile});
+  d.stage = std::make_unique<FrameStage>(
+      std::move(scene),
+      FrameStageConfig{.eye_width = spec.eye_width,
+                       .eye_height = spec.eye_height,
+                       .fps = spec.fps,
+                       .codec = spec.codec,
+                       .encoder_backend = options.encoder_backend,
+                       .bitrate_bps = initial,
+                       .frames_in_flight = 3,
+                       .encoder_threads = options.encoder_threads,
+                       .keep_rgba = false,
+                       .zero_copy = true,
+                       .h264_profile = spec.h264_profile,
+                       .reference_invalidation = options.repair_frames && spec.transport != "webrtc"});
   d.backend = d.stage->encoder_backend();
   d.transport_kind = spec.transport == "webrtc" ? TransportKind::kWebRtc : TransportKind::kUdp;
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);

@@ -157,7 +157,10 @@ class GstWebRtcTransport final : public WebRtcTransport {
     g_bytes_unref(data);
   }
 
-  bool take_keyframe_request() override { return keyframe_wanted_.exchange(false); }
+  std::optional<RecoveryRequest> take_recovery_request() override {
+    if (!keyframe_wanted_.exchange(false)) return std::nullopt;
+    return RecoveryRequest{};  // a keyframe: the browser's jitter buffer waits for one after a loss
+  }
 
   TransportFeedback feedback() const override {
     return {.target_bitrate_bps = target_bps_.load(),

@@ -14,7 +14,7 @@ packages=(
   # shared core
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   # encoder
-  libavcodec-dev libavutil-dev libavformat-dev libswscale-dev libdrm-dev libva-dev ffmpeg
+  libavcodec-dev libavutil-dev libavformat-dev libswscale-dev libdrm-dev libva-dev ffmpeg libx264-dev
   # streaming
   libboost-dev libboost-system-dev libsodium-dev libisal-dev libprotobuf-dev protobuf-compiler libsrt-openssl-dev
   # control plane

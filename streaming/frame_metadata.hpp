@@ -29,8 +29,11 @@ struct FrameMetadata {
   uint16_t coded_height = 0;
   FoveationParams foveation{};
   bool keyframe = false;
+  // A repair after a loss (not a keyframe): predicted only from frames before this id, so it repairs a
+  // client's reference chain that broke at this id or later (AccessUnit::repairs_from).
+  std::optional<uint64_t> repairs_from{};
   uint64_t room_version = 0;  // the room state the frame shows (RoomStateMessage::version); 0: no room
-  static constexpr size_t kSize = 4 + 2 * 8 + 7 * 8 + 2 * 11 * 4 + 4 * 2 + 6 * 4 + 4 + 8;
+  static constexpr size_t kSize = 4 + 2 * 8 + 7 * 8 + 2 * 11 * 4 + 4 * 2 + 6 * 4 + 4 + 8 + 8;
 };
 
 size_t write(const FrameMetadata& m, std::span<uint8_t> out);  // returns kSize; out must hold it

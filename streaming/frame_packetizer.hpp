@@ -5,6 +5,7 @@
 // Buffers grow to the largest frame seen and are then reused: no allocation per frame in steady state.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct FrameInfo {
   int64_t capture_time_ns = 0;
   uint8_t stream = 0;
   bool keyframe = false;
+  std::optional<uint64_t> repairs_from{};  // a repair frame (AccessUnit::repairs_from)
 };
 
 // Blocks of at most 64 data fragments: decoding inverts a k x k matrix (O(k^3)), which at k = 200 costs tens

@@ -1,13 +1,15 @@
 #pragma once
 // What a session pipeline needs from a transport, and nothing more: send a frame (its metadata block and
 // access unit), send the room's state, tell the pipeline what the link carries and whether the client asked
-// for a keyframe, and count what it did. The client's messages come the other way through the session's
-// mailbox (streaming/uplink.hpp). The UDP stream implements it (streaming/udp_session_transport.hpp); a
-// browser transport implements the same interface without touching the pipeline.
+// to recover from a loss, and count what it did. The client's messages come the other way through the
+// session's mailbox (streaming/uplink.hpp). The UDP stream implements it
+// (streaming/udp_session_transport.hpp); a browser transport implements the same interface without touching
+// the pipeline.
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "streaming/datagram_crypto.hpp"
@@ -15,6 +17,13 @@
 #include "streaming/uplink.hpp"
 
 namespace kairo {
+
+// The client lost a frame (or could not decode it): recover from `first_lost` (the encoder invalidates its
+// references from there, where it can: VideoEncoder::invalidate_from), or, without it, with a keyframe (a
+// browser's WebRTC stack waits for one after any loss).
+struct RecoveryRequest {
+  std::optional<uint64_t> first_lost{};
+};
 
 struct TransportFeedback {
   int64_t target_bitrate_bps = 0;  // video bits per second the link carries now (the encoder's target)
@@ -50,7 +59,7 @@ class SessionTransport {
                           std::span<const uint8_t> access_unit) = 0;
   // Thread-safe. A wire::RoomStateMessage; a newer one replaces one not yet sent.
   virtual void send_room_state(std::span<const uint8_t> message) = 0;
-  virtual bool take_keyframe_request() = 0;
+  virtual std::optional<RecoveryRequest> take_recovery_request() = 0;
   virtual TransportFeedback feedback() const = 0;
   virtual TransportCounters counters() const = 0;
 };

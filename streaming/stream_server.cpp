@@ -375,19 +375,16 @@ struct StreamServer::Impl {
   }
 
   void start_frame() {
+    FrameInfo info;
     {
-      std::lock_guard lock(pending_mutex);
+      std::lock_guard lock(pending_mutex);  // the frame and its info together: a newer one may arrive next
       if (!has_pending) return;
       std::swap(pending, working);
+      info = pending_info;
       has_pending = false;
     }
     // A frame still being paced when the next one is ready: finish it now rather than fall behind.
     while (next_fragment < fragments) send_fragment(next_fragment++);
-    FrameInfo info;
-    {
-      std::lock_guard lock(pending_mutex);
-      info = pending_info;
-    }
     fragments = packetizer.packetize_with(info, working, [this](int k) { return fec.parity_for(k); });
     sending_frame_id = info.frame_id;
     video_payload += working.size();
@@ -405,7 +402,7 @@ struct StreamServer::Impl {
     pace_spacing_ns = fragments > 1 ? int64_t(spread_ns) / (fragments - 1) : 0;
     {
       std::lock_guard lock(state_mutex);
-      keyframe_requests.on_frame_sent(info.frame_id, info.keyframe);
+      keyframe_requests.on_frame_sent(info.frame_id, info.keyframe, info.repairs_from);
       ++stats.frames;
       stats.pacing_bps = int64_t(pacing_bps);
     }
@@ -513,14 +510,22 @@ void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> au
 
 void StreamServer::send_frame(const FrameInfo& info, std::span<const uint8_t> prefix,
                               std::span<const uint8_t> au) {
+  std::optional<uint64_t> replaced;
   {
     std::lock_guard lock(impl_->pending_mutex);
+    if (impl_->has_pending) replaced = impl_->pending_info.frame_id;
     // One copy into the pending buffer, whose capacity is reused after the first frames.
     impl_->pending.resize(prefix.size() + au.size());
     std::copy(prefix.begin(), prefix.end(), impl_->pending.begin());
     std::copy(au.begin(), au.end(), impl_->pending.begin() + std::ptrdiff_t(prefix.size()));
     impl_->pending_info = info;
     impl_->has_pending = true;
+  }
+  if (replaced) {
+    // The replaced frame never reaches the client, and this one was predicted from it: recover at once
+    // rather than a round trip later when the client notices.
+    std::lock_guard lock(impl_->state_mutex);
+    impl_->keyframe_requests.on_frame_dropped(*replaced);
   }
   boost::asio::post(impl_->io, [this] { impl_->start_frame(); });
 }
@@ -543,7 +548,7 @@ int64_t StreamServer::target_bitrate_bps() const {
   return impl_->stats.target_bitrate_bps;
 }
 
-bool StreamServer::take_keyframe_request() {
+std::optional<uint64_t> StreamServer::take_recovery_request() {
   std::lock_guard lock(impl_->state_mutex);
   return impl_->keyframe_requests.take();
 }

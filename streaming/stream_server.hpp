@@ -93,7 +93,10 @@ class StreamServer {
   // replaces one not yet sent.
   void send_room_state(std::span<const uint8_t> message);
   int64_t target_bitrate_bps() const;
-  bool take_keyframe_request();
+  // The first frame the client lost, once per due recovery (streaming/keyframe_requests.hpp).
+  std::optional<uint64_t> take_recovery_request();
+  // For senders that recover with keyframes only.
+  bool take_keyframe_request() { return take_recovery_request().has_value(); }
   StreamServerStats stats() const;
 
   struct Impl;

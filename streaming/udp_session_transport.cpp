@@ -29,7 +29,10 @@ class UdpSessionTransport final : public SessionTransport {
     server_.send_frame(info, metadata, access_unit);
   }
   void send_room_state(std::span<const uint8_t> message) override { server_.send_room_state(message); }
-  bool take_keyframe_request() override { return server_.take_keyframe_request(); }
+  std::optional<RecoveryRequest> take_recovery_request() override {
+    if (const std::optional<uint64_t> from = server_.take_recovery_request()) return RecoveryRequest{from};
+    return std::nullopt;
+  }
   TransportFeedback feedback() const override {
     const StreamServerStats s = server_.stats();
     return {.target_bitrate_bps = s.target_bitrate_bps,

@@ -229,6 +229,7 @@ TEST_F(NodeEndToEnd,
   const std::string text = control::http_request(metrics_port, "GET", "/metrics").body;
   EXPECT_NE(text.find("kairo_keyframes_total{cause=\"start\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("kairo_keyframes_total{cause=\"loss\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairo_loss_repairs_total 0\n"), std::string::npos) << text;  // no loss, no repair
   EXPECT_NE(text.find("kairo_keyframe_requests_total{outcome=\"honoured\"} 0\n"), std::string::npos);
   EXPECT_EQ(text.find("kairo_session_target_bitrate_bps{"), std::string::npos)
       << "a finished session's target";

@@ -164,6 +164,19 @@ TEST(FrameMetadata, round_trips_and_refuses_what_does_not_make_sense) {
   write(m, buffer);
   EXPECT_FALSE(read_frame_metadata(buffer));
   m.coded_width = 328;
+  // A repair frame carries the first frame it no longer predicts from; it must be before the frame itself.
+  EXPECT_FALSE(back->repairs_from);
+  m.keyframe = false;
+  m.repairs_from = 40;
+  write(m, buffer);
+  const auto repair = read_frame_metadata(buffer);
+  ASSERT_TRUE(repair);
+  EXPECT_FALSE(repair->keyframe);
+  EXPECT_EQ(repair->repairs_from, std::optional<uint64_t>(40));
+  m.repairs_from = 42;
+  write(m, buffer);
+  EXPECT_FALSE(read_frame_metadata(buffer));
+  m.repairs_from.reset();
   m.view[0].pose.position.x = std::nanf("");
   write(m, buffer);
   EXPECT_FALSE(read_frame_metadata(buffer));

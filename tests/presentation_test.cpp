@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "client/presentation.hpp"
@@ -61,6 +63,84 @@ TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_t
   for (double p : refused_psnr) best_refused = std::max(best_refused, p);
   EXPECT_GT(worst_shown, best_refused + 3.0)
       << "shown >= " << worst_shown << " dB, refused <= " << best_refused;
+}
+
+// Recovery without a keyframe (x264's reference invalidation): told the client lost frame 10, the encoder
+// predicts frame 14 only from frame 9, which the decoder still holds. Frame 14 is a small P-frame, marked as
+// a repair from 10; it and every frame after it decode to their source pictures, the broken 11-13 are
+// refused.
+TEST(ReferenceChain, a_repair_frame_predicted_from_before_the_loss_repairs_the_chain_without_a_keyframe) {
+  constexpr int kWidth = 256, kHeight = 128, kLost = 10, kRepair = 14, kFrames = 30;
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                  .backend = "x264",
+                                                  .width = kWidth,
+                                                  .height = kHeight,
+                                                  .fps = 30,
+                                                  .bitrate_bps = 4'000'000,
+                                                  .threads = 1});
+  VideoDecoder decoder(Codec::kH264);
+  ReferenceChain chain;
+  const std::vector<uint8_t> uv(size_t(kWidth) * kHeight / 2, 128);
+  DecodedPicture picture;
+  std::vector<double> shown_psnr, refused_psnr;
+  size_t repair_bytes = 0, p_bytes = 0, keyframe_bytes = 0;
+  for (int f = 0; f < kFrames; ++f) {
+    const std::vector<uint8_t> y = test::panning_luma(kWidth, kHeight, f);
+    if (f == kRepair) {
+      ASSERT_TRUE(encoder->invalidate_from(uint64_t(kLost)));
+    }
+    const AccessUnit& unit = encoder->encode(EncodeRequest{
+        .frame_id = uint64_t(f), .pose_id = 0, .eye = -1, .picture = Nv12View{y, uv, kWidth, kHeight, 0, 0}});
+    EXPECT_EQ(unit.keyframe, f == 0) << f;
+    EXPECT_EQ(unit.repairs_from, f == kRepair ? std::optional<uint64_t>(kLost) : std::nullopt) << f;
+    (f == 0 ? keyframe_bytes : f == kRepair ? repair_bytes : p_bytes) += unit.data.size();
+    if (f == kLost) continue;  // the transport gave this frame up: the decoder never sees it
+    bool decoded = false;
+    try {
+      decoded = decoder.decode(unit.data, picture);
+    } catch (const std::exception&) {
+    }
+    const auto verdict = chain.on_frame(uint64_t(f), unit.keyframe, decoded, unit.repairs_from);
+    const bool expect_shown = f < kLost || f >= kRepair;
+    EXPECT_EQ(verdict == ReferenceChain::Verdict::kShow, expect_shown) << "frame " << f;
+    if (f == kLost + 1) {
+      EXPECT_EQ(chain.first_broken(), uint64_t(kLost));
+    }
+    if (decoded) (expect_shown ? shown_psnr : refused_psnr).push_back(plane_psnr(y, picture.y));
+  }
+  EXPECT_EQ(chain.frames_refused(), uint64_t(kRepair - kLost - 1));
+  EXPECT_EQ(chain.repairs(), 1u);
+  EXPECT_FALSE(chain.broken());
+  // What is shown is right: every shown frame, the repair and all after it included, is its source picture.
+  ASSERT_FALSE(refused_psnr.empty());
+  double worst_shown = 1e9, best_refused = 0;
+  for (double p : shown_psnr) worst_shown = std::min(worst_shown, p);
+  for (double p : refused_psnr) best_refused = std::max(best_refused, p);
+  EXPECT_GT(worst_shown, 30.0);
+  EXPECT_GT(worst_shown, best_refused + 3.0)
+      << "shown >= " << worst_shown << " dB, refused <= " << best_refused;
+  // The repair is a P-frame (predicted from five frames back), far smaller than the keyframe.
+  const double mean_p = double(p_bytes) / (kFrames - 2);
+  std::printf("repair %zu bytes, mean P-frame %.0f, keyframe %zu\n", repair_bytes, mean_p, keyframe_bytes);
+  EXPECT_LT(double(repair_bytes), 0.5 * double(keyframe_bytes));
+}
+
+TEST(ReferenceChain, a_repair_counts_only_when_it_predicts_from_before_the_break) {
+  ReferenceChain chain;
+  EXPECT_EQ(chain.on_frame(0, false, true, 0), ReferenceChain::Verdict::kBroken);  // no keyframe yet
+  EXPECT_EQ(chain.on_frame(1, true, true), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.on_frame(4, false, true), ReferenceChain::Verdict::kBroken);  // 2-3 never arrived
+  EXPECT_EQ(chain.first_broken(), 2u);
+  EXPECT_EQ(chain.on_frame(5, false, true, 3), ReferenceChain::Verdict::kBroken);  // predicts from 2: broken
+  EXPECT_EQ(chain.on_frame(6, false, false), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(chain.first_broken(), 2u);  // still the first frame of the same break
+  EXPECT_EQ(chain.on_frame(7, false, true, 2), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.repairs(), 1u);
+  // A gap right before a repair that reaches back past it is repaired too.
+  EXPECT_EQ(chain.on_frame(9, false, true, 8), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.repairs(), 2u);
+  EXPECT_EQ(chain.on_frame(12, false, true, 11), ReferenceChain::Verdict::kBroken);  // 10 missing
+  EXPECT_EQ(chain.breaks(), 3u);
 }
 
 TEST(ReferenceChain, waits_for_the_first_keyframe_and_a_decode_failure_breaks_the_chain) {

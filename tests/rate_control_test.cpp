@@ -2,6 +2,8 @@
 // under a loss burst, and the estimate's recovery after one.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <cstdint>
 #include <vector>
 
@@ -70,7 +72,7 @@ TEST(RateControl, one_loss_burst_costs_one_keyframe_however_many_frames_it_took)
   int keyframes = 0;
   uint64_t next_frame = 100;
   const auto encode_and_send = [&] {
-    const bool keyframe = policy.take();
+    const bool keyframe = policy.take().has_value();
     keyframes += keyframe ? 1 : 0;
     policy.on_frame_sent(next_frame++, keyframe);
   };
@@ -105,6 +107,40 @@ TEST(RateControl, requests_while_the_keyframe_is_encoded_merge_and_a_replaced_ke
   policy.on_frame_sent(9, false);     // frame 8 was replaced by 9 before it went out
   EXPECT_TRUE(policy.on_request(7));  // so the loss is still unanswered
   EXPECT_TRUE(policy.take());
+}
+
+// With reference invalidation the recovery is a repair frame: it answers the losses from the frame it was
+// asked from up to itself, not those before (a keyframe answers everything before it).
+TEST(RateControl, a_repair_frame_answers_the_losses_it_covers_and_merged_requests_start_at_the_earliest) {
+  KeyframeRequests policy;
+  policy.on_frame_sent(0, true);
+  EXPECT_TRUE(policy.on_request(102));
+  EXPECT_FALSE(policy.on_request(100));  // merged, and the recovery now starts at 100
+  EXPECT_EQ(policy.take(), std::optional<uint64_t>(100));
+  EXPECT_FALSE(policy.on_request(103));  // in flight: the repair covers it
+  policy.on_frame_sent(106, false, 100);
+  for (uint64_t lost : {100u, 101u, 104u, 105u}) EXPECT_FALSE(policy.on_request(lost)) << lost;
+  EXPECT_FALSE(policy.take());
+  EXPECT_TRUE(policy.on_request(99));  // before what the repair covers: a recovery of its own
+  EXPECT_EQ(policy.take(), std::optional<uint64_t>(99));
+  policy.on_frame_sent(107, true);
+  EXPECT_TRUE(policy.on_request(107));  // the keyframe itself lost
+  EXPECT_EQ(policy.answered_already(), 5u);
+}
+
+// A frame the sender replaced before it went out is a loss the node knows of first: recover from it at once.
+TEST(RateControl, a_frame_dropped_before_sending_makes_a_recovery_due_from_it) {
+  KeyframeRequests policy;
+  policy.on_frame_sent(0, true);
+  policy.on_frame_dropped(5);
+  EXPECT_EQ(policy.take(), std::optional<uint64_t>(5));
+  policy.on_frame_sent(7, false, 5);
+  EXPECT_TRUE(policy.on_request(9));
+  EXPECT_EQ(policy.take(), std::optional<uint64_t>(9));
+  policy.on_frame_dropped(11);  // the repair from 9 itself was replaced: due again from 9
+  EXPECT_EQ(policy.take(), std::optional<uint64_t>(9));
+  EXPECT_EQ(policy.dropped(), 2u);
+  EXPECT_EQ(policy.received(), 1u);  // drops are not the client's requests
 }
 
 // The loss-based controller after a burst of loss: back to the rate it had within 2 s once the loss ends

@@ -1,13 +1,16 @@
 // A corrupted reference, end to end over Kairo's transport: one frame's datagrams are withheld (all of them,
 // retransmissions too), real H.264 from x264 flows through StreamServer -> netsim (10 ms each way) ->
 // StreamClient, and the client's gate (client/presentation.hpp) decides what is shown. No frame decoded from
-// the broken chain is shown (each shown frame matches its source picture), and the chain is repaired by a
-// keyframe within one round trip plus one frame (and the encode/decode time) of the loss being noticed.
+// the broken chain is shown (each shown frame matches its source picture), and the chain is repaired, by a
+// keyframe or by a repair frame (reference invalidation), within one round trip plus one frame (and the
+// encode/decode time) of the loss being noticed.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "core/clock.hpp"
 #include "encoder/video_decoder.hpp"
 #include "encoder/video_encoder.hpp"
+#include "streaming/frame_metadata.hpp"
 #include "streaming/netsim.hpp"
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
@@ -23,8 +27,11 @@
 namespace kairo {
 namespace {
 
-TEST(ReferenceChainEndToEnd,
-     a_withheld_frame_is_never_shown_broken_and_a_keyframe_repairs_it_within_an_rtt_and_a_frame) {
+// How the sender recovers from the client's loss: with a keyframe, or with a repair frame (x264's reference
+// invalidation from the first lost frame: a P-frame predicted from the last frame the client has).
+enum class Recovery { kKeyframe, kRepair };
+
+void withhold_one_frame_and_recover(Recovery recovery) {
   constexpr int kWidth = 256, kHeight = 128, kFps = 30, kFrames = 60;
   constexpr uint64_t kWithheld = 20;
   constexpr double kOneWayMs = 10;
@@ -44,32 +51,39 @@ TEST(ReferenceChainEndToEnd,
   VideoDecoder decoder(Codec::kH264);
   ReferenceChain chain;
   DecodedPicture picture;
+  int repairs_seen = 0;
   std::vector<uint64_t> shown;
   double worst_shown_psnr = 1e9;
   int64_t broken_seen_ns = 0, repaired_ns = 0;
   StreamClient* client_ptr = nullptr;
-  StreamClient client(
-      StreamClientConfig{.server = "127.0.0.1:" + std::to_string(relay.listen_port()),
-                         .session_id = 31,
-                         .key = key,
-                         .fps = kFps},
-      [&](const AssembledFrame& f) {
-        bool decoded = false;
-        try {
-          decoded = decoder.decode(f.data, picture);
-        } catch (const std::exception&) {
-        }
-        const bool show = chain.on_frame(f.frame_id, f.keyframe, decoded) == ReferenceChain::Verdict::kShow;
-        std::lock_guard lock(mutex);
-        if (!show) {
-          if (broken_seen_ns == 0) broken_seen_ns = steady_now_ns();
-          if (client_ptr) client_ptr->request_keyframe(f.frame_id);
-          return;
-        }
-        if (broken_seen_ns != 0 && repaired_ns == 0) repaired_ns = steady_now_ns();
-        shown.push_back(f.frame_id);
-        worst_shown_psnr = std::min(worst_shown_psnr, plane_psnr(sources.at(f.frame_id), picture.y));
-      });
+  StreamClient client(StreamClientConfig{.server = "127.0.0.1:" + std::to_string(relay.listen_port()),
+                                         .session_id = 31,
+                                         .key = key,
+                                         .fps = kFps},
+                      [&](const AssembledFrame& f) {
+                        // The node's frame metadata rides in front of the access unit: it says whether a
+                        // frame is a repair.
+                        const std::optional<FrameMetadata> m = read_frame_metadata(f.data);
+                        ASSERT_TRUE(m);
+                        bool decoded = false;
+                        try {
+                          decoded = decoder.decode(f.data.subspan(FrameMetadata::kSize), picture);
+                        } catch (const std::exception&) {
+                        }
+                        const bool show = chain.on_frame(f.frame_id, m->keyframe, decoded, m->repairs_from) ==
+                                          ReferenceChain::Verdict::kShow;
+                        std::lock_guard lock(mutex);
+                        repairs_seen += m->repairs_from.has_value();
+                        if (!show) {
+                          if (broken_seen_ns == 0) broken_seen_ns = steady_now_ns();
+                          if (client_ptr) client_ptr->request_keyframe(chain.first_broken());
+                          return;
+                        }
+                        if (broken_seen_ns != 0 && repaired_ns == 0) repaired_ns = steady_now_ns();
+                        shown.push_back(f.frame_id);
+                        worst_shown_psnr =
+                            std::min(worst_shown_psnr, plane_psnr(sources.at(f.frame_id), picture.y));
+                      });
   client_ptr = &client;
 
   auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
@@ -84,27 +98,38 @@ TEST(ReferenceChainEndToEnd,
   for (int i = 0; i < 200 && !server.connected(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(server.connected());
-  int keyframes_after_loss = 0;
+  int keyframes_after_loss = 0, repairs_sent = 0;
+  FrameMetadata metadata;
+  metadata.eye_width = metadata.coded_width = kWidth / 2;
+  metadata.eye_height = metadata.coded_height = kHeight;
+  std::array<uint8_t, FrameMetadata::kSize> metadata_bytes{};
   for (int f = 0; f < kFrames; ++f) {
     const std::vector<uint8_t> y = test::panning_luma(kWidth, kHeight, f);
     {
       std::lock_guard lock(mutex);
       sources[uint64_t(f)] = y;
     }
-    const bool keyframe = server.take_keyframe_request();
+    const std::optional<uint64_t> lost = server.take_recovery_request();
+    const bool keyframe = lost && (recovery == Recovery::kKeyframe || !encoder->invalidate_from(*lost));
     const AccessUnit& unit = encoder->encode(EncodeRequest{.frame_id = uint64_t(f),
                                                            .pose_id = 0,
                                                            .eye = -1,
                                                            .picture = Nv12View{y, uv, kWidth, kHeight, 0, 0},
                                                            .keyframe = keyframe});
     keyframes_after_loss += unit.keyframe && f > int(kWithheld);
+    repairs_sent += unit.repairs_from.has_value();
+    metadata.frame_id = uint64_t(f);
+    metadata.keyframe = unit.keyframe;
+    metadata.repairs_from = unit.repairs_from;
+    write(metadata, metadata_bytes);
     server.send_frame(FrameInfo{.frame_id = uint64_t(f),
                                 .pose_id = 0,
                                 .pose_time_ns = 0,
                                 .capture_time_ns = 0,
                                 .stream = 0,
-                                .keyframe = unit.keyframe},
-                      unit.data);
+                                .keyframe = unit.keyframe,
+                                .repairs_from = unit.repairs_from},
+                      metadata_bytes, unit.data);
     std::this_thread::sleep_for(std::chrono::milliseconds(1000 / kFps));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -115,9 +140,12 @@ TEST(ReferenceChainEndToEnd,
   EXPECT_GT(worst_shown_psnr, 30.0);
   EXPECT_GE(chain.frames_refused(), 1u);
   for (uint64_t id : shown) EXPECT_NE(id, kWithheld);
-  // One keyframe repaired it (a storm would be several), within an RTT and a frame of the break being seen;
-  // 40 ms more for encoding and decoding the keyframe and scheduling on a shared 2-core machine.
-  EXPECT_EQ(keyframes_after_loss, 1);
+  // One keyframe or one repair frame repaired it (a storm would be several), within an RTT and a frame of
+  // the break being seen; 40 ms more for encoding and decoding and scheduling on a shared 2-core machine.
+  EXPECT_EQ(keyframes_after_loss, recovery == Recovery::kKeyframe ? 1 : 0);
+  EXPECT_EQ(repairs_sent, recovery == Recovery::kRepair ? 1 : 0);
+  EXPECT_EQ(repairs_seen, repairs_sent);
+  EXPECT_EQ(chain.repairs(), recovery == Recovery::kRepair ? 1u : 0u);
   ASSERT_NE(broken_seen_ns, 0);
   ASSERT_NE(repaired_ns, 0) << "the chain was never repaired";
   const double recovery_ms = double(repaired_ns - broken_seen_ns) * 1e-6;
@@ -128,6 +156,16 @@ TEST(ReferenceChainEndToEnd,
       static_cast<unsigned long long>(chain.frames_refused()));
   EXPECT_LE(recovery_ms, 2 * kOneWayMs + 1000.0 / kFps + 40.0);
   EXPECT_GE(shown.size(), size_t(kFrames) - 5);
+}
+
+TEST(ReferenceChainEndToEnd,
+     a_withheld_frame_is_never_shown_broken_and_a_keyframe_repairs_it_within_an_rtt_and_a_frame) {
+  withhold_one_frame_and_recover(Recovery::kKeyframe);
+}
+
+TEST(ReferenceChainEndToEnd,
+     a_withheld_frame_is_repaired_by_a_p_frame_from_before_the_loss_within_an_rtt_and_a_frame) {
+  withhold_one_frame_and_recover(Recovery::kRepair);
 }
 
 }  // namespace

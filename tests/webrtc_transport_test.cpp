@@ -85,7 +85,7 @@ TEST(WebRtcTransport, waits_for_a_browser_then_takes_its_first_pose_and_one_brow
   ASSERT_EQ(mailbox.messages.size(), 1u);
   EXPECT_EQ(std::get<wire::PoseMessage>(mailbox.messages[0]).pose_id, 1u);
   EXPECT_GT(transport->feedback().last_client_ns, 0);
-  EXPECT_TRUE(transport->take_keyframe_request());
+  EXPECT_TRUE(transport->take_recovery_request());
   EXPECT_FALSE(transport->attach(std::make_shared<Channel>(), pose)) << "a second browser on one session";
   // Out-of-order signalling is refused with a reason, not acted on.
   EXPECT_TRUE(transport->remote_candidate(0, "candidate:1 1 udp 1 127.0.0.1 9 typ host").has_value());
