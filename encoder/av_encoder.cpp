@@ -26,6 +26,8 @@ extern "C" {
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "encoder/backend_table.hpp"
+#include "encoder/encoder_checks.hpp"
+#include "encoder/host_picture_pool.hpp"
 #include "encoder/x264_encoder.hpp"
 
 namespace kairo {
@@ -114,21 +116,10 @@ std::string hardware_missing(const BackendSpec& spec, const EncoderConfig& confi
   return "";
 }
 
-std::string substitute(std::string value, const EncoderConfig& config) {
-  auto replace = [&](const std::string& key, const std::string& with) {
-    for (size_t at = value.find(key); at != std::string::npos; at = value.find(key))
-      value.replace(at, key.size(), with);
-  };
-  replace("{slices}", std::to_string(std::max(1, config.slices)));
-  replace("{threads}", std::to_string(config.threads));
-  replace("{filler}", config.constant_bitrate ? "1" : "0");
-  return value;
-}
-
 class AvVideoEncoder final : public VideoEncoder {
  public:
   AvVideoEncoder(const BackendSpec& spec, const EncoderConfig& config)
-      : spec_(spec), config_(config), opened_width_(config.width), opened_height_(config.height) {
+      : spec_(spec), config_(config), host_pool_(config.width, config.height) {
     backend_ = spec.backend;
     encoder_name_ = spec.ffmpeg_encoder;
     open_codec();
@@ -136,18 +127,7 @@ class AvVideoEncoder final : public VideoEncoder {
 
   const AccessUnit& encode(const EncodeRequest& request) override {
     const Nv12View& p = request.picture;
-    if (p.width != config_.width || p.height != config_.height)
-      throw_invalid_input("picture is " + std::to_string(p.width) + "x" + std::to_string(p.height) +
-                          ", encoder expects " + std::to_string(config_.width) + "x" +
-                          std::to_string(config_.height));
-    const size_t y_stride = p.y_stride ? size_t(p.y_stride) : size_t(p.width);
-    const size_t uv_stride = p.uv_stride ? size_t(p.uv_stride) : size_t(p.width);
-    if (y_stride < size_t(p.width) || uv_stride < size_t(p.width) ||
-        p.y.size() < y_stride * (p.height - 1) + p.width ||
-        p.uv.size() < uv_stride * (p.height / 2 - 1) + p.width)
-      throw_invalid_input("picture planes are smaller than an NV12 picture of " + std::to_string(p.width) +
-                          "x" + std::to_string(p.height));
-
+    encoder_checks::picture(p, config_);
     const int64_t start_ns = steady_now_ns();  // the copy counts as encode time
     if (reopen_pending_) open_codec();         // before the copy: the frame may change size
     fill_frame(p);
@@ -191,8 +171,7 @@ class AvVideoEncoder final : public VideoEncoder {
   }
 
   void set_bitrate(int64_t bitrate_bps) override {
-    if (bitrate_bps < 10'000 || bitrate_bps > 2'000'000'000)
-      throw_invalid_input("bitrate out of range: " + std::to_string(bitrate_bps));
+    encoder_checks::bitrate(bitrate_bps);
     config_.bitrate_bps = bitrate_bps;
     if (spec_.reconfigures_bitrate) {
       apply_rate(codec_.get());  // FFmpeg reconfigures the encoder before the next frame
@@ -201,7 +180,7 @@ class AvVideoEncoder final : public VideoEncoder {
     }
   }
   void set_fps(int fps) override {
-    if (fps < 1 || fps > 1000) throw_invalid_input("frame rate out of range: " + std::to_string(fps));
+    encoder_checks::fps(fps);
     config_.fps = fps;
     // Rate control budgets bitrate / time-base rate bits a frame, and the time base is fixed once open. An
     // encoder that reconfigures its bitrate in place keeps its time base and gets a bitrate scaled to the
@@ -212,8 +191,7 @@ class AvVideoEncoder final : public VideoEncoder {
       reopen_pending_ = true;
   }
   void set_resolution(int width, int height) override {
-    if (width <= 0 || height <= 0 || width % 2 || height % 2 || width > 8192 || height > 8192)
-      throw_invalid_input("resolution must be even and at most 8192x8192");
+    encoder_checks::resolution(width, height);
     config_.width = width;
     config_.height = height;
     reopen_pending_ = true;
@@ -225,35 +203,21 @@ class AvVideoEncoder final : public VideoEncoder {
   std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
     // Backends that take NV12 from host memory (software, NVENC's host frames, and VA-API's upload source).
     if (!spec_.takes_nv12) return std::nullopt;
-    std::lock_guard lock(host_pool_mutex_);
-    if (!host_pool_ready_) make_host_pool(std::max<size_t>(alignment, 64));
-    if (alignment == 0 || host_pool_alignment_ % alignment != 0) return std::nullopt;
-    for (int slot = 0; slot < int(host_pool_.size()); ++slot) {
-      HostFrame& h = host_pool_[size_t(slot)];
-      // Free: not lent, and libavcodec holds no reference to it any more.
-      if (h.lent || av_buffer_get_ref_count(h.frame->buf[0]) != 1) continue;
-      h.lent = true;
-      return host_picture_of(slot);
-    }
-    return std::nullopt;  // every picture is in flight
+    return host_pool_.lend(
+        alignment,
+        // Free: libavcodec holds no reference to it any more.
+        [this](int slot) { return av_buffer_get_ref_count(host_frames_[size_t(slot)]->buf[0]) != 1; },
+        [this] { wrap_host_pool(); });
   }
 
   const AccessUnit& encode_host_picture(const HostPicture& picture, const EncodeRequest& request) override {
-    HostFrame& h = lent_host_frame(picture);
-    const int width = request.picture.width, height = request.picture.height;
-    if (width != config_.width || height != config_.height || width > picture.width ||
-        height > picture.height) {
-      release_host_picture(picture);
-      throw_invalid_input("picture is " + std::to_string(width) + "x" + std::to_string(height) +
-                          ", encoder expects " + std::to_string(config_.width) + "x" +
-                          std::to_string(config_.height) + " within the lent " +
-                          std::to_string(picture.width) + "x" + std::to_string(picture.height));
-    }
-    h.frame->width = width;
-    h.frame->height = height;
-    ++pictures_in_place_;
-    try {
-      const AccessUnit& au = encode_frame(h.frame.get(), request, steady_now_ns());
+    AVFrame* frame = host_frames_[size_t(host_pool_.slot_of(picture))].get();
+    try {  // the picture goes back to the pool whatever happens
+      encoder_checks::lent_picture(picture, request, config_);
+      frame->width = request.picture.width;
+      frame->height = request.picture.height;
+      ++pictures_in_place_;
+      const AccessUnit& au = encode_frame(frame, request, steady_now_ns());
       release_host_picture(picture);
       return au;
     } catch (...) {
@@ -262,11 +226,7 @@ class AvVideoEncoder final : public VideoEncoder {
     }
   }
 
-  void release_host_picture(const HostPicture& picture) override {
-    std::lock_guard lock(host_pool_mutex_);
-    if (picture.slot >= 0 && picture.slot < int(host_pool_.size()))
-      host_pool_[size_t(picture.slot)].lent = false;
-  }
+  void release_host_picture(const HostPicture& picture) override { host_pool_.take_back(picture); }
 
   EncoderCounters counters() const override {
     return EncoderCounters{.pictures_copied = pictures_copied_, .pictures_in_place = pictures_in_place_};
@@ -331,7 +291,7 @@ class AvVideoEncoder final : public VideoEncoder {
 
     AVDictionary* options = nullptr;
     for (const EncoderOption& o : spec_.options)
-      av_dict_set(&options, o.key, substitute(o.value, config_).c_str(), 0);
+      av_dict_set(&options, o.key, option_text(o.value, config_).c_str(), 0);
     if (config_.codec == Codec::kH264 && !config_.h264_profile.empty())
       av_dict_set(&options, "profile", config_.h264_profile.c_str(), 0);
     if (config_.intra_refresh_frames > 0 && spec_.family == BackendFamily::kNvenc)
@@ -402,78 +362,35 @@ class AvVideoEncoder final : public VideoEncoder {
 
   const BackendSpec& spec_;
   EncoderConfig config_;
-  const int opened_width_, opened_height_;  // the host pool's picture size
-  int opened_fps_ = 30;                     // the time base's rate (apply_rate)
+  int opened_fps_ = 30;  // the time base's rate (apply_rate)
   std::string backend_, encoder_name_;
   std::unique_ptr<AVCodecContext, AvCodecContextDeleter> codec_;
   std::unique_ptr<AVBufferRef, AvBufferDeleter> hw_device_;
   std::unique_ptr<AVFrame, AvFrameDeleter> frame_, hw_frame_;
   std::unique_ptr<AVPacket, AvPacketDeleter> packet_;
-  // The host pool lent to the renderer: NV12 pictures at the size the encoder was opened with, each wrapped
-  // once in an AVFrame (whose buffer reference count tells when libavcodec is done with it). Allocated on
-  // first use, never per frame; the mutex guards only the pool's flags (the renderer's thread lends while
-  // the encoder's thread encodes).
-  struct HostFrame {
-    std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, std::free};
-    std::unique_ptr<AVFrame, AvFrameDeleter> frame;
-    bool lent = false;
-  };
-  static constexpr int kHostPictures = 4;  // frames in flight (3) and the one being encoded
-  mutable std::mutex host_pool_mutex_;
-  std::array<HostFrame, kHostPictures> host_pool_;
-  bool host_pool_ready_ = false;
-  size_t host_pool_alignment_ = 0;
-  int host_pool_width_ = 0, host_pool_height_ = 0;
-  uint32_t host_pitch_ = 0, host_uv_offset_ = 0;
-  size_t host_size_ = 0;
+  // The pictures lent to the renderer, each wrapped once in an AVFrame whose buffer reference count tells
+  // when libavcodec is done with it.
+  HostPicturePool host_pool_;
+  std::array<std::unique_ptr<AVFrame, AvFrameDeleter>, HostPicturePool::kPictures> host_frames_;
   std::atomic<uint64_t> pictures_copied_{0}, pictures_in_place_{0};  // read from other threads
 
-  void make_host_pool(size_t alignment) {
-    const auto round_up = [](size_t n, size_t to) { return (n + to - 1) / to * to; };
-    host_pool_width_ = opened_width_;
-    host_pool_height_ = opened_height_;
-    host_pitch_ = uint32_t(round_up(size_t(opened_width_), 64));
-    host_uv_offset_ = uint32_t(size_t(host_pitch_) * size_t(opened_height_));
-    host_size_ =
-        round_up(size_t(host_uv_offset_) + size_t(host_pitch_) * size_t(opened_height_ / 2), alignment);
-    host_pool_alignment_ = alignment;
-    for (HostFrame& h : host_pool_) {
-      h.memory.reset(static_cast<uint8_t*>(std::aligned_alloc(alignment, host_size_)));
-      if (!h.memory) throw_runtime("out of memory for the encoder's picture pool");
-      h.frame.reset(av_frame_alloc());
+  void wrap_host_pool() {
+    for (int slot = 0; slot < HostPicturePool::kPictures; ++slot) {
+      const HostPicture picture = host_pool_.picture(slot);
+      auto& frame = host_frames_[size_t(slot)];
+      frame.reset(av_frame_alloc());
       // Not owned by libavcodec: the no-op free leaves the memory to the pool.
-      h.frame->buf[0] = av_buffer_create(
-          h.memory.get(), host_size_, [](void*, uint8_t*) {}, nullptr, 0);
-      if (h.frame->buf[0] == nullptr) throw_runtime("out of memory for the encoder's picture pool");
-      h.frame->format = AV_PIX_FMT_NV12;
-      h.frame->data[0] = h.memory.get();
-      h.frame->data[1] = h.memory.get() + host_uv_offset_;
-      h.frame->linesize[0] = h.frame->linesize[1] = int(host_pitch_);
-      h.frame->color_range = AVCOL_RANGE_MPEG;
-      h.frame->colorspace = AVCOL_SPC_BT709;
+      frame->buf[0] = av_buffer_create(
+          picture.data, picture.size, [](void*, uint8_t*) {}, nullptr, 0);
+      if (frame->buf[0] == nullptr) throw_runtime("out of memory for the encoder's picture pool");
+      frame->format = AV_PIX_FMT_NV12;
+      frame->data[0] = picture.data + picture.y_offset;
+      frame->data[1] = picture.data + picture.uv_offset;
+      frame->linesize[0] = int(picture.y_pitch);
+      frame->linesize[1] = int(picture.uv_pitch);
+      frame->color_range = AVCOL_RANGE_MPEG;
+      frame->colorspace = AVCOL_SPC_BT709;
     }
-    host_pool_ready_ = true;
-  }
-
-  HostPicture host_picture_of(int slot) const {
-    return HostPicture{.data = host_pool_[size_t(slot)].memory.get(),
-                       .size = host_size_,
-                       .y_offset = 0,
-                       .y_pitch = host_pitch_,
-                       .uv_offset = host_uv_offset_,
-                       .uv_pitch = host_pitch_,
-                       .width = host_pool_width_,
-                       .height = host_pool_height_,
-                       .slot = slot};
-  }
-
-  HostFrame& lent_host_frame(const HostPicture& picture) {
-    std::lock_guard lock(host_pool_mutex_);
-    if (picture.slot < 0 || picture.slot >= int(host_pool_.size()) ||
-        !host_pool_[size_t(picture.slot)].lent ||
-        host_pool_[size_t(picture.slot)].memory.get() != picture.data)
-      throw_invalid_input("picture was not lent by this encoder");
-    return host_pool_[size_t(picture.slot)];
   }
 
   AccessUnit au_;

@@ -1,5 +1,7 @@
 #include "encoder/backend_table.hpp"
 
+#include <algorithm>
+
 namespace kairo {
 
 // Common to every backend (set on AVCodecContext in av_encoder.cpp): no B-frames, one-frame VBV (max rate =
@@ -93,6 +95,18 @@ const std::vector<BackendSpec>& backend_table() {
        idr_recovery},
   };
   return table;
+}
+
+std::string option_text(const char* value, const EncoderConfig& config) {
+  std::string text = value;
+  auto replace = [&](const std::string& key, const std::string& with) {
+    for (size_t at = text.find(key); at != std::string::npos; at = text.find(key))
+      text.replace(at, key.size(), with);
+  };
+  replace("{slices}", std::to_string(std::max(1, config.slices)));
+  replace("{threads}", std::to_string(config.threads));
+  replace("{filler}", config.constant_bitrate ? "1" : "0");
+  return text;
 }
 
 }  // namespace kairo

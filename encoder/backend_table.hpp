@@ -35,4 +35,7 @@ struct BackendSpec {
 
 const std::vector<BackendSpec>& backend_table();
 
+// An option's value with "{slices}", "{threads}" and "{filler}" filled in from the config.
+std::string option_text(const char* value, const EncoderConfig& config);
+
 }  // namespace kairo

@@ -10,9 +10,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 
 extern "C" {
@@ -21,6 +19,8 @@ extern "C" {
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "encoder/encoder_checks.hpp"
+#include "encoder/host_picture_pool.hpp"
 
 namespace kairo {
 namespace {
@@ -49,17 +49,6 @@ const char* option_value(const BackendSpec& spec, const char* key) {
   return nullptr;
 }
 
-std::string substitute(std::string value, const EncoderConfig& config) {
-  auto replace = [&](const std::string& key, const std::string& with) {
-    for (size_t at = value.find(key); at != std::string::npos; at = value.find(key))
-      value.replace(at, key.size(), with);
-  };
-  replace("{slices}", std::to_string(std::max(1, config.slices)));
-  replace("{threads}", std::to_string(config.threads));
-  replace("{filler}", config.constant_bitrate ? "1" : "0");
-  return value;
-}
-
 // Frames x264 may still predict from: the reference invalidation falls back to the newest frame in it that
 // the client has. 16 is H.264's maximum; it costs decoder memory, not encoding time (motion search still
 // looks at one reference: x264's i_frame_reference).
@@ -68,7 +57,7 @@ constexpr int kDpbFrames = 16;
 class X264Encoder final : public VideoEncoder {
  public:
   X264Encoder(const BackendSpec& spec, const EncoderConfig& config)
-      : spec_(spec), config_(config), pool_width_(config.width), pool_height_(config.height) {
+      : spec_(spec), config_(config), pool_(config.width, config.height) {
     backend_ = spec.backend;
     encoder_name_ = spec.ffmpeg_encoder;
     open();
@@ -81,34 +70,27 @@ class X264Encoder final : public VideoEncoder {
 
   const AccessUnit& encode(const EncodeRequest& request) override {
     const Nv12View& p = request.picture;
-    check_size(p.width, p.height);
+    encoder_checks::picture(p, config_);
     const int y_stride = p.y_stride ? p.y_stride : p.width;
     const int uv_stride = p.uv_stride ? p.uv_stride : p.width;
-    if (y_stride < p.width || uv_stride < p.width ||
-        p.y.size() < size_t(y_stride) * size_t(p.height - 1) + size_t(p.width) ||
-        p.uv.size() < size_t(uv_stride) * size_t(p.height / 2 - 1) + size_t(p.width))
-      throw_invalid_input("picture planes are smaller than an NV12 picture of " + std::to_string(p.width) +
-                          "x" + std::to_string(p.height));
     ++pictures_copied_;  // x264 copies the picture into its own frame during the call
     return encode_planes(p.y.data(), y_stride, p.uv.data(), uv_stride, request, steady_now_ns());
   }
 
   void set_bitrate(int64_t bitrate_bps) override {
-    if (bitrate_bps < 10'000 || bitrate_bps > 2'000'000'000)
-      throw_invalid_input("bitrate out of range: " + std::to_string(bitrate_bps));
+    encoder_checks::bitrate(bitrate_bps);
     config_.bitrate_bps = bitrate_bps;
     reconfigure_rate();
   }
   void set_fps(int fps) override {
-    if (fps < 1 || fps > 1000) throw_invalid_input("frame rate out of range: " + std::to_string(fps));
+    encoder_checks::fps(fps);
     config_.fps = fps;
     // The time base stays; the bitrate is scaled so that each frame still gets bitrate / fps bits (as the
     // libavcodec path does): no reopen, so no keyframe.
     reconfigure_rate();
   }
   void set_resolution(int width, int height) override {
-    if (width <= 0 || height <= 0 || width % 2 || height % 2 || width > 8192 || height > 8192)
-      throw_invalid_input("resolution must be even and at most 8192x8192");
+    encoder_checks::resolution(width, height);
     config_.width = width;
     config_.height = height;
     reopen_pending_ = true;
@@ -134,30 +116,17 @@ class X264Encoder final : public VideoEncoder {
   }
 
   std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
-    std::lock_guard lock(pool_mutex_);
-    if (!pool_ready_) make_pool(std::max<size_t>(alignment, 64));
-    if (alignment == 0 || pool_alignment_ % alignment != 0) return std::nullopt;
-    for (int slot = 0; slot < int(pool_.size()); ++slot) {
-      if (pool_[size_t(slot)].lent) continue;
-      pool_[size_t(slot)].lent = true;
-      return host_picture_of(slot);
-    }
-    return std::nullopt;  // every picture is in flight
+    // x264 copies a picture during the encode call: a slot is free again once it is taken back.
+    return pool_.lend(
+        alignment, [](int) { return false; }, [] {});
   }
 
   const AccessUnit& encode_host_picture(const HostPicture& picture, const EncodeRequest& request) override {
-    uint8_t* memory = lent_memory(picture);
-    const int width = request.picture.width, height = request.picture.height;
-    if (width != config_.width || height != config_.height || width > picture.width ||
-        height > picture.height) {
-      release_host_picture(picture);
-      throw_invalid_input("picture is " + std::to_string(width) + "x" + std::to_string(height) +
-                          ", encoder expects " + std::to_string(config_.width) + "x" +
-                          std::to_string(config_.height) + " within the lent " +
-                          std::to_string(picture.width) + "x" + std::to_string(picture.height));
-    }
-    ++pictures_in_place_;
-    try {
+    pool_.slot_of(picture);  // throws for a picture this encoder did not lend
+    uint8_t* memory = picture.data;
+    try {  // the picture goes back to the pool whatever happens
+      encoder_checks::lent_picture(picture, request, config_);
+      ++pictures_in_place_;
       const AccessUnit& au =
           encode_planes(memory + picture.y_offset, int(picture.y_pitch), memory + picture.uv_offset,
                         int(picture.uv_pitch), request, steady_now_ns());
@@ -169,10 +138,7 @@ class X264Encoder final : public VideoEncoder {
     }
   }
 
-  void release_host_picture(const HostPicture& picture) override {
-    std::lock_guard lock(pool_mutex_);
-    if (picture.slot >= 0 && picture.slot < int(pool_.size())) pool_[size_t(picture.slot)].lent = false;
-  }
+  void release_host_picture(const HostPicture& picture) override { pool_.take_back(picture); }
 
   EncoderCounters counters() const override {
     return EncoderCounters{.pictures_copied = pictures_copied_, .pictures_in_place = pictures_in_place_};
@@ -183,13 +149,6 @@ class X264Encoder final : public VideoEncoder {
   const EncoderConfig& config() const override { return config_; }
 
  private:
-  void check_size(int width, int height) const {
-    if (width != config_.width || height != config_.height)
-      throw_invalid_input("picture is " + std::to_string(width) + "x" + std::to_string(height) +
-                          ", encoder expects " + std::to_string(config_.width) + "x" +
-                          std::to_string(config_.height));
-  }
-
   const AccessUnit& encode_planes(const uint8_t* y, int y_stride, const uint8_t* uv, int uv_stride,
                                   const EncodeRequest& request, int64_t start_ns) {
     if (reopen_pending_) open();
@@ -266,7 +225,8 @@ class X264Encoder final : public VideoEncoder {
       throw_runtime(x264_failure("unknown preset or tune"));
     p.pf_log = log_x264;
     p.i_log_level = X264_LOG_WARNING;
-    if (const char* params = option_value(spec_, "x264-params")) parse_params(p, substitute(params, config_));
+    if (const char* params = option_value(spec_, "x264-params"))
+      parse_params(p, option_text(params, config_));
     p.i_csp = X264_CSP_NV12;
     p.i_bitdepth = 8;
     p.i_width = config_.width;
@@ -318,39 +278,6 @@ class X264Encoder final : public VideoEncoder {
     }
   }
 
-  void make_pool(size_t alignment) {
-    const auto round_up = [](size_t n, size_t to) { return (n + to - 1) / to * to; };
-    pitch_ = uint32_t(round_up(size_t(pool_width_), 64));
-    uv_offset_ = uint32_t(size_t(pitch_) * size_t(pool_height_));
-    size_ = round_up(size_t(uv_offset_) + size_t(pitch_) * size_t(pool_height_ / 2), alignment);
-    pool_alignment_ = alignment;
-    for (PoolPicture& picture : pool_) {
-      picture.memory.reset(static_cast<uint8_t*>(std::aligned_alloc(alignment, size_)));
-      if (!picture.memory) throw_runtime("out of memory for the encoder's picture pool");
-    }
-    pool_ready_ = true;
-  }
-
-  HostPicture host_picture_of(int slot) const {
-    return HostPicture{.data = pool_[size_t(slot)].memory.get(),
-                       .size = size_,
-                       .y_offset = 0,
-                       .y_pitch = pitch_,
-                       .uv_offset = uv_offset_,
-                       .uv_pitch = pitch_,
-                       .width = pool_width_,
-                       .height = pool_height_,
-                       .slot = slot};
-  }
-
-  uint8_t* lent_memory(const HostPicture& picture) {
-    std::lock_guard lock(pool_mutex_);
-    if (picture.slot < 0 || picture.slot >= int(pool_.size()) || !pool_[size_t(picture.slot)].lent ||
-        pool_[size_t(picture.slot)].memory.get() != picture.data)
-      throw_invalid_input("picture was not lent by this encoder");
-    return pool_[size_t(picture.slot)].memory.get();
-  }
-
   const BackendSpec& spec_;
   EncoderConfig config_;
   std::string backend_, encoder_name_;
@@ -366,18 +293,7 @@ class X264Encoder final : public VideoEncoder {
   std::array<uint64_t, kRemembered> frame_of_pts_{};
   AccessUnit au_;
 
-  // Pictures lent to the renderer (zero copy into the encoder): x264 copies a picture during the encode
-  // call, so a slot is free again as soon as encode_host_picture returns. The mutex guards only the flags.
-  struct PoolPicture {
-    std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, std::free};
-    bool lent = false;
-  };
-  const int pool_width_, pool_height_;  // the size the encoder was created with
-  mutable std::mutex pool_mutex_;
-  std::array<PoolPicture, 4> pool_;
-  bool pool_ready_ = false;
-  size_t pool_alignment_ = 0, size_ = 0;
-  uint32_t pitch_ = 0, uv_offset_ = 0;
+  HostPicturePool pool_;  // pictures lent to the renderer (zero copy into the encoder)
   std::atomic<uint64_t> pictures_copied_{0}, pictures_in_place_{0};
 };
 

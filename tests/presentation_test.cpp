@@ -17,15 +17,20 @@
 namespace kairo {
 namespace {
 
+// x264 as the node runs it, on one thread (deterministic), for the panning test picture.
+std::unique_ptr<VideoEncoder> panning_encoder(int width, int height) {
+  return VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                          .backend = "x264",
+                                          .width = width,
+                                          .height = height,
+                                          .fps = 30,
+                                          .bitrate_bps = 4'000'000,
+                                          .threads = 1});
+}
+
 TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_those_are_not_shown) {
   constexpr int kWidth = 256, kHeight = 128, kLost = 10, kKeyframe = 20, kFrames = 30;
-  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
-                                                  .backend = "x264",
-                                                  .width = kWidth,
-                                                  .height = kHeight,
-                                                  .fps = 30,
-                                                  .bitrate_bps = 4'000'000,
-                                                  .threads = 1});
+  auto encoder = panning_encoder(kWidth, kHeight);
   VideoDecoder decoder(Codec::kH264);
   ReferenceChain chain;
   const std::vector<uint8_t> uv(size_t(kWidth) * kHeight / 2, 128);
@@ -71,13 +76,7 @@ TEST(ReferenceChain, frames_decoded_after_a_lost_one_are_corrupted_and_exactly_t
 // refused.
 TEST(ReferenceChain, a_repair_frame_predicted_from_before_the_loss_repairs_the_chain_without_a_keyframe) {
   constexpr int kWidth = 256, kHeight = 128, kLost = 10, kRepair = 14, kFrames = 30;
-  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
-                                                  .backend = "x264",
-                                                  .width = kWidth,
-                                                  .height = kHeight,
-                                                  .fps = 30,
-                                                  .bitrate_bps = 4'000'000,
-                                                  .threads = 1});
+  auto encoder = panning_encoder(kWidth, kHeight);
   VideoDecoder decoder(Codec::kH264);
   ReferenceChain chain;
   const std::vector<uint8_t> uv(size_t(kWidth) * kHeight / 2, 128);
