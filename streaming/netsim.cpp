@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "streaming/loss_model.hpp"
+#include "streaming/stamped_receive.hpp"
 #include "streaming/udp_address.hpp"
 
 namespace kairo {
@@ -30,7 +32,6 @@ struct Flow {
   udp::endpoint client;
   udp::socket upstream;
   std::array<uint8_t, 2048> buffer{};
-  udp::endpoint sender;
   Clock::time_point last_seen{};
 };
 
@@ -70,17 +71,32 @@ struct Netsim::Impl {
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> queue;
   uint64_t order = 0;
   std::array<uint8_t, 2048> buffer_up{};
-  udp::endpoint sender_up;
   mutable std::mutex counters_mutex;
   static constexpr size_t kMaxQueued = 20000;
 
+  // Datagrams are delayed from when the kernel received them (streaming/stamped_receive.hpp), not from when
+  // this thread got round to them: on a busy machine the relay's own wake-ups would otherwise spread a
+  // packet train as a slow link does. Each wake takes what is waiting, at most 64.
   void receive_up() {
-    client_side.async_receive_from(boost::asio::buffer(buffer_up), sender_up, [this](auto error, size_t n) {
+    client_side.async_wait(udp::socket::wait_read, [this](auto error) {
       if (error == boost::asio::error::operation_aborted) return;
-      if (!error)
-        if (const std::shared_ptr<Flow> flow = flow_of(sender_up)) impair(true, flow, buffer_up.data(), n);
+      for (int i = 0; i < 64 && !error; ++i) {
+        sockaddr_storage from{};
+        const StampedDatagram d = receive_stamped(client_side.native_handle(), buffer_up, &from);
+        if (!d.ok) break;
+        udp::endpoint sender;
+        if (d.from_size > sender.capacity()) continue;
+        std::memcpy(sender.data(), &from, d.from_size);
+        sender.resize(d.from_size);
+        if (const std::shared_ptr<Flow> flow = flow_of(sender))
+          impair(true, flow, buffer_up.data(), d.size, arrival_time(d));
+      }
       receive_up();
     });
+  }
+
+  static Clock::time_point arrival_time(const StampedDatagram& d) {
+    return Clock::time_point(std::chrono::nanoseconds(d.arrival_ns));
   }
 
   // Whatever the clients' socket holds now, received and impaired like the rest (synchronously, on the io
@@ -92,7 +108,8 @@ struct Netsim::Impl {
       udp::endpoint from;
       const size_t n = client_side.receive_from(boost::asio::buffer(buffer_up), from, 0, error);
       if (!error)
-        if (const std::shared_ptr<Flow> flow = flow_of(from)) impair(true, flow, buffer_up.data(), n);
+        if (const std::shared_ptr<Flow> flow = flow_of(from))
+          impair(true, flow, buffer_up.data(), n, Clock::now());
     }
   }
 
@@ -111,6 +128,7 @@ struct Netsim::Impl {
     if (!error) flow->upstream.bind(udp::endpoint(forward_to.protocol(), 0), error);
     if (error) return nullptr;
     flow->upstream.set_option(boost::asio::socket_base::receive_buffer_size(4 << 20), error);
+    enable_receive_timestamps(flow->upstream.native_handle());
     flow->client = client;
     flow->last_seen = now;
     if (flows.size() >= kMaxFlows) {
@@ -126,15 +144,26 @@ struct Netsim::Impl {
   }
 
   void receive_down(const std::shared_ptr<Flow>& flow) {
-    flow->upstream.async_receive_from(
-        boost::asio::buffer(flow->buffer), flow->sender, [this, flow](auto error, size_t n) {
-          if (error == boost::asio::error::operation_aborted || !flow->upstream.is_open()) return;
-          if (!error && flow->sender == forward_to) impair(false, flow, flow->buffer.data(), n);
-          receive_down(flow);
-        });
+    flow->upstream.async_wait(udp::socket::wait_read, [this, flow](auto error) {
+      if (error == boost::asio::error::operation_aborted || !flow->upstream.is_open()) return;
+      for (int i = 0; i < 64 && !error; ++i) {
+        sockaddr_storage from{};
+        const StampedDatagram d = receive_stamped(flow->upstream.native_handle(), flow->buffer, &from);
+        if (!d.ok) break;
+        udp::endpoint sender;
+        if (d.from_size > sender.capacity()) continue;
+        std::memcpy(sender.data(), &from, d.from_size);
+        sender.resize(d.from_size);
+        if (sender == forward_to) impair(false, flow, flow->buffer.data(), d.size, arrival_time(d));
+      }
+      receive_down(flow);
+    });
   }
 
-  void impair(bool upstream, const std::shared_ptr<Flow>& flow, const uint8_t* data, size_t size) {
+  // `arrived`: when the datagram reached the relay; its delay and its place on a rate-capped link count from
+  // then.
+  void impair(bool upstream, const std::shared_ptr<Flow>& flow, const uint8_t* data, size_t size,
+              Clock::time_point arrived) {
     Link& link = upstream ? up : down;
     std::lock_guard lock(counters_mutex);
     ++link.counters.received;
@@ -154,11 +183,11 @@ struct Netsim::Impl {
         delay += 1.0 + 4.0 * uniform(link.rng);
         ++link.counters.reordered;
       }
-      auto at = Clock::now() + std::chrono::microseconds(int64_t(std::max(0.0, delay) * 1000));
+      auto at = arrived + std::chrono::microseconds(int64_t(std::max(0.0, delay) * 1000));
       const double mbitps = rate.load();
       if (mbitps > 0) {
         // Serialisation on a link of that rate; the queue in front of it holds at most queue_ms.
-        const auto now = Clock::now();
+        const auto now = arrived;
         if (link.free_at < now) link.free_at = now;
         if (link.free_at - now > std::chrono::microseconds(int64_t(config.queue_ms * 1000)) ||
             queue.size() >= kMaxQueued) {
@@ -230,6 +259,7 @@ Netsim::Netsim(const std::string& listen, const std::string& forward, const Impa
   if (error) throw_runtime("netsim: cannot listen on " + listen + ": " + error.message());
   const int buffer = 4 << 20;  // absorb bursts of a frame's fragments
   impl_->client_side.set_option(boost::asio::socket_base::receive_buffer_size(buffer), error);
+  enable_receive_timestamps(impl_->client_side.native_handle());
 }
 
 Netsim::~Netsim() {

@@ -4,19 +4,17 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
-#include <sys/socket.h>
-#include <time.h>
 #include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
 #include <chrono>
-#include <cstring>
 #include <mutex>
 #include <thread>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "streaming/bandwidth_estimator.hpp"
+#include "streaming/stamped_receive.hpp"
 #include "streaming/udp_address.hpp"
 
 namespace kairo {
@@ -89,41 +87,16 @@ struct StreamClient::Impl {
     });
   }
 
-  // Every datagram waiting, each with the time the kernel received it (SO_TIMESTAMPNS), not the time this
-  // thread got to it: on a busy machine the thread wakes late and works through a frame's fragments one by
-  // one, and stamping them then made a train look dispersed by the client's own CPU (the link capacity
-  // read as ~40 Mbit/s through a relay that carries 2 Gbit/s). Bounded per wake so the tick still runs.
+  // Every datagram waiting, each stamped with the time the kernel received it
+  // (streaming/stamped_receive.hpp): the packet trains measure the link, not this thread's wake-ups. Bounded
+  // per wake so the tick still runs; an error (ICMP port unreachable: the server not up yet) ends the batch
+  // and listening goes on.
   void drain() {
     for (int i = 0; i < 64; ++i) {
-      iovec vector{receive_buffer.data(), receive_buffer.size()};
-      alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
-      msghdr message{};
-      message.msg_iov = &vector;
-      message.msg_iovlen = 1;
-      message.msg_control = control.data();
-      message.msg_controllen = control.size();
-      const ssize_t n = ::recvmsg(socket.native_handle(), &message, MSG_DONTWAIT);
-      // EAGAIN: drained; ECONNREFUSED (ICMP port unreachable: the server not up yet): keep listening.
-      if (n < 0) return;
-      handle(size_t(n), kernel_arrival_ns(message));
+      const StampedDatagram d = receive_stamped(socket.native_handle(), receive_buffer);
+      if (!d.ok) return;
+      handle(d.size, d.arrival_ns);
     }
-  }
-
-  // The kernel's receive time in the steady clock (it stamps in the real-time clock; the two clocks' offset
-  // is read now, and does not move within the microseconds that matter here). Never later than now.
-  static int64_t kernel_arrival_ns(msghdr& message) {
-    const int64_t now = steady_now_ns();
-    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-      timespec stamp{};
-      std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
-      timespec real{};
-      clock_gettime(CLOCK_REALTIME, &real);
-      const int64_t age_ns = (int64_t(real.tv_sec) - int64_t(stamp.tv_sec)) * 1'000'000'000 +
-                             (int64_t(real.tv_nsec) - int64_t(stamp.tv_nsec));
-      return age_ns > 0 && age_ns < 1'000'000'000 ? now - age_ns : now;
-    }
-    return now;
   }
 
   void handle(size_t n, int64_t now) {
@@ -289,9 +262,7 @@ StreamClient::StreamClient(const StreamClientConfig& config,
   impl_->socket.set_option(boost::asio::socket_base::receive_buffer_size(4 << 20), error);
   impl_->socket.connect(server, error);  // a connected socket only receives from the server (or relay)
   if (error) throw_runtime("cannot reach " + config.server + ": " + error.message());
-  // Kernel receive times (Impl::drain); without them (never seen on Linux) datagrams are stamped on arrival.
-  const int on = 1;
-  setsockopt(impl_->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  enable_receive_timestamps(impl_->socket.native_handle());  // Impl::drain
   impl_->receive();
   boost::asio::post(impl_->io, [this] { impl_->on_tick(); });
   impl_->thread = std::thread([this] { impl_->io.run(); });
