@@ -1,15 +1,23 @@
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "streaming/datagram_crypto.hpp"
 #include "streaming/link_capacity.hpp"
 #include "streaming/messages.hpp"
 #include "streaming/reed_solomon.hpp"
+#include "streaming/stamped_receive.hpp"
 #include "streaming/uplink.hpp"
 #include "streaming/wire.hpp"
 
@@ -312,6 +320,55 @@ TEST(LinkCapacity, pacing_probes_up_while_the_link_keeps_up_and_settles_under_a_
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 2.5 * target);
   pacing.on_report(5'000'000, target);  // below the target: never slower than the video itself
   EXPECT_DOUBLE_EQ(pacing.rate_bps(target), 1.1 * target);
+}
+
+}  // namespace
+}  // namespace kairo
+
+namespace kairo {
+namespace {
+
+// Datagrams read late still carry when they arrived: three sent back to back and read 30 ms later come out in
+// order, stamped before the reading began. (On loopback the kernel stamps a datagram when its receive softirq
+// runs, which a loaded machine can delay too: so "before the read", not "at the send".)
+TEST(StampedReceive, a_datagram_read_late_carries_the_time_the_kernel_received_it) {
+  const int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(rx, 0);
+  ASSERT_GE(tx, 0);
+  ASSERT_TRUE(enable_receive_timestamps(rx));
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+  socklen_t length = sizeof(at);
+  ASSERT_EQ(getsockname(rx, reinterpret_cast<sockaddr*>(&at), &length), 0);
+  std::array<uint8_t, 64> buffer{};
+  EXPECT_FALSE(receive_stamped(rx, buffer).ok);  // nothing waiting: no block
+  // The kernel turns receive stamping on for the whole machine from deferred work: datagrams in the first
+  // moments after the first socket asks can come unstamped (then stamped on reading).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int64_t sent_ns = steady_now_ns();
+  for (uint8_t i = 0; i < 3; ++i)
+    ASSERT_EQ(sendto(tx, &i, 1, 0, reinterpret_cast<sockaddr*>(&at), sizeof(at)), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const int64_t read_ns = steady_now_ns();
+  int64_t previous = 0;
+  for (uint8_t i = 0; i < 3; ++i) {
+    sockaddr_storage from{};
+    const StampedDatagram d = receive_stamped(rx, buffer, &from);
+    ASSERT_TRUE(d.ok);
+    EXPECT_EQ(d.size, 1u);
+    EXPECT_EQ(buffer[0], i);
+    EXPECT_EQ(d.from_size, socklen_t(sizeof(sockaddr_in)));
+    EXPECT_GE(d.arrival_ns, sent_ns - 1'000'000);  // two clocks read apart: a millisecond of slack
+    EXPECT_LT(d.arrival_ns, read_ns);              // the kernel's time, not the reading's
+    if (previous != 0) {
+      EXPECT_GE(d.arrival_ns, previous);
+    }
+    previous = d.arrival_ns;
+  }
+  close(rx);
+  close(tx);
 }
 
 }  // namespace
