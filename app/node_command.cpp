@@ -55,8 +55,9 @@ Runner add_node_command(CLI::App& app) {
   app.add_option(
          "--loss-recovery", *loss_recovery,
          "repair: a client's loss repaired by a P-frame predicted from before it where the encoder can "
-         "(x264), else a keyframe; keyframe: always a keyframe")
-      ->check(CLI::IsMember({"repair", "keyframe"}))
+         "(x264), else a keyframe; keyframe: always a keyframe; intra-refresh: continuous intra refresh "
+         "(x264; waves of a sixth of a second), which repairs a loss within two waves without a request")
+      ->check(CLI::IsMember({"repair", "keyframe", "intra-refresh"}))
       ->capture_default_str();
   app.add_option("--ca-file", o->ca_file, "CA bundle for an https control plane")->envname("KAIRO_CA_FILE");
   app.add_option("--record", o->record_dir, "record every session (poses, settings, events) for kairo replay")
@@ -101,6 +102,7 @@ Runner add_node_command(CLI::App& app) {
                "never foveate (the quality controller uses resolution instead)");
   return [o, token_file, loss_recovery] {
     o->repair_frames = *loss_recovery == "repair";
+    o->intra_refresh = *loss_recovery == "intra-refresh";
     o->node_token = read_secret(o->node_token, *token_file, "--node-token", "KAIRO_NODE_TOKEN");
     if (o->node_token.empty())
       throw_invalid_input("a node token is required: KAIRO_NODE_TOKEN or --node-token-file");

@@ -4,7 +4,7 @@
 # late frames, display slots that showed a new correct frame, held frames and freezes. Usage (from the
 # project root, after scripts/build.sh):
 #   bench/latency.sh [--size 256x256] [--fps 30] [--duration 20] [--loss 5] [--burst 4] [--delay 20]
-#                    [--trace FILE] [--kairo BINARY] [--label NAME] [--loss-recovery repair|keyframe]
+#                    [--trace FILE] [--kairo BINARY] [--label NAME] [--loss-recovery repair|keyframe|intra-refresh]
 # Prints the table; writes out/latency/<label>/report.json and the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

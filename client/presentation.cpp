@@ -15,11 +15,14 @@ void ReferenceChain::break_at(uint64_t first_bad, std::string reason) {
 }
 
 ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyframe, bool decoded,
-                                                 std::optional<uint64_t> repairs_from) {
+                                                 std::optional<uint64_t> repairs_from,
+                                                 std::optional<uint64_t> refreshed_from) {
   const bool gap = next_id_ && frame_id != *next_id_;
   const uint64_t expected = next_id_.value_or(0);
   next_id_ = frame_id + 1;
+  if (gap) last_bad_ = frame_id > expected ? frame_id - 1 : std::max(last_bad_.value_or(0), expected - 1);
   if (!decoded) {
+    last_bad_ = frame_id;
     break_at(frame_id, "frame " + std::to_string(frame_id) + " did not decode");
     return Verdict::kBroken;
   }
@@ -37,7 +40,10 @@ ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyfram
                  : "frames out of order at " + std::to_string(frame_id));
   // A repair predicts only from frames before `repairs_from`: all decoded before the break if it is at or
   // before the break's first frame. (Before the first keyframe there is nothing to predict from.)
-  if (broken_ && repairs_from && seen_keyframe_ && *repairs_from <= first_broken_) {
+  // A wave's end depends only on the frames since the wave began: all decoded if the last bad one came
+  // before it.
+  const bool refreshed = refreshed_from && (!last_bad_ || *refreshed_from > *last_bad_);
+  if (broken_ && seen_keyframe_ && ((repairs_from && *repairs_from <= first_broken_) || refreshed)) {
     broken_ = false;
     reason_.clear();
     ++repairs_;

@@ -4,11 +4,12 @@
 // chain is tracked by frame id: a gap in the ids (a frame the transport gave up, or one the node never sent)
 // or a frame that failed to decode breaks it. A keyframe (it references nothing before it) repairs it, and so
 // does a repair frame predicted only from frames before the first broken one (the encoder invalidated the
-// rest: AccessUnit::repairs_from). Frames from a broken chain are decoded (the decoder's state stays in step)
-// but never shown; the display holds the last good frame meanwhile.
-// The display is a clock of slots at the session's frame rate: a slot shows a new correct frame when one
-// was decoded since the previous slot, otherwise it holds (repeats) the last one, and consecutive held slots
-// are a freeze. Pure logic: the caller passes the clock.
+// rest: AccessUnit::repairs_from), and so does the end of an intra-refresh wave that began after the last
+// missing or broken frame (AccessUnit::refreshed_from). Frames from a broken chain are decoded (the decoder's
+// state stays in step) but never shown; the display holds the last good frame meanwhile. The display is a
+// clock of slots at the session's frame rate: a slot shows a new correct frame when one was decoded since the
+// previous slot, otherwise it holds (repeats) the last one, and consecutive held slots are a freeze. Pure
+// logic: the caller passes the clock.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -20,14 +21,16 @@ class ReferenceChain {
  public:
   enum class Verdict { kShow, kBroken };
   // Every frame the decoder was given, in order; `decoded`: it produced a picture without error;
-  // `repairs_from`: the frame's metadata says it predicts only from frames before that id.
+  // `repairs_from`: the frame's metadata says it predicts only from frames before that id; `refreshed_from`:
+  // it ends an intra-refresh wave that began at that id.
   Verdict on_frame(uint64_t frame_id, bool keyframe, bool decoded,
-                   std::optional<uint64_t> repairs_from = std::nullopt);
+                   std::optional<uint64_t> repairs_from = std::nullopt,
+                   std::optional<uint64_t> refreshed_from = std::nullopt);
   bool broken() const { return broken_; }
   // The first frame of the current break (what the client asks the node to recover from); 0 before the first
   // keyframe (only a keyframe helps then).
   uint64_t first_broken() const { return first_broken_; }
-  uint64_t repairs() const { return repairs_; }  // breaks repaired without a keyframe
+  uint64_t repairs() const { return repairs_; }  // breaks repaired without a keyframe (either way)
   // Why the chain is broken (for the log), or empty.
   const std::string& reason() const { return reason_; }
   uint64_t frames_refused() const { return refused_; }  // decoded from a broken chain, not shown
@@ -39,6 +42,7 @@ class ReferenceChain {
   bool broken_ = true;  // nothing to predict from until the first keyframe
   bool seen_keyframe_ = false;
   uint64_t first_broken_ = 0;
+  std::optional<uint64_t> last_bad_;  // the newest frame that never arrived or did not decode
   std::string reason_ = "waiting for the first keyframe";
   uint64_t refused_ = 0, breaks_ = 0, repairs_ = 0;
 };

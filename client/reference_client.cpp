@@ -327,8 +327,8 @@ class FrameDecoder {
   // last good one meanwhile, and says so once per break.
   bool presentable(const FrameMetadata& m, bool decoded, int64_t decoded_ns) {
     const bool was_broken = chain_.broken();
-    const bool show =
-        chain_.on_frame(m.frame_id, m.keyframe, decoded, m.repairs_from) == ReferenceChain::Verdict::kShow;
+    const bool show = chain_.on_frame(m.frame_id, m.keyframe, decoded, m.repairs_from, m.refreshed_from) ==
+                      ReferenceChain::Verdict::kShow;
     if (!show) {
       // Ask for the repair (or keyframe) from the break's first frame, again each round trip while it stays
       // broken: the transport asks once per frame it gives up, but that request can be lost too, and a gap
@@ -345,8 +345,10 @@ class FrameDecoder {
     if (show) {
       if (was_broken && held_since_ns_ != 0)
         spdlog::info("reference chain repaired at {} {}: showing frames again after {:.0f} ms",
-                     m.keyframe ? "keyframe" : "repair frame", m.frame_id,
-                     double(decoded_ns - held_since_ns_) * 1e-6);
+                     m.keyframe       ? "keyframe"
+                     : m.repairs_from ? "repair frame"
+                                      : "the end of a refresh wave",
+                     m.frame_id, double(decoded_ns - held_since_ns_) * 1e-6);
       held_since_ns_ = 0;
       display_.on_frame_ready(decoded_ns);
       client_.set_display_phase_error_ns(display_.phase_error_ns());

@@ -199,6 +199,8 @@ class AvVideoEncoder final : public VideoEncoder {
   void request_keyframe() override { keyframe_pending_ = true; }
   // libavcodec has no call for it (NVENC's nvEncInvalidateRefFrames, x264's invalidate_reference).
   bool invalidate_from(uint64_t) override { return false; }
+  // NVENC's periodic intra refresh (intra_refresh_frames) runs, but FFmpeg does not say where its waves end.
+  bool refreshes_continuously() const override { return false; }
 
   std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
     // Backends that take NV12 from host memory (software, NVENC's host frames, and VA-API's upload source).

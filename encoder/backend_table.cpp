@@ -54,8 +54,10 @@ const std::vector<BackendSpec>& backend_table() {
        {"recovery", "reference invalidation",
         "x264_encoder_invalidate_reference with a DPB of 16: the repair is a P-frame predicted from the last "
         "frame the client decoded, about the size of any other (an IDR only when that frame has left the "
-        "DPB). Not intra refresh: x264 cannot combine the two, and its on-demand wave moves one macroblock "
-        "column a frame (31 frames at 2x256 wide) with every frame of it held from display"}},
+        "DPB). Intra refresh instead only when configured (intra_refresh_frames: continuous waves, each end "
+        "marked; kairo node --loss-recovery intra-refresh): x264 cannot combine the two, an on-demand wave "
+        "moves one macroblock column a frame (31 frames at 2x256 wide, every one held from display), and "
+        "continuous waves cost quality on every frame (3.2 dB at 300 kbit/s, tests/encoder_test.cpp)"}},
       {"nvenc", Codec::kHevc, "hevc_nvenc", BackendFamily::kNvenc, true, true, true, nvenc_options,
        EncoderLibrary::kLibavcodec, nvenc_recovery},
       {"vaapi", Codec::kHevc, "hevc_vaapi", BackendFamily::kVaapi, false, true, true, vaapi_options,

@@ -24,9 +24,11 @@ struct EncoderConfig {
   int height = 0;
   int fps = 90;
   int64_t bitrate_bps = 20'000'000;
-  int slices = 4;                // independently decodable slices per picture (loss containment, parallelism)
-  int threads = 0;               // 0: as many as cores
-  int intra_refresh_frames = 0;  // >0: periodic intra refresh over that many frames instead of keyframes
+  int slices = 4;   // independently decodable slices per picture (loss containment, parallelism)
+  int threads = 0;  // 0: as many as cores
+  // >0: periodic intra refresh instead of keyframes, a wave of about that many frames after another (x264:
+  // each wave's end is marked, AccessUnit::refreshed_from, and repairs any loss before the wave began).
+  int intra_refresh_frames = 0;
   // Pad every frame up to the target (x264 filler): a constant rate on the wire, for links that want one.
   // Off: the target is a ceiling (VBV), and a picture that needs fewer bits sends fewer.
   bool constant_bitrate = false;
@@ -66,6 +68,9 @@ struct AccessUnit {
   // A repair (not a keyframe): predicted only from frames before this id, which the client decoded before its
   // loss (VideoEncoder::invalidate_from). It repairs a reference chain that broke at this frame id or later.
   std::optional<uint64_t> repairs_from{};
+  // The end of an intra-refresh wave: the picture depends only on frames from this id (the wave's first) on,
+  // so it repairs a reference chain whose last missing or broken frame came before that.
+  std::optional<uint64_t> refreshed_from{};
   std::span<const uint8_t> data;  // Annex-B; valid until the next encode() on the same encoder
   int64_t encode_start_ns = 0;    // steady clock
   int64_t encode_end_ns = 0;
@@ -120,6 +125,9 @@ class VideoEncoder {
   // repair (AccessUnit::repairs_from). False when the backend cannot, or the frames before the loss are gone
   // from its references: the caller asks for a keyframe instead.
   virtual bool invalidate_from(uint64_t first_lost_frame_id) = 0;
+  // True when the encoder repairs losses by itself, without being told (intra-refresh waves whose ends it
+  // marks): a client's loss then needs neither a keyframe nor an invalidation.
+  virtual bool refreshes_continuously() const = 0;
 
   // A free picture of the encoder's host pool (for backends that take NV12 from host memory), aligned to
   // `alignment` bytes; nullopt when the backend has none or all are lent. Safe to call from another thread

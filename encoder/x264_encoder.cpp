@@ -115,6 +115,8 @@ class X264Encoder final : public VideoEncoder {
     return true;
   }
 
+  bool refreshes_continuously() const override { return config_.intra_refresh_frames > 0; }
+
   std::optional<HostPicture> acquire_host_picture(size_t alignment) override {
     // x264 copies a picture during the encode call: a slot is free again once it is taken back.
     return pool_.lend(
@@ -182,11 +184,35 @@ class X264Encoder final : public VideoEncoder {
     if (out.i_type == X264_TYPE_IDR) last_idr_frame_id_ = request.frame_id;
     au_.repairs_from = au_.keyframe ? std::nullopt : repair_from_;
     repair_from_.reset();
+    au_.refreshed_from = follow_refresh_wave(out, request.frame_id);
     // x264 guarantees the NAL payloads of one call are sequential in memory.
     au_.data = std::span<const uint8_t>(nals[0].p_payload, size_t(bytes));
     au_.encode_start_ns = start_ns;
     au_.encode_end_ns = steady_now_ns();
     return au_;
+  }
+
+  // Intra refresh: x264 flags a wave's first frame as a keyframe that is not an I-frame (and puts a recovery
+  // point SEI on it); the picture is whole again `time_to_recovery` frames later, x264's own count in that
+  // SEI: min(macroblock columns - 1, keyint) - 1. That frame is marked with the wave's first frame.
+  std::optional<uint64_t> follow_refresh_wave(const x264_picture_t& out, uint64_t frame_id) {
+    if (config_.intra_refresh_frames <= 0) return std::nullopt;
+    if (IS_X264_TYPE_I(out.i_type)) {
+      wave_frames_left_ = -1;  // a keyframe: no wave in progress
+      return std::nullopt;
+    }
+    if (out.b_keyframe) {
+      wave_start_ = frame_id;
+      const int columns = (config_.width + 15) / 16;
+      wave_frames_left_ = std::max(0, std::min(columns - 1, config_.intra_refresh_frames) - 1);
+    } else if (wave_frames_left_ > 0) {
+      --wave_frames_left_;
+    } else {
+      return std::nullopt;
+    }
+    if (wave_frames_left_ != 0) return std::nullopt;
+    wave_frames_left_ = -1;
+    return wave_start_;
   }
 
   // The target as x264 must be told it (kbit/s): scaled from the rate frames come at to the rate x264 was
@@ -257,6 +283,7 @@ class X264Encoder final : public VideoEncoder {
     x264_param_cleanup(&p);
     if (x264_ == nullptr) throw_runtime(x264_failure("open failed"));
     next_pts_ = 0;
+    wave_frames_left_ = -1;
     repair_from_.reset();
     last_idr_frame_id_.reset();
   }
@@ -288,6 +315,8 @@ class X264Encoder final : public VideoEncoder {
   bool reopen_pending_ = false;
   std::optional<uint64_t> repair_from_;  // the next frame repairs a loss from this frame on
   std::optional<uint64_t> last_idr_frame_id_;
+  uint64_t wave_start_ = 0;    // the intra-refresh wave in progress began at this frame
+  int wave_frames_left_ = -1;  // frames until it is whole; -1: none in progress
   // The frame id of each of the last pts, to turn a lost frame's id into the pts x264 invalidates from.
   static constexpr size_t kRemembered = 64;
   std::array<uint64_t, kRemembered> frame_of_pts_{};

@@ -30,7 +30,7 @@ FrameStage::FrameStage(std::shared_ptr<GpuScene> scene, const FrameStageConfig& 
                                                .bitrate_bps = config.bitrate_bps,
                                                .slices = 4,
                                                .threads = config.encoder_threads,
-                                               .intra_refresh_frames = 0,
+                                               .intra_refresh_frames = config.intra_refresh_frames,
                                                .constant_bitrate = false,
                                                .vaapi_device = {},
                                                .h264_profile = config.h264_profile,
@@ -148,7 +148,11 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
     d.encoder->set_fps(s.fps);  // no keyframe where the encoder reconfigures in place (av_encoder.cpp)
     d.fps = s.fps;
   }
-  if (recover_from && !keyframe && !d.encoder->invalidate_from(*recover_from)) keyframe = true;
+  // A loss: an encoder refreshing continuously repairs it with its next wave; else a repair frame where the
+  // encoder can invalidate, else a keyframe.
+  if (recover_from && !keyframe && !d.encoder->refreshes_continuously() &&
+      !d.encoder->invalidate_from(*recover_from))
+    keyframe = true;
   const EncodeRequest request{.frame_id = m.frame_id,
                               .pose_id = m.pose_id,
                               .eye = -1,
@@ -161,11 +165,13 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
   sent.encode_end_ns = au.encode_end_ns;
   sent.keyframe = au.keyframe;
   sent.repairs_from = au.repairs_from;
+  sent.refreshed_from = au.refreshed_from;
   const size_t n = write(sent, d.metadata_bytes);
   return StageEncoded{.metadata = std::span<const uint8_t>(d.metadata_bytes.data(), n),
                       .access_unit = au.data,
                       .keyframe = au.keyframe,
                       .repairs_from = au.repairs_from,
+                      .refreshed_from = au.refreshed_from,
                       .resized = resized,
                       .encode_start_ns = au.encode_start_ns,
                       .encode_end_ns = au.encode_end_ns};

@@ -36,6 +36,7 @@ struct FrameStageConfig {
   bool zero_copy = true;
   std::string h264_profile{};          // EncoderConfig::h264_profile: "main" for browsers
   bool reference_invalidation = true;  // EncoderConfig::reference_invalidation: off for browsers
+  int intra_refresh_frames = 0;        // EncoderConfig::intra_refresh_frames
 };
 
 // What a frame is rendered and encoded with: the quality controller's choice on a node, a recording's or the
@@ -58,8 +59,9 @@ struct StageEncoded {
   std::span<const uint8_t> metadata;     // FrameMetadata as sent in front of the access unit
   std::span<const uint8_t> access_unit;  // valid until the next encode()
   bool keyframe = false;
-  std::optional<uint64_t>
-      repairs_from{};    // a repair of the loss from this frame on (AccessUnit::repairs_from)
+  // A repair of the loss from this frame on, or the end of a refresh wave that began at this frame
+  // (AccessUnit::repairs_from, refreshed_from).
+  std::optional<uint64_t> repairs_from{}, refreshed_from{};
   bool resized = false;  // the coded size changed at this frame (so it is a keyframe)
   int64_t encode_start_ns = 0, encode_end_ns = 0;
 };

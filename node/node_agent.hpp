@@ -43,7 +43,8 @@ struct NodeOptions {
   int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact frames, as `kairo replay` (tests)
   // A client's loss repaired by a P-frame from before it where the encoder can (x264); false: keyframes only.
   bool repair_frames = true;
-  std::string record_dir{};  // non-empty: record every session there for `kairo replay`
+  bool intra_refresh = false;  // continuous intra refresh instead (waves of a sixth of a second)
+  std::string record_dir{};    // non-empty: record every session there for `kairo replay`
   // How long a placed session waits for its client's first datagram before its slot is freed: short, so
   // sessions created and never connected cannot hold a node's slots.
   double connect_timeout_s = 5.0;

@@ -444,18 +444,20 @@ SessionPipeline::SessionPipeline(const SessionSpec& spec, std::shared_ptr<GpuSce
                                                : options.initial_bitrate_bps;
   d.stage = std::make_unique<FrameStage>(
       std::move(scene),
-      FrameStageConfig{.eye_width = spec.eye_width,
-                       .eye_height = spec.eye_height,
-                       .fps = spec.fps,
-                       .codec = spec.codec,
-                       .encoder_backend = options.encoder_backend,
-                       .bitrate_bps = initial,
-                       .frames_in_flight = 3,
-                       .encoder_threads = options.encoder_threads,
-                       .keep_rgba = false,
-                       .zero_copy = true,
-                       .h264_profile = spec.h264_profile,
-                       .reference_invalidation = options.repair_frames && spec.transport != "webrtc"});
+      FrameStageConfig{
+          .eye_width = spec.eye_width,
+          .eye_height = spec.eye_height,
+          .fps = spec.fps,
+          .codec = spec.codec,
+          .encoder_backend = options.encoder_backend,
+          .bitrate_bps = initial,
+          .frames_in_flight = 3,
+          .encoder_threads = options.encoder_threads,
+          .keep_rgba = false,
+          .zero_copy = true,
+          .h264_profile = spec.h264_profile,
+          .reference_invalidation = options.repair_frames && spec.transport != "webrtc",
+          .intra_refresh_frames = spec.transport != "webrtc" ? options.intra_refresh_frames : 0});
   d.backend = d.stage->encoder_backend();
   d.transport_kind = spec.transport == "webrtc" ? TransportKind::kWebRtc : TransportKind::kUdp;
   if (!options.record_dir.empty()) d.recorder = std::make_unique<SessionRecorder>(options.record_dir, spec);

@@ -43,8 +43,11 @@ struct SessionSpec {
 
 struct PipelineOptions {
   std::string encoder_backend = "auto";
-  int encoder_threads = 0;    // 0: the encoder's choice; 1: bit-exact frames (replay's setting, for tests)
-  bool repair_frames = true;  // EncoderConfig::reference_invalidation for UDP clients (browsers: never)
+  int encoder_threads = 0;  // 0: the encoder's choice; 1: bit-exact frames (replay's setting, for tests)
+  // How a client's loss is repaired (UDP clients; browsers always take keyframes): with a repair frame
+  // (EncoderConfig::reference_invalidation) or with continuous intra refresh, waves of that many frames.
+  bool repair_frames = true;
+  int intra_refresh_frames = 0;
   int64_t initial_bitrate_bps = 8'000'000;
   double client_timeout_s = 3.0;   // an authenticated datagram at least this often, or the session ends
   double connect_timeout_s = 5.0;  // the client's first datagram within this, or the session fails

@@ -10,7 +10,7 @@ namespace kairo {
 namespace {
 
 constexpr uint32_t kMagic = 0x3344'4D4B;  // "KMD3" (KMD2 had no repair, KMD1 no room version)
-constexpr uint32_t kKeyframeFlag = 1, kRepairFlag = 2;
+constexpr uint32_t kKeyframeFlag = 1, kRepairFlag = 2, kRefreshFlag = 4;
 
 struct Writer {
   uint8_t* p;
@@ -67,8 +67,9 @@ size_t write(const FrameMetadata& m, std::span<uint8_t> out) {
     w.f32(c.y);
   }
   w.f32(m.foveation.fovea_radius);
-  w.u32((m.keyframe ? kKeyframeFlag : 0) | (m.repairs_from ? kRepairFlag : 0));
-  w.u64(m.repairs_from.value_or(0));
+  w.u32((m.keyframe ? kKeyframeFlag : 0) | (m.repairs_from ? kRepairFlag : 0) |
+        (m.refreshed_from && !m.repairs_from ? kRefreshFlag : 0));
+  w.u64(m.repairs_from.value_or(m.refreshed_from.value_or(0)));
   w.u64(m.room_version);
   return FrameMetadata::kSize;
 }
@@ -106,12 +107,14 @@ std::optional<FrameMetadata> read_frame_metadata(std::span<const uint8_t> in) {
   m.foveation.fovea_radius = r.f32();
   const uint32_t flags = r.u32();
   m.keyframe = (flags & kKeyframeFlag) != 0;
-  const uint64_t repairs_from = r.u64();
-  if ((flags & kRepairFlag) != 0) m.repairs_from = repairs_from;
+  const uint64_t recovery_id = r.u64();
+  if ((flags & kRepairFlag) != 0) m.repairs_from = recovery_id;
+  if ((flags & kRefreshFlag) != 0) m.refreshed_from = recovery_id;
   m.room_version = r.u64();
-  if (!r.finite || flags > (kKeyframeFlag | kRepairFlag)) return std::nullopt;
-  // A repair predicts from frames before it, never from itself or later.
-  if (m.repairs_from && *m.repairs_from >= m.frame_id) return std::nullopt;
+  if (!r.finite || flags > (kKeyframeFlag | kRepairFlag | kRefreshFlag)) return std::nullopt;
+  // A repair predicts from frames before it, never from itself or later; a wave ends at or after its start.
+  if (m.repairs_from && (*m.repairs_from >= m.frame_id || m.refreshed_from)) return std::nullopt;
+  if (m.refreshed_from && *m.refreshed_from > m.frame_id) return std::nullopt;
   if (m.eye_width == 0 || m.eye_height == 0 || m.coded_width == 0 || m.coded_height == 0 ||
       m.coded_width > m.eye_width || m.coded_height > m.eye_height)
     return std::nullopt;

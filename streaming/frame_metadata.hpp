@@ -32,6 +32,9 @@ struct FrameMetadata {
   // A repair after a loss (not a keyframe): predicted only from frames before this id, so it repairs a
   // client's reference chain that broke at this id or later (AccessUnit::repairs_from).
   std::optional<uint64_t> repairs_from{};
+  // The end of an intra-refresh wave that began at this id (AccessUnit::refreshed_from). Never with
+  // repairs_from: the two share one field on the wire.
+  std::optional<uint64_t> refreshed_from{};
   uint64_t room_version = 0;  // the room state the frame shows (RoomStateMessage::version); 0: no room
   static constexpr size_t kSize = 4 + 2 * 8 + 7 * 8 + 2 * 11 * 4 + 4 * 2 + 6 * 4 + 4 + 8 + 8;
 };

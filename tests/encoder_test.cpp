@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "core/synthetic_trace.hpp"
@@ -232,6 +234,52 @@ TEST(Encoder, a_repair_after_a_loss_costs_one_frame_budget_and_keeps_the_picture
     EXPECT_GT(repairs.psnr[at], keyframes.psnr[at] - 0.5);
     EXPECT_GT(repair_db, keyframe_db);
   }
+}
+
+// Continuous intra refresh instead (waves of 5 frames at 30 fps): no frame is ever much bigger than another,
+// so the rate never spikes, at the price of quality everywhere (part of every picture is intra-coded). On
+// the same clip and target as the test above.
+TEST(Encoder, continuous_intra_refresh_never_spikes_and_costs_quality_everywhere) {
+  const RenderedClip& c = clip();
+  constexpr int64_t kTarget = 300'000;
+  constexpr int kFps = 30;
+  auto measure = [&](int wave) {
+    auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                    .backend = "x264",
+                                                    .width = 2 * c.eye_width,
+                                                    .height = c.eye_height,
+                                                    .fps = kFps,
+                                                    .bitrate_bps = kTarget,
+                                                    .slices = 4,
+                                                    .threads = 1,
+                                                    .intra_refresh_frames = wave});
+    VideoDecoder decoder(Codec::kH264);
+    DecodedPicture picture;
+    size_t largest = 0, wave_ends = 0;
+    double db = 0;
+    for (uint64_t frame = 0; frame < 120; ++frame) {
+      const Nv12View source = c.side_by_side(frame % 90);
+      const AccessUnit& au = encoder->encode(EncodeRequest{.frame_id = frame, .picture = source});
+      EXPECT_EQ(au.keyframe, frame == 0) << frame;
+      wave_ends += au.refreshed_from.has_value();
+      EXPECT_TRUE(decoder.decode(au.data, picture));
+      if (frame >= 30) {
+        largest = std::max(largest, au.data.size());
+        db += plane_psnr(source.y, picture.y) / 90.0;
+      }
+    }
+    return std::tuple{largest, db, wave_ends};
+  };
+  const double frame_budget = double(kTarget) / 8.0 / kFps;
+  const auto [refresh_largest, refresh_db, waves] = measure(5);
+  const auto [plain_largest, plain_db, no_waves] = measure(0);
+  std::printf("intra refresh: largest frame %.2f frame budgets, %.1f dB, %zu waves; without: %.2f, %.1f dB\n",
+              double(refresh_largest) / frame_budget, refresh_db, waves, double(plain_largest) / frame_budget,
+              plain_db);
+  EXPECT_LT(double(refresh_largest), 2.0 * frame_budget);
+  EXPECT_GE(waves, 20u);
+  EXPECT_EQ(no_waves, 0u);
+  EXPECT_LT(refresh_db, plain_db);
 }
 
 TEST(Encoder, invalidation_reaches_back_only_to_frames_it_remembers_after_the_last_idr) {

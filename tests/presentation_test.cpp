@@ -124,6 +124,70 @@ TEST(ReferenceChain, a_repair_frame_predicted_from_before_the_loss_repairs_the_c
   EXPECT_LT(double(repair_bytes), 0.5 * double(keyframe_bytes));
 }
 
+// Continuous intra refresh (x264, waves of 5 frames): nobody asks for anything. Frame 12 never reaches the
+// decoder; the chain is repaired by the end of the first wave that began after it, and every frame shown,
+// before and after, is its source picture. Every wave end is marked, 5 frames apart, and no frame after the
+// first is a keyframe.
+TEST(ReferenceChain, the_end_of_a_refresh_wave_begun_after_the_loss_repairs_the_chain_unasked) {
+  constexpr int kWidth = 256, kHeight = 128, kLost = 12, kFrames = 40, kWave = 5;
+  auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                                  .backend = "x264",
+                                                  .width = kWidth,
+                                                  .height = kHeight,
+                                                  .fps = 30,
+                                                  .bitrate_bps = 4'000'000,
+                                                  .threads = 1,
+                                                  .intra_refresh_frames = kWave});
+  ASSERT_TRUE(encoder->refreshes_continuously());
+  EXPECT_FALSE(encoder->invalidate_from(3));  // x264 cannot do both
+  VideoDecoder decoder(Codec::kH264);
+  ReferenceChain chain;
+  const std::vector<uint8_t> uv(size_t(kWidth) * kHeight / 2, 128);
+  DecodedPicture picture;
+  std::vector<uint64_t> wave_ends;
+  std::optional<uint64_t> repaired_at;
+  double worst_shown = 1e9;
+  for (int f = 0; f < kFrames; ++f) {
+    const std::vector<uint8_t> y = test::panning_luma(kWidth, kHeight, f);
+    const AccessUnit& unit = encoder->encode(EncodeRequest{
+        .frame_id = uint64_t(f), .pose_id = 0, .eye = -1, .picture = Nv12View{y, uv, kWidth, kHeight, 0, 0}});
+    EXPECT_EQ(unit.keyframe, f == 0) << f;
+    if (unit.refreshed_from) {
+      EXPECT_EQ(*unit.refreshed_from + kWave - 1, uint64_t(f)) << "a wave of " << kWave << " frames";
+      wave_ends.push_back(uint64_t(f));
+    }
+    if (f == kLost) continue;
+    bool decoded = false;
+    try {
+      decoded = decoder.decode(unit.data, picture);
+    } catch (const std::exception&) {
+    }
+    const bool was_broken = chain.broken();
+    const auto verdict =
+        chain.on_frame(uint64_t(f), unit.keyframe, decoded, std::nullopt, unit.refreshed_from);
+    if (was_broken && f > kLost && verdict == ReferenceChain::Verdict::kShow && !repaired_at)
+      repaired_at = uint64_t(f);
+    if (verdict == ReferenceChain::Verdict::kShow)
+      worst_shown = std::min(worst_shown, plane_psnr(y, picture.y));
+  }
+  ASSERT_GE(wave_ends.size(), 5u);
+  for (size_t i = 1; i < wave_ends.size(); ++i) EXPECT_EQ(wave_ends[i] - wave_ends[i - 1], uint64_t(kWave));
+  ASSERT_TRUE(repaired_at) << "the chain was never repaired";
+  // The first wave end whose wave began after frame 12.
+  uint64_t expected = 0;
+  for (uint64_t end : wave_ends)
+    if (end + 1 - kWave > uint64_t(kLost)) {
+      expected = end;
+      break;
+    }
+  EXPECT_EQ(*repaired_at, expected);
+  EXPECT_LE(*repaired_at, uint64_t(kLost + 2 * kWave));
+  EXPECT_GT(worst_shown, 30.0);
+  std::printf("lost %d, repaired at %llu by the wave from %llu; worst shown %.1f dB\n", kLost,
+              static_cast<unsigned long long>(*repaired_at),
+              static_cast<unsigned long long>(*repaired_at + 1 - kWave), worst_shown);
+}
+
 TEST(ReferenceChain, a_repair_counts_only_when_it_predicts_from_before_the_break) {
   ReferenceChain chain;
   EXPECT_EQ(chain.on_frame(0, false, true, 0), ReferenceChain::Verdict::kBroken);  // no keyframe yet
@@ -138,8 +202,12 @@ TEST(ReferenceChain, a_repair_counts_only_when_it_predicts_from_before_the_break
   // A gap right before a repair that reaches back past it is repaired too.
   EXPECT_EQ(chain.on_frame(9, false, true, 8), ReferenceChain::Verdict::kShow);
   EXPECT_EQ(chain.repairs(), 2u);
-  EXPECT_EQ(chain.on_frame(12, false, true, 11), ReferenceChain::Verdict::kBroken);  // 10 missing
+  EXPECT_EQ(chain.on_frame(12, false, true, 11), ReferenceChain::Verdict::kBroken);  // 10-11 missing
   EXPECT_EQ(chain.breaks(), 3u);
+  // A refresh wave's end repairs only if its wave began after the last bad frame (11).
+  EXPECT_EQ(chain.on_frame(13, false, true, std::nullopt, 11), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(chain.on_frame(14, false, true, std::nullopt, 12), ReferenceChain::Verdict::kShow);
+  EXPECT_EQ(chain.repairs(), 3u);
 }
 
 TEST(ReferenceChain, waits_for_the_first_keyframe_and_a_decode_failure_breaks_the_chain) {
