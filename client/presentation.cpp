@@ -18,6 +18,8 @@ ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyfram
                                                  std::optional<uint64_t> repairs_from,
                                                  std::optional<uint64_t> refreshed_from) {
   const bool gap = next_id_ && frame_id != *next_id_;
+  // Frames before the first one seen never arrived (they matter to a refresh wave that began before it).
+  if (!next_id_ && frame_id > 0) last_bad_ = frame_id - 1;
   const uint64_t expected = next_id_.value_or(0);
   next_id_ = frame_id + 1;
   if (gap) last_bad_ = frame_id > expected ? frame_id - 1 : std::max(last_bad_.value_or(0), expected - 1);
@@ -41,9 +43,10 @@ ReferenceChain::Verdict ReferenceChain::on_frame(uint64_t frame_id, bool keyfram
   // A repair predicts only from frames before `repairs_from`: all decoded before the break if it is at or
   // before the break's first frame. (Before the first keyframe there is nothing to predict from.)
   // A wave's end depends only on the frames since the wave began: all decoded if the last bad one came
-  // before it.
+  // before it. It needs no keyframe before it (a wave's first frame carries the stream's headers): a
+  // client that lost the first keyframe starts from a wave.
   const bool refreshed = refreshed_from && (!last_bad_ || *refreshed_from > *last_bad_);
-  if (broken_ && seen_keyframe_ && ((repairs_from && *repairs_from <= first_broken_) || refreshed)) {
+  if (broken_ && ((seen_keyframe_ && repairs_from && *repairs_from <= first_broken_) || refreshed)) {
     broken_ = false;
     reason_.clear();
     ++repairs_;

@@ -208,6 +208,17 @@ TEST(ReferenceChain, a_repair_counts_only_when_it_predicts_from_before_the_break
   EXPECT_EQ(chain.on_frame(13, false, true, std::nullopt, 11), ReferenceChain::Verdict::kBroken);
   EXPECT_EQ(chain.on_frame(14, false, true, std::nullopt, 12), ReferenceChain::Verdict::kShow);
   EXPECT_EQ(chain.repairs(), 3u);
+  // A client whose first keyframe was lost (it sees frame 3 first) starts at the end of a wave that began
+  // after what it missed, and never at a repair frame (nothing to predict from).
+  ReferenceChain joined;
+  EXPECT_EQ(joined.on_frame(3, false, false), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(joined.on_frame(4, false, true, 2), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(joined.on_frame(5, false, true, std::nullopt, 2), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(joined.on_frame(6, false, true, std::nullopt, 4), ReferenceChain::Verdict::kShow);
+  ReferenceChain late;
+  EXPECT_EQ(late.on_frame(3, false, true), ReferenceChain::Verdict::kBroken);  // 0-2 never arrived
+  EXPECT_EQ(late.on_frame(4, false, true, std::nullopt, 2), ReferenceChain::Verdict::kBroken);
+  EXPECT_EQ(late.on_frame(5, false, true, std::nullopt, 3), ReferenceChain::Verdict::kShow);
 }
 
 TEST(ReferenceChain, waits_for_the_first_keyframe_and_a_decode_failure_breaks_the_chain) {
