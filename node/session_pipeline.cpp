@@ -387,8 +387,9 @@ struct SessionPipeline::Impl {
       const EncodeJob& work = *taken;
       const FrameMetadata& m = work.rendered.metadata;
       const QualitySettings& applied = work.settings;
-      // A client's loss: the encoder stops predicting from the lost frame where it can (the next frame is a
-      // repair), else this frame is a keyframe.
+      // A client's loss: an encoder refreshing continuously repairs it by itself; else it stops predicting
+      // from the lost frame where it can (the next frame is a repair); else this frame is a keyframe
+      // (node/frame_stage.cpp).
       const std::optional<RecoveryRequest> recovery =
           first ? std::nullopt : transport->take_recovery_request();
       const bool requested = recovery.has_value();
