@@ -162,6 +162,20 @@ TEST(Encoder, a_keyframe_asked_for_after_a_loss_stays_under_twice_the_target_ove
   }
 }
 
+// x264 at 300 kbit/s and 30 fps on one thread (deterministic), for the recovery tests below; `wave` > 0:
+// continuous intra refresh.
+std::unique_ptr<VideoEncoder> low_rate_x264(const RenderedClip& c, int wave) {
+  return VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
+                                          .backend = "x264",
+                                          .width = 2 * c.eye_width,
+                                          .height = c.eye_height,
+                                          .fps = 30,
+                                          .bitrate_bps = 300'000,
+                                          .slices = 4,
+                                          .threads = 1,
+                                          .intra_refresh_frames = wave});
+}
+
 // Recovery without a keyframe (x264's reference invalidation, the default for x264): told the client lost
 // frame n-3, the encoder predicts frame n from n-4. On the same clip and target as a keyframe recovery, the
 // repair is a P-frame of about one frame budget, and since it need not squeeze a whole picture into that
@@ -178,14 +192,7 @@ TEST(Encoder, a_repair_after_a_loss_costs_one_frame_budget_and_keeps_the_picture
     std::vector<double> psnr;
   };
   auto run = [&](bool repair) {
-    auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
-                                                    .backend = "x264",
-                                                    .width = 2 * c.eye_width,
-                                                    .height = c.eye_height,
-                                                    .fps = kFps,
-                                                    .bitrate_bps = kTarget,
-                                                    .slices = 4,
-                                                    .threads = 1});
+    auto encoder = low_rate_x264(c, 0);
     VideoDecoder decoder(Codec::kH264);
     DecodedPicture picture;
     Run out;
@@ -244,15 +251,7 @@ TEST(Encoder, continuous_intra_refresh_never_spikes_and_costs_quality_everywhere
   constexpr int64_t kTarget = 300'000;
   constexpr int kFps = 30;
   auto measure = [&](int wave) {
-    auto encoder = VideoEncoder::open(EncoderConfig{.codec = Codec::kH264,
-                                                    .backend = "x264",
-                                                    .width = 2 * c.eye_width,
-                                                    .height = c.eye_height,
-                                                    .fps = kFps,
-                                                    .bitrate_bps = kTarget,
-                                                    .slices = 4,
-                                                    .threads = 1,
-                                                    .intra_refresh_frames = wave});
+    auto encoder = low_rate_x264(c, wave);
     VideoDecoder decoder(Codec::kH264);
     DecodedPicture picture;
     size_t largest = 0, wave_ends = 0;
