@@ -4,10 +4,16 @@
 // when they arrive more spread out than they were sent, the link's bottleneck spaced them, and the train's
 // bytes over its arrival span measure that bottleneck (packet-train dispersion, as in Pathrate or the "max
 // bandwidth" of BBR's delivery rate). When they arrive as they were sent, the link carries at least the
-// sending rate and reports nothing. The server paces a frame at 0.9 x the reported capacity; while none is
-// reported it raises its pacing rate step by step from 2.5 x the video target (libwebrtc's pacing factor)
-// until the link shows a limit, so that on a fast link a frame leaves in about a millisecond.
-// Hand-written: no library in Debian estimates capacity from packet trains. Pure logic, no clock.
+// sending rate: a lower bound, and a disproof of any slower limit read before it. A train spread by a
+// stall of the receiving machine (a relay's thread, a softirq under load) reads slower than the link is: a
+// spread train counts as a limit only if no later train kept up at a higher rate, and, when an earlier one
+// did (the link was faster a moment ago), only if a second spread train confirms it: a new bottleneck spreads
+// every train sent above it, a stall one. Before, the median of the spread trains alone decided, and one
+// stall among eight trains set the pacing back to 2.5 x the target. The server paces a frame at 0.9 x the
+// reported capacity; while none is reported it raises its pacing rate step by step from 2.5 x the video
+// target (libwebrtc's pacing factor) until the link shows a limit, so that on a fast link a frame leaves in
+// about a millisecond. Hand-written: no library in Debian estimates capacity from packet trains. Pure logic,
+// no clock.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -35,17 +41,31 @@ class TrainDispersion {
     first_arrival_ = std::min(first_arrival_, arrival_ns);
     last_arrival_ = std::max(last_arrival_, arrival_ns);
   }
-  // The bottleneck the recent trains showed (bit/s): the median of the dispersed ones among the last
-  // kWindow; 0 when none of them was dispersed (the link kept up with the sender).
+  // The bottleneck the recent trains showed (bit/s): the median of the spread trains among the last kWindow
+  // that stand as limits (above); 0 when none does (the link kept up with the sender).
   uint64_t capacity_bps() const {
-    std::array<uint64_t, kWindow> dispersed{};
-    size_t n = 0;
-    for (size_t i = 0; i < std::min(trains_, kWindow); ++i)
-      if (samples_[i] > 0) dispersed[n++] = samples_[i];
-    if (n == 0) return 0;
-    std::nth_element(dispersed.begin(), dispersed.begin() + ptrdiff_t(n / 2),
-                     dispersed.begin() + ptrdiff_t(n));
-    return dispersed[n / 2];
+    const size_t n = std::min(trains_, kWindow);
+    std::array<uint64_t, kWindow> limits{};
+    size_t valid = 0;
+    uint64_t fastest_kept_up_after = 0;  // of the trains newer than the one looked at
+    bool outran_before_first = false;
+    for (size_t age = 0; age < n; ++age) {  // newest first
+      const Sample& sample = samples_[(trains_ - 1 - age) % kWindow];
+      if (!sample.dispersed) {
+        fastest_kept_up_after = std::max(fastest_kept_up_after, sample.bps);
+      } else if (sample.bps >= fastest_kept_up_after) {
+        limits[valid++] = sample.bps;
+      }
+    }
+    if (valid == 0) return 0;
+    if (valid == 1) {  // unconfirmed: a limit only if no train in the window kept up faster than it
+      for (size_t i = 0; i < n; ++i)
+        outran_before_first |= !samples_[i].dispersed && samples_[i].bps > limits[0];
+      if (outran_before_first) return 0;
+    }
+    std::nth_element(limits.begin(), limits.begin() + ptrdiff_t(valid / 2),
+                     limits.begin() + ptrdiff_t(valid));
+    return limits[valid / 2];
   }
   static constexpr size_t kWindow = 8;
   static constexpr int kMinFragments = 4;  // shorter trains measure the receiver's timer, not the link
@@ -58,15 +78,23 @@ class TrainDispersion {
     const bool dispersed = arrival_span > send_span + send_span / 4 + kNoiseNs;
     // The first fragment's bytes arrived at the start of the span: n - 1 fragments fill it.
     const double bits = 8.0 * double(bytes_) * double(count_ - 1) / double(count_);
-    samples_[trains_ % kWindow] = dispersed ? uint64_t(bits / (double(arrival_span) * 1e-9)) : 0;
+    // A train that kept up shows at least its sending rate (arrival spans within the noise say no more);
+    // one the link spread shows the link's.
+    const int64_t span = std::max<int64_t>(dispersed ? arrival_span : send_span, 1'000);
+    samples_[trains_ % kWindow] =
+        Sample{.bps = uint64_t(bits / (double(span) * 1e-9)), .dispersed = dispersed};
     ++trains_;
   }
+  struct Sample {
+    uint64_t bps = 0;
+    bool dispersed = false;
+  };
   static constexpr int64_t kNoiseNs = 300'000;
   uint64_t frame_id_ = 0;
   int count_ = 0;
   size_t bytes_ = 0;
   int64_t first_send_ = 0, last_send_ = 0, first_arrival_ = 0, last_arrival_ = 0;
-  std::array<uint64_t, kWindow> samples_{};
+  std::array<Sample, kWindow> samples_{};
   size_t trains_ = 0;
 };
 

@@ -306,6 +306,33 @@ TEST(LinkCapacity, a_train_spread_by_a_bottleneck_measures_it_and_one_that_is_no
   EXPECT_EQ(short_trains.capacity_bps(), 0u);
 }
 
+// A stall of the receiving machine spreads one train of a fast link: the trains after it that kept up at a
+// higher rate disprove it as a limit. A real bottleneck spreads every train sent above it: confirmed by a
+// second, it stays the limit while frames paced under it keep up.
+TEST(LinkCapacity, a_train_spread_by_a_stall_does_not_hide_the_faster_trains_that_kept_up) {
+  TrainDispersion trains;
+  int64_t t = 0;
+  auto train = [&](uint64_t frame, int64_t send_gap_ns, int64_t arrival_gap_ns) {
+    for (int i = 0; i < 20; ++i)
+      trains.on_fragment(frame, t + i * send_gap_ns, t + 20'000'000 + i * arrival_gap_ns, 1200);
+    t += 33'000'000;
+  };
+  // Sent at 100 Mbit/s (96 us apart) and kept up, but for frame 3, whose arrival a 3 ms stall spread.
+  for (uint64_t frame = 0; frame < 8; ++frame) train(frame, 96'000, frame == 3 ? 250'000 : 96'000);
+  train(8, 96'000, 96'000);  // closes frame 7's train
+  EXPECT_EQ(trains.capacity_bps(), 0u);
+  // A 10 Mbit/s bottleneck spreads a train sent at 100 Mbit/s: one such train could be a stall...
+  train(9, 96'000, 960'000);
+  train(10, 96'000, 960'000);  // closes frame 9's
+  EXPECT_EQ(trains.capacity_bps(), 0u);
+  // ... the second confirms it, and the next ones, paced at 9 Mbit/s, keep up under it.
+  for (uint64_t frame = 11; frame < 14; ++frame) train(frame, 1'067'000, 1'067'000);
+  EXPECT_NEAR(double(trains.capacity_bps()), 10e6, 0.2e6);
+  // Once the spread train has left the window, the link kept up with everything recent: no limit.
+  for (uint64_t frame = 14; frame < 24; ++frame) train(frame, 1'067'000, 1'067'000);
+  EXPECT_EQ(trains.capacity_bps(), 0u);
+}
+
 TEST(LinkCapacity, pacing_probes_up_while_the_link_keeps_up_and_settles_under_a_limit) {
   PacingRate pacing;
   const double target = 8e6;
