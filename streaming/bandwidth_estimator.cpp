@@ -90,18 +90,34 @@ void DelayBasedEstimator::update_rate(int64_t now_ns) {
 }
 
 void LossBasedController::on_report(uint64_t received, uint64_t expected, int64_t delay_based_bps,
-                                    int64_t now_ns) {
+                                    int64_t now_ns, int64_t received_bps, bool link_limited) {
   if (window_start_ns_ < 0) window_start_ns_ = now_ns;
   window_received_ += received;
   window_expected_ += expected;
+  if (received_bps > 0) received_bps_ = received_bps;
+  window_link_limited_ |= link_limited;
   if (now_ns - window_start_ns_ >= 500'000'000 && window_expected_ >= 20) {
     const double loss = 1.0 - double(window_received_) / double(window_expected_);
     if (loss > 0.10) {
       rate_bps_ *= 1.0 - 0.5 * loss;
+      // Loss while the link shows a bottleneck is its overflow, and what the receiver got meanwhile is what
+      // the bottleneck carries: no return above 0.85 x that at once. (Random loss on a link with room,
+      // which shows no bottleneck, still returns at once.)
+      if (window_link_limited_ && received_bps_ > 0) {
+        ceiling_bps_ = 0.85 * double(received_bps_);
+        rate_bps_ = std::min(rate_bps_, ceiling_bps_);
+      }
     } else if (loss < 0.02) {
       // Without loss the loss-based bound must not hold back the delay-based one (as libwebrtc does), and
-      // after a loss burst it returns to it at once.
-      rate_bps_ = std::max(rate_bps_ * 1.05, double(delay_based_bps));
+      // after a loss burst it returns to it at once, but for the ceiling heavy loss left, which rises 10 %
+      // a window until it no longer binds.
+      double back_to = double(delay_based_bps);
+      if (ceiling_bps_ > 0) {
+        back_to = std::min(back_to, ceiling_bps_);
+        ceiling_bps_ *= 1.05;
+        if (delay_based_bps > 0 && ceiling_bps_ >= double(delay_based_bps)) ceiling_bps_ = 0;
+      }
+      rate_bps_ = std::max(rate_bps_ * 1.05, back_to);
     }
     // Nor float above it: a bound far above what the link has shown would let the next loss burst pass
     // without a decrease.
@@ -109,6 +125,7 @@ void LossBasedController::on_report(uint64_t received, uint64_t expected, int64_
     rate_bps_ = std::clamp(rate_bps_, double(min_bps_), double(max_bps_));
     window_start_ns_ = now_ns;
     window_received_ = window_expected_ = 0;
+    window_link_limited_ = false;
   }
   double target = rate_bps_;
   if (delay_based_bps > 0) target = std::min(target, double(delay_based_bps));

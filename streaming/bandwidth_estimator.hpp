@@ -11,7 +11,12 @@
 // Sender side (LossBasedController): from the loss fraction p measured over windows of at least 500 ms
 // (reports come every 50 ms; reacting to each would compound), +5 % (or up to the delay-based estimate) when
 // p < 2 % (back to the delay-based estimate at once after a loss burst, never above it), x (1 - 0.5 p) when
-// p > 10 %; the target is min(loss-based, receiver's delay-based estimate), clamped.
+// p > 10 %; the target is min(loss-based, receiver's delay-based estimate), clamped. Heavy loss where the
+// link shows a bottleneck also leaves a ceiling at 0.85 x the rate the receiver got meanwhile, which the
+// return to the delay-based estimate respects while it rises 10 % a window: behind a full drop-tail
+// bottleneck the delay no longer grows (the trendline sees nothing and the estimate stays where it filled the
+// queue), so returning to it at once refilled the queue one window after it had drained (two sessions through
+// 6 Mbit/s lost 2 % of their frames and waited 120 ms in the queue).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -54,7 +59,10 @@ class LossBasedController {
       : rate_bps_(double(initial_bps)), min_bps_(min_bps), max_bps_(max_bps) {}
   // A receiver report: fragments received and expected over its interval, and the receiver's delay-based
   // estimate (0 = none).
-  void on_report(uint64_t received, uint64_t expected, int64_t delay_based_bps, int64_t now_ns);
+  // received_bps: the receiver's wire rate now (0: not measured); link_limited: its packet trains show a
+  // bottleneck (streaming/link_capacity.hpp).
+  void on_report(uint64_t received, uint64_t expected, int64_t delay_based_bps, int64_t now_ns,
+                 int64_t received_bps = 0, bool link_limited = false);
   int64_t target_bps() const { return target_bps_; }
 
  private:
@@ -63,6 +71,9 @@ class LossBasedController {
   int64_t target_bps_ = 0;
   int64_t window_start_ns_ = -1;
   uint64_t window_received_ = 0, window_expected_ = 0;
+  int64_t received_bps_ = 0;
+  bool window_link_limited_ = false;
+  double ceiling_bps_ = 0;  // after heavy loss (0: none)
 };
 
 }  // namespace kairo

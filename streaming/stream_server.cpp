@@ -76,6 +76,13 @@ struct StreamServer::Impl {
   // the encoder's target a video rate. Without this, FEC answering congestion loss would add to the
   // congestion it answers.
   double wire_per_video = 1.1;
+  // Parity per data fragment a block may carry. The loss model alone asks up to 13x for a small frame under
+  // a bottleneck's overflow (bursts of 20 lost fragments): the wire then carried ten times the video, the
+  // overflow it answered grew, and the rate controller's cuts moved nothing. So parity keeps within the
+  // split the target assumes (wire up to kMaxWirePerVideo x the video), and within the target itself once
+  // the encoder sits at its least bitrate and cannot give parity room.
+  static constexpr double kMaxWirePerVideo = 3.0;
+  double parity_ratio_cap = kMaxWirePerVideo - 1.0;
   uint64_t last_wire_bytes = 0, last_video_payload = 0;
   uint64_t wire_bytes = 0, video_payload = 0;
   mutable std::mutex state_mutex;
@@ -97,7 +104,7 @@ struct StreamServer::Impl {
         opener(c.key, c.session_id, wire::Direction::kClientToServer),
         packetizer(c.mtu, 16),
         // The controller works on wire rates: up to 3x the video rate to leave room for parity.
-        rate(c.initial_bitrate_bps, c.min_bitrate_bps, 3 * c.max_bitrate_bps) {
+        rate(c.initial_bitrate_bps, c.min_bitrate_bps, int64_t(kMaxWirePerVideo) * c.max_bitrate_bps) {
     fec.loss = c.assumed_loss;
     stats.target_bitrate_bps = c.initial_bitrate_bps;
   }
@@ -349,11 +356,12 @@ struct StreamServer::Impl {
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
       fec.burst_p90 = std::clamp(double(r.loss_burst_p90), 1.0, 32.0);  // the client's whole-stream histogram
     }
-    rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns());
+    rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns(),
+                   int64_t(r.received_bitrate_bps), r.link_capacity_bps > 0);
     pacing.on_report(r.link_capacity_bps, double(rate.target_bps()));
     if (video_payload - last_video_payload > 10'000) {
       const double ratio = double(wire_bytes - last_wire_bytes) / double(video_payload - last_video_payload);
-      wire_per_video = 0.8 * wire_per_video + 0.2 * std::clamp(ratio, 1.0, 3.0);
+      wire_per_video = 0.8 * wire_per_video + 0.2 * std::clamp(ratio, 1.0, kMaxWirePerVideo);
       last_wire_bytes = wire_bytes;
       last_video_payload = video_payload;
     }
@@ -365,6 +373,11 @@ struct StreamServer::Impl {
     stats.target_bitrate_bps = std::clamp(int64_t(double(rate.target_bps()) / wire_per_video),
                                           config.min_bitrate_bps, config.max_bitrate_bps);
     stats.wire_per_video = wire_per_video;
+    const double video_floor = double(config.min_bitrate_bps);
+    parity_ratio_cap =
+        double(rate.target_bps()) / wire_per_video >= video_floor
+            ? kMaxWirePerVideo - 1.0
+            : std::clamp(double(rate.target_bps()) / video_floor - 1.0, 0.0, kMaxWirePerVideo - 1.0);
     stats.client_decode_ms = r.decode_ms;
     stats.link_capacity_bps = int64_t(r.link_capacity_bps);
     stats.display_phase_error_ns = int64_t(r.display_phase_error_us) * 1000;
@@ -385,7 +398,8 @@ struct StreamServer::Impl {
     }
     // A frame still being paced when the next one is ready: finish it now rather than fall behind.
     while (next_fragment < fragments) send_fragment(next_fragment++);
-    fragments = packetizer.packetize_with(info, working, [this](int k) { return fec.parity_for(k); });
+    fragments = packetizer.packetize_with(
+        info, working, [this](int k) { return std::min(fec.parity_for(k), int(parity_ratio_cap * k)); });
     sending_frame_id = info.frame_id;
     video_payload += working.size();
     data_fragments = 0;

@@ -2,9 +2,9 @@
 // under a loss burst, and the estimate's recovery after one.
 #include <gtest/gtest.h>
 
-#include <optional>
-
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "node/quality_controller.hpp"
@@ -161,6 +161,31 @@ TEST(RateControl, the_estimate_recovers_to_its_pre_loss_level_within_two_seconds
   EXPECT_LT(during, before * 9 / 10);
   reports(2, 0);
   EXPECT_GE(rate.target_bps(), before * 95 / 100) << "during " << during;
+}
+
+// Behind a full drop-tail bottleneck the delay-based estimate stays where it filled the queue: after the
+// overflow the controller climbs back from 0.85 x what the receiver got, 5 % a window, instead of returning
+// to that estimate at once and refilling the queue (two sessions through 6 Mbit/s: wire full, 2 % of frames
+// lost, 120 ms queued). Random loss without a bottleneck still returns at once (the test above).
+TEST(RateControl, overflow_at_a_bottleneck_climbs_back_from_what_the_receiver_got_not_at_once) {
+  LossBasedController rate(2'000'000, 100'000, 50'000'000);
+  const int64_t delay_based = 5'000'000, bottleneck = 3'000'000;
+  int64_t t = 0;
+  const auto reports = [&](double seconds, double loss, bool limited) {
+    for (const int64_t end = t + int64_t(seconds * 1e9); t < end; t += 50'000'000)
+      rate.on_report(uint64_t(100 * (1 - loss)), 100, delay_based, t, bottleneck, limited);
+  };
+  reports(10, 0, false);
+  EXPECT_EQ(rate.target_bps(), delay_based);
+  reports(1, 0.4, true);  // the queue overflows: 40 % lost, the receiver gets the bottleneck's 3 Mbit/s
+  EXPECT_LE(rate.target_bps(), int64_t(0.85 * bottleneck) + 1);
+  reports(0.5, 0, true);  // one loss-free window: back to the ceiling, not to 5 Mbit/s
+  EXPECT_LE(rate.target_bps(), int64_t(0.85 * bottleneck) + 1);
+  reports(4, 0, true);  // eight more: the ceiling has risen 5 % a window
+  EXPECT_LE(rate.target_bps(), int64_t(0.85 * bottleneck * std::pow(1.05, 9)) + 1);
+  EXPECT_GT(rate.target_bps(), int64_t(0.85 * bottleneck * std::pow(1.05, 6)));
+  reports(10, 0, false);  // no more overflow: back to the delay-based estimate
+  EXPECT_EQ(rate.target_bps(), delay_based);
 }
 
 }  // namespace
