@@ -46,6 +46,22 @@ struct StreamClient::Impl {
   // Datagram sequence accounting for loss and burst length.
   uint64_t first_sequence = 0, highest_sequence = 0, received_datagrams = 0, loss_runs = 0, lost_in_runs = 0;
   std::array<uint64_t, 33> loss_run_lengths{};  // loss runs by length in datagrams (the last: 32 or more)
+  // The histogram and the run counts halve every 5 s: the parity follows the loss as it is now. Over the
+  // whole stream, a bottleneck's overflow at the start (runs of 20-30) kept every later block's parity sized
+  // for it.
+  static constexpr int64_t kLossRunHalfLifeNs = 5'000'000'000;
+  int64_t loss_runs_aged_ns = 0;
+  void age_loss_runs(int64_t now) {
+    if (loss_runs_aged_ns == 0) loss_runs_aged_ns = now;
+    if (now - loss_runs_aged_ns < kLossRunHalfLifeNs) return;
+    loss_runs_aged_ns = now;
+    loss_runs = lost_in_runs = 0;
+    for (size_t length = 1; length < loss_run_lengths.size(); ++length) {
+      loss_run_lengths[length] /= 2;
+      loss_runs += loss_run_lengths[length];
+      lost_in_runs += loss_run_lengths[length] * length;
+    }
+  }
 
   uint32_t loss_burst_p90() const {
     uint64_t seen = 0;
@@ -164,6 +180,7 @@ struct StreamClient::Impl {
 
   void on_tick() {
     const int64_t now = steady_now_ns();
+    age_loss_runs(now);
     // NACK what is missing once a frame has been quiet for 3 ms; again at most every RTT.
     const int64_t rtt = clock.ready() ? std::max<int64_t>(clock.rtt_ns(), 5'000'000) : 20'000'000;
     wire::NackMessage nack;
