@@ -109,7 +109,7 @@ void LossBasedController::on_report(uint64_t received, uint64_t expected, int64_
       }
     } else if (loss < 0.02) {
       // Without loss the loss-based bound must not hold back the delay-based one (as libwebrtc does), and
-      // after a loss burst it returns to it at once, but for the ceiling heavy loss left, which rises 10 %
+      // after a loss burst it returns to it at once, but for the ceiling heavy loss left, which rises 5 %
       // a window until it no longer binds.
       double back_to = double(delay_based_bps);
       if (ceiling_bps_ > 0) {

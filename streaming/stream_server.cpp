@@ -356,7 +356,8 @@ struct StreamServer::Impl {
       const double loss = 1.0 - double(received) / double(expected);
       fec.loss = std::max(0.9 * fec.loss + 0.1 * loss, config.assumed_loss * 0.25);
       fec.burst_mean = 0.9 * fec.burst_mean + 0.1 * (double(r.loss_burst_mean_x100) / 100.0);
-      fec.burst_p90 = std::clamp(double(r.loss_burst_p90), 1.0, 32.0);  // the client's whole-stream histogram
+      fec.burst_p90 =
+          std::clamp(double(r.loss_burst_p90), 1.0, 32.0);  // the client's histogram, halved every 5 s
     }
     rate.on_report(received, expected, int64_t(r.estimated_bitrate_bps), steady_now_ns(),
                    int64_t(r.received_bitrate_bps), r.link_capacity_bps > 0);
@@ -375,6 +376,7 @@ struct StreamServer::Impl {
     stats.target_bitrate_bps = std::clamp(int64_t(double(rate.target_bps()) / wire_per_video),
                                           config.min_bitrate_bps, config.max_bitrate_bps);
     stats.wire_per_video = wire_per_video;
+    // Read by start_frame on this same thread (the io thread), like the FEC policy.
     const double video_floor = double(config.min_bitrate_bps);
     parity_ratio_cap =
         double(rate.target_bps()) / wire_per_video >= video_floor
