@@ -201,7 +201,7 @@ std::span<const uint64_t> FrameAssembler::take_lost() {
   return handed_;
 }
 
-void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
+void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, int spare,
                                   void (*need)(void*, uint64_t, int, int), void* context) {
   for (Slot& s : slots_) {
     if (!s.used || s.complete || now_ns - s.last_arrival_ns < quiet_ns || now_ns - s.last_nack_ns < renack_ns)
@@ -209,7 +209,7 @@ void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t rena
     s.last_nack_ns = now_ns;
     for (int b = 0; b < s.first.block_count; ++b) {
       const int k = s.data_count[size_t(b)];
-      int deficit = k - s.received[size_t(b)];
+      int deficit = s.received[size_t(b)] < k ? k - s.received[size_t(b)] + spare : 0;
       const int total = k + std::max(0, s.parity_count[size_t(b)]);
       for (int i = 0; i < total && deficit > 0; ++i)
         if (!s.present[size_t(b) * 255 + size_t(i)]) {

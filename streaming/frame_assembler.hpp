@@ -49,13 +49,16 @@ class FrameAssembler {
   // Frame ids declared lost since the last call (the caller asks for a keyframe or a reference invalidation).
   std::span<const uint64_t> take_lost();
   // For every incomplete frame whose newest fragment is older than `quiet_ns` and that was not NACKed within
-  // `renack_ns`: the fragments still needed (missing data first, then parity, no more than the deficit).
+  // `renack_ns`: the fragments still needed (missing data first, then parity), the deficit and `spare` more
+  // where that many are missing. One spare: a NACK usually has time for one round trip before the frame's
+  // deadline, and on a bursty link the retransmission itself may be lost; one fragment more per NACK cut the
+  // frames lost at 5 % loss in bursts of 4 from 14 to 10 in 12,000 (tests/simulated_channel_test.cpp).
   template <typename Need>  // void(uint64_t frame_id, int block, int index)
-  void missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, Need&& need) {
+  void missing(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, Need&& need, int spare = 1) {
     // A plain function pointer and context rather than std::function: this runs every tick, and a capturing
     // lambda in a std::function may allocate.
     missing_impl(
-        now_ns, quiet_ns, renack_ns,
+        now_ns, quiet_ns, renack_ns, spare,
         [](void* context, uint64_t frame_id, int block, int index) {
           (*static_cast<std::remove_reference_t<Need>*>(context))(frame_id, block, index);
         },
@@ -78,7 +81,7 @@ class FrameAssembler {
     std::vector<int> received;     // per block
     std::vector<int> data_count, parity_count;
   };
-  void missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
+  void missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, int spare,
                     void (*need)(void*, uint64_t, int, int), void* context);
   Slot* slot_for(uint64_t frame_id);
   Slot* allocate(uint64_t frame_id);

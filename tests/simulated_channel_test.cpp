@@ -30,6 +30,8 @@ struct ChannelConfig {
   bool nack = true;
   uint64_t seed = 1;
   double burst_p90 = 1;  // the burst-length tail the policy is told (1: the mean only)
+  size_t frame_bytes_min = 8'000, frame_bytes_spread = 12'000;  // P-frames: min + [0, spread)
+  int nack_spare = 1;  // fragments asked for beyond the deficit (the client's default)
 };
 
 struct ChannelResult {
@@ -96,7 +98,7 @@ ChannelResult simulate(const ChannelConfig& c) {
     switch (e.kind) {
       case Event::kSendFrame: {
         // A keyframe first, then 8-20 kB frames: 7-17 data fragments each.
-        access_unit.resize(e.frame == 0 ? 60'000 : 8'000 + sizes() % 12'000);
+        access_unit.resize(e.frame == 0 ? 60'000 : c.frame_bytes_min + sizes() % c.frame_bytes_spread);
         for (size_t k = 0; k < access_unit.size(); ++k) access_unit[k] = content(e.frame, k);
         const int n = packetizer.packetize_with(FrameInfo{.frame_id = e.frame, .keyframe = e.frame == 0},
                                                 access_unit, [&](int k) { return policy.parity_for(k); });
@@ -134,15 +136,18 @@ ChannelResult simulate(const ChannelConfig& c) {
         }
         r.lost += assembler.take_lost().size();
         if (c.nack)
-          assembler.missing(e.at, 3'000'000, rtt, [&](uint64_t frame, int block, int index) {
-            ++r.nacks;
-            if (!up.lose(up_rng))
-              schedule({.at = e.at + one_way,
-                        .kind = Event::kNack,
-                        .frame = frame,
-                        .block = block,
-                        .index = index});
-          });
+          assembler.missing(
+              e.at, 3'000'000, rtt,
+              [&](uint64_t frame, int block, int index) {
+                ++r.nacks;
+                if (!up.lose(up_rng))
+                  schedule({.at = e.at + one_way,
+                            .kind = Event::kNack,
+                            .frame = frame,
+                            .block = block,
+                            .index = index});
+              },
+              c.nack_spare);
         break;
     }
   }
@@ -161,6 +166,39 @@ void print(const char* what, const ChannelResult& r) {
 
 // The loss model gives the loss it is asked for, in bursts of the mean asked for, at every loss rate (above
 // 50 % it once gave 50 %: the good -> bad rate was clamped at 1).
+// A NACK has time for about one round trip before the frame's deadline, and on a bursty link the
+// retransmission may be lost too: asking for one fragment more than the deficit saves frames for a few more
+// datagrams. 2x256^2 at 30 fps (4-7 kB frames, 4-6 data fragments), 5 % loss in bursts of 4, 20 seeds of
+// 600 frames: 14 frames lost with no spare, 10 with one (two: 11), for 0.05 % more datagrams.
+TEST(SimulatedChannel, one_spare_fragment_per_nack_saves_frames_at_bursty_loss) {
+  const auto run = [](int spare) {
+    ChannelResult total;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+      const ChannelResult r = simulate({.loss_percent = 5,
+                                        .burst_mean = 4,
+                                        .frames = 600,
+                                        .fps = 30,
+                                        .seed = seed,
+                                        .burst_p90 = 9,
+                                        .frame_bytes_min = 4'000,
+                                        .frame_bytes_spread = 3'000,
+                                        .nack_spare = spare});
+      total.delivered += r.delivered;
+      total.lost += r.lost;
+      total.sent += r.sent;
+      total.parity += r.parity;
+      total.retransmitted += r.retransmitted;
+      total.nacks += r.nacks;
+    }
+    return total;
+  };
+  const ChannelResult none = run(0), one = run(1);
+  print("no spare", none);
+  print("one spare", one);
+  EXPECT_LT(one.lost, none.lost);
+  EXPECT_LE(double(one.sent), 1.01 * double(none.sent));
+}
+
 TEST(SimulatedChannel, the_loss_model_gives_the_loss_and_burst_length_asked_for) {
   for (double percent : {1.0, 5.0, 30.0, 60.0, 90.0, 100.0})
     for (double burst : {1.0, 4.0}) {

@@ -27,6 +27,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// ThreadSanitizer slows every memory access: a frame's timing there is TSan's, not the transport's (CI ran
+// this file under TSan beside other work and saw 94 % on time where the normal build holds 99 %+).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kTimingIsMeasured = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kTimingIsMeasured = false;
+#else
+constexpr bool kTimingIsMeasured = true;
+#endif
+#else
+constexpr bool kTimingIsMeasured = true;
+#endif
+
 struct SessionResult {
   uint64_t sent = 0, on_time = 0, late = 0, corrupt = 0;
   StreamServerStats server;
@@ -161,7 +175,11 @@ TEST(StreamLoopback, reordering_and_duplication_never_corrupt_a_frame) {
            {.loss_percent = 2, .delay_ms = 5, .jitter_ms = 3, .reorder_percent = 5, .duplicate_percent = 5},
        .seconds = 3});
   EXPECT_EQ(r.corrupt, 0u);
-  EXPECT_GE(r.on_time_share(), 0.97);
+  if (kTimingIsMeasured) {
+    EXPECT_GE(r.on_time_share(), 0.97);
+  } else {  // under ThreadSanitizer (CI runs this test there for its races): what arrives, not when
+    EXPECT_GE(double(r.on_time + r.late) / double(r.sent), 0.90);
+  }
 }
 
 TEST(StreamLoopbackPerf, the_estimate_drops_below_a_rate_cap_within_2s_and_recovers_within_10s_after) {
