@@ -79,6 +79,7 @@ class QualityController {
   std::vector<QualityDecision> decisions_;
   int64_t starved_since_ = -1, headroom_since_ = -1, overloaded_since_ = -1, relaxed_since_ = -1,
           last_structural_change_ = -1;
+  int64_t first_update_ns_ = -1;
 };
 
 }  // namespace kairo

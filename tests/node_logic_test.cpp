@@ -130,6 +130,18 @@ TEST(QualityController, a_slow_pipeline_lowers_the_frame_rate_and_recovers) {
   EXPECT_EQ(q.settings().fps, 90);
 }
 
+// A session's first frames render with cold caches: a second of slow stages at the start does not lower
+// the frame rate the client asked for; the same slowness later does.
+TEST(QualityController, the_first_second_of_slow_frames_is_warm_up_not_load) {
+  QualityController q(QualityCaps{.max_bitrate_bps = std::nullopt, .max_fps = 90, .min_fps = 15}, 256, 256,
+                      20'000'000);
+  for (int t = 0; t < 900; t += 100) EXPECT_TRUE(q.update(inputs(t, 20'000'000, 50)).empty());
+  for (int t = 900; t < 5000; t += 100) q.update(inputs(t, 20'000'000, 8));
+  EXPECT_EQ(q.settings().fps, 90);
+  for (int t = 5000; t < 6000; t += 100) q.update(inputs(t, 20'000'000, 50));
+  EXPECT_LT(q.settings().fps, 90);
+}
+
 TEST(FrameMetadata, round_trips_and_refuses_what_does_not_make_sense) {
   FrameMetadata m;
   m.frame_id = 42;
