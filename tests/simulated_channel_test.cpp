@@ -164,8 +164,6 @@ void print(const char* what, const ChannelResult& r) {
       (unsigned long long)r.fec_recovered, (unsigned long long)r.nacks);
 }
 
-// The loss model gives the loss it is asked for, in bursts of the mean asked for, at every loss rate (above
-// 50 % it once gave 50 %: the good -> bad rate was clamped at 1).
 // A NACK has time for about one round trip before the frame's deadline, and on a bursty link the
 // retransmission may be lost too: asking for one fragment more than the deficit saves frames for a few more
 // datagrams. 2x256^2 at 30 fps (4-7 kB frames, 4-6 data fragments), 5 % loss in bursts of 4, 20 seeds of
@@ -199,6 +197,8 @@ TEST(SimulatedChannel, one_spare_fragment_per_nack_saves_frames_at_bursty_loss) 
   EXPECT_LE(double(one.sent), 1.01 * double(none.sent));
 }
 
+// The loss model gives the loss it is asked for, in bursts of the mean asked for, at every loss rate (above
+// 50 % it once gave 50 %: the good -> bad rate was clamped at 1).
 TEST(SimulatedChannel, the_loss_model_gives_the_loss_and_burst_length_asked_for) {
   for (double percent : {1.0, 5.0, 30.0, 60.0, 90.0, 100.0})
     for (double burst : {1.0, 4.0}) {
