@@ -104,17 +104,20 @@ void LossBasedController::on_report(uint64_t received, uint64_t expected, int64_
       // the bottleneck carries: no return above 0.85 x that at once. (Random loss on a link with room,
       // which shows no bottleneck, still returns at once.)
       if (window_link_limited_ && received_bps_ > 0) {
-        ceiling_bps_ = 0.85 * double(received_bps_);
+        overflow_bps_ = double(received_bps_);
+        ceiling_bps_ = 0.85 * overflow_bps_;
         rate_bps_ = std::min(rate_bps_, ceiling_bps_);
       }
     } else if (loss < 0.02) {
       // Without loss the loss-based bound must not hold back the delay-based one (as libwebrtc does), and
-      // after a loss burst it returns to it at once, but for the ceiling heavy loss left, which rises 5 %
-      // a window until it no longer binds.
+      // after a loss burst it returns to it at once, but for the ceiling heavy loss left: it rises 5 % a
+      // window up to the rate that overflowed, and 25 % a window past it (the bottleneck has moved: a cap
+      // lifted, a flow gone), until it no longer binds. Near the old limit slowly, away from it fast, as
+      // CUBIC grows its window around the last loss.
       double back_to = double(delay_based_bps);
       if (ceiling_bps_ > 0) {
         back_to = std::min(back_to, ceiling_bps_);
-        ceiling_bps_ *= 1.05;
+        ceiling_bps_ *= ceiling_bps_ < overflow_bps_ ? 1.05 : 1.25;
         if (delay_based_bps > 0 && ceiling_bps_ >= double(delay_based_bps)) ceiling_bps_ = 0;
       }
       rate_bps_ = std::max(rate_bps_ * 1.05, back_to);

@@ -13,10 +13,10 @@
 // p < 2 % (back to the delay-based estimate at once after a loss burst, never above it), x (1 - 0.5 p) when
 // p > 10 %; the target is min(loss-based, receiver's delay-based estimate), clamped. Heavy loss where the
 // link shows a bottleneck also leaves a ceiling at 0.85 x the rate the receiver got meanwhile, which the
-// return to the delay-based estimate respects while it rises 5 % a window: behind a full drop-tail
-// bottleneck the delay no longer grows (the trendline sees nothing and the estimate stays where it filled the
-// queue), so returning to it at once refilled the queue one window after it had drained (two sessions through
-// 6 Mbit/s lost 2 % of their frames and waited 120 ms in the queue).
+// return to the delay-based estimate respects while it rises 5 % a window up to that rate and 25 % past it:
+// behind a full drop-tail bottleneck the delay no longer grows (the trendline sees nothing and the estimate
+// stays where it filled the queue), so returning to it at once refilled the queue one window after it had
+// drained (two sessions through 6 Mbit/s lost 2 % of their frames and waited 120 ms in the queue).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -73,7 +73,8 @@ class LossBasedController {
   uint64_t window_received_ = 0, window_expected_ = 0;
   int64_t received_bps_ = 0;
   bool window_link_limited_ = false;
-  double ceiling_bps_ = 0;  // after heavy loss (0: none)
+  double ceiling_bps_ = 0;   // after heavy loss (0: none)
+  double overflow_bps_ = 0;  // what the receiver got when it last came
 };
 
 }  // namespace kairo

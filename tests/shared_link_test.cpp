@@ -113,7 +113,7 @@ TEST_F(NodeEndToEndPerf, two_sessions_share_a_bottleneck_about_equally_and_use_m
   }
   // Goal: >= 70 % of the link together; 55 % here (the wire count includes start-up, when little flows).
   EXPECT_GE(wire_mbitps, 0.55 * kLinkMbitps);
-  // Parity within the split the rate target assumes (the wire up to 4x the video): when FEC answered the
+  // Parity within the split the rate target assumes (the wire up to 3x the video): when FEC answered the
   // queue's overflow as random loss, small frames carried 13x their size in parity and the video fell to a
   // seventh of the wire (0.4 Mbit/s each). Measured now: about a third.
   EXPECT_GE(mbitps[0] + mbitps[1], 0.2 * wire_mbitps);
