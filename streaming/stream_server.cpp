@@ -369,20 +369,22 @@ struct StreamServer::Impl {
       last_wire_bytes = wire_bytes;
       last_video_payload = video_payload;
     }
+    // The encoder's target, and the parity that fits beside it (read by start_frame on this same io
+    // thread, like the FEC policy): at the encoder's floor, only what the wire target leaves over it.
+    const double video_target_bps = double(rate.target_bps()) / wire_per_video;
+    const double video_floor = double(config.min_bitrate_bps);
+    parity_ratio_cap =
+        video_target_bps >= video_floor
+            ? kMaxWirePerVideo - 1.0
+            : std::clamp(double(rate.target_bps()) / video_floor - 1.0, 0.0, kMaxWirePerVideo - 1.0);
     std::lock_guard lock(state_mutex);
     ++stats.reports;
     stats.loss = fec.loss;
     stats.burst_mean = fec.burst_mean;
     stats.receiver_estimate_bps = int64_t(r.estimated_bitrate_bps);
-    stats.target_bitrate_bps = std::clamp(int64_t(double(rate.target_bps()) / wire_per_video),
-                                          config.min_bitrate_bps, config.max_bitrate_bps);
+    stats.target_bitrate_bps =
+        std::clamp(int64_t(video_target_bps), config.min_bitrate_bps, config.max_bitrate_bps);
     stats.wire_per_video = wire_per_video;
-    // Read by start_frame on this same thread (the io thread), like the FEC policy.
-    const double video_floor = double(config.min_bitrate_bps);
-    parity_ratio_cap =
-        double(rate.target_bps()) / wire_per_video >= video_floor
-            ? kMaxWirePerVideo - 1.0
-            : std::clamp(double(rate.target_bps()) / video_floor - 1.0, 0.0, kMaxWirePerVideo - 1.0);
     stats.client_decode_ms = r.decode_ms;
     stats.link_capacity_bps = int64_t(r.link_capacity_bps);
     stats.display_phase_error_ns = int64_t(r.display_phase_error_us) * 1000;
