@@ -76,8 +76,23 @@ int64_t DisplayClock::phase_error_ns() const {
   const size_t n = std::min(margin_count_, margins_.size());
   if (n < 8) return 0;
   std::array<int64_t, 16> sorted = margins_;
-  std::nth_element(sorted.begin(), sorted.begin() + ptrdiff_t(n / 2), sorted.begin() + ptrdiff_t(n));
-  return sorted[n / 2] - period_ns_ / 2;
+  std::sort(sorted.begin(), sorted.begin() + ptrdiff_t(n));
+  const int64_t median = sorted[n / 2];
+  // How much earlier than the median the early frames come: twice the distance to the upper quartile (about
+  // the 90th percentile of a bell; robust to the three outliers a frame that missed its slot, read as early
+  // for the next one, can be).
+  const int64_t early_spread = 2 * (sorted[n * 3 / 4] - median);
+  return median - target_margin_ns(early_spread);
+}
+
+int64_t DisplayClock::target_margin_ns(int64_t early_spread_ns) const {
+  // The earliest frames 3 ms after the previous slot began, and the median at least 8 ms: the rest of the
+  // slot is the late side's, where the tail is (a lost pose, a render or a decode slowed by the machine).
+  // Never less than half the slot. (1 and 3 ms: frames moved across the previous slot's end and merged
+  // with their predecessors, up to 48 held slots in 590, for the render clock's dead band is 2 ms and its
+  // steps lag a report.)
+  constexpr int64_t kGuardNs = 3'000'000, kLeastEarlyNs = 8'000'000;
+  return std::clamp(period_ns_ - kGuardNs - early_spread_ns, period_ns_ / 2, period_ns_ - kLeastEarlyNs);
 }
 
 void DisplayClock::advance(int64_t now_ns) {

@@ -64,14 +64,18 @@ class DisplayClock {
   // Accounts every slot that has begun by `now_ns`.
   void advance(int64_t now_ns);
   DisplayTotals totals() const { return totals_; }
-  // How far from the middle of their slots frames become ready (median of the last 16 new frames): positive
-  // when they are early (waiting more than half a slot to be shown), negative when they arrive close to the
-  // slot's end and a little jitter makes them miss it. The node moves its render clock by it (render on
-  // the client's clock); 0 until 8 frames were seen.
+  // How far from where they should be in their slots frames become ready (median of the last 16 new
+  // frames): positive when they are early (waiting longer than needed to be shown), negative when they
+  // arrive so close to the slot's end that their late tail misses it. Where they should be is early in the
+  // slot, not its middle: a frame's lateness has a long tail (a lost pose, a render or decode slowed by the
+  // machine) and its earliness a short one, so the median frame is ready the early spread (measured) and
+  // 3 ms after the previous slot began, at least 8 ms and at most half a slot after. The node moves
+  // its render clock by it (render on the client's clock); 0 until 8 frames were seen.
   int64_t phase_error_ns() const;
 
  private:
   void close_slot(bool new_frame);
+  int64_t target_margin_ns(int64_t early_spread_ns) const;
   int64_t period_ns_, offset_ns_;
   std::optional<int64_t> next_slot_ns_;
   uint64_t ready_since_slot_ = 0;

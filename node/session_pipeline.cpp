@@ -229,9 +229,10 @@ struct SessionPipeline::Impl {
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, r.next_tick_ns - now)));
   }
 
-  // Render on the client's clock: the client reports how far before the middle of its display slots frames
-  // become ready; the render clock moves by an eighth of that per frame, at most a millisecond, so that
-  // frames land mid-slot and jitter either way still makes the slot (WiVRn and ALVR pace rendering from the
+  // Render on the client's clock: the client reports how far before where they should be in its display
+  // slots frames become ready (early in the slot: DisplayClock::phase_error_ns); the render clock moves by an
+  // eighth of that per frame, at most a millisecond, so that frames land there and their jitter still makes
+  // the slot (WiVRn and ALVR pace rendering from the
   // client's timing alike). Small errors are left alone: the report lags by its interval and the frames in
   // flight.
   void follow_client_clock(RenderState& r, const TransportFeedback& link) {

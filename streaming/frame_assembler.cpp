@@ -49,7 +49,10 @@ void FrameAssembler::declare_lost(Slot& s) {
 
 bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
   const auto f = wire::read_video_fragment(payload);
-  if (!f || f->fragment_bytes != body_) {
+  // Fragment bodies are the MTU's or, for a small frame cut finer (FecPolicy::fragment_body_for), smaller,
+  // down to wire::kMinFragmentBody; one size for all of a frame's fragments (checked below).
+  if (!f || f->fragment_bytes > body_ ||
+      (f->fragment_bytes != body_ && f->fragment_bytes < wire::kMinFragmentBody)) {
     ++stats_.invalid;
     return false;
   }
@@ -71,14 +74,15 @@ bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
       return true;
     }
     s->first = *f;
+    s->body = f->fragment_bytes;
     s->first_arrival_ns = now_ns;
     const size_t slots = size_t(f->block_count) * 255;
-    s->shards.resize(slots * body_);  // grows to the largest frame seen, then reused
+    s->shards.resize(slots * s->body);  // grows to the largest frame seen, then reused
     s->present.assign(slots, 0);
     s->received.assign(f->block_count, 0);
     s->data_count.assign(f->block_count, 0);
     s->parity_count.assign(f->block_count, -1);
-    const uint64_t shards = (uint64_t(f->frame_bytes) + body_ - 1) / body_;
+    const uint64_t shards = (uint64_t(f->frame_bytes) + s->body - 1) / s->body;
     const uint64_t per_block = (shards + f->block_count - 1) / f->block_count;
     for (int b = 0; b < f->block_count; ++b)
       s->data_count[size_t(b)] =
@@ -86,7 +90,8 @@ bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
   }
   const wire::VideoFragment& first = s->first;
   if (f->frame_bytes != first.frame_bytes || f->block_count != first.block_count ||
-      f->pose_id != first.pose_id || f->data_count != s->data_count[f->block] ||
+      f->fragment_bytes != first.fragment_bytes || f->pose_id != first.pose_id ||
+      f->data_count != s->data_count[f->block] ||
       (s->parity_count[f->block] >= 0 && f->parity_count != s->parity_count[f->block])) {
     ++stats_.invalid;
     return false;
@@ -101,7 +106,7 @@ bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
     ++stats_.duplicates;
     return true;
   }
-  std::memcpy(&s->shards[index * body_], payload.data() + wire::VideoFragment::kSize, body_);
+  std::memcpy(&s->shards[index * s->body], payload.data() + wire::VideoFragment::kSize, s->body);
   s->present[index] = 1;
   if (f->flags & wire::VideoFragment::kRetransmission) ++s->retransmitted;
   if (++s->received[f->block] == f->data_count) complete_block(*s, f->block);
@@ -120,11 +125,11 @@ void FrameAssembler::complete_block(Slot& s, int block) {
   int missing_data = 0;
   for (int i = 0; i < k + m; ++i) {
     present[i] = s.present[base + size_t(i)] != 0;
-    shards[i] = &s.shards[(base + size_t(i)) * body_];
+    shards[i] = &s.shards[(base + size_t(i)) * s.body];
     missing_data += i < k && !present[i];
   }
   if (missing_data > 0) {
-    rs_reconstruct(k, m, body_, shards, present);  // k present by construction: cannot fail
+    rs_reconstruct(k, m, s.body, shards, present);  // k present by construction: cannot fail
     s.fec_recovered += missing_data;
   }
   ++s.blocks_complete;
@@ -169,9 +174,9 @@ const AssembledFrame* FrameAssembler::pop() {
     uint64_t shard = 0;
     for (int b = 0; b < f.block_count; ++b)
       for (int i = 0; i < s->data_count[size_t(b)]; ++i, ++shard) {
-        const size_t offset = size_t(shard) * body_;
-        const size_t n = std::min(body_, size_t(f.frame_bytes) - offset);
-        std::memcpy(&output_[offset], &s->shards[(size_t(b) * 255 + size_t(i)) * body_], n);
+        const size_t offset = size_t(shard) * s->body;
+        const size_t n = std::min(s->body, size_t(f.frame_bytes) - offset);
+        std::memcpy(&output_[offset], &s->shards[(size_t(b) * 255 + size_t(i)) * s->body], n);
       }
     out_ = AssembledFrame{.frame_id = f.frame_id,
                           .pose_id = f.pose_id,

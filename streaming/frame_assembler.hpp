@@ -37,7 +37,9 @@ struct AssemblerStats {
 
 class FrameAssembler {
  public:
-  // deadline_ns: how long after a frame's first fragment arrives it may still complete.
+  // fragment_body_bytes: the largest fragment body (the MTU's); a frame's may be smaller, down to
+  // wire::kMinFragmentBody. deadline_ns: how long after a frame's first fragment arrives it may still
+  // complete.
   FrameAssembler(size_t fragment_body_bytes, int64_t deadline_ns, int max_frames_in_progress = 32);
 
   // A decrypted kVideo payload. Returns false if it was refused (malformed or inconsistent with its frame).
@@ -74,6 +76,7 @@ class FrameAssembler {
     bool complete = false;
     uint64_t frame_id = 0;
     wire::VideoFragment first{};
+    size_t body = 0;  // this frame's fragment body bytes
     int64_t first_arrival_ns = 0, last_arrival_ns = 0, last_nack_ns = 0, complete_ns = 0, last_send_ns = 0;
     int blocks_complete = 0, fec_recovered = 0, retransmitted = 0;
     std::vector<uint8_t> shards;   // block_count x 255 x body
@@ -88,7 +91,7 @@ class FrameAssembler {
   void complete_block(Slot& s, int block);
   void declare_lost(Slot& s);
 
-  size_t body_;
+  size_t body_;  // the largest fragment body
   int64_t deadline_ns_;
   std::vector<Slot> slots_;
   uint64_t next_id_ = 0;  // the next frame to deliver

@@ -22,10 +22,13 @@ int FramePacketizer::packetize(const FrameInfo& info, std::span<const uint8_t> a
   return packetize_with(info, au, [redundancy](int k) { return int(std::ceil(redundancy * k)); });
 }
 
-int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8_t> au) {
+int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8_t> au, size_t body_bytes) {
   if (au.empty()) throw std::invalid_argument("empty access unit");
+  const size_t body = body_bytes == 0 ? body_bytes_ : body_bytes;
+  if (body > body_bytes_ || (body != body_bytes_ && body < wire::kMinFragmentBody))
+    throw std::invalid_argument("fragment body outside what the MTU and the receiver allow");
   const size_t max_blocks = 255;
-  const size_t shards = (au.size() + body_bytes_ - 1) / body_bytes_;
+  const size_t shards = (au.size() + body - 1) / body;
   const size_t block_count = (shards + kMaxDataPerBlock - 1) / kMaxDataPerBlock;
   if (block_count > max_blocks) throw std::invalid_argument("access unit too large for one frame");
   KeptFrame& f = kept_[next_];
@@ -33,6 +36,7 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
   current_ = &f;
   f.info = info;
   f.frame_bytes = uint32_t(au.size());
+  f.body = body;
   f.blocks.clear();
   const size_t per_block = (shards + block_count - 1) / block_count;
   int total = 0;
@@ -43,7 +47,7 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
     total += data + parity;
   }
   f.count = total;
-  const size_t payload = payload_bytes();
+  const size_t payload = body + wire::VideoFragment::kSize;
   f.payloads.resize(size_t(total) * payload);  // grows to the largest frame, then stays
   f.order.resize(size_t(total));
   f.retransmitted_ns.assign(size_t(total),
@@ -58,12 +62,12 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
     const Block& block = f.blocks[b];
     block_start_slot[b] = slot;
     for (int i = 0; i < block.data + block.parity; ++i, ++slot) {
-      uint8_t* body = &f.payloads[size_t(slot) * payload + wire::VideoFragment::kSize];
+      uint8_t* out = &f.payloads[size_t(slot) * payload + wire::VideoFragment::kSize];
       if (i < block.data) {
-        const size_t offset = size_t(block.first_shard + i) * body_bytes_;
-        const size_t n = std::min(body_bytes_, au.size() - offset);
-        std::memcpy(body, au.data() + offset, n);
-        std::memset(body + n, 0, body_bytes_ - n);
+        const size_t offset = size_t(block.first_shard + i) * body;
+        const size_t n = std::min(body, au.size() - offset);
+        std::memcpy(out, au.data() + offset, n);
+        std::memset(out + n, 0, body - n);
       }
     }
     const uint8_t* data[kMaxShards];
@@ -73,7 +77,7 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
     for (int i = 0; i < block.parity; ++i)
       parity[i] =
           &f.payloads[size_t(block_start_slot[b] + block.data + i) * payload + wire::VideoFragment::kSize];
-    rs_encode(block.data, block.parity, body_bytes_, data, parity);
+    rs_encode(block.data, block.parity, body, data, parity);
   }
   // Send order interleaves the blocks (round robin), so that a burst hits each block a little.
   int position = 0;
@@ -92,7 +96,7 @@ std::span<uint8_t> FramePacketizer::stamp(KeptFrame& f, int position, int64_t se
   for (int prior = 0; prior < b; ++prior)
     slot += f.blocks[size_t(prior)].data + f.blocks[size_t(prior)].parity;
   slot += i;
-  const size_t payload = payload_bytes();
+  const size_t payload = f.body + wire::VideoFragment::kSize;
   uint8_t* p = &f.payloads[size_t(slot) * payload];
   wire::write_video_fragment(
       wire::VideoFragment{.frame_id = f.info.frame_id,
@@ -104,7 +108,7 @@ std::span<uint8_t> FramePacketizer::stamp(KeptFrame& f, int position, int64_t se
                           .fragment_index = uint16_t(i),
                           .data_count = uint16_t(block.data),
                           .parity_count = uint16_t(block.parity),
-                          .fragment_bytes = uint16_t(body_bytes_),
+                          .fragment_bytes = uint16_t(f.body),
                           .stream = f.info.stream,
                           .flags = uint8_t((f.info.keyframe ? wire::VideoFragment::kKeyframe : 0) |
                                            (retransmission ? wire::VideoFragment::kRetransmission : 0)),

@@ -34,11 +34,13 @@ class FramePacketizer {
   // Packetizes one frame with parity = ceil(redundancy * data) per block (redundancy 0..1, capped by the
   // 255-fragment limit). Returns the number of fragments (data + parity) to send.
   int packetize(const FrameInfo& info, std::span<const uint8_t> access_unit, double redundancy);
-  // Same, with the parity count of each block chosen by `parity_for(data_fragments)` (see FecPolicy).
+  // Same, with the parity count of each block chosen by `parity_for(data_fragments)` (see FecPolicy), and
+  // fragment bodies of `body_bytes` (0: the MTU's; else between wire::kMinFragmentBody and the MTU's).
   template <typename ParityFor>
-  int packetize_with(const FrameInfo& info, std::span<const uint8_t> access_unit, ParityFor&& parity_for) {
+  int packetize_with(const FrameInfo& info, std::span<const uint8_t> access_unit, ParityFor&& parity_for,
+                     size_t body_bytes = 0) {
     parity_for_ = [&](int k) { return int(parity_for(k)); };
-    const int n = packetize_impl(info, access_unit);
+    const int n = packetize_impl(info, access_unit, body_bytes);
     parity_for_ = nullptr;
     return n;
   }
@@ -55,8 +57,13 @@ class FramePacketizer {
                                           int64_t send_time_ns, int64_t min_interval_ns = 0,
                                           int max_times = 255, bool* suppressed = nullptr);
 
+  // The largest fragment body (the MTU's): what the receiver's assembler is told.
   size_t fragment_body_bytes() const { return body_bytes_; }
-  size_t payload_bytes() const { return body_bytes_ + wire::VideoFragment::kSize; }
+  // The payload (VideoFragment header + body) of each fragment of the last packetized frame (of the largest
+  // before the first).
+  size_t payload_bytes() const {
+    return (current_ ? current_->body : body_bytes_) + wire::VideoFragment::kSize;
+  }
 
  private:
   struct Block {
@@ -67,15 +74,16 @@ class FramePacketizer {
   struct KeptFrame {
     FrameInfo info;
     uint32_t frame_bytes = 0;
+    size_t body = 0;  // bytes of each fragment's body
     std::vector<Block> blocks;
-    std::vector<uint8_t> payloads;          // fragments in send order, payload_bytes() each
+    std::vector<uint8_t> payloads;          // fragments by block, body + header each
     std::vector<int> order;                 // send position -> (block << 8) | index
     std::vector<int64_t> retransmitted_ns;  // by send position: when it last went out again (0: never)
     std::vector<uint8_t> retransmissions;   // by send position: how often
     int count = 0;
   };
   std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);
-  int packetize_impl(const FrameInfo& info, std::span<const uint8_t> access_unit);
+  int packetize_impl(const FrameInfo& info, std::span<const uint8_t> access_unit, size_t body_bytes);
   std::function<int(int)> parity_for_;
 
   size_t mtu_;

@@ -54,8 +54,9 @@ struct ReportMessage {
   uint32_t loss_burst_mean_x100 = 100;  // mean loss run length x100 (1.00 = isolated losses)
   uint32_t rtt_us = 0;                  // the client's clock-sync round trip (0: not measured yet)
   uint64_t link_capacity_bps = 0;  // what recent frames' packet trains showed (streaming/link_capacity.hpp)
-  int32_t display_phase_error_us = 0;  // frames ready this far before the middle of their display slot
-  uint32_t loss_burst_p90 = 1;         // 90 % of loss runs (in datagrams) are this long or shorter
+  int32_t display_phase_error_us =
+      0;                        // frames ready this far before where they should be in their display slot
+  uint32_t loss_burst_p90 = 1;  // 90 % of loss runs (in datagrams) are this long or shorter
   static constexpr size_t kSize = 100;
 };
 

@@ -67,7 +67,8 @@ struct StreamServerStats {
   double wire_per_video = 1;      // bytes on the wire per byte of video (parity, retransmissions, headers)
   int64_t link_capacity_bps = 0;  // the client's packet trains (0: the link kept up with the sender)
   int64_t pacing_bps = 0;         // the rate the last frame's fragments left at
-  int64_t display_phase_error_ns = 0;       // the client's frames, against the middle of its display slots
+  int64_t display_phase_error_ns =
+      0;  // the client's frames, against where they should be in its display slots
   double client_decode_ms = 0, rtt_ms = 0;  // from the latest receiver report
   uint64_t client_frames_lost = 0, client_frames_recovered = 0, client_fragments_lost = 0;
   int64_t last_client_datagram_ns = 0;  // steady clock; 0: none yet

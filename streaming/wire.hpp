@@ -18,6 +18,9 @@ constexpr size_t kHeaderSize = 16;
 constexpr size_t kTagSize = 16;
 constexpr size_t kDefaultMtu = 1200;   // payload of one UDP datagram: clear of tunnel and VPN overheads
 constexpr size_t kMaxDatagram = 1472;  // Ethernet MTU less IP and UDP headers: the receive buffer size
+// A frame's fragments all have one body size, the MTU's or (small frames under loss: FecPolicy) smaller,
+// down to this.
+constexpr size_t kMinFragmentBody = 256;
 
 enum class PacketType : uint8_t {
   kVideo = 1,            // a data or parity fragment of an encoded frame (server -> client)

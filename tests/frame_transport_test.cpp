@@ -39,6 +39,41 @@ TEST(FrameTransport, fragments_reassemble_to_the_identical_frame_in_order) {
   }
 }
 
+// A small frame cut finer than the MTU (FecPolicy::fragment_body_for) reassembles the same, parity and all;
+// a fragment whose body size differs from its frame's, or below the least cut, is refused.
+TEST(FrameTransport, frames_cut_finer_than_the_mtu_reassemble_and_a_mixed_cut_is_refused) {
+  std::mt19937 rng(3);
+  FramePacketizer packetizer;
+  FrameAssembler assembler(packetizer.fragment_body_bytes(), 50'000'000);
+  const auto frame = random_frame(rng, 5'800);
+  const auto parity = [](int k) { return 2 * k; };
+  const int n = packetizer.packetize_with(FrameInfo{.frame_id = 0, .keyframe = true}, frame, parity, 264);
+  EXPECT_EQ(n, 22 * 3);
+  EXPECT_EQ(packetizer.payload_bytes(), 264 + wire::VideoFragment::kSize);
+  // Every data fragment lost: 22 of the 44 parity fragments rebuild them all.
+  for (int i = 0; i < n; ++i) {
+    if (!packetizer.is_parity(i)) continue;
+    ASSERT_TRUE(assembler.add(packetizer.fragment(i, 1000), 1000));
+  }
+  const AssembledFrame* out = assembler.pop();
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->fec_recovered, 22);
+  EXPECT_EQ(std::vector<uint8_t>(out->data.begin(), out->data.end()), frame);
+
+  // Frame 1 begins cut at 264 bytes; a fragment of it cut at 300 is refused, and so is a frame cut at 200.
+  packetizer.packetize_with(FrameInfo{.frame_id = 1}, frame, parity, 300);
+  const std::vector<uint8_t> at_300(packetizer.fragment(0, 0).begin(), packetizer.fragment(0, 0).end());
+  packetizer.packetize_with(FrameInfo{.frame_id = 1}, frame, parity, 264);
+  EXPECT_TRUE(assembler.add(packetizer.fragment(0, 0), 0));
+  const uint64_t invalid = assembler.stats().invalid;
+  EXPECT_FALSE(assembler.add(at_300, 0));
+  EXPECT_EQ(assembler.stats().invalid, invalid + 1);
+  EXPECT_THROW(packetizer.packetize_with(FrameInfo{.frame_id = 2}, frame, parity, 200),
+               std::invalid_argument);
+  EXPECT_THROW(packetizer.packetize_with(FrameInfo{.frame_id = 2}, frame, parity, 5'000),
+               std::invalid_argument);
+}
+
 class LossyChannel : public ::testing::TestWithParam<uint32_t> {};
 
 // Property: whatever the channel does (loss up to 30 %, reordering, duplication), every frame handed out is
