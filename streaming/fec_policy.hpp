@@ -56,55 +56,69 @@ struct FecPolicy {
   // Probability that FEC alone cannot recover a block of k data fragments carrying m parity.
   double failure(int k, int m) const { return k <= 0 ? 0.0 : block_failure(fitted(), k + m, m); }
 
-  // How finely to cut a frame of `frame_bytes` into fragments of one body size (at most `max_body`, at
-  // least kMinFragmentBody). At the least: as few fragments as `max_body` allows, balanced (a 5.8 kB frame
-  // as 6 of 967 bytes, not 5 of 1,112 and one of 240 padded to 1,112: the padding went on the wire, and
-  // into every parity fragment). Under loss, finer where that meets `target` for fewer wire bytes (5 %
-  // fewer, or the coarser cut stays: each datagram costs the sender and the receiver work beyond its bytes),
-  // counting `datagram_overhead` per datagram and the parity `cap(k)` allows a block of k; the least failure
-  // when no cut meets it. Loss comes in runs of datagrams, so a small frame in few large fragments needs
-  // parity for most of a run: at 5 % loss in runs of 4, the 5.8 kB frame as 6 fragments needs 12 parity
-  // (19.5 kB on the wire) where 22 of 264 bytes need 18 (15.2 kB), and under a cap of 2 parity per data
-  // fragment only the finer cut meets 1 in 200 at all (0.56 % against 0.49 %).
+  // How a frame of `frame_bytes` is cut into fragments of one body size (at most `max_body`, at least
+  // kMinFragmentBody), and the parity of its block. At the least: as few fragments as `max_body` allows,
+  // balanced (a 5.8 kB frame as 6 of 967 bytes, not 5 of 1,112 and one of 240 padded to 1,112: the padding
+  // went on the wire, and into every parity fragment), with the parity the policy asks within `cap(k)`.
+  // Under loss, finer where that meets `target` for fewer wire bytes (counting `datagram_overhead` a
+  // datagram), and where the coarse cut cannot meet it (the cap binds: a small frame under bursty loss) and
+  // no cut can, the one that recovers its block most often for no more bytes than the coarse cut. Loss comes
+  // in runs of datagrams, so a frame in few large fragments needs parity for most of a run: at 5 % loss in
+  // runs of 4, the 5.8 kB frame as 6 fragments needs 12 parity where the server's cap allows 12 (0.56 % of
+  // blocks lost, 19.5 kB on the wire); 22 fragments of 264 bytes need 18 (0.49 %, 15.2 kB). (Spending all of
+  // the coarse cut's bytes on parity instead, 29 fragments, lost 3-4 frames in two live runs of three at
+  // 0.7-0.8 Mbit/s of video, against 0-1 at 1.3 Mbit/s: the parity took the video's share of the target.)
+  struct Cut {
+    size_t body = 0;
+    int data = 0, parity = 0;  // the parity for a block of `data` fragments (0 and 0: the policy's own)
+  };
   template <typename ParityCap>
-  size_t fragment_body_for(size_t frame_bytes, size_t max_body, size_t datagram_overhead,
-                           ParityCap&& cap) const {
-    if (frame_bytes == 0 || max_body <= kMinFragmentBody) return max_body;
+  Cut cut_for(size_t frame_bytes, size_t max_body, size_t datagram_overhead, ParityCap&& cap) const {
+    if (frame_bytes == 0 || max_body <= kMinFragmentBody) return {max_body, 0, 0};
     const int coarse = int((frame_bytes + max_body - 1) / max_body);
-    const auto body_of = [&](int k) {
-      return std::clamp((frame_bytes + size_t(k) - 1) / size_t(k), kMinFragmentBody, max_body);
-    };
-    size_t best_body = body_of(coarse);
-    if (loss <= 0.0 || coarse >= kFinestCut || parity_for(coarse) == 0) return best_body;
+    const auto capped = [&](int k, int m) { return std::max(0, std::min({m, int(cap(k)), 255 - k})); };
+    // data 0: no block of its own parity (the caller's policy decides, block by block).
+    Cut best{std::clamp((frame_bytes + size_t(coarse) - 1) / size_t(coarse), kMinFragmentBody, max_body), 0,
+             0};
+    if (loss <= 0.0 || coarse > kCutFinerUpTo) return best;
+    best.data = int((frame_bytes + best.body - 1) / best.body);
+    best.parity = capped(best.data, parity_for(best.data));
+    if (best.parity == 0) return best;
     const Chain chain = fitted();
-    const auto plan = [&](size_t body, double& fails) {
-      const int k = int((frame_bytes + body - 1) / body);
-      const int m = std::max(0, std::min(parity_for(k), int(cap(k))));
-      fails = block_failure(chain, k + m, m);
-      return double(k + m) * double(body + datagram_overhead);
-    };
-    double best_failure = 0;
-    double best_cost = plan(best_body, best_failure);
+    double best_failure = block_failure(chain, best.data + best.parity, best.parity);
+    // The finer cut that meets the target for the fewest bytes (5 % fewer than a coarser cut that meets it
+    // too: each datagram costs the sender and the receiver work beyond its bytes); when none does, the one
+    // that recovers its block most often. Never more bytes than the coarse cut.
+    const double budget = double(best.data + best.parity) * double(best.body + datagram_overhead);
+    double best_cost = budget;
     bool best_meets = best_failure <= target;
-    for (int k = coarse + 1; k <= kFinestCut; ++k) {
+    for (int k = best.data + 1; k <= kFinestCut; ++k) {
       const size_t body = (frame_bytes + size_t(k) - 1) / size_t(k);
       if (body < kMinFragmentBody) break;
       if (int((frame_bytes + body - 1) / body) != k) continue;  // the same cut as a coarser k
-      double fails = 0;
-      const double cost = plan(body, fails);
+      const double datagram = double(body + datagram_overhead);
+      int m = capped(k, parity_for(k));
+      double fails = block_failure(chain, k + m, m);
+      if (fails > target) {  // short of it: as much parity as the bytes allow
+        m = capped(k, int(budget / datagram) - k);
+        fails = block_failure(chain, k + m, m);
+      }
+      const double cost = double(k + m) * datagram;
       const bool meets = fails <= target;
+      if (cost > budget) continue;
       if (meets ? (!best_meets || cost < 0.95 * best_cost) : (!best_meets && fails < best_failure)) {
-        best_body = body;
-        best_cost = cost;
+        best = {body, k, m};
         best_failure = fails;
+        best_cost = cost;
         best_meets = meets;
       }
     }
-    return best_body;
+    return best;
   }
-  // Bounds of the finer cuts: datagrams of a small frame at most, body bytes at least (headers are 116 bytes
-  // a datagram with IP and UDP: below 256 they would outweigh what a finer cut saves).
-  static constexpr int kFinestCut = 32;
+  // Only frames of up to kCutFinerUpTo fragments are cut finer (their blocks are short against a run of
+  // losses; above it the policy's parity fits the cap), into kFinestCut at most; body bytes at least
+  // kMinFragmentBody (headers are 116 bytes a datagram with IP and UDP).
+  static constexpr int kCutFinerUpTo = 12, kFinestCut = 32;
   static constexpr size_t kMinFragmentBody = wire::kMinFragmentBody;
 
  private:

@@ -406,14 +406,14 @@ struct StreamServer::Impl {
     // A frame still being paced when the next one is ready: finish it now rather than fall behind.
     while (next_fragment < fragments) send_fragment(next_fragment++);
     const auto parity_for = [this](int k) { return std::min(fec.parity_for(k), int(parity_ratio_cap * k)); };
-    // A small frame under loss is cut finer where that recovers it for fewer wire bytes (FecPolicy).
+    // A small frame under bursty loss is cut finer where that recovers it more often (FecPolicy::cut_for).
     constexpr size_t kIpv4AndUdpHeaders = 28;
     constexpr size_t kDatagramOverhead =
         wire::kHeaderSize + wire::kTagSize + wire::VideoFragment::kSize + kIpv4AndUdpHeaders;
-    const size_t body =
-        fec.fragment_body_for(working.size(), packetizer.fragment_body_bytes(), kDatagramOverhead,
-                              [this](int k) { return parity_ratio_cap * k; });
-    fragments = packetizer.packetize_with(info, working, parity_for, body);
+    const FecPolicy::Cut cut = fec.cut_for(working.size(), packetizer.fragment_body_bytes(),
+                                           kDatagramOverhead, [this](int k) { return parity_ratio_cap * k; });
+    fragments = packetizer.packetize_with(
+        info, working, [&](int k) { return k == cut.data ? cut.parity : parity_for(k); }, cut.body);
     sending_frame_id = info.frame_id;
     video_payload += working.size();
     data_fragments = 0;

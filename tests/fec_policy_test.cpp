@@ -72,38 +72,40 @@ TEST(FecPolicy, a_long_burst_tail_takes_parity_past_the_ratio_cap_for_small_bloc
   EXPECT_LE(tail.parity_for(250), 5);  // never past 255 fragments a block
 }
 
-// How finely a frame is cut: as few fragments as the MTU allows, balanced (no fragment mostly padding),
-// without loss, under random loss (the fewest datagrams cost least there) and for frames already in many
-// fragments; finer for a small frame under bursty loss, where the finer cut meets the target the MTU's
-// cannot under the server's cap of two parity per data fragment, for fewer wire bytes. Never below
-// kMinFragmentBody.
+// How a frame is cut: as few fragments as the MTU allows, balanced (no fragment mostly padding), with the
+// policy's parity, without loss, under random loss and for frames already in many fragments; finer for a
+// small frame under bursty loss whose parity the server's cap of two per data fragment keeps short of the
+// target: the cut that meets it for the fewest wire bytes. Never below kMinFragmentBody.
 TEST(FecPolicy, small_frames_under_bursty_loss_are_cut_finer_and_others_at_the_mtu) {
   constexpr size_t kMtuBody = 1112, kOverhead = 116;
   const auto server_cap = [](int k) { return 2.0 * k; };
   const FecPolicy clean{.loss = 0}, random{.loss = 0.01},
       bursty{.loss = 0.05, .burst_mean = 4, .burst_p90 = 9};
-  EXPECT_EQ(clean.fragment_body_for(5'800, kMtuBody, kOverhead, server_cap), 967u);  // 6 fragments
-  EXPECT_EQ(random.fragment_body_for(5'800, kMtuBody, kOverhead, server_cap), 967u);
-  EXPECT_EQ(bursty.fragment_body_for(38'000, kMtuBody, kOverhead, server_cap), 1'086u);  // 35 fragments
-  EXPECT_EQ(clean.fragment_body_for(100, kMtuBody, kOverhead, server_cap), FecPolicy::kMinFragmentBody);
-  EXPECT_EQ(clean.fragment_body_for(1'112 * 3, kMtuBody, kOverhead, server_cap), kMtuBody);
-
-  const size_t body = bursty.fragment_body_for(5'800, kMtuBody, kOverhead, server_cap);
-  EXPECT_LT(body, kMtuBody);
-  EXPECT_GE(body, FecPolicy::kMinFragmentBody);
-  const auto plan = [&](size_t b) {
-    const int k = int((5'800 + b - 1) / b);
-    const int m = std::min(bursty.parity_for(k), int(server_cap(k)));
-    return std::pair{bursty.failure(k, m), double(k + m) * double(b + kOverhead)};
+  const auto cut = [&](const FecPolicy& p, size_t bytes) {
+    return p.cut_for(bytes, kMtuBody, kOverhead, server_cap);
   };
-  const auto [mtu_failure, mtu_bytes] = plan(kMtuBody);
-  const auto [fine_failure, fine_bytes] = plan(body);
-  EXPECT_GT(mtu_failure, bursty.target);  // the cap binds
-  EXPECT_LE(fine_failure, bursty.target);
-  EXPECT_LT(fine_bytes, mtu_bytes);
+  EXPECT_EQ(cut(clean, 5'800).body, 967u);  // 6 fragments
+  EXPECT_EQ(cut(clean, 5'800).parity, 0);
+  EXPECT_EQ(cut(random, 5'800).body, 967u);
+  EXPECT_EQ(cut(random, 5'800).parity, random.parity_for(6));
+  EXPECT_EQ(cut(bursty, 38'000).body, 1'086u);  // 35 fragments: the policy's parity, block by block
+  EXPECT_EQ(cut(bursty, 38'000).data, 0);
+  EXPECT_EQ(cut(clean, 100).body, FecPolicy::kMinFragmentBody);
+  EXPECT_EQ(cut(clean, 1'112 * 3).body, kMtuBody);
+
+  // 5.8 kB under bursty loss: 6 fragments of 967 would carry 12 parity (the cap), short of 1 in 200.
+  EXPECT_EQ(server_cap(6), 12);
+  EXPECT_GT(bursty.failure(6, 12), bursty.target);
+  const FecPolicy::Cut fine = cut(bursty, 5'800);
+  EXPECT_GT(fine.data, 6);
+  EXPECT_EQ(size_t(fine.data), (5'800 + fine.body - 1) / fine.body);
+  EXPECT_GE(fine.body, FecPolicy::kMinFragmentBody);
+  EXPECT_LE(fine.parity, server_cap(fine.data));
+  EXPECT_LE(bursty.failure(fine.data, fine.parity), bursty.target);
+  EXPECT_LT(double(fine.data + fine.parity) * double(fine.body + kOverhead), 0.9 * 18.0 * (967 + kOverhead));
   // A frame too small to cut finer than the least body: one fragment per 256 bytes at most.
-  EXPECT_GE(bursty.fragment_body_for(600, kMtuBody, kOverhead, server_cap), FecPolicy::kMinFragmentBody);
-  EXPECT_GE(bursty.fragment_body_for(100, kMtuBody, kOverhead, server_cap), FecPolicy::kMinFragmentBody);
+  EXPECT_GE(cut(bursty, 600).body, FecPolicy::kMinFragmentBody);
+  EXPECT_GE(cut(bursty, 100).body, FecPolicy::kMinFragmentBody);
 }
 
 }  // namespace
