@@ -232,9 +232,8 @@ struct SessionPipeline::Impl {
   // Render on the client's clock: the client reports how far before where they should be in its display
   // slots frames become ready (early in the slot: DisplayClock::phase_error_ns); the render clock moves by an
   // eighth of that per frame, at most a millisecond, so that frames land there and their jitter still makes
-  // the slot (WiVRn and ALVR pace rendering from the
-  // client's timing alike). Small errors are left alone: the report lags by its interval and the frames in
-  // flight.
+  // the slot (WiVRn and ALVR pace rendering from the client's timing alike). Small errors are left alone:
+  // the report lags by its interval and the frames in flight.
   void follow_client_clock(RenderState& r, const TransportFeedback& link) {
     const int64_t error = link.display_phase_error_ns;
     r.phase_step_ns = std::abs(error) < 2'000'000 ? 0 : std::clamp<int64_t>(error / 8, -1'000'000, 1'000'000);

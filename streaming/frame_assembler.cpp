@@ -49,8 +49,8 @@ void FrameAssembler::declare_lost(Slot& s) {
 
 bool FrameAssembler::add(std::span<const uint8_t> payload, int64_t now_ns) {
   const auto f = wire::read_video_fragment(payload);
-  // Fragment bodies are the MTU's or, for a small frame cut finer (FecPolicy::fragment_body_for), smaller,
-  // down to wire::kMinFragmentBody; one size for all of a frame's fragments (checked below).
+  // Fragment bodies are the MTU's or smaller (a frame cut balanced or finer: FecPolicy::cut_for), down to
+  // wire::kMinFragmentBody; one size for all of a frame's fragments (checked below).
   if (!f || f->fragment_bytes > body_ ||
       (f->fragment_bytes != body_ && f->fragment_bytes < wire::kMinFragmentBody)) {
     ++stats_.invalid;

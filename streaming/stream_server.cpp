@@ -406,7 +406,8 @@ struct StreamServer::Impl {
     // A frame still being paced when the next one is ready: finish it now rather than fall behind.
     while (next_fragment < fragments) send_fragment(next_fragment++);
     const auto parity_for = [this](int k) { return std::min(fec.parity_for(k), int(parity_ratio_cap * k)); };
-    // A small frame under bursty loss is cut finer where that recovers it more often (FecPolicy::cut_for).
+    // Every frame cut balanced, and a small one under loss finer where that meets the FEC target for fewer
+    // wire bytes or the parity cap leaves its coarse cut short of it (FecPolicy::cut_for).
     constexpr size_t kIpv4AndUdpHeaders = 28;
     constexpr size_t kDatagramOverhead =
         wire::kHeaderSize + wire::kTagSize + wire::VideoFragment::kSize + kIpv4AndUdpHeaders;

@@ -85,6 +85,18 @@ class FleetTest : public ::testing::Test {
     EXPECT_EQ(res.status, 201) << res.body;
     return json::parse(res.body).value("node_id", int64_t(0));
   }
+  // Until both replicas hear the announcements on kairo_placement_inputs (their pictures of the fleet follow
+  // changes made anywhere from then on).
+  void wait_until_both_replicas_listen() {
+    for (Replica* r : {a.get(), b.get()}) {
+      const auto deadline = steady_now_ns() + 5'000'000'000;
+      while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
+             steady_now_ns() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // The listener tells the fleet service it hears announcements just after the metric says so.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   std::unique_ptr<test::PostgresServer> pg;
   std::unique_ptr<Replica> a, b;
 };
@@ -97,13 +109,7 @@ TEST_F(FleetTest, two_hundred_concurrent_creations_through_two_replicas_never_ex
   constexpr int64_t kHour = 3'600'000'000'000;
   a = std::make_unique<Replica>(pg->url(), key, kHour);
   b = std::make_unique<Replica>(pg->url(), key, kHour);
-  for (Replica* r : {a.get(), b.get()}) {
-    const auto deadline = steady_now_ns() + 5'000'000'000;
-    while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
-           steady_now_ns() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the listener tells the fleet service next
+  wait_until_both_replicas_listen();
   const std::string admin = login(*a, "admin", "admin-password");
   std::vector<int64_t> live = {register_node("n1", 5), register_node("n2", 7), register_node("n3", 8)};
   const int64_t drained = register_node("drained", 50),
@@ -188,14 +194,7 @@ TEST_F(FleetTest, placement_chooses_from_the_replicas_picture_of_the_fleet_which
   a = std::make_unique<Replica>(pg->url(), key, kHour);
   b = std::make_unique<Replica>(pg->url(), key, kHour);
   const std::string admin = login(*a, "admin", "admin-password");
-  for (Replica* r : {a.get(), b.get()}) {
-    const auto deadline = steady_now_ns() + 5'000'000'000;
-    while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
-           steady_now_ns() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  // The listener tells the fleet service it hears announcements just after the metric says so.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  wait_until_both_replicas_listen();
   const auto metric = [](Replica& r, const std::string& name) {
     return test::metric_sample(r.call("GET", "/metrics").body, name).value_or(-1);
   };
@@ -637,12 +636,7 @@ TEST_F(FleetTest, a_node_token_revoked_through_one_replica_is_refused_by_the_oth
       json::parse(a->call("POST", "/v1/node-tokens", R"({"node":"revoked-node"})", admin).body);
   const std::string token = minted["token"];
   // Both replicas hear announcements, and b has the credential cached (good for a minute while it listens).
-  for (Replica* r : {a.get(), b.get()}) {
-    const auto deadline = steady_now_ns() + 5'000'000'000;
-    while (test::metric_sample(r->call("GET", "/metrics").body, "kairo_node_feed_listening") != 1 &&
-           steady_now_ns() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  wait_until_both_replicas_listen();
   ASSERT_EQ(b->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", token).status, 200);
   ASSERT_EQ(b->call("POST", "/v1/nodes/" + n + "/heartbeat", "{}", token).status, 200);
   const int64_t revoked = steady_now_ns();
