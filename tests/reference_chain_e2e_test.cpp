@@ -23,6 +23,7 @@
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
 #include "tests/panning_picture.hpp"
+#include "tests/timing_under_sanitizers.hpp"
 
 namespace kairo {
 namespace {
@@ -162,9 +163,10 @@ void withhold_one_frame_and_recover(Recovery recovery) {
       recovery_ms, 2 * kOneWayMs, 1000.0 / kFps, shown.size(),
       static_cast<unsigned long long>(chain.frames_refused()));
   // A refresh needs no round trip, but up to two waves: the one under way when the frame was lost, and the
-  // next.
-  EXPECT_LE(recovery_ms, recovery == Recovery::kRefresh ? 2 * kWave * 1000.0 / kFps + 40.0
-                                                        : 2 * kOneWayMs + 1000.0 / kFps + 40.0);
+  // next. (Under ThreadSanitizer, which CI runs this test in for its races: that it recovers, not when.)
+  if (test::kTimingIsMeasured)
+    EXPECT_LE(recovery_ms, recovery == Recovery::kRefresh ? 2 * kWave * 1000.0 / kFps + 40.0
+                                                          : 2 * kOneWayMs + 1000.0 / kFps + 40.0);
   EXPECT_GE(shown.size(), size_t(kFrames) - (recovery == Recovery::kRefresh ? 2 * kWave + 1 : 5));
 }
 

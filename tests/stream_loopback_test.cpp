@@ -21,25 +21,14 @@
 #include "streaming/stream_client.hpp"
 #include "streaming/stream_server.hpp"
 #include "streaming/uplink.hpp"
+#include "tests/timing_under_sanitizers.hpp"
 
 namespace kairo {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// ThreadSanitizer slows every memory access: a frame's timing there is TSan's, not the transport's (CI ran
-// this file under TSan beside other work and saw 94 % on time where the normal build holds 99 %+).
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTimingIsMeasured = false;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTimingIsMeasured = false;
-#else
-constexpr bool kTimingIsMeasured = true;
-#endif
-#else
-constexpr bool kTimingIsMeasured = true;
-#endif
+using test::kTimingIsMeasured;  // tests/timing_under_sanitizers.hpp
 
 struct SessionResult {
   uint64_t sent = 0, on_time = 0, late = 0, corrupt = 0;
