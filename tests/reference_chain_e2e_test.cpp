@@ -164,9 +164,10 @@ void withhold_one_frame_and_recover(Recovery recovery) {
       static_cast<unsigned long long>(chain.frames_refused()));
   // A refresh needs no round trip, but up to two waves: the one under way when the frame was lost, and the
   // next. (Under ThreadSanitizer, which CI runs this test in for its races: that it recovers, not when.)
-  if (test::kTimingIsMeasured)
+  if (test::kTimingIsMeasured) {
     EXPECT_LE(recovery_ms, recovery == Recovery::kRefresh ? 2 * kWave * 1000.0 / kFps + 40.0
                                                           : 2 * kOneWayMs + 1000.0 / kFps + 40.0);
+  }
   EXPECT_GE(shown.size(), size_t(kFrames) - (recovery == Recovery::kRefresh ? 2 * kWave + 1 : 5));
 }
 
