@@ -408,11 +408,9 @@ struct StreamServer::Impl {
     const auto parity_for = [this](int k) { return std::min(fec.parity_for(k), int(parity_ratio_cap * k)); };
     // Every frame cut balanced, and a small one under loss finer where that meets the FEC target for fewer
     // wire bytes or the parity cap leaves its coarse cut short of it (FecPolicy::cut_for).
-    constexpr size_t kIpv4AndUdpHeaders = 28;
-    constexpr size_t kDatagramOverhead =
-        wire::kHeaderSize + wire::kTagSize + wire::VideoFragment::kSize + kIpv4AndUdpHeaders;
-    const FecPolicy::Cut cut = fec.cut_for(working.size(), packetizer.fragment_body_bytes(),
-                                           kDatagramOverhead, [this](int k) { return parity_ratio_cap * k; });
+    const FecPolicy::Cut cut =
+        fec.cut_for(working.size(), packetizer.fragment_body_bytes(), wire::kVideoDatagramOverhead,
+                    [this](int k) { return parity_ratio_cap * k; });
     fragments = packetizer.packetize_with(
         info, working, [&](int k) { return k == cut.data ? cut.parity : parity_for(k); }, cut.body);
     sending_frame_id = info.frame_id;

@@ -73,6 +73,11 @@ struct VideoFragment {
   static constexpr uint8_t kKeyframe = 1, kRetransmission = 2;
 };
 
+// What a video datagram costs on the wire beyond its fragment's body: the header, the tag, the fragment
+// header, and IPv4's and UDP's (what a finer cut of a frame pays per datagram: FecPolicy::cut_for).
+constexpr size_t kIpv4AndUdpHeaders = 28;
+constexpr size_t kVideoDatagramOverhead = kHeaderSize + kTagSize + VideoFragment::kSize + kIpv4AndUdpHeaders;
+
 void write_video_fragment(const VideoFragment& f, std::span<uint8_t, VideoFragment::kSize> out);
 // Refuses inconsistent fields (index beyond k+m, more than 255 fragments, zero sizes) with nullopt.
 std::optional<VideoFragment> read_video_fragment(std::span<const uint8_t> payload);

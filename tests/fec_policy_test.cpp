@@ -77,7 +77,7 @@ TEST(FecPolicy, a_long_burst_tail_takes_parity_past_the_ratio_cap_for_small_bloc
 // small frame under bursty loss whose parity the server's cap of two per data fragment keeps short of the
 // target: the cut that meets it for the fewest wire bytes. Never below kMinFragmentBody.
 TEST(FecPolicy, small_frames_under_bursty_loss_are_cut_finer_and_others_at_the_mtu) {
-  constexpr size_t kMtuBody = 1112, kOverhead = 116;
+  constexpr size_t kMtuBody = 1112, kOverhead = wire::kVideoDatagramOverhead;  // 116
   const auto server_cap = [](int k) { return 2.0 * k; };
   const FecPolicy clean{.loss = 0}, random{.loss = 0.01},
       bursty{.loss = 0.05, .burst_mean = 4, .burst_p90 = 9};

@@ -94,7 +94,7 @@ ChannelResult simulate(const ChannelConfig& c) {
   std::vector<uint8_t> access_unit;
 
   const auto send_datagram = [&](std::span<const uint8_t> payload, int64_t at) {
-    r.wire_bytes += payload.size() + wire::kHeaderSize + wire::kTagSize + 28;
+    r.wire_bytes += payload.size() - wire::VideoFragment::kSize + wire::kVideoDatagramOverhead;
     if (down.lose(down_rng)) {
       ++r.dropped;
       return;
@@ -120,7 +120,7 @@ ChannelResult simulate(const ChannelConfig& c) {
         };
         const FecPolicy::Cut cut =
             c.fine_cut ? policy.cut_for(access_unit.size(), packetizer.fragment_body_bytes(),
-                                        wire::kHeaderSize + wire::kTagSize + wire::VideoFragment::kSize + 28,
+                                        wire::kVideoDatagramOverhead,
                                         [&](int k) { return c.parity_cap > 0 ? c.parity_cap * k : 255.0; })
                        : FecPolicy::Cut{};
         const int n = packetizer.packetize_with(
