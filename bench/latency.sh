@@ -72,7 +72,7 @@ trace_args=()
 [ -z "$trace" ] || trace_args=(--trace "$trace")
 KAIRO_PASSWORD=${KAIRO_BOOTSTRAP_ADMIN#*:} "$kairo" client --control "http://127.0.0.1:$control_port" \
   --user bench --scene vr-room --size "$size" --fps "$fps" --duration "$duration" "${trace_args[@]}" \
-  --via "127.0.0.1:$relay_port" --report "$out/report.json" --log-level info >/dev/null 2>"$out/client.log"
+  --via "127.0.0.1:$relay_port" --report "$out/report.json" --log-level "${KAIRO_BENCH_CLIENT_LOG_LEVEL:-info}" >/dev/null 2>"$out/client.log"
 python3 - "$out/report.json" "$label" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

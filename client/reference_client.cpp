@@ -388,6 +388,15 @@ class FrameDecoder {
     // Frames the node rendered after the client stopped sending poses (in flight at the end of the run)
     // count as decoded, but their latency is the silence's, not the pipeline's.
     const bool after_poses = to_client(m.render_start_ns) > poses_stopped_ns_.load();
+    // Why a frame was late, stage by stage (debug level: a few a run under loss).
+    if (late && !after_poses && spdlog::should_log(spdlog::level::debug))
+      spdlog::debug(
+          "frame {} late: pose_wait {:.1f} render {:.1f} encode {:.1f} pacing {:.1f} send {:.1f} network "
+          "{:.1f} "
+          "decode {:.1f} total {:.1f} ms; {} bytes, {} fragments rebuilt by FEC, {} retransmitted",
+          m.frame_id, stages[1].second * 1e-6, stages[2].second * 1e-6, stages[4].second * 1e-6,
+          stages[5].second * 1e-6, stages[6].second * 1e-6, stages[7].second * 1e-6, stages[8].second * 1e-6,
+          stages[9].second * 1e-6, video_bytes, frame.fec_recovered, frame.retransmitted);
     highest_frame_id_ = std::max(highest_frame_id_.load(), m.frame_id);
     {
       std::lock_guard lock(mutex_);

@@ -130,7 +130,7 @@ int FrameStage::free_slots() const {
 }
 
 StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettings& s, bool keyframe,
-                                std::optional<uint64_t> recover_from) {
+                                std::optional<uint64_t> recover_from, bool speculative) {
   Impl& d = *impl_;
   const FrameMetadata& m = rendered.metadata;
   const bool resized = m.coded_width != d.coded_width || m.coded_height != d.coded_height;
@@ -149,9 +149,9 @@ StageEncoded FrameStage::encode(const StageRendered& rendered, const FrameSettin
     d.fps = s.fps;
   }
   // A loss: an encoder refreshing continuously repairs it with its next wave; else a repair frame where the
-  // encoder can invalidate, else a keyframe.
+  // encoder can invalidate, else a keyframe (not for a speculative recovery: the frame may yet arrive).
   if (recover_from && !keyframe && !d.encoder->refreshes_continuously() &&
-      !d.encoder->invalidate_from(*recover_from))
+      !d.encoder->invalidate_from(*recover_from) && !speculative)
     keyframe = true;
   const EncodeRequest request{.frame_id = m.frame_id,
                               .pose_id = m.pose_id,

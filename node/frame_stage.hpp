@@ -89,9 +89,10 @@ class FrameStage {
   // Encode half: applies the settings' bitrate and frame rate, and a change of coded size (which forces a
   // keyframe), encodes, and completes the metadata.
   // `recover_from`: the client lost that frame; the encoder stops predicting from it and what followed, or,
-  // where it cannot, makes this frame a keyframe.
+  // where it cannot, makes this frame a keyframe. `speculative`: the frame was only NACKed (it may yet
+  // arrive): repair where the encoder can, no keyframe where it cannot.
   StageEncoded encode(const StageRendered& rendered, const FrameSettings& settings, bool keyframe,
-                      std::optional<uint64_t> recover_from = std::nullopt);
+                      std::optional<uint64_t> recover_from = std::nullopt, bool speculative = false);
 
   const std::string& encoder_backend() const;
   int64_t encoder_bitrate_bps() const;

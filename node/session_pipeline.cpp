@@ -393,15 +393,16 @@ struct SessionPipeline::Impl {
       const std::optional<RecoveryRequest> recovery =
           first ? std::nullopt : transport->take_recovery_request();
       const bool requested = recovery.has_value();
-      const StageEncoded sent = stage->encode(
-          work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
-          first || (requested && !recovery->first_lost), requested ? recovery->first_lost : std::nullopt);
+      const StageEncoded sent =
+          stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
+                        first || (requested && !recovery->first_lost),
+                        requested ? recovery->first_lost : std::nullopt, requested && recovery->speculative);
       if (sent.repairs_from) metrics.count_loss_repair();
       if (sent.keyframe)
-        metrics.count_keyframe(first          ? KeyframeCause::kStart
-                               : requested    ? KeyframeCause::kLoss
-                               : sent.resized ? KeyframeCause::kResize
-                                              : KeyframeCause::kEncoder);
+        metrics.count_keyframe(first                                 ? KeyframeCause::kStart
+                               : requested && !recovery->speculative ? KeyframeCause::kLoss
+                               : sent.resized                        ? KeyframeCause::kResize
+                                                                     : KeyframeCause::kEncoder);
       first = false;
       handoff.give_back(work.rendered.frame);  // the slot can be rendered into again
       transport->send_frame(FrameInfo{.frame_id = m.frame_id,

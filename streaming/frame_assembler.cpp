@@ -156,7 +156,45 @@ void FrameAssembler::expire(int64_t now_ns) {
   next_id_ = lowest->frame_id;
 }
 
+// A keyframe, or a repair frame that predicts only from frames delivered already (wire::VideoFragment::
+// repairs_back), needs none of the frames still missing before it.
+bool FrameAssembler::stands_alone(const Slot& s) const {
+  if ((s.first.flags & wire::VideoFragment::kKeyframe) != 0) return true;
+  return s.first.repairs_back > 0 && s.frame_id - s.first.repairs_back <= next_id_;
+}
+
+// Such a frame, complete, is delivered at once: the incomplete and unseen frames before it are given up
+// (declared lost) rather than waited for until their deadline. They could only be shown after their time,
+// and the frames predicted from them are broken until this one anyway; complete frames between are still
+// delivered in order (the caller's reference chain decides whether they are shown). After a loss the repair
+// frame the sender makes on the client's NACK (KeyframeRequests::on_at_risk) is shown when it arrives, not a
+// frame interval and 30 ms after the loss began to arrive.
+void FrameAssembler::give_up_before_standalone() {
+  const Slot* standalone = nullptr;
+  for (const Slot& s : slots_)
+    if (s.used && s.complete && s.frame_id > next_id_ && stands_alone(s) &&
+        (standalone == nullptr || s.frame_id < standalone->frame_id))
+      standalone = &s;
+  if (standalone == nullptr) return;
+  const uint64_t until = standalone->frame_id;
+  bool gave_up = false;
+  for (uint64_t id = next_id_; id < until; ++id) {
+    if (Slot* s = slot_for(id)) {
+      if (s->complete) continue;
+      declare_lost(*s);
+      gave_up = true;
+    } else if (std::find(skip_.begin(), skip_.end(), id) == skip_.end()) {
+      ++stats_.frames_lost;
+      lost_.push_back(id);
+      skip_.push_back(id);
+      gave_up = true;
+    }
+  }
+  stats_.gave_up_for_standalone += gave_up ? 1 : 0;
+}
+
 const AssembledFrame* FrameAssembler::pop() {
+  give_up_before_standalone();
   while (true) {
     Slot* s = slot_for(next_id_);
     if (s == nullptr) {
@@ -206,7 +244,31 @@ std::span<const uint64_t> FrameAssembler::take_lost() {
   return handed_;
 }
 
-void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns, int spare,
+std::span<const uint64_t> FrameAssembler::unseen(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns) {
+  size_t n = 0;
+  if (!started_) return {};
+  // Ids in progress are few (the slots); a gap wider than the slots is the expiry's to handle.
+  for (uint64_t id = next_id_; id < next_id_ + slots_.size() && n < unseen_.size(); ++id) {
+    if (slot_for(id) != nullptr || std::find(skip_.begin(), skip_.end(), id) != skip_.end()) continue;
+    const Slot* later = nullptr;
+    for (const Slot& s : slots_)
+      if (s.used && s.frame_id > id && (later == nullptr || s.frame_id < later->frame_id)) later = &s;
+    if (later == nullptr || now_ns - later->first_arrival_ns < quiet_ns) break;  // nothing after it yet
+    const auto asked = std::find_if(unseen_asked_.begin(), unseen_asked_.end(),
+                                    [&](const UnseenAsked& a) { return a.used && a.frame_id == id; });
+    if (asked != unseen_asked_.end()) {
+      if (now_ns - asked->when_ns < renack_ns) continue;
+      asked->when_ns = now_ns;
+    } else {
+      unseen_asked_[unseen_asked_next_] = {.used = true, .frame_id = id, .when_ns = now_ns};
+      unseen_asked_next_ = (unseen_asked_next_ + 1) % unseen_asked_.size();
+    }
+    unseen_[n++] = id;
+  }
+  return std::span<const uint64_t>(unseen_.data(), n);
+}
+
+void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t renack_ns,
                                   void (*need)(void*, uint64_t, int, int), void* context) {
   for (Slot& s : slots_) {
     if (!s.used || s.complete || now_ns - s.last_arrival_ns < quiet_ns || now_ns - s.last_nack_ns < renack_ns)
@@ -214,7 +276,7 @@ void FrameAssembler::missing_impl(int64_t now_ns, int64_t quiet_ns, int64_t rena
     s.last_nack_ns = now_ns;
     for (int b = 0; b < s.first.block_count; ++b) {
       const int k = s.data_count[size_t(b)];
-      int deficit = s.received[size_t(b)] < k ? k - s.received[size_t(b)] + spare : 0;
+      int deficit = s.received[size_t(b)] < k ? k - s.received[size_t(b)] : 0;
       const int total = k + std::max(0, s.parity_count[size_t(b)]);
       for (int i = 0; i < total && deficit > 0; ++i)
         if (!s.present[size_t(b) * 255 + size_t(i)]) {

@@ -113,9 +113,18 @@ std::span<uint8_t> FramePacketizer::stamp(KeptFrame& f, int position, int64_t se
                           .flags = uint8_t((f.info.keyframe ? wire::VideoFragment::kKeyframe : 0) |
                                            (retransmission ? wire::VideoFragment::kRetransmission : 0)),
                           .block = uint8_t(b),
-                          .block_count = uint8_t(f.blocks.size())},
+                          .block_count = uint8_t(f.blocks.size()),
+                          .repairs_back = repairs_back(f.info)},
       std::span<uint8_t, wire::VideoFragment::kSize>(p, wire::VideoFragment::kSize));
   return {p, payload};
+}
+
+// How far back a repair frame's first unused reference is (wire::VideoFragment::repairs_back); 0 when it
+// is not a repair or the distance does not fit.
+uint8_t FramePacketizer::repairs_back(const FrameInfo& info) {
+  if (!info.repairs_from || *info.repairs_from >= info.frame_id) return 0;
+  const uint64_t back = info.frame_id - *info.repairs_from;
+  return back <= 255 ? uint8_t(back) : 0;
 }
 
 std::span<const uint8_t> FramePacketizer::fragment(int index, int64_t send_time_ns) {
@@ -153,6 +162,19 @@ std::span<const uint8_t> FramePacketizer::retransmission(uint64_t frame_id, uint
     }
   }
   return {};
+}
+
+size_t FramePacketizer::data_fragments(uint64_t frame_id, uint8_t stream,
+                                       std::span<std::pair<uint8_t, uint8_t>> out) const {
+  for (const KeptFrame& f : kept_) {
+    if (f.count == 0 || f.info.frame_id != frame_id || f.info.stream != stream) continue;
+    size_t n = 0;
+    // Block by block, as a burst that took the whole frame took them all alike.
+    for (size_t b = 0; b < f.blocks.size(); ++b)
+      for (int i = 0; i < f.blocks[b].data && n < out.size(); ++i) out[n++] = {uint8_t(b), uint8_t(i)};
+    return n;
+  }
+  return 0;
 }
 
 }  // namespace kairo

@@ -57,6 +57,11 @@ class FramePacketizer {
                                           int64_t send_time_ns, int64_t min_interval_ns = 0,
                                           int max_times = 255, bool* suppressed = nullptr);
 
+  // The (block, index) of every data fragment of a kept frame, up to out.size() of them; how many were
+  // written (0: the frame is no longer kept). For a frame none of whose fragments arrived (a NACK of the
+  // whole frame).
+  size_t data_fragments(uint64_t frame_id, uint8_t stream, std::span<std::pair<uint8_t, uint8_t>> out) const;
+
   // The largest fragment body (the MTU's): what the receiver's assembler is told.
   size_t fragment_body_bytes() const { return body_bytes_; }
   // The payload (VideoFragment header + body) of each fragment of the last packetized frame (of the largest
@@ -83,6 +88,7 @@ class FramePacketizer {
     int count = 0;
   };
   std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);
+  static uint8_t repairs_back(const FrameInfo& info);
   int packetize_impl(const FrameInfo& info, std::span<const uint8_t> access_unit, size_t body_bytes);
   std::function<int(int)> parity_for_;
 

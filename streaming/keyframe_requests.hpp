@@ -25,15 +25,35 @@ class KeyframeRequests {
     const bool fresh = !due_;
     due_from_ = due_ ? std::min(due_from_, lost_frame_id) : lost_frame_id;
     due_ = true;
+    speculative_ = false;
+    return fresh;
+  }
+  // The client NACKed `frame_id`: it may yet arrive (the retransmission is on its way), or not (that too can
+  // be lost). A speculative recovery: the next frame stops predicting from it where the encoder can, never a
+  // keyframe for it. Should the frame be lost for good, the frames from the repair on are intact already,
+  // instead of the break lasting until the client gives the frame up (a frame interval and 30 ms after it
+  // began to arrive) and its request comes back (half a round trip more). A request for the same loss later
+  // finds it answered. True when it makes a recovery due.
+  bool on_at_risk(uint64_t frame_id) {
+    if (answered(frame_id) || (due_ && due_from_ <= frame_id)) return false;
+    const bool fresh = !due_;
+    due_from_ = due_ ? std::min(due_from_, frame_id) : frame_id;
+    speculative_ = fresh || speculative_;
+    due_ = true;
+    ++at_risk_;
     return fresh;
   }
   // Once per due recovery: the first lost frame to recover from (the encoder invalidates from it, or makes
-  // the next frame a keyframe).
-  std::optional<uint64_t> take() {
+  // the next frame a keyframe). `speculative` (if given) says whether it is only a NACKed frame's
+  // (on_at_risk): then the encoder repairs where it can and makes no keyframe where it cannot.
+  std::optional<uint64_t> take(bool* speculative = nullptr) {
     if (!due_) return std::nullopt;
     due_ = false;
     in_flight_ = true;
     in_flight_from_ = due_from_;
+    in_flight_speculative_ = speculative_;
+    if (speculative) *speculative = speculative_;
+    speculative_ = false;
     return due_from_;
   }
   // Every frame the transport starts sending. A taken recovery replaced before it went out (the newest frame
@@ -56,9 +76,11 @@ class KeyframeRequests {
     const uint64_t from = in_flight_ ? std::min(frame_id, in_flight_from_) : frame_id;
     due_from_ = due_ ? std::min(due_from_, from) : from;
     due_ = true;
+    speculative_ = false;  // the dropped frame is a loss for certain
     ++dropped_;
   }
   uint64_t dropped() const { return dropped_; }
+  uint64_t at_risk() const { return at_risk_; }
   uint64_t received() const { return received_; }
   uint64_t answered_already() const { return answered_already_; }
 
@@ -66,8 +88,9 @@ class KeyframeRequests {
   bool answered(uint64_t lost) const {
     if (keyframe_sent_ && lost < last_keyframe_) return true;
     if (repair_sent_ && lost >= repair_from_ && lost < repair_at_) return true;
-    // Taken, not yet sent: every frame the client can name was sent before it.
-    return in_flight_ && lost >= in_flight_from_;
+    // Taken, not yet sent: every frame the client can name was sent before it. Unless it was speculative:
+    // the encoder may not repair at all.
+    return in_flight_ && !in_flight_speculative_ && lost >= in_flight_from_;
   }
   // Plain flags and values rather than std::optional: GCC 12 misreads optionals of integers here
   // (-Wmaybe-uninitialized).
@@ -75,8 +98,9 @@ class KeyframeRequests {
   uint64_t last_keyframe_ = 0;                // frame id of the last keyframe sent
   uint64_t repair_from_ = 0, repair_at_ = 0;  // the last repair sent: losses in [from, at) are repaired
   bool due_ = false, in_flight_ = false;
+  bool speculative_ = false, in_flight_speculative_ = false;  // only NACKed frames' (on_at_risk)
   uint64_t due_from_ = 0, in_flight_from_ = 0;
-  uint64_t received_ = 0, answered_already_ = 0, dropped_ = 0;
+  uint64_t received_ = 0, answered_already_ = 0, dropped_ = 0, at_risk_ = 0;
 };
 
 }  // namespace kairo

@@ -23,6 +23,8 @@ namespace kairo {
 // browser's WebRTC stack waits for one after any loss).
 struct RecoveryRequest {
   std::optional<uint64_t> first_lost{};
+  // Only NACKed (the frame may yet arrive): repair where the encoder can invalidate, never with a keyframe.
+  bool speculative = false;
 };
 
 struct TransportFeedback {

@@ -202,6 +202,16 @@ struct StreamClient::Impl {
       nack.fragments[nack.count++] = {uint8_t(block), uint8_t(index)};
     });
     flush();
+    // Frames of which nothing arrived, though later ones did: a NACK naming no fragment asks for all of it
+    // (and tells the sender to stop predicting from it).
+    for (const uint64_t frame : assembler.unseen(now, 3'000'000, rtt)) {
+      const wire::NackMessage whole{.frame_id = frame};
+      std::array<uint8_t, 10> buffer{};
+      send(wire::PacketType::kNack, std::span(buffer.data(), wire::write(whole, buffer)));
+      std::lock_guard lock(mutex);
+      ++stats.nacks_sent;
+      ++stats.whole_frame_nacks_sent;
+    }
     assembler.expire(now);
     while (const AssembledFrame* frame = assembler.pop()) {
       // The estimate is of the wire rate (video, parity, retransmissions, headers): the sender divides it.

@@ -36,6 +36,7 @@ struct StreamClientStats {
   AssemblerStats frames;
   uint64_t datagrams = 0, keyframe_requests = 0, nacks_sent = 0, room_states = 0,
            path_challenges_answered = 0;
+  uint64_t whole_frame_nacks_sent = 0;  // of nacks_sent: for frames of which nothing arrived
   std::array<uint64_t, 6> rejected{};
   int64_t clock_offset_ns = 0, rtt_ns = 0;
   bool clock_ready = false;

@@ -304,8 +304,17 @@ struct StreamServer::Impl {
     if (config.mailbox) config.mailbox->deliver(*message, received_ns);
   }
 
-  void on_nack(const wire::NackMessage& nack) {
+  void on_nack(const wire::NackMessage& asked) {
     const int64_t now = steady_now_ns();
+    // No fragment listed: none of the frame arrived (the client has seen later frames), so all its data.
+    wire::NackMessage whole_frame;
+    if (asked.count == 0) {
+      whole_frame.frame_id = asked.frame_id;
+      whole_frame.stream = asked.stream;
+      whole_frame.count =
+          uint8_t(packetizer.data_fragments(asked.frame_id, asked.stream, whole_frame.fragments));
+    }
+    const wire::NackMessage& nack = asked.count == 0 ? whole_frame : asked;
     // Budget: half the link estimate per second, at least 64 kB/s, a second's worth at most in the bucket.
     const double budget_per_s = std::max(0.5 * double(rate.target_bps()) / 8.0, 64'000.0);
     if (retransmit_refilled_ns != 0)
@@ -340,7 +349,13 @@ struct StreamServer::Impl {
       bytes += payload.size();
     }
     std::lock_guard lock(state_mutex);
+    // The frame may yet arrive, or not: the encoder stops predicting from it now where it can (a speculative
+    // recovery, streaming/keyframe_requests.hpp). A retransmission takes a round trip and a frame lost for
+    // good a round trip more to be asked for; this way the frames from the repair on are intact either way.
+    if (nack.stream == 0) keyframe_requests.on_at_risk(nack.frame_id);
+    stats.recoveries_at_risk = keyframe_requests.at_risk();
     ++stats.nacks;
+    stats.whole_frame_nacks += asked.count == 0;
     stats.retransmitted += sent;
     stats.retransmitted_bytes += bytes;
     stats.retransmissions_suppressed += suppressed;
@@ -575,9 +590,9 @@ int64_t StreamServer::target_bitrate_bps() const {
   return impl_->stats.target_bitrate_bps;
 }
 
-std::optional<uint64_t> StreamServer::take_recovery_request() {
+std::optional<uint64_t> StreamServer::take_recovery_request(bool* speculative) {
   std::lock_guard lock(impl_->state_mutex);
-  return impl_->keyframe_requests.take();
+  return impl_->keyframe_requests.take(speculative);
 }
 
 StreamServerStats StreamServer::stats() const {

@@ -58,6 +58,8 @@ struct StreamServerStats {
            retransmissions_suppressed = 0;
   uint64_t nacks = 0, keyframe_requests = 0, reports = 0, pings = 0, room_states = 0;
   uint64_t keyframe_requests_answered = 0;  // for a loss a keyframe sent since then already repaired
+  // NACKs naming no fragment (the whole frame never arrived); recoveries made due by a NACK (speculative).
+  uint64_t whole_frame_nacks = 0, recoveries_at_risk = 0;
   std::array<uint64_t, std::variant_size_v<UplinkMessage>> uplink{};  // delivered, by UplinkMessage index
   uint64_t unexpected = 0;  // authenticated but not for the server (its own kinds) or a refused payload
   std::array<uint64_t, 6> rejected{};  // by OpenResult
@@ -94,10 +96,14 @@ class StreamServer {
   // replaces one not yet sent.
   void send_room_state(std::span<const uint8_t> message);
   int64_t target_bitrate_bps() const;
-  // The first frame the client lost, once per due recovery (streaming/keyframe_requests.hpp).
-  std::optional<uint64_t> take_recovery_request();
-  // For senders that recover with keyframes only.
-  bool take_keyframe_request() { return take_recovery_request().has_value(); }
+  // The first frame the client lost, once per due recovery (streaming/keyframe_requests.hpp); `speculative`
+  // (if given): only a NACKed frame's, repair it where the encoder can but make no keyframe for it.
+  std::optional<uint64_t> take_recovery_request(bool* speculative = nullptr);
+  // For senders that recover with keyframes only: a keyframe is due (speculative recoveries are not).
+  bool take_keyframe_request() {
+    bool speculative = false;
+    return take_recovery_request(&speculative).has_value() && !speculative;
+  }
   StreamServerStats stats() const;
 
   struct Impl;

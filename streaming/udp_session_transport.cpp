@@ -30,7 +30,9 @@ class UdpSessionTransport final : public SessionTransport {
   }
   void send_room_state(std::span<const uint8_t> message) override { server_.send_room_state(message); }
   std::optional<RecoveryRequest> take_recovery_request() override {
-    if (const std::optional<uint64_t> from = server_.take_recovery_request()) return RecoveryRequest{from};
+    bool speculative = false;
+    if (const std::optional<uint64_t> from = server_.take_recovery_request(&speculative))
+      return RecoveryRequest{.first_lost = from, .speculative = speculative};
     return std::nullopt;
   }
   TransportFeedback feedback() const override {

@@ -38,6 +38,7 @@ void write_video_fragment(const VideoFragment& f, std::span<uint8_t, VideoFragme
   p[53] = f.flags;
   p[54] = f.block;
   p[55] = f.block_count;
+  p[56] = f.repairs_back;
 }
 
 std::optional<VideoFragment> read_video_fragment(std::span<const uint8_t> payload) {
@@ -56,7 +57,8 @@ std::optional<VideoFragment> read_video_fragment(std::span<const uint8_t> payloa
                   .stream = p[52],
                   .flags = p[53],
                   .block = p[54],
-                  .block_count = p[55]};
+                  .block_count = p[55],
+                  .repairs_back = p[56]};
   const size_t body = payload.size() - VideoFragment::kSize;
   const uint64_t shards =
       f.fragment_bytes == 0 ? 0 : (uint64_t(f.frame_bytes) + f.fragment_bytes - 1) / f.fragment_bytes;

@@ -69,7 +69,11 @@ struct VideoFragment {
   uint8_t flags = 0;   // bit 0 keyframe, bit 1 retransmission
   uint8_t block = 0;   // FEC block of the frame (a block holds at most 255 fragments)
   uint8_t block_count = 1;
-  static constexpr size_t kSize = 56;
+  // A repair frame (AccessUnit::repairs_from) predicts only from frames before frame_id - repairs_back
+  // (0: not a repair, or from further back than 255 frames): the receiver may give up on the frames between
+  // and deliver it at once (FrameAssembler::pop).
+  uint8_t repairs_back = 0;
+  static constexpr size_t kSize = 57;
   static constexpr uint8_t kKeyframe = 1, kRetransmission = 2;
 };
 

@@ -1,6 +1,7 @@
 // Packetizer + assembler without sockets: property tests under random loss, reordering and duplication.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <random>
 
@@ -153,6 +154,100 @@ TEST_P(LossyChannel, every_delivered_frame_is_identical_or_reported_lost) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LossyChannel, ::testing::Range(1u, 25u));
+
+// Sends every fragment of frame `id` (or none) to `assembler` at `at_ns`.
+void deliver(FramePacketizer& packetizer, FrameAssembler& assembler, const FrameInfo& info, size_t bytes,
+             int64_t at_ns, bool arrives = true) {
+  std::mt19937 rng(uint32_t(info.frame_id));
+  const int n = packetizer.packetize(info, random_frame(rng, bytes), 0.0);
+  for (int i = 0; i < n && arrives; ++i) ASSERT_TRUE(assembler.add(packetizer.fragment(i, at_ns), at_ns));
+}
+
+// A frame of which nothing arrived, though a later one did, is named once the later one has been quiet a
+// moment, and again only after the re-NACK interval; one whose fragments arrived, or that was given up,
+// never is.
+TEST(FrameTransport, a_frame_of_which_nothing_arrived_is_named_for_a_whole_frame_nack_once_an_interval) {
+  FramePacketizer packetizer;
+  FrameAssembler assembler(packetizer.fragment_body_bytes(), 100'000'000);
+  constexpr int64_t kMs = 1'000'000;
+  deliver(packetizer, assembler, {.frame_id = 0, .keyframe = true}, 3'000, 0);
+  ASSERT_NE(assembler.pop(), nullptr);
+  deliver(packetizer, assembler, {.frame_id = 1}, 3'000, 33 * kMs, false);  // all of it lost
+  deliver(packetizer, assembler, {.frame_id = 2}, 3'000, 66 * kMs, false);  // this too
+  deliver(packetizer, assembler, {.frame_id = 3}, 3'000, 100 * kMs);
+  EXPECT_TRUE(assembler.unseen(101 * kMs, 3 * kMs, 40 * kMs).empty());  // frame 3 arrived just now
+  const auto named = assembler.unseen(103 * kMs, 3 * kMs, 40 * kMs);
+  EXPECT_EQ(std::vector<uint64_t>(named.begin(), named.end()), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(assembler.unseen(120 * kMs, 3 * kMs, 40 * kMs).empty());   // asked already
+  EXPECT_EQ(assembler.unseen(143 * kMs, 3 * kMs, 40 * kMs).size(), 2u);  // again after the interval
+  EXPECT_EQ(assembler.pop(), nullptr);  // frame 3 waits for them (it is no keyframe, no repair)
+  // Frame 1 is retransmitted whole: only frame 2 is still unseen.
+  deliver(packetizer, assembler, {.frame_id = 1}, 3'000, 150 * kMs);
+  const auto still = assembler.unseen(190 * kMs, 3 * kMs, 40 * kMs);
+  EXPECT_EQ(std::vector<uint64_t>(still.begin(), still.end()), (std::vector<uint64_t>{2}));
+}
+
+// A complete repair frame that predicts only from frames delivered already is delivered at once: the
+// frames before it still missing are given up (reported lost) rather than waited for until their deadline,
+// and complete ones between still go first, in order. A repair reaching back past a frame not delivered
+// yet waits, as an ordinary frame does; a keyframe never does.
+TEST(FrameTransport, a_repair_frame_or_keyframe_past_missing_frames_is_delivered_at_once) {
+  FramePacketizer packetizer;
+  FrameAssembler assembler(packetizer.fragment_body_bytes(), 1'000'000'000);
+  deliver(packetizer, assembler, {.frame_id = 10, .keyframe = true}, 3'000, 0);
+  ASSERT_NE(assembler.pop(), nullptr);
+  deliver(packetizer, assembler, {.frame_id = 11}, 3'000, 1, false);  // lost
+  deliver(packetizer, assembler, {.frame_id = 12}, 3'000, 2);         // complete, predicted from 11
+  // A repair from 12 predicts from frames before 12, 11 among them: it waits.
+  deliver(packetizer, assembler, {.frame_id = 13, .repairs_from = 12}, 3'000, 3);
+  EXPECT_EQ(assembler.pop(), nullptr);
+  EXPECT_TRUE(assembler.take_lost().empty());
+  deliver(packetizer, assembler, {.frame_id = 14, .repairs_from = 11}, 3'000, 4);  // from before 11: at once
+  std::vector<uint64_t> delivered;
+  while (const AssembledFrame* f = assembler.pop()) delivered.push_back(f->frame_id);
+  EXPECT_EQ(delivered, (std::vector<uint64_t>{12, 13, 14}));
+  const auto lost = assembler.take_lost();
+  EXPECT_EQ(std::vector<uint64_t>(lost.begin(), lost.end()), (std::vector<uint64_t>{11}));
+  EXPECT_EQ(assembler.stats().gave_up_for_standalone, 1u);
+  // Late fragments of the frame given up are dropped, never played.
+  deliver(packetizer, assembler, {.frame_id = 11}, 3'000, 5);
+  EXPECT_EQ(assembler.pop(), nullptr);
+  // A keyframe past an incomplete frame: the same.
+  std::mt19937 rng(7);
+  const int n = packetizer.packetize(FrameInfo{.frame_id = 15}, random_frame(rng, 3'000), 0.0);
+  ASSERT_TRUE(assembler.add(packetizer.fragment(n - 1, 6), 6));  // one fragment of three
+  deliver(packetizer, assembler, {.frame_id = 16, .keyframe = true}, 3'000, 7);
+  const AssembledFrame* key = assembler.pop();
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(key->frame_id, 16u);
+  const auto lost_again = assembler.take_lost();
+  EXPECT_EQ(std::vector<uint64_t>(lost_again.begin(), lost_again.end()), (std::vector<uint64_t>{15}));
+}
+
+// A NACK naming no fragment asks for the whole frame: the packetizer lists every data fragment of a kept
+// frame, block by block, and nothing for one it no longer keeps. A repair frame says on the wire how far
+// back its first unused reference is.
+TEST(FrameTransport, the_data_fragments_of_a_kept_frame_are_listed_and_a_repair_says_how_far_back) {
+  std::mt19937 rng(5);
+  FramePacketizer packetizer(wire::kDefaultMtu, 2);
+  const int n = packetizer.packetize(FrameInfo{.frame_id = 40, .repairs_from = 37}, random_frame(rng, 90'000),
+                                     0.25);  // two blocks
+  std::array<std::pair<uint8_t, uint8_t>, 128> listed{};
+  const size_t data = packetizer.data_fragments(40, 0, listed);
+  int parity = 0;
+  for (int i = 0; i < n; ++i) parity += packetizer.is_parity(i);
+  EXPECT_EQ(int(data), n - parity);
+  EXPECT_EQ(listed[0], (std::pair<uint8_t, uint8_t>{0, 0}));
+  EXPECT_EQ(listed[data - 1].first, 1);
+  const auto f = wire::read_video_fragment(packetizer.fragment(0, 1));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->repairs_back, 3);
+  EXPECT_EQ(packetizer.data_fragments(40, 1, listed), 0u);  // the other stream has no such frame
+  packetizer.packetize(FrameInfo{.frame_id = 41}, random_frame(rng, 100), 0.0);
+  packetizer.packetize(FrameInfo{.frame_id = 42}, random_frame(rng, 100), 0.0);
+  EXPECT_EQ(packetizer.data_fragments(40, 0, listed), 0u);  // no longer kept (two frames are)
+  EXPECT_EQ(wire::read_video_fragment(packetizer.fragment(0, 1))->repairs_back, 0);
+}
 
 TEST(FrameTransport, malformed_and_inconsistent_fragments_are_refused) {
   FramePacketizer packetizer;

@@ -143,6 +143,39 @@ TEST(RateControl, a_frame_dropped_before_sending_makes_a_recovery_due_from_it) {
   EXPECT_EQ(policy.received(), 1u);  // drops are not the client's requests
 }
 
+// A NACKed frame may yet arrive: the sender makes a speculative recovery of it (KeyframeRequests::
+// on_at_risk), a repair where the encoder can and nothing where it cannot. A repair sent answers the later
+// request for the same loss; a speculative one taken but not answered by a repair leaves the request
+// honoured; a request merged into a due speculative one makes it a real one.
+TEST(RateControl, a_nacked_frame_makes_a_speculative_recovery_that_a_later_request_finds_answered) {
+  KeyframeRequests policy;
+  policy.on_frame_sent(0, true);
+  EXPECT_TRUE(policy.on_at_risk(20));
+  EXPECT_FALSE(policy.on_at_risk(20));  // the NACK again (or for another fragment): already due
+  bool speculative = false;
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(20));
+  EXPECT_TRUE(speculative);
+  policy.on_frame_sent(22, false, 20);  // the repair: predicts from frames before 20
+  EXPECT_FALSE(policy.on_request(20));  // the retransmission failed too: answered already
+  EXPECT_FALSE(policy.on_at_risk(21));
+  EXPECT_FALSE(policy.take());
+  // The encoder could not invalidate: the speculative recovery answered nothing.
+  EXPECT_TRUE(policy.on_at_risk(30));
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(30));
+  EXPECT_TRUE(speculative);
+  EXPECT_TRUE(policy.on_request(30));  // crossed it while it was encoded: not answered by it
+  policy.on_frame_sent(32, false);
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(30));
+  EXPECT_FALSE(speculative);
+  policy.on_frame_sent(33, true);
+  // A request merged into a due speculative recovery makes it a real one (a keyframe where needed).
+  EXPECT_TRUE(policy.on_at_risk(40));
+  EXPECT_FALSE(policy.on_request(39));
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(39));
+  EXPECT_FALSE(speculative);
+  EXPECT_EQ(policy.at_risk(), 2u + 1u);
+}
+
 // The loss-based controller after a burst of loss: back to the rate it had within 2 s once the loss ends
 // (random loss does not move the delay-based estimate, which the controller returns to at once).
 TEST(RateControl, the_estimate_recovers_to_its_pre_loss_level_within_two_seconds_after_a_burst) {

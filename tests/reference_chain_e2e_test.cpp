@@ -3,7 +3,8 @@
 // StreamClient, and the client's gate (client/presentation.hpp) decides what is shown. No frame decoded from
 // the broken chain is shown (each shown frame matches its source picture), and the chain is repaired, by a
 // keyframe or by a repair frame (reference invalidation), within one round trip plus one frame (and the
-// encode/decode time) of the loss being noticed.
+// encode/decode time) of the loss being noticed; the repair frame, made when the client NACKs the frame it
+// never saw, within two frames of the loss.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -114,10 +115,12 @@ void withhold_one_frame_and_recover(Recovery recovery) {
       std::lock_guard lock(mutex);
       sources[uint64_t(f)] = y;
     }
-    const std::optional<uint64_t> lost = server.take_recovery_request();
-    // As the node's frame stage decides (node/frame_stage.cpp).
-    const bool keyframe = lost && !encoder->refreshes_continuously() &&
-                          (recovery == Recovery::kKeyframe || !encoder->invalidate_from(*lost));
+    bool speculative = false;
+    const std::optional<uint64_t> lost = server.take_recovery_request(&speculative);
+    // As the node's frame stage decides (node/frame_stage.cpp): a speculative recovery (the client NACKed the
+    // frame) is a repair where the encoder can invalidate, never a keyframe.
+    const bool can_invalidate = lost && recovery == Recovery::kRepair && encoder->invalidate_from(*lost);
+    const bool keyframe = lost && !encoder->refreshes_continuously() && !can_invalidate && !speculative;
     const AccessUnit& unit = encoder->encode(EncodeRequest{.frame_id = uint64_t(f),
                                                            .pose_id = 0,
                                                            .eye = -1,
@@ -169,6 +172,20 @@ void withhold_one_frame_and_recover(Recovery recovery) {
                                                           : 2 * kOneWayMs + 1000.0 / kFps + 40.0);
   }
   EXPECT_GE(shown.size(), size_t(kFrames) - (recovery == Recovery::kRefresh ? 2 * kWave + 1 : 5));
+  // Nothing of the withheld frame arrived while later frames did: the client asked for all of it at once (a
+  // NACK naming no fragment), and the sender made that a speculative recovery. With reference invalidation
+  // it is the repair: the frame after the one in flight when the NACK came, delivered as it arrives rather
+  // than after the withheld frame's deadline, so at most two frames are decoded from the broken chain.
+  const StreamServerStats sent = server.stats();
+  EXPECT_GE(sent.whole_frame_nacks, 1u);
+  EXPECT_GE(sent.recoveries_at_risk, 1u);
+  EXPECT_GE(client.stats().whole_frame_nacks_sent, 1u);
+  if (recovery == Recovery::kRepair) {
+    EXPECT_EQ(client.stats().frames.gave_up_for_standalone, 1u);
+    if (test::kTimingIsMeasured) {
+      EXPECT_LE(chain.frames_refused(), 2u);
+    }
+  }
 }
 
 TEST(ReferenceChainEndToEnd,

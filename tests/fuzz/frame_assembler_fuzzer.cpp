@@ -26,6 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++fragments;
     at += length;
     assembler.missing(now, 0, 0, [](uint64_t, int, int) {});
+    for (const uint64_t unseen : assembler.unseen(now, 0, 0))
+      if (unseen < assembler.next_frame_id()) __builtin_trap();  // delivered or given up: never asked for
     assembler.expire(now);
     while (const AssembledFrame* frame = assembler.pop()) {
       if (popped_any && frame->frame_id <= last_id) __builtin_trap();
