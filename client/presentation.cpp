@@ -86,12 +86,13 @@ int64_t DisplayClock::phase_error_ns() const {
 }
 
 int64_t DisplayClock::target_margin_ns(int64_t early_spread_ns) const {
-  // The earliest frames 3 ms after the previous slot began, and the median at least 8 ms: the rest of the
+  // The earliest frames 3 ms after the previous slot began, and the median at least 12 ms: the rest of the
   // slot is the late side's, where the tail is (a lost pose, a render or a decode slowed by the machine).
   // Never less than half the slot. (1 and 3 ms: frames moved across the previous slot's end and merged
   // with their predecessors, up to 48 held slots in 590, for the render clock's dead band is 2 ms and its
-  // steps lag a report.)
-  constexpr int64_t kGuardNs = 3'000'000, kLeastEarlyNs = 8'000'000;
+  // steps lag a report; 8 ms: 14-31 held slots in 590 without loss, 2x256^2 at 30 fps, 20 ms each way;
+  // 12 ms: 0-1, and at 5 % loss in bursts of 4 no more held than with 8.)
+  constexpr int64_t kGuardNs = 3'000'000, kLeastEarlyNs = 12'000'000;
   return std::clamp(period_ns_ - kGuardNs - early_spread_ns, period_ns_ / 2, period_ns_ - kLeastEarlyNs);
 }
 

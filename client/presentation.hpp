@@ -69,7 +69,7 @@ class DisplayClock {
   // arrive so close to the slot's end that their late tail misses it. Where they should be is early in the
   // slot, not its middle: a frame's lateness has a long tail (a lost pose, a render or decode slowed by the
   // machine) and its earliness a short one, so the median frame is ready the early spread (measured) and
-  // 3 ms after the previous slot began, at least 8 ms and at most half a slot after. The node moves
+  // 3 ms after the previous slot began, at least 12 ms and at most half a slot after. The node moves
   // its render clock by it (render on the client's clock); 0 until 8 frames were seen.
   int64_t phase_error_ns() const;
 

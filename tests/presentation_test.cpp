@@ -263,8 +263,8 @@ TEST(DisplayClock, counts_new_and_held_slots_and_the_freezes) {
 
 // Render on the client's clock: the display tells how far from where they should be in their slots frames
 // become ready, the signal the node's render clock follows. Where they should be is early in the slot: the
-// early spread measured and 3 ms after the previous slot began (never less than 8 ms, never more than half
-// the slot), so that the late tail has the rest of the slot.
+// early spread measured and 3 ms after the previous slot began (never less than 12 ms, never more than
+// half the slot), so that the late tail has the rest of the slot.
 TEST(DisplayClock, reports_how_far_from_early_in_their_slots_frames_become_ready) {
   constexpr int64_t kPeriod = 30'000'000, kMs = 1'000'000;
   // Frames ready `margin(i)` before the boundary of their slot (boundaries at 15, 45, 75 ... ms).
@@ -275,18 +275,18 @@ TEST(DisplayClock, reports_how_far_from_early_in_their_slots_frames_become_ready
     for (int i = 1; i < 20; ++i) clock.on_frame_ready(int64_t(i) * kPeriod + kPeriod / 2 - margin(i));
     return clock.phase_error_ns();
   };
-  // Steady frames in the middle of the slot are 7 ms late against 22 (the slot less the least early side,
-  // 8 ms, when there is no spread).
-  EXPECT_EQ(error_with([&](int) { return 15 * kMs; }), -7 * kMs);
-  EXPECT_EQ(error_with([&](int) { return 25 * kMs; }), 3 * kMs);
+  // Steady frames in the middle of the slot are 3 ms late against 18 (the slot less the least early side,
+  // 12 ms, when there is no spread).
+  EXPECT_EQ(error_with([&](int) { return 15 * kMs; }), -3 * kMs);
+  EXPECT_EQ(error_with([&](int) { return 25 * kMs; }), 7 * kMs);
   // Ready 16, 18, 20 or 22 ms before: median 20, upper quartile 22, early spread 4: the median should be
-  // 23 ms before (30 - 3 - 4), and 22 is the most.
-  EXPECT_EQ(error_with([&](int i) { return (16 + 2 * (i % 4)) * kMs; }), -2 * kMs);
-  // Ready 10, 14, 18 or 22 ms before: early spread 8, the median (18) should be 19 ms before.
-  EXPECT_EQ(error_with([&](int i) { return (10 + 4 * (i % 4)) * kMs; }), -1 * kMs);
+  // 23 ms before (30 - 3 - 4), and 18 is the most.
+  EXPECT_EQ(error_with([&](int i) { return (16 + 2 * (i % 4)) * kMs; }), 2 * kMs);
+  // Ready 8, 13, 18 or 23 ms before: early spread 10, the median (18) should be 17 ms before.
+  EXPECT_EQ(error_with([&](int i) { return (8 + 5 * (i % 4)) * kMs; }), 1 * kMs);
   // A few frames that missed their slot read as ready early for the next (margin 29 where the rest have
   // 20): the quartile ignores them.
-  EXPECT_EQ(error_with([&](int i) { return (i % 6 == 0 ? 29 : 20) * kMs; }), -2 * kMs);
+  EXPECT_EQ(error_with([&](int i) { return (i % 6 == 0 ? 29 : 20) * kMs; }), 2 * kMs);
   // A wide early spread (a quarter of the frames 14 ms early): never less than half the slot ahead.
   EXPECT_EQ(error_with([&](int i) { return (i % 4 == 0 ? 29 : 15) * kMs; }), 0);
 }
