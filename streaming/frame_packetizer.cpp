@@ -47,6 +47,8 @@ int FramePacketizer::packetize_impl(const FrameInfo& info, std::span<const uint8
     total += data + parity;
   }
   f.count = total;
+  f.sent = 0;
+  f.last_sent_ns = 0;
   const size_t payload = body + wire::VideoFragment::kSize;
   f.payloads.resize(size_t(total) * payload);  // grows to the largest frame, then stays
   f.order.resize(size_t(total));
@@ -91,6 +93,10 @@ std::span<uint8_t> FramePacketizer::stamp(KeptFrame& f, int position, int64_t se
                                           bool retransmission) {
   const int code = f.order[size_t(position)];
   const int b = code >> 8, i = code & 255;
+  if (!retransmission && position >= f.sent) {
+    f.sent = position + 1;
+    f.last_sent_ns = send_time_ns;
+  }
   const Block& block = f.blocks[size_t(b)];
   int slot = 0;
   for (int prior = 0; prior < b; ++prior)
@@ -162,6 +168,13 @@ std::span<const uint8_t> FramePacketizer::retransmission(uint64_t frame_id, uint
     }
   }
   return {};
+}
+
+std::optional<int64_t> FramePacketizer::sent_completely_at(uint64_t frame_id, uint8_t stream) const {
+  for (const KeptFrame& f : kept_)
+    if (f.count > 0 && f.info.frame_id == frame_id && f.info.stream == stream)
+      return f.sent == f.count ? std::optional<int64_t>(f.last_sent_ns) : std::nullopt;
+  return std::nullopt;
 }
 
 size_t FramePacketizer::data_fragments(uint64_t frame_id, uint8_t stream,

@@ -61,6 +61,10 @@ class FramePacketizer {
   // written (0: the frame is no longer kept). For a frame none of whose fragments arrived (a NACK of the
   // whole frame).
   size_t data_fragments(uint64_t frame_id, uint8_t stream, std::span<std::pair<uint8_t, uint8_t>> out) const;
+  // When the last of a kept frame's fragments was first sent, once all were; nullopt before, or when the
+  // frame is no longer kept. (A NACK sooner than a round trip after it was sent before the client could
+  // have seen the whole frame.)
+  std::optional<int64_t> sent_completely_at(uint64_t frame_id, uint8_t stream) const;
 
   // The largest fragment body (the MTU's): what the receiver's assembler is told.
   size_t fragment_body_bytes() const { return body_bytes_; }
@@ -86,6 +90,8 @@ class FramePacketizer {
     std::vector<int64_t> retransmitted_ns;  // by send position: when it last went out again (0: never)
     std::vector<uint8_t> retransmissions;   // by send position: how often
     int count = 0;
+    int sent = 0;              // fragments sent (first time), in send order
+    int64_t last_sent_ns = 0;  // when the last of them went
   };
   std::span<uint8_t> stamp(KeptFrame& frame, int position, int64_t send_time_ns, bool retransmission);
   static uint8_t repairs_back(const FrameInfo& info);

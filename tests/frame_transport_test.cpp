@@ -226,7 +226,8 @@ TEST(FrameTransport, a_repair_frame_or_keyframe_past_missing_frames_is_delivered
 
 // A NACK naming no fragment asks for the whole frame: the packetizer lists every data fragment of a kept
 // frame, block by block, and nothing for one it no longer keeps. A repair frame says on the wire how far
-// back its first unused reference is.
+// back its first unused reference is. And the packetizer knows when a frame's last fragment first left (a
+// NACK sooner than a round trip after it is not yet a loss: StreamServer's speculative repair).
 TEST(FrameTransport, the_data_fragments_of_a_kept_frame_are_listed_and_a_repair_says_how_far_back) {
   std::mt19937 rng(5);
   FramePacketizer packetizer(wire::kDefaultMtu, 2);
@@ -239,9 +240,15 @@ TEST(FrameTransport, the_data_fragments_of_a_kept_frame_are_listed_and_a_repair_
   EXPECT_EQ(int(data), n - parity);
   EXPECT_EQ(listed[0], (std::pair<uint8_t, uint8_t>{0, 0}));
   EXPECT_EQ(listed[data - 1].first, 1);
+  EXPECT_EQ(packetizer.sent_completely_at(40, 0), std::nullopt);  // nothing sent yet
   const auto f = wire::read_video_fragment(packetizer.fragment(0, 1));
   ASSERT_TRUE(f);
   EXPECT_EQ(f->repairs_back, 3);
+  for (int i = 1; i < n - 1; ++i) packetizer.fragment(i, 100 + i);
+  EXPECT_EQ(packetizer.sent_completely_at(40, 0), std::nullopt);  // one to go
+  packetizer.fragment(n - 1, 500);
+  packetizer.retransmission(40, 0, 0, 0, 900);
+  EXPECT_EQ(packetizer.sent_completely_at(40, 0), std::optional<int64_t>(500));  // not moved by a resend
   EXPECT_EQ(packetizer.data_fragments(40, 1, listed), 0u);  // the other stream has no such frame
   packetizer.packetize(FrameInfo{.frame_id = 41}, random_frame(rng, 100), 0.0);
   packetizer.packetize(FrameInfo{.frame_id = 42}, random_frame(rng, 100), 0.0);
