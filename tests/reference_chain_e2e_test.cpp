@@ -154,13 +154,14 @@ void withhold_one_frame_and_recover(Recovery recovery) {
   for (uint64_t id : shown) EXPECT_NE(id, kWithheld);
   // One keyframe or one repair frame repaired it (a storm would be several), within an RTT and a frame of
   // the break being seen; 40 ms more for encoding and decoding and scheduling on a shared 2-core machine.
-  // (Under ThreadSanitizer the machine is slow enough for a datagram to be lost between the relay's
-  // sockets: a second loss may then be repaired too, of a later frame.)
+  // A loaded machine may add a repair or two of later frames: a frame whose tail the relay's thread held
+  // up looks lost to the client for a moment, and its NACK makes a speculative repair (a false alarm, one
+  // P-frame); under ThreadSanitizer a datagram may even be lost between the relay's sockets. Not a storm.
   EXPECT_EQ(keyframes_after_loss, recovery == Recovery::kKeyframe ? 1 : 0);
   EXPECT_EQ(repairs_of_the_loss, recovery == Recovery::kRepair ? 1 : 0);
+  EXPECT_LE(repairs_sent, repairs_of_the_loss + 2);
   EXPECT_EQ(repairs_seen, repairs_sent);
   if (test::kTimingIsMeasured) {
-    EXPECT_EQ(repairs_sent, repairs_of_the_loss);
     EXPECT_EQ(chain.repairs(), recovery == Recovery::kKeyframe ? 0u : 1u);
   }
   ASSERT_NE(broken_seen_ns, 0);
