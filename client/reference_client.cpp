@@ -246,7 +246,18 @@ class FrameDecoder {
   void rethrow() const {
     if (error_) std::rethrow_exception(error_);
   }
-  int64_t latency_estimate_ns() const { return latency_estimate_ns_; }
+  // How far ahead poses are predicted: the measured latency once frames arrive. Before the first one only
+  // the round trip is known, and a frame cannot come back sooner than that plus a frame interval to make it
+  // and one to decode it and wait for its slot. (A fixed 50 ms guess sat below the 40 ms round trip plus
+  // any work: every run's first frames missed the display time their poses were predicted for.)
+  int64_t latency_estimate_ns() const {
+    const int64_t measured = latency_estimate_ns_;
+    return measured > 0 ? measured : prior_latency_ns();
+  }
+  int64_t prior_latency_ns() const {
+    const int64_t rtt = client_.stats().rtt_ns;
+    return (rtt > 0 ? rtt : kUnknownRttNs) + 2'000'000'000LL / std::max(1, o_.fps);
+  }
   uint64_t frames_decoded() const {
     std::lock_guard lock(mutex_);
     return counts_.frames_decoded;
@@ -415,7 +426,8 @@ class FrameDecoder {
       counts_.retransmitted_fragments += uint64_t(frame.retransmitted);
     }
     // The pose for the next frames is predicted this far ahead: the measured median-ish latency.
-    latency_estimate_ns_ = int64_t(0.9 * double(latency_estimate_ns_) + 0.1 * stages[9].second);
+    const int64_t previous = latency_estimate_ns();
+    latency_estimate_ns_ = std::max<int64_t>(1, int64_t(0.9 * double(previous) + 0.1 * stages[9].second));
     client_.set_decode_ms(float(stages[8].second * 1e-6));
   }
 
@@ -471,7 +483,8 @@ class FrameDecoder {
   bool saver_stopping_ = false;
   uint64_t saves_skipped_ = 0;
   int64_t first_decoded_ns_ = 0, last_decoded_ns_ = 0;
-  std::atomic<int64_t> latency_estimate_ns_{50'000'000};
+  static constexpr int64_t kUnknownRttNs = 20'000'000;  // before the clock's first exchange
+  std::atomic<int64_t> latency_estimate_ns_{0};         // 0: no frame decoded yet
   std::atomic<uint64_t> highest_frame_id_{0};
   std::atomic<int64_t> poses_stopped_ns_{std::numeric_limits<int64_t>::max()};
   std::exception_ptr error_;

@@ -30,6 +30,8 @@ struct GpuScene::Impl {
   vk::raii::DescriptorSetLayout material_layout = nullptr;
   vk::raii::DescriptorPool descriptor_pool = nullptr;
   std::vector<vk::raii::DescriptorSet> material_sets;
+  // Per material set: which of its maps it has (bit TextureSlot), the scene pipeline's specialisation.
+  std::vector<uint8_t> material_maps;
   std::vector<GpuDraw> draws;          // sorted by material to minimise descriptor binds
   GpuDraw unit_cube{};                 // the built-in cube for DynamicDraw (model and material set per draw)
   uint32_t builtin_material_base = 0;  // material_sets index of BuiltinMaterial 0

@@ -114,7 +114,9 @@ struct StereoRenderer::Impl {
   vk::raii::DescriptorSetLayout nv12_layout = nullptr;
   vk::raii::PipelineLayout scene_pipeline_layout = nullptr;
   vk::raii::PipelineLayout nv12_pipeline_layout = nullptr;
-  vk::raii::Pipeline scene_pipeline = nullptr;
+  // One scene pipeline per combination of maps the scene's materials have (GpuScene::Impl::material_maps,
+  // scene.frag's specialisation constants); null for combinations no material has.
+  std::vector<vk::raii::Pipeline> scene_pipelines;
   vk::raii::Pipeline nv12_pipeline = nullptr;
   vk::raii::Pipeline nv12_resample_pipeline = nullptr;  // FOVEATED = true: warped or scaled
   vk::raii::DescriptorPool descriptor_pool = nullptr;
@@ -230,19 +232,37 @@ void StereoRenderer::Impl::create_pipelines() {
                                                   .colorAttachmentCount = 1,
                                                   .pColorAttachmentFormats = &kColorFormat,
                                                   .depthAttachmentFormat = kDepthFormat};
-  scene_pipeline = vk::raii::Pipeline(device, nullptr,
-                                      vk::GraphicsPipelineCreateInfo{.pNext = &rendering,
-                                                                     .stageCount = uint32_t(stages.size()),
-                                                                     .pStages = stages.data(),
-                                                                     .pVertexInputState = &vertex_input,
-                                                                     .pInputAssemblyState = &input_assembly,
-                                                                     .pViewportState = &viewport_state,
-                                                                     .pRasterizationState = &rasterization,
-                                                                     .pMultisampleState = &multisample,
-                                                                     .pDepthStencilState = &depth,
-                                                                     .pColorBlendState = &blend,
-                                                                     .layout = *scene_pipeline_layout});
-  vk_ctx.set_name(*scene_pipeline, "stereo scene pipeline");
+  std::array<vk::SpecializationMapEntry, kTextureSlots> map_entries{};
+  for (uint32_t slot = 0; slot < kTextureSlots; ++slot)
+    map_entries[slot] = vk::SpecializationMapEntry{
+        .constantID = slot, .offset = slot * uint32_t(sizeof(VkBool32)), .size = sizeof(VkBool32)};
+  scene_pipelines.clear();
+  for (uint32_t maps = 0; maps < (1u << kTextureSlots); ++maps) scene_pipelines.emplace_back(nullptr);
+  for (const uint8_t maps : scene->impl().material_maps) {
+    if (*scene_pipelines[maps]) continue;
+    std::array<VkBool32, kTextureSlots> has_map{};
+    for (uint32_t slot = 0; slot < kTextureSlots; ++slot) has_map[slot] = (maps >> slot) & 1u;
+    const vk::SpecializationInfo specialisation{.mapEntryCount = uint32_t(map_entries.size()),
+                                                .pMapEntries = map_entries.data(),
+                                                .dataSize = sizeof(has_map),
+                                                .pData = has_map.data()};
+    std::array<vk::PipelineShaderStageCreateInfo, 2> variant_stages = stages;
+    variant_stages[1].pSpecializationInfo = &specialisation;
+    scene_pipelines[maps] =
+        vk::raii::Pipeline(device, nullptr,
+                           vk::GraphicsPipelineCreateInfo{.pNext = &rendering,
+                                                          .stageCount = uint32_t(variant_stages.size()),
+                                                          .pStages = variant_stages.data(),
+                                                          .pVertexInputState = &vertex_input,
+                                                          .pInputAssemblyState = &input_assembly,
+                                                          .pViewportState = &viewport_state,
+                                                          .pRasterizationState = &rasterization,
+                                                          .pMultisampleState = &multisample,
+                                                          .pDepthStencilState = &depth,
+                                                          .pColorBlendState = &blend,
+                                                          .layout = *scene_pipeline_layout});
+    vk_ctx.set_name(*scene_pipelines[maps], ("stereo scene pipeline, maps " + std::to_string(maps)).c_str());
+  }
 
   const std::array<vk::DescriptorSetLayoutBinding, 2> nv12_bindings{
       vk::DescriptorSetLayoutBinding{.binding = 0,
@@ -575,13 +595,16 @@ void StereoRenderer::Impl::scene_pass(Slot& s, const FrameRequest& request) {
                                          .colorAttachmentCount = 1,
                                          .pColorAttachments = &color_attachment,
                                          .pDepthAttachment = &depth_attachment});
-    cmd.bindPipeline(vk::PipelineBindPoint::eGraphics, *scene_pipeline);
     cmd.bindVertexBuffers(0, {*gpu.vertices.buffer}, {vk::DeviceSize(0)});
     cmd.bindIndexBuffer(*gpu.indices.buffer, 0, vk::IndexType::eUint32);
     cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 0, {frame_set}, {});
-    uint32_t bound_material = UINT32_MAX;
+    uint32_t bound_material = UINT32_MAX, bound_maps = UINT32_MAX;
     const auto use_material = [&](uint32_t material) {
       if (material == bound_material) return;
+      if (const uint32_t maps = gpu.material_maps[material]; maps != bound_maps) {
+        cmd.bindPipeline(vk::PipelineBindPoint::eGraphics, *scene_pipelines[maps]);
+        bound_maps = maps;
+      }
       cmd.bindDescriptorSets(vk::PipelineBindPoint::eGraphics, *scene_pipeline_layout, 1,
                              {*gpu.material_sets[material]}, {});
       bound_material = material;

@@ -16,6 +16,15 @@ layout(set = 1, binding = 3) uniform sampler2D metallic_roughness_map;
 layout(set = 1, binding = 4) uniform sampler2D occlusion_map;
 layout(set = 1, binding = 5) uniform sampler2D emissive_map;
 
+// Which maps the material has (bit i: TextureSlot i, renderer/scene_data.hpp), set per pipeline: a material
+// without a map neither samples the 1x1 default bound in its place nor does that map's maths. On lavapipe the
+// texture samples were two thirds of a frame, and most surfaces have a base colour map only.
+layout(constant_id = 0) const bool kBaseColorMap = true;
+layout(constant_id = 1) const bool kNormalMap = true;
+layout(constant_id = 2) const bool kMetallicRoughnessMap = true;
+layout(constant_id = 3) const bool kOcclusionMap = true;
+layout(constant_id = 4) const bool kEmissiveMap = true;
+
 layout(location = 0) in vec3 in_world_position;
 layout(location = 1) in vec3 in_normal;
 layout(location = 2) in vec2 in_uv;
@@ -43,13 +52,14 @@ vec3 linear_to_srgb(vec3 c) {
 }
 
 void main() {
-  vec4 base_color = material.base_color_factor * texture(base_color_map, in_uv);
+  vec4 base_color = material.base_color_factor;
+  if (kBaseColorMap) base_color *= texture(base_color_map, in_uv);
   // No branch on a uniform alone: lavapipe recompiles shaders with such uniforms inlined (per draw).
   if (base_color.a < material.alpha.x) discard;
 
   vec3 normal = normalize(in_normal);
   if (!gl_FrontFacing) normal = -normal;  // double-sided surfaces light from the side we see
-  if (dot(in_tangent.xyz, in_tangent.xyz) > 1e-8) {
+  if (kNormalMap && dot(in_tangent.xyz, in_tangent.xyz) > 1e-8) {
     vec3 tangent = normalize(in_tangent.xyz - normal * dot(normal, in_tangent.xyz));
     vec3 bitangent = cross(normal, tangent) * (in_tangent.w < 0.0 ? -1.0 : 1.0);
     vec3 n = texture(normal_map, in_uv).xyz * 2.0 - 1.0;
@@ -57,10 +67,11 @@ void main() {
     normal = normalize(mat3(tangent, bitangent, normal) * n);
   }
 
-  vec4 mr = texture(metallic_roughness_map, in_uv);  // glTF: roughness in G, metallic in B
+  vec4 mr = kMetallicRoughnessMap ? texture(metallic_roughness_map, in_uv)  // glTF: roughness G, metallic B
+                                  : vec4(1.0);
   float metallic = clamp(material.params.x * mr.b, 0.0, 1.0);
   float roughness = clamp(material.params.y * mr.g, 0.04, 1.0);
-  float occlusion = mix(1.0, texture(occlusion_map, in_uv).r, material.params.w);
+  float occlusion = kOcclusionMap ? mix(1.0, texture(occlusion_map, in_uv).r, material.params.w) : 1.0;
 
   vec3 view_dir = normalize(frame.eye_position[gl_ViewIndex].xyz - in_world_position);
   vec3 light_dir = frame.light_direction.xyz;
@@ -79,7 +90,8 @@ void main() {
 
   vec3 ambient_light = mix(frame.ground_color.rgb, frame.sky_color.rgb, normal.y * 0.5 + 0.5);
   vec3 ambient = ambient_light * mix(base_color.rgb * (1.0 - metallic), f0, 0.25) * occlusion;
-  vec3 emissive = material.emissive_factor.rgb * texture(emissive_map, in_uv).rgb;
+  vec3 emissive = material.emissive_factor.rgb;
+  if (kEmissiveMap) emissive *= texture(emissive_map, in_uv).rgb;
 
   // The target is UNORM holding sRGB-encoded values: the NV12 pass needs gamma-encoded R'G'B' for BT.709.
   out_color = vec4(linear_to_srgb(direct + ambient + emissive), 1.0);
