@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "renderer/stereo_renderer.hpp"
 #include "scenes/project_scenes.hpp"
+#include "scenes/shapes.hpp"
 #include "tests/test_support.hpp"
 
 namespace kairo {
@@ -254,6 +255,84 @@ TEST_F(Renderer, bad_configurations_are_refused) {
 }
 
 // The avatars and shared objects of rooms: built-in cubes drawn after the scene with self-lit colours.
+// The scene pipeline is specialised per combination of maps a material has (shaders/scene.frag): each map
+// must still show where a material has it, and a material without maps must be lit evenly. Quads in a row
+// ahead, each with one map whose left and right halves differ (and one with none); the halves of each quad
+// are compared on screen.
+TEST_F(Renderer, every_map_a_material_has_shows_and_a_material_without_maps_is_lit_evenly) {
+  scenes::GltfBuilder b;
+  const auto halves = [&](const char* name, glm::u8vec4 left, glm::u8vec4 right) {
+    const int size = 64;
+    std::vector<uint8_t> rgba(size_t(size * size * 4));
+    for (int y = 0; y < size; ++y)
+      for (int x = 0; x < size; ++x)
+        for (int c = 0; c < 4; ++c) rgba[size_t((y * size + x) * 4 + c)] = x < size / 2 ? left[c] : right[c];
+    return b.add_png_texture(name, size, size, rgba);
+  };
+  const glm::vec4 white(1.0f);
+  const std::array<scenes::Material, 6> materials{
+      scenes::Material{.name = "no maps", .base_color = glm::vec4(0.6f, 0.6f, 0.6f, 1.0f)},
+      scenes::Material{.name = "base colour",
+                       .base_color = white,
+                       .base_color_texture = halves("red|blue", {230, 20, 20, 255}, {20, 20, 230, 255})},
+      scenes::Material{.name = "normal",
+                       .base_color = white,
+                       .normal_texture = halves("up|down", {128, 255, 128, 255}, {128, 0, 128, 255})},
+      scenes::Material{
+          .name = "metal",
+          .base_color = white,
+          .metallic = 1.0f,
+          .roughness = 1.0f,
+          .metallic_roughness_texture = halves("dielectric|metal", {0, 255, 0, 255}, {0, 255, 255, 255})},
+      scenes::Material{.name = "occlusion",
+                       .base_color = white,
+                       .occlusion_texture = halves("open|occluded", {255, 255, 255, 255}, {0, 0, 0, 255})},
+      scenes::Material{.name = "emissive",
+                       .base_color = glm::vec4(0, 0, 0, 1),
+                       .emissive = glm::vec3(1.0f),
+                       .emissive_texture = halves("red|green", {255, 0, 0, 255}, {0, 255, 0, 255})}};
+  const float width = 0.2f, distance = 1.2f, height = 1.6f;
+  std::array<glm::vec3, materials.size()> centres{};
+  for (size_t i = 0; i < materials.size(); ++i) {
+    centres[i] = glm::vec3((float(i) - 2.5f) * 0.24f, height, -distance);
+    const int material = b.add_material(materials[i]);
+    b.add_node(materials[i].name, b.add_mesh(materials[i].name, scenes::quad(width, width), material),
+               scenes::Transform{.translation = centres[i]});
+  }
+  const std::filesystem::path file = test::temp_dir() / "maps.glb";
+  b.write_glb(file);
+  const auto scene = GpuScene::upload(test::vulkan(), load_scene(file));
+
+  const int w = 512, h = 512;
+  const StereoView view = test::head_view(Pose{.position = {0, height, 0}});
+  const ImageRgba8 image = test::render_once(scene, w, h, view);
+  // Mean colour of a 5x5 block around where a point of the scene lands in the left eye.
+  const auto colour_at = [&](const glm::vec3& point) {
+    const glm::vec2 p = project_to_pixel(view[0], point, w, h);
+    glm::vec3 sum(0.0f);
+    for (int dy = -2; dy <= 2; ++dy)
+      for (int dx = -2; dx <= 2; ++dx) {
+        const size_t at = (size_t(int(p.y) + dy) * size_t(2 * w) + size_t(int(p.x) + dx)) * 4;
+        sum += glm::vec3(image.pixels[at], image.pixels[at + 1], image.pixels[at + 2]);
+      }
+    return sum / 25.0f;
+  };
+  for (size_t i = 0; i < materials.size(); ++i) {
+    const glm::vec3 offset(width / 4, 0, 0);
+    const glm::vec3 left = colour_at(centres[i] - offset), right = colour_at(centres[i] + offset);
+    const float difference =
+        std::abs(left.r - right.r) + std::abs(left.g - right.g) + std::abs(left.b - right.b);
+    SCOPED_TRACE(materials[i].name + ": left " + std::to_string(left.r) + "," + std::to_string(left.g) + "," +
+                 std::to_string(left.b) + " right " + std::to_string(right.r) + "," +
+                 std::to_string(right.g) + "," + std::to_string(right.b));
+    EXPECT_GT(left.r + left.g + left.b, 30.0f);  // the quad is there (the background is darker)
+    if (i == 0)
+      EXPECT_LT(difference, 3.0f);
+    else
+      EXPECT_GT(difference, 30.0f);
+  }
+}
+
 TEST_F(Renderer, dynamic_draws_appear_where_their_transform_puts_them_in_both_eyes_with_their_colour) {
   const int w = 128, h = 128;
   const StereoView view = test::head_view(kStanding);
