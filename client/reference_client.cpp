@@ -25,6 +25,7 @@
 #include "core/error.hpp"
 #include "core/image_io.hpp"
 #include "core/percentile.hpp"
+#include "core/realtime_scheduling.hpp"
 #include "core/synthetic_trace.hpp"
 #include "core/trace.hpp"
 #include "streaming/stream_client.hpp"
@@ -757,6 +758,10 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   // stay at one an interval. The session's state is checked once a second.
   std::string failure;
   SessionWatcher watcher(session);
+  // Samples leave on time, as a headset's tracking thread's do, ahead of this machine's busy threads (the
+  // decoder's among them: it started before, so it keeps the ordinary class).
+  const RealtimeScheduling realtime;
+  if (!realtime.granted()) spdlog::debug("pose sampling at ordinary priority (no CAP_SYS_NICE)");
   const int64_t start = steady_now_ns();
   const int64_t interval = pose_interval_ns(o.fps);
   int64_t next = start, last_check = start, last_progress = start, last_window = start;
