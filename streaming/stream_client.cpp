@@ -4,6 +4,7 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
+#include <sys/socket.h>
 #include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
@@ -28,8 +29,12 @@ constexpr int64_t kReportIntervalNs = 50'000'000;
 
 struct StreamClient::Impl {
   StreamClientConfig config;
-  wire::PoseBatch recent_poses;  // the newest samples sent, oldest first (network thread only)
-  TrainDispersion trains;        // each frame's fragments as a packet train: the link's capacity
+  wire::PoseBatch recent_poses;  // the newest samples sent, oldest first (under pose_mutex)
+  std::mutex pose_mutex;
+  // Sealing and sending, from the network thread and from the thread that samples poses: a pose posted to
+  // the network thread waited behind whatever video it was busy with.
+  std::mutex send_mutex;
+  TrainDispersion trains;  // each frame's fragments as a packet train: the link's capacity
   std::function<void(const AssembledFrame&)> on_frame;
   boost::asio::io_context io;
   udp::socket socket{io};
@@ -89,10 +94,12 @@ struct StreamClient::Impl {
                   c.deadline_ns > 0 ? c.deadline_ns : 1'000'000'000 / std::max(1, c.fps) + 30'000'000, 64),
         estimator(c.initial_bitrate_bps) {}
 
+  // The connected socket's descriptor directly: asio's socket object is the network thread's, and a
+  // datagram the socket buffer has no room for is dropped as the network would (MSG_DONTWAIT).
   void send(wire::PacketType type, std::span<const uint8_t> payload) {
+    std::lock_guard lock(send_mutex);
     const size_t n = sealer.seal(type, payload, out);
-    boost::system::error_code ignored;
-    socket.send(boost::asio::buffer(out.data(), n), 0, ignored);
+    [[maybe_unused]] const ssize_t sent = ::send(socket.native_handle(), out.data(), n, MSG_DONTWAIT);
   }
 
   void receive() {
@@ -300,21 +307,22 @@ StreamClient::~StreamClient() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
+// Sent from the caller's thread, as it samples: posted to the network thread, a pose waited behind the
+// video that thread was decrypting and repairing (2x512^2 on two loaded cores: one pose in five reached the
+// node more than a millisecond after its due time, and the node rendered with the one before).
 void StreamClient::send_pose(const wire::PoseMessage& pose) {
-  boost::asio::post(impl_->io, [this, pose] {
-    // The newest samples ride along in every datagram (wire::PoseBatch): a lost datagram loses no sample.
-    wire::PoseBatch& recent = impl_->recent_poses;
-    const size_t keep = std::clamp<size_t>(impl_->config.poses_per_datagram, 1, wire::PoseBatch::kMaxPoses);
-    if (recent.count == keep) {
-      std::move(recent.poses.begin() + 1, recent.poses.begin() + ptrdiff_t(recent.count),
-                recent.poses.begin());
-      --recent.count;
-    }
-    recent.poses[recent.count++] = pose;
-    std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> buffer{};
-    const size_t n = wire::write(recent, buffer);
-    impl_->send(wire::PacketType::kPose, std::span<const uint8_t>(buffer.data(), n));
-  });
+  std::lock_guard lock(impl_->pose_mutex);
+  // The newest samples ride along in every datagram (wire::PoseBatch): a lost datagram loses no sample.
+  wire::PoseBatch& recent = impl_->recent_poses;
+  const size_t keep = std::clamp<size_t>(impl_->config.poses_per_datagram, 1, wire::PoseBatch::kMaxPoses);
+  if (recent.count == keep) {
+    std::move(recent.poses.begin() + 1, recent.poses.begin() + ptrdiff_t(recent.count), recent.poses.begin());
+    --recent.count;
+  }
+  recent.poses[recent.count++] = pose;
+  std::array<uint8_t, wire::PoseBatch::kMaxPoses * wire::PoseMessage::kSize> buffer{};
+  const size_t n = wire::write(recent, buffer);
+  impl_->send(wire::PacketType::kPose, std::span<const uint8_t>(buffer.data(), n));
 }
 
 void StreamClient::send_input(const wire::InputMessage& input) {
