@@ -15,6 +15,7 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "client/frame_reconstruction.hpp"
@@ -255,10 +256,6 @@ class FrameDecoder {
     const int64_t measured = latency_estimate_ns_;
     return measured > 0 ? measured : prior_latency_ns();
   }
-  int64_t prior_latency_ns() const {
-    const int64_t rtt = client_.stats().rtt_ns;
-    return (rtt > 0 ? rtt : kUnknownRttNs) + 2'000'000'000LL / std::max(1, o_.fps);
-  }
   uint64_t frames_decoded() const {
     std::lock_guard lock(mutex_);
     return counts_.frames_decoded;
@@ -300,6 +297,11 @@ class FrameDecoder {
   void poses_stopped(int64_t client_ns) { poses_stopped_ns_ = client_ns; }
 
  private:
+  int64_t prior_latency_ns() const {
+    const int64_t rtt = client_.stats().rtt_ns;
+    return (rtt > 0 ? rtt : kUnknownRttNs) + 2'000'000'000LL / std::max(1, o_.fps);
+  }
+
   void run() {
     try {
       VideoDecoder decoder(parse_codec(o_.codec));
@@ -760,8 +762,8 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
   SessionWatcher watcher(session);
   // Samples leave on time, as a headset's tracking thread's do, ahead of this machine's busy threads (the
   // decoder's among them: it started before, so it keeps the ordinary class).
-  const RealtimeScheduling realtime;
-  if (!realtime.granted()) spdlog::debug("pose sampling at ordinary priority (no CAP_SYS_NICE)");
+  std::optional<RealtimeScheduling> realtime(std::in_place);  // for the sampling loop only
+  if (!realtime->granted()) spdlog::debug("pose sampling at ordinary priority (no CAP_SYS_NICE)");
   const int64_t start = steady_now_ns();
   const int64_t interval = pose_interval_ns(o.fps);
   int64_t next = start, last_check = start, last_progress = start, last_window = start;
@@ -800,6 +802,7 @@ ClientReport run_client(const ClientOptions& o, const std::atomic<bool>& stop) {
     next += interval / per_interval;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - steady_now_ns())));
   }
+  realtime.reset();  // the rest (waiting, stopping, the report) at ordinary priority
   const double elapsed = double(steady_now_ns() - start) * 1e-9;
   decoder.poses_stopped(steady_now_ns());
   // Frames in flight when the poses stop still count: give them a moment.
