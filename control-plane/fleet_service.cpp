@@ -548,29 +548,39 @@ struct NewSession {
 //
 // With `chosen` (the node this replica's picture of the fleet chose), only that node is tried: one row read
 // by its key instead of the candidates scanned and sorted.
-std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
-                                      std::optional<int64_t> chosen = std::nullopt) {
-  const v1::SessionRequest& q = s.request;
+// The statement, for the node chosen ($11) or the best of the fleet.
+std::string placement_sql(bool on_chosen) {
   const std::string order =
       " ORDER BY " + kHoldersFirst + "active_sessions::float8 / greatest(max_sessions, 1), load, id";
-  const std::string best =
-      chosen ? "id = " + std::to_string(*chosen)
-             : "id = ANY(ARRAY(SELECT id FROM nodes WHERE " + std::string(kCandidate) + order + " LIMIT 32))";
-  const auto rows = w.exec_params(
-      "WITH pick AS (SELECT id FROM nodes WHERE " + best + " AND " + kCandidate + (chosen ? "" : order) +
-          // The row pick locked passed the candidate test under its lock: the update needs no recheck.
-          " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
-          "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) RETURNING id, address, "
-          "coalesce(signalling_url, '') AS signalling, feed_version), made AS "
-          "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
-          "session_key, transport, request_id, scene_sha256) SELECT $4, $5, id, $1, $6, $7, $8, $2, "
-          "'placed', "
-          "$9, $3, $10, " +
-          kSceneHash +
-          " FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
-      q.scene(), requested_codec(q), requested_transport(q), s.id, s.caller.user_id, q.eye_width(),
-      q.eye_height(), q.fps(), bytes(s.key),
-      s.caller.request_id.empty() ? std::nullopt : std::optional<std::string>(s.caller.request_id));
+  const std::string best = on_chosen ? std::string("id = $11")
+                                     : "id = ANY(ARRAY(SELECT id FROM nodes WHERE " +
+                                           std::string(kCandidate) + order + " LIMIT 32))";
+  return "WITH pick AS (SELECT id FROM nodes WHERE " + best + " AND " + kCandidate +
+         (on_chosen ? "" : order) +
+         // The row pick locked passed the candidate test under its lock: the update needs no recheck.
+         " LIMIT 1 FOR UPDATE SKIP LOCKED), slot AS (UPDATE nodes SET active_sessions = active_sessions + "
+         "1, feed_version = feed_version + 1 WHERE id = (SELECT id FROM pick) RETURNING id, address, "
+         "coalesce(signalling_url, '') AS signalling, feed_version), made AS "
+         "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
+         "session_key, transport, request_id, scene_sha256) SELECT $4, $5, id, $1, $6, $7, $8, $2, 'placed', "
+         "$9, $3, $10, " +
+         kSceneHash +
+         " FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot";
+}
+
+std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
+                                      std::optional<int64_t> chosen = std::nullopt) {
+  static const PreparedStatement kOnChosen{"place_on_chosen", placement_sql(true)},
+      kOnBest{"place_on_best", placement_sql(false)};
+  const v1::SessionRequest& q = s.request;
+  const std::optional<std::string> request_id =
+      s.caller.request_id.empty() ? std::nullopt : std::optional<std::string>(s.caller.request_id);
+  const auto rows = chosen ? exec_prepared(w, kOnChosen, q.scene(), requested_codec(q),
+                                           requested_transport(q), s.id, s.caller.user_id, q.eye_width(),
+                                           q.eye_height(), q.fps(), bytes(s.key), request_id, *chosen)
+                           : exec_prepared(w, kOnBest, q.scene(), requested_codec(q), requested_transport(q),
+                                           s.id, s.caller.user_id, q.eye_width(), q.eye_height(), q.fps(),
+                                           bytes(s.key), request_id);
   if (rows.empty()) return std::nullopt;
   return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
 }
@@ -643,21 +653,27 @@ void FleetService::placement_inputs_changed(bool pushed) {
 bool FleetService::snapshot_ready() {
   if (!snapshot_pushed_) return false;
   const int64_t start = steady_now_ns();
-  if (!snapshot_.stale(start)) return true;
+  if (!snapshot_.refresh_due(start)) return true;
+  // One request reads; the others go on with the picture they have while it is usable.
   bool idle = false;
-  if (!snapshot_reading_.compare_exchange_strong(idle, true)) return false;
+  if (!snapshot_reading_.compare_exchange_strong(idle, true)) return snapshot_.usable(start);
   struct Done {
     std::atomic<bool>& reading;
     ~Done() { reading = false; }
   } done{snapshot_reading_};
   const uint64_t generation = snapshot_.generation();
   PlacementSnapshot::Fleet fleet;
+  static const PreparedStatement kNodes{
+      "snapshot_nodes",
+      "SELECT id, active_sessions, max_sessions, load, signalling_url IS NOT NULL, "
+      "array_to_json(scenes)::text, "
+      "array_to_json(codecs)::text, array_to_json(cached_scenes)::text FROM nodes WHERE state = 'up' AND NOT "
+      "drained"},
+      kCatalogue{"snapshot_catalogue",
+                 "SELECT DISTINCT ON (name) name, sha256 FROM scene_versions ORDER BY name, version DESC"};
   db_.transact([&](pqxx::work& w) {
     fleet = {};
-    for (const auto& r :
-         w.exec("SELECT id, active_sessions, max_sessions, load, signalling_url IS NOT NULL, "
-                "array_to_json(scenes)::text, array_to_json(codecs)::text, "
-                "array_to_json(cached_scenes)::text FROM nodes WHERE state = 'up' AND NOT drained"))
+    for (const auto& r : exec_prepared(w, kNodes))
       fleet.nodes.push_back({.id = r[0].as<int64_t>(),
                              .active = r[1].as<int>(),
                              .capacity = r[2].as<int>(),
@@ -666,13 +682,12 @@ bool FleetService::snapshot_ready() {
                              .scenes = text_array(r[5]),
                              .codecs = text_array(r[6]),
                              .cached_scenes = text_array(r[7])});
-    for (const auto& r :
-         w.exec("SELECT DISTINCT ON (name) name, sha256 FROM scene_versions ORDER BY name, version DESC"))
+    for (const auto& r : exec_prepared(w, kCatalogue))
       fleet.catalogue.emplace(r[0].as<std::string>(), r[1].as<std::string>());
   });
   snapshot_.install(std::move(fleet), start, generation);
   ++snapshot_reads_;
-  return !snapshot_.stale(steady_now_ns());
+  return snapshot_.usable(steady_now_ns());
 }
 
 v1::Session FleetService::create_session(const SessionCaller& caller, const v1::SessionRequest& q) {
@@ -855,15 +870,12 @@ std::optional<v1::Session> FleetService::get_session(const std::string& id, std:
 bool FleetService::end_session(const std::string& id, std::optional<int64_t> user_id) {
   bool found = false;
   // One statement (the trigger frees the slot within it), idempotent: no transaction needed.
-  db_.autocommit([&](pqxx::transaction_base& w) {
-    found = !w.exec_params(
-                  "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE "
-                  "state END, "
-                  "ended_at = coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = "
-                  "$2) RETURNING id",
-                  id, user_id)
-                 .empty();
-  });
+  static const PreparedStatement kEnd{
+      "end_session",
+      "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE state END, "
+      "ended_at "
+      "= coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2) RETURNING id"};
+  db_.autocommit([&](pqxx::transaction_base& w) { found = !exec_prepared(w, kEnd, id, user_id).empty(); });
   return found;
 }
 
@@ -948,8 +960,9 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const 
 
 int64_t FleetService::feed_version(int64_t node_id) {
   int64_t version = -1;
+  static const PreparedStatement kVersion{"feed_version", "SELECT feed_version FROM nodes WHERE id = $1"};
   db_.autocommit([&](pqxx::transaction_base& w) {
-    const auto rows = w.exec_params("SELECT feed_version FROM nodes WHERE id = $1", node_id);
+    const auto rows = exec_prepared(w, kVersion, node_id);
     if (!rows.empty()) version = rows[0][0].as<int64_t>();
   });
   return version;
@@ -961,19 +974,19 @@ v1::NodeFeed FleetService::node_feed(int64_t node_id) {
   // snapshot. The version first: a change committed between the two reads makes the sessions newer than
   // the version, so the node sees that change again next time (it applies whole states: harmless), never
   // an older state under a newer version.
+  static const PreparedStatement kNode{"feed_node", "SELECT feed_version, drained FROM nodes WHERE id = $1"},
+      kSessions{"feed_sessions",
+                std::string("SELECT ") + kNodeSessionColumns +
+                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id = $1 AND "
+                    "s.state IN ('placed','running') ORDER BY s.created_at, s.id"};
   db_.autocommit([&](pqxx::transaction_base& w) {
     feed.Clear();
-    const auto node = w.exec_params("SELECT feed_version, drained FROM nodes WHERE id = $1", node_id);
+    const auto node = exec_prepared(w, kNode, node_id);
     if (node.empty()) throw ApiError(404, "not_found", "no such node");
     feed.set_cursor(std::to_string(node[0][0].as<int64_t>()));
     feed.set_drained(node[0][1].as<bool>());
     feed.set_changed(true);
-    for (const auto& r :
-         w.exec_params(std::string("SELECT ") + kNodeSessionColumns +
-                           " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id "
-                           "= $1 AND s.state IN ('placed','running') ORDER BY s.created_at, s.id",
-                       node_id))
-      node_session_message(r, *feed.add_sessions());
+    for (const auto& r : exec_prepared(w, kSessions, node_id)) node_session_message(r, *feed.add_sessions());
   });
   feed.set_heartbeat_interval_ms(int32_t(std::lround(heartbeat_interval_s_ * 1000.0)));
   return feed;
@@ -985,18 +998,17 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
     throw ApiError(400, "invalid_state", "state must be running, ended or failed");
   bool found = false;
   // One statement, idempotent (a repeated report changes nothing): no transaction needed.
+  // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended.
+  static const PreparedStatement kReport{
+      "report_session_state",
+      "UPDATE sessions SET state = CASE WHEN state = 'placed' AND $3 = 'running' THEN 'running' WHEN state "
+      "IN "
+      "('placed','running') AND $3 <> 'running' THEN $3 ELSE state END, failure_reason = CASE WHEN state IN "
+      "('placed','running') AND $3 = 'failed' THEN $4 ELSE failure_reason END, ended_at = CASE WHEN state IN "
+      "('placed','running') AND $3 <> 'running' THEN now() ELSE ended_at END WHERE id = $1 AND node_id = $2 "
+      "RETURNING id"};
   db_.autocommit([&](pqxx::transaction_base& w) {
-    // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended.
-    found = !w.exec_params(
-                  "UPDATE sessions SET state = CASE WHEN state = 'placed' AND $3 = 'running' THEN 'running' "
-                  "WHEN state IN ('placed','running') AND $3 <> 'running' THEN $3 ELSE state END, "
-                  "failure_reason = CASE WHEN state IN ('placed','running') AND $3 = 'failed' THEN $4 ELSE "
-                  "failure_reason END, "
-                  "ended_at = CASE WHEN state IN ('placed','running') AND $3 <> 'running' THEN now() ELSE "
-                  "ended_at END "
-                  "WHERE id = $1 AND node_id = $2 RETURNING id",
-                  session_id, node_id, state, reason)
-                 .empty();
+    found = !exec_prepared(w, kReport, session_id, node_id, state, reason).empty();
   });
   return found;
 }

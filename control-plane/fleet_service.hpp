@@ -65,9 +65,10 @@ class FleetService {
   // The one place the heartbeat interval is set: nodes are told it (registration and heartbeat answers) and
   // are marked down after three missed; the sweeper runs at the same period.
   static constexpr double kDefaultHeartbeatIntervalS = 2.0;
-  // How old the replica's picture of the fleet may grow before a placement reads it again (slot counts and
-  // load a little behind only order the candidates a little differently; changes to eligibility drop it at
-  // once): every 200 ms at the most, 100 placements at 500 a second between reads.
+  // How old the replica's picture of the fleet may grow before placements stop choosing from it (slot counts
+  // and load a little behind only order the candidates a little differently; changes to eligibility drop it
+  // at once); it is read again from half that age: every 100 ms under load, 50 placements at 500 a second
+  // between reads.
   static constexpr int64_t kSnapshotMaxAgeNs = 200'000'000;
   FleetService(Database& db, double heartbeat_interval_s = kDefaultHeartbeatIntervalS,
                int64_t snapshot_max_age_ns = kSnapshotMaxAgeNs);
@@ -151,8 +152,8 @@ class FleetService {
   uint64_t snapshot_reads() const { return snapshot_reads_; }
 
  private:
-  // The picture of the fleet, read again if due (by one request at a time: the others meanwhile let the
-  // database choose). False: not to be used now.
+  // The picture of the fleet, read again if due (by one request at a time: the others meanwhile choose from
+  // the picture they have while it is usable, else let the database choose). False: not to be used now.
   bool snapshot_ready();
   void forget_cached_credentials();
   int64_t credential_cache_ns() const;

@@ -11,9 +11,14 @@ bool contains(const std::vector<std::string>& values, std::string_view value) {
 }
 }  // namespace
 
-bool PlacementSnapshot::stale(int64_t now_ns) const {
+bool PlacementSnapshot::refresh_due(int64_t now_ns) const {
   std::lock_guard lock(mutex_);
-  return !valid_ || now_ns - read_at_ns_ > max_age_ns_;
+  return !valid_ || now_ns - read_at_ns_ > max_age_ns_ / 2;
+}
+
+bool PlacementSnapshot::usable(int64_t now_ns) const {
+  std::lock_guard lock(mutex_);
+  return valid_ && now_ns - read_at_ns_ <= max_age_ns_;
 }
 
 uint64_t PlacementSnapshot::generation() const {

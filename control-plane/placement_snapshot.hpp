@@ -5,11 +5,14 @@
 // state snapshot, and let the plan applier check. Here the database's conditional update of the node's slot
 // counter is the check: a stale picture costs a try on the next candidate, never an overfilled node.
 //
-// The picture is good for `max_age` after it was read, and is dropped at once when something that decides a
-// node's eligibility changes (a node registered, up or down, drained, its capacity, scenes, encoders or
-// cache; the catalogue): through this replica by a direct call, through any other by the announcement on
-// kairo_placement_inputs (migration 011). Between reads it counts this replica's own placements, so that
-// concurrent placements spread over the fleet as the database's order would spread them.
+// The picture is good for `max_age` after it was read and is read again from half that age on, while the
+// placements meanwhile go on choosing from it (a read takes a few milliseconds under load: placements that
+// waited for it, or let the database choose meanwhile, were the placement's largest cost). It is dropped at
+// once when something that decides a node's eligibility changes (a node registered, up or down, drained, its
+// capacity, scenes, encoders or cache; the catalogue): through this replica by a direct call, through any
+// other by the announcement on kairo_placement_inputs (migration 011). Between reads it counts this replica's
+// own placements, so that concurrent placements spread over the fleet as the database's order would spread
+// them.
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -43,8 +46,10 @@ class PlacementSnapshot {
 
   explicit PlacementSnapshot(int64_t max_age_ns) : max_age_ns_(max_age_ns) {}
 
-  // A read is due: never read, older than max_age, or dropped since.
-  bool stale(int64_t now_ns) const;
+  // A read is due: never read, dropped since, or older than half of max_age.
+  bool refresh_due(int64_t now_ns) const;
+  // choose() may offer a node: read, not dropped since, and at most max_age old.
+  bool usable(int64_t now_ns) const;
   // Before reading the fleet: what install() needs to know whether it was dropped meanwhile.
   uint64_t generation() const;
   // Takes a read that started at `read_start_ns` with generation() `generation`; a read that a drop

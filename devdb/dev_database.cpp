@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -43,6 +44,13 @@ DevDatabase::DevDatabase() : bin_(postgres_bin()) {
   std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app)
       << "listen_addresses = '127.0.0.1'\nunix_socket_directories = '" << dir_.string()
       << "'\nfsync = off\nsynchronous_commit = on\nmax_connections = 200\n";
+  // KAIRO_DEVDB_STATEMENT_STATS=1: per-statement counts and times, planning included (pg_stat_statements;
+  // `CREATE EXTENSION pg_stat_statements` to read them): how bench/RESULTS.md's fleet figures were taken
+  // apart.
+  if (const char* stats = std::getenv("KAIRO_DEVDB_STATEMENT_STATS"); stats != nullptr && *stats == '1')
+    std::ofstream(dir_ / "data/postgresql.auto.conf", std::ios::app)
+        << "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n"
+           "pg_stat_statements.track_planning = on\n";
   // PostgreSQL takes its port from its configuration: a port the kernel just gave out can be taken by
   // another process before the server binds it (tests start servers in parallel), so a start that failed
   // on a taken port is retried on another one. The last `port` line of the file is the one that counts.

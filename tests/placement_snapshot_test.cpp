@@ -95,17 +95,28 @@ TEST(PlacementSnapshot, a_catalogue_scene_goes_to_any_node_holders_of_its_newest
 
 TEST(PlacementSnapshot, offers_nothing_when_never_read_too_old_or_dropped) {
   PlacementSnapshot never(kMaxAge);
-  EXPECT_TRUE(never.stale(0));
+  EXPECT_TRUE(never.refresh_due(0));
+  EXPECT_FALSE(never.usable(0));
   EXPECT_FALSE(never.choose(kRoom, 0).has_value());
 
   auto snapshot = read({node(1, 0, 4)}, {}, 1'000);
-  EXPECT_FALSE(snapshot->stale(1'000 + kMaxAge));
-  EXPECT_TRUE(snapshot->stale(1'001 + kMaxAge));
+  EXPECT_TRUE(snapshot->usable(1'000 + kMaxAge));
+  EXPECT_FALSE(snapshot->usable(1'001 + kMaxAge));
   EXPECT_FALSE(snapshot->choose(kRoom, 2'000 + kMaxAge).has_value());
 
   snapshot->drop();
-  EXPECT_TRUE(snapshot->stale(1'000));
+  EXPECT_TRUE(snapshot->refresh_due(1'000));
+  EXPECT_FALSE(snapshot->usable(1'000));
   EXPECT_FALSE(snapshot->choose(kRoom, 1'000).has_value());
+}
+
+TEST(PlacementSnapshot, is_read_again_from_half_its_age_and_offers_nodes_meanwhile) {
+  auto snapshot = read({node(1, 0, 4)}, {}, 1'000);
+  EXPECT_FALSE(snapshot->refresh_due(1'000 + kMaxAge / 2));
+  EXPECT_TRUE(snapshot->refresh_due(1'001 + kMaxAge / 2));
+  // Until the read lands, placements go on from the picture they have.
+  EXPECT_TRUE(snapshot->usable(1'001 + kMaxAge / 2));
+  EXPECT_EQ(snapshot->choose(kRoom, 1'001 + kMaxAge / 2), 1);
 }
 
 TEST(PlacementSnapshot, a_read_overtaken_by_a_drop_is_thrown_away) {
@@ -113,7 +124,7 @@ TEST(PlacementSnapshot, a_read_overtaken_by_a_drop_is_thrown_away) {
   const uint64_t before = snapshot.generation();
   snapshot.drop();  // a change announced while the read was on its way: the read may predate it
   snapshot.install({.nodes = {node(1, 0, 4)}, .catalogue = {}}, 0, before);
-  EXPECT_TRUE(snapshot.stale(0));
+  EXPECT_FALSE(snapshot.usable(0));
   snapshot.install({.nodes = {node(1, 0, 4)}, .catalogue = {}}, 0, snapshot.generation());
   EXPECT_EQ(snapshot.choose(kRoom, 0), 1);
 }
