@@ -5,6 +5,7 @@
 #include <google/protobuf/message.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ void parse_request(const std::string& body, google::protobuf::Message& message);
 // Lenient parse of an answer (fields a newer control plane added are ignored); throws kairo::Error.
 void parse_answer(const std::string& body, google::protobuf::Message& message);
 std::string to_json(const google::protobuf::Message& message);
+// The two ways to_json prints: by hand, for messages of strings without characters to escape, 32-bit
+// integers, bools and messages of those (the hot answers: node feeds, sessions), else nullopt; and by
+// protobuf's printer.
+std::optional<std::string> to_json_directly(const google::protobuf::Message& message);
+std::string to_json_by_protobuf(const google::protobuf::Message& message);
 // An answer that is a JSON array of T.
 template <typename T>
 std::vector<T> parse_answer_array(const std::string& body) {

@@ -908,23 +908,25 @@ constexpr const char* kNodeSessionColumns =
     "s.max_fps, s.foveation, s.room, u.username, s.transport, s.request_id, s.created_at::text, "
     "s.scene_sha256";
 
-void node_session_message(const pqxx::row& r, v1::NodeSession& s) {
-  s.set_session_id(r[0].as<std::string>());
-  s.set_scene(r[1].as<std::string>());
-  s.set_eye_width(r[2].as<int>());
-  s.set_eye_height(r[3].as<int>());
-  s.set_fps(r[4].as<int>());
-  s.set_codec(r[5].as<std::string>());
-  s.set_state(r[6].as<std::string>());
-  s.set_session_key(hex(std::string(pqxx::binarystring(r[8]).str())));
-  if (!r[7].is_null()) s.set_max_bitrate_bps(uint32_t(r[7].as<int64_t>()));
-  if (!r[9].is_null()) s.set_max_fps(r[9].as<int>());
-  if (!r[10].is_null()) s.set_foveation(r[10].as<bool>());
-  if (!r[11].is_null()) s.set_room(r[11].as<std::string>());
-  s.set_user(r[12].as<std::string>());
-  s.set_transport(r[13].as<std::string>());
-  if (!r[14].is_null()) s.set_request_id(r[14].as<std::string>());
-  if (!r[16].is_null()) s.set_scene_sha256(r[16].as<std::string>());
+// From kNodeSessionColumns, starting at column `at` of the row.
+void node_session_message(const pqxx::row& row, pqxx::row::size_type at, v1::NodeSession& s) {
+  const auto r = [&](pqxx::row::size_type column) { return row[at + column]; };
+  s.set_session_id(r(0).as<std::string>());
+  s.set_scene(r(1).as<std::string>());
+  s.set_eye_width(r(2).as<int>());
+  s.set_eye_height(r(3).as<int>());
+  s.set_fps(r(4).as<int>());
+  s.set_codec(r(5).as<std::string>());
+  s.set_state(r(6).as<std::string>());
+  s.set_session_key(hex(std::string(pqxx::binarystring(r(8)).str())));
+  if (!r(7).is_null()) s.set_max_bitrate_bps(uint32_t(r(7).as<int64_t>()));
+  if (!r(9).is_null()) s.set_max_fps(r(9).as<int>());
+  if (!r(10).is_null()) s.set_foveation(r(10).as<bool>());
+  if (!r(11).is_null()) s.set_room(r(11).as<std::string>());
+  s.set_user(r(12).as<std::string>());
+  s.set_transport(r(13).as<std::string>());
+  if (!r(14).is_null()) s.set_request_id(r(14).as<std::string>());
+  if (!r(16).is_null()) s.set_scene_sha256(r(16).as<std::string>());
 }
 
 }  // namespace
@@ -951,7 +953,7 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const 
         next_cursor = encode_cursor(last_key);
         break;
       }
-      node_session_message(r, out.emplace_back());
+      node_session_message(r, 0, out.emplace_back());
       last_key = r[15].as<std::string>() + "|" + r[0].as<std::string>();
     }
   });
@@ -969,24 +971,25 @@ int64_t FleetService::feed_version(int64_t node_id) {
 }
 
 v1::NodeFeed FleetService::node_feed(int64_t node_id) {
+  // The node's version and its live sessions in one statement (one snapshot, one round trip): the node row
+  // with each live session beside it, or with nulls when it has none.
+  static const PreparedStatement kFeed{
+      "node_feed",
+      std::string("SELECT n.feed_version, n.drained, s.* FROM nodes n LEFT JOIN LATERAL (SELECT ") +
+          kNodeSessionColumns +
+          ", s.created_at AS created FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id "
+          "= n.id AND s.state IN ('placed','running')) s ON true WHERE n.id = $1 ORDER BY s.created, "
+          "s.id"};
   v1::NodeFeed feed;
-  // Outside a transaction (two round trips fewer for every feed answer): the statements need no common
-  // snapshot. The version first: a change committed between the two reads makes the sessions newer than
-  // the version, so the node sees that change again next time (it applies whole states: harmless), never
-  // an older state under a newer version.
-  static const PreparedStatement kNode{"feed_node", "SELECT feed_version, drained FROM nodes WHERE id = $1"},
-      kSessions{"feed_sessions",
-                std::string("SELECT ") + kNodeSessionColumns +
-                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id = $1 AND "
-                    "s.state IN ('placed','running') ORDER BY s.created_at, s.id"};
   db_.autocommit([&](pqxx::transaction_base& w) {
     feed.Clear();
-    const auto node = exec_prepared(w, kNode, node_id);
-    if (node.empty()) throw ApiError(404, "not_found", "no such node");
-    feed.set_cursor(std::to_string(node[0][0].as<int64_t>()));
-    feed.set_drained(node[0][1].as<bool>());
+    const auto rows = exec_prepared(w, kFeed, node_id);
+    if (rows.empty()) throw ApiError(404, "not_found", "no such node");
+    feed.set_cursor(std::to_string(rows[0][0].as<int64_t>()));
+    feed.set_drained(rows[0][1].as<bool>());
     feed.set_changed(true);
-    for (const auto& r : exec_prepared(w, kSessions, node_id)) node_session_message(r, *feed.add_sessions());
+    for (const auto& r : rows)
+      if (!r[2].is_null()) node_session_message(r, 2, *feed.add_sessions());
   });
   feed.set_heartbeat_interval_ms(int32_t(std::lround(heartbeat_interval_s_ * 1000.0)));
   return feed;

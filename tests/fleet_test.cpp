@@ -969,6 +969,9 @@ TEST_F(FleetTest, hot_path_queries_use_their_indexes) {
   EXPECT_NE(plan("SELECT id FROM sessions s WHERE s.user_id = 77 ORDER BY s.created_at, s.id LIMIT 100")
                 .find("sessions_by_user_created"),
             std::string::npos);
+  // Every session of a user (the cascade when a user is deleted).
+  EXPECT_NE(plan("SELECT id FROM sessions WHERE user_id = 77").find("sessions_by_user_created"),
+            std::string::npos);
   // A user's live sessions (the session limit).
   EXPECT_NE(plan("SELECT count(*) FROM sessions WHERE user_id = 77 AND state IN ('placed','running')")
                 .find("sessions_live_by_user"),
