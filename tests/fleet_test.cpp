@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "control-plane/control_api.hpp"
 #include "control-plane/heartbeat_writer.hpp"
@@ -321,6 +322,56 @@ TEST_F(FleetTest, a_node_that_stops_heartbeating_is_marked_down_and_its_sessions
                     R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", gina)
                 .status,
             503);
+}
+
+// The node's slot counter and feed version follow every way a session changes (migration 013's trigger):
+// a "running" report changes neither, new caps bump the version only, a failure reported by the node and an
+// end by the user give the slot back and bump the version, and a repeated end changes nothing.
+TEST_F(FleetTest, the_slot_counter_and_feed_version_follow_every_change_of_a_session) {
+  const int64_t node = register_node("counted", 4);
+  const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
+  a->auth.create_user("hana", "hana-password", Role::kClient);
+  const std::string hana = login(*a, "hana", "hana-password");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto created = a->call("POST", "/v1/sessions",
+                                 R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", hana);
+    ASSERT_EQ(created.status, 201) << created.body;
+    ids.push_back(json::parse(created.body)["session_id"].get<std::string>());
+  }
+  // (slots taken, feed version, live sessions counted)
+  const auto node_state = [&] {
+    std::tuple<int, int64_t, int> out;
+    a->db.transact([&](pqxx::work& w) {
+      const auto r = w.exec_params(
+          "SELECT active_sessions, feed_version, (SELECT count(*) FROM sessions WHERE node_id = $1 AND state "
+          "IN "
+          "('placed','running')) FROM nodes WHERE id = $1",
+          node)[0];
+      out = {r[0].as<int>(), r[1].as<int64_t>(), r[2].as<int>()};
+    });
+    return out;
+  };
+  const auto [slots0, version0, live0] = node_state();
+  EXPECT_EQ(slots0, 3);
+  EXPECT_EQ(live0, 3);
+
+  ASSERT_EQ(a->call("POST", node_path + ids[0], R"({"state":"running"})", kNodeToken).status, 204);
+  EXPECT_EQ(node_state(), std::make_tuple(3, version0, 3)) << "a running report changes neither";
+
+  ASSERT_EQ(a->call("PATCH", "/v1/sessions/" + ids[1] + "/quality", R"({"max_fps":45})", hana).status, 200);
+  EXPECT_EQ(node_state(), std::make_tuple(3, version0 + 1, 3)) << "new caps: the node must hear of them";
+
+  ASSERT_EQ(
+      a->call("POST", node_path + ids[1], R"({"state":"failed","reason":"encoder gone"})", kNodeToken).status,
+      204);
+  EXPECT_EQ(node_state(), std::make_tuple(2, version0 + 2, 2));
+
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", hana).status, 204);
+  EXPECT_EQ(node_state(), std::make_tuple(1, version0 + 3, 1));
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", hana).status, 204);
+  ASSERT_EQ(a->call("POST", node_path + ids[0], R"({"state":"ended"})", kNodeToken).status, 204);
+  EXPECT_EQ(node_state(), std::make_tuple(1, version0 + 3, 1)) << "a session already ended changes nothing";
 }
 
 TEST_F(FleetTest, sessions_belong_to_their_user_and_operators_see_all) {
