@@ -535,19 +535,6 @@ struct NewSession {
   const v1::SessionRequest& request;
 };
 
-// The common case (a session outside rooms) in one statement: the best candidate no other placement holds
-// at that instant, its slot, the session's row and the node's announcement (one round trip where the loop
-// below takes three or more). Empty when the best free candidates are all held at that instant, or there is
-// no free candidate: then reserve_slot decides. SKIP LOCKED means it never waits, so it holds no lock
-// another placement waits for while it waits itself (no deadlock). The best 32 (more than the placements
-// that can run at once through a few replicas, so concurrent ones rarely all miss) are found first without
-// locks (a top-32 heap), then locked: under FOR UPDATE the planner sorts every candidate (the lock sits
-// between the sort and the limit; that sort was 6 % of the database's time). An index in placement order was
-// tried and made it worse: the order moves with every placement, so the index filled with dead entries at its
-// start.
-//
-// With `chosen` (the node this replica's picture of the fleet chose), only that node is tried: one row read
-// by its key instead of the candidates scanned and sorted.
 // The statement, for the node chosen ($11) or the best of the fleet.
 std::string placement_sql(bool on_chosen) {
   const std::string order =
@@ -568,6 +555,19 @@ std::string placement_sql(bool on_chosen) {
          " FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot";
 }
 
+// The common case (a session outside rooms) in one statement: the best candidate no other placement holds
+// at that instant, its slot, the session's row and the node's announcement (one round trip where the loop
+// below takes three or more). Empty when the best free candidates are all held at that instant, or there is
+// no free candidate: then reserve_slot decides. SKIP LOCKED means it never waits, so it holds no lock
+// another placement waits for while it waits itself (no deadlock). The best 32 (more than the placements
+// that can run at once through a few replicas, so concurrent ones rarely all miss) are found first without
+// locks (a top-32 heap), then locked: under FOR UPDATE the planner sorts every candidate (the lock sits
+// between the sort and the limit; that sort was 6 % of the database's time). An index in placement order was
+// tried and made it worse: the order moves with every placement, so the index filled with dead entries at its
+// start.
+//
+// With `chosen` (the node this replica's picture of the fleet chose), only that node is tried: one row read
+// by its key instead of the candidates scanned and sorted.
 std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
                                       std::optional<int64_t> chosen = std::nullopt) {
   static const PreparedStatement kOnChosen{"place_on_chosen", placement_sql(true)},
@@ -666,9 +666,8 @@ bool FleetService::snapshot_ready() {
   static const PreparedStatement kNodes{
       "snapshot_nodes",
       "SELECT id, active_sessions, max_sessions, load, signalling_url IS NOT NULL, "
-      "array_to_json(scenes)::text, "
-      "array_to_json(codecs)::text, array_to_json(cached_scenes)::text FROM nodes WHERE state = 'up' AND NOT "
-      "drained"},
+      "array_to_json(scenes)::text, array_to_json(codecs)::text, array_to_json(cached_scenes)::text "
+      "FROM nodes WHERE state = 'up' AND NOT drained"},
       kCatalogue{"snapshot_catalogue",
                  "SELECT DISTINCT ON (name) name, sha256 FROM scene_versions ORDER BY name, version DESC"};
   db_.transact([&](pqxx::work& w) {
@@ -873,8 +872,8 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
   static const PreparedStatement kEnd{
       "end_session",
       "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE state END, "
-      "ended_at "
-      "= coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2) RETURNING id"};
+      "ended_at = coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2) "
+      "RETURNING id"};
   db_.autocommit([&](pqxx::transaction_base& w) { found = !exec_prepared(w, kEnd, id, user_id).empty(); });
   return found;
 }
