@@ -615,6 +615,8 @@ json ClientReport::to_json() const {
               {"keyframes", keyframes},
               {"fec_recovered_fragments", fec_recovered_fragments},
               {"retransmitted_fragments", retransmitted_fragments},
+              {"nacks_sent", nacks_sent},
+              {"recovery_requests", recovery_requests},
               {"duration_s", duration_s},
               {"fps", fps},
               {"pose_interval_ms", pose_interval_ms},
@@ -697,6 +699,8 @@ ClientReport make_report(const ControlSession& session, const FrameDecoder& deco
   report.duration_s = elapsed_s;
   report.frames_lost = transport.frames.frames_lost;
   report.frames_recovered = transport.frames.frames_recovered;
+  report.nacks_sent = transport.nacks_sent;
+  report.recovery_requests = transport.keyframe_requests;
   // Frames the node sent: the transport's count (delivered + lost) can trail the decoder by a report
   // interval; frame ids are consecutive from 0, so the highest one decoded bounds it from below.
   report.frames_sent = std::max<uint64_t>(transport.frames.frames_delivered + transport.frames.frames_lost,

@@ -74,6 +74,9 @@ struct ClientReport {
   std::string session_id, node_address;
   uint64_t frames_sent = 0, frames_decoded = 0, frames_late = 0, frames_lost = 0, frames_recovered = 0;
   uint64_t keyframes = 0, fec_recovered_fragments = 0, retransmitted_fragments = 0;
+  // What the client asked of the node: retransmissions (each may also make the node stop predicting from the
+  // frame: a repair) and recoveries from a lost frame (a repair or a keyframe).
+  uint64_t nacks_sent = 0, recovery_requests = 0;
   // The display (client/presentation.hpp): slots at the frame rate since the first frame, those that showed a
   // new correct frame (frames_displayed_correct) and those that held the last one (frames_held), the freezes;
   // frames decoded from a broken reference chain and not shown.

@@ -224,18 +224,34 @@ TEST_F(NodeEndToEnd,
   waitpid(prometheus, nullptr, 0);
   EXPECT_GT(frames, 0) << "Prometheus never saw kairo_frames_total from the node";
   std::filesystem::remove_all(prom_dir);
-  // Keyframes by cause: the session's first, and no other on a clean link; the session's target series went
-  // with the session.
+  // Keyframes by cause: the session's first; the session's target series went with the session.
   const std::string text = control::http_request(metrics_port, "GET", "/metrics").body;
   EXPECT_NE(text.find("kairo_keyframes_total{cause=\"start\"} 1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("kairo_keyframes_total{cause=\"loss\"} 0\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("kairo_loss_repairs_total 0\n"), std::string::npos) << text;  // no loss, no repair
-  EXPECT_NE(text.find("kairo_keyframe_requests_total{outcome=\"honoured\"} 0\n"), std::string::npos);
+  // The node recovers only when asked: a keyframe or repair for a recovery request, a repair for a NACK.
+  // Loopback loses nothing, but a loaded machine can hold the client past a frame's deadline or reorder a
+  // datagram, and the client asks then (CI once saw one repair): what is asserted is that nothing was
+  // recovered unasked, and nothing at all when the client asked nothing.
+  auto value = [&](const std::string& series) { return test::metric_sample(text, series).value_or(-1.0); };
+  const double loss_keyframes = value("kairo_keyframes_total{cause=\"loss\"}");
+  const double repairs = value("kairo_loss_repairs_total");
+  const double honoured = value("kairo_keyframe_requests_total{outcome=\"honoured\"}");
+  std::printf(
+      "client asked %llu retransmissions and %llu recoveries; node: %.0f loss keyframes, %.0f repairs\n",
+      static_cast<unsigned long long>(report.nacks_sent),
+      static_cast<unsigned long long>(report.recovery_requests), loss_keyframes, repairs);
+  ASSERT_GE(loss_keyframes, 0.0) << text;
+  ASSERT_GE(repairs, 0.0) << text;
+  ASSERT_GE(honoured, 0.0) << text;
+  EXPECT_LE(loss_keyframes, double(report.recovery_requests)) << text;
+  EXPECT_LE(honoured, double(report.recovery_requests)) << text;
+  EXPECT_LE(repairs, double(report.recovery_requests + report.nacks_sent)) << text;
+  if (report.recovery_requests == 0 && report.nacks_sent == 0) {
+    EXPECT_EQ(loss_keyframes + repairs, 0.0);
+  }
   EXPECT_EQ(text.find("kairo_session_target_bitrate_bps{"), std::string::npos)
       << "a finished session's target";
 
   // The node's other families against what the client saw of the same session.
-  auto value = [&](const std::string& series) { return test::metric_sample(text, series).value_or(-1.0); };
   const double sent = value("kairo_frames_total{outcome=\"sent\",transport=\"udp\"}");
   // The node sends until it sees the client go: at most a second of frames more than the client counted
   // (7 more under CI's load; 3 allowed was a coin flip).
