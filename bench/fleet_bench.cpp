@@ -14,8 +14,13 @@
 // given load, not at saturation. Latency is then measured from the scheduled time (a request sent late
 // because the previous one was slow counts its wait: no coordinated omission).
 //
+// --replica-cpus C gives each replica C cores and no more (a CPU cgroup with a CFS quota, what a Kubernetes
+// pod's CPU limit is): replicas then scale as on machines of their own instead of sharing this machine's
+// cores with each other, PostgreSQL and the load generator. Each replica's CPU time over the fill is
+// reported either way (placements per replica CPU-second: what a replica costs).
+//
 // Usage: kairo_fleet_bench [--nodes 1000] [--sessions 10000] [--users 20] [--replicas 1] [--churn 20]
-//                          [--rate 0] [--kairo build/kairo] [--json FILE]
+//                          [--rate 0] [--replica-cpus 0] [--kairo build/kairo] [--json FILE]
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +43,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,15 +68,75 @@ const std::string kNodeToken = "fleet-bench-node-token-0123456789abcdef";
 struct Options {
   int nodes = 1000, sessions = 10000, users = 20, replicas = 1;
   double churn_s = 20, rate = 0;  // rate 0: each user as fast as it is answered
+  double replica_cpus = 0;        // 0: no limit
   std::string kairo = "build/kairo", json_file;
 };
+
+// A CPU cgroup limited to `cpus` cores (CFS quota per 100 ms period): cgroup v1's cpu hierarchy, else v2's
+// cpu.max. Throws when neither can be made (not root, or no cpu controller).
+class CpuCgroup {
+ public:
+  CpuCgroup(const std::string& name, double cpus) {
+    const long period_us = 100000, quota_us = std::max(1000L, long(cpus * double(period_us)));
+    const std::filesystem::path v1 = "/sys/fs/cgroup/cpu", v2 = "/sys/fs/cgroup";
+    if (std::filesystem::exists(v1 / "cpu.cfs_quota_us")) {
+      dir_ = v1 / name;
+      std::filesystem::create_directory(dir_);
+      write("cpu.cfs_period_us", std::to_string(period_us));
+      write("cpu.cfs_quota_us", std::to_string(quota_us));
+    } else if (std::ifstream in(v2 / "cgroup.controllers"); in) {
+      std::ofstream(v2 / "cgroup.subtree_control") << "+cpu";
+      dir_ = v2 / name;
+      std::filesystem::create_directory(dir_);
+      write("cpu.max", std::to_string(quota_us) + " " + std::to_string(period_us));
+    } else {
+      throw std::runtime_error("--replica-cpus needs a CPU cgroup (cgroup v1 cpu or v2 cpu.max), as root");
+    }
+  }
+  ~CpuCgroup() {
+    std::error_code ignored;
+    std::filesystem::remove(dir_, ignored);  // empty once its process has exited
+  }
+  // Called in the child before exec: the replica and every thread it starts are counted against the quota.
+  bool adopt_self() const {
+    std::ofstream out(dir_ / "cgroup.procs");
+    out << getpid() << std::flush;
+    return bool(out);
+  }
+
+ private:
+  void write(const char* file, const std::string& value) const {
+    std::ofstream out(dir_ / file);
+    out << value << std::flush;
+    if (!out) throw std::runtime_error("cannot write " + (dir_ / file).string());
+  }
+  std::filesystem::path dir_;
+};
+
+// A process's CPU time so far (user + system), in seconds.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i)  // fields 14 and 15: utime, stime
+    if (i >= 14) ticks += std::stod(field);
+  return ticks / double(sysconf(_SC_CLK_TCK));
+}
 
 // `kairo control` as operators run it, on a kernel-chosen port read back from its start-up line.
 class Replica {
  public:
-  Replica(const Options& o, const std::string& db, const std::filesystem::path& log) {
+  Replica(const Options& o, const std::string& db, const std::filesystem::path& log, int index) {
+    if (o.replica_cpus > 0)
+      cgroup_ = std::make_unique<CpuCgroup>(
+          "kairo-fleet-bench-" + std::to_string(getpid()) + "-" + std::to_string(index), o.replica_cpus);
     pid_ = fork();
     if (pid_ == 0) {
+      if (cgroup_ && !cgroup_->adopt_self()) _exit(125);
       setenv("KAIRO_DB", db.c_str(), 1);
       setenv("KAIRO_LISTEN", "127.0.0.1:0", 1);
       setenv("KAIRO_NODE_TOKEN", kNodeToken.c_str(), 1);
@@ -98,8 +164,10 @@ class Replica {
     waitpid(pid_, nullptr, 0);
   }
   uint16_t port() const { return port_; }
+  double cpu_seconds() const { return ::cpu_seconds(pid_); }
 
  private:
+  std::unique_ptr<CpuCgroup> cgroup_;  // outlives the process (destroyed after the destructor's wait)
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
@@ -320,6 +388,8 @@ int main(int argc, char** argv) {
       o.churn_s = std::stod(value);
     else if (flag == "--rate")
       o.rate = std::stod(value);
+    else if (flag == "--replica-cpus")
+      o.replica_cpus = std::stod(value);
     else if (flag == "--kairo")
       o.kairo = value;
     else if (flag == "--json")
@@ -339,7 +409,12 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Replica>> replicas;
   for (int r = 0; r < o.replicas; ++r)
     replicas.push_back(
-        std::make_unique<Replica>(o, db.url(), logs / ("control-" + std::to_string(r) + ".log")));
+        std::make_unique<Replica>(o, db.url(), logs / ("control-" + std::to_string(r) + ".log"), r));
+  const auto replicas_cpu_seconds = [&] {
+    double sum = 0;
+    for (const auto& r : replicas) sum += r->cpu_seconds();
+    return sum;
+  };
   const auto port_of = [&](int i) { return replicas[size_t(i % o.replicas)]->port(); };
 
   asio::io_context io;
@@ -377,6 +452,7 @@ int main(int argc, char** argv) {
   while (ready < o.nodes) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // every node's feed attached
   const int64_t fill_start = kairo::steady_now_ns();
+  const double fill_start_cpu = replicas_cpu_seconds();
   // With --rate, users take turns: user u's schedule starts u/users of an interval after the first's.
   const int64_t interval_ns = o.rate > 0 ? int64_t(double(o.users) / o.rate * 1e9) : 0;
   for (int u = 0; u < o.users; ++u)
@@ -386,6 +462,7 @@ int main(int argc, char** argv) {
                    asio::detached);
   while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const int64_t fill_end = kairo::steady_now_ns();
+  const double fill_cpu = replicas_cpu_seconds() - fill_start_cpu;
   churn = true;
   const int64_t churn_start = kairo::steady_now_ns();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.churn_s));
@@ -435,8 +512,11 @@ int main(int argc, char** argv) {
   uint64_t server_errors = 0;
   json kinds = json::object();
   std::printf(
-      "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s) on one PostgreSQL; %s; pgbench TPS %.0f\n",
+      "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s)%s on one PostgreSQL; %s; pgbench TPS "
+      "%.0f\n",
       o.nodes, o.sessions, o.users, o.replicas,
+      o.replica_cpus > 0 ? (" of " + std::to_string(o.replica_cpus).substr(0, 4) + " cores each").c_str()
+                         : "",
       o.rate > 0 ? ("offered " + std::to_string(int(o.rate)) + " creations/s").c_str() : "closed loop", tps);
   std::printf("| request | count | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|\n");
   for (auto& [kind, samples] : results.latency_ms) {
@@ -465,12 +545,16 @@ int main(int argc, char** argv) {
       kairo::percentile(results.hold_overshoot_ms, 0.99), conflicts, placements,
       lag_count > 0 ? lag_sum / lag_count * 1e3 : 0.0, static_cast<unsigned long long>(server_errors));
   std::printf("placements/s per pgbench TPS: %.3f\n", tps > 0 ? fill_rate / tps : 0.0);
+  std::printf("replicas' CPU over the fill: %.2f cores in all, %.0f placements per replica CPU-second\n",
+              fill_cpu / fill_s, fill_cpu > 0 ? double(o.sessions) / fill_cpu : 0.0);
   if (!o.json_file.empty()) {
     std::ofstream out(o.json_file);
     out << json{{"nodes", o.nodes},
                 {"sessions", o.sessions},
                 {"users", o.users},
                 {"replicas", o.replicas},
+                {"replica_cpus", o.replica_cpus},
+                {"replicas_cores_during_fill", fill_cpu / fill_s},
                 {"offered_rate", o.rate},
                 {"pgbench_tps", tps},
                 {"placement_per_s", fill_rate},
