@@ -22,6 +22,7 @@
 // Usage: kairo_fleet_bench [--nodes 1000] [--sessions 10000] [--users 20] [--replicas 1] [--churn 20]
 //                          [--rate 0] [--replica-cpus 0] [--kairo build/kairo] [--json FILE]
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,6 +137,7 @@ class Replica {
           "kairo-fleet-bench-" + std::to_string(getpid()) + "-" + std::to_string(index), o.replica_cpus);
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // goes with the bench, however it ends
       if (cgroup_ && !cgroup_->adopt_self()) _exit(125);
       setenv("KAIRO_DB", db.c_str(), 1);
       setenv("KAIRO_LISTEN", "127.0.0.1:0", 1);
@@ -180,14 +182,22 @@ struct Answer {
 // One keep-alive connection to a replica; reconnects when the server closes it.
 class Connection {
  public:
-  Connection(asio::any_io_executor executor, uint16_t port) : stream_(executor), port_(port) {}
+  // `source`: the local address to connect from (any of 127.0.0.0/8): the server's per-address limits
+  // (logins) then count it apart.
+  Connection(asio::any_io_executor executor, uint16_t port, std::string source = "")
+      : stream_(executor), port_(port), source_(std::move(source)) {}
   awaitable<Answer> request(http::verb verb, const std::string& target, const std::string& body,
                             const std::string& bearer, double timeout_s = 10) {
     for (int attempt = 0;; ++attempt) {
       try {
-        if (!stream_.socket().is_open())
+        if (!stream_.socket().is_open()) {
+          if (!source_.empty()) {  // async_connect keeps a socket already open, and its binding
+            stream_.socket().open(tcp::v4());
+            stream_.socket().bind(tcp::endpoint(asio::ip::make_address(source_), 0));
+          }
           co_await stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_),
                                          use_awaitable);
+        }
         http::request<http::string_body> req(verb, target, 11);
         req.set(http::field::host, "127.0.0.1");
         req.set(http::field::content_type, "application/json");
@@ -213,6 +223,7 @@ class Connection {
  private:
   beast::tcp_stream stream_;
   uint16_t port_;
+  std::string source_;
 };
 
 // Everything measured, shared by the coroutines (one io thread per core: a lock, rarely contended).
@@ -381,7 +392,7 @@ int main(int argc, char** argv) {
     else if (flag == "--sessions")
       o.sessions = std::stoi(value);
     else if (flag == "--users")
-      o.users = std::stoi(value);
+      o.users = std::clamp(std::stoi(value), 1, 3000);  // 16 logins from each of 127.0.0.2-189
     else if (flag == "--replicas")
       o.replicas = std::stoi(value);
     else if (flag == "--churn")
@@ -433,16 +444,25 @@ int main(int argc, char** argv) {
               co_await c.request(http::verb::post, "/v1/auth/login",
                                  R"({"username":"admin","password":"fleet-bench-admin-password"})", "");
           const std::string admin = json::parse(login.body)["access_token"].get<std::string>();
+          std::unique_ptr<Connection> from;  // logins from 127.0.0.2 on, 16 per address (the limit is 20)
           for (int u = 0; u < o.users; ++u) {
             const std::string name = "bench-user-" + std::to_string(u);
             co_await c.request(http::verb::post, "/v1/users", user_body(name, true), admin);
+            if (u % 16 == 0)
+              from = std::make_unique<Connection>(co_await asio::this_coro::executor, port_of(0),
+                                                  "127.0.0." + std::to_string(2 + u / 16));
             const Answer user =
-                co_await c.request(http::verb::post, "/v1/auth/login", user_body(name, false), "");
+                co_await from->request(http::verb::post, "/v1/auth/login", user_body(name, false), "");
+            if (user.status != 200) break;
             tokens.push_back(json::parse(user.body)["access_token"].get<std::string>());
           }
         },
         asio::detached);
     setup.run();
+  }
+  if (int(tokens.size()) != o.users) {
+    std::fprintf(stderr, "fleet_bench: only %zu of %d users could log in\n", tokens.size(), o.users);
+    return 1;
   }
   for (int n = 0; n < o.nodes; ++n)
     asio::co_spawn(io, run_node(n, port_of(n), results, stop, ready), asio::detached);

@@ -566,8 +566,18 @@ struct ControlApi::Impl {
     }
     // The request is the node's heartbeat.
     if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
-    const auto answer_now = [this, node, cursor]() -> HttpResponse {
-      if (feed_version(node) > cursor) return respond(200, fleet.node_feed(node));
+    // Woken by a change whose version this replica does not know (an end, a report: announced without it),
+    // the feed is read at once, with its version, instead of the version first.
+    const auto answer_now = [this, node, cursor](bool changed = false) -> HttpResponse {
+      if (changed && !hub.known_version(node)) {
+        const auto token = hub.read_token(node);
+        v1::NodeFeed feed = fleet.node_feed(node);
+        const int64_t version = std::stoll(feed.cursor());
+        hub.learn_version(node, version, token);
+        if (version > cursor) return respond(200, feed);
+      } else if (feed_version(node) > cursor) {
+        return respond(200, fleet.node_feed(node));
+      }
       v1::NodeFeed unchanged;
       unchanged.set_cursor(std::to_string(cursor));
       unchanged.set_changed(false);
@@ -588,12 +598,12 @@ struct ControlApi::Impl {
     auto deferred = std::make_shared<DeferredResponse>();
     auto answered = std::make_shared<std::atomic<bool>>(false);
     const auto answer = [this, deferred, answered, answer_now, route = c.route, id = c.request_id,
-                         method = c.request.method, start = c.start_ns](bool) {
+                         method = c.request.method, start = c.start_ns](bool timed_out) {
       if (answered->exchange(true)) return;
       ScopedLogContext scope({.request_id = id});
       HttpResponse r;
       try {
-        r = answer_now();
+        r = answer_now(!timed_out);
       } catch (const ApiError& e) {
         r = error_response(e);
       } catch (const std::exception&) {
@@ -612,9 +622,9 @@ struct ControlApi::Impl {
   // The node's feed version: as announced (no database read) when this replica is sure of it, else read.
   int64_t feed_version(int64_t node) {
     if (const auto known = hub.known_version(node)) return *known;
-    const uint64_t epoch = hub.epoch();
+    const auto token = hub.read_token(node);
     const int64_t version = fleet.feed_version(node);
-    if (version >= 0) hub.learn_version(node, version, epoch);
+    if (version >= 0) hub.learn_version(node, version, token);
     return version;
   }
 
@@ -933,8 +943,11 @@ ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& toke
                              [&fleet](bool pushed) { fleet.credentials_changed(pushed); });
   impl_->hub.on_announcement(NodeFeedHub::Announcement::kPlacementInputs,
                              [&fleet](bool pushed) { fleet.placement_inputs_changed(pushed); });
+  fleet.on_feed_changed([hub = &impl_->hub](int64_t node, int64_t version) { hub->changed(node, version); });
 }
-ControlApi::~ControlApi() = default;
+ControlApi::~ControlApi() {
+  impl_->fleet.on_feed_changed(nullptr);
+}
 
 size_t ControlApi::body_limit(const HttpRequest& head) {
   constexpr size_t kDefault = 64 * 1024;

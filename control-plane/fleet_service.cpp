@@ -298,6 +298,7 @@ bool FleetService::set_cached_scenes(int64_t node_id, const std::vector<std::str
 
 bool FleetService::set_drained(int64_t node_id, bool drained) {
   bool found = false;
+  int64_t version = 0;
   db_.transact([&](pqxx::work& w) {
     // A drain order is part of the node's feed: its version moves and the replica holding its request hears.
     const auto rows = w.exec_params(
@@ -306,8 +307,9 @@ bool FleetService::set_drained(int64_t node_id, bool drained) {
         "WHERE id = $1 RETURNING feed_version",
         node_id, drained);
     found = !rows.empty();
-    if (found) w.exec_params("SELECT kairo_announce_node_feed($1, $2)", node_id, rows[0][0].as<int64_t>());
+    if (found) version = rows[0][0].as<int64_t>();
   });
+  if (found) feed_changed(node_id, version);
   snapshot_.drop();
   return found;
 }
@@ -405,22 +407,25 @@ std::string FleetService::metrics_text() {
 
 int FleetService::sweep_down_nodes() {
   heartbeats_.flush();  // a heartbeat recorded but not yet written must not make its node look silent
-  int down = 0;
+  std::vector<int64_t> down;
   db_.transact([&](pqxx::work& w) {
+    down.clear();
     const auto rows = w.exec_params(
         "UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat < now() - make_interval(secs "
         "=> $1) RETURNING id",
         3.0 * heartbeat_interval_s_);
-    down = int(rows.size());
-    for (const auto& r : rows)
+    for (const auto& r : rows) {
+      down.push_back(r[0].as<int64_t>());
       w.exec_params(
           "UPDATE sessions SET state = 'failed', failure_reason = 'node stopped responding', ended_at = "
           "now() "
           "WHERE node_id = $1 AND state IN ('placed','running')",
-          r[0].as<int64_t>());
+          down.back());
+    }
   });
-  if (down > 0) snapshot_.drop();
-  return down;
+  for (int64_t node : down) feed_changed(node, 0);  // a node back in time finds its sessions gone
+  if (!down.empty()) snapshot_.drop();
+  return int(down.size());
 }
 
 namespace {
@@ -500,6 +505,7 @@ struct PlacedOn {
   int64_t node = -1;
   std::string address;
   std::string signalling_url;  // empty: the node takes no browser sessions
+  int64_t feed_version = 0;    // the node's, with this session placed
 };
 
 std::string requested_transport(const v1::SessionRequest& q) {
@@ -551,8 +557,7 @@ std::string placement_sql(bool on_chosen) {
          "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
          "session_key, transport, request_id, scene_sha256) SELECT $4, $5, id, $1, $6, $7, $8, $2, 'placed', "
          "$9, $3, $10, " +
-         kSceneHash +
-         " FROM slot) SELECT id, address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot";
+         kSceneHash + " FROM slot) SELECT id, address, signalling, feed_version FROM slot";
 }
 
 // The common case (a session outside rooms) in one statement: the best candidate no other placement holds
@@ -582,7 +587,8 @@ std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
                                            s.id, s.caller.user_id, q.eye_width(), q.eye_height(), q.fps(),
                                            bytes(s.key), request_id);
   if (rows.empty()) return std::nullopt;
-  return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()};
+  return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>(),
+                  rows[0][3].as<int64_t>()};
 }
 
 // Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
@@ -615,20 +621,21 @@ std::optional<PlacedOn> reserve_slot(pqxx::work& w, const v1::SessionRequest& q,
         const std::string target =
             *lock ? std::string("(SELECT id FROM nodes WHERE id = $4 AND ") + kCandidate + " " + lock + ")"
                   : std::string("$4");
-        // The slot and its announcement in one statement (one round trip).
+        // The slot and the node's new feed version in one statement (one round trip).
         const auto placed = w.exec_params(
             "WITH slot AS (UPDATE nodes SET active_sessions = active_sessions + 1, feed_version = "
             "feed_version + "
             "1 WHERE id = " +
                 target + " AND " + kCandidate +
                 " RETURNING id, address, coalesce(signalling_url, '') AS signalling, feed_version) SELECT "
-                "address, signalling, kairo_announce_node_feed(id, feed_version) FROM slot",
+                "address, signalling, feed_version FROM slot",
             q.scene(), requested_codec(q), requested_transport(q), node);
         if (placed.empty()) {
           ++conflicts;  // held by another placement, or taken (or drained, or down) since the read
           continue;
         }
-        return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>()};
+        return PlacedOn{node, placed[0][0].as<std::string>(), placed[0][1].as<std::string>(),
+                        placed[0][2].as<int64_t>()};
       }
     }
   }
@@ -752,6 +759,7 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
         requested_codec(q), requested_room(q), bytes(key), transport,
         caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
   });
+  feed_changed(placed->node, placed->feed_version);
   placement_conflicts_ += uint64_t(conflicts);
   ++placements_;
   if (from_snapshot) ++placements_from_snapshot_;
@@ -868,13 +876,25 @@ std::optional<v1::Session> FleetService::get_session(const std::string& id, std:
 
 bool FleetService::end_session(const std::string& id, std::optional<int64_t> user_id) {
   bool found = false;
-  // One statement (the trigger frees the slot within it), idempotent: no transaction needed.
+  std::optional<int64_t> node;
+  int64_t version = 0;
+  // One statement (the trigger frees the slot within it), idempotent: no transaction needed. A row with the
+  // node and its new feed version when this ended a live session, one without when the session was over
+  // already, none when there is no such session (of the user).
   static const PreparedStatement kEnd{
       "end_session",
-      "UPDATE sessions SET state = CASE WHEN state IN ('placed','running') THEN 'ended' ELSE state END, "
-      "ended_at = coalesce(ended_at, now()) WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2) "
-      "RETURNING id"};
-  db_.autocommit([&](pqxx::transaction_base& w) { found = !exec_prepared(w, kEnd, id, user_id).empty(); });
+      "WITH ended AS (UPDATE sessions SET state = 'ended', ended_at = now() WHERE id = $1 AND ($2::bigint IS "
+      "NULL OR user_id = $2) AND state IN ('placed','running') RETURNING node_id, node_feed_version) SELECT "
+      "node_id, node_feed_version FROM ended UNION ALL SELECT NULL, NULL FROM sessions WHERE id = $1 AND "
+      "($2::bigint IS NULL OR user_id = $2) AND NOT "
+      "EXISTS (SELECT 1 FROM ended)"};
+  db_.autocommit([&](pqxx::transaction_base& w) {
+    const auto rows = exec_prepared(w, kEnd, id, user_id);
+    found = !rows.empty();
+    node = found && !rows[0][0].is_null() ? std::optional<int64_t>(rows[0][0].as<int64_t>()) : std::nullopt;
+    version = node ? rows[0][1].as<int64_t>(0) : 0;
+  });
+  if (node) feed_changed(*node, version);
   return found;
 }
 
@@ -887,17 +907,21 @@ bool FleetService::set_quality(const std::string& id, std::optional<int64_t> use
     throw ApiError(400, "invalid_fps", "max_fps must be 1 to 240");
   if (!max_bitrate_bps && !max_fps && !foveation)
     throw ApiError(400, "invalid_field", "give at least one of max_bitrate_bps, max_fps, foveation");
-  bool found = false;
+  std::optional<int64_t> node;
+  int64_t version = 0;
   db_.transact([&](pqxx::work& w) {
-    found =
-        !w.exec_params(
-              "UPDATE sessions SET max_bitrate_bps = coalesce($3, max_bitrate_bps), max_fps = coalesce($4, "
-              "max_fps), foveation = coalesce($5, foveation) WHERE id = $1 AND ($2::bigint IS NULL OR "
-              "user_id = $2) AND state IN ('placed','running') RETURNING id",
-              id, user_id, max_bitrate_bps, max_fps, foveation)
-             .empty();
+    const auto rows = w.exec_params(
+        "UPDATE sessions SET max_bitrate_bps = coalesce($3, max_bitrate_bps), max_fps = coalesce($4, "
+        "max_fps), foveation = coalesce($5, foveation) WHERE id = $1 AND ($2::bigint IS NULL OR "
+        "user_id = $2) AND state IN ('placed','running') RETURNING node_id, node_feed_version",
+        id, user_id, max_bitrate_bps, max_fps, foveation);
+    node = rows.empty() ? std::nullopt : std::optional<int64_t>(rows[0][0].as<int64_t>());
+    version = node ? rows[0][1].as<int64_t>(0) : 0;
   });
-  return found;
+  // Caps the same as before move no version: then this announces the version of an earlier change, which
+  // tells nothing new.
+  if (node) feed_changed(*node, version);
+  return node.has_value();
 }
 
 namespace {
@@ -998,21 +1022,45 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
                                         const std::string& state, const std::string& reason) {
   if (state != "running" && state != "ended" && state != "failed")
     throw ApiError(400, "invalid_state", "state must be running, ended or failed");
-  bool found = false;
+  bool found = false, ended = false;
+  int64_t version = 0;
   // One statement, idempotent (a repeated report changes nothing): no transaction needed.
-  // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended.
+  // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended. A row
+  // saying whether this report ended a live session, or (when it changed nothing) false; none when the
+  // session is not on this node.
   static const PreparedStatement kReport{
       "report_session_state",
-      "UPDATE sessions SET state = CASE WHEN state = 'placed' AND $3 = 'running' THEN 'running' WHEN state "
-      "IN "
-      "('placed','running') AND $3 <> 'running' THEN $3 ELSE state END, failure_reason = CASE WHEN state IN "
-      "('placed','running') AND $3 = 'failed' THEN $4 ELSE failure_reason END, ended_at = CASE WHEN state IN "
-      "('placed','running') AND $3 <> 'running' THEN now() ELSE ended_at END WHERE id = $1 AND node_id = $2 "
-      "RETURNING id"};
+      "WITH moved AS (UPDATE sessions SET state = $3::text, failure_reason = CASE WHEN $3::text = 'failed' "
+      "THEN $4 ELSE failure_reason END, ended_at = CASE WHEN $3::text <> 'running' THEN now() ELSE ended_at "
+      "END WHERE id = $1 AND node_id = $2 AND (state = 'placed' AND $3::text = 'running' OR state IN "
+      "('placed','running') AND $3::text <> 'running') RETURNING state <> 'running' AS ended, "
+      "node_feed_version) SELECT ended, node_feed_version FROM moved UNION ALL SELECT false, NULL FROM "
+      "sessions WHERE id = $1 AND node_id = $2 AND NOT EXISTS (SELECT "
+      "1 FROM moved)"};
   db_.autocommit([&](pqxx::transaction_base& w) {
-    found = !exec_prepared(w, kReport, session_id, node_id, state, reason).empty();
+    const auto rows = exec_prepared(w, kReport, session_id, node_id, state, reason);
+    found = !rows.empty();
+    ended = found && rows[0][0].as<bool>();
+    version = ended ? rows[0][1].as<int64_t>(0) : 0;
   });
+  if (ended) feed_changed(node_id, version);
   return found;
+}
+
+void FleetService::on_feed_changed(std::function<void(int64_t node, int64_t version)> listener) {
+  auto shared =
+      listener ? std::make_shared<const std::function<void(int64_t, int64_t)>>(std::move(listener)) : nullptr;
+  std::lock_guard lock(feed_listener_mutex_);
+  feed_listener_ = std::move(shared);
+}
+
+void FleetService::feed_changed(int64_t node, int64_t version) {
+  std::shared_ptr<const std::function<void(int64_t, int64_t)>> listener;
+  {
+    std::lock_guard lock(feed_listener_mutex_);
+    listener = feed_listener_;
+  }
+  if (listener) (*listener)(node, version);
 }
 
 DownNodeSweeper::DownNodeSweeper(FleetService& fleet, double interval_s)

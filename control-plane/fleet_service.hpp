@@ -8,6 +8,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -139,6 +141,11 @@ class FleetService {
   bool report_session_state(int64_t node_id, const std::string& session_id, const std::string& state,
                             const std::string& reason);
 
+  // Called after each change to a node's feed commits through this service (a session placed on it, ended,
+  // failed, reported, given new caps; a drain order), with the node and the feed version the change made (0:
+  // not known). ControlApi hands it to NodeFeedHub::changed. Null: nobody listens.
+  void on_feed_changed(std::function<void(int64_t node, int64_t version)> listener);
+
   // Node credentials changed somewhere (NodeFeedHub::Announcement::kCredentials): the cached ones are
   // dropped. While `pushed` (this replica hears every change), cached credentials are kept a minute instead
   // of a second: a revocation through any replica takes effect at once either way.
@@ -156,6 +163,7 @@ class FleetService {
   // the picture they have while it is usable, else let the database choose). False: not to be used now.
   bool snapshot_ready();
   void forget_cached_credentials();
+  void feed_changed(int64_t node, int64_t version);
   int64_t credential_cache_ns() const;
 
   Database& db_;
@@ -167,6 +175,8 @@ class FleetService {
   std::unordered_map<std::string, std::pair<std::optional<NodeCredential>, int64_t>> credentials_;
   std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;
   HeartbeatWriter heartbeats_;
+  std::mutex feed_listener_mutex_;  // held only to copy the pointer
+  std::shared_ptr<const std::function<void(int64_t, int64_t)>> feed_listener_;
   std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
   PlacementSnapshot snapshot_;
   std::atomic<bool> snapshot_pushed_{false}, snapshot_reading_{false};

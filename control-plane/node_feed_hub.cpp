@@ -6,11 +6,18 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.hpp"
 
 namespace kairo::control {
 
@@ -45,10 +52,26 @@ struct NodeFeedHub::Impl {
   std::multimap<int64_t, std::shared_ptr<Waiter>> by_node;
   NodeFeedHubStats counters;
   // Versions known for sure while listening; cleared (and the epoch moved) whenever listening starts or
-  // stops, since announcements may have been missed around it.
+  // stops, since announcements may have been missed around it. A change without its version makes the
+  // node's unknown (-1) and moves its generation, so a read that straddled it is not learned.
+  struct Known {
+    int64_t version = -1;
+    uint64_t generation = 0;
+    int64_t at_ns = 0;  // when last learned or announced
+  };
   bool listening = false;
   uint64_t version_epoch = 0;
-  std::map<int64_t, int64_t> versions;
+  std::unordered_map<int64_t, Known> versions;
+
+  // This replica's changes, for the other replicas (announce_loop). Bounded: past kMaxPending (the database
+  // unreachable for long) they are dropped and "everything changed" is announced instead.
+  static constexpr size_t kMaxPending = 100'000;
+  std::mutex announce_mutex;
+  std::condition_variable announce_ready;
+  std::vector<std::string> pending;
+  bool everything_changed = false;
+  std::atomic<int> announcer_pid{0};  // its backend: the listener skips what this replica said itself
+  std::thread announcer_thread;
 
   // By Announcement: called on every announcement on its channel, and whenever listening starts or stops
   // (announcements may have been missed around it).
@@ -116,46 +139,145 @@ struct NodeFeedHub::Impl {
     for (const auto& w : woken) fire(w, false);
   }
 
-  // "<node id>:<microseconds since the epoch at the change>" (the time is optional).
-  // "<node id>:<microseconds since the epoch at the change>:<the feed version it made>".
-  void on_notification(const std::string& payload) {
-    const size_t colon = payload.find(':');
-    const size_t second = colon == std::string::npos ? colon : payload.find(':', colon + 1);
-    int64_t node = 0;
-    try {
-      node = std::stoll(payload.substr(0, colon));
-    } catch (const std::exception&) {
-      return;  // not ours
+  // A change to the node's feed: `version` the one it made, 0 unknown. Called with `mutex` held.
+  void note_change(int64_t node, int64_t version) {
+    Known& known = versions[node];
+    if (version > 0 && known.version >= 0) {
+      known.version = std::max(known.version, version);
+      known.at_ns = steady_now_ns();
+    } else {
+      // Unknown, or known no longer: a change without its version came before this one, and announcements
+      // from several replicas arrive in any order, so only a read can tell the version again.
+      known.version = -1;
+      ++known.generation;
     }
+  }
+
+  // Every node may have changed: announcements were lost.
+  void forget_everything() {
     {
       std::lock_guard lock(mutex);
-      ++counters.notifications;
-      if (second != std::string::npos && listening) {
-        try {
-          int64_t& known = versions[node];
-          known = std::max<int64_t>(known, std::stoll(payload.substr(second + 1)));
-        } catch (const std::exception&) {
-          versions.erase(node);  // not sure any more: read it next time
-        }
+      ++version_epoch;
+      versions.clear();
+    }
+    wake_all();
+  }
+
+  // A list of "<node id>:<microseconds since the epoch at the change>:<the feed version it made, 0 if
+  // unknown>", comma-separated (one entry per change; the time and version are optional), or "*": every
+  // node may have changed.
+  void on_notification(const std::string& payload) {
+    if (payload == "*") {
+      forget_everything();
+      return;
+    }
+    std::vector<int64_t> nodes;
+    size_t start = 0;
+    while (start < payload.size()) {
+      const size_t end = std::min(payload.find(',', start), payload.size());
+      const std::string_view entry(payload.data() + start, end - start);
+      start = end + 1;
+      int64_t fields[3] = {0, 0, 0};
+      size_t count = 0;
+      for (size_t at = 0; at <= entry.size() && count < 3; ++count) {
+        const size_t colon = std::min(entry.find(':', at), entry.size());
+        const auto [ptr, error] = std::from_chars(entry.data() + at, entry.data() + colon, fields[count]);
+        if (error != std::errc() || ptr != entry.data() + colon) break;
+        at = colon + 1;
       }
-      if (colon != std::string::npos) {
-        try {
-          const int64_t at_us = std::stoll(payload.substr(colon + 1, second - colon - 1));
-          const double lag_s = std::max(0.0, double(system_now_us() - at_us) * 1e-6);
-          ++counters.lag_count;
-          counters.lag_sum_s += lag_s;
-          for (size_t i = 0; i < kLagBoundsS.size(); ++i)
-            if (lag_s <= kLagBoundsS[i]) ++counters.lag_buckets[i];
-        } catch (const std::exception&) {
-        }
+      if (count == 0) continue;  // not ours
+      nodes.push_back(fields[0]);
+      std::lock_guard lock(mutex);
+      ++counters.notifications;
+      if (listening) note_change(fields[0], count == 3 ? fields[2] : 0);
+      if (count >= 2 && fields[1] > 0) {
+        const double lag_s = std::max(0.0, double(system_now_us() - fields[1]) * 1e-6);
+        ++counters.lag_count;
+        counters.lag_sum_s += lag_s;
+        for (size_t i = 0; i < kLagBoundsS.size(); ++i)
+          if (lag_s <= kLagBoundsS[i]) ++counters.lag_buckets[i];
       }
     }
-    wake_node(node);
+    for (int64_t node : nodes) wake_node(node);
+  }
+
+  // Tells the other replicas of this one's changes: whatever gathered in 2 ms (or while the last batch was
+  // sent) in one NOTIFY transaction of its own, which asks for no WAL flush (synchronous_commit off: an
+  // announcement is no data; one lost with a crash is covered by kTrustNs and the waits' ends). A batch that
+  // may not have left is sent again (an announcement heard twice only wakes twice).
+  void announce_loop() {
+    std::vector<std::string> batch;
+    while (!stopping) {
+      try {
+        pqxx::connection connection(url);
+        pqxx::nontransaction(connection).exec0("SET synchronous_commit = off");
+        announcer_pid = connection.backendpid();
+        while (!stopping) {
+          if (batch.empty()) {
+            std::unique_lock lock(announce_mutex);
+            announce_ready.wait_for(lock, std::chrono::milliseconds(200),
+                                    [&] { return stopping || everything_changed || !pending.empty(); });
+            if (pending.empty() && !everything_changed) continue;
+            lock.unlock();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let a batch gather
+            lock.lock();
+            if (everything_changed) {
+              batch.assign(1, "*");
+              pending.clear();
+              everything_changed = false;
+            } else {
+              batch.swap(pending);
+            }
+          }
+          // Payloads under PostgreSQL's 8000-byte limit, all in one statement (one transaction).
+          std::vector<std::string> payloads(1);
+          for (const std::string& entry : batch) {
+            if (payloads.back().size() + entry.size() + 1 > 7900) payloads.emplace_back();
+            if (!payloads.back().empty()) payloads.back() += ',';
+            payloads.back() += entry;
+          }
+          // As an array literal: each payload double-quoted (digits, ':', ',' and '*' need no escaping).
+          std::string array = "{";
+          for (const std::string& payload : payloads)
+            array += (array.size() > 1 ? ",\"" : "\"") + payload + '"';
+          array += '}';
+          pqxx::nontransaction(connection)
+              .exec_params("SELECT pg_notify('kairo_node_feed', p) FROM unnest($1::text[]) AS p", array);
+          std::lock_guard lock(mutex);
+          counters.announced += batch.size();
+          ++counters.announcement_batches;
+          batch.clear();
+        }
+      } catch (const std::exception& e) {
+        if (stopping) return;
+        spdlog::warn("node feed: announcing connection lost ({}); reopening", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    }
+  }
+
+  void queue_announcement(int64_t node, int64_t version) {
+    std::string entry = std::to_string(node) + ':' + std::to_string(system_now_us()) + ':' +
+                        std::to_string(std::max<int64_t>(version, 0));
+    {
+      std::lock_guard lock(announce_mutex);
+      if (pending.size() >= kMaxPending) {
+        pending.clear();
+        everything_changed = true;
+        std::lock_guard stats_lock(mutex);
+        ++counters.announcements_lost;
+      } else if (!everything_changed) {
+        pending.push_back(std::move(entry));
+      }
+    }
+    announce_ready.notify_one();
   }
 
   struct Receiver : pqxx::notification_receiver {
     Receiver(pqxx::connection_base& c, Impl& hub) : notification_receiver(c, "kairo_node_feed"), hub_(hub) {}
-    void operator()(const std::string& payload, int) override { hub_.on_notification(payload); }
+    void operator()(const std::string& payload, int backend_pid) override {
+      if (backend_pid != hub_.announcer_pid) hub_.on_notification(payload);  // not this replica's own
+    }
     Impl& hub_;
   };
   struct AnnouncementReceiver : pqxx::notification_receiver {
@@ -201,10 +323,16 @@ NodeFeedHub::NodeFeedHub(std::string database_url, int workers)
     : impl_(std::make_unique<Impl>(std::move(database_url), workers)) {
   impl_->timer_thread = std::thread([this] { impl_->timers.run(); });
   impl_->listener_thread = std::thread([this] { impl_->listen(); });
+  impl_->announcer_thread = std::thread([this] { impl_->announce_loop(); });
 }
 
 NodeFeedHub::~NodeFeedHub() {
-  impl_->stopping = true;
+  {
+    std::lock_guard lock(impl_->announce_mutex);
+    impl_->stopping = true;
+  }
+  impl_->announce_ready.notify_all();
+  impl_->announcer_thread.join();
   impl_->listener_thread.join();
   impl_->wake_all();  // held requests are answered (with what is there) rather than dropped
   impl_->keep.reset();
@@ -245,23 +373,37 @@ void NodeFeedHub::post(std::function<void()> work) {
   asio::post(impl_->workers, std::move(work));
 }
 
+void NodeFeedHub::changed(int64_t node_id, int64_t version) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->note_change(node_id, version);
+  }
+  impl_->wake_node(node_id);
+  impl_->queue_announcement(node_id, version);
+}
+
 std::optional<int64_t> NodeFeedHub::known_version(int64_t node_id) const {
   std::lock_guard lock(impl_->mutex);
   if (!impl_->listening) return std::nullopt;
   const auto it = impl_->versions.find(node_id);
-  return it == impl_->versions.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  if (it == impl_->versions.end() || it->second.version < 0 || steady_now_ns() - it->second.at_ns > kTrustNs)
+    return std::nullopt;
+  return it->second.version;
 }
 
-uint64_t NodeFeedHub::epoch() const {
+NodeFeedHub::ReadToken NodeFeedHub::read_token(int64_t node_id) const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->version_epoch;
+  const auto it = impl_->versions.find(node_id);
+  return {impl_->version_epoch, it == impl_->versions.end() ? 0 : it->second.generation};
 }
 
-void NodeFeedHub::learn_version(int64_t node_id, int64_t version, uint64_t epoch) {
+void NodeFeedHub::learn_version(int64_t node_id, int64_t version, ReadToken token) {
   std::lock_guard lock(impl_->mutex);
-  if (!impl_->listening || impl_->version_epoch != epoch) return;
-  int64_t& known = impl_->versions[node_id];
-  known = std::max(known, version);
+  if (!impl_->listening || impl_->version_epoch != token.epoch) return;
+  Impl::Known& known = impl_->versions[node_id];
+  if (known.generation != token.generation) return;  // changed while it was read
+  known.version = std::max(known.version, version);
+  known.at_ns = steady_now_ns();
 }
 
 NodeFeedHubStats NodeFeedHub::stats() const {

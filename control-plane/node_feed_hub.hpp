@@ -1,9 +1,14 @@
 #pragma once
 // Where held node-feed requests wait (docs/control-api.md "Node feed"). A node's feed request that finds
-// nothing new since its cursor waits here until PostgreSQL announces a change to that node on the
-// kairo_node_feed channel (LISTEN/NOTIFY: a change made through any replica reaches every replica), or until
-// its wait ends. One listening connection per replica; when it breaks it is reopened and every waiter is
-// woken to read again, so no change is missed across a database restart.
+// nothing new since its cursor waits here until a change to that node is announced, or until its wait ends.
+// A change made through this replica is announced here at once (changed()) and to the other replicas on the
+// kairo_node_feed channel (LISTEN/NOTIFY), in batches from one connection of its own: a NOTIFY inside the
+// transaction that made the change held PostgreSQL's one notification lock through that transaction's
+// commit, so every placement and end through every replica queued on it (the end p99 of issue 14). One
+// listening connection per replica; when it breaks it is reopened and every waiter is woken to read again,
+// so no change is missed across a database restart. What a replica believes of a node's version it trusts
+// for a few seconds at most: a change whose announcement never left (its replica died between the commit
+// and the NOTIFY) reaches the node within that.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -20,7 +25,9 @@ struct NodeFeedHubStats {
   double lag_sum_s = 0;
   std::array<uint64_t, 8> lag_buckets{};  // <= 1, 2.5, 5, 10, 25, 50, 100, 250 ms (cumulative)
   uint64_t listener_reconnects = 0;
-  bool listening = false;  // the LISTEN connection is up: changes through other replicas are heard
+  uint64_t announced = 0, announcement_batches = 0;  // this replica's changes told to the others
+  uint64_t announcements_lost = 0;  // batches that could not be sent (then "everything changed" is sent)
+  bool listening = false;           // the LISTEN connection is up: changes through other replicas are heard
 };
 
 class NodeFeedHub {
@@ -44,14 +51,24 @@ class NodeFeedHub {
   // Runs `work` on a worker thread.
   void post(std::function<void()> work);
 
-  // The node's feed version as this replica knows it from announcements (each carries the version it made)
-  // and from reads: nullopt when not known for sure (never read, or the listening connection is down or was
-  // reopened since: announcements may have been missed). Saves a held request's database reads.
+  // A change to the node's feed committed through this replica: its held requests are woken now, and the
+  // other replicas told (batched, never blocking). `version`: the feed version the change made, or 0 when
+  // the change does not know it (then what this replica believed of the version is forgotten).
+  void changed(int64_t node_id, int64_t version);
+
+  // The node's feed version as this replica knows it from announcements and reads: nullopt when not known
+  // for sure (never read, changed since by a change that did not carry its version, last learned over
+  // kTrustNs ago, or the listening connection is down or was reopened since: announcements may have been
+  // missed). Saves a held request's database reads.
+  static constexpr int64_t kTrustNs = 5'000'000'000;
   std::optional<int64_t> known_version(int64_t node_id) const;
-  // Before a read of the version from the database: pass what this returns to learn_version() with the
-  // result, so that a read that straddled a reconnection is not trusted.
-  uint64_t epoch() const;
-  void learn_version(int64_t node_id, int64_t version, uint64_t epoch);
+  // Before a read of the node's version from the database: pass what this returns to learn_version() with
+  // the result, so that a read that straddled a reconnection or a change to the node is not trusted.
+  struct ReadToken {
+    uint64_t epoch = 0, generation = 0;
+  };
+  ReadToken read_token(int64_t node_id) const;
+  void learn_version(int64_t node_id, int64_t version, ReadToken token);
 
   NodeFeedHubStats stats() const;
   std::string metrics_text() const;  // Prometheus text: nodes attached, notification lag, reconnects
