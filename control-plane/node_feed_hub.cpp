@@ -434,6 +434,21 @@ std::string NodeFeedHub::metrics_text() const {
       "# TYPE kairo_node_feed_listener_reconnects_total counter\nkairo_node_feed_listener_reconnects_total " +
       std::to_string(s.listener_reconnects) + "\n";
   out +=
+      "# HELP kairo_node_feed_announced_total Changes made through this replica told to the others, and the "
+      "NOTIFY transactions that carried them (batches).\n";
+  out += "# TYPE kairo_node_feed_announced_total counter\nkairo_node_feed_announced_total " +
+         std::to_string(s.announced) + "\n";
+  out +=
+      "# TYPE kairo_node_feed_announcement_batches_total "
+      "counter\nkairo_node_feed_announcement_batches_total " +
+      std::to_string(s.announcement_batches) + "\n";
+  out +=
+      "# HELP kairo_node_feed_announcements_lost_total Times changes piled up past the bound while the "
+      "database was unreachable (\"every node may have changed\" was announced instead).\n";
+  out +=
+      "# TYPE kairo_node_feed_announcements_lost_total counter\nkairo_node_feed_announcements_lost_total " +
+      std::to_string(s.announcements_lost) + "\n";
+  out +=
       "# HELP kairo_node_feed_listening 1 while this replica hears changes made through the others (its "
       "LISTEN connection is up); 0: held feed requests are answered only when their wait ends.\n";
   out += "# TYPE kairo_node_feed_listening gauge\nkairo_node_feed_listening " +

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "control-plane/control_api.hpp"
 #include "control-plane/heartbeat_writer.hpp"
 #include "control-plane/http_client.hpp"
+#include "control-plane/node_feed_hub.hpp"
 #include "core/clock.hpp"
 #include "tests/metrics_text.hpp"
 #include "tests/postgres_server.hpp"
@@ -858,6 +861,64 @@ TEST_F(FleetTest, a_node_feed_delivers_every_session_once_across_replicas_and_a_
   EXPECT_LE(test::metric_sample(metrics_b, "kairo_node_feed_waiting").value_or(-1), 1);
   EXPECT_GE(test::metric_sample(metrics_b, "kairo_node_feed_waiting").value_or(-1), 0);
   EXPECT_EQ(test::metric_sample(metrics_b, "kairo_node_feed_listener_reconnects_total"), 0);
+}
+
+// Changes are announced by the replica that made them, after their commit (NodeFeedHub::changed): an end
+// through A reaches the node's feed on B, with the version the end made; a change no replica announced (a
+// replica that died between its commit and its announcement, here an UPDATE straight into the database)
+// still reaches the node once B stops believing the version it knew (NodeFeedHub::kTrustNs).
+TEST_F(FleetTest, changes_reach_a_node_on_the_other_replica_and_an_unannounced_one_within_the_trust_bound) {
+  wait_until_both_replicas_listen();
+  const std::string admin = login(*a, "admin", "admin-password");
+  const int64_t node = register_node("announced-node", 10);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = a->call("POST", "/v1/sessions",
+                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin);
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(json::parse(r.body)["session_id"].get<std::string>());
+  }
+  // The node's view on B: the sessions it holds and the cursor, followed until `done` or `deadline_s`.
+  std::string cursor = "0";
+  std::set<std::string> held;
+  const auto follow_until = [&](const std::function<bool()>& done, double deadline_s) {
+    const int64_t deadline = steady_now_ns() + int64_t(deadline_s * 1e9);
+    while (!done() && steady_now_ns() < deadline) {
+      const auto r =
+          b->call("GET", "/v1/nodes/" + std::to_string(node) + "/feed?cursor=" + cursor, "", kNodeToken);
+      EXPECT_EQ(r.status, 200) << r.body;
+      const json feed = json::parse(r.body);
+      if (!feed.value("changed", false)) continue;
+      cursor = feed["cursor"].get<std::string>();
+      held.clear();
+      for (const auto& session : feed["sessions"]) held.insert(session["session_id"].get<std::string>());
+    }
+    return done();
+  };
+  ASSERT_TRUE(follow_until([&] { return held.size() == 3; }, 5.0));
+  // Ended through A: gone from the node's feed on B.
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", admin).status, 204);
+  EXPECT_TRUE(follow_until([&] { return !held.count(ids[0]); }, 5.0));
+  // Ended behind every replica's back: no announcement at all, yet the node learns of it within the trust
+  // bound and a few waits.
+  {
+    Database db(pg->url(), 1);
+    db.transact([&](pqxx::work& w) {
+      w.exec_params("UPDATE sessions SET state = 'ended', ended_at = now() WHERE id = $1", ids[1]);
+    });
+  }
+  const int64_t unannounced = steady_now_ns();
+  EXPECT_TRUE(follow_until([&] { return !held.count(ids[1]); }, 1e-9 * double(NodeFeedHub::kTrustNs) + 3.0))
+      << "a change nobody announced never reached the node";
+  std::printf("unannounced change reached the node after %.0f ms\n",
+              double(steady_now_ns() - unannounced) * 1e-6);
+  EXPECT_TRUE(held.count(ids[2]));
+  // A told B of every change it made: three placements and an end, each with its version, in batches.
+  const std::string metrics = a->call("GET", "/metrics").body;
+  EXPECT_EQ(test::metric_sample(metrics, "kairo_node_feed_announced_total"), 4);
+  EXPECT_GE(test::metric_sample(metrics, "kairo_node_feed_announcement_batches_total").value_or(0), 1);
+  EXPECT_LE(test::metric_sample(metrics, "kairo_node_feed_announcement_batches_total").value_or(99), 4);
+  EXPECT_EQ(test::metric_sample(metrics, "kairo_node_feed_announcements_lost_total"), 0);
 }
 
 TEST_F(FleetTest, a_node_feed_shows_only_its_own_node_and_refuses_other_tokens) {
