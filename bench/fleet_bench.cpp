@@ -128,6 +128,12 @@ double cpu_seconds(pid_t pid) {
   return ticks / double(sysconf(_SC_CLK_TCK));
 }
 
+std::string cores_text(double cores) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f", cores);
+  return text;
+}
+
 // `kairo control` as operators run it, on a kernel-chosen port read back from its start-up line.
 class Replica {
  public:
@@ -535,8 +541,7 @@ int main(int argc, char** argv) {
       "fleet_bench: %d nodes, %d sessions, %d users, %d replica(s)%s on one PostgreSQL; %s; pgbench TPS "
       "%.0f\n",
       o.nodes, o.sessions, o.users, o.replicas,
-      o.replica_cpus > 0 ? (" of " + std::to_string(o.replica_cpus).substr(0, 4) + " cores each").c_str()
-                         : "",
+      o.replica_cpus > 0 ? (" of " + cores_text(o.replica_cpus) + " cores each").c_str() : "",
       o.rate > 0 ? ("offered " + std::to_string(int(o.rate)) + " creations/s").c_str() : "closed loop", tps);
   std::printf("| request | count | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|\n");
   for (auto& [kind, samples] : results.latency_ms) {

@@ -407,25 +407,29 @@ std::string FleetService::metrics_text() {
 
 int FleetService::sweep_down_nodes() {
   heartbeats_.flush();  // a heartbeat recorded but not yet written must not make its node look silent
-  std::vector<int64_t> down;
+  int down = 0;
+  std::vector<std::pair<int64_t, int64_t>> failed;  // node, its feed version after its sessions failed
   db_.transact([&](pqxx::work& w) {
-    down.clear();
+    failed.clear();
     const auto rows = w.exec_params(
         "UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat < now() - make_interval(secs "
         "=> $1) RETURNING id",
         3.0 * heartbeat_interval_s_);
+    down = int(rows.size());
     for (const auto& r : rows) {
-      down.push_back(r[0].as<int64_t>());
-      w.exec_params(
-          "UPDATE sessions SET state = 'failed', failure_reason = 'node stopped responding', ended_at = "
-          "now() "
-          "WHERE node_id = $1 AND state IN ('placed','running')",
-          down.back());
+      const auto versions = w.exec_params(
+          "WITH failed AS (UPDATE sessions SET state = 'failed', failure_reason = 'node stopped responding', "
+          "ended_at = now() WHERE node_id = $1 AND state IN ('placed','running') RETURNING "
+          "node_feed_version) "
+          "SELECT max(node_feed_version) FROM failed",
+          r[0].as<int64_t>());
+      if (!versions[0][0].is_null()) failed.emplace_back(r[0].as<int64_t>(), versions[0][0].as<int64_t>());
     }
   });
-  for (int64_t node : down) feed_changed(node, 0);  // a node back in time finds its sessions gone
-  if (!down.empty()) snapshot_.drop();
-  return int(down.size());
+  // A node back in time finds its sessions gone; one that had none has nothing new to hear.
+  for (const auto& [node, version] : failed) feed_changed(node, version);
+  if (down > 0) snapshot_.drop();
+  return down;
 }
 
 namespace {
@@ -561,7 +565,7 @@ std::string placement_sql(bool on_chosen) {
 }
 
 // The common case (a session outside rooms) in one statement: the best candidate no other placement holds
-// at that instant, its slot, the session's row and the node's announcement (one round trip where the loop
+// at that instant, its slot, the session's row and the node's new feed version (one round trip where the loop
 // below takes three or more). Empty when the best free candidates are all held at that instant, or there is
 // no free candidate: then reserve_slot decides. SKIP LOCKED means it never waits, so it holds no lock
 // another placement waits for while it waits itself (no deadlock). The best 32 (more than the placements

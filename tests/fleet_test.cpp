@@ -89,6 +89,17 @@ class FleetTest : public ::testing::Test {
     EXPECT_EQ(res.status, 201) << res.body;
     return json::parse(res.body).value("node_id", int64_t(0));
   }
+  // `count` sessions of the vr-room scene created through `through` for the token's user; their ids.
+  std::vector<std::string> create_sessions(Replica& through, const std::string& token, int count) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) {
+      const auto created = through.call(
+          "POST", "/v1/sessions", R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
+      EXPECT_EQ(created.status, 201) << created.body;
+      if (created.status == 201) ids.push_back(json::parse(created.body)["session_id"].get<std::string>());
+    }
+    return ids;
+  }
   // Until both replicas hear the announcements on kairo_placement_inputs (their pictures of the fleet follow
   // changes made anywhere from then on).
   void wait_until_both_replicas_listen() {
@@ -335,13 +346,8 @@ TEST_F(FleetTest, the_slot_counter_and_feed_version_follow_every_change_of_a_ses
   const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
   a->auth.create_user("hana", "hana-password", Role::kClient);
   const std::string hana = login(*a, "hana", "hana-password");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) {
-    const auto created = a->call("POST", "/v1/sessions",
-                                 R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", hana);
-    ASSERT_EQ(created.status, 201) << created.body;
-    ids.push_back(json::parse(created.body)["session_id"].get<std::string>());
-  }
+  const std::vector<std::string> ids = create_sessions(*a, hana, 3);
+  ASSERT_EQ(ids.size(), 3u);
   // (slots taken, feed version, live sessions counted)
   const auto node_state = [&] {
     std::tuple<int, int64_t, int> out;
@@ -871,13 +877,8 @@ TEST_F(FleetTest, changes_reach_a_node_on_the_other_replica_and_an_unannounced_o
   wait_until_both_replicas_listen();
   const std::string admin = login(*a, "admin", "admin-password");
   const int64_t node = register_node("announced-node", 10);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) {
-    const auto r = a->call("POST", "/v1/sessions",
-                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", admin);
-    ASSERT_EQ(r.status, 201) << r.body;
-    ids.push_back(json::parse(r.body)["session_id"].get<std::string>());
-  }
+  const std::vector<std::string> ids = create_sessions(*a, admin, 3);
+  ASSERT_EQ(ids.size(), 3u);
   // The node's view on B: the sessions it holds and the cursor, followed until `done` or `deadline_s`.
   std::string cursor = "0";
   std::set<std::string> held;
