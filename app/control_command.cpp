@@ -151,16 +151,13 @@ Runner add_control_command(CLI::App& app) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    control::HttpServer server(
-        control::HttpServerOptions{
-            .listen = o->listen,
-            .threads = o->threads,
-            .workers = o->pool,
-            .body_limit = 64 * 1024,
-            .body_limit_for = [&api](const control::HttpRequest& head) { return api.body_limit(head); },
-            .tls_cert_file = o->tls_cert,
-            .tls_key_file = o->tls_key},
-        [&api](const control::HttpRequest& r) { return api.handle(r); });
+    control::HttpServer server(api.serving(control::HttpServerOptions{.listen = o->listen,
+                                                                      .threads = o->threads,
+                                                                      .workers = o->pool,
+                                                                      .body_limit = 64 * 1024,
+                                                                      .tls_cert_file = o->tls_cert,
+                                                                      .tls_key_file = o->tls_key}),
+                               [&api](const control::HttpRequest& r) { return api.handle(r); });
     announce("schema v" + std::to_string(version) + ", listening on " + o->listen + " port " +
              std::to_string(server.port()) + " (" + (server.tls() ? "https" : "http") + ")");
     int received = 0;

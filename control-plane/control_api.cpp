@@ -248,6 +248,9 @@ struct ControlApi::Impl {
   const AccessTokens& tokens;
   FleetService& fleet;
   std::string static_node_token;
+  // Node feed requests answered or held on the network thread, and those that needed the database there
+  // (sent on to a worker): the second stays a small share in the steady state.
+  std::atomic<uint64_t> feed_requests_without_waiting{0}, feed_requests_to_workers{0};
   RateLimits limits;
   RateLimiter login_by_address, login_by_user, sessions_by_user;
   SceneCatalogue scenes;
@@ -393,6 +396,15 @@ struct ControlApi::Impl {
       // database down: request metrics still answer, the fleet gauges come back with it
     }
     text += hub.metrics_text();
+    text +=
+        "# HELP kairo_node_feed_requests_total Node feed requests by where they were served: from memory on "
+        "the network thread (\"network\"), or on a worker because they needed the database (\"worker\": a "
+        "credential or feed version not cached).\n";
+    text +=
+        "# TYPE kairo_node_feed_requests_total counter\nkairo_node_feed_requests_total{served=\"network\"} " +
+        std::to_string(feed_requests_without_waiting.load()) +
+        "\nkairo_node_feed_requests_total{served=\"worker\"} " +
+        std::to_string(feed_requests_to_workers.load()) + "\n";
     text += "# HELP kairo_placements_total Sessions placed by this replica.\n";
     text += "# TYPE kairo_placements_total counter\nkairo_placements_total " +
             std::to_string(fleet.placements()) + "\n";
@@ -592,28 +604,47 @@ struct ControlApi::Impl {
     // second, 44 ms with a quarter, for ~11 % more feed requests.)
     thread_local std::minstd_rand jitter(std::random_device{}());
     wait_s *= 1.0 - std::uniform_real_distribution<double>(0.0, 1.0 / 4.0)(jitter);
-    // Held: the waiter is registered before the version is read again, so a change committed in between is
-    // either seen by that read or announced to the waiter. Whichever answers first answers; the other does
+    // Held: the waiter is registered before the version is looked at again, so a change committed in between
+    // is either seen then or announced to the waiter. Whichever answers first answers; the other does
     // nothing.
     auto deferred = std::make_shared<DeferredResponse>();
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    const auto answer = [this, deferred, answered, answer_now, route = c.route, id = c.request_id,
-                         method = c.request.method, start = c.start_ns](bool timed_out) {
-      if (answered->exchange(true)) return;
+    // Builds the answer (may read the database) and gives it, unless another wake-up gave one already.
+    const auto give = [this, deferred, answered, answer_now, route = c.route, id = c.request_id,
+                       method = c.request.method, start = c.start_ns](bool changed) {
+      if (answered->load()) return;
       ScopedLogContext scope({.request_id = id});
       HttpResponse r;
       try {
-        r = answer_now(!timed_out);
+        r = answer_now(changed);
       } catch (const ApiError& e) {
         r = error_response(e);
       } catch (const std::exception&) {
         r = error_response(ApiError(503, "unavailable", "service temporarily unavailable"));
       }
+      if (answered->exchange(true)) return;
       finish(method, route, id, start, r);
       deferred->complete(std::move(r));
     };
-    hub.wait(node, wait_s, answer);
-    if (feed_version(node) > cursor) hub.post([answer] { answer(false); });
+    // A wait that ended is answered on the hub's timer thread, from memory ("unchanged" when this replica
+    // knows the version); only one that needs the database moves to a worker. A change wakes it on a
+    // worker (the changed feed is read).
+    hub.wait(node, wait_s, [this, give](bool timed_out) {
+      if (!timed_out) return give(true);
+      try {
+        Database::NoWaitingHere no_waiting;
+        give(false);
+      } catch (const WouldWaitOnDatabase&) {
+        hub.post([give] { give(false); });
+      }
+    });
+    const auto version_now = hub.known_version(node);
+    if (!version_now)
+      hub.post([this, give, node, cursor] {
+        if (feed_version(node) > cursor) give(false);
+      });
+    else if (*version_now > cursor)
+      hub.post([give] { give(false); });
     HttpResponse held;
     held.deferred = deferred;
     return held;
@@ -960,6 +991,31 @@ size_t ControlApi::body_limit(const HttpRequest& head) {
     return kDefault;  // no large body before the caller is known to be allowed one
   }
   return size_t(impl_->scenes.max_upload_bytes());
+}
+
+HttpServerOptions ControlApi::serving(HttpServerOptions options) {
+  options.body_limit_for = [this](const HttpRequest& head) { return body_limit(head); };
+  options.try_without_blocking = [this](const HttpRequest& r) { return try_handle_without_blocking(r); };
+  return options;
+}
+
+std::optional<HttpResponse> ControlApi::try_handle_without_blocking(const HttpRequest& request) {
+  // GET /v1/nodes/{id}/feed: the request a fleet sends most (every node, every wait), all from memory in the
+  // steady state (the credential, the heartbeat, the version; a held request's timer).
+  static constexpr std::string_view kPrefix = "/v1/nodes/", kSuffix = "/feed";
+  const std::string_view path = request.path;
+  if (request.method != "GET" || path.size() <= kPrefix.size() + kSuffix.size() ||
+      path.substr(0, kPrefix.size()) != kPrefix || path.substr(path.size() - kSuffix.size()) != kSuffix)
+    return std::nullopt;
+  Database::NoWaitingHere no_waiting;
+  try {
+    HttpResponse response = handle(request);
+    impl_->feed_requests_without_waiting.fetch_add(1, std::memory_order_relaxed);
+    return response;
+  } catch (const WouldWaitOnDatabase&) {
+    impl_->feed_requests_to_workers.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;  // nothing answered or logged yet: the worker runs it from the start
+  }
 }
 
 HttpResponse ControlApi::handle(const HttpRequest& request) {

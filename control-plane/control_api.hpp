@@ -3,6 +3,7 @@
 // wrong types and oversized values are 400s, never 500s), rate limits, and Prometheus metrics.
 // Routes: docs/control-api.md.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ class ControlApi {
              const ApiOptions& options = {});
   ~ControlApi();
   HttpResponse handle(const HttpRequest& request);
+  // `options` with what serving this API takes: its body limits (body_limit_for) and its requests answered
+  // on the network thread (try_without_blocking). The server's handler is handle().
+  HttpServerOptions serving(HttpServerOptions options);
+  // For HttpServerOptions::try_without_blocking: a node's feed request answered (or held) from memory, on
+  // the network thread; nullopt for any other request, and for a feed request that needs the database (a
+  // credential or version not cached), which then goes to handle() on a worker.
+  std::optional<HttpResponse> try_handle_without_blocking(const HttpRequest& request);
   // The body a request may carry, from its head (HttpServerOptions::body_limit_for): a scene upload by an
   // operator up to the catalogue's file budget, anything else 64 KiB.
   size_t body_limit(const HttpRequest& head);

@@ -9,6 +9,15 @@
 namespace kairo::control {
 namespace {
 constexpr long kMigrationLock = 0x6b6169726f;  // "kairo": one advisory lock id for schema changes
+thread_local bool t_no_waiting = false;
+}  // namespace
+
+Database::NoWaitingHere::NoWaitingHere() : previous_(t_no_waiting) {
+  t_no_waiting = true;
+}
+
+Database::NoWaitingHere::~NoWaitingHere() {
+  t_no_waiting = previous_;
 }
 
 Database::Database(std::string url, int pool_size)
@@ -38,6 +47,7 @@ void Database::release(size_t index) {
 
 template <class Transaction, class Work>
 void Database::run(const Work& work) {
+  if (t_no_waiting) throw WouldWaitOnDatabase{};
   size_t index = 0;
   std::unique_ptr<pqxx::connection>* slot = nullptr;
   {

@@ -34,8 +34,26 @@ pqxx::result exec_prepared(pqxx::transaction_base& w, const PreparedStatement& s
   return w.exec_prepared(statement.name, std::forward<Args>(args)...);
 }
 
+// Thrown (not a std::exception, so that no handler's catch-all turns it into an answer) by a database call
+// on a thread that must not wait on the database: see Database::NoWaitingHere.
+struct WouldWaitOnDatabase {};
+
 class Database {
  public:
+  // While one lives, database calls on this thread throw WouldWaitOnDatabase before taking a connection:
+  // code that runs where it must not block (a network thread, the feed's timer thread) tries the work from
+  // memory, and moves it to a thread that may wait when it needs the database.
+  class NoWaitingHere {
+   public:
+    NoWaitingHere();
+    ~NoWaitingHere();
+    NoWaitingHere(const NoWaitingHere&) = delete;
+    NoWaitingHere& operator=(const NoWaitingHere&) = delete;
+
+   private:
+    bool previous_;
+  };
+
   Database(std::string url, int pool_size);
   ~Database();
 

@@ -1,6 +1,8 @@
 #include "control-plane/heartbeat_writer.hpp"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
+#include <chrono>
 #include <pqxx/pqxx>
 #include <string>
 #include <unordered_set>
@@ -13,32 +15,52 @@ namespace kairo::control {
 HeartbeatWriter::HeartbeatWriter(Database& db, double interval_s)
     : db_(db),
       write_every_ns_(int64_t(interval_s * 0.5e9)),
-      flush_period_ns_(std::min(int64_t(250'000'000), int64_t(interval_s / 8 * 1e9))) {}
+      flush_period_ns_(std::min(int64_t(250'000'000), int64_t(interval_s / 8 * 1e9))),
+      flusher_([this] { flush_every_period(); }) {}
+
+HeartbeatWriter::~HeartbeatWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  flusher_.join();
+}
 
 bool HeartbeatWriter::record(int64_t node_id, double load) {
   const int64_t now = steady_now_ns();
-  std::vector<std::pair<int64_t, double>> batch;
-  {
-    std::lock_guard lock(mutex_);
-    const auto it = written_ns_.find(node_id);
-    if (it != written_ns_.end() && now - it->second < write_every_ns_) return true;
-    if (written_ns_.size() > 100'000) written_ns_.clear();  // bounded: the worst is one write too many
-    written_ns_[node_id] = now;
-    pending_[node_id] = load;
-    if (now - last_flush_ns_ < flush_period_ns_) return true;
-    last_flush_ns_ = now;
-    batch.assign(pending_.begin(), pending_.end());
-    pending_.clear();
+  std::lock_guard lock(mutex_);
+  if (missing_.count(node_id)) return false;
+  const auto it = written_ns_.find(node_id);
+  if (it != written_ns_.end() && now - it->second < write_every_ns_) return true;
+  if (written_ns_.size() > 100'000) written_ns_.clear();  // bounded: the worst is one write too many
+  written_ns_[node_id] = now;
+  pending_[node_id] = load;
+  return true;
+}
+
+void HeartbeatWriter::flush_every_period() {
+  std::unique_lock lock(mutex_);
+  while (!stop_.wait_for(lock, std::chrono::nanoseconds(flush_period_ns_), [this] { return stopping_; })) {
+    if (pending_.empty()) continue;
+    lock.unlock();
+    try {
+      flush();
+    } catch (const std::exception& e) {
+      // The database is away: the batch is recorded again at the nodes' next heartbeats (write()).
+      spdlog::warn("heartbeats: batch not written ({})", e.what());
+    }
+    lock.lock();
   }
-  const std::vector<int64_t> missing = write(batch);
-  return std::find(missing.begin(), missing.end(), node_id) == missing.end();
 }
 
 void HeartbeatWriter::flush() {
+  // One write at a time: a flush that returns has seen every heartbeat recorded before it written (or
+  // refused), including those a concurrent flush had taken.
+  std::lock_guard writing(write_mutex_);
   std::vector<std::pair<int64_t, double>> batch;
   {
     std::lock_guard lock(mutex_);
-    last_flush_ns_ = steady_now_ns();
     batch.assign(pending_.begin(), pending_.end());
     pending_.clear();
   }
@@ -87,6 +109,11 @@ std::vector<int64_t> HeartbeatWriter::write(const std::vector<std::pair<int64_t,
   std::vector<int64_t> missing;
   for (const auto& entry : batch)
     if (!found.count(entry.first)) missing.push_back(entry.first);
+  if (!missing.empty()) {
+    std::lock_guard lock(mutex_);
+    if (missing_.size() > 100'000) missing_.clear();  // bounded: such a node's next write finds it again
+    missing_.insert(missing.begin(), missing.end());
+  }
   return missing;
 }
 

@@ -141,42 +141,60 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     in.remote_address = remote_;
     in.request_id = std::string(request["X-Request-Id"]);
     in.received_ns = steady_now_ns();
+    const bool keep_alive = request.keep_alive();
+    if (options_.try_without_blocking) {
+      std::optional<HttpResponse> quick;
+      try {
+        quick = options_.try_without_blocking(in);
+      } catch (const std::exception& e) {
+        spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
+                      escape_for_log(e.what()));
+        quick = error_response(500, "internal", "internal error");
+      }
+      if (quick) return deliver(std::move(*quick), keep_alive);
+    }
     // The handler may wait on the database: it runs on a worker, never on the network threads, and its
     // answer comes back to this connection's strand (or later, for a held request).
-    asio::post(
-        workers_, [self = this->shared_from_this(), in = std::move(in), keep_alive = request.keep_alive()] {
-          HttpResponse out;
-          try {
-            out = self->handler_(in);
-          } catch (const std::exception& e) {
-            spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
-                          escape_for_log(e.what()));
-            out = error_response(500, "internal", "internal error");
-          }
-          if (!out.deferred) {
-            asio::post(self->stream_.get_executor(), [self, keep_alive, answer = std::move(out)]() mutable {
-              self->respond(std::move(answer), keep_alive);
-            });
-            return;
-          }
-          {
-            std::lock_guard lock(self->held_->mutex);
-            if (!self->held_->open) return;  // stopping: the connection just closes
-            self->held_->held[self.get()] = self;
-          }
-          const std::shared_ptr<DeferredResponse> deferred = std::move(out.deferred);
-          deferred->on_ready(
-              [weak = std::weak_ptr<Connection>(self), held = self->held_, keep_alive](HttpResponse answer) {
-                std::lock_guard lock(held->mutex);
-                const auto connection = weak.lock();
-                if (!held->open || !connection) return;
-                held->held.erase(connection.get());
-                asio::post(connection->stream_.get_executor(),
-                           [connection, keep_alive, answer = std::move(answer)]() mutable {
-                             connection->respond(std::move(answer), keep_alive);
-                           });
-              });
-        });
+    asio::post(workers_, [self = this->shared_from_this(), in = std::move(in), keep_alive] {
+      HttpResponse out;
+      try {
+        out = self->handler_(in);
+      } catch (const std::exception& e) {
+        spdlog::error("http {} {}: {}", escape_for_log(in.method), escape_for_log(in.path),
+                      escape_for_log(e.what()));
+        out = error_response(500, "internal", "internal error");
+      }
+      self->deliver(std::move(out), keep_alive);
+    });
+  }
+
+  // Sends the answer on this connection's strand (at once when already there), or registers the connection
+  // as held until a deferred answer is given.
+  void deliver(HttpResponse out, bool keep_alive) {
+    if (!out.deferred) {
+      asio::dispatch(stream_.get_executor(),
+                     [self = this->shared_from_this(), keep_alive, answer = std::move(out)]() mutable {
+                       self->respond(std::move(answer), keep_alive);
+                     });
+      return;
+    }
+    {
+      std::lock_guard lock(held_->mutex);
+      if (!held_->open) return;  // stopping: the connection just closes
+      held_->held[this] = this->shared_from_this();
+    }
+    const std::shared_ptr<DeferredResponse> deferred = std::move(out.deferred);
+    deferred->on_ready([weak = std::weak_ptr<Connection>(this->shared_from_this()), held = held_,
+                        keep_alive](HttpResponse answer) {
+      std::lock_guard lock(held->mutex);
+      const auto connection = weak.lock();
+      if (!held->open || !connection) return;
+      held->held.erase(connection.get());
+      asio::post(connection->stream_.get_executor(),
+                 [connection, keep_alive, answer = std::move(answer)]() mutable {
+                   connection->respond(std::move(answer), keep_alive);
+                 });
+    });
   }
 
   void respond(HttpResponse out, bool keep_alive) {

@@ -63,6 +63,10 @@ struct HttpServerOptions {
   std::function<size_t(const HttpRequest& head)> body_limit_for{};
   std::string tls_cert_file{};  // both set: HTTPS only
   std::string tls_key_file{};
+  // Set: tried first on the network thread, where it must not block; nullopt sends the request on to a
+  // worker (the handler). For requests answered from memory, which then skip two thread hand-offs (each a
+  // futex wake-up and context switch, the control plane's main cost under a fleet's feed requests).
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> try_without_blocking{};
 };
 
 class HttpServer {

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <queue>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -37,13 +38,21 @@ struct NodeFeedHub::Impl {
   struct Waiter {
     int64_t node = 0;
     std::function<void(bool)> wake;
-    std::unique_ptr<asio::steady_timer> timer;
   };
 
   std::string url;
-  // Timers run on `timers` (one thread); wake-ups on `workers` (they read the database).
-  asio::io_context timers;
-  asio::executor_work_guard<asio::io_context::executor_type> keep{timers.get_executor()};
+  // Waits' ends: one thread sleeping until the earliest (a wait is added without waking it unless it ends
+  // first: waits are about as long as each other, so almost never). A waiter that was woken earlier stays in
+  // the heap until its time (bounded by the requests of one wait's length) and is skipped then. Ends run
+  // their wake-ups on this thread; changes on `workers` (they read the database).
+  using Deadline = std::pair<int64_t, std::shared_ptr<Waiter>>;  // steady ns
+  struct LaterFirst {
+    bool operator()(const Deadline& a, const Deadline& b) const { return a.first > b.first; }
+  };
+  std::mutex timer_mutex;  // never held with `mutex`
+  std::condition_variable timer_ready;
+  std::priority_queue<Deadline, std::vector<Deadline>, LaterFirst> deadlines;
+  bool timers_stopping = false;
   asio::thread_pool workers;
   std::thread timer_thread, listener_thread;
   std::atomic<bool> stopping{false};
@@ -116,8 +125,35 @@ struct NodeFeedHub::Impl {
       if (!found) return;
       counters.waiting = by_node.size();
     }
-    asio::post(timers, [waiter] { waiter->timer->cancel(); });
-    asio::post(workers, [waiter, timed_out] { waiter->wake(timed_out); });
+    if (timed_out) {
+      waiter->wake(true);  // on the timer thread
+    } else {
+      asio::post(workers, [waiter] { waiter->wake(false); });
+    }
+  }
+
+  void run_timers() {
+    std::unique_lock lock(timer_mutex);
+    while (!timers_stopping) {
+      if (deadlines.empty()) {
+        timer_ready.wait(lock);
+        continue;
+      }
+      const int64_t now = steady_now_ns();
+      if (deadlines.top().first > now) {
+        timer_ready.wait_for(lock, std::chrono::nanoseconds(deadlines.top().first - now));
+        continue;
+      }
+      const std::shared_ptr<Waiter> waiter = deadlines.top().second;
+      deadlines.pop();
+      lock.unlock();
+      try {
+        fire(waiter, true);
+      } catch (const std::exception& e) {
+        spdlog::error("node feed: a held request's wake-up failed: {}", e.what());
+      }
+      lock.lock();
+    }
   }
 
   void wake_node(int64_t node) {
@@ -321,7 +357,7 @@ struct NodeFeedHub::Impl {
 
 NodeFeedHub::NodeFeedHub(std::string database_url, int workers)
     : impl_(std::make_unique<Impl>(std::move(database_url), workers)) {
-  impl_->timer_thread = std::thread([this] { impl_->timers.run(); });
+  impl_->timer_thread = std::thread([this] { impl_->run_timers(); });
   impl_->listener_thread = std::thread([this] { impl_->listen(); });
   impl_->announcer_thread = std::thread([this] { impl_->announce_loop(); });
 }
@@ -335,8 +371,11 @@ NodeFeedHub::~NodeFeedHub() {
   impl_->announcer_thread.join();
   impl_->listener_thread.join();
   impl_->wake_all();  // held requests are answered (with what is there) rather than dropped
-  impl_->keep.reset();
-  impl_->timers.stop();
+  {
+    std::lock_guard lock(impl_->timer_mutex);
+    impl_->timers_stopping = true;
+  }
+  impl_->timer_ready.notify_all();
   impl_->timer_thread.join();
   impl_->workers.join();
 }
@@ -345,19 +384,19 @@ void NodeFeedHub::wait(int64_t node_id, double wait_s, std::function<void(bool)>
   auto waiter = std::make_shared<Impl::Waiter>();
   waiter->node = node_id;
   waiter->wake = std::move(wake);
-  waiter->timer = std::make_unique<asio::steady_timer>(impl_->timers);
   {
     std::lock_guard lock(impl_->mutex);
     impl_->by_node.emplace(node_id, waiter);
     impl_->counters.waiting = impl_->by_node.size();
   }
-  asio::post(impl_->timers, [this, waiter, wait_s] {
-    waiter->timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(wait_s)));
-    waiter->timer->async_wait([this, waiter](const boost::system::error_code& error) {
-      if (!error) impl_->fire(waiter, true);
-    });
-  });
+  const int64_t due = steady_now_ns() + int64_t(std::max(0.0, wait_s) * 1e9);
+  bool earliest = false;
+  {
+    std::lock_guard lock(impl_->timer_mutex);
+    earliest = impl_->deadlines.empty() || due < impl_->deadlines.top().first;
+    impl_->deadlines.emplace(due, std::move(waiter));
+  }
+  if (earliest) impl_->timer_ready.notify_one();
 }
 
 void NodeFeedHub::on_announcement(Announcement kind, std::function<void(bool listening)> callback) {

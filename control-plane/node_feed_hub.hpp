@@ -37,8 +37,10 @@ class NodeFeedHub {
   NodeFeedHub(std::string database_url, int workers);
   ~NodeFeedHub();
 
-  // Runs `wake` once, on a worker thread: when a change to `node_id` is announced, when the listener
-  // reconnected, or after `wait_s`, whichever comes first (`timed_out` says which).
+  // Runs `wake` once: when a change to `node_id` is announced, when the listener reconnected, or after
+  // `wait_s`, whichever comes first (`timed_out` says which). A change's wake-up runs on a worker thread
+  // (it may read the database); a wait's end on the hub's one timer thread, where it must not block (with
+  // Database::NoWaitingHere, and post() what needs the database).
   void wait(int64_t node_id, double wait_s, std::function<void(bool timed_out)> wake);
   // Announcements besides the node feed's, each a channel of its own.
   enum class Announcement {

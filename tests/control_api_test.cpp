@@ -24,7 +24,7 @@ class ControlApiTest : public ::testing::Test {
     auth->bootstrap_admin("admin", "admin-password");
     fleet = new FleetService(*db, 0.2);
     api = new ControlApi(*db, *auth, *tokens, *fleet, "static-node-token-for-tests");
-    server = new HttpServer(HttpServerOptions{.listen = "127.0.0.1:0"},
+    server = new HttpServer(api->serving(HttpServerOptions{.listen = "127.0.0.1:0"}),
                             [](const HttpRequest& r) { return api->handle(r); });
   }
   static void TearDownTestSuite() {

@@ -25,12 +25,8 @@ struct ControlPlane {
         sweeper(fleet, 1.0),
         api(db, auth, tokens, fleet, kNodeToken, {},
             control::ApiOptions{.scenes = {.budget = {}, .inspection = {.inspector = KAIRO_BINARY}}}),
-        server(
-            control::HttpServerOptions{
-                .listen = "127.0.0.1:0",
-                .threads = 2,
-                .body_limit_for = [this](const control::HttpRequest& head) { return api.body_limit(head); }},
-            [this](const control::HttpRequest& r) { return api.handle(r); }) {
+        server(api.serving(control::HttpServerOptions{.listen = "127.0.0.1:0", .threads = 2}),
+               [this](const control::HttpRequest& r) { return api.handle(r); }) {
     auth.bootstrap_admin("admin", "admin-password");
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server.port()); }

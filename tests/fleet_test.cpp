@@ -40,7 +40,7 @@ struct Replica {
             RateLimits{.sessions_per_user_per_minute = 0,
                        .max_live_sessions_client = 0,
                        .max_live_sessions_operator = 0}),
-        server(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4},
+        server(api.serving(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 4}),
                [this](const HttpRequest& r) { return api.handle(r); }) {}
   Database db;
   AccessTokens tokens;
@@ -1038,8 +1038,105 @@ TEST_F(FleetTest, heartbeats_are_written_in_batches_and_a_held_node_row_with_a_l
   hold.abort();
   writer.flush();
   EXPECT_EQ(fresh(), 300);
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  // A node that does not exist: its heartbeat is recorded, and refused once a write has not found it.
+  EXPECT_TRUE(writer.record(ids.back() + 1000, 1));
+  writer.flush();
   EXPECT_FALSE(writer.record(ids.back() + 1000, 1)) << "a node that does not exist";
+  // Recording never writes (it runs on the network thread): the writer's own thread writes what was
+  // recorded within a flush period or so, without a flush by hand.
+  int64_t late = 0;
+  a->db.transact([&](pqxx::work& w) {
+    late = w.exec(
+                "INSERT INTO nodes (name, address, max_sessions, last_heartbeat) VALUES ('hb-late', "
+                "'127.0.0.1:9', 4, now() - interval '1 hour') RETURNING id")[0][0]
+               .as<int64_t>();
+  });
+  EXPECT_TRUE(writer.record(late, 7.5));
+  const auto written = [&] {
+    bool yes = false;
+    a->db.transact([&](pqxx::work& w) {
+      yes = w.exec_params(
+                 "SELECT last_heartbeat > now() - interval '1 minute' AND load = 7.5 FROM nodes "
+                 "WHERE id = $1",
+                 late)[0][0]
+                .as<bool>();
+    });
+    return yes;
+  };
+  const int64_t recorded = steady_now_ns();
+  while (!written() && steady_now_ns() - recorded < 5'000'000'000)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(written()) << "a recorded heartbeat was never written";
+}
+
+// Code that must not block (a network thread, the feed's timer thread) cannot reach the database by mistake:
+// a call there throws WouldWaitOnDatabase before taking a connection, and the guard nests.
+TEST_F(FleetTest, a_database_call_where_waiting_is_not_allowed_throws_instead_of_blocking) {
+  const auto read = [&] {
+    int one = 0;
+    a->db.autocommit([&](pqxx::transaction_base& w) { one = w.exec("SELECT 1")[0][0].as<int>(); });
+    return one;
+  };
+  EXPECT_EQ(read(), 1);
+  {
+    Database::NoWaitingHere outer;
+    EXPECT_THROW(read(), WouldWaitOnDatabase);
+    {
+      Database::NoWaitingHere inner;
+      EXPECT_THROW(a->db.transact([](pqxx::work&) {}), WouldWaitOnDatabase);
+    }
+    EXPECT_THROW(read(), WouldWaitOnDatabase) << "the inner guard's end must not lift the outer one";
+    std::thread other([&] { EXPECT_EQ(read(), 1) << "the guard is this thread's only"; });
+    other.join();
+  }
+  EXPECT_EQ(read(), 1);
+}
+
+// A node's feed request is served on the network thread from memory once its credential and version are
+// known (no hand-off to a worker); the first, with nothing known yet, goes to a worker. A held request whose
+// wait ends is answered "unchanged" on time (from the hub's timer thread), and one woken by a session placed
+// on its node gets it.
+TEST_F(FleetTest, a_node_feed_is_served_from_memory_on_the_network_thread_once_its_node_is_known) {
+  const int64_t node = register_node("quick", 4);
+  a->auth.create_user("quinn", "quinn-password", Role::kClient);
+  const std::string quinn = login(*a, "quinn", "quinn-password");
+  const std::string feed = "/v1/nodes/" + std::to_string(node) + "/feed";
+  const auto served = [&](const char* where) {
+    return test::metric_sample(a->call("GET", "/metrics").body,
+                               std::string("kairo_node_feed_requests_total{served=\"") + where + "\"}")
+        .value_or(-1);
+  };
+  const double network_before = served("network"), worker_before = served("worker");
+  const auto first = a->call("GET", feed + "?cursor=0&wait_ms=0", "", kNodeToken);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string cursor = json::parse(first.body)["cursor"].get<std::string>();
+  EXPECT_GE(served("worker"), worker_before + 1) << "nothing was known of the node: a worker read it";
+  // Held, and its wait (the heartbeat interval here, 0.2 s) ends: answered unchanged, not before three
+  // quarters of the wait (the jitter), and not long after it.
+  for (int i = 0; i < 3; ++i) {
+    const int64_t start = steady_now_ns();
+    const auto held = a->call("GET", feed + "?cursor=" + cursor, "", kNodeToken);
+    const double waited_s = double(steady_now_ns() - start) * 1e-9;
+    ASSERT_EQ(held.status, 200) << held.body;
+    EXPECT_FALSE(json::parse(held.body)["changed"].get<bool>());
+    EXPECT_GE(waited_s, 0.14);
+    EXPECT_LT(waited_s, 2.0);
+  }
+  EXPECT_GE(served("network"), network_before + 3) << "known node, known version: served from memory";
+  // Followed from the network thread, the node gets the session placed on it.
+  json changed = json::object();
+  std::thread follower([&] {
+    for (int i = 0; i < 40 && !changed.value("changed", false); ++i)
+      changed = json::parse(a->call("GET", feed + "?cursor=" + cursor, "", kNodeToken).body);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto created = a->call("POST", "/v1/sessions",
+                               R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", quinn);
+  ASSERT_EQ(created.status, 201) << created.body;
+  follower.join();
+  EXPECT_TRUE(changed["changed"].get<bool>());
+  ASSERT_EQ(changed["sessions"].size(), 1u);
+  EXPECT_EQ(changed["sessions"][0]["session_id"], json::parse(created.body)["session_id"]);
 }
 
 // The hot path's queries use an index (EXPLAIN on a table large enough for the planner to care).

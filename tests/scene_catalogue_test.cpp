@@ -41,10 +41,8 @@ class SceneCatalogueTest : public ::testing::Test {
                    .max_draws = 1000},
         .inspection = {.inspector = KAIRO_BINARY, .timeout_s = 60, .memory_bytes = 4ull << 30}};
     api = new ControlApi(*db, *auth, *tokens, *fleet, kNodeToken, {}, ApiOptions{.scenes = scenes});
-    server = new HttpServer(
-        HttpServerOptions{.listen = "127.0.0.1:0",
-                          .body_limit_for = [](const HttpRequest& head) { return api->body_limit(head); }},
-        [](const HttpRequest& r) { return api->handle(r); });
+    server = new HttpServer(api->serving(HttpServerOptions{.listen = "127.0.0.1:0"}),
+                            [](const HttpRequest& r) { return api->handle(r); });
     admin = login("admin", "admin-password");
     viewer = login("viewer", "viewer-password");
   }

@@ -40,8 +40,9 @@ class SecurityTest : public ::testing::Test {
     fleet = std::make_unique<FleetService>(*db, 2.0);
     api = std::make_unique<ControlApi>(*db, *auth, *tokens, *fleet, kStaticToken,
                                        RateLimits{.max_live_sessions_client = 3});
-    server = std::make_unique<HttpServer>(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 2},
-                                          [this](const HttpRequest& r) { return api->handle(r); });
+    server =
+        std::make_unique<HttpServer>(api->serving(HttpServerOptions{.listen = "127.0.0.1:0", .threads = 2}),
+                                     [this](const HttpRequest& r) { return api->handle(r); });
   }
   HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
                   const std::string& bearer = "") {
