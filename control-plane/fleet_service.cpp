@@ -577,7 +577,7 @@ std::string placement_sql(bool on_chosen) {
 //
 // With `chosen` (the node this replica's picture of the fleet chose), only that node is tried: one row read
 // by its key instead of the candidates scanned and sorted.
-std::optional<PlacedOn> place_at_once(pqxx::work& w, const NewSession& s,
+std::optional<PlacedOn> place_at_once(pqxx::transaction_base& w, const NewSession& s,
                                       std::optional<int64_t> chosen = std::nullopt) {
   static const PreparedStatement kOnChosen{"place_on_chosen", placement_sql(true)},
       kOnBest{"place_on_best", placement_sql(false)};
@@ -722,47 +722,79 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
   int conflicts = 0;
   const bool use_snapshot = !q.has_room() && snapshot_ready();
   bool from_snapshot = false;
-  // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
-  db_.transact([&](pqxx::work& w) {
+  const NewSession session{.id = id, .key = key, .caller = caller, .request = q};
+  // Each try is one statement that takes a slot and inserts the session, or does nothing: the nodes this
+  // replica's picture shows best, one single-row try each; then the database's choice.
+  int runs = 0;
+  const auto place_in_one_statement = [&](pqxx::transaction_base& w) {
+    placed.reset();
     from_snapshot = false;
-    enforce_session_limit(w, caller);
-    const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
-    const NewSession session{.id = id, .key = key, .caller = caller, .request = q};
-    if (!q.has_room()) {
-      // The nodes this replica's picture shows best, one single-row try each; then the database's choice.
-      const std::string codec = requested_codec(q);  // outlives `want`, which only views it
-      const PlacementWant want{.scene = q.scene(), .codec = codec, .webrtc = transport == "webrtc"};
-      for (int attempt = 0; attempt < 3 && use_snapshot; ++attempt) {
-        const auto chosen = snapshot_.choose(want, steady_now_ns());
-        if (!chosen) break;
-        placed = place_at_once(w, session, chosen);
-        if (placed) {
-          from_snapshot = true;
-          return;
-        }
-        snapshot_.missed(*chosen);
-        ++conflicts;
+    conflicts = 0;
+    if (runs++ > 0) {
+      // Run again (the connection was lost, outside a transaction): the session may be placed already. Its
+      // id is new and random, so finding it means the earlier run committed: that placement is the answer.
+      const auto rows = w.exec_params(
+          "SELECT n.id, n.address, coalesce(n.signalling_url, ''), n.feed_version FROM sessions s JOIN "
+          "nodes n ON n.id = s.node_id WHERE s.id = $1",
+          id);
+      if (!rows.empty()) {
+        placed = PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(),
+                          rows[0][2].as<std::string>(), rows[0][3].as<int64_t>()};
+        return;
       }
-      placed = place_at_once(w, session);
-      if (placed) return;
     }
-    // The best candidates were held at that instant, or none is free: decide one at a time.
-    placed = reserve_slot(w, q, room, conflicts);
-    if (placed && !q.has_room()) ++conflicts;  // the statement above missed a node that had a slot
-    if (!placed)
-      throw ApiError(503, "no_capacity",
-                     "no live, undrained node with scene \"" + q.scene() + "\" and a " + requested_codec(q) +
-                         " encoder" + (transport == "webrtc" ? " that takes browser sessions" : "") +
-                         " has a free slot");
-    w.exec_params(
-        "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, state, "
-        "session_key, transport, request_id, scene_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-        "'placed', "
-        "$10, $11, $12, (SELECT sha256 FROM scene_versions WHERE name = $4 ORDER BY version DESC LIMIT 1))",
-        id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
-        requested_codec(q), requested_room(q), bytes(key), transport,
-        caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
-  });
+    const std::string codec = requested_codec(q);  // outlives `want`, which only views it
+    const PlacementWant want{.scene = q.scene(), .codec = codec, .webrtc = transport == "webrtc"};
+    for (int attempt = 0; attempt < 3 && use_snapshot; ++attempt) {
+      const auto chosen = snapshot_.choose(want, steady_now_ns());
+      if (!chosen) break;
+      placed = place_at_once(w, session, chosen);
+      if (placed) {
+        from_snapshot = true;
+        return;
+      }
+      snapshot_.missed(*chosen);
+      ++conflicts;
+    }
+    placed = place_at_once(w, session);
+  };
+  // Without a room or a limit on the caller's live sessions, those statements need no transaction around
+  // them: each is atomic, and one that did nothing leaves nothing. That saves the BEGIN and COMMIT round
+  // trips of most placements (two of three); run again after a lost connection, it first looks for its
+  // session (above).
+  const bool single_statements = !q.has_room() && caller.max_live_sessions <= 0;
+  if (single_statements) db_.autocommit(place_in_one_statement);
+  const int conflicts_at_once = conflicts;
+  // A refusal (ApiError) rolls the whole transaction back: nothing of a refused request stays.
+  if (!placed)
+    db_.transact([&](pqxx::work& w) {
+      from_snapshot = false;
+      conflicts = conflicts_at_once;
+      enforce_session_limit(w, caller);
+      const RoomPlacement room = q.has_room() ? join_room(w, caller, q) : RoomPlacement{};
+      if (!q.has_room() && !single_statements) {
+        place_in_one_statement(w);
+        if (placed) return;
+      }
+      // The best candidates were held at that instant, or none is free: decide one at a time.
+      placed = reserve_slot(w, q, room, conflicts);
+      if (placed && !q.has_room()) ++conflicts;  // the statement above missed a node that had a slot
+      if (!placed)
+        throw ApiError(503, "no_capacity",
+                       "no live, undrained node with scene \"" + q.scene() + "\" and a " +
+                           requested_codec(q) + " encoder" +
+                           (transport == "webrtc" ? " that takes browser sessions" : "") +
+                           " has a free slot");
+      w.exec_params(
+          "INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, room, "
+          "state, "
+          "session_key, transport, request_id, scene_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+          "'placed', "
+          "$10, $11, $12, (SELECT sha256 FROM scene_versions WHERE name = $4 ORDER BY version DESC LIMIT 1))",
+          id, caller.user_id, placed->node, q.scene(), q.eye_width(), q.eye_height(), q.fps(),
+          requested_codec(q), requested_room(q), bytes(key), transport,
+          caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
+    });
   feed_changed(placed->node, placed->feed_version);
   placement_conflicts_ += uint64_t(conflicts);
   ++placements_;
