@@ -627,27 +627,28 @@ struct ControlApi::Impl {
       deferred->complete(std::move(r));
     };
     // A wait that ended is answered on the hub's timer thread, from memory ("unchanged" when this replica
-    // knows the version); only one that needs the database moves to a worker. A change wakes it on a
-    // worker (the changed feed is read).
+    // knows the version); a change wakes it on a worker (the changed feed is read).
     hub.wait(node, wait_s, [this, give](bool timed_out) {
       if (!timed_out) return give(true);
-      try {
-        Database::NoWaitingHere no_waiting;
-        give(false);
-      } catch (const WouldWaitOnDatabase&) {
-        hub.post([give] { give(false); });
-      }
+      from_memory_or_on_worker([give] { give(false); });
     });
-    const auto version_now = hub.known_version(node);
-    if (!version_now)
-      hub.post([this, give, node, cursor] {
-        if (feed_version(node) > cursor) give(false);
-      });
-    else if (*version_now > cursor)
-      hub.post([give] { give(false); });
+    from_memory_or_on_worker([this, give, node, cursor] {
+      if (feed_version(node) > cursor) give(false);
+    });
     HttpResponse held;
     held.deferred = deferred;
     return held;
+  }
+
+  // Runs `work` here if it needs no database (on the network or timer thread, which must not block), else
+  // on a hub worker from the start. `work` must have no effect before its database calls.
+  void from_memory_or_on_worker(const std::function<void()>& work) {
+    try {
+      Database::NoWaitingHere no_waiting;
+      work();
+    } catch (const WouldWaitOnDatabase&) {
+      hub.post(work);
+    }
   }
 
   // The node's feed version: as announced (no database read) when this replica is sure of it, else read.
@@ -1002,10 +1003,8 @@ HttpServerOptions ControlApi::serving(HttpServerOptions options) {
 std::optional<HttpResponse> ControlApi::try_handle_without_blocking(const HttpRequest& request) {
   // GET /v1/nodes/{id}/feed: the request a fleet sends most (every node, every wait), all from memory in the
   // steady state (the credential, the heartbeat, the version; a held request's timer).
-  static constexpr std::string_view kPrefix = "/v1/nodes/", kSuffix = "/feed";
-  const std::string_view path = request.path;
-  if (request.method != "GET" || path.size() <= kPrefix.size() + kSuffix.size() ||
-      path.substr(0, kPrefix.size()) != kPrefix || path.substr(path.size() - kSuffix.size()) != kSuffix)
+  std::vector<std::string> params;
+  if (request.method != "GET" || !Impl::matches("/v1/nodes/{id}/feed", request.path, params))
     return std::nullopt;
   Database::NoWaitingHere no_waiting;
   try {
