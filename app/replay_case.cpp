@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <vector>
@@ -34,6 +35,30 @@ std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& p
             s.bitrate_bps >= 0 && s.fps >= 0 && std::abs(s.gaze.x) <= 1 && std::abs(s.gaze.y) <= 1))
         throw std::invalid_argument("a value out of range");
       out.push_back(s);
+    } catch (const std::exception& e) {
+      throw_invalid_input(path.string() + ":" + std::to_string(n) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+// A recording's encodes.jsonl (node/session_recorder.hpp): the frames its node encoded for a loss. Absent in
+// older recordings and in those of sessions that lost nothing.
+std::map<uint64_t, RecordedEncode> load_recorded_encodes(const std::filesystem::path& path) {
+  std::map<uint64_t, RecordedEncode> out;
+  std::ifstream in(path);
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    try {
+      if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not a JSON object");
+      RecordedEncode e{.keyframe = j.at("keyframe").get<bool>(),
+                       .speculative = j.at("speculative").get<bool>()};
+      const uint64_t frame = j.at("frame").get<uint64_t>();
+      if (j.contains("recover_from")) e.recover_from = j.at("recover_from").get<uint64_t>();
+      if (e.recover_from && *e.recover_from >= frame)
+        throw std::invalid_argument("recover_from must be an earlier frame");
+      if (!out.emplace(frame, e).second) throw std::invalid_argument("a frame recorded twice");
     } catch (const std::exception& e) {
       throw_invalid_input(path.string() + ":" + std::to_string(n) + ": " + e.what());
     }
@@ -82,6 +107,7 @@ ReplayOptions replay_options(const ReplayCaseSpec& spec) {
     if (!spec.fps) r.fps = session.value("fps", r.fps);
     // The settings each frame was made with (foveation, its centre, scale, bitrate), unless given here.
     if (!settings_given) r.recorded_settings = load_recorded_settings(trace / "frames.jsonl");
+    r.recorded_encodes = load_recorded_encodes(trace / "encodes.jsonl");
     trace /= "poses.jsonl";
   }
   const Size parsed = parse_size(size, "--size");

@@ -64,7 +64,7 @@ struct SessionPipeline::Impl {
   FrameHandoff<EncodeJob, const RenderedFrame*> handoff{4};  // render -> encode, and frames back
   std::vector<const RenderedFrame*> returned;                // render thread's: frames to release
   std::thread render_thread, encode_thread;
-  std::unique_ptr<SessionRecorder> recorder;  // render thread only
+  std::unique_ptr<SessionRecorder> recorder;  // render thread only, but recovery_encode(): encode thread
   TransportKind transport_kind = TransportKind::kUdp;
   TransportCounters counted{};  // what account_transport() has already added to the node's metrics
   // Rooms: the seat, and the render thread's buffers for the room's draws and state (no allocation).
@@ -393,10 +393,15 @@ struct SessionPipeline::Impl {
       const std::optional<RecoveryRequest> recovery =
           first ? std::nullopt : transport->take_recovery_request();
       const bool requested = recovery.has_value();
+      const bool keyframe = first || (requested && !recovery->first_lost);
+      const std::optional<uint64_t> recover_from = requested ? recovery->first_lost : std::nullopt;
+      const bool speculative = requested && recovery->speculative;
+      // Recorded before it is made: replay of the recording makes the same encode (the frames after it
+      // depend on it).
+      if (recorder && requested) recorder->recovery_encode(m.frame_id, keyframe, recover_from, speculative);
       const StageEncoded sent =
           stage->encode(work.rendered, FrameSettings{.bitrate_bps = applied.bitrate_bps, .fps = applied.fps},
-                        first || (requested && !recovery->first_lost),
-                        requested ? recovery->first_lost : std::nullopt, requested && recovery->speculative);
+                        keyframe, recover_from, speculative);
       if (sent.repairs_from) metrics.count_loss_repair();
       if (sent.keyframe)
         metrics.count_keyframe(first                                 ? KeyframeCause::kStart

@@ -16,7 +16,8 @@ SessionRecorder::SessionRecorder(const std::filesystem::path& dir, const Session
   nlohmann::json session{
       {"session_id", spec.id},         {"scene", spec.scene},      {"eye_width", spec.eye_width},
       {"eye_height", spec.eye_height}, {"fps", spec.fps},          {"codec", codec_name(spec.codec)},
-      {"poses", "poses.jsonl"},        {"frames", "frames.jsonl"}, {"events", "events.jsonl"}};
+      {"poses", "poses.jsonl"},        {"frames", "frames.jsonl"}, {"events", "events.jsonl"},
+      {"encodes", "encodes.jsonl"}};
   if (spec.max_bitrate_bps) session["max_bitrate_bps"] = *spec.max_bitrate_bps;
   if (spec.max_fps) session["max_fps"] = *spec.max_fps;
   if (spec.foveation) session["foveation"] = *spec.foveation;
@@ -25,7 +26,9 @@ SessionRecorder::SessionRecorder(const std::filesystem::path& dir, const Session
   poses_.open(session_dir / "poses.jsonl");
   frames_.open(session_dir / "frames.jsonl");
   events_.open(session_dir / "events.jsonl");
-  if (!poses_ || !frames_ || !events_) throw_runtime("cannot write the recording in " + session_dir.string());
+  encodes_.open(session_dir / "encodes.jsonl");
+  if (!poses_ || !frames_ || !events_ || !encodes_)
+    throw_runtime("cannot write the recording in " + session_dir.string());
 }
 
 void SessionRecorder::frame(int64_t sample_time_ns, const Pose& head, const FrameSettings& s) {
@@ -56,6 +59,14 @@ void SessionRecorder::decision(int64_t now_ns, const QualityDecision& d) {
                             {"reason", d.reason}}
                  .dump()
           << "\n";
+}
+
+void SessionRecorder::recovery_encode(uint64_t frame_id, bool keyframe, std::optional<uint64_t> recover_from,
+                                      bool speculative) {
+  nlohmann::json line{{"frame", frame_id}, {"keyframe", keyframe}, {"speculative", speculative}};
+  if (recover_from) line["recover_from"] = *recover_from;
+  // Flushed at once: the end of the session is recorded by another thread, and these lines are few.
+  encodes_ << line.dump() << std::endl;
 }
 
 void SessionRecorder::room_event(const wire::RoomEvent& e) {

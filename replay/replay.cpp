@@ -298,9 +298,14 @@ ReplayResult run_replay(const ReplayOptions& o) {
                       &nv12.y[size_t(row) * size_t(nv12.y_stride)], size_t(nv12.width));
         // After a lost frame the client asks for a keyframe; giving it at once (not when the request happens
         // to arrive) keeps the run deterministic for the same losses.
-        const StageEncoded au =
-            stage.encode(item.rendered, item.settings,
-                         item.index == 0 || after_loss || (transport && transport->take_keyframe_request()));
+        // A recording's loss-recovery encodes are made again where the node made them.
+        const auto recorded = o.recorded_encodes.find(item.index);
+        const RecordedEncode as_recorded =
+            recorded == o.recorded_encodes.end() ? RecordedEncode{} : recorded->second;
+        const StageEncoded au = stage.encode(item.rendered, item.settings,
+                                             item.index == 0 || after_loss || as_recorded.keyframe ||
+                                                 (transport && transport->take_keyframe_request()),
+                                             as_recorded.recover_from, as_recorded.speculative);
         handover.encoded(item.index);  // the render thread may release its slot
         frame.encode_ms = double(au.encode_end_ns - au.encode_start_ns) * 1e-6;
         frame.encoded_bytes = au.access_unit.size();

@@ -7,6 +7,7 @@
 // report.html; compares with a baseline run and names the frames that regressed.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,13 @@
 namespace kairo {
 
 class Progress;
+
+// A frame a node encoded for its client's loss (a recording's encodes.jsonl, node/session_recorder.hpp).
+struct RecordedEncode {
+  bool keyframe = false;
+  std::optional<uint64_t> recover_from{};
+  bool speculative = false;
+};
 
 struct ReplayOptions {
   std::filesystem::path scene;
@@ -39,6 +47,7 @@ struct ReplayOptions {
   // bitrate: the session's own frames are reproduced.
   FrameSettings settings{};
   std::vector<FrameSettings> recorded_settings{};  // by frame; empty: `settings` (and bitrate_bps) for all
+  std::map<uint64_t, RecordedEncode> recorded_encodes{};  // by frame: the node's loss-recovery encodes
   // Through Kairo's transport and a netsim relay on loopback (replay/replay_transport.hpp); none: encoder
   // output straight to the decoder.
   std::optional<ImpairmentConfig> netsim{};

@@ -854,13 +854,20 @@ TEST_F(NodeEndToEnd, a_recorded_session_replays_with_its_poses_and_settings) {
   std::filesystem::remove_all(out);
 }
 
-// One frame stage (node/frame_stage.hpp): a recorded, foveated session replays to the very frames its user
-// was served. The node runs its encoder with replay's one thread (the only setting that differs), the client
-// hashes every picture it decodes, and `kairo replay` of the recording must decode to the same pictures.
-TEST_F(NodeEndToEnd, a_recorded_foveated_session_replays_to_the_frames_its_user_was_served) {
+// A session recorded on a node that runs its encoder with replay's one thread (the only setting that
+// differs), its client hashing every picture it shows, then replayed by `kairo replay`.
+struct RecordedAndReplayed {
+  std::map<uint64_t, std::string> served;  // frame id -> BLAKE2b of the decoded luma, as the client showed it
+  size_t compared = 0, equal = 0;          // replayed frames the client showed, and those identical
+  size_t recovery_encodes = 0;             // lines of the recording's encodes.jsonl
+  bool gaze_moved = false;                 // the client's gaze reached the recording
+  ClientReport report;
+};
+
+RecordedAndReplayed record_and_replay(ClientOptions options, std::optional<ImpairmentConfig> link) {
   const auto record = test::temp_dir();
   std::atomic<bool> stop{false};
-  NodeAgent agent(NodeOptions{.control_url = control->url(),
+  NodeAgent agent(NodeOptions{.control_url = options.control_url,
                               .node_token = test::kNodeToken,
                               .listen_udp = "127.0.0.1:0",
                               .scenes_dir = KAIRO_SCENE_DIR,
@@ -870,22 +877,25 @@ TEST_F(NodeEndToEnd, a_recorded_foveated_session_replays_to_the_frames_its_user_
                               .encoder_threads = 1,
                               .record_dir = record.string()});
   std::thread serving([&] { agent.run(stop); });
+  std::optional<Netsim> relay;
+  if (link) {
+    relay.emplace("127.0.0.1:0", "127.0.0.1:" + std::to_string(agent.udp_port()), *link, 11);
+    relay->start();
+  }
+  RecordedAndReplayed out;
   std::mutex mutex;
-  std::map<uint64_t, std::string> served;  // frame id -> BLAKE2b of the decoded luma
-  std::map<uint64_t, float> foveation;
-  ClientOptions options = client_options(2.5);
   options.gaze = std::array<float, 2>{0.5f, -0.25f};
+  if (relay) options.via = "127.0.0.1:" + std::to_string(relay->listen_port());
   options.on_decoded = [&](const FrameMetadata& m, const DecodedPicture& p, size_t) {
     unsigned char h[16];
     crypto_generichash(h, sizeof(h), p.y.data(), p.y.size(), nullptr, 0);
     char hex[33];
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
     std::lock_guard lock(mutex);
-    served[m.frame_id] = hex;
-    foveation[m.frame_id] = m.foveation.strength;
+    out.served[m.frame_id] = hex;
   };
-  const ClientReport report = run_client(options, std::atomic<bool>(false));
-  const auto session_dir = record / report.session_id;
+  out.report = run_client(options, std::atomic<bool>(false));
+  const auto session_dir = record / out.report.session_id;
   for (int i = 0; i < 100; ++i) {  // the session's end is recorded once the node has finished it
     std::ifstream in(session_dir / "events.jsonl");
     const std::string events((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -894,33 +904,54 @@ TEST_F(NodeEndToEnd, a_recorded_foveated_session_replays_to_the_frames_its_user_
   }
   stop = true;
   serving.join();
-  ASSERT_GT(served.size(), 20u);
-  const auto out = test::temp_dir();
+  if (relay) relay->stop();
+  const auto out_dir = test::temp_dir();
   const std::string command = std::string(KAIRO_BINARY) + " replay --scene vr-room --trace " +
-                              session_dir.string() + " --out " + out.string() + " > /dev/null 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0);
-  std::ifstream lines(out / "frames.jsonl");
-  size_t compared = 0, equal = 0;
-  bool gaze_moved = false;
+                              session_dir.string() + " --out " + out_dir.string() + " > /dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream lines(out_dir / "frames.jsonl");
   for (std::string line; std::getline(lines, line);) {
     const json f = json::parse(line);
     const uint64_t id = f["frame"];
     EXPECT_FLOAT_EQ(f["foveation"].get<float>(), 0.6f) << "frame " << id;
     EXPECT_LT(f["coded_width"].get<int>(), 256);
-    const auto it = served.find(id);
-    if (it == served.end()) continue;  // rendered but not decoded by the client (the last ones in flight)
-    ++compared;
-    equal += f["decoded_hash"] == it->second;
+    const auto it = out.served.find(id);
+    if (it == out.served.end()) continue;  // rendered but not shown (the last ones in flight, a broken chain)
+    ++out.compared;
+    out.equal += f["decoded_hash"] == it->second;
   }
   std::ifstream settings(session_dir / "frames.jsonl");
   for (std::string line; std::getline(settings, line);)
-    gaze_moved |= json::parse(line)["gaze"][0].get<float>() == 0.5f;
-  std::printf("%zu frames served and replayed: %zu identical\n", compared, equal);
-  EXPECT_TRUE(gaze_moved) << "the client's gaze never reached the recording";
-  EXPECT_GE(compared, served.size() - 2);
-  EXPECT_EQ(equal, compared);
+    out.gaze_moved |= json::parse(line)["gaze"][0].get<float>() == 0.5f;
+  std::ifstream encodes(session_dir / "encodes.jsonl");
+  for (std::string line; std::getline(encodes, line);) ++out.recovery_encodes;
   std::filesystem::remove_all(record);
-  std::filesystem::remove_all(out);
+  std::filesystem::remove_all(out_dir);
+  return out;
+}
+
+// One frame stage (node/frame_stage.hpp): a recorded, foveated session replays to the very frames its user
+// was served.
+TEST_F(NodeEndToEnd, a_recorded_foveated_session_replays_to_the_frames_its_user_was_served) {
+  const RecordedAndReplayed run = record_and_replay(client_options(2.5), std::nullopt);
+  ASSERT_GT(run.served.size(), 20u);
+  std::printf("%zu frames served and replayed: %zu identical\n", run.compared, run.equal);
+  EXPECT_TRUE(run.gaze_moved) << "the client's gaze never reached the recording";
+  EXPECT_GE(run.compared, run.served.size() - 2);
+  EXPECT_EQ(run.equal, run.compared);
+}
+
+// The frames after a loss depend on how the node recovered (a keyframe, or a repair from the lost frame): the
+// recording keeps those encodes and replay makes them again, so a lossy session replays to its frames too.
+TEST_F(NodeEndToEnd, a_recorded_session_with_losses_replays_its_repairs_to_the_frames_its_user_was_served) {
+  const RecordedAndReplayed run =
+      record_and_replay(client_options(4), ImpairmentConfig{.loss_percent = 15, .burst_mean = 4});
+  ASSERT_GT(run.served.size(), 20u);
+  std::printf("%zu frames served and replayed: %zu identical; %zu recovery encodes\n", run.compared,
+              run.equal, run.recovery_encodes);
+  EXPECT_GE(run.recovery_encodes, 1u) << "the link lost nothing the client needed recovered";
+  EXPECT_GE(run.compared, run.served.size() - 2);
+  EXPECT_EQ(run.equal, run.compared);
 }
 
 }  // namespace

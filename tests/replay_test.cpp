@@ -191,6 +191,55 @@ TEST(Replay, is_deterministic_and_a_moved_object_fails_against_the_baseline_nami
   std::filesystem::remove_all(dir);
 }
 
+// A node recording's encodes.jsonl (node/session_recorder.hpp): replay makes the node's loss-recovery
+// encodes where the node made them; a line it cannot take is refused with its place.
+TEST(Replay, a_recording_replays_its_loss_recovery_keyframes_and_refuses_a_bad_encodes_line) {
+  const auto dir = test::temp_dir();
+  const auto recording = dir / "recording";
+  std::filesystem::create_directories(recording);
+  std::ofstream(recording / "session.json") << R"({"eye_width":128,"eye_height":128,"fps":30})";
+  write_turning_trace(recording / "poses.jsonl", 12, 0.01f);
+  const auto frames_made = [&](const std::string& encodes, const std::string& out) {
+    std::ofstream(recording / "encodes.jsonl") << encodes;
+    const ReplayRun run =
+        replay("--scene vr-room --trace " + recording.string() + " --out " + (dir / out).string());
+    EXPECT_EQ(run.exit_code, 0) << run.out;
+    std::vector<bool> keyframes;
+    std::ifstream lines(dir / out / "frames.jsonl");
+    for (std::string line; std::getline(lines, line);)
+      keyframes.push_back(nlohmann::json::parse(line)["keyframe"]);
+    return keyframes;
+  };
+  const std::vector<bool> plain = frames_made("", "plain");
+  ASSERT_EQ(plain.size(), 12u);
+  EXPECT_FALSE(plain[7]);
+  const std::vector<bool> recovered = frames_made(R"({"frame":7,"keyframe":true,"speculative":false})"
+                                                  "\n",
+                                                  "recovered");
+  ASSERT_EQ(recovered.size(), 12u);
+  EXPECT_TRUE(recovered[7]);
+  for (size_t i = 1; i < 12; ++i) {
+    if (i != 7) {
+      EXPECT_EQ(recovered[i], plain[i]) << "frame " << i;
+    }
+  }
+
+  for (const char* bad : {"{\"frame\":3}\n", "not json\n",
+                          R"({"frame":3,"keyframe":false,"speculative":true,"recover_from":5})"
+                          "\n",
+                          R"({"frame":3,"keyframe":true,"speculative":false})"
+                          "\n"
+                          R"({"frame":3,"keyframe":true,"speculative":false})"
+                          "\n"}) {
+    std::ofstream(recording / "encodes.jsonl") << bad;
+    const ReplayRun run =
+        replay("--scene vr-room --trace " + recording.string() + " --out " + (dir / "bad").string());
+    EXPECT_EQ(run.exit_code, 2) << bad << run.out;
+    EXPECT_NE(run.out.find("encodes.jsonl:"), std::string::npos) << run.out;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // --netsim: every frame through Kairo's transport and a lossy relay. At 5 % loss the transport recovers
 // every frame, so the decoded pictures are bit for bit those of a run without the network. 80 frames: with
 // 40 (about 80 data fragments at 128^2) no data fragment was lost in about 1 run in 60 (0.95^80), and the
