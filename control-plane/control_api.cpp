@@ -19,6 +19,7 @@
 
 #include "control-plane/api_error.hpp"
 #include "control-plane/api_json.hpp"
+#include "control-plane/feed_content.hpp"
 #include "control-plane/node_feed_hub.hpp"
 #include "control-plane/web_assets.hpp"
 #include "core/clock.hpp"
@@ -251,6 +252,8 @@ struct ControlApi::Impl {
   // Node feed requests answered or held on the network thread, and those that needed the database there
   // (sent on to a worker): the second stays a small share in the steady state.
   std::atomic<uint64_t> feed_requests_without_waiting{0}, feed_requests_to_workers{0};
+  // Changed feeds answered: from the feed known in memory, or read from the database.
+  std::atomic<uint64_t> feeds_from_memory{0}, feeds_read{0};
   RateLimits limits;
   RateLimiter login_by_address, login_by_user, sessions_by_user;
   SceneCatalogue scenes;
@@ -405,6 +408,13 @@ struct ControlApi::Impl {
         std::to_string(feed_requests_without_waiting.load()) +
         "\nkairo_node_feed_requests_total{served=\"worker\"} " +
         std::to_string(feed_requests_to_workers.load()) + "\n";
+    text +=
+        "# HELP kairo_node_feed_answers_total Changed node feeds answered, by where the feed came from: kept "
+        "in "
+        "memory and moved along by this replica's own changes (\"memory\"), or read (\"database\").\n";
+    text += "# TYPE kairo_node_feed_answers_total counter\nkairo_node_feed_answers_total{from=\"memory\"} " +
+            std::to_string(feeds_from_memory.load()) + "\nkairo_node_feed_answers_total{from=\"database\"} " +
+            std::to_string(feeds_read.load()) + "\n";
     text += "# HELP kairo_placements_total Sessions placed by this replica.\n";
     text += "# TYPE kairo_placements_total counter\nkairo_placements_total " +
             std::to_string(fleet.placements()) + "\n";
@@ -578,17 +588,27 @@ struct ControlApi::Impl {
     }
     // The request is the node's heartbeat.
     if (!fleet.heartbeat(node, load)) throw ApiError(404, "not_found", "no such node");
-    // Woken by a change whose version this replica does not know (an end, a report: announced without it),
-    // the feed is read at once, with its version, instead of the version first.
+    // The feed known in memory when there is one (no database call). Else: woken by a change whose version
+    // this replica does not know (one through another replica), the feed is read at once, with its version,
+    // instead of the version first. A feed read whole is kept for the changes that follow.
     const auto answer_now = [this, node, cursor](bool changed = false) -> HttpResponse {
-      if (changed && !hub.known_version(node)) {
+      const auto read_whole = [&] {
         const auto token = hub.read_token(node);
-        v1::NodeFeed feed = fleet.node_feed(node);
-        const int64_t version = std::stoll(feed.cursor());
-        hub.learn_version(node, version, token);
-        if (version > cursor) return respond(200, feed);
+        auto content = std::make_shared<FeedContent>(fleet.node_feed(node));
+        feeds_read.fetch_add(1, std::memory_order_relaxed);
+        hub.learn_feed(node, content, token);
+        return content;
+      };
+      if (const auto known = hub.known_feed(node)) {
+        if (std::stoll(known->feed.cursor()) > cursor) {
+          feeds_from_memory.fetch_add(1, std::memory_order_relaxed);
+          return respond(200, known->feed);
+        }
+      } else if (changed && !hub.known_version(node)) {
+        const auto content = read_whole();
+        if (std::stoll(content->feed.cursor()) > cursor) return respond(200, content->feed);
       } else if (feed_version(node) > cursor) {
-        return respond(200, fleet.node_feed(node));
+        return respond(200, read_whole()->feed);
       }
       v1::NodeFeed unchanged;
       unchanged.set_cursor(std::to_string(cursor));
@@ -626,11 +646,11 @@ struct ControlApi::Impl {
       finish(method, route, id, start, r);
       deferred->complete(std::move(r));
     };
-    // A wait that ended is answered on the hub's timer thread, from memory ("unchanged" when this replica
-    // knows the version); a change wakes it on a worker (the changed feed is read).
+    // Answered where it is woken (the hub's timer thread when the wait ends, the thread that made or heard
+    // the change) when memory has the answer: "unchanged", or the feed this replica moved along itself;
+    // else on a worker (a feed to read).
     hub.wait(node, wait_s, [this, give](bool timed_out) {
-      if (!timed_out) return give(true);
-      from_memory_or_on_worker([give] { give(false); });
+      from_memory_or_on_worker([give, timed_out] { give(!timed_out); });
     });
     from_memory_or_on_worker([this, give, node, cursor] {
       if (feed_version(node) > cursor) give(false);
@@ -975,7 +995,13 @@ ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& toke
                              [&fleet](bool pushed) { fleet.credentials_changed(pushed); });
   impl_->hub.on_announcement(NodeFeedHub::Announcement::kPlacementInputs,
                              [&fleet](bool pushed) { fleet.placement_inputs_changed(pushed); });
-  fleet.on_feed_changed([hub = &impl_->hub](int64_t node, int64_t version) { hub->changed(node, version); });
+  fleet.on_feed_changed(
+      [hub = &impl_->hub](int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit) {
+        if (version < 0)
+          hub->edited(node, edit);
+        else
+          hub->changed(node, version, edit);
+      });
 }
 ControlApi::~ControlApi() {
   impl_->fleet.on_feed_changed(nullptr);

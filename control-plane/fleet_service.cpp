@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "control-plane/api_error.hpp"
+#include "control-plane/feed_content.hpp"
 #include "control-plane/page_cursor.hpp"
 #include "control-plane/proto/control.pb.h"
 #include "core/clock.hpp"
@@ -510,6 +511,9 @@ struct PlacedOn {
   std::string address;
   std::string signalling_url;  // empty: the node takes no browser sessions
   int64_t feed_version = 0;    // the node's, with this session placed
+  // What the node's feed shows of the session besides what the request gave, when the placement read it:
+  // its creation time as PostgreSQL prints it (the feed's order), its user's name, its scene's hash.
+  std::optional<std::string> created_text{}, username{}, scene_sha256{};
 };
 
 std::string requested_transport(const v1::SessionRequest& q) {
@@ -561,7 +565,12 @@ std::string placement_sql(bool on_chosen) {
          "(INSERT INTO sessions (id, user_id, node_id, scene, eye_width, eye_height, fps, codec, state, "
          "session_key, transport, request_id, scene_sha256) SELECT $4, $5, id, $1, $6, $7, $8, $2, 'placed', "
          "$9, $3, $10, " +
-         kSceneHash + " FROM slot) SELECT id, address, signalling, feed_version FROM slot";
+         kSceneHash +
+         " FROM slot RETURNING created_at::text AS created, scene_sha256) SELECT slot.id, address, "
+         "signalling, "
+         "feed_version, made.created, made.scene_sha256, (SELECT username FROM users WHERE id = $5) FROM "
+         "slot, "
+         "made";
 }
 
 // The common case (a session outside rooms) in one statement: the best candidate no other placement holds
@@ -591,8 +600,14 @@ std::optional<PlacedOn> place_at_once(pqxx::transaction_base& w, const NewSessio
                                            s.id, s.caller.user_id, q.eye_width(), q.eye_height(), q.fps(),
                                            bytes(s.key), request_id);
   if (rows.empty()) return std::nullopt;
-  return PlacedOn{rows[0][0].as<int64_t>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>(),
-                  rows[0][3].as<int64_t>()};
+  const auto& r = rows[0];
+  return PlacedOn{r[0].as<int64_t>(),
+                  r[1].as<std::string>(),
+                  r[2].as<std::string>(),
+                  r[3].as<int64_t>(),
+                  r[4].as<std::string>(),
+                  r[6].as<std::string>(),
+                  r[5].is_null() ? std::nullopt : std::optional<std::string>(r[5].as<std::string>())};
 }
 
 // Reserves a slot on a node: one conditional update of the node's counter (active_sessions < max_sessions)
@@ -795,7 +810,28 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
           requested_codec(q), requested_room(q), bytes(key), transport,
           caller.request_id.empty() ? std::nullopt : std::optional<std::string>(caller.request_id));
     });
-  feed_changed(placed->node, placed->feed_version);
+  if (placed->created_text) {
+    // The session as the node's feed shows it (node_session_message): the feed known in memory takes it.
+    v1::NodeSession shown;
+    shown.set_session_id(id);
+    shown.set_scene(q.scene());
+    shown.set_eye_width(q.eye_width());
+    shown.set_eye_height(q.eye_height());
+    shown.set_fps(q.fps());
+    shown.set_codec(requested_codec(q));
+    shown.set_state("placed");
+    shown.set_session_key(hex(key));
+    shown.set_user(*placed->username);
+    shown.set_transport(transport);
+    if (!caller.request_id.empty()) shown.set_request_id(caller.request_id);
+    if (placed->scene_sha256) shown.set_scene_sha256(*placed->scene_sha256);
+    feed_changed(placed->node, placed->feed_version,
+                 [&shown, order_key = *placed->created_text + "|" + id](FeedContent& feed) {
+                   feed.add(shown, order_key);
+                 });
+  } else {
+    feed_changed(placed->node, placed->feed_version);
+  }
   placement_conflicts_ += uint64_t(conflicts);
   ++placements_;
   if (from_snapshot) ++placements_from_snapshot_;
@@ -930,7 +966,7 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
     node = found && !rows[0][0].is_null() ? std::optional<int64_t>(rows[0][0].as<int64_t>()) : std::nullopt;
     version = node ? rows[0][1].as<int64_t>(0) : 0;
   });
-  if (node) feed_changed(*node, version);
+  if (node) feed_changed(*node, version, [&id](FeedContent& feed) { feed.remove(id); });
   return found;
 }
 
@@ -1029,7 +1065,7 @@ int64_t FleetService::feed_version(int64_t node_id) {
   return version;
 }
 
-v1::NodeFeed FleetService::node_feed(int64_t node_id) {
+FeedContent FleetService::node_feed(int64_t node_id) {
   // The node's version and its live sessions in one statement (one snapshot, one round trip): the node row
   // with each live session beside it, or with nulls when it has none.
   static const PreparedStatement kFeed{
@@ -1039,19 +1075,24 @@ v1::NodeFeed FleetService::node_feed(int64_t node_id) {
           ", s.created_at AS created FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id "
           "= n.id AND s.state IN ('placed','running')) s ON true WHERE n.id = $1 ORDER BY s.created, "
           "s.id"};
-  v1::NodeFeed feed;
+  FeedContent content;
+  v1::NodeFeed& feed = content.feed;
   db_.autocommit([&](pqxx::transaction_base& w) {
     feed.Clear();
+    content.order.clear();
     const auto rows = exec_prepared(w, kFeed, node_id);
     if (rows.empty()) throw ApiError(404, "not_found", "no such node");
     feed.set_cursor(std::to_string(rows[0][0].as<int64_t>()));
     feed.set_drained(rows[0][1].as<bool>());
     feed.set_changed(true);
-    for (const auto& r : rows)
-      if (!r[2].is_null()) node_session_message(r, 2, *feed.add_sessions());
+    for (const auto& r : rows) {
+      if (r[2].is_null()) continue;
+      node_session_message(r, 2, *feed.add_sessions());
+      content.order.push_back(r[2 + 15].as<std::string>() + "|" + r[2].as<std::string>());
+    }
   });
   feed.set_heartbeat_interval_ms(int32_t(std::lround(heartbeat_interval_s_ * 1000.0)));
-  return feed;
+  return content;
 }
 
 bool FleetService::report_session_state(int64_t node_id, const std::string& session_id,
@@ -1062,41 +1103,45 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
   int64_t version = 0;
   // One statement, idempotent (a repeated report changes nothing): no transaction needed.
   // Only forward: placed -> running -> ended/failed. A session the client already ended stays ended. A row
-  // saying whether this report ended a live session, or (when it changed nothing) false; none when the
-  // session is not on this node.
+  // saying whether this report ended a live session and whether it changed the session at all; none when
+  // the session is not on this node.
   static const PreparedStatement kReport{
       "report_session_state",
       "WITH moved AS (UPDATE sessions SET state = $3::text, failure_reason = CASE WHEN $3::text = 'failed' "
       "THEN $4 ELSE failure_reason END, ended_at = CASE WHEN $3::text <> 'running' THEN now() ELSE ended_at "
       "END WHERE id = $1 AND node_id = $2 AND (state = 'placed' AND $3::text = 'running' OR state IN "
       "('placed','running') AND $3::text <> 'running') RETURNING state <> 'running' AS ended, "
-      "node_feed_version) SELECT ended, node_feed_version FROM moved UNION ALL SELECT false, NULL FROM "
-      "sessions WHERE id = $1 AND node_id = $2 AND NOT EXISTS (SELECT "
-      "1 FROM moved)"};
+      "node_feed_version) SELECT ended, node_feed_version, true FROM moved UNION ALL SELECT false, NULL, "
+      "false FROM sessions WHERE id = $1 AND node_id = $2 AND NOT EXISTS (SELECT 1 FROM moved)"};
+  bool moved = false;
   db_.autocommit([&](pqxx::transaction_base& w) {
     const auto rows = exec_prepared(w, kReport, session_id, node_id, state, reason);
     found = !rows.empty();
     ended = found && rows[0][0].as<bool>();
+    moved = found && rows[0][2].as<bool>();
     version = ended ? rows[0][1].as<int64_t>(0) : 0;
   });
-  if (ended) feed_changed(node_id, version);
+  if (ended)
+    feed_changed(node_id, version, [&session_id](FeedContent& feed) { feed.remove(session_id); });
+  else if (moved)  // placed -> running moves no version; the feed kept in memory shows it too
+    feed_changed(node_id, -1, [&session_id](FeedContent& feed) { feed.set_state(session_id, "running"); });
   return found;
 }
 
-void FleetService::on_feed_changed(std::function<void(int64_t node, int64_t version)> listener) {
-  auto shared =
-      listener ? std::make_shared<const std::function<void(int64_t, int64_t)>>(std::move(listener)) : nullptr;
+void FleetService::on_feed_changed(FeedListener listener) {
+  auto shared = listener ? std::make_shared<const FeedListener>(std::move(listener)) : nullptr;
   std::lock_guard lock(feed_listener_mutex_);
   feed_listener_ = std::move(shared);
 }
 
-void FleetService::feed_changed(int64_t node, int64_t version) {
-  std::shared_ptr<const std::function<void(int64_t, int64_t)>> listener;
+void FleetService::feed_changed(int64_t node, int64_t version,
+                                const std::function<void(FeedContent&)>& edit) {
+  std::shared_ptr<const FeedListener> listener;
   {
     std::lock_guard lock(feed_listener_mutex_);
     listener = feed_listener_;
   }
-  if (listener) (*listener)(node, version);
+  if (listener) (*listener)(node, version, edit);
 }
 
 DownNodeSweeper::DownNodeSweeper(FleetService& fleet, double interval_s)

@@ -38,6 +38,8 @@ class SessionRequest;
 
 namespace kairo::control {
 
+struct FeedContent;  // control-plane/feed_content.hpp
+
 // Who a node request comes from: the static fleet-wide token of `kairo control --node-token` (it acts for
 // every node registered with it, and only those), or a minted token, bound to the one node that first
 // registered with it.
@@ -132,7 +134,7 @@ class FleetService {
   // The node's feed (docs/control-api.md "Node feed"): its version (bumped by every change the node must act
   // on), and the whole state at or after that version. -1: no such node.
   int64_t feed_version(int64_t node_id);
-  v1::NodeFeed node_feed(int64_t node_id);
+  FeedContent node_feed(int64_t node_id);
 
   // Since start: sessions placed by this replica, and placements that found every free candidate held by
   // another placement and waited for one.
@@ -143,8 +145,12 @@ class FleetService {
 
   // Called after each change to a node's feed commits through this service (a session placed on it, ended,
   // failed, reported, given new caps; a drain order), with the node and the feed version the change made (0:
-  // not known). ControlApi hands it to NodeFeedHub::changed. Null: nobody listens.
-  void on_feed_changed(std::function<void(int64_t node, int64_t version)> listener);
+  // not known; -1: the change moved no version, a session reported running), and, where this service knows
+  // it, what the change did to the node's whole feed (else empty). ControlApi hands it to
+  // NodeFeedHub::changed (or edited). Null: nobody listens.
+  using FeedListener =
+      std::function<void(int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit)>;
+  void on_feed_changed(FeedListener listener);
 
   // Node credentials changed somewhere (NodeFeedHub::Announcement::kCredentials): the cached ones are
   // dropped. While `pushed` (this replica hears every change), cached credentials are kept a minute instead
@@ -163,7 +169,7 @@ class FleetService {
   // the picture they have while it is usable, else let the database choose). False: not to be used now.
   bool snapshot_ready();
   void forget_cached_credentials();
-  void feed_changed(int64_t node, int64_t version);
+  void feed_changed(int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit = {});
   int64_t credential_cache_ns() const;
 
   Database& db_;
@@ -176,7 +182,7 @@ class FleetService {
   std::unordered_map<int64_t, std::pair<std::optional<bool>, int64_t>> static_own_;
   HeartbeatWriter heartbeats_;
   std::mutex feed_listener_mutex_;  // held only to copy the pointer
-  std::shared_ptr<const std::function<void(int64_t, int64_t)>> feed_listener_;
+  std::shared_ptr<const FeedListener> feed_listener_;
   std::atomic<uint64_t> placements_{0}, placement_conflicts_{0};
   PlacementSnapshot snapshot_;
   std::atomic<bool> snapshot_pushed_{false}, snapshot_reading_{false};

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "control-plane/feed_content.hpp"
 #include "core/clock.hpp"
 
 namespace kairo::control {
@@ -67,6 +68,8 @@ struct NodeFeedHub::Impl {
     int64_t version = -1;
     uint64_t generation = 0;
     int64_t at_ns = 0;  // when last learned or announced
+    // The whole feed at `version`, if this replica has it (null when a change it could not follow came).
+    std::shared_ptr<const FeedContent> content;
   };
   bool listening = false;
   uint64_t version_epoch = 0;
@@ -125,11 +128,7 @@ struct NodeFeedHub::Impl {
       if (!found) return;
       counters.waiting = by_node.size();
     }
-    if (timed_out) {
-      waiter->wake(true);  // on the timer thread
-    } else {
-      asio::post(workers, [waiter] { waiter->wake(false); });
-    }
+    waiter->wake(timed_out);  // on this thread: it must not block (wait())
   }
 
   void run_timers() {
@@ -175,13 +174,26 @@ struct NodeFeedHub::Impl {
     for (const auto& w : woken) fire(w, false);
   }
 
-  // A change to the node's feed: `version` the one it made, 0 unknown. Called with `mutex` held.
-  void note_change(int64_t node, int64_t version) {
+  // A change to the node's feed: `version` the one it made, 0 unknown; `edit`, if any, what it did to the
+  // whole feed. Called with `mutex` held.
+  void note_change(int64_t node, int64_t version, const FeedEdit& edit = {}) {
     Known& known = versions[node];
     if (version > 0 && known.version >= 0) {
+      // Versions move by one per change (the nodes row's counter, under its lock): the feed known at the
+      // version before, edited, is the feed at this one. A later version that skipped one (a change through
+      // another replica) makes the known feed stale; an earlier one is in it already.
+      if (version == known.version + 1 && known.content && edit) {
+        auto next = std::make_shared<FeedContent>(*known.content);
+        edit(*next);
+        next->feed.set_cursor(std::to_string(version));
+        known.content = std::move(next);
+      } else if (version > known.version) {
+        known.content.reset();
+      }
       known.version = std::max(known.version, version);
       known.at_ns = steady_now_ns();
     } else {
+      known.content.reset();
       // Unknown, or known no longer: a change without its version came before this one, and announcements
       // from several replicas arrive in any order, so only a read can tell the version again.
       known.version = -1;
@@ -222,10 +234,18 @@ struct NodeFeedHub::Impl {
         at = colon + 1;
       }
       if (count == 0) continue;  // not ours
-      nodes.push_back(fields[0]);
+      const bool same_version = count == 3 && entry.ends_with(":s");
+      if (!same_version) nodes.push_back(fields[0]);
       std::lock_guard lock(mutex);
       ++counters.notifications;
-      if (listening) note_change(fields[0], count == 3 ? fields[2] : 0);
+      if (same_version) {
+        if (const auto it = versions.find(fields[0]); it != versions.end()) {
+          it->second.content.reset();
+          ++it->second.generation;
+        }
+      } else if (listening) {
+        note_change(fields[0], count == 3 ? fields[2] : 0);
+      }
       if (count >= 2 && fields[1] > 0) {
         const double lag_s = std::max(0.0, double(system_now_us() - fields[1]) * 1e-6);
         ++counters.lag_count;
@@ -292,9 +312,12 @@ struct NodeFeedHub::Impl {
     }
   }
 
-  void queue_announcement(int64_t node, int64_t version) {
+  // `same_version`: a change that moved no version (a session reported running), ":s" after the entry: the
+  // others forget the node's feed they keep, without waking its requests (a replica that does not know the
+  // suffix takes it as a change of unknown version: it reads again, which is safe).
+  void queue_announcement(int64_t node, int64_t version, bool same_version = false) {
     std::string entry = std::to_string(node) + ':' + std::to_string(system_now_us()) + ':' +
-                        std::to_string(std::max<int64_t>(version, 0));
+                        std::to_string(std::max<int64_t>(version, 0)) + (same_version ? ":s" : "");
     {
       std::lock_guard lock(announce_mutex);
       if (pending.size() >= kMaxPending) {
@@ -412,10 +435,10 @@ void NodeFeedHub::post(std::function<void()> work) {
   asio::post(impl_->workers, std::move(work));
 }
 
-void NodeFeedHub::changed(int64_t node_id, int64_t version) {
+void NodeFeedHub::changed(int64_t node_id, int64_t version, const FeedEdit& edit) {
   {
     std::lock_guard lock(impl_->mutex);
-    impl_->note_change(node_id, version);
+    impl_->note_change(node_id, version, edit);
   }
   impl_->wake_node(node_id);
   impl_->queue_announcement(node_id, version);
@@ -436,11 +459,48 @@ NodeFeedHub::ReadToken NodeFeedHub::read_token(int64_t node_id) const {
   return {impl_->version_epoch, it == impl_->versions.end() ? 0 : it->second.generation};
 }
 
+void NodeFeedHub::edited(int64_t node_id, const FeedEdit& edit) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (const auto it = impl_->versions.find(node_id); it != impl_->versions.end()) {
+      Impl::Known& known = it->second;
+      ++known.generation;  // a read that straddled this edit is not learned (it may not have it)
+      if (known.content) {
+        auto next = std::make_shared<FeedContent>(*known.content);
+        edit(*next);
+        known.content = std::move(next);
+      }
+    }
+  }
+  impl_->queue_announcement(node_id, 0, true);  // the other replicas' kept feeds lack it
+}
+
+std::shared_ptr<const FeedContent> NodeFeedHub::known_feed(int64_t node_id) const {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->listening) return nullptr;
+  const auto it = impl_->versions.find(node_id);
+  if (it == impl_->versions.end() || it->second.version < 0 || steady_now_ns() - it->second.at_ns > kTrustNs)
+    return nullptr;
+  return it->second.content;
+}
+
+void NodeFeedHub::learn_feed(int64_t node_id, std::shared_ptr<const FeedContent> content, ReadToken token) {
+  const int64_t version = std::stoll(content->feed.cursor());
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->listening || impl_->version_epoch != token.epoch) return;
+  Impl::Known& known = impl_->versions[node_id];
+  if (known.generation != token.generation || version < known.version) return;
+  if (version > known.version || !known.content) known.content = std::move(content);
+  known.version = version;
+  known.at_ns = steady_now_ns();
+}
+
 void NodeFeedHub::learn_version(int64_t node_id, int64_t version, ReadToken token) {
   std::lock_guard lock(impl_->mutex);
   if (!impl_->listening || impl_->version_epoch != token.epoch) return;
   Impl::Known& known = impl_->versions[node_id];
   if (known.generation != token.generation) return;  // changed while it was read
+  if (version > known.version) known.content.reset();
   known.version = std::max(known.version, version);
   known.at_ns = steady_now_ns();
 }

@@ -18,6 +18,11 @@
 
 namespace kairo::control {
 
+struct FeedContent;  // control-plane/feed_content.hpp
+// Turns a node's whole feed at one version into the feed at the next (what a change made through this
+// replica did to it).
+using FeedEdit = std::function<void(FeedContent&)>;
+
 struct NodeFeedHubStats {
   uint64_t waiting = 0;        // held feed requests now
   uint64_t notifications = 0;  // announcements heard since start
@@ -38,9 +43,9 @@ class NodeFeedHub {
   ~NodeFeedHub();
 
   // Runs `wake` once: when a change to `node_id` is announced, when the listener reconnected, or after
-  // `wait_s`, whichever comes first (`timed_out` says which). A change's wake-up runs on a worker thread
-  // (it may read the database); a wait's end on the hub's one timer thread, where it must not block (with
-  // Database::NoWaitingHere, and post() what needs the database).
+  // `wait_s`, whichever comes first (`timed_out` says which). It runs on the thread that found it (the hub's
+  // timer thread, the thread that announced the change through changed(), or the listening thread), where
+  // it must not block: with Database::NoWaitingHere, and post() what needs the database.
   void wait(int64_t node_id, double wait_s, std::function<void(bool timed_out)> wake);
   // Announcements besides the node feed's, each a channel of its own.
   enum class Announcement {
@@ -56,7 +61,11 @@ class NodeFeedHub {
   // A change to the node's feed committed through this replica: its held requests are woken now, and the
   // other replicas told (batched, never blocking). `version`: the feed version the change made, or 0 when
   // the change does not know it (then what this replica believed of the version is forgotten).
-  void changed(int64_t node_id, int64_t version);
+  // `edit`, if any, turns the node's whole feed at the version before into the feed at `version`: a known
+  // feed (known_feed) then moves to the new version in memory; without it, it is forgotten.
+  void changed(int64_t node_id, int64_t version, const FeedEdit& edit = {});
+  // A change that moves no version (a session reported running): applied to the known feed, if any.
+  void edited(int64_t node_id, const FeedEdit& edit);
 
   // The node's feed version as this replica knows it from announcements and reads: nullopt when not known
   // for sure (never read, changed since by a change that did not carry its version, last learned over
@@ -71,6 +80,11 @@ class NodeFeedHub {
   };
   ReadToken read_token(int64_t node_id) const;
   void learn_version(int64_t node_id, int64_t version, ReadToken token);
+  // The node's whole feed at the version known for sure (as known_version), when this replica has it: read
+  // whole once (learn_feed), then moved along by the changes made through this replica. Null otherwise.
+  std::shared_ptr<const FeedContent> known_feed(int64_t node_id) const;
+  // After a read of the whole feed (its version is its cursor): as learn_version, and the feed kept.
+  void learn_feed(int64_t node_id, std::shared_ptr<const FeedContent> content, ReadToken token);
 
   NodeFeedHubStats stats() const;
   std::string metrics_text() const;  // Prometheus text: nodes attached, notification lag, reconnects

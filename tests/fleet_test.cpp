@@ -13,7 +13,9 @@
 #include <thread>
 #include <tuple>
 
+#include "control-plane/api_json.hpp"
 #include "control-plane/control_api.hpp"
+#include "control-plane/feed_content.hpp"
 #include "control-plane/heartbeat_writer.hpp"
 #include "control-plane/http_client.hpp"
 #include "control-plane/node_feed_hub.hpp"
@@ -1137,6 +1139,119 @@ TEST_F(FleetTest, a_node_feed_is_served_from_memory_on_the_network_thread_once_i
   EXPECT_TRUE(changed["changed"].get<bool>());
   ASSERT_EQ(changed["sessions"].size(), 1u);
   EXPECT_EQ(changed["sessions"][0]["session_id"], json::parse(created.body)["session_id"]);
+}
+
+// A kept feed takes a placed session where a read would list it: by creation time as PostgreSQL prints it
+// (trailing zeros of the fraction dropped), then id.
+TEST(FeedContent, puts_a_session_where_the_feeds_order_puts_it_and_removes_it) {
+  FeedContent content;
+  const auto session = [](const std::string& id) {
+    v1::NodeSession s;
+    s.set_session_id(id);
+    return s;
+  };
+  content.add(session("c"), "2026-12-02 10:50:13.5+00|c");
+  content.add(session("a"), "2026-12-02 10:50:13+00|a");
+  content.add(session("d"), "2026-12-02 10:50:13.52+00|d");
+  content.add(session("b"), "2026-12-02 10:50:13.1+00|b");
+  content.add(session("e"), "2026-12-02 10:50:13.52+00|e");
+  const auto ids = [&] {
+    std::string out;
+    for (const auto& s : content.feed.sessions()) out += s.session_id();
+    return out;
+  };
+  EXPECT_EQ(ids(), "abcde");
+  EXPECT_TRUE(content.set_state("c", "running"));
+  EXPECT_EQ(content.feed.sessions(2).state(), "running");
+  EXPECT_TRUE(content.remove("b"));
+  EXPECT_FALSE(content.remove("b"));
+  EXPECT_FALSE(content.set_state("b", "running"));
+  EXPECT_EQ(ids(), "acde");
+  EXPECT_EQ(content.order.size(), 4u);
+  content.add(session("f"), "2026-12-02 10:50:13.51+00|f");
+  EXPECT_EQ(ids(), "acfde");
+}
+
+// A node's feed read whole once is kept, and each change made through the replica moves it along in memory:
+// placements, a running report, an end, answered at once or to a held request, with no read, and each
+// answer is what a read of the database gives then. A change through another replica makes it read again.
+TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_and_equals_a_read) {
+  wait_until_both_replicas_listen();
+  const int64_t node = register_node("kept", 8);
+  a->auth.create_user("kim", "kim-password", Role::kClient);
+  const std::string kim = login(*a, "kim", "kim-password");
+  const std::string feed = "/v1/nodes/" + std::to_string(node) + "/feed";
+  const auto answers = [&](const char* from) {
+    return test::metric_sample(a->call("GET", "/metrics").body,
+                               std::string("kairo_node_feed_answers_total{from=\"") + from + "\"}")
+        .value_or(-1);
+  };
+  const auto read_now = [&] { return json::parse(to_json(a->fleet.node_feed(node).feed)); };
+  const auto feed_from = [&](const std::string& cursor) {
+    const auto res = a->call("GET", feed + "?cursor=" + cursor + "&wait_ms=0", "", kNodeToken);
+    EXPECT_EQ(res.status, 200) << res.body;
+    return json::parse(res.body);
+  };
+  const double read_before = answers("database");
+  json known = feed_from("0");
+  EXPECT_EQ(known, read_now());
+  EXPECT_EQ(answers("database"), read_before + 1) << "nothing was known: read whole";
+
+  const double memory_before = answers("memory");
+  const std::vector<std::string> ids = create_sessions(*a, kim, 3);
+  ASSERT_EQ(ids.size(), 3u);
+  json moved = feed_from(known["cursor"]);
+  EXPECT_EQ(moved["sessions"].size(), 3u);
+  EXPECT_EQ(moved, read_now());
+  // Replica b keeps the feed too (read whole once); a's running report reaches it as an announcement.
+  const auto b_feed = [&] {
+    return json::parse(b->call("GET", feed + "?cursor=0&wait_ms=0", "", kNodeToken).body);
+  };
+  EXPECT_EQ(b_feed(), read_now());
+  ASSERT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(node) + "/sessions/" + ids[1],
+                    R"({"state":"running"})", kNodeToken)
+                .status,
+            204);
+  EXPECT_EQ(feed_from("0"), read_now()) << "the running report shows in the feed kept";
+  // Within the trust window (5 s), so b's answer comes from what it heard, not from its kept feed expiring.
+  json on_b = b_feed();
+  for (int i = 0; i < 20 && on_b != read_now(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    on_b = b_feed();
+  }
+  EXPECT_EQ(on_b, read_now()) << "replica b forgot its kept feed when it heard of the running report";
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", kim).status, 204);
+  moved = feed_from(moved["cursor"]);
+  EXPECT_EQ(moved["sessions"].size(), 2u);
+  EXPECT_EQ(moved, read_now());
+  // Held, and woken by a placement through this replica.
+  json woken = json::object();
+  std::thread follower([&] {
+    for (int i = 0; i < 40 && !woken.value("changed", false); ++i)
+      woken = json::parse(
+          a->call("GET", feed + "?cursor=" + moved["cursor"].get<std::string>(), "", kNodeToken).body);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::string fourth = create_sessions(*a, kim, 1).at(0);
+  follower.join();
+  EXPECT_EQ(woken, read_now());
+  EXPECT_EQ(woken["sessions"].size(), 3u);
+  EXPECT_EQ(answers("database"), read_before + 1) << "every change above was followed in memory";
+  EXPECT_GE(answers("memory"), memory_before + 4);
+
+  // A placement through replica b: a hears of a version it cannot follow, and reads the feed again.
+  const std::string through_b = create_sessions(*b, kim, 1).at(0);
+  json after_b = json::object();
+  for (int i = 0; i < 40 && after_b.value("sessions", json::array()).size() != 4; ++i)
+    after_b = json::parse(
+        a->call("GET", feed + "?cursor=" + woken["cursor"].get<std::string>(), "", kNodeToken).body);
+  EXPECT_EQ(after_b, read_now());
+  EXPECT_GE(answers("database"), read_before + 2);
+  // Back to following in memory from that read.
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + through_b, "", kim).status, 204);
+  const double read_after_b = answers("database");
+  EXPECT_EQ(feed_from(after_b["cursor"]), read_now());
+  EXPECT_EQ(answers("database"), read_after_b);
 }
 
 // The hot path's queries use an index (EXPLAIN on a table large enough for the planner to care).
