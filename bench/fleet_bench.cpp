@@ -11,16 +11,23 @@
 //
 // --rate R offers R session creations a second in all (each user on its own schedule; in the churn phase R
 // ends and creates) instead of each user sending its next request when the last is answered: latency at a
-// given load, not at saturation. Latency is then measured from the scheduled time (a request sent late
-// because the previous one was slow counts its wait: no coordinated omission).
+// given load, not at saturation. Each scheduled request starts then on an idle connection of its user's
+// (an open system: it does not wait for that user's earlier requests), and its latency is measured from
+// the scheduled time (a request sent late because the bench was slow counts its wait: no coordinated
+// omission).
 //
 // --replica-cpus C gives each replica C cores and no more (a CPU cgroup with a CFS quota, what a Kubernetes
 // pod's CPU limit is): replicas then scale as on machines of their own instead of sharing this machine's
 // cores with each other, PostgreSQL and the load generator. Each replica's CPU time over the fill is
 // reported either way (placements per replica CPU-second: what a replica costs).
 //
+// A session end under --rate is also reported from the moment it was sent ("session end (from sent)"): the
+// difference from its scheduled time is the wait behind its user's previous end and create. --trace FILE
+// writes every request as one JSON line (kind, status, and its scheduled, sent and answered times in ms from
+// the bench's start) to see where a tail came from.
+//
 // Usage: kairo_fleet_bench [--nodes 1000] [--sessions 10000] [--users 20] [--replicas 1] [--churn 20]
-//                          [--rate 0] [--replica-cpus 0] [--kairo build/kairo] [--json FILE]
+//                          [--rate 0] [--replica-cpus 0] [--kairo build/kairo] [--json FILE] [--trace FILE]
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -70,7 +77,7 @@ struct Options {
   int nodes = 1000, sessions = 10000, users = 20, replicas = 1;
   double churn_s = 20, rate = 0;  // rate 0: each user as fast as it is answered
   double replica_cpus = 0;        // 0: no limit
-  std::string kairo = "build/kairo", json_file;
+  std::string kairo = "build/kairo", json_file, trace_file;
 };
 
 // A CPU cgroup limited to `cpus` cores (CFS quota per 100 ms period): cgroup v1's cpu hierarchy, else v2's
@@ -241,10 +248,20 @@ struct Results {
   std::vector<double> reach_ms;                           // creation start -> its node's feed had it
   std::vector<double> hold_overshoot_ms;                  // unchanged feed answers later than their wait
   std::vector<int64_t> fill_done_ns;                      // when each fill creation answered
-  void record(const std::string& kind, int code, double ms) {
+  // --trace: every request, its times as steady_now_ns().
+  struct Traced {
+    const char* kind;
+    int status;
+    int64_t scheduled_ns, sent_ns, done_ns;
+  };
+  bool tracing = false;
+  std::vector<Traced> trace;
+  // A request counted from `start_ns` (its scheduled time, or when it was sent) to `done_ns`.
+  void record(const char* kind, int code, int64_t start_ns, int64_t done_ns, int64_t sent_ns = 0) {
     std::lock_guard lock(mutex);
-    latency_ms[kind].push_back(ms);
+    latency_ms[kind].push_back(double(done_ns - start_ns) * 1e-6);
     ++status[kind][code];
+    if (tracing) trace.push_back(Traced{kind, code, start_ns, sent_ns > 0 ? sent_ns : start_ns, done_ns});
   }
 };
 
@@ -272,7 +289,7 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
   for (int attempt = 0; attempt < 50; ++attempt) {
     const int64_t start = kairo::steady_now_ns();
     r = co_await c.request(http::verb::post, "/v1/nodes/register", registration, kNodeToken);
-    results.record("register", r.status, double(kairo::steady_now_ns() - start) * 1e-6);
+    results.record("register", r.status, start, kairo::steady_now_ns());
     if (r.status == 201) break;
   }
   if (r.status != 201) co_return;
@@ -290,20 +307,20 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
     const int64_t now = kairo::steady_now_ns();
     const double ms = double(now - start) * 1e-6;
     if (feed.status != 200) {
-      results.record("feed", feed.status, ms);
+      results.record("feed", feed.status, start, now);
       co_await asio::steady_timer(co_await asio::this_coro::executor, std::chrono::milliseconds(200))
           .async_wait(use_awaitable);
       continue;
     }
     const json answer = json::parse(feed.body);
     if (!answer["changed"].get<bool>()) {
-      results.record("feed (unchanged)", 200, ms);
+      results.record("feed (unchanged)", 200, start, now);
       std::lock_guard lock(results.mutex);
       results.hold_overshoot_ms.push_back(
           std::max(0.0, ms - 1000.0));  // the server may answer up to 1/4 early
       continue;
     }
-    results.record("feed (changed)", 200, ms);
+    results.record("feed (changed)", 200, start, now);
     cursor = answer["cursor"].get<std::string>();
     std::set<std::string> wanted, started;
     for (const auto& s : answer["sessions"]) wanted.insert(s["session_id"].get<std::string>());
@@ -323,40 +340,26 @@ awaitable<void> run_node(int index, uint16_t port, Results& results, const std::
       const Answer report =
           co_await c.request(http::verb::post, "/v1/nodes/" + std::to_string(id) + "/sessions/" + sid,
                              R"({"state":"running","reason":""})", kNodeToken);
-      results.record("report running", report.status, double(kairo::steady_now_ns() - t) * 1e-6);
+      results.record("report running", report.status, t, kairo::steady_now_ns());
     }
   }
 }
 
-// One user: creates sessions until the fleet holds `target` (shared counter), then churns until `stop`.
-// `interval_ns` > 0: one creation (one end and create when churning) per interval from `first_ns`, each
-// measured from its scheduled time; 0: the next request as soon as the last is answered.
+// One user without --rate (closed loop): creates sessions until the fleet holds `target` (shared counter),
+// then churns until `stop` (ends one of its sessions, creates another), each request as soon as the last
+// is answered: the rate at saturation.
 awaitable<void> run_user(uint16_t port, std::string token, Results& results, std::atomic<int>& live,
-                         int target, const std::atomic<bool>& churn, const std::atomic<bool>& stop,
-                         int64_t interval_ns, int64_t first_ns) {
+                         int target, const std::atomic<bool>& churn, const std::atomic<bool>& stop) {
   Connection c(co_await asio::this_coro::executor, port);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
   std::vector<std::string> mine;
   std::minstd_rand random(std::random_device{}());
-  int64_t next_ns = first_ns;
-  // When this request counts from: its scheduled time (after waiting for it), or now.
-  const auto pace = [&]() -> awaitable<int64_t> {
-    const int64_t now = kairo::steady_now_ns();
-    if (interval_ns <= 0) co_return now;
-    const int64_t due = next_ns;
-    next_ns += interval_ns;
-    if (due > now) {
-      timer.expires_after(std::chrono::nanoseconds(due - now));
-      co_await timer.async_wait(use_awaitable);
-    }
-    co_return due;
-  };
-  const auto create = [&](int64_t start) -> awaitable<bool> {
+  const auto create = [&]() -> awaitable<bool> {
+    const int64_t start = kairo::steady_now_ns();
     const Answer r =
         co_await c.request(http::verb::post, "/v1/sessions",
                            R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
     const int64_t done = kairo::steady_now_ns();
-    results.record("session create", r.status, double(done - start) * 1e-6);
+    results.record("session create", r.status, start, done);
     if (r.status != 201) co_return false;
     const std::string sid = json::parse(r.body)["session_id"].get<std::string>();
     mine.push_back(sid);
@@ -365,19 +368,97 @@ awaitable<void> run_user(uint16_t port, std::string token, Results& results, std
     if (!churn) results.fill_done_ns.push_back(done);
     co_return true;
   };
-  while (!churn && live < target) {
-    const int64_t start = co_await pace();
-    if (churn || live >= target) break;
-    if (co_await create(start)) ++live;
-  }
+  while (!churn && live < target)
+    if (co_await create()) ++live;
   while (!stop && !mine.empty()) {
     const size_t pick = random() % mine.size();
-    const int64_t start = co_await pace();
-    if (stop) break;
+    const int64_t start = kairo::steady_now_ns();
     const Answer r = co_await c.request(http::verb::delete_, "/v1/sessions/" + mine[pick], "", token);
-    results.record("session end", r.status, double(kairo::steady_now_ns() - start) * 1e-6);
+    results.record("session end", r.status, start, kairo::steady_now_ns());
     mine.erase(mine.begin() + ptrdiff_t(pick));
-    co_await create(kairo::steady_now_ns());
+    co_await create();
+  }
+}
+
+// One user under --rate: at each of its scheduled instants a request starts (while filling, a creation; while
+// churning, an end and then a creation) on a connection of its own that is idle, whatever its earlier
+// requests are doing: an open system, as a population of users is. Each counts from its scheduled time.
+// (Were a user's requests to wait for each other, the user's own queue would count as the server's latency:
+// after a stall of 100 ms, pairs sent one at a time drain that backlog for seconds.) Runs on the user's
+// strand: its sessions and connections are touched by one coroutine at a time.
+awaitable<void> run_user_open(uint16_t port, std::string token, Results& results, std::atomic<int>& live,
+                              std::atomic<int>& claimed, int target, const std::atomic<bool>& churn,
+                              const std::atomic<bool>& stop, int64_t interval_ns, int64_t first_ns) {
+  const auto executor = co_await asio::this_coro::executor;
+  struct Shared {
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::vector<std::string> mine;
+  };
+  const auto shared = std::make_shared<Shared>();
+  const auto borrow = [shared, executor, port] {
+    if (shared->idle.empty()) return std::make_unique<Connection>(executor, port);
+    std::unique_ptr<Connection> c = std::move(shared->idle.back());
+    shared->idle.pop_back();
+    return c;
+  };
+  // A creation counted from `start`; false when it failed.
+  const auto create = [shared, token, &results, &churn](Connection& c, int64_t start) -> awaitable<bool> {
+    const int64_t sent = kairo::steady_now_ns();
+    const Answer r =
+        co_await c.request(http::verb::post, "/v1/sessions",
+                           R"({"scene":"vr-room","eye_width":256,"eye_height":256,"fps":30})", token);
+    const int64_t done = kairo::steady_now_ns();
+    results.record("session create", r.status, start, done, sent);
+    if (r.status != 201) co_return false;
+    const std::string sid = json::parse(r.body)["session_id"].get<std::string>();
+    shared->mine.push_back(sid);
+    std::lock_guard lock(results.mutex);
+    results.created_at[sid] = start;
+    if (!churn) results.fill_done_ns.push_back(done);
+    co_return true;
+  };
+  asio::steady_timer timer(executor);
+  std::minstd_rand random(std::random_device{}());
+  for (int64_t due = first_ns; !stop; due += interval_ns) {
+    if (const int64_t now = kairo::steady_now_ns(); due > now) {
+      timer.expires_after(std::chrono::nanoseconds(due - now));
+      co_await timer.async_wait(use_awaitable);
+    }
+    if (stop) break;
+    if (!churn) {
+      if (claimed.fetch_add(1) >= target) {  // the fleet is (about to be) full: wait for the churn
+        --claimed;
+        continue;
+      }
+      asio::co_spawn(
+          executor,
+          [=, &live, &claimed]() -> awaitable<void> {
+            std::unique_ptr<Connection> c = borrow();
+            if (co_await create(*c, due))
+              ++live;
+            else
+              --claimed;  // another user's next tick tries again
+            shared->idle.push_back(std::move(c));
+          },
+          asio::detached);
+    } else if (!shared->mine.empty()) {
+      const size_t pick = random() % shared->mine.size();
+      std::string ending = std::move(shared->mine[pick]);
+      shared->mine.erase(shared->mine.begin() + ptrdiff_t(pick));
+      asio::co_spawn(
+          executor,
+          [=, &results]() -> awaitable<void> {
+            std::unique_ptr<Connection> c = borrow();
+            const int64_t sent = kairo::steady_now_ns();
+            const Answer r = co_await c->request(http::verb::delete_, "/v1/sessions/" + ending, "", token);
+            const int64_t done = kairo::steady_now_ns();
+            results.record("session end", r.status, due, done, sent);
+            results.record("session end (from sent)", r.status, sent, done);
+            co_await create(*c, kairo::steady_now_ns());
+            shared->idle.push_back(std::move(c));
+          },
+          asio::detached);
+    }
   }
 }
 
@@ -411,6 +492,8 @@ int main(int argc, char** argv) {
       o.kairo = value;
     else if (flag == "--json")
       o.json_file = value;
+    else if (flag == "--trace")
+      o.trace_file = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -436,6 +519,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   Results results;
+  results.tracing = !o.trace_file.empty();
   std::atomic<bool> stop{false}, churn{false};
   std::atomic<int> ready{0}, live{0};
   // Users (created by the admin through the API), each logged in once.
@@ -481,11 +565,18 @@ int main(int argc, char** argv) {
   const double fill_start_cpu = replicas_cpu_seconds();
   // With --rate, users take turns: user u's schedule starts u/users of an interval after the first's.
   const int64_t interval_ns = o.rate > 0 ? int64_t(double(o.users) / o.rate * 1e9) : 0;
-  for (int u = 0; u < o.users; ++u)
-    asio::co_spawn(io,
-                   run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop,
-                            interval_ns, fill_start + interval_ns * u / o.users),
-                   asio::detached);
+  std::atomic<int> claimed{0};  // open loop: sessions live or being created
+  for (int u = 0; u < o.users; ++u) {
+    const int64_t first_ns = fill_start + interval_ns * u / o.users;
+    if (interval_ns > 0)
+      asio::co_spawn(asio::make_strand(io),
+                     run_user_open(port_of(u), tokens[size_t(u)], results, live, claimed, o.sessions, churn,
+                                   stop, interval_ns, first_ns),
+                     asio::detached);
+    else
+      asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop),
+                     asio::detached);
+  }
   while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const int64_t fill_end = kairo::steady_now_ns();
   const double fill_cpu = replicas_cpu_seconds() - fill_start_cpu;
@@ -506,7 +597,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
 
   // Replicas' own counters.
-  double conflicts = 0, placements = 0, lag_sum = 0, lag_count = 0;
+  double conflicts = 0, placements = 0, lag_sum = 0, lag_count = 0, feeds_from_memory = 0, feeds_read = 0;
   {
     asio::io_context scrape;
     for (int r = 0; r < o.replicas; ++r)
@@ -519,6 +610,8 @@ int main(int argc, char** argv) {
             placements += metric(m.body, "kairo_placements_total");
             lag_sum += metric(m.body, "kairo_node_feed_notification_lag_seconds_sum");
             lag_count += metric(m.body, "kairo_node_feed_notification_lag_seconds_count");
+            feeds_from_memory += metric(m.body, "kairo_node_feed_answers_total{from=\"memory\"}");
+            feeds_read += metric(m.body, "kairo_node_feed_answers_total{from=\"database\"}");
           },
           asio::detached);
     scrape.run();
@@ -569,6 +662,8 @@ int main(int argc, char** argv) {
       "lag mean %.2f ms; 5xx and failed requests: %llu\n",
       kairo::percentile(results.hold_overshoot_ms, 0.99), conflicts, placements,
       lag_count > 0 ? lag_sum / lag_count * 1e3 : 0.0, static_cast<unsigned long long>(server_errors));
+  std::printf("changed feeds answered from memory %.0f, read from the database %.0f\n", feeds_from_memory,
+              feeds_read);
   std::printf("placements/s per pgbench TPS: %.3f\n", tps > 0 ? fill_rate / tps : 0.0);
   std::printf("replicas' CPU over the fill: %.2f cores in all, %.0f placements per replica CPU-second\n",
               fill_cpu / fill_s, fill_cpu > 0 ? double(o.sessions) / fill_cpu : 0.0);
@@ -590,8 +685,22 @@ int main(int argc, char** argv) {
                   {"p99", kairo::percentile(results.reach_ms, 0.99)}}},
                 {"requests", kinds},
                 {"server_errors", server_errors},
+                {"feeds_from_memory", feeds_from_memory},
+                {"feeds_read", feeds_read},
                 {"placement_conflicts", conflicts}}
                .dump(2);
+  }
+  if (!o.trace_file.empty()) {
+    std::ofstream out(o.trace_file);
+    const auto ms = [&](int64_t ns) { return std::round(double(ns - fill_start) * 1e-3) * 1e-3; };
+    for (const Results::Traced& t : results.trace)
+      out << json{{"kind", t.kind},
+                  {"status", t.status},
+                  {"scheduled_ms", ms(t.scheduled_ns)},
+                  {"sent_ms", ms(t.sent_ns)},
+                  {"done_ms", ms(t.done_ns)}}
+                 .dump()
+          << "\n";
   }
   std::filesystem::remove_all(logs);
   return server_errors == 0 ? 0 : 1;
