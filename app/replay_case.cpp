@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -15,30 +16,39 @@
 namespace kairo::app {
 namespace {
 
-// A recording's frames.jsonl (node/session_recorder.hpp): one line per rendered frame. Absent in older
-// recordings: then every frame uses the command line's settings.
-std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& path) {
-  std::vector<FrameSettings> out;
+// Each line of a recording's JSON-lines file, parsed, to `take`; a line that is not a JSON object, or that
+// `take` refuses (throws), fails with the file and line. An absent file has no lines.
+void for_each_json_line(const std::filesystem::path& path,
+                        const std::function<void(const nlohmann::json&)>& take) {
   std::ifstream in(path);
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
     try {
       if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not a JSON object");
-      const auto& gaze = j.at("gaze");
-      FrameSettings s{.foveation = j.at("foveation").get<float>(),
-                      .gaze = {gaze.at(0).get<float>(), gaze.at(1).get<float>()},
-                      .resolution_scale = j.at("scale").get<double>(),
-                      .bitrate_bps = j.at("bitrate_bps").get<int64_t>(),
-                      .fps = j.at("fps").get<int>()};
-      if (!(s.foveation >= 0 && s.foveation <= 1 && s.resolution_scale > 0 && s.resolution_scale <= 1 &&
-            s.bitrate_bps >= 0 && s.fps >= 0 && std::abs(s.gaze.x) <= 1 && std::abs(s.gaze.y) <= 1))
-        throw std::invalid_argument("a value out of range");
-      out.push_back(s);
+      take(j);
     } catch (const std::exception& e) {
       throw_invalid_input(path.string() + ":" + std::to_string(n) + ": " + e.what());
     }
   }
+}
+
+// A recording's frames.jsonl (node/session_recorder.hpp): one line per rendered frame. Absent in older
+// recordings: then every frame uses the command line's settings.
+std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& path) {
+  std::vector<FrameSettings> out;
+  for_each_json_line(path, [&](const nlohmann::json& j) {
+    const auto& gaze = j.at("gaze");
+    FrameSettings s{.foveation = j.at("foveation").get<float>(),
+                    .gaze = {gaze.at(0).get<float>(), gaze.at(1).get<float>()},
+                    .resolution_scale = j.at("scale").get<double>(),
+                    .bitrate_bps = j.at("bitrate_bps").get<int64_t>(),
+                    .fps = j.at("fps").get<int>()};
+    if (!(s.foveation >= 0 && s.foveation <= 1 && s.resolution_scale > 0 && s.resolution_scale <= 1 &&
+          s.bitrate_bps >= 0 && s.fps >= 0 && std::abs(s.gaze.x) <= 1 && std::abs(s.gaze.y) <= 1))
+      throw std::invalid_argument("a value out of range");
+    out.push_back(s);
+  });
   return out;
 }
 
@@ -46,23 +56,15 @@ std::vector<FrameSettings> load_recorded_settings(const std::filesystem::path& p
 // older recordings and in those of sessions that lost nothing.
 std::map<uint64_t, RecordedEncode> load_recorded_encodes(const std::filesystem::path& path) {
   std::map<uint64_t, RecordedEncode> out;
-  std::ifstream in(path);
-  std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    try {
-      if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not a JSON object");
-      RecordedEncode e{.keyframe = j.at("keyframe").get<bool>(),
-                       .speculative = j.at("speculative").get<bool>()};
-      const uint64_t frame = j.at("frame").get<uint64_t>();
-      if (j.contains("recover_from")) e.recover_from = j.at("recover_from").get<uint64_t>();
-      if (e.recover_from && *e.recover_from >= frame)
-        throw std::invalid_argument("recover_from must be an earlier frame");
-      if (!out.emplace(frame, e).second) throw std::invalid_argument("a frame recorded twice");
-    } catch (const std::exception& e) {
-      throw_invalid_input(path.string() + ":" + std::to_string(n) + ": " + e.what());
-    }
-  }
+  for_each_json_line(path, [&](const nlohmann::json& j) {
+    RecordedEncode e{.keyframe = j.at("keyframe").get<bool>(),
+                     .speculative = j.at("speculative").get<bool>()};
+    const uint64_t frame = j.at("frame").get<uint64_t>();
+    if (j.contains("recover_from")) e.recover_from = j.at("recover_from").get<uint64_t>();
+    if (e.recover_from && *e.recover_from >= frame)
+      throw std::invalid_argument("recover_from must be an earlier frame");
+    if (!out.emplace(frame, e).second) throw std::invalid_argument("a frame recorded twice");
+  });
   return out;
 }
 
