@@ -600,13 +600,13 @@ struct ControlApi::Impl {
         return content;
       };
       if (const auto known = hub.known_feed(node)) {
-        if (std::stoll(known->feed.cursor()) > cursor) {
+        if (known->version > cursor) {
           feeds_from_memory.fetch_add(1, std::memory_order_relaxed);
           return respond(200, known->feed);
         }
       } else if (changed && !hub.known_version(node)) {
         const auto content = read_whole();
-        if (std::stoll(content->feed.cursor()) > cursor) return respond(200, content->feed);
+        if (content->version > cursor) return respond(200, content->feed);
       } else if (feed_version(node) > cursor) {
         return respond(200, read_whole()->feed);
       }

@@ -3,6 +3,7 @@
 // session beside it: a change made through the replica knows what it changed, so it moves this to the next
 // version in memory (NodeFeedHub::changed) instead of the feed being read again. Includes the generated
 // protobuf header: for the few .cpp files that build or read feeds.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,7 +13,8 @@
 namespace kairo::control {
 
 struct FeedContent {
-  v1::NodeFeed feed;  // changed = true; its cursor is the version this is the feed at
+  v1::NodeFeed feed;  // changed = true; its cursor is `version` as text
+  int64_t version = 0;
   // By session, as in feed.sessions(): "<created_at as PostgreSQL prints it>|<id>", the feed's order.
   std::vector<std::string> order;
 

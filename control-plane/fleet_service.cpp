@@ -1082,7 +1082,8 @@ FeedContent FleetService::node_feed(int64_t node_id) {
     content.order.clear();
     const auto rows = exec_prepared(w, kFeed, node_id);
     if (rows.empty()) throw ApiError(404, "not_found", "no such node");
-    feed.set_cursor(std::to_string(rows[0][0].as<int64_t>()));
+    content.version = rows[0][0].as<int64_t>();
+    feed.set_cursor(std::to_string(content.version));
     feed.set_drained(rows[0][1].as<bool>());
     feed.set_changed(true);
     for (const auto& r : rows) {

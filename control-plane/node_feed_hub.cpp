@@ -185,6 +185,7 @@ struct NodeFeedHub::Impl {
       if (version == known.version + 1 && known.content && edit) {
         auto next = std::make_shared<FeedContent>(*known.content);
         edit(*next);
+        next->version = version;
         next->feed.set_cursor(std::to_string(version));
         known.content = std::move(next);
       } else if (version > known.version) {
@@ -485,7 +486,7 @@ std::shared_ptr<const FeedContent> NodeFeedHub::known_feed(int64_t node_id) cons
 }
 
 void NodeFeedHub::learn_feed(int64_t node_id, std::shared_ptr<const FeedContent> content, ReadToken token) {
-  const int64_t version = std::stoll(content->feed.cursor());
+  const int64_t version = content->version;
   std::lock_guard lock(impl_->mutex);
   if (!impl_->listening || impl_->version_epoch != token.epoch) return;
   Impl::Known& known = impl_->versions[node_id];

@@ -114,6 +114,10 @@ class FleetTest : public ::testing::Test {
     // The listener tells the fleet service it hears announcements just after the metric says so.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  // A counter's value in replica a's /metrics, -1 when absent.
+  double metric_of_a(const std::string& series) {
+    return test::metric_sample(a->call("GET", "/metrics").body, series).value_or(-1);
+  }
   std::unique_ptr<test::PostgresServer> pg;
   std::unique_ptr<Replica> a, b;
 };
@@ -1104,9 +1108,7 @@ TEST_F(FleetTest, a_node_feed_is_served_from_memory_on_the_network_thread_once_i
   const std::string quinn = login(*a, "quinn", "quinn-password");
   const std::string feed = "/v1/nodes/" + std::to_string(node) + "/feed";
   const auto served = [&](const char* where) {
-    return test::metric_sample(a->call("GET", "/metrics").body,
-                               std::string("kairo_node_feed_requests_total{served=\"") + where + "\"}")
-        .value_or(-1);
+    return metric_of_a(std::string("kairo_node_feed_requests_total{served=\"") + where + "\"}");
   };
   const double network_before = served("network"), worker_before = served("worker");
   const auto first = a->call("GET", feed + "?cursor=0&wait_ms=0", "", kNodeToken);
@@ -1182,9 +1184,7 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
   const std::string kim = login(*a, "kim", "kim-password");
   const std::string feed = "/v1/nodes/" + std::to_string(node) + "/feed";
   const auto answers = [&](const char* from) {
-    return test::metric_sample(a->call("GET", "/metrics").body,
-                               std::string("kairo_node_feed_answers_total{from=\"") + from + "\"}")
-        .value_or(-1);
+    return metric_of_a(std::string("kairo_node_feed_answers_total{from=\"") + from + "\"}");
   };
   const auto read_now = [&] { return json::parse(to_json(a->fleet.node_feed(node).feed)); };
   const auto feed_from = [&](const std::string& cursor) {
