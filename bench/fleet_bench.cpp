@@ -122,17 +122,46 @@ class CpuCgroup {
 };
 
 // A process's CPU time so far (user + system), in seconds.
-double cpu_seconds(pid_t pid) {
+// A process's CPU seconds (user and system) and its parent, from /proc/PID/stat.
+struct ProcessCpu {
+  double seconds = 0;
+  pid_t parent = -1;
+};
+ProcessCpu process_cpu(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   const size_t close = text.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {};
   std::istringstream fields(text.substr(close + 2));
   std::string field;
+  ProcessCpu cpu;
   double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i)  // fields 14 and 15: utime, stime
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // field 4: the parent; 14 and 15: utime, stime
+    if (i == 4) cpu.parent = pid_t(std::atoi(field.c_str()));
     if (i >= 14) ticks += std::stod(field);
-  return ticks / double(sysconf(_SC_CLK_TCK));
+  }
+  cpu.seconds = ticks / double(sysconf(_SC_CLK_TCK));
+  return cpu;
+}
+double cpu_seconds(pid_t pid) {
+  return process_cpu(pid).seconds;
+}
+
+// The PostgreSQL server's CPU seconds: its postmaster (the first line of postmaster.pid) and the live
+// children. The replicas' connections last through the run, so differences over a phase count their backends'
+// work.
+double server_cpu_seconds(const std::filesystem::path& data_directory) {
+  std::ifstream pid_file(data_directory / "postmaster.pid");
+  pid_t postmaster = -1;
+  if (!(pid_file >> postmaster)) return 0;
+  double sum = cpu_seconds(postmaster);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const ProcessCpu cpu = process_cpu(pid_t(std::atoi(name.c_str())));
+    if (cpu.parent == postmaster) sum += cpu.seconds;
+  }
+  return sum;
 }
 
 std::string cores_text(double cores) {
@@ -503,6 +532,7 @@ int main(int argc, char** argv) {
   // PostgreSQL's default 100 connections: each replica keeps 8 and one to listen.
   const double tps =
       kairo::bench::pgbench_initialise(db.port()) ? kairo::bench::pgbench_tps(db.port(), 8, 10) : 0;
+  kairo::bench::pgbench_drop(db.port());
   const std::filesystem::path logs =
       std::filesystem::temp_directory_path() / ("kairo-fleet-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(logs);
@@ -582,7 +612,14 @@ int main(int argc, char** argv) {
   const double fill_cpu = replicas_cpu_seconds() - fill_start_cpu;
   churn = true;
   const int64_t churn_start = kairo::steady_now_ns();
+  // Where the machine's CPU goes during the churn: the replicas, PostgreSQL and this load generator share it.
+  const std::filesystem::path server_data = db.directory() / "data";
+  const double churn_start_cpu[3] = {replicas_cpu_seconds(), server_cpu_seconds(server_data),
+                                     cpu_seconds(getpid())};
   std::this_thread::sleep_for(std::chrono::duration<double>(o.churn_s));
+  const double churn_cpu[3] = {replicas_cpu_seconds() - churn_start_cpu[0],
+                               server_cpu_seconds(server_data) - churn_start_cpu[1],
+                               cpu_seconds(getpid()) - churn_start_cpu[2]};
   uint64_t churned = 0;
   {
     std::lock_guard lock(results.mutex);
@@ -667,6 +704,10 @@ int main(int argc, char** argv) {
   std::printf("placements/s per pgbench TPS: %.3f\n", tps > 0 ? fill_rate / tps : 0.0);
   std::printf("replicas' CPU over the fill: %.2f cores in all, %.0f placements per replica CPU-second\n",
               fill_cpu / fill_s, fill_cpu > 0 ? double(o.sessions) / fill_cpu : 0.0);
+  std::printf(
+      "CPU over the churn (cores; the machine has %u): replicas %.2f, PostgreSQL %.2f, this bench %.2f\n",
+      std::thread::hardware_concurrency(), churn_cpu[0] / churn_elapsed, churn_cpu[1] / churn_elapsed,
+      churn_cpu[2] / churn_elapsed);
   if (!o.json_file.empty()) {
     std::ofstream out(o.json_file);
     out << json{{"nodes", o.nodes},
@@ -675,6 +716,10 @@ int main(int argc, char** argv) {
                 {"replicas", o.replicas},
                 {"replica_cpus", o.replica_cpus},
                 {"replicas_cores_during_fill", fill_cpu / fill_s},
+                {"cores_during_churn",
+                 {{"replicas", churn_cpu[0] / churn_elapsed},
+                  {"postgresql", churn_cpu[1] / churn_elapsed},
+                  {"bench", churn_cpu[2] / churn_elapsed}}},
                 {"offered_rate", o.rate},
                 {"pgbench_tps", tps},
                 {"placement_per_s", fill_rate},

@@ -594,21 +594,26 @@ struct ControlApi::Impl {
     const auto answer_now = [this, node, cursor](bool changed = false) -> HttpResponse {
       const auto read_whole = [&] {
         const auto token = hub.read_token(node);
-        auto content = std::make_shared<FeedContent>(fleet.node_feed(node));
+        FeedContent content = fleet.node_feed(node);
         feeds_read.fetch_add(1, std::memory_order_relaxed);
         hub.learn_feed(node, content, token);
         return content;
       };
-      if (const auto known = hub.known_feed(node)) {
-        if (known->version > cursor) {
-          feeds_from_memory.fetch_add(1, std::memory_order_relaxed);
-          return respond(200, known->feed);
+      std::optional<HttpResponse> known_answer;
+      const bool known = hub.with_known_feed(node, [&](const FeedContent& feed) {
+        if (feed.version > cursor) known_answer = respond(200, feed.feed);
+      });
+      if (known_answer) {
+        feeds_from_memory.fetch_add(1, std::memory_order_relaxed);
+        return std::move(*known_answer);
+      }
+      if (!known) {  // (known and not past the cursor: unchanged)
+        if (changed && !hub.known_version(node)) {
+          const FeedContent content = read_whole();
+          if (content.version > cursor) return respond(200, content.feed);
+        } else if (feed_version(node) > cursor) {
+          return respond(200, read_whole().feed);
         }
-      } else if (changed && !hub.known_version(node)) {
-        const auto content = read_whole();
-        if (content->version > cursor) return respond(200, content->feed);
-      } else if (feed_version(node) > cursor) {
-        return respond(200, read_whole()->feed);
       }
       v1::NodeFeed unchanged;
       unchanged.set_cursor(std::to_string(cursor));

@@ -68,8 +68,9 @@ struct NodeFeedHub::Impl {
     int64_t version = -1;
     uint64_t generation = 0;
     int64_t at_ns = 0;  // when last learned or announced
-    // The whole feed at `version`, if this replica has it (null when a change it could not follow came).
-    std::shared_ptr<const FeedContent> content;
+    // The whole feed at `version`, if this replica has it (none when a change it could not follow came).
+    // Owned here alone and edited in place, under `mutex`.
+    std::optional<FeedContent> content;
   };
   bool listening = false;
   uint64_t version_epoch = 0;
@@ -183,11 +184,9 @@ struct NodeFeedHub::Impl {
       // version before, edited, is the feed at this one. A later version that skipped one (a change through
       // another replica) makes the known feed stale; an earlier one is in it already.
       if (version == known.version + 1 && known.content && edit) {
-        auto next = std::make_shared<FeedContent>(*known.content);
-        edit(*next);
-        next->version = version;
-        next->feed.set_cursor(std::to_string(version));
-        known.content = std::move(next);
+        edit(*known.content);
+        known.content->version = version;
+        known.content->feed.set_cursor(std::to_string(version));
       } else if (version > known.version) {
         known.content.reset();
       }
@@ -466,32 +465,30 @@ void NodeFeedHub::edited(int64_t node_id, const FeedEdit& edit) {
     if (const auto it = impl_->versions.find(node_id); it != impl_->versions.end()) {
       Impl::Known& known = it->second;
       ++known.generation;  // a read that straddled this edit is not learned (it may not have it)
-      if (known.content) {
-        auto next = std::make_shared<FeedContent>(*known.content);
-        edit(*next);
-        known.content = std::move(next);
-      }
+      if (known.content) edit(*known.content);
     }
   }
   impl_->queue_announcement(node_id, 0, true);  // the other replicas' kept feeds lack it
 }
 
-std::shared_ptr<const FeedContent> NodeFeedHub::known_feed(int64_t node_id) const {
+bool NodeFeedHub::with_known_feed(int64_t node_id, const std::function<void(const FeedContent&)>& use) const {
   std::lock_guard lock(impl_->mutex);
-  if (!impl_->listening) return nullptr;
+  if (!impl_->listening) return false;
   const auto it = impl_->versions.find(node_id);
-  if (it == impl_->versions.end() || it->second.version < 0 || steady_now_ns() - it->second.at_ns > kTrustNs)
-    return nullptr;
-  return it->second.content;
+  if (it == impl_->versions.end() || it->second.version < 0 || !it->second.content ||
+      steady_now_ns() - it->second.at_ns > kTrustNs)
+    return false;
+  use(*it->second.content);
+  return true;
 }
 
-void NodeFeedHub::learn_feed(int64_t node_id, std::shared_ptr<const FeedContent> content, ReadToken token) {
-  const int64_t version = content->version;
+void NodeFeedHub::learn_feed(int64_t node_id, const FeedContent& content, ReadToken token) {
+  const int64_t version = content.version;
   std::lock_guard lock(impl_->mutex);
   if (!impl_->listening || impl_->version_epoch != token.epoch) return;
   Impl::Known& known = impl_->versions[node_id];
   if (known.generation != token.generation || version < known.version) return;
-  if (version > known.version || !known.content) known.content = std::move(content);
+  if (version > known.version || !known.content) known.content = content;
   known.version = version;
   known.at_ns = steady_now_ns();
 }
