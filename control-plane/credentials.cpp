@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "control-plane/verified_token_cache.hpp"
 #include "core/error.hpp"
 
 namespace kairo::control {
@@ -73,7 +74,10 @@ std::string token_hash(const std::string& token) {
 }
 
 AccessTokens::AccessTokens(std::string signing_key, int64_t lifetime_s, std::string previous_key)
-    : key_(std::move(signing_key)), previous_key_(std::move(previous_key)), lifetime_s_(lifetime_s) {
+    : key_(std::move(signing_key)),
+      previous_key_(std::move(previous_key)),
+      lifetime_s_(lifetime_s),
+      verified_(std::make_shared<VerifiedTokenCache>()) {
   if (key_.size() < 32) throw_invalid_input("the token signing key must be at least 32 bytes");
   if (!previous_key_.empty() && previous_key_.size() < 32)
     throw_invalid_input("the previous token signing key must be at least 32 bytes");
@@ -99,9 +103,16 @@ std::string AccessTokens::issue(int64_t user_id, const std::string& username, Ro
 
 std::optional<AccessClaims> AccessTokens::verify(const std::string& text, int64_t now_s) const {
   if (text.empty() || text.size() > 4096) return std::nullopt;
-  if (auto claims = verify_with(key_, text, now_s)) return claims;
-  if (!previous_key_.empty()) return verify_with(previous_key_, text, now_s);
-  return std::nullopt;
+  const std::string digest = token_hash(text);
+  if (auto kept = verified_->find(digest, now_s)) return kept;
+  auto claims = verify_with(key_, text, now_s);
+  if (!claims && !previous_key_.empty()) claims = verify_with(previous_key_, text, now_s);
+  if (claims) verified_->keep(digest, *claims);
+  return claims;
+}
+
+size_t AccessTokens::tokens_kept() const {
+  return verified_->size();
 }
 
 std::optional<AccessClaims> AccessTokens::verify_with(const std::string& key, const std::string& text,

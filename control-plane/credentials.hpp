@@ -2,6 +2,7 @@
 // Credentials of the control plane: argon2id password hashes (libsodium), signed access tokens (JWT HS256
 // through libjwt, 15 minutes), and opaque random tokens (refresh and node tokens) stored only as hashes.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -29,6 +30,8 @@ struct AccessClaims {
 
 inline constexpr int64_t kAccessTokenLifetimeS = 15 * 60;
 
+class VerifiedTokenCache;
+
 class AccessTokens {
  public:
   // `previous_key` (optional) verifies but never signs: during a rolling rotation of the signing key every
@@ -38,7 +41,10 @@ class AccessTokens {
   std::string issue(int64_t user_id, const std::string& username, Role role, int64_t now_s,
                     const std::string& family = "") const;
   // Verifies signature (HS256 only: "alg":"none" and every other algorithm are refused), expiry and claims.
+  // A token that verified is kept (by its hash, with its claims) and found again without the signature work;
+  // its expiry is checked on every call.
   std::optional<AccessClaims> verify(const std::string& token, int64_t now_s) const;
+  size_t tokens_kept() const;
   int64_t lifetime_s() const { return lifetime_s_; }
 
  private:
@@ -46,6 +52,7 @@ class AccessTokens {
                                           int64_t now_s) const;
   std::string key_, previous_key_;
   int64_t lifetime_s_;
+  std::shared_ptr<VerifiedTokenCache> verified_;  // shared by copies (same keys)
 };
 
 }  // namespace kairo::control

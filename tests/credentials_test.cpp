@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "control-plane/credentials.hpp"
+#include "control-plane/verified_token_cache.hpp"
 #include "core/error.hpp"
 
 namespace kairo::control {
@@ -54,6 +55,31 @@ TEST(Credentials, forged_wrong_key_alg_none_and_garbage_tokens_are_refused) {
   EXPECT_FALSE(tokens.verify("", 1001));
   EXPECT_FALSE(tokens.verify(std::string(10000, 'a'), 1001));
   EXPECT_TRUE(tokens.verify(good, 1001));
+}
+
+TEST(Credentials, a_verified_token_is_kept_by_its_hash_and_a_tampered_copy_is_still_refused) {
+  AccessTokens tokens(kKey, 900);
+  const std::string good = tokens.issue(5, "bo", Role::kClient, 1000);
+  ASSERT_TRUE(tokens.verify(good, 1001));
+  EXPECT_EQ(tokens.tokens_kept(), 1u);
+  const auto again = tokens.verify(good, 1002);  // found, not verified again
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->user_id, 5);
+  EXPECT_EQ(again->username, "bo");
+  EXPECT_EQ(tokens.tokens_kept(), 1u);
+  // One character of the signature changed: another hash, so verified, and refused.
+  std::string tampered = good;
+  char& in_signature = tampered[tampered.rfind('.') + 5];  // not the last (its low bits are padding)
+  in_signature = in_signature == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(tokens.verify(tampered, 1003));
+  EXPECT_EQ(tokens.tokens_kept(), 1u);      // only what verified is kept
+  EXPECT_FALSE(tokens.verify(good, 1900));  // expiry is checked on every call, kept or not
+  EXPECT_EQ(tokens.tokens_kept(), 0u);
+  // Bounded: many distinct tokens never keep more than the cache's capacity.
+  for (int i = 0; i < 20'000; ++i)
+    ASSERT_TRUE(tokens.verify(tokens.issue(i, "u", Role::kClient, 1000), 1001));
+  EXPECT_LE(tokens.tokens_kept(), VerifiedTokenCache::kShards * VerifiedTokenCache::kPerShard);
+  EXPECT_GT(tokens.tokens_kept(), 0u);
 }
 
 TEST(Credentials, a_rotated_key_signs_while_the_previous_one_only_verifies_until_its_tokens_expire) {
