@@ -468,6 +468,22 @@ async function avatarInView(page, name) {
   return { n, x: n ? (2 * sx) / best.n : NaN, y: n ? (2 * sy) / best.n : NaN, outside, pose: frame.pose };
 }
 
+/**
+ * avatarInView until `where` holds of what it saw, at most `tries` looks: the other member's pose is set on its
+ * own page and reaches this page's frames through the node a little later, later still on a loaded machine
+ * (one CI run saw B's avatar where B had stood before, a second after the pose wait). A member that never
+ * shows where it is still fails.
+ * @param {import('./cdp.mjs').Page} page @param {string} name @param {(seen: any) => boolean} where
+ */
+async function avatarSeen(page, name, where, tries = 4) {
+  let seen = await avatarInView(page, name);
+  for (let i = 1; i < tries && !where(seen); ++i) {
+    console.log(`  look ${i}: ${seen.n} avatar pixels centred at (${seen.x.toFixed(0)}, ${seen.y.toFixed(0)}); looking again`);
+    seen = await avatarInView(page, `${name}-${i}`);
+  }
+  return seen;
+}
+
 async function roomAvatars() {
   const stack = await Stack.start(kairo);
   const browser = await Browser.launch();
@@ -484,16 +500,16 @@ async function roomAvatars() {
     // A stands 2 m behind B, both face -Z: A sees B's head straight ahead (0.5 m to the right, then).
     await a.evaluate('window.kairoTest.setPosition(0, 1.6, 2)');
     await b.evaluate('window.kairoTest.setPosition(0.5, 1.6, 0)');
-    const seen = await avatarInView(a, 'a-sees-b');
     // B's head at x = 0.5, 2 m ahead, from A's left eye (at x = -0.0315): 256 + 256 * (0.5315 / 2) pixels.
     const expectedX = 256 + 256 * (0.5315 / 2);
+    const seen = await avatarSeen(a, 'a-sees-b', (v) => v.n > 300 && Math.abs(v.x - expectedX) < 24 && Math.abs(v.y - 256) < 32);
     console.log(`  A sees ${seen.n} avatar pixels centred at (${seen.x.toFixed(0)}, ${seen.y.toFixed(0)}); B's head projects to (${expectedX.toFixed(0)}, 256); beside it ${seen.outside.toFixed(1)} dB`);
     check(seen.n > 300 && Math.abs(seen.x - expectedX) < 24 && Math.abs(seen.y - 256) < 32, 'A sees B\'s avatar where B\'s head is');
     check(seen.outside >= 20, 'and beside the avatar A sees the room as rendered (a coarse check: the desktop test holds the image to 28 dB)');
     // B turns round: A's avatar 2 m ahead of B (A at x = 0, B at 0.5: 0.5 m to B's right when B faces +Z).
     await b.evaluate('window.kairoTest.setHead(Math.PI, 0)');
-    const back = await avatarInView(b, 'b-sees-a');
     const expectedBack = 256 + 256 * (0.5315 / 2);  // B faces +Z: its left eye is at x = 0.5315, A to its right
+    const back = await avatarSeen(b, 'b-sees-a', (v) => v.n > 300 && Math.abs(v.x - expectedBack) < 24);
     console.log(`  B sees ${back.n} avatar pixels centred at (${back.x.toFixed(0)}, ${back.y.toFixed(0)}); A's head projects to (${expectedBack.toFixed(0)}, 256)`);
     check(back.n > 300 && Math.abs(back.x - expectedBack) < 24, 'B sees A\'s avatar where A\'s head is');
 
