@@ -121,7 +121,6 @@ class CpuCgroup {
   std::filesystem::path dir_;
 };
 
-// A process's CPU time so far (user + system), in seconds.
 // A process's CPU seconds (user and system) and its parent, from /proc/PID/stat.
 struct ProcessCpu {
   double seconds = 0;

@@ -502,16 +502,18 @@ async function roomAvatars() {
     await b.evaluate('window.kairoTest.setPosition(0.5, 1.6, 0)');
     // B's head at x = 0.5, 2 m ahead, from A's left eye (at x = -0.0315): 256 + 256 * (0.5315 / 2) pixels.
     const expectedX = 256 + 256 * (0.5315 / 2);
-    const seen = await avatarSeen(a, 'a-sees-b', (v) => v.n > 300 && Math.abs(v.x - expectedX) < 24 && Math.abs(v.y - 256) < 32);
+    const whereBIs = (/** @type {any} */ v) => v.n > 300 && Math.abs(v.x - expectedX) < 24 && Math.abs(v.y - 256) < 32;
+    const seen = await avatarSeen(a, 'a-sees-b', whereBIs);
     console.log(`  A sees ${seen.n} avatar pixels centred at (${seen.x.toFixed(0)}, ${seen.y.toFixed(0)}); B's head projects to (${expectedX.toFixed(0)}, 256); beside it ${seen.outside.toFixed(1)} dB`);
-    check(seen.n > 300 && Math.abs(seen.x - expectedX) < 24 && Math.abs(seen.y - 256) < 32, 'A sees B\'s avatar where B\'s head is');
+    check(whereBIs(seen), 'A sees B\'s avatar where B\'s head is');
     check(seen.outside >= 20, 'and beside the avatar A sees the room as rendered (a coarse check: the desktop test holds the image to 28 dB)');
     // B turns round: A's avatar 2 m ahead of B (A at x = 0, B at 0.5: 0.5 m to B's right when B faces +Z).
     await b.evaluate('window.kairoTest.setHead(Math.PI, 0)');
     const expectedBack = 256 + 256 * (0.5315 / 2);  // B faces +Z: its left eye is at x = 0.5315, A to its right
-    const back = await avatarSeen(b, 'b-sees-a', (v) => v.n > 300 && Math.abs(v.x - expectedBack) < 24);
+    const whereAIs = (/** @type {any} */ v) => v.n > 300 && Math.abs(v.x - expectedBack) < 24;
+    const back = await avatarSeen(b, 'b-sees-a', whereAIs);
     console.log(`  B sees ${back.n} avatar pixels centred at (${back.x.toFixed(0)}, ${back.y.toFixed(0)}); A's head projects to (${expectedBack.toFixed(0)}, 256)`);
-    check(back.n > 300 && Math.abs(back.x - expectedBack) < 24, 'B sees A\'s avatar where A\'s head is');
+    check(whereAIs(back), 'B sees A\'s avatar where A\'s head is');
 
     // kairo client joins the same room from 2 m in front of A's view: its avatar shows in A's view, and
     // its report lists the browsers as members.
