@@ -420,7 +420,7 @@ int FleetService::sweep_down_nodes() {
     for (const auto& r : rows) {
       const auto versions = w.exec_params(
           "WITH failed AS (UPDATE sessions SET state = 'failed', failure_reason = 'node stopped responding', "
-          "ended_at = now() WHERE node_id = $1 AND state IN ('placed','running') RETURNING "
+          "ended_at = now() WHERE node_id = $1 AND live RETURNING "
           "node_feed_version) "
           "SELECT max(node_feed_version) FROM failed",
           r[0].as<int64_t>());
@@ -441,8 +441,7 @@ void enforce_session_limit(pqxx::work& w, const SessionCaller& caller) {
   if (caller.max_live_sessions <= 0) return;  // no limit: nothing to serialise
   w.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", caller.user_id);
   const int live =
-      w.exec_params("SELECT count(*) FROM sessions WHERE user_id = $1 AND state IN ('placed','running')",
-                    caller.user_id)[0][0]
+      w.exec_params("SELECT count(*) FROM sessions WHERE user_id = $1 AND live", caller.user_id)[0][0]
           .as<int>();
   if (live >= caller.max_live_sessions)
     throw ApiError(429, "session_limit",
@@ -487,8 +486,7 @@ RoomPlacement join_room(pqxx::work& w, const SessionCaller& caller, const v1::Se
   }
   RoomPlacement placement;
   const auto members = w.exec_params(
-      "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND state IN "
-      "('placed','running') "
+      "SELECT node_id, scene, count(*) OVER () FROM sessions WHERE room = $1 AND live "
       "LIMIT 1",
       name);
   if (!members.empty() && members[0][2].as<int>() >= kMaxRoomMembers)
@@ -956,7 +954,7 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
   static const PreparedStatement kEnd{
       "end_session",
       "WITH ended AS (UPDATE sessions SET state = 'ended', ended_at = now() WHERE id = $1 AND ($2::bigint IS "
-      "NULL OR user_id = $2) AND state IN ('placed','running') RETURNING node_id, node_feed_version) SELECT "
+      "NULL OR user_id = $2) AND live RETURNING node_id, node_feed_version) SELECT "
       "node_id, node_feed_version FROM ended UNION ALL SELECT NULL, NULL FROM sessions WHERE id = $1 AND "
       "($2::bigint IS NULL OR user_id = $2) AND NOT "
       "EXISTS (SELECT 1 FROM ended)"};
@@ -985,7 +983,7 @@ bool FleetService::set_quality(const std::string& id, std::optional<int64_t> use
     const auto rows = w.exec_params(
         "UPDATE sessions SET max_bitrate_bps = coalesce($3, max_bitrate_bps), max_fps = coalesce($4, "
         "max_fps), foveation = coalesce($5, foveation) WHERE id = $1 AND ($2::bigint IS NULL OR "
-        "user_id = $2) AND state IN ('placed','running') RETURNING node_id, node_feed_version",
+        "user_id = $2) AND live RETURNING node_id, node_feed_version",
         id, user_id, max_bitrate_bps, max_fps, foveation);
     node = rows.empty() ? std::nullopt : std::optional<int64_t>(rows[0][0].as<int64_t>());
     version = node ? rows[0][1].as<int64_t>(0) : 0;
@@ -1037,13 +1035,13 @@ std::vector<v1::NodeSession> FleetService::node_sessions(int64_t node_id, const 
   db_.transact([&](pqxx::work& w) {
     out.clear();
     std::string last_key;
-    for (const auto& r : w.exec_params(
-             std::string("SELECT ") + kNodeSessionColumns +
-                 " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id = $1 AND s.state IN "
-                 "('placed','running') AND ($2::timestamptz IS NULL OR (s.created_at, s.id) > "
-                 "($2::timestamptz, "
-                 "$3)) ORDER BY s.created_at, s.id LIMIT $4",
-             node_id, after_time, after_id, limit + 1)) {
+    for (const auto& r :
+         w.exec_params(std::string("SELECT ") + kNodeSessionColumns +
+                           " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id = $1 AND "
+                           "s.live AND ($2::timestamptz IS NULL OR (s.created_at, s.id) > "
+                           "($2::timestamptz, "
+                           "$3)) ORDER BY s.created_at, s.id LIMIT $4",
+                       node_id, after_time, after_id, limit + 1)) {
       if (int(out.size()) == limit) {
         next_cursor = encode_cursor(last_key);
         break;
@@ -1073,7 +1071,7 @@ FeedContent FleetService::node_feed(int64_t node_id) {
       std::string("SELECT n.feed_version, n.drained, s.* FROM nodes n LEFT JOIN LATERAL (SELECT ") +
           kNodeSessionColumns +
           ", s.created_at AS created FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.node_id "
-          "= n.id AND s.state IN ('placed','running')) s ON true WHERE n.id = $1 ORDER BY s.created, "
+          "= n.id AND s.live) s ON true WHERE n.id = $1 ORDER BY s.created, "
           "s.id"};
   FeedContent content;
   v1::NodeFeed& feed = content.feed;
@@ -1110,8 +1108,8 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
       "report_session_state",
       "WITH moved AS (UPDATE sessions SET state = $3::text, failure_reason = CASE WHEN $3::text = 'failed' "
       "THEN $4 ELSE failure_reason END, ended_at = CASE WHEN $3::text <> 'running' THEN now() ELSE ended_at "
-      "END WHERE id = $1 AND node_id = $2 AND (state = 'placed' AND $3::text = 'running' OR state IN "
-      "('placed','running') AND $3::text <> 'running') RETURNING state <> 'running' AS ended, "
+      "END WHERE id = $1 AND node_id = $2 AND (state = 'placed' AND $3::text = 'running' OR live AND "
+      "$3::text <> 'running') RETURNING state <> 'running' AS ended, "
       "node_feed_version) SELECT ended, node_feed_version, true FROM moved UNION ALL SELECT false, NULL, "
       "false FROM sessions WHERE id = $1 AND node_id = $2 AND NOT EXISTS (SELECT 1 FROM moved)"};
   bool moved = false;

@@ -180,7 +180,7 @@ void SceneCatalogue::remove(const std::string& name) {
     const auto hashes = w.exec_params("SELECT DISTINCT sha256 FROM scene_versions WHERE name = $1", name);
     if (hashes.empty()) throw ApiError(404, "not_found", "no scene \"" + name + "\" in the catalogue");
     const auto users = w.exec_params(
-        "SELECT id, count(*) OVER () FROM sessions WHERE state IN ('placed', 'running') AND scene_sha256 IN "
+        "SELECT id, count(*) OVER () FROM sessions WHERE live AND scene_sha256 IN "
         "(SELECT sha256 FROM scene_versions WHERE name = $1) ORDER BY created_at LIMIT 10",
         name);
     if (!users.empty()) {
