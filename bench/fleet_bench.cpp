@@ -163,6 +163,28 @@ double server_cpu_seconds(const std::filesystem::path& data_directory) {
   return sum;
 }
 
+// The sessions table's row updates, and how many of them were HOT (the new version on the same page, no index
+// entry written), from PostgreSQL's statistics through psql: {0, 0} when it cannot be read.
+struct RowUpdates {
+  double updates = 0, hot = 0;
+};
+RowUpdates session_row_updates(int port) {
+  const std::string bin = kairo::bench::pgbench_binary();
+  if (bin.empty()) return {};
+  const std::string psql = std::filesystem::path(bin).parent_path() / "psql";
+  const std::string command =
+      psql + kairo::bench::pgbench_connection(port) +
+      "-Atc \"SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = "
+      "'sessions'\" kairo 2>/dev/null";
+  FILE* p = popen(command.c_str(), "r");
+  RowUpdates out;
+  char line[128] = {};
+  if (p != nullptr && std::fgets(line, sizeof(line), p) != nullptr)
+    std::sscanf(line, "%lf|%lf", &out.updates, &out.hot);
+  if (p != nullptr) pclose(p);
+  return out;
+}
+
 std::string cores_text(double cores) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.2f", cores);
@@ -615,6 +637,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path server_data = db.directory() / "data";
   const double churn_start_cpu[3] = {replicas_cpu_seconds(), server_cpu_seconds(server_data),
                                      cpu_seconds(getpid())};
+  const RowUpdates churn_start_updates = session_row_updates(db.port());
   std::this_thread::sleep_for(std::chrono::duration<double>(o.churn_s));
   const double churn_cpu[3] = {replicas_cpu_seconds() - churn_start_cpu[0],
                                server_cpu_seconds(server_data) - churn_start_cpu[1],
@@ -626,6 +649,10 @@ int main(int argc, char** argv) {
   }
   const double churn_elapsed = double(kairo::steady_now_ns() - churn_start) * 1e-9;
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the last sessions reach their nodes
+  // Read after that wait: backends send their statistics within about a second of going idle.
+  const RowUpdates churn_end_updates = session_row_updates(db.port());
+  const RowUpdates churn_updates{churn_end_updates.updates - churn_start_updates.updates,
+                                 churn_end_updates.hot - churn_start_updates.hot};
   stop = true;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the feeds' waits end
   keep.reset();
@@ -707,6 +734,9 @@ int main(int argc, char** argv) {
       "CPU over the churn (cores; the machine has %u): replicas %.2f, PostgreSQL %.2f, this bench %.2f\n",
       std::thread::hardware_concurrency(), churn_cpu[0] / churn_elapsed, churn_cpu[1] / churn_elapsed,
       churn_cpu[2] / churn_elapsed);
+  std::printf("sessions rows updated over the churn: %.0f, of which HOT %.0f (%.0f %%)\n",
+              churn_updates.updates, churn_updates.hot,
+              churn_updates.updates > 0 ? 100.0 * churn_updates.hot / churn_updates.updates : 0.0);
   if (!o.json_file.empty()) {
     std::ofstream out(o.json_file);
     out << json{{"nodes", o.nodes},
@@ -719,6 +749,8 @@ int main(int argc, char** argv) {
                  {{"replicas", churn_cpu[0] / churn_elapsed},
                   {"postgresql", churn_cpu[1] / churn_elapsed},
                   {"bench", churn_cpu[2] / churn_elapsed}}},
+                {"session_updates_during_churn",
+                 {{"all", churn_updates.updates}, {"hot", churn_updates.hot}}},
                 {"offered_rate", o.rate},
                 {"pgbench_tps", tps},
                 {"placement_per_s", fill_rate},
