@@ -571,7 +571,9 @@ int main(int argc, char** argv) {
   asio::io_context io;
   Results results;
   results.tracing = !o.trace_file.empty();
-  std::atomic<bool> stop{false}, churn{false};
+  // Users stop at the churn's end and the nodes 2 s later, so that no request is measured while the simulated
+  // fleet hangs up its thousand connections.
+  std::atomic<bool> stop{false}, churn{false}, users_stop{false};
   std::atomic<int> ready{0}, live{0};
   // Users (created by the admin through the API), each logged in once.
   std::vector<std::string> tokens;
@@ -622,10 +624,11 @@ int main(int argc, char** argv) {
     if (interval_ns > 0)
       asio::co_spawn(asio::make_strand(io),
                      run_user_open(port_of(u), tokens[size_t(u)], results, live, claimed, o.sessions, churn,
-                                   stop, interval_ns, first_ns),
+                                   users_stop, interval_ns, first_ns),
                      asio::detached);
     else
-      asio::co_spawn(io, run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, stop),
+      asio::co_spawn(io,
+                     run_user(port_of(u), tokens[size_t(u)], results, live, o.sessions, churn, users_stop),
                      asio::detached);
   }
   while (live < o.sessions) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -648,6 +651,7 @@ int main(int argc, char** argv) {
     churned = results.latency_ms["session end"].size();
   }
   const double churn_elapsed = double(kairo::steady_now_ns() - churn_start) * 1e-9;
+  users_stop = true;
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the last sessions reach their nodes
   // Read after that wait: backends send their statistics within about a second of going idle.
   const RowUpdates churn_end_updates = session_row_updates(db.port());

@@ -948,16 +948,20 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
   bool found = false;
   std::optional<int64_t> node;
   int64_t version = 0;
-  // One statement (the trigger frees the slot within it), idempotent: no transaction needed. A row with the
-  // node and its new feed version when this ended a live session, one without when the session was over
-  // already, none when there is no such session (of the user).
+  // One statement, idempotent: no transaction needed. It gives the node's slot back and moves its feed
+  // version itself, in the trigger's lock order (the session's row, then its node's), and leaves that version
+  // in the row, which tells the trigger it was done (migration 016). A row with the node and its new feed
+  // version when this ended a live session, one without when the session was over already, none when there
+  // is no such session (of the user).
   static const PreparedStatement kEnd{
       "end_session",
-      "WITH ended AS (UPDATE sessions SET state = 'ended', ended_at = now() WHERE id = $1 AND ($2::bigint IS "
-      "NULL OR user_id = $2) AND live RETURNING node_id, node_feed_version) SELECT "
-      "node_id, node_feed_version FROM ended UNION ALL SELECT NULL, NULL FROM sessions WHERE id = $1 AND "
-      "($2::bigint IS NULL OR user_id = $2) AND NOT "
-      "EXISTS (SELECT 1 FROM ended)"};
+      "WITH target AS (SELECT id, node_id FROM sessions WHERE id = $1 AND ($2::bigint IS NULL OR user_id = "
+      "$2) AND live FOR UPDATE), slot AS (UPDATE nodes SET feed_version = feed_version + 1, active_sessions "
+      "= active_sessions - 1 WHERE id = (SELECT node_id FROM target) RETURNING feed_version), ended AS "
+      "(UPDATE sessions SET state = 'ended', ended_at = now(), node_feed_version = (SELECT feed_version FROM "
+      "slot) WHERE id = (SELECT id FROM target) RETURNING node_id, node_feed_version) SELECT node_id, "
+      "node_feed_version FROM ended UNION ALL SELECT NULL, NULL FROM sessions WHERE id = $1 AND ($2::bigint "
+      "IS NULL OR user_id = $2) AND NOT EXISTS (SELECT 1 FROM ended)"};
   db_.autocommit([&](pqxx::transaction_base& w) {
     const auto rows = exec_prepared(w, kEnd, id, user_id);
     found = !rows.empty();

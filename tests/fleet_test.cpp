@@ -389,6 +389,59 @@ TEST_F(FleetTest, the_slot_counter_and_feed_version_follow_every_change_of_a_ses
   EXPECT_EQ(node_state(), std::make_tuple(1, version0 + 3, 1)) << "a session already ended changes nothing";
 }
 
+// A user's end does the node's bookkeeping in its own statement and the trigger does it for a node's report
+// (migration 016): racing for the same sessions through two replicas, exactly one of the two gives each slot
+// back and moves the feed version, never both and never neither.
+TEST_F(FleetTest, ends_racing_the_nodes_reports_give_each_slot_back_exactly_once) {
+  const int64_t node = register_node("raced", 40);
+  const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
+  a->auth.create_user("jo", "jo-password", Role::kClient);
+  const std::string jo = login(*a, "jo", "jo-password");
+  const std::vector<std::string> ids = create_sessions(*a, jo, 40);
+  ASSERT_EQ(ids.size(), 40u);
+  // Half of them running first: the end finds both states.
+  for (size_t i = 0; i < ids.size(); i += 2)
+    ASSERT_EQ(b->call("POST", node_path + ids[i], R"({"state":"running"})", kNodeToken).status, 204);
+  const auto node_row = [&] {
+    std::pair<int, int64_t> out;
+    a->db.transact([&](pqxx::work& w) {
+      const auto r = w.exec_params("SELECT active_sessions, feed_version FROM nodes WHERE id = $1", node)[0];
+      out = {r[0].as<int>(), r[1].as<int64_t>()};
+    });
+    return out;
+  };
+  const auto [slots_before, version_before] = node_row();
+  ASSERT_EQ(slots_before, 40);
+
+  std::atomic<int> refused{0};
+  std::thread user([&] {
+    for (const auto& id : ids)
+      if (a->call("DELETE", "/v1/sessions/" + id, "", jo).status != 204) ++refused;
+  });
+  std::thread reporter([&] {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string report = i % 4 < 2 ? R"({"state":"ended"})" : R"({"state":"failed","reason":"gone"})";
+      if (b->call("POST", node_path + ids[i], report, kNodeToken).status != 204) ++refused;
+    }
+  });
+  user.join();
+  reporter.join();
+  EXPECT_EQ(refused, 0);
+  const auto [slots_after, version_after] = node_row();
+  EXPECT_EQ(slots_after, 0) << "every slot given back once";
+  EXPECT_EQ(version_after, version_before + 40) << "one feed version per session ended";
+  a->db.transact([&](pqxx::work& w) {
+    EXPECT_EQ(
+        w.exec_params("SELECT count(*) FROM sessions WHERE node_id = $1 AND live", node)[0][0].as<int>(), 0);
+    // Each row holds the version its end made: 40 distinct versions, the last the node's.
+    const auto r = w.exec_params(
+        "SELECT count(DISTINCT node_feed_version), max(node_feed_version) FROM sessions WHERE node_id = $1",
+        node)[0];
+    EXPECT_EQ(r[0].as<int>(), 40);
+    EXPECT_EQ(r[1].as<int64_t>(), version_after);
+  });
+}
+
 // A node's "running" report (placed -> running), one of the three writes of every session at the fleet's
 // churn rate, is a HOT update: the row's new version stays on its page and no index entry is written
 // (migration 015). An index or predicate on state would quietly undo that; this test would then fail.
@@ -405,8 +458,9 @@ TEST_F(FleetTest, a_running_report_is_a_hot_update_that_writes_no_index) {
     std::pair<int64_t, int64_t> out;
     a->db.transact([&](pqxx::work& w) {
       w.exec("SELECT pg_stat_clear_snapshot()");
-      const auto r = w.exec("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = "
-                            "'sessions'")[0];
+      const auto r = w.exec(
+          "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = "
+          "'sessions'")[0];
       out = {r[0].as<int64_t>(), r[1].as<int64_t>()};
     });
     return out;
@@ -1331,8 +1385,7 @@ TEST_F(FleetTest, hot_path_queries_use_their_indexes) {
   EXPECT_NE(plan("SELECT id FROM sessions WHERE user_id = 77").find("sessions_by_user_created"),
             std::string::npos);
   // A user's live sessions (the session limit).
-  EXPECT_NE(plan("SELECT count(*) FROM sessions WHERE user_id = 77 AND live")
-                .find("sessions_live_by_user"),
+  EXPECT_NE(plan("SELECT count(*) FROM sessions WHERE user_id = 77 AND live").find("sessions_live_by_user"),
             std::string::npos);
 }
 
