@@ -88,9 +88,20 @@ PageRequest page_request(const HttpRequest& r) {
   return page;
 }
 
+// A request id: not guessable and as unlikely to repeat as 64 random bits, but no secret (it is returned and
+// logged). SipHash (libsodium's short hash, a keyed pseudo-random function) of a process-wide counter under a
+// key drawn once: no system call per request (getrandom for each one had been 4,500 system calls a second
+// at a fleet's churn, issue 14).
 std::string new_request_id() {
-  unsigned char bytes[8];
-  randombytes_buf(bytes, sizeof(bytes));
+  static const auto key = [] {
+    std::array<unsigned char, crypto_shorthash_KEYBYTES> k{};
+    randombytes_buf(k.data(), k.size());
+    return k;
+  }();
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+  unsigned char bytes[crypto_shorthash_BYTES];
+  crypto_shorthash(bytes, reinterpret_cast<const unsigned char*>(&n), sizeof(n), key.data());
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
   for (unsigned char b : bytes) {

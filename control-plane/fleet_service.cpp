@@ -726,11 +726,10 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
     throw ApiError(400, "invalid_transport", "transport must be udp or webrtc");
   if (transport == "webrtc" && requested_codec(q) != "h264")
     throw ApiError(400, "invalid_codec", "browser sessions stream H.264 (what every browser decodes)");
-  unsigned char id_bytes[16], key_bytes[32];
-  randombytes_buf(id_bytes, sizeof(id_bytes));
-  randombytes_buf(key_bytes, sizeof(key_bytes));
-  const std::string id = hex(std::string(reinterpret_cast<char*>(id_bytes), sizeof(id_bytes)));
-  const std::string key(reinterpret_cast<char*>(key_bytes), sizeof(key_bytes));
+  unsigned char drawn[16 + 32];  // the id, then the key: one draw (one system call)
+  randombytes_buf(drawn, sizeof(drawn));
+  const std::string id = hex(std::string(reinterpret_cast<char*>(drawn), 16));
+  const std::string key(reinterpret_cast<char*>(drawn) + 16, 32);
   std::optional<PlacedOn> placed;
   int conflicts = 0;
   const bool use_snapshot = !q.has_room() && snapshot_ready();

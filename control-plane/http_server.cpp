@@ -260,15 +260,20 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
-  asio::io_context io;
+  // One I/O context per network thread, each connection on one of them (taken in turn): a thread never
+  // contends for another's scheduler lock nor wakes another to run its handlers. A shared context's lock
+  // and wake-ups were a futex call per event between the two threads under a fleet's requests (issue 14).
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  size_t next_context = 0;  // used by the acceptor's handler only (one strand)
   std::unique_ptr<asio::thread_pool> workers;
   std::shared_ptr<HeldConnections> held = std::make_shared<HeldConnections>();
-  tcp::acceptor acceptor{io};
+  std::optional<tcp::acceptor> acceptor;
   std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code error, tcp::socket socket) {
+    asio::io_context& context = *contexts[next_context++ % contexts.size()];
+    acceptor->async_accept(asio::make_strand(context), [this](beast::error_code error, tcp::socket socket) {
       if (error == asio::error::operation_aborted) return;
       if (!error) {
         beast::error_code ignored;
@@ -301,19 +306,27 @@ HttpServer::HttpServer(const HttpServerOptions& options, HttpHandler handler)
   }
   const auto udp_endpoint = resolve_udp(options.listen, "--listen");  // same HOST:PORT syntax
   const tcp::endpoint at(udp_endpoint.address(), udp_endpoint.port());
-  boost::system::error_code error;
-  impl_->acceptor.open(at.protocol(), error);
-  impl_->acceptor.set_option(asio::socket_base::reuse_address(true), error);
-  impl_->acceptor.bind(at, error);
-  if (error) throw_runtime("cannot listen on " + options.listen + ": " + error.message());
-  impl_->acceptor.listen(asio::socket_base::max_listen_connections, error);
-  impl_->accept();
   for (int i = 0; i < std::max(1, options.threads); ++i)
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));  // 1: one thread runs it
+  impl_->acceptor.emplace(*impl_->contexts.front());
+  tcp::acceptor& acceptor = *impl_->acceptor;
+  boost::system::error_code error;
+  acceptor.open(at.protocol(), error);
+  acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  acceptor.bind(at, error);
+  if (error) throw_runtime("cannot listen on " + options.listen + ": " + error.message());
+  acceptor.listen(asio::socket_base::max_listen_connections, error);
+  impl_->accept();
+  for (auto& context : impl_->contexts)
+    impl_->threads.emplace_back([&context] {
+      // Runs until the server stops, even while it has no connection.
+      const auto keep = asio::make_work_guard(*context);
+      context->run();
+    });
 }
 
 HttpServer::~HttpServer() {
-  impl_->io.stop();
+  for (auto& context : impl_->contexts) context->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->workers->join();  // handlers in progress finish; their answers go nowhere now
   std::map<const void*, std::shared_ptr<void>> held;
@@ -356,7 +369,7 @@ void DeferredResponse::on_ready(std::function<void(HttpResponse)> send) {
 }
 
 uint16_t HttpServer::port() const {
-  return impl_->acceptor.local_endpoint().port();
+  return impl_->acceptor->local_endpoint().port();
 }
 bool HttpServer::tls() const {
   return impl_->tls.has_value();
