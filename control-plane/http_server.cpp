@@ -264,7 +264,7 @@ struct HttpServer::Impl {
   // contends for another's scheduler lock nor wakes another to run its handlers. A shared context's lock
   // and wake-ups were a futex call per event between the two threads under a fleet's requests (issue 14).
   std::vector<std::unique_ptr<asio::io_context>> contexts;
-  size_t next_context = 0;  // used by the acceptor's handler only (one strand)
+  size_t next_context = 0;  // used by accept() only: at start, then on the acceptor's thread
   std::unique_ptr<asio::thread_pool> workers;
   std::shared_ptr<HeldConnections> held = std::make_shared<HeldConnections>();
   std::optional<tcp::acceptor> acceptor;

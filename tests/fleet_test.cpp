@@ -102,6 +102,23 @@ class FleetTest : public ::testing::Test {
     }
     return ids;
   }
+  // A new node of `capacity` slots, a new client user, and `count` sessions of that user on it.
+  struct UserOnNode {
+    int64_t node = 0;
+    std::string node_path;  // "/v1/nodes/{id}/sessions/": the node's report route, before a session id
+    std::string token;      // the user's
+    std::vector<std::string> ids;
+  };
+  UserOnNode user_with_sessions_on_new_node(const std::string& name, int capacity, int count) {
+    UserOnNode out;
+    out.node = register_node(name, capacity);
+    out.node_path = "/v1/nodes/" + std::to_string(out.node) + "/sessions/";
+    a->auth.create_user(name + "-user", name + "-password", Role::kClient);
+    out.token = login(*a, name + "-user", name + "-password");
+    out.ids = create_sessions(*a, out.token, count);
+    EXPECT_EQ(out.ids.size(), size_t(count));
+    return out;
+  }
   // Until both replicas hear the announcements on kairo_placement_inputs (their pictures of the fleet follow
   // changes made anywhere from then on).
   void wait_until_both_replicas_listen() {
@@ -348,11 +365,7 @@ TEST_F(FleetTest, a_node_that_stops_heartbeating_is_marked_down_and_its_sessions
 // a "running" report changes neither, new caps bump the version only, a failure reported by the node and an
 // end by the user give the slot back and bump the version, and a repeated end changes nothing.
 TEST_F(FleetTest, the_slot_counter_and_feed_version_follow_every_change_of_a_session) {
-  const int64_t node = register_node("counted", 4);
-  const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
-  a->auth.create_user("hana", "hana-password", Role::kClient);
-  const std::string hana = login(*a, "hana", "hana-password");
-  const std::vector<std::string> ids = create_sessions(*a, hana, 3);
+  const auto [node, node_path, hana, ids] = user_with_sessions_on_new_node("counted", 4, 3);
   ASSERT_EQ(ids.size(), 3u);
   // (slots taken, feed version, live sessions counted)
   const auto node_state = [&] {
@@ -393,11 +406,7 @@ TEST_F(FleetTest, the_slot_counter_and_feed_version_follow_every_change_of_a_ses
 // (migration 016): racing for the same sessions through two replicas, exactly one of the two gives each slot
 // back and moves the feed version, never both and never neither.
 TEST_F(FleetTest, ends_racing_the_nodes_reports_give_each_slot_back_exactly_once) {
-  const int64_t node = register_node("raced", 40);
-  const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
-  a->auth.create_user("jo", "jo-password", Role::kClient);
-  const std::string jo = login(*a, "jo", "jo-password");
-  const std::vector<std::string> ids = create_sessions(*a, jo, 40);
+  const auto [node, node_path, jo, ids] = user_with_sessions_on_new_node("raced", 40, 40);
   ASSERT_EQ(ids.size(), 40u);
   // Half of them running first: the end finds both states.
   for (size_t i = 0; i < ids.size(); i += 2)
@@ -446,11 +455,7 @@ TEST_F(FleetTest, ends_racing_the_nodes_reports_give_each_slot_back_exactly_once
 // churn rate, is a HOT update: the row's new version stays on its page and no index entry is written
 // (migration 015). An index or predicate on state would quietly undo that; this test would then fail.
 TEST_F(FleetTest, a_running_report_is_a_hot_update_that_writes_no_index) {
-  const int64_t node = register_node("hot", 4);
-  const std::string node_path = "/v1/nodes/" + std::to_string(node) + "/sessions/";
-  a->auth.create_user("ines", "ines-password", Role::kClient);
-  const std::string ines = login(*a, "ines", "ines-password");
-  const std::vector<std::string> ids = create_sessions(*a, ines, 3);
+  const auto [node, node_path, ines, ids] = user_with_sessions_on_new_node("hot", 4, 3);
   ASSERT_EQ(ids.size(), 3u);
   // (updates, of which HOT) of sessions, as the statistics have them: backends send theirs within about
   // a second of going idle.

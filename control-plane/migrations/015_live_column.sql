@@ -4,6 +4,9 @@
 -- insertions per report, and dead entries for vacuum to clear. The predicates now read a stored generated
 -- column that placed -> running does not change, and the table leaves room on each page for the row's next
 -- version (fillfactor), so the report is a HOT update: no index written.
+-- Adding a stored column rewrites the table under an exclusive lock: on a long session history, apply it
+-- in a quiet hour. Replicas of the version before keep working meanwhile (their state IN (...) queries are
+-- right, only slower).
 ALTER TABLE sessions SET (fillfactor = 80);
 ALTER TABLE sessions ADD COLUMN live BOOLEAN GENERATED ALWAYS AS (state IN ('placed', 'running')) STORED;
 
