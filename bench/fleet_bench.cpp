@@ -178,12 +178,8 @@ RowUpdates session_row_updates(int port) {
       psql + kairo::bench::pgbench_connection(port) +
       "-Atc \"SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = "
       "'sessions'\" kairo 2>/dev/null";
-  FILE* p = popen(command.c_str(), "r");
   RowUpdates out;
-  char line[128] = {};
-  if (p != nullptr && std::fgets(line, sizeof(line), p) != nullptr)
-    std::sscanf(line, "%lf|%lf", &out.updates, &out.hot);
-  if (p != nullptr) pclose(p);
+  std::sscanf(kairo::bench::first_output_line(command).c_str(), "%lf|%lf", &out.updates, &out.hot);
   return out;
 }
 

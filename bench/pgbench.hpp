@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,6 +42,16 @@ inline void pgbench_drop(int port) {
       std::system((bin + pgbench_connection(port) + "-i -I d -q kairo >/dev/null 2>&1").c_str());
 }
 
+// The first line `command` prints (empty when it printed nothing or could not run).
+inline std::string first_output_line(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return {};
+  char line[256] = {};
+  const bool read = std::fgets(line, sizeof(line), p) != nullptr;
+  pclose(p);
+  return read ? std::string(line) : std::string();
+}
+
 // TPS of `clients` for `seconds` (0 when pgbench is missing or failed).
 inline double pgbench_tps(int port, int clients, int seconds) {
   const std::string bin = pgbench_binary();
@@ -50,15 +59,9 @@ inline double pgbench_tps(int port, int clients, int seconds) {
   const std::string command = bin + pgbench_connection(port) + "-n -c " + std::to_string(clients) +
                               " -j 2 -T " + std::to_string(seconds) +
                               " kairo 2>/dev/null | grep -E '^tps' | head -1";
-  FILE* p = popen(command.c_str(), "r");
-  char line[256] = {};
-  if (p == nullptr || std::fgets(line, sizeof(line), p) == nullptr) {
-    if (p != nullptr) pclose(p);
-    return 0;
-  }
-  pclose(p);
-  const char* eq = std::strchr(line, '=');
-  return eq ? std::atof(eq + 1) : 0;
+  const std::string line = first_output_line(command);
+  const size_t eq = line.find('=');
+  return eq != std::string::npos ? std::atof(line.c_str() + eq + 1) : 0;
 }
 
 }  // namespace kairo::bench
