@@ -6,6 +6,7 @@
 -- bookkeeping for every other change (a node's report, the sweep of a silent node, new caps): it fires
 -- unless the statement set node_feed_version itself, which a statement does only when it has done the
 -- bookkeeping (every version it sets is new: versions only grow).
+-- The condition reads state, not live: a BEFORE trigger sees NEW before its generated columns are computed.
 DROP TRIGGER sessions_feed ON sessions;
 CREATE TRIGGER sessions_feed BEFORE UPDATE ON sessions FOR EACH ROW
   WHEN (((OLD.state IN ('placed', 'running')) IS DISTINCT FROM (NEW.state IN ('placed', 'running'))
