@@ -57,7 +57,9 @@ class KeyframeRequests {
     return due_from_;
   }
   // Every frame the transport starts sending. A taken recovery replaced before it went out (the newest frame
-  // replaces an unsent one) answers nothing: later requests are honoured again.
+  // replaces an unsent one) answers nothing: later requests are honoured again. A recovery due but not yet
+  // taken that this frame answers is no longer due: a client's request that crossed a speculative repair
+  // while it was encoded would otherwise make a second repair of the same loss.
   void on_frame_sent(uint64_t frame_id, bool keyframe, std::optional<uint64_t> repairs_from = std::nullopt) {
     if (keyframe) {
       keyframe_sent_ = true;
@@ -68,6 +70,11 @@ class KeyframeRequests {
       repair_at_ = frame_id;
     }
     in_flight_ = false;
+    if (due_ && answered(due_from_)) {
+      due_ = false;
+      speculative_ = false;
+      ++answered_when_sent_;
+    }
   }
   // The sender dropped a frame before it went out (replaced by a newer one, predicted from it): a recovery
   // from it is due without waiting for the client to notice. If the dropped frame was itself a taken
@@ -83,6 +90,8 @@ class KeyframeRequests {
   uint64_t at_risk() const { return at_risk_; }
   uint64_t received() const { return received_; }
   uint64_t answered_already() const { return answered_already_; }
+  // Recoveries that were due and found answered by a frame sent before they were taken.
+  uint64_t answered_when_sent() const { return answered_when_sent_; }
 
  private:
   bool answered(uint64_t lost) const {
@@ -100,7 +109,7 @@ class KeyframeRequests {
   bool due_ = false, in_flight_ = false;
   bool speculative_ = false, in_flight_speculative_ = false;  // only NACKed frames' (on_at_risk)
   uint64_t due_from_ = 0, in_flight_from_ = 0;
-  uint64_t received_ = 0, answered_already_ = 0, dropped_ = 0, at_risk_ = 0;
+  uint64_t received_ = 0, answered_already_ = 0, answered_when_sent_ = 0, dropped_ = 0, at_risk_ = 0;
 };
 
 }  // namespace kairo

@@ -176,6 +176,40 @@ TEST(RateControl, a_nacked_frame_makes_a_speculative_recovery_that_a_later_reque
   EXPECT_EQ(policy.at_risk(), 2u + 1u);
 }
 
+// The client's own request for a NACKed frame can cross the speculative repair of it while the repair is
+// encoded (slow encoders, the sanitizers): the request makes a recovery due, and when the repair then goes
+// out it answers that recovery. Taking it anyway made a second repair of the same loss (seen in the
+// reference-chain end-to-end test under ThreadSanitizer). A request for an earlier loss, which the repair
+// does not cover, stays due.
+TEST(RateControl, a_request_crossing_a_speculative_repair_is_answered_when_the_repair_goes_out) {
+  KeyframeRequests policy;
+  policy.on_frame_sent(0, true);
+  EXPECT_TRUE(policy.on_at_risk(50));
+  bool speculative = false;
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(50));
+  EXPECT_TRUE(speculative);
+  EXPECT_TRUE(policy.on_request(50));   // crossed the repair while it was encoded: due
+  policy.on_frame_sent(52, false, 50);  // the repair went out: it answers the loss of 50
+  EXPECT_FALSE(policy.take());          // so no second repair
+  EXPECT_FALSE(policy.on_request(51));  // and later requests of the burst find it answered
+  EXPECT_EQ(policy.answered_when_sent(), 1u);
+
+  EXPECT_TRUE(policy.on_at_risk(60));
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(60));
+  EXPECT_TRUE(policy.on_request(61));
+  EXPECT_FALSE(policy.on_request(58));  // merged: the due recovery now starts at 58
+  policy.on_frame_sent(62, false, 60);  // repairs [60, 62): not 58
+  EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(58));
+  EXPECT_FALSE(speculative);
+  policy.on_frame_sent(63, true);
+
+  // A keyframe going out answers every due recovery before it.
+  EXPECT_TRUE(policy.on_request(70));
+  policy.on_frame_sent(71, true);  // a keyframe for another reason (the encoder's interval)
+  EXPECT_FALSE(policy.take());
+  EXPECT_EQ(policy.answered_when_sent(), 2u);
+}
+
 // The loss-based controller after a burst of loss: back to the rate it had within 2 s once the loss ends
 // (random loss does not move the delay-based estimate, which the controller returns to at once).
 TEST(RateControl, the_estimate_recovers_to_its_pre_loss_level_within_two_seconds_after_a_burst) {
