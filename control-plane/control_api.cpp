@@ -253,7 +253,7 @@ struct ControlApi::Impl {
         login_by_user(l.login_per_user_burst, l.login_per_user_per_minute),
         sessions_by_user(l.sessions_per_user_burst, l.sessions_per_user_per_minute),
         scenes(d, o.scenes),
-        hub(d.url(), o.feed_workers) {}
+        hub(d.url(), o.feed_workers, t.derived_key("kairo node feed announcements")) {}
   ApiOptions options;
   Database& db;
   AuthService& auth;
@@ -1011,13 +1011,12 @@ ControlApi::ControlApi(Database& db, AuthService& auth, const AccessTokens& toke
                              [&fleet](bool pushed) { fleet.credentials_changed(pushed); });
   impl_->hub.on_announcement(NodeFeedHub::Announcement::kPlacementInputs,
                              [&fleet](bool pushed) { fleet.placement_inputs_changed(pushed); });
-  fleet.on_feed_changed(
-      [hub = &impl_->hub](int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit) {
-        if (version < 0)
-          hub->edited(node, edit);
-        else
-          hub->changed(node, version, edit);
-      });
+  fleet.on_feed_changed([hub = &impl_->hub](int64_t node, int64_t version, const FeedChange* change) {
+    if (version >= 0)
+      hub->changed(node, version, change);
+    else if (change)
+      hub->edited(node, *change);
+  });
 }
 ControlApi::~ControlApi() {
   impl_->fleet.on_feed_changed(nullptr);

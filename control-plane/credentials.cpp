@@ -73,6 +73,17 @@ std::string token_hash(const std::string& token) {
   return std::string(reinterpret_cast<const char*>(hash), sizeof(hash));
 }
 
+std::string AccessTokens::derived_key(const std::string& purpose) const {
+  std::string out(crypto_generichash_BYTES, '\0');
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, out.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(purpose.data()),
+                            purpose.size() + 1);
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(key_.data()), key_.size());
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  return out;
+}
+
 AccessTokens::AccessTokens(std::string signing_key, int64_t lifetime_s, std::string previous_key)
     : key_(std::move(signing_key)),
       previous_key_(std::move(previous_key)),

@@ -46,6 +46,9 @@ class AccessTokens {
   std::optional<AccessClaims> verify(const std::string& token, int64_t now_s) const;
   size_t tokens_kept() const;
   int64_t lifetime_s() const { return lifetime_s_; }
+  // A 32-byte key for `purpose`, derived from the signing key: the same on every replica that shares it,
+  // and telling nothing of the signing key (BLAKE2b of the purpose and the key).
+  std::string derived_key(const std::string& purpose) const;
 
  private:
   std::optional<AccessClaims> verify_with(const std::string& key, const std::string& token,

@@ -36,4 +36,20 @@ bool FeedContent::set_state(const std::string& session_id, const std::string& st
   return false;
 }
 
+bool FeedContent::apply(const FeedChange& change) {
+  switch (change.kind) {
+    case FeedChange::Kind::kAdd:
+      if (std::any_of(feed.sessions().begin(), feed.sessions().end(),
+                      [&](const v1::NodeSession& s) { return s.session_id() == change.session_id; }))
+        return false;
+      add(change.session, change.order_key);
+      return true;
+    case FeedChange::Kind::kRemove:
+      return remove(change.session_id);
+    case FeedChange::Kind::kRunning:
+      return set_state(change.session_id, "running");
+  }
+  return false;
+}
+
 }  // namespace kairo::control

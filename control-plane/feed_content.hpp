@@ -12,6 +12,17 @@
 
 namespace kairo::control {
 
+// One change to a node's feed, as data: this replica applies it to the feed it keeps, and carries it in the
+// change's announcement so that the other replicas apply it to theirs (NodeFeedHub, feed_announcement.hpp)
+// instead of reading the feed again.
+struct FeedChange {
+  enum class Kind : char { kAdd = '+', kRemove = '-', kRunning = 'r' };
+  Kind kind = Kind::kRemove;
+  std::string session_id;
+  v1::NodeSession session;  // kAdd: the session as the feed shows it
+  std::string order_key;    // kAdd: its place in the feed's order (FeedContent::order)
+};
+
 struct FeedContent {
   v1::NodeFeed feed;  // changed = true; its cursor is `version` as text
   int64_t version = 0;
@@ -23,6 +34,9 @@ struct FeedContent {
   // False when the feed has no such session.
   bool remove(const std::string& session_id);
   bool set_state(const std::string& session_id, const std::string& state);
+  // False, changing nothing, when the change does not fit this feed (a session added twice, or removed or
+  // reported that it lacks): then the feed kept is not the node's and must be read again.
+  bool apply(const FeedChange& change);
 };
 
 }  // namespace kairo::control

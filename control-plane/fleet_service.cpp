@@ -809,7 +809,11 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
     });
   if (placed->created_text) {
     // The session as the node's feed shows it (node_session_message): the feed known in memory takes it.
-    v1::NodeSession shown;
+    FeedChange added{.kind = FeedChange::Kind::kAdd,
+                     .session_id = id,
+                     .session = {},
+                     .order_key = *placed->created_text + "|" + id};
+    v1::NodeSession& shown = added.session;
     shown.set_session_id(id);
     shown.set_scene(q.scene());
     shown.set_eye_width(q.eye_width());
@@ -822,10 +826,7 @@ v1::Session FleetService::create_session(const SessionCaller& caller, const v1::
     shown.set_transport(transport);
     if (!caller.request_id.empty()) shown.set_request_id(caller.request_id);
     if (placed->scene_sha256) shown.set_scene_sha256(*placed->scene_sha256);
-    feed_changed(placed->node, placed->feed_version,
-                 [&shown, order_key = *placed->created_text + "|" + id](FeedContent& feed) {
-                   feed.add(shown, order_key);
-                 });
+    feed_changed(placed->node, placed->feed_version, &added);
   } else {
     feed_changed(placed->node, placed->feed_version);
   }
@@ -967,7 +968,11 @@ bool FleetService::end_session(const std::string& id, std::optional<int64_t> use
     node = found && !rows[0][0].is_null() ? std::optional<int64_t>(rows[0][0].as<int64_t>()) : std::nullopt;
     version = node ? rows[0][1].as<int64_t>(0) : 0;
   });
-  if (node) feed_changed(*node, version, [&id](FeedContent& feed) { feed.remove(id); });
+  if (node) {
+    const FeedChange removed{
+        .kind = FeedChange::Kind::kRemove, .session_id = id, .session = {}, .order_key = {}};
+    feed_changed(*node, version, &removed);
+  }
   return found;
 }
 
@@ -1123,10 +1128,15 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
     moved = found && rows[0][2].as<bool>();
     version = ended ? rows[0][1].as<int64_t>(0) : 0;
   });
+  // placed -> running moves no version; the feed kept in memory shows it too
+  const FeedChange change{.kind = ended ? FeedChange::Kind::kRemove : FeedChange::Kind::kRunning,
+                          .session_id = session_id,
+                          .session = {},
+                          .order_key = {}};
   if (ended)
-    feed_changed(node_id, version, [&session_id](FeedContent& feed) { feed.remove(session_id); });
-  else if (moved)  // placed -> running moves no version; the feed kept in memory shows it too
-    feed_changed(node_id, -1, [&session_id](FeedContent& feed) { feed.set_state(session_id, "running"); });
+    feed_changed(node_id, version, &change);
+  else if (moved)
+    feed_changed(node_id, -1, &change);
   return found;
 }
 
@@ -1136,14 +1146,13 @@ void FleetService::on_feed_changed(FeedListener listener) {
   feed_listener_ = std::move(shared);
 }
 
-void FleetService::feed_changed(int64_t node, int64_t version,
-                                const std::function<void(FeedContent&)>& edit) {
+void FleetService::feed_changed(int64_t node, int64_t version, const FeedChange* change) {
   std::shared_ptr<const FeedListener> listener;
   {
     std::lock_guard lock(feed_listener_mutex_);
     listener = feed_listener_;
   }
-  if (listener) (*listener)(node, version, edit);
+  if (listener) (*listener)(node, version, change);
 }
 
 DownNodeSweeper::DownNodeSweeper(FleetService& fleet, double interval_s)

@@ -39,6 +39,7 @@ class SessionRequest;
 namespace kairo::control {
 
 struct FeedContent;  // control-plane/feed_content.hpp
+struct FeedChange;
 
 // Who a node request comes from: the static fleet-wide token of `kairo control --node-token` (it acts for
 // every node registered with it, and only those), or a minted token, bound to the one node that first
@@ -146,10 +147,9 @@ class FleetService {
   // Called after each change to a node's feed commits through this service (a session placed on it, ended,
   // failed, reported, given new caps; a drain order), with the node and the feed version the change made (0:
   // not known; -1: the change moved no version, a session reported running), and, where this service knows
-  // it, what the change did to the node's whole feed (else empty). ControlApi hands it to
+  // it, what the change did to the node's whole feed (else null). ControlApi hands it to
   // NodeFeedHub::changed (or edited). Null: nobody listens.
-  using FeedListener =
-      std::function<void(int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit)>;
+  using FeedListener = std::function<void(int64_t node, int64_t version, const FeedChange* change)>;
   void on_feed_changed(FeedListener listener);
 
   // Node credentials changed somewhere (NodeFeedHub::Announcement::kCredentials): the cached ones are
@@ -169,7 +169,7 @@ class FleetService {
   // the picture they have while it is usable, else let the database choose). False: not to be used now.
   bool snapshot_ready();
   void forget_cached_credentials();
-  void feed_changed(int64_t node, int64_t version, const std::function<void(FeedContent&)>& edit = {});
+  void feed_changed(int64_t node, int64_t version, const FeedChange* change = nullptr);
   int64_t credential_cache_ns() const;
 
   Database& db_;

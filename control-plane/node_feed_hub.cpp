@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "control-plane/feed_announcement.hpp"
 #include "control-plane/feed_content.hpp"
 #include "core/clock.hpp"
 
@@ -42,6 +43,7 @@ struct NodeFeedHub::Impl {
   };
 
   std::string url;
+  FeedAnnouncementCodec codec;  // changes carried in announcements
   // Waits' ends: one thread sleeping until the earliest (a wait is added without waking it unless it ends
   // first: waits are about as long as each other, so almost never). A waiter that was woken earlier stays in
   // the heap until its time (bounded by the requests of one wait's length) and is skipped then. Ends run
@@ -112,7 +114,8 @@ struct NodeFeedHub::Impl {
     if (callback) callback(now_listening);
   }
 
-  Impl(std::string u, int worker_count) : url(std::move(u)), workers(size_t(std::max(1, worker_count))) {}
+  Impl(std::string u, int worker_count, const std::string& announcement_key)
+      : url(std::move(u)), codec(announcement_key), workers(size_t(std::max(1, worker_count))) {}
 
   // Takes the waiter out (once: whoever finds it first wakes it) and runs its wake-up on a worker.
   void fire(const std::shared_ptr<Waiter>& waiter, bool timed_out) {
@@ -175,18 +178,19 @@ struct NodeFeedHub::Impl {
     for (const auto& w : woken) fire(w, false);
   }
 
-  // A change to the node's feed: `version` the one it made, 0 unknown; `edit`, if any, what it did to the
+  // A change to the node's feed: `version` the one it made, 0 unknown; `change`, if any, what it did to the
   // whole feed. Called with `mutex` held.
-  void note_change(int64_t node, int64_t version, const FeedEdit& edit = {}) {
+  void note_change(int64_t node, int64_t version, const FeedChange* change = nullptr) {
     Known& known = versions[node];
     if (version > 0 && known.version >= 0) {
       // Versions move by one per change (the nodes row's counter, under its lock): the feed known at the
-      // version before, edited, is the feed at this one. A later version that skipped one (a change through
-      // another replica) makes the known feed stale; an earlier one is in it already.
-      if (version == known.version + 1 && known.content && edit) {
-        edit(*known.content);
+      // version before, changed, is the feed at this one. A later version that skipped one (a change this
+      // replica did not hear, or heard without its content) makes the known feed stale; an earlier one is in
+      // it already. A change that does not fit the feed kept (announcements heard out of order) too.
+      if (version == known.version + 1 && known.content && change && known.content->apply(*change)) {
         known.content->version = version;
         known.content->feed.set_cursor(std::to_string(version));
+        ++counters.followed;
       } else if (version > known.version) {
         known.content.reset();
       }
@@ -212,8 +216,8 @@ struct NodeFeedHub::Impl {
   }
 
   // A list of "<node id>:<microseconds since the epoch at the change>:<the feed version it made, 0 if
-  // unknown>", comma-separated (one entry per change; the time and version are optional), or "*": every
-  // node may have changed.
+  // unknown>[:<the change, FeedAnnouncementCodec>][:s]", comma-separated (one entry per change; the time and
+  // version are optional; ":s": a change that moved no version), or "*": every node may have changed.
   void on_notification(const std::string& payload) {
     if (payload == "*") {
       forget_everything();
@@ -226,8 +230,8 @@ struct NodeFeedHub::Impl {
       const std::string_view entry(payload.data() + start, end - start);
       start = end + 1;
       int64_t fields[3] = {0, 0, 0};
-      size_t count = 0;
-      for (size_t at = 0; at <= entry.size() && count < 3; ++count) {
+      size_t count = 0, at = 0;
+      for (; at <= entry.size() && count < 3; ++count) {
         const size_t colon = std::min(entry.find(':', at), entry.size());
         const auto [ptr, error] = std::from_chars(entry.data() + at, entry.data() + colon, fields[count]);
         if (error != std::errc() || ptr != entry.data() + colon) break;
@@ -235,16 +239,28 @@ struct NodeFeedHub::Impl {
       }
       if (count == 0) continue;  // not ours
       const bool same_version = count == 3 && entry.ends_with(":s");
+      // What the change did, when carried: read before the lock (opening a sealed session).
+      std::optional<FeedChange> change;
+      if (count == 3) {
+        std::string_view text = entry.substr(std::min(at, entry.size()));
+        if (same_version) text = text.size() >= 2 ? text.substr(0, text.size() - 2) : std::string_view();
+        if (!text.empty()) change = codec.decode(fields[0], fields[2], text);
+      }
       if (!same_version) nodes.push_back(fields[0]);
       std::lock_guard lock(mutex);
       ++counters.notifications;
       if (same_version) {
         if (const auto it = versions.find(fields[0]); it != versions.end()) {
-          it->second.content.reset();
-          ++it->second.generation;
+          Known& known = it->second;
+          ++known.generation;  // a read that straddled it is not learned (it may not have it)
+          if (known.content &&
+              !(change && change->kind == FeedChange::Kind::kRunning && known.content->apply(*change)))
+            known.content.reset();
+          else if (known.content)
+            ++counters.followed;
         }
       } else if (listening) {
-        note_change(fields[0], count == 3 ? fields[2] : 0);
+        note_change(fields[0], count == 3 ? fields[2] : 0, change ? &*change : nullptr);
       }
       if (count >= 2 && fields[1] > 0) {
         const double lag_s = std::max(0.0, double(system_now_us() - fields[1]) * 1e-6);
@@ -312,12 +328,17 @@ struct NodeFeedHub::Impl {
     }
   }
 
-  // `same_version`: a change that moved no version (a session reported running), ":s" after the entry: the
-  // others forget the node's feed they keep, without waking its requests (a replica that does not know the
-  // suffix takes it as a change of unknown version: it reads again, which is safe).
-  void queue_announcement(int64_t node, int64_t version, bool same_version = false) {
+  // `carried`: the change (FeedAnnouncementCodec::encode), if any, for the others to apply to the feed
+  // they keep. `same_version`: a change that moved no version (a session reported running), ":s" at the
+  // entry's end: the others apply it to the feed they keep (or forget that feed, when they cannot), without
+  // waking its requests. A replica that does not know a suffix takes the entry as a change of unknown
+  // version, or of a version it cannot follow: it reads again, which is safe.
+  void queue_announcement(int64_t node, int64_t version, const std::string& carried,
+                          bool same_version = false) {
     std::string entry = std::to_string(node) + ':' + std::to_string(system_now_us()) + ':' +
-                        std::to_string(std::max<int64_t>(version, 0)) + (same_version ? ":s" : "");
+                        std::to_string(std::max<int64_t>(version, 0));
+    if (!carried.empty()) entry += ':' + carried;
+    if (same_version) entry += ":s";
     {
       std::lock_guard lock(announce_mutex);
       if (pending.size() >= kMaxPending) {
@@ -378,8 +399,8 @@ struct NodeFeedHub::Impl {
   }
 };
 
-NodeFeedHub::NodeFeedHub(std::string database_url, int workers)
-    : impl_(std::make_unique<Impl>(std::move(database_url), workers)) {
+NodeFeedHub::NodeFeedHub(std::string database_url, int workers, const std::string& announcement_key)
+    : impl_(std::make_unique<Impl>(std::move(database_url), workers, announcement_key)) {
   impl_->timer_thread = std::thread([this] { impl_->run_timers(); });
   impl_->listener_thread = std::thread([this] { impl_->listen(); });
   impl_->announcer_thread = std::thread([this] { impl_->announce_loop(); });
@@ -435,13 +456,14 @@ void NodeFeedHub::post(std::function<void()> work) {
   asio::post(impl_->workers, std::move(work));
 }
 
-void NodeFeedHub::changed(int64_t node_id, int64_t version, const FeedEdit& edit) {
+void NodeFeedHub::changed(int64_t node_id, int64_t version, const FeedChange* change) {
   {
     std::lock_guard lock(impl_->mutex);
-    impl_->note_change(node_id, version, edit);
+    impl_->note_change(node_id, version, change);
   }
   impl_->wake_node(node_id);
-  impl_->queue_announcement(node_id, version);
+  impl_->queue_announcement(node_id, version,
+                            change && version > 0 ? impl_->codec.encode(node_id, version, *change) : "");
 }
 
 std::optional<int64_t> NodeFeedHub::known_version(int64_t node_id) const {
@@ -459,16 +481,17 @@ NodeFeedHub::ReadToken NodeFeedHub::read_token(int64_t node_id) const {
   return {impl_->version_epoch, it == impl_->versions.end() ? 0 : it->second.generation};
 }
 
-void NodeFeedHub::edited(int64_t node_id, const FeedEdit& edit) {
+void NodeFeedHub::edited(int64_t node_id, const FeedChange& change) {
   {
     std::lock_guard lock(impl_->mutex);
     if (const auto it = impl_->versions.find(node_id); it != impl_->versions.end()) {
       Impl::Known& known = it->second;
       ++known.generation;  // a read that straddled this edit is not learned (it may not have it)
-      if (known.content) edit(*known.content);
+      if (known.content && !known.content->apply(change)) known.content.reset();
     }
   }
-  impl_->queue_announcement(node_id, 0, true);  // the other replicas' kept feeds lack it
+  // The other replicas' kept feeds lack it.
+  impl_->queue_announcement(node_id, 0, impl_->codec.encode(node_id, 0, change), true);
 }
 
 bool NodeFeedHub::with_known_feed(int64_t node_id, const std::function<void(const FeedContent&)>& use) const {
@@ -526,6 +549,11 @@ std::string NodeFeedHub::metrics_text() const {
   out += "kairo_node_feed_notification_lag_seconds_bucket{le=\"+Inf\"} " + std::to_string(s.lag_count) + "\n";
   out += "kairo_node_feed_notification_lag_seconds_sum " + std::to_string(s.lag_sum_s) + "\n";
   out += "kairo_node_feed_notification_lag_seconds_count " + std::to_string(s.lag_count) + "\n";
+  out +=
+      "# HELP kairo_node_feed_changes_followed_total Changes applied to a node's feed kept in memory (made "
+      "through this replica, or carried in another's announcement) instead of the feed being read again.\n";
+  out += "# TYPE kairo_node_feed_changes_followed_total counter\nkairo_node_feed_changes_followed_total " +
+         std::to_string(s.followed) + "\n";
   out += "# HELP kairo_node_feed_listener_reconnects_total Times the LISTEN connection was reopened.\n";
   out +=
       "# TYPE kairo_node_feed_listener_reconnects_total counter\nkairo_node_feed_listener_reconnects_total " +

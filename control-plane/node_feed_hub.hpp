@@ -19,9 +19,7 @@
 namespace kairo::control {
 
 struct FeedContent;  // control-plane/feed_content.hpp
-// Turns a node's whole feed at one version into the feed at the next (what a change made through this
-// replica did to it).
-using FeedEdit = std::function<void(FeedContent&)>;
+struct FeedChange;   // what a change did to a node's whole feed (control-plane/feed_content.hpp)
 
 struct NodeFeedHubStats {
   uint64_t waiting = 0;        // held feed requests now
@@ -31,6 +29,7 @@ struct NodeFeedHubStats {
   std::array<uint64_t, 8> lag_buckets{};  // <= 1, 2.5, 5, 10, 25, 50, 100, 250 ms (cumulative)
   uint64_t listener_reconnects = 0;
   uint64_t announced = 0, announcement_batches = 0;  // this replica's changes told to the others
+  uint64_t followed = 0;  // changes applied to a kept feed in memory (this replica's and the others')
   uint64_t announcements_lost = 0;  // batches that could not be sent (then "everything changed" is sent)
   bool listening = false;           // the LISTEN connection is up: changes through other replicas are heard
 };
@@ -38,8 +37,9 @@ struct NodeFeedHubStats {
 class NodeFeedHub {
  public:
   // `database_url`: the listening connection's; `workers`: threads that run wake-ups (they read the
-  // database).
-  NodeFeedHub(std::string database_url, int workers);
+  // database); `announcement_key`: 32 bytes shared by every replica (AccessTokens::derived_key), under which
+  // placed sessions travel sealed in announcements (FeedAnnouncementCodec); empty: they are not carried.
+  NodeFeedHub(std::string database_url, int workers, const std::string& announcement_key = "");
   ~NodeFeedHub();
 
   // Runs `wake` once: when a change to `node_id` is announced, when the listener reconnected, or after
@@ -61,11 +61,13 @@ class NodeFeedHub {
   // A change to the node's feed committed through this replica: its held requests are woken now, and the
   // other replicas told (batched, never blocking). `version`: the feed version the change made, or 0 when
   // the change does not know it (then what this replica believed of the version is forgotten).
-  // `edit`, if any, turns the node's whole feed at the version before into the feed at `version`: a known
-  // feed (known_feed) then moves to the new version in memory; without it, it is forgotten.
-  void changed(int64_t node_id, int64_t version, const FeedEdit& edit = {});
-  // A change that moves no version (a session reported running): applied to the known feed, if any.
-  void edited(int64_t node_id, const FeedEdit& edit);
+  // `change`, if any, is what the change did to the node's whole feed at the version before: a known feed
+  // (with_known_feed) then moves to the new version in memory, here and, carried in the announcement, on the
+  // other replicas that keep it at the version before; without it, it is forgotten.
+  void changed(int64_t node_id, int64_t version, const FeedChange* change = nullptr);
+  // A change that moves no version (a session reported running): applied to the known feed, if any, here
+  // and on the other replicas.
+  void edited(int64_t node_id, const FeedChange& change);
 
   // The node's feed version as this replica knows it from announcements and reads: nullopt when not known
   // for sure (never read, changed since by a change that did not carry its version, last learned over

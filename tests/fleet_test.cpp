@@ -1269,7 +1269,9 @@ TEST(FeedContent, puts_a_session_where_the_feeds_order_puts_it_and_removes_it) {
 
 // A node's feed read whole once is kept, and each change made through the replica moves it along in memory:
 // placements, a running report, an end, answered at once or to a held request, with no read, and each
-// answer is what a read of the database gives then. A change through another replica makes it read again.
+// answer is what a read of the database gives then. The other replica keeps it too and follows the same
+// changes from their announcements (control-plane/feed_announcement.hpp). A change whose announcement does
+// not carry it (new caps) makes a replica read the feed again.
 TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_and_equals_a_read) {
   wait_until_both_replicas_listen();
   const int64_t node = register_node("kept", 8);
@@ -1278,6 +1280,11 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
   const std::string feed = "/v1/nodes/" + std::to_string(node) + "/feed";
   const auto answers = [&](const char* from) {
     return metric_of_a(std::string("kairo_node_feed_answers_total{from=\"") + from + "\"}");
+  };
+  const auto b_reads = [&] {
+    return test::metric_sample(b->call("GET", "/metrics").body,
+                               "kairo_node_feed_answers_total{from=\"database\"}")
+        .value_or(-1);
   };
   const auto read_now = [&] { return json::parse(to_json(a->fleet.node_feed(node).feed)); };
   const auto feed_from = [&](const std::string& cursor) {
@@ -1301,6 +1308,14 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
     return json::parse(b->call("GET", feed + "?cursor=0&wait_ms=0", "", kNodeToken).body);
   };
   EXPECT_EQ(b_feed(), read_now());
+  // b keeps what it read once no announcement of a's placements overtook the read (then it is not sure of
+  // the read, and reads again): until an answer comes from memory.
+  double b_read_once = b_reads();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(b_feed(), read_now());
+    if (b_reads() == b_read_once) break;
+    b_read_once = b_reads();
+  }
   ASSERT_EQ(a->call("POST", "/v1/nodes/" + std::to_string(node) + "/sessions/" + ids[1],
                     R"({"state":"running"})", kNodeToken)
                 .status,
@@ -1312,7 +1327,8 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     on_b = b_feed();
   }
-  EXPECT_EQ(on_b, read_now()) << "replica b forgot its kept feed when it heard of the running report";
+  EXPECT_EQ(on_b, read_now()) << "replica b did not hear of the running report";
+  EXPECT_EQ(b_reads(), b_read_once) << "replica b applied the running report to the feed it keeps";
   ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + ids[0], "", kim).status, 204);
   moved = feed_from(moved["cursor"]);
   EXPECT_EQ(moved["sessions"].size(), 2u);
@@ -1332,19 +1348,47 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
   EXPECT_EQ(answers("database"), read_before + 1) << "every change above was followed in memory";
   EXPECT_GE(answers("memory"), memory_before + 4);
 
-  // A placement through replica b: a hears of a version it cannot follow, and reads the feed again.
+  // Replica b followed a's placements and end too, from their announcements, without reading.
+  json on_b_now = b_feed();
+  for (int i = 0; i < 20 && on_b_now != read_now(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    on_b_now = b_feed();
+  }
+  EXPECT_EQ(on_b_now, read_now());
+  EXPECT_EQ(b_reads(), b_read_once) << "replica b followed a's placements and end in memory";
+
+  // A placement, a running report and an end through replica b: a follows them from b's announcements.
   const std::string through_b = create_sessions(*b, kim, 1).at(0);
   json after_b = json::object();
   for (int i = 0; i < 40 && after_b.value("sessions", json::array()).size() != 4; ++i)
     after_b = json::parse(
         a->call("GET", feed + "?cursor=" + woken["cursor"].get<std::string>(), "", kNodeToken).body);
   EXPECT_EQ(after_b, read_now());
-  EXPECT_GE(answers("database"), read_before + 2);
-  // Back to following in memory from that read.
-  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + through_b, "", kim).status, 204);
-  const double read_after_b = answers("database");
-  EXPECT_EQ(feed_from(after_b["cursor"]), read_now());
-  EXPECT_EQ(answers("database"), read_after_b);
+  ASSERT_EQ(b->call("POST", "/v1/nodes/" + std::to_string(node) + "/sessions/" + through_b,
+                    R"({"state":"running"})", kNodeToken)
+                .status,
+            204);
+  ASSERT_EQ(b->call("DELETE", "/v1/sessions/" + through_b, "", kim).status, 204);
+  json after_end = json::object();
+  for (int i = 0; i < 40 && after_end.value("sessions", json::array()).size() != 3; ++i)
+    after_end = json::parse(
+        a->call("GET", feed + "?cursor=" + after_b["cursor"].get<std::string>(), "", kNodeToken).body);
+  EXPECT_EQ(after_end, read_now());
+  EXPECT_EQ(answers("database"), read_before + 1) << "a followed b's changes in memory";
+  EXPECT_GE(metric_of_a("kairo_node_feed_changes_followed_total"), 3);
+
+  // New caps through replica b: their announcement carries no change, so a reads the feed again...
+  ASSERT_EQ(b->call("PATCH", "/v1/sessions/" + fourth + "/quality", R"({"max_fps":45})", kim).status, 200);
+  json after_caps = json::object();
+  for (int i = 0; i < 40 && after_caps.value("cursor", after_end["cursor"]) == after_end["cursor"]; ++i)
+    after_caps = json::parse(
+        a->call("GET", feed + "?cursor=" + after_end["cursor"].get<std::string>(), "", kNodeToken).body);
+  EXPECT_EQ(after_caps, read_now());
+  EXPECT_EQ(answers("database"), read_before + 2);
+  // ...and follows in memory again from that read.
+  ASSERT_EQ(a->call("DELETE", "/v1/sessions/" + fourth, "", kim).status, 204);
+  EXPECT_EQ(feed_from(after_caps["cursor"]), read_now());
+  EXPECT_EQ(answers("database"), read_before + 2);
 }
 
 // The hot path's queries use an index (EXPLAIN on a table large enough for the planner to care).
