@@ -72,21 +72,32 @@ TEST(FeedAnnouncement, a_sealed_session_opens_only_with_the_key_and_as_the_chang
   EXPECT_FALSE(codec.decode(7, 42, "+!!!!"));
 }
 
-TEST(FeedAnnouncement, ends_and_running_reports_travel_as_the_session_id_and_anything_else_is_refused) {
-  const FeedAnnouncementCodec codec("");
+// Ends and running reports are sealed too: NOTIFY has no access control, and any role that can connect to the
+// database could otherwise tell a replica that a node's session ended.
+TEST(FeedAnnouncement, ends_and_running_reports_are_sealed_and_a_forged_or_moved_one_is_refused) {
+  const FeedAnnouncementCodec codec(AccessTokens(kSigningKey).derived_key("kairo node feed announcements"));
   const FeedChange ended{
       .kind = FeedChange::Kind::kRemove, .session_id = "00ff", .session = {}, .order_key = {}};
-  EXPECT_EQ(codec.encode(3, 9, ended), "-00ff");
-  const auto back = codec.decode(3, 9, "-00ff");
+  const std::string text = codec.encode(3, 9, ended);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.front(), '-');
+  const auto back = codec.decode(3, 9, text);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->kind, FeedChange::Kind::kRemove);
   EXPECT_EQ(back->session_id, "00ff");
-  const auto running = codec.decode(3, 0, "r00ff");
-  ASSERT_TRUE(running);
-  EXPECT_EQ(running->kind, FeedChange::Kind::kRunning);
-  for (const char* bad : {"", "-", "r", "-00FF", "-00ff:s", "x00ff", "s", "-0g", "r00ff,1"})
-    EXPECT_FALSE(codec.decode(3, 9, bad)) << bad;
-  EXPECT_FALSE(codec.decode(3, 9, "-" + std::string(65, 'a'))) << "longer than any session id";
+  EXPECT_FALSE(codec.decode(3, 10, text)) << "as another version";
+  EXPECT_FALSE(codec.decode(4, 9, text)) << "for another node";
+  EXPECT_FALSE(codec.decode(3, 9, "r" + text.substr(1))) << "as another kind";
+  const std::string running = codec.encode(
+      3, 0,
+      FeedChange{.kind = FeedChange::Kind::kRunning, .session_id = "00ff", .session = {}, .order_key = {}});
+  const auto running_back = codec.decode(3, 0, running);
+  ASSERT_TRUE(running_back);
+  EXPECT_EQ(running_back->kind, FeedChange::Kind::kRunning);
+  EXPECT_EQ(running_back->session_id, "00ff");
+  for (const char* forged : {"", "-", "r", "-00ff", "r00ff", "+00ff", "x00ff", "s", "-00ff:s"})
+    EXPECT_FALSE(codec.decode(3, 9, forged)) << forged;
+  EXPECT_FALSE(codec.decode(3, 9, "-" + std::string(4000, 'A'))) << "longer than any change";
   // A session id of another shape is not carried (the others read the feed).
   EXPECT_TRUE(
       codec
@@ -95,6 +106,7 @@ TEST(FeedAnnouncement, ends_and_running_reports_travel_as_the_session_id_and_any
               FeedChange{
                   .kind = FeedChange::Kind::kRemove, .session_id = "not,hex", .session = {}, .order_key = {}})
           .empty());
+  EXPECT_TRUE(FeedAnnouncementCodec("").encode(3, 9, ended).empty()) << "no key: nothing carried";
 }
 
 TEST(FeedAnnouncement, a_change_applies_to_a_feed_only_where_it_fits) {
