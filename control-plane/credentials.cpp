@@ -77,7 +77,8 @@ std::string AccessTokens::derived_key(const std::string& purpose) const {
   std::string out(crypto_generichash_BYTES, '\0');
   crypto_generichash_state state;
   crypto_generichash_init(&state, nullptr, 0, out.size());
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(purpose.data()),
+  // The purpose with its terminating NUL: a separator, so that no purpose and key run into another's.
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(purpose.c_str()),
                             purpose.size() + 1);
   crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(key_.data()), key_.size());
   crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());

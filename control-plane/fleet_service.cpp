@@ -1128,15 +1128,14 @@ bool FleetService::report_session_state(int64_t node_id, const std::string& sess
     moved = found && rows[0][2].as<bool>();
     version = ended ? rows[0][1].as<int64_t>(0) : 0;
   });
-  // placed -> running moves no version; the feed kept in memory shows it too
-  const FeedChange change{.kind = ended ? FeedChange::Kind::kRemove : FeedChange::Kind::kRunning,
-                          .session_id = session_id,
-                          .session = {},
-                          .order_key = {}};
-  if (ended)
-    feed_changed(node_id, version, &change);
-  else if (moved)
-    feed_changed(node_id, -1, &change);
+  // placed -> running moves no version (-1); the feed kept in memory shows it too
+  if (ended || moved) {
+    const FeedChange change{.kind = ended ? FeedChange::Kind::kRemove : FeedChange::Kind::kRunning,
+                            .session_id = session_id,
+                            .session = {},
+                            .order_key = {}};
+    feed_changed(node_id, ended ? version : -1, &change);
+  }
   return found;
 }
 

@@ -205,6 +205,20 @@ struct NodeFeedHub::Impl {
     }
   }
 
+  // A change that moved no version (a session reported running), made here or heard: applied to the node's
+  // kept feed, or the feed forgotten when it does not fit. Called with `mutex` held.
+  void note_edit(int64_t node, const FeedChange* change) {
+    const auto it = versions.find(node);
+    if (it == versions.end()) return;
+    Known& known = it->second;
+    ++known.generation;  // a read that straddled the edit is not learned (it may not have it)
+    if (!known.content) return;
+    if (change && change->kind == FeedChange::Kind::kRunning && known.content->apply(*change))
+      ++counters.followed;
+    else
+      known.content.reset();
+  }
+
   // Every node may have changed: announcements were lost.
   void forget_everything() {
     {
@@ -250,15 +264,7 @@ struct NodeFeedHub::Impl {
       std::lock_guard lock(mutex);
       ++counters.notifications;
       if (same_version) {
-        if (const auto it = versions.find(fields[0]); it != versions.end()) {
-          Known& known = it->second;
-          ++known.generation;  // a read that straddled it is not learned (it may not have it)
-          if (known.content &&
-              !(change && change->kind == FeedChange::Kind::kRunning && known.content->apply(*change)))
-            known.content.reset();
-          else if (known.content)
-            ++counters.followed;
-        }
+        note_edit(fields[0], change ? &*change : nullptr);
       } else if (listening) {
         note_change(fields[0], count == 3 ? fields[2] : 0, change ? &*change : nullptr);
       }
@@ -484,11 +490,7 @@ NodeFeedHub::ReadToken NodeFeedHub::read_token(int64_t node_id) const {
 void NodeFeedHub::edited(int64_t node_id, const FeedChange& change) {
   {
     std::lock_guard lock(impl_->mutex);
-    if (const auto it = impl_->versions.find(node_id); it != impl_->versions.end()) {
-      Impl::Known& known = it->second;
-      ++known.generation;  // a read that straddled this edit is not learned (it may not have it)
-      if (known.content && !known.content->apply(change)) known.content.reset();
-    }
+    impl_->note_edit(node_id, &change);
   }
   // The other replicas' kept feeds lack it.
   impl_->queue_announcement(node_id, 0, impl_->codec.encode(node_id, 0, change), true);

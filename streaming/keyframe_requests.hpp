@@ -26,6 +26,7 @@ class KeyframeRequests {
     due_from_ = due_ ? std::min(due_from_, lost_frame_id) : lost_frame_id;
     due_ = true;
     speculative_ = false;
+    ++due_requests_;
     return fresh;
   }
   // The client NACKed `frame_id`: it may yet arrive (the retransmission is on its way), or not (that too can
@@ -49,6 +50,7 @@ class KeyframeRequests {
   std::optional<uint64_t> take(bool* speculative = nullptr) {
     if (!due_) return std::nullopt;
     due_ = false;
+    due_requests_ = 0;
     in_flight_ = true;
     in_flight_from_ = due_from_;
     in_flight_speculative_ = speculative_;
@@ -74,6 +76,8 @@ class KeyframeRequests {
       due_ = false;
       speculative_ = false;
       ++answered_when_sent_;
+      answered_already_ += due_requests_;  // the client's requests merged into it are answered too
+      due_requests_ = 0;
     }
   }
   // The sender dropped a frame before it went out (replaced by a newer one, predicted from it): a recovery
@@ -89,6 +93,8 @@ class KeyframeRequests {
   uint64_t dropped() const { return dropped_; }
   uint64_t at_risk() const { return at_risk_; }
   uint64_t received() const { return received_; }
+  // Requests that made no recovery: answered by a frame sent before they came, or, while due, by one that
+  // went out before the recovery was taken. Never more than received().
   uint64_t answered_already() const { return answered_already_; }
   // Recoveries that were due and found answered by a frame sent before they were taken.
   uint64_t answered_when_sent() const { return answered_when_sent_; }
@@ -109,6 +115,7 @@ class KeyframeRequests {
   bool due_ = false, in_flight_ = false;
   bool speculative_ = false, in_flight_speculative_ = false;  // only NACKed frames' (on_at_risk)
   uint64_t due_from_ = 0, in_flight_from_ = 0;
+  uint64_t due_requests_ = 0;  // client requests merged into the due recovery (0 while none is due)
   uint64_t received_ = 0, answered_already_ = 0, answered_when_sent_ = 0, dropped_ = 0, at_risk_ = 0;
 };
 

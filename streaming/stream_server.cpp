@@ -451,6 +451,7 @@ struct StreamServer::Impl {
     {
       std::lock_guard lock(state_mutex);
       keyframe_requests.on_frame_sent(info.frame_id, info.keyframe, info.repairs_from);
+      stats.keyframe_requests_answered = keyframe_requests.answered_already();
       ++stats.frames;
       stats.pacing_bps = int64_t(pacing_bps);
     }

@@ -131,10 +131,11 @@ class FleetTest : public ::testing::Test {
     // The listener tells the fleet service it hears announcements just after the metric says so.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  // A counter's value in replica a's /metrics, -1 when absent.
-  double metric_of_a(const std::string& series) {
-    return test::metric_sample(a->call("GET", "/metrics").body, series).value_or(-1);
+  // A counter's value in a replica's /metrics, -1 when absent.
+  static double metric_of(Replica& replica, const std::string& series) {
+    return test::metric_sample(replica.call("GET", "/metrics").body, series).value_or(-1);
   }
+  double metric_of_a(const std::string& series) { return metric_of(*a, series); }
   std::unique_ptr<test::PostgresServer> pg;
   std::unique_ptr<Replica> a, b;
 };
@@ -1281,11 +1282,7 @@ TEST_F(FleetTest, a_nodes_feed_moves_along_in_memory_with_this_replicas_changes_
   const auto answers = [&](const char* from) {
     return metric_of_a(std::string("kairo_node_feed_answers_total{from=\"") + from + "\"}");
   };
-  const auto b_reads = [&] {
-    return test::metric_sample(b->call("GET", "/metrics").body,
-                               "kairo_node_feed_answers_total{from=\"database\"}")
-        .value_or(-1);
-  };
+  const auto b_reads = [&] { return metric_of(*b, "kairo_node_feed_answers_total{from=\"database\"}"); };
   const auto read_now = [&] { return json::parse(to_json(a->fleet.node_feed(node).feed)); };
   const auto feed_from = [&](const std::string& cursor) {
     const auto res = a->call("GET", feed + "?cursor=" + cursor + "&wait_ms=0", "", kNodeToken);

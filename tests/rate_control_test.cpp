@@ -193,6 +193,8 @@ TEST(RateControl, a_request_crossing_a_speculative_repair_is_answered_when_the_r
   EXPECT_FALSE(policy.take());          // so no second repair
   EXPECT_FALSE(policy.on_request(51));  // and later requests of the burst find it answered
   EXPECT_EQ(policy.answered_when_sent(), 1u);
+  EXPECT_EQ(policy.answered_already(), 2u)
+      << "the crossing request and the later one: neither made a recovery";
 
   EXPECT_TRUE(policy.on_at_risk(60));
   EXPECT_EQ(policy.take(&speculative), std::optional<uint64_t>(60));
@@ -208,6 +210,7 @@ TEST(RateControl, a_request_crossing_a_speculative_repair_is_answered_when_the_r
   policy.on_frame_sent(71, true);  // a keyframe for another reason (the encoder's interval)
   EXPECT_FALSE(policy.take());
   EXPECT_EQ(policy.answered_when_sent(), 2u);
+  EXPECT_LE(policy.answered_already(), policy.received());
 }
 
 // The loss-based controller after a burst of loss: back to the rate it had within 2 s once the loss ends
